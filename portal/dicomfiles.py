@@ -1,0 +1,642 @@
+"""Reading, checking and indexing uploaded CT instances; contrast-phase classification.
+
+Framework-free: plain values in, plain values out. Every refusal is a
+:class:`DicomRejected` whose ``reason`` names the file's problem by attribute
+keyword and never quotes the value of an identifier, so it can be shown to the
+uploader as ``{"file": ..., "status": "rejected", "reason": ...}``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels import iter_pixels
+from pydicom.uid import (
+    UID,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+ENHANCED_CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2.1"
+ACCEPTED_SOP_CLASSES = {
+    CT_IMAGE_STORAGE: "CT Image Storage",
+    ENHANCED_CT_IMAGE_STORAGE: "Enhanced CT Image Storage",
+}
+
+_REQUIRED_UIDS = ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID")
+_MAX_DECODER_MESSAGE = 300
+
+
+class DicomRejected(Exception):
+    """An uploaded file that cannot enter the archive.
+
+    ``reason`` is a sentence for the uploader; it names the attribute keyword
+    at fault and never contains the value of an identifier.
+    """
+
+    def __init__(self, filename: str, reason: str):
+        super().__init__(f"{filename}: {reason}")
+        self.filename = filename
+        self.reason = reason
+
+    def as_dict(self) -> dict:
+        """The per-file entry of an upload report."""
+        return {"file": self.filename, "status": "rejected", "reason": self.reason}
+
+
+def _uid_name(uid: str) -> str:
+    name = UID(uid).name
+    return f"{name} ({uid})" if name != uid else uid
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if len(text) > _MAX_DECODER_MESSAGE:
+        text = text[: _MAX_DECODER_MESSAGE - 3] + "..."
+    return text
+
+
+def _parse(data: bytes, filename: str) -> Dataset:
+    """Part 10 first; a file without the 128-byte preamble and 'DICM' is parsed leniently."""
+    try:
+        return pydicom.dcmread(io.BytesIO(data), force=False)
+    except InvalidDicomError:
+        pass
+    except Exception as exc:  # a Part 10 file that is damaged further in
+        raise DicomRejected(
+            filename, f"not a readable DICOM file: the data set is damaged ({type(exc).__name__})"
+        ) from None
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), force=True)
+        if "SOPClassUID" not in ds:
+            raise ValueError("no SOPClassUID")
+        str(ds.SOPClassUID)
+    except Exception:
+        raise DicomRejected(
+            filename, "not a DICOM file (no DICOM Part 10 header and no readable SOPClassUID)"
+        ) from None
+    return ds
+
+
+def _ensure_transfer_syntax(ds: Dataset) -> None:
+    """A file without meta information gets the transfer syntax it was parsed with."""
+    meta = ds.file_meta if hasattr(ds, "file_meta") and ds.file_meta is not None else None
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return
+    implicit, little = ds.original_encoding
+    if implicit is None:
+        return
+    if implicit:
+        syntax = ImplicitVRLittleEndian
+    else:
+        syntax = ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+    if meta is None:
+        ds.file_meta = pydicom.dataset.FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = syntax
+
+
+def _check_pixel_data(ds: Dataset, filename: str) -> None:
+    if not any(tag in ds for tag in (0x7FE00010, 0x7FE00008, 0x7FE00009)):
+        raise DicomRejected(filename, "PixelData is missing: an image is required")
+    syntax = _transfer_syntax(ds)
+    syntax_text = _uid_name(syntax) if syntax else "unknown transfer syntax"
+    try:
+        rows, columns = int(ds.Rows), int(ds.Columns)
+    except Exception:
+        raise DicomRejected(filename, "Rows or Columns is missing or not a number") from None
+    try:
+        frames = 0
+        for frame in iter_pixels(ds, raw=True):
+            if tuple(frame.shape[:2]) != (rows, columns):
+                raise ValueError(f"a decoded frame has shape {frame.shape}, not Rows x Columns")
+            frames += 1
+        if frames == 0:
+            raise ValueError("no frame was decoded")
+    except DicomRejected:
+        raise
+    except Exception as exc:
+        raise DicomRejected(
+            filename, f"PixelData could not be decoded ({syntax_text}): {_first_line(exc)}"
+        ) from None
+
+
+def _transfer_syntax(ds: Dataset) -> str | None:
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return str(meta.TransferSyntaxUID)
+    return None
+
+
+def read_instance(data: bytes, filename: str) -> Dataset:
+    """Parse one uploaded file and check that it is an acceptable CT instance.
+
+    Accepts CT Image Storage and Enhanced CT Image Storage with valid
+    SOPInstanceUID, SeriesInstanceUID and StudyInstanceUID, a Modality, and pixel
+    data that decodes in every frame (native, deflated, RLE, JPEG, JPEG-LS and
+    JPEG 2000 transfer syntaxes through the pydicom pixel plugins). Returns the
+    parsed dataset. Raises :class:`DicomRejected`, and nothing else, for any input.
+    """
+    try:
+        return _read_instance(data, filename)
+    except DicomRejected:
+        raise
+    except (MemoryError, RecursionError) as exc:
+        raise DicomRejected(filename, f"not a readable DICOM file ({type(exc).__name__})") from None
+    except Exception as exc:
+        raise DicomRejected(
+            filename, f"not a readable DICOM file: unexpected {type(exc).__name__} while checking it"
+        ) from None
+
+
+def _read_instance(data: bytes, filename: str) -> Dataset:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise DicomRejected(filename, "not a DICOM file (no bytes)")
+    if len(data) == 0:
+        raise DicomRejected(filename, "not a DICOM file (the file is empty)")
+    ds = _parse(bytes(data), filename)
+    try:
+        sop_class = str(ds.get("SOPClassUID", "") or "").strip()
+    except Exception:
+        raise DicomRejected(filename, "SOPClassUID cannot be read") from None
+    if not sop_class:
+        raise DicomRejected(filename, "SOPClassUID is missing")
+    if sop_class not in ACCEPTED_SOP_CLASSES:
+        described = _uid_name(sop_class) if UID(sop_class).is_valid else "with an invalid SOPClassUID"
+        raise DicomRejected(
+            filename,
+            f"SOP class {described} is not accepted: only CT Image Storage and Enhanced CT Image Storage",
+        )
+    for keyword in _REQUIRED_UIDS:
+        try:
+            value = str(ds.get(keyword, "") or "").strip()
+        except Exception:
+            raise DicomRejected(filename, f"{keyword} cannot be read") from None
+        if not value:
+            raise DicomRejected(filename, f"{keyword} is missing")
+        if not UID(value).is_valid:
+            raise DicomRejected(
+                filename, f"{keyword} is not a valid UID (digits and dots, at most 64 characters)"
+            )
+    if not str(ds.get("Modality", "") or "").strip():
+        raise DicomRejected(filename, "Modality is missing")
+    _ensure_transfer_syntax(ds)
+    _check_pixel_data(ds, filename)
+    return ds
+
+
+# ---------------------------------------------------------------- indexing
+
+
+@dataclass(frozen=True)
+class InstanceAttributes:
+    """The attributes of one instance that the archive indexes, as plain values.
+
+    Field names are the DICOM keywords. Times (TM) are DICOM strings
+    ("HHMMSS.FFFFFF"), StudyDate a :class:`datetime.date`, PatientAge whole
+    years; multi-valued window settings keep their first value. ``slice_position``
+    is ImagePositionPatient projected on the slice normal (mm), for sorting.
+    """
+
+    SOPClassUID: str
+    SOPInstanceUID: str
+    SeriesInstanceUID: str
+    StudyInstanceUID: str
+    FrameOfReferenceUID: str | None = None
+    Modality: str | None = None
+    InstanceNumber: int | None = None
+    ImagePositionPatient: tuple[float, float, float] | None = None
+    ImageOrientationPatient: tuple[float, ...] | None = None
+    PixelSpacing: tuple[float, float] | None = None
+    SliceThickness: float | None = None
+    Rows: int | None = None
+    Columns: int | None = None
+    NumberOfFrames: int = 1
+    RescaleIntercept: float | None = None
+    RescaleSlope: float | None = None
+    WindowCenter: float | None = None
+    WindowWidth: float | None = None
+    TransferSyntaxUID: str | None = None
+    AcquisitionTime: str | None = None
+    ContrastBolusAgent: str | None = None
+    ContrastBolusStartTime: str | None = None
+    SeriesDescription: str | None = None
+    SeriesNumber: int | None = None
+    StudyDate: datetime.date | None = None
+    StudyTime: str | None = None
+    StudyID: str | None = None
+    StudyDescription: str | None = None
+    PatientID: str | None = None
+    PatientSex: str | None = None
+    PatientAge: int | None = None
+    slice_position: float | None = None
+
+
+def _text(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+        value = value[0] if len(value) else None
+        if value is None:
+            return None
+    text = str(value).strip().strip("\x00").strip()
+    return text or None
+
+
+def _number(value, kind=float):
+    if value is None or value == "":
+        return None
+    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+        if not len(value):
+            return None
+        value = value[0]
+    try:
+        number = kind(float(value)) if kind is int else kind(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if isinstance(number, float) and not math.isfinite(number):
+        return None
+    return number
+
+
+def _floats(value, count: int) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    try:
+        numbers = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    if len(numbers) != count or not all(math.isfinite(n) for n in numbers):
+        return None
+    return numbers
+
+
+def _element(ds: Dataset, keyword: str):
+    try:
+        return ds.get(keyword)
+    except Exception:
+        return None
+
+
+def _functional_group_value(ds: Dataset, sequence: str, keyword: str):
+    """A value from the first frame's per-frame group, else from the shared group."""
+    for groups in ("PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence"):
+        try:
+            items = ds.get(groups)
+            if not items:
+                continue
+            inner = items[0].get(sequence)
+            if inner and keyword in inner[0]:
+                return inner[0].get(keyword)
+        except Exception:
+            continue
+    return None
+
+
+def _value(ds: Dataset, keyword: str, sequence: str | None = None):
+    value = _element(ds, keyword)
+    if (value is None or value == "") and sequence is not None:
+        value = _functional_group_value(ds, sequence, keyword)
+    return value
+
+
+def parse_age_years(value) -> int | None:
+    """PatientAge (AS, e.g. "045Y", "006M") in whole years; None when unreadable."""
+    text = _text(value)
+    if not text:
+        return None
+    match = re.fullmatch(r"(\d{1,3})\s*([DWMY]?)", text.upper())
+    if not match:
+        return None
+    number, unit = int(match.group(1)), match.group(2) or "Y"
+    days_per_unit = {"D": 1, "W": 7, "M": 365.25 / 12, "Y": 365.25}[unit]
+    return int(number * days_per_unit // 365.25) if unit != "Y" else number
+
+
+def _date(value) -> datetime.date | None:
+    text = _text(value)
+    if not text:
+        return None
+    text = text.replace(".", "")  # ACR-NEMA "YYYY.MM.DD"
+    try:
+        return datetime.datetime.strptime(text[:8], "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+def _time_text(value) -> str | None:
+    text = _text(value)
+    if not text:
+        return None
+    return text if parse_time_seconds(text) is not None else None
+
+
+def _slice_position(ipp, iop) -> float | None:
+    if ipp is None or iop is None:
+        return None
+    row, column = iop[:3], iop[3:]
+    normal = (
+        row[1] * column[2] - row[2] * column[1],
+        row[2] * column[0] - row[0] * column[2],
+        row[0] * column[1] - row[1] * column[0],
+    )
+    return float(sum(p * n for p, n in zip(ipp, normal)))
+
+
+def _enhanced_contrast(ds: Dataset) -> tuple[str | None, str | None]:
+    """Agent and start time from the Enhanced Contrast/Bolus module."""
+    try:
+        agents = ds.get("ContrastBolusAgentSequence")
+        if not agents:
+            return None, None
+        item = agents[0]
+        agent = _text(item.get("CodeMeaning")) or _text(item.get("CodeValue")) or "contrast agent"
+        start = None
+        profiles = item.get("ContrastAdministrationProfileSequence")
+        if profiles:
+            start = _time_text(profiles[0].get("ContrastBolusStartTime"))
+        return agent, start
+    except Exception:
+        return None, None
+
+
+def indexed_attributes(ds: Dataset) -> InstanceAttributes:
+    """The index entry of an accepted instance (see :class:`InstanceAttributes`).
+
+    For Enhanced CT, position, orientation, spacing, rescale and window come from
+    the first frame's functional groups (per-frame, else shared) when they are
+    not at the top level; AcquisitionTime from AcquisitionDateTime.
+    """
+    ipp = _floats(_value(ds, "ImagePositionPatient", "PlanePositionSequence"), 3)
+    iop = _floats(_value(ds, "ImageOrientationPatient", "PlaneOrientationSequence"), 6)
+    acquisition_time = _time_text(_element(ds, "AcquisitionTime"))
+    if acquisition_time is None:
+        moment = _text(_element(ds, "AcquisitionDateTime")) or _text(
+            _functional_group_value(ds, "FrameContentSequence", "FrameAcquisitionDateTime")
+        )
+        if moment and len(moment) > 8:
+            acquisition_time = _time_text(re.split(r"[+-]", moment[8:])[0])
+    agent = _text(_element(ds, "ContrastBolusAgent"))
+    start = _time_text(_element(ds, "ContrastBolusStartTime"))
+    if agent is None and start is None:
+        agent, start = _enhanced_contrast(ds)
+    meta = getattr(ds, "file_meta", None)
+    return InstanceAttributes(
+        SOPClassUID=str(ds.SOPClassUID),
+        SOPInstanceUID=str(ds.SOPInstanceUID),
+        SeriesInstanceUID=str(ds.SeriesInstanceUID),
+        StudyInstanceUID=str(ds.StudyInstanceUID),
+        FrameOfReferenceUID=_text(_element(ds, "FrameOfReferenceUID")),
+        Modality=_text(_element(ds, "Modality")),
+        InstanceNumber=_number(_element(ds, "InstanceNumber"), int),
+        ImagePositionPatient=ipp,
+        ImageOrientationPatient=iop,
+        PixelSpacing=_floats(_value(ds, "PixelSpacing", "PixelMeasuresSequence"), 2),
+        SliceThickness=_number(_value(ds, "SliceThickness", "PixelMeasuresSequence")),
+        Rows=_number(_element(ds, "Rows"), int),
+        Columns=_number(_element(ds, "Columns"), int),
+        NumberOfFrames=_number(_element(ds, "NumberOfFrames"), int) or 1,
+        RescaleIntercept=_number(_value(ds, "RescaleIntercept", "PixelValueTransformationSequence")),
+        RescaleSlope=_number(_value(ds, "RescaleSlope", "PixelValueTransformationSequence")),
+        WindowCenter=_number(_value(ds, "WindowCenter", "FrameVOILUTSequence")),
+        WindowWidth=_number(_value(ds, "WindowWidth", "FrameVOILUTSequence")),
+        TransferSyntaxUID=str(meta.TransferSyntaxUID) if meta is not None and "TransferSyntaxUID" in meta else None,
+        AcquisitionTime=acquisition_time,
+        ContrastBolusAgent=agent,
+        ContrastBolusStartTime=start,
+        SeriesDescription=_text(_element(ds, "SeriesDescription")),
+        SeriesNumber=_number(_element(ds, "SeriesNumber"), int),
+        StudyDate=_date(_element(ds, "StudyDate")),
+        StudyTime=_time_text(_element(ds, "StudyTime")),
+        StudyID=_text(_element(ds, "StudyID")),
+        StudyDescription=_text(_element(ds, "StudyDescription")),
+        PatientID=_text(_element(ds, "PatientID")),
+        PatientSex=_text(_element(ds, "PatientSex")),
+        PatientAge=parse_age_years(_element(ds, "PatientAge")),
+        slice_position=_slice_position(ipp, iop),
+    )
+
+
+# ---------------------------------------------------------------- contrast phase
+
+NC, CM, NG, EX, UNKNOWN = "NC", "CM", "NG", "EX", "unknown"
+
+# Delay after the start of the contrast injection, seconds, from
+# shared/data/renal_ct_physiology.md ("Phase timing after IV contrast injection"):
+# corticomedullary 25-70 s, nephrographic 80-180 s, excretory 3-10 min. The
+# excretory window is kept open to 15 min for late urographic acquisitions.
+# A delay in a gap (0-25 s, 70-80 s) goes to the nearest window, unless the
+# SeriesDescription names one of the two neighbours.
+PHASE_WINDOWS_S = {CM: (25.0, 70.0), NG: (80.0, 180.0), EX: (180.0, 900.0)}
+
+_KEYWORDS = {
+    NC: r"non[- ]?contrast|non[- ]?enhanced|unenhanced|native|nativ|plain|nc|pre|pre[- ]?contrast"
+    r"|w/?o contrast|without contrast",
+    CM: r"arterial|cortico\w*|cm|corticomedullary",
+    NG: r"nephro\w*|portal|venous|pv|ng|parenchymal",
+    EX: r"excret\w*|delay\w*|urogra\w*|ex|pyelo\w*",
+}
+_KEYWORD_PATTERNS = {
+    phase: re.compile(rf"(?<![a-z0-9])(?:{words})(?![a-z0-9])", re.IGNORECASE)
+    for phase, words in _KEYWORDS.items()
+}
+
+
+@dataclass(frozen=True)
+class SeriesTiming:
+    """What the phase of one series is inferred from (one entry per series).
+
+    Times are DICOM TM strings ("HHMMSS.FFFFFF", also "HH:MM:SS") or
+    :class:`datetime.time`.
+    """
+
+    SeriesInstanceUID: str
+    AcquisitionTime: str | datetime.time | None = None
+    ContrastBolusAgent: str | None = None
+    ContrastBolusStartTime: str | datetime.time | None = None
+    SeriesDescription: str | None = None
+    SeriesNumber: int | None = None
+
+    @classmethod
+    def from_attributes(cls, attributes: InstanceAttributes) -> SeriesTiming:
+        """The timing of the series that ``attributes`` (one of its instances) belongs to."""
+        return cls(
+            SeriesInstanceUID=attributes.SeriesInstanceUID,
+            AcquisitionTime=attributes.AcquisitionTime,
+            ContrastBolusAgent=attributes.ContrastBolusAgent,
+            ContrastBolusStartTime=attributes.ContrastBolusStartTime,
+            SeriesDescription=attributes.SeriesDescription,
+            SeriesNumber=attributes.SeriesNumber,
+        )
+
+
+def series_timings(instances: Iterable[InstanceAttributes]) -> list[SeriesTiming]:
+    """One :class:`SeriesTiming` per series of ``instances``, with the series' earliest AcquisitionTime."""
+    by_series: dict[str, SeriesTiming] = {}
+    for attributes in instances:
+        timing = SeriesTiming.from_attributes(attributes)
+        earlier = by_series.get(timing.SeriesInstanceUID)
+        if earlier is None:
+            by_series[timing.SeriesInstanceUID] = timing
+            continue
+        old, new = parse_time_seconds(earlier.AcquisitionTime), parse_time_seconds(timing.AcquisitionTime)
+        if new is not None and (old is None or new < old):
+            by_series[timing.SeriesInstanceUID] = timing
+    return list(by_series.values())
+
+
+class PhaseCall(NamedTuple):
+    """A phase ("NC", "CM", "NG", "EX" or "unknown") and what decided it."""
+
+    phase: str
+    reason: str
+
+
+def parse_time_seconds(value) -> float | None:
+    """Seconds after midnight of a DICOM TM ("HHMMSS.FFFFFF", "HHMM", "HH:MM:SS") or time."""
+    if value is None:
+        return None
+    if isinstance(value, datetime.time):
+        return value.hour * 3600 + value.minute * 60 + value.second + value.microsecond / 1e6
+    text = str(value).strip().replace(":", "")
+    match = re.fullmatch(r"(\d{2})(\d{2})?(\d{2})?(?:\.(\d{1,6}))?", text)
+    if not match:
+        return None
+    hours, minutes, seconds = (int(g) if g else 0 for g in match.groups()[:3])
+    if hours > 23 or minutes > 59 or seconds > 60:
+        return None
+    fraction = float("0." + match.group(4)) if match.group(4) else 0.0
+    return hours * 3600 + minutes * 60 + seconds + fraction
+
+
+def _signed_delay(acquisition: float, start: float) -> float:
+    """Acquisition minus injection start, wrapped across midnight to the nearest 12 h."""
+    delay = acquisition - start
+    if delay < -43200:
+        delay += 86400
+    elif delay > 43200:
+        delay -= 86400
+    return delay
+
+
+def description_hint(description: str | None) -> str | None:
+    """The phase that SeriesDescription names, or None when it names none or several."""
+    if not description:
+        return None
+    found = {phase for phase, pattern in _KEYWORD_PATTERNS.items() if pattern.search(description)}
+    return found.pop() if len(found) == 1 else None
+
+
+def _phase_from_delay(delay: float, hint: str | None) -> PhaseCall:
+    text = f"delay {delay:.0f} s after ContrastBolusStartTime"
+    if delay < 0:
+        return PhaseCall(NC, f"acquired {-delay:.0f} s before ContrastBolusStartTime")
+    for phase, (low, high) in PHASE_WINDOWS_S.items():
+        if low <= delay < high or (phase == EX and delay == high):
+            return PhaseCall(phase, text)
+    if delay > PHASE_WINDOWS_S[EX][1]:
+        if hint == EX:
+            return PhaseCall(EX, f"{text} (beyond 15 min; SeriesDescription says excretory)")
+        return PhaseCall(UNKNOWN, f"{text} is beyond every phase window (CM 25-70 s, NG 80-180 s, EX 3-15 min)")
+    if delay < PHASE_WINDOWS_S[CM][0]:
+        return PhaseCall(CM, f"{text} (before the 25-70 s window; nearest is CM)")
+    low_edge, high_edge = PHASE_WINDOWS_S[CM][1], PHASE_WINDOWS_S[NG][0]
+    if hint in (CM, NG):
+        return PhaseCall(hint, f"{text} (between the CM and NG windows; SeriesDescription decides)")
+    nearest = CM if delay - low_edge < high_edge - delay else NG
+    return PhaseCall(nearest, f"{text} (between the CM and NG windows; nearest is {nearest})")
+
+
+_ORDINALS = {1: "1st", 2: "2nd", 3: "3rd"}
+
+
+def classify_phase(series: list[SeriesTiming]) -> dict[str, PhaseCall]:
+    """The contrast phase of each series of ONE study, keyed by SeriesInstanceUID.
+
+    Rules, in order:
+
+    1. No ContrastBolusAgent, no ContrastBolusStartTime and no contrast keyword in
+       SeriesDescription: NC.
+    2. AcquisitionTime and ContrastBolusStartTime both known: delay = acquisition
+       minus start (wrapped across midnight to within +-12 h). Negative: NC;
+       25-70 s CM, 80-180 s NG, 180 s-15 min EX (:data:`PHASE_WINDOWS_S`); gaps go
+       to the nearest window, with SeriesDescription breaking the 70-80 s gap.
+    3. Otherwise a SeriesDescription keyword (arterial/cortico/CM, nephro/portal/
+       venous/NG, excretory/delayed/urography/EX, non-contrast/unenhanced/native/
+       plain/NC/pre) decides.
+    4. Otherwise the remaining contrast series are put in acquisition order
+       (AcquisitionTime, then SeriesNumber): the 1st acquisition is CM, the 2nd NG,
+       later ones EX. Series acquired at the same time (reconstructions of one
+       acquisition) share a phase. Without either, the phase is "unknown".
+
+    Returns :class:`PhaseCall` ``(phase, reason)`` tuples; the reason says which
+    rule decided.
+    """
+    calls: dict[str, PhaseCall] = {}
+    ordered: list[tuple[SeriesTiming, float | None]] = []
+    for timing in series:
+        uid = timing.SeriesInstanceUID
+        if uid in calls or any(t.SeriesInstanceUID == uid for t, _ in ordered):
+            continue
+        hint = description_hint(timing.SeriesDescription)
+        agent = _text(timing.ContrastBolusAgent)
+        acquisition = parse_time_seconds(timing.AcquisitionTime)
+        start = parse_time_seconds(timing.ContrastBolusStartTime)
+        if agent is None and start is None and hint in (None, NC):
+            reason = "no ContrastBolusAgent"
+            if hint == NC:
+                reason += "; SeriesDescription says unenhanced"
+            calls[uid] = PhaseCall(NC, reason)
+        elif acquisition is not None and start is not None:
+            calls[uid] = _phase_from_delay(_signed_delay(acquisition, start), hint)
+        elif hint is not None:
+            source = "ContrastBolusAgent present" if agent else "no ContrastBolusAgent"
+            calls[uid] = PhaseCall(hint, f"SeriesDescription keyword ({source}, no ContrastBolusStartTime)")
+        else:
+            ordered.append((timing, acquisition))
+    calls.update(_phases_by_order(ordered))
+    return calls
+
+
+def _phases_by_order(ordered: list[tuple[SeriesTiming, float | None]]) -> dict[str, PhaseCall]:
+    calls: dict[str, PhaseCall] = {}
+    timed = [(t, s) for t, s in ordered if s is not None]
+    numbered = [t for t, s in ordered if s is None and t.SeriesNumber is not None]
+    unordered = [t for t, s in ordered if s is None and t.SeriesNumber is None]
+    if timed and (numbered or unordered):
+        # Mixed evidence cannot be put in one order: the untimed series stay unknown.
+        unordered += numbered
+        numbered = []
+    if timed:
+        groups: list[list[SeriesTiming]] = []
+        last = None
+        for timing, seconds in sorted(timed, key=lambda ts: (ts[1], ts[0].SeriesNumber or 0)):
+            if last is None or seconds - last > 1.0:
+                groups.append([])
+            groups[-1].append(timing)
+            last = seconds
+        key = "AcquisitionTime"
+    else:
+        groups = [[t] for t in sorted(numbered, key=lambda t: t.SeriesNumber)]
+        key = "SeriesNumber"
+    for index, group in enumerate(groups, start=1):
+        phase = {1: CM, 2: NG}.get(index, EX)
+        ordinal = _ORDINALS.get(index, f"{index}th")
+        reason = f"{ordinal} contrast-enhanced acquisition of the study by {key} (no ContrastBolusStartTime)"
+        for timing in group:
+            calls[timing.SeriesInstanceUID] = PhaseCall(phase, reason)
+    for timing in unordered:
+        calls[timing.SeriesInstanceUID] = PhaseCall(
+            UNKNOWN, "contrast-enhanced, but no ContrastBolusStartTime, AcquisitionTime or phase keyword"
+        )
+    return calls
