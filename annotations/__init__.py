@@ -1,0 +1,1 @@
+"""Lesions, ROIs, pathology, reader calls and reader studies (blinding)."""

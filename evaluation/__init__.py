@@ -1,0 +1,1 @@
+"""Reader-versus-model statistics (pure functions) and the comparison views."""

@@ -1,0 +1,1 @@
+"""CNN models, patch datasets, training and scoring tasks, the model registry."""

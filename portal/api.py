@@ -1,0 +1,131 @@
+"""REST API of the archive: uploads, studies, series (phase override), instance files."""
+import logging
+
+from django.db import transaction
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from .ingest import ingest_upload
+from .models import Instance, PhaseSource, Series, Study, Upload
+from .serializers import (
+    InstanceSerializer,
+    PhaseOverrideSerializer,
+    SeriesSerializer,
+    StudySerializer,
+    UploadRequestSerializer,
+    UploadSerializer,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def exception_handler(exc, context):
+    """DRF errors as they are; anything unexpected as a JSON 500 that names no internals."""
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        logger.exception("unhandled error in %s", context.get("view"))
+        return Response({"error": "internal error; the administrators have the details in the log"}, status=500)
+    return response
+
+
+def require(user, capability):
+    if not user.has_perm(f"portal.{capability}"):
+        raise PermissionDenied(f"your role may not {capability.replace('_', ' ')}")
+
+
+class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """``POST /api/v1/uploads/``: multipart ``files`` (DICOM and/or zip), optional ``deidentify``."""
+
+    serializer_class = UploadSerializer
+    parser_classes = [MultiPartParser, FormParser]
+
+    def get_queryset(self):
+        uploads = Upload.objects.select_related("user")
+        if self.request.user.has_perm("portal.view_all_studies"):
+            return uploads
+        return uploads.filter(user=self.request.user)
+
+    @extend_schema(request=UploadRequestSerializer, responses={201: dict, 200: dict, 422: dict})
+    def create(self, request):
+        require(request.user, "upload_studies")
+        payload = UploadRequestSerializer(data={"files": request.FILES.getlist("files") + request.FILES.getlist("file"), "deidentify": request.data.get("deidentify", False)})
+        payload.is_valid(raise_exception=True)
+        files = [(f.name, f) for f in payload.validated_data["files"]]
+        channel = Upload.Channel.BROWSER if request.data.get("channel") == "browser" else Upload.Channel.REST
+        report = ingest_upload(files, request.user, channel=channel, deidentify=payload.validated_data["deidentify"])
+        code = {"stored": status.HTTP_201_CREATED, "duplicate": status.HTTP_200_OK}.get(report.status, 422)
+        return Response(report.as_dict(), status=code)
+
+
+class StudyViewSet(viewsets.ReadOnlyModelViewSet):
+    """Studies the user may see, with their series and phases."""
+
+    serializer_class = StudySerializer
+    lookup_field = "study_instance_uid"
+    lookup_value_regex = r"[0-9.]+"
+
+    def get_queryset(self):
+        return (
+            Study.objects.visible_to(self.request.user)
+            .select_related("patient")
+            .prefetch_related("series")
+            .order_by("-created_at")
+        )
+
+
+class SeriesViewSet(viewsets.ReadOnlyModelViewSet):
+    """Series with their phase; ``POST .../phase/`` overrides it (coordinator, admin)."""
+
+    serializer_class = SeriesSerializer
+    lookup_field = "series_instance_uid"
+    lookup_value_regex = r"[0-9.]+"
+
+    def get_queryset(self):
+        return Series.objects.filter(study__in=Study.objects.visible_to(self.request.user)).select_related("study", "phase_set_by")
+
+    @extend_schema(request=PhaseOverrideSerializer, responses=SeriesSerializer)
+    @action(detail=True, methods=["post"])
+    def phase(self, request, series_instance_uid=None):
+        series = self.get_object()
+        require(request.user, "set_series_phase")
+        payload = PhaseOverrideSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        with transaction.atomic():
+            series.phase = payload.validated_data["phase"]
+            series.phase_source = PhaseSource.MANUAL
+            series.phase_reason = f"set by {request.user.get_username()}"
+            series.phase_set_by = request.user
+            series.phase_set_at = timezone.now()
+            series.save()
+        return Response(SeriesSerializer(series).data)
+
+    @extend_schema(responses=InstanceSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def instances(self, request, series_instance_uid=None):
+        """Instances sorted by slice position (the viewer's stack order)."""
+        series = self.get_object()
+        return Response(InstanceSerializer(series.instances.all(), many=True).data)
+
+
+class InstanceFileView(viewsets.ViewSet):
+    """``GET /api/v1/instances/{SOPInstanceUID}/file/``: the stored Part-10 file (application/dicom)."""
+
+    lookup_value_regex = r"[0-9.]+"
+
+    @extend_schema(responses={(200, "application/dicom"): bytes})
+    @action(detail=True, methods=["get"])
+    def file(self, request, pk=None):
+        instance = get_object_or_404(
+            Instance.objects.filter(series__study__in=Study.objects.visible_to(request.user)), sop_instance_uid=pk
+        )
+        response = FileResponse(instance.file.open("rb"), content_type="application/dicom")
+        response["Cache-Control"] = "private, max-age=86400"
+        return response

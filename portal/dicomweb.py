@@ -1,0 +1,585 @@
+"""DICOMweb (DICOM PS3.18) over the archive: QIDO-RS, WADO-RS and STOW-RS.
+
+Responses follow the standard exactly because real clients (``dicomweb-client``,
+OHIF, Cornerstone's WADO-RS loader) parse them strictly:
+
+- QIDO-RS answers ``application/dicom+json`` (PS3.18 F.2), 200 with an array, also
+  when it is empty (``[]``).
+- WADO-RS metadata answers the DICOM JSON of every instance, with the pixel data as
+  a ``BulkDataURI``; instances come as ``multipart/related; type="application/dicom"``
+  and frames as ``multipart/related; type="application/octet-stream"`` in Explicit VR
+  Little Endian (decoded when the stored file is compressed).
+- STOW-RS takes ``multipart/related; type="application/dicom"`` and answers the
+  PS3.18 store response (ReferencedSOPSequence / FailedSOPSequence); the upload is
+  all-or-nothing like every other upload (409 when it is refused).
+
+Authentication and permissions are those of the REST API (session or token);
+a user finds and retrieves only the studies they may see.
+"""
+import io
+import json
+import re
+import uuid
+
+import numpy as np
+import pydicom
+from django.core.files.storage import default_storage
+from django.db.models import Count
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.utils.http import parse_header_parameters
+from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.uid import ExplicitVRLittleEndian
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+from rest_framework.views import APIView
+
+from .ingest import FileResult, ingest_upload
+from .models import Instance, Series, Study, Upload
+
+DICOM_JSON = "application/dicom+json"
+
+# PS3.4 Annex B / PS3.18 failure reasons used in FailedSOPSequence.
+FAILURE_PROCESSING = 0x0110
+FAILURE_DUPLICATE_CONFLICT = 0x0111
+FAILURE_SOP_CLASS_NOT_SUPPORTED = 0x0122
+FAILURE_STUDY_MISMATCH = 0xA900
+FAILURE_CANNOT_UNDERSTAND = 0xC000
+
+
+# ---------------------------------------------------------------------------
+# multipart/related
+
+
+def parse_multipart_related(body, content_type):
+    """Split a ``multipart/related`` body into ``(content type, bytes)`` parts.
+
+    Raises ``ValueError`` naming what is wrong with the request.
+    """
+    main, params = parse_header_parameters(content_type or "")
+    if main.lower() != "multipart/related":
+        raise ValueError(f"Content-Type must be multipart/related, not {main or 'missing'}")
+    boundary = params.get("boundary")
+    if not boundary:
+        raise ValueError("Content-Type multipart/related has no boundary parameter")
+    delimiter = b"\r\n--" + boundary.encode("latin-1")
+    pieces = (b"\r\n" + body).split(delimiter)
+    parts = []
+    for piece in pieces[1:]:
+        if piece.startswith(b"--"):
+            break
+        header_blob, separator, content = piece.partition(b"\r\n\r\n")
+        if not separator:
+            raise ValueError("a multipart part has no header/body separator")
+        part_type = params.get("type", "")
+        for line in header_blob.decode("latin-1").split("\r\n"):
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-type":
+                part_type = value.strip()
+        parts.append((part_type, content))
+    return parts
+
+
+def multipart_response(parts, part_type):
+    """An HttpResponse ``multipart/related; type=...`` from byte strings, all of one content type."""
+    boundary = uuid.uuid4().hex
+    chunks = []
+    for content in parts:
+        chunks.append(f"--{boundary}\r\nContent-Type: {part_type}\r\n\r\n".encode("latin-1"))
+        chunks.append(content)
+        chunks.append(b"\r\n")
+    chunks.append(f"--{boundary}--\r\n".encode("latin-1"))
+    main_type = part_type.split(";")[0]
+    extra = part_type[len(main_type):]
+    return HttpResponse(
+        b"".join(chunks),
+        content_type=f'multipart/related; type="{main_type}"{extra}; boundary={boundary}',
+    )
+
+
+# ---------------------------------------------------------------------------
+# DICOM JSON helpers
+
+
+def _attribute(keyword, value):
+    tag = tag_for_keyword(keyword)
+    vr = dictionary_VR(tag)
+    element = {"vr": vr}
+    if value not in (None, "", []):
+        values = value if isinstance(value, list) else [value]
+        if vr == "PN":
+            values = [{"Alphabetic": str(v)} for v in values]
+        element["Value"] = values
+    return f"{tag:08X}", element
+
+
+def dicom_json(**attributes):
+    """A DICOM JSON object from keyword=value pairs (None or '' gives an empty attribute)."""
+    return dict(sorted(_attribute(k, v) for k, v in attributes.items()))
+
+
+def _study_attributes(study, base_url):
+    return dicom_json(
+        StudyDate=study.study_date.strftime("%Y%m%d") if study.study_date else None,
+        StudyTime=study.study_time,
+        AccessionNumber=None,
+        ModalitiesInStudy=sorted({m for m in study.modalities.split(",") if m}) if study.modalities else None,
+        ReferringPhysicianName=None,
+        PatientName=study.patient.patient_id,
+        PatientID=study.patient.patient_id,
+        PatientBirthDate=None,
+        PatientSex=study.patient.sex or None,
+        PatientAge=f"{study.patient.age_years:03d}Y" if study.patient.age_years is not None else None,
+        StudyInstanceUID=study.study_instance_uid,
+        StudyID=study.study_id,
+        StudyDescription=study.description,
+        NumberOfStudyRelatedSeries=study.n_series,
+        NumberOfStudyRelatedInstances=study.n_instances,
+        RetrieveURL=f"{base_url}/studies/{study.study_instance_uid}",
+    )
+
+
+def _series_attributes(series, base_url):
+    study_uid = series.study.study_instance_uid
+    return dicom_json(
+        StudyInstanceUID=study_uid,
+        SeriesInstanceUID=series.series_instance_uid,
+        Modality=series.modality,
+        SeriesDescription=series.description,
+        SeriesNumber=series.series_number,
+        NumberOfSeriesRelatedInstances=series.n_instances,
+        PerformedProcedureStepStartDate=None,
+        PerformedProcedureStepStartTime=None,
+        RetrieveURL=f"{base_url}/studies/{study_uid}/series/{series.series_instance_uid}",
+    )
+
+
+def _instance_attributes(instance, base_url):
+    series = instance.series
+    study_uid = series.study.study_instance_uid
+    return dicom_json(
+        StudyInstanceUID=study_uid,
+        SeriesInstanceUID=series.series_instance_uid,
+        SOPClassUID=instance.sop_class_uid,
+        SOPInstanceUID=instance.sop_instance_uid,
+        InstanceNumber=instance.instance_number,
+        Rows=instance.rows,
+        Columns=instance.columns,
+        NumberOfFrames=instance.number_of_frames,
+        RetrieveURL=f"{base_url}/studies/{study_uid}/series/{series.series_instance_uid}/instances/{instance.sop_instance_uid}",
+    )
+
+
+def _include_fields(result, metadata, fields):
+    """Add ``includefield`` attributes from a representative instance's metadata."""
+    if not metadata:
+        return result
+    if fields == "all":
+        for tag, element in metadata.items():
+            result.setdefault(tag, element)
+        return result
+    for tag in fields:
+        if tag in metadata:
+            result.setdefault(tag, metadata[tag])
+    return result
+
+
+# ---------------------------------------------------------------------------
+# QIDO-RS query parameters
+
+
+_RESERVED = {"limit", "offset", "includefield", "fuzzymatching"}
+
+# QIDO-RS matching keys per level and the model field each one filters on.
+STUDY_LOOKUPS = {
+    "PatientID": "patient__patient_id",
+    "StudyInstanceUID": "study_instance_uid",
+    "StudyDate": "study_date",
+    "Modality": "series__modality",
+}
+SERIES_LOOKUPS = {
+    "PatientID": "study__patient__patient_id",
+    "StudyInstanceUID": "study__study_instance_uid",
+    "StudyDate": "study__study_date",
+    "SeriesInstanceUID": "series_instance_uid",
+    "Modality": "modality",
+    "SeriesNumber": "series_number",
+}
+INSTANCE_LOOKUPS = {
+    "StudyInstanceUID": "series__study__study_instance_uid",
+    "SeriesInstanceUID": "series__series_instance_uid",
+    "SOPInstanceUID": "sop_instance_uid",
+    "SOPClassUID": "sop_class_uid",
+    "InstanceNumber": "instance_number",
+}
+
+
+class QueryError(ValueError):
+    pass
+
+
+def _keyword(key):
+    if re.fullmatch(r"[0-9A-Fa-f]{8}", key):
+        return keyword_for_tag(int(key, 16)) or key
+    return key
+
+
+def parse_qido_query(params):
+    """Split QIDO-RS query parameters into matches, limit, offset and include fields."""
+    matches, include = {}, []
+    limit, offset = None, 0
+    for key in params:
+        values = params.getlist(key)
+        if key == "limit":
+            limit = _non_negative(key, values[-1])
+        elif key == "offset":
+            offset = _non_negative(key, values[-1])
+        elif key == "includefield":
+            for value in values:
+                for item in value.split(","):
+                    if item == "all":
+                        include = "all"
+                    elif include != "all" and item:
+                        include.append(_include_tag(item))
+        elif key not in _RESERVED:
+            matches[_keyword(key)] = values[-1]
+    return matches, limit, offset, include
+
+
+def _include_tag(item):
+    if re.fullmatch(r"[0-9A-Fa-f]{8}", item):
+        return item.upper()
+    tag = tag_for_keyword(item)
+    if tag is None:
+        raise QueryError(f"includefield {item!r} is not a DICOM keyword or tag")
+    return f"{tag:08X}"
+
+
+def _non_negative(key, value):
+    if not value.isdigit():
+        raise QueryError(f"{key} must be a non-negative integer, not {value!r}")
+    return int(value)
+
+
+def _date(value):
+    if not re.fullmatch(r"\d{8}", value):
+        raise QueryError(f"StudyDate {value!r} is not a DICOM date (YYYYMMDD) or range")
+    return f"{value[:4]}-{value[4:6]}-{value[6:]}"
+
+
+def apply_matches(queryset, matches, lookups, level):
+    """Filter by QIDO-RS matching: single value, UID list, ``*``/``?`` wildcards, date range."""
+    for keyword, value in matches.items():
+        path = lookups.get(keyword)
+        if path is None:
+            raise QueryError(
+                f"matching on {keyword} is not supported at the {level} level; "
+                f"supported: {', '.join(sorted(lookups))}"
+            )
+        if keyword == "StudyDate":
+            if "-" in value:
+                low, _, high = value.partition("-")
+                if low:
+                    queryset = queryset.filter(**{f"{path}__gte": _date(low)})
+                if high:
+                    queryset = queryset.filter(**{f"{path}__lte": _date(high)})
+            else:
+                queryset = queryset.filter(**{path: _date(value)})
+        elif keyword.endswith("UID"):
+            queryset = queryset.filter(**{f"{path}__in": [v for v in value.split(",") if v]})
+        elif "*" in value or "?" in value:
+            regex = "^" + re.escape(value).replace(r"\*", ".*").replace(r"\?", ".") + "$"
+            queryset = queryset.filter(**{f"{path}__regex": regex})
+        else:
+            queryset = queryset.filter(**{path: value})
+    return queryset.distinct()
+
+
+# ---------------------------------------------------------------------------
+# Views
+
+
+class DicomWebView(APIView):
+    """Base view: DRF authentication; answers plain Django responses (no DRF rendering)."""
+
+    permission_classes = [IsAuthenticated]
+
+    def perform_content_negotiation(self, request, force=False):
+        # DICOMweb media types are negotiated by each view; DRF renders only errors (JSON).
+        return (JSONRenderer(), "application/json")
+
+    def base_url(self, request):
+        return request.build_absolute_uri("/dicomweb").rstrip("/")
+
+    def visible_studies(self, request):
+        return Study.objects.visible_to(request.user)
+
+    def handle_exception(self, exc):
+        if isinstance(exc, QueryError):
+            return JsonResponse({"error": str(exc)}, status=400)
+        return super().handle_exception(exc)
+
+
+def _dicom_json_response(items):
+    return HttpResponse(json.dumps(items), content_type=DICOM_JSON)
+
+
+class StudiesView(DicomWebView):
+    """``GET /dicomweb/studies`` (QIDO-RS) and ``POST /dicomweb/studies[/{study}]`` (STOW-RS)."""
+
+    def get(self, request):
+        matches, limit, offset, include = parse_qido_query(request.GET)
+        studies = apply_matches(self.visible_studies(request), matches, STUDY_LOOKUPS, "study")
+        studies = studies.select_related("patient").annotate(
+            n_series=Count("series", distinct=True), n_instances=Count("series__instances", distinct=True)
+        ).order_by("id")
+        page = studies[offset: offset + limit] if limit is not None else studies[offset:]
+        base = self.base_url(request)
+        results = []
+        for study in page:
+            study.modalities = ",".join(study.series.values_list("modality", flat=True).distinct())
+            result = _study_attributes(study, base)
+            if include:
+                first = Instance.objects.filter(series__study=study).values_list("metadata", flat=True).first()
+                _include_fields(result, first, include)
+            results.append(result)
+        return _dicom_json_response(results)
+
+    def post(self, request):
+        return store_instances(request, None, self.base_url(request))
+
+
+def store_instances(request, study_uid, base_url):
+    """STOW-RS: store the parts of a multipart/related request through the one ingest path."""
+    if not request.user.has_perm("portal.upload_studies"):
+        return JsonResponse({"error": "you may not upload studies"}, status=403)
+    try:
+        parts = parse_multipart_related(request.body, request.META.get("CONTENT_TYPE", ""))
+    except ValueError as error:
+        return JsonResponse({"error": str(error)}, status=415 if "must be multipart" in str(error) else 400)
+    files = []
+    for index, (part_type, content) in enumerate(parts, start=1):
+        if not part_type.lower().startswith("application/dicom"):
+            return JsonResponse(
+                {"error": f"part {index} has Content-Type {part_type or 'none'}; only application/dicom is accepted"},
+                status=415,
+            )
+        files.append((f"part {index}", content))
+    if not files:
+        return JsonResponse({"error": "the request has no parts"}, status=400)
+    deidentify = request.GET.get("deidentify", "").lower() in {"1", "true", "yes"}
+    report = ingest_upload(files, request.user, channel=Upload.Channel.STOW, deidentify=deidentify)
+    if study_uid:
+        mismatched = [f for f in report.files if f.StudyInstanceUID and f.StudyInstanceUID != study_uid]
+        if mismatched and report.upload is not None:
+            # Undo: the request named another study. Nothing may stay stored.
+            _undo_upload(report.upload)
+            report.status = "rejected"
+        for f in mismatched:
+            f.status, f.reason = "rejected", f"StudyInstanceUID does not match {study_uid} in the request URL"
+    return _store_response(report, base_url, study_uid)
+
+
+def _undo_upload(upload):
+    names = list(upload.instances.values_list("file", flat=True))
+    studies = set(upload.instances.values_list("series__study_id", flat=True))
+    upload.instances.all().delete()
+    Series.objects.filter(study_id__in=studies, instances__isnull=True).delete()
+    Study.objects.filter(id__in=studies, series__isnull=True).delete()
+    upload.delete()
+    for name in names:
+        if not Instance.objects.filter(file=name).exists():
+            default_storage.delete(name)
+
+
+def _failure_reason(result: FileResult):
+    reason = result.reason
+    if reason.startswith("SOP class"):
+        return FAILURE_SOP_CLASS_NOT_SUPPORTED
+    if "conflict" in reason:
+        return FAILURE_DUPLICATE_CONFLICT
+    if "does not match" in reason:
+        return FAILURE_STUDY_MISMATCH
+    if result.status == "not stored":
+        return FAILURE_PROCESSING
+    return FAILURE_CANNOT_UNDERSTAND
+
+
+def _store_response(report, base_url, study_uid):
+    referenced, failed, warnings = [], [], []
+    for result in report.files:
+        if result.status in ("stored", "duplicate") and report.status != "rejected":
+            referenced.append(
+                dicom_json(
+                    ReferencedSOPClassUID=result.SOPClassUID,
+                    ReferencedSOPInstanceUID=result.SOPInstanceUID,
+                    RetrieveURL=f"{base_url}/studies/{result.StudyInstanceUID}/series/"
+                    f"{result.SeriesInstanceUID}/instances/{result.SOPInstanceUID}",
+                )
+            )
+        elif result.status != "skipped":
+            failed.append(
+                dicom_json(
+                    ReferencedSOPClassUID=result.SOPClassUID or None,
+                    ReferencedSOPInstanceUID=result.SOPInstanceUID or None,
+                    FailureReason=_failure_reason(result),
+                )
+            )
+            warnings.append(f"{result.file}: {result.reason}")
+    body = {}
+    retrieve_study = study_uid or next((f.StudyInstanceUID for f in report.files if f.StudyInstanceUID), None)
+    if retrieve_study and referenced:
+        body.update(dicom_json(RetrieveURL=f"{base_url}/studies/{retrieve_study}"))
+    if failed:
+        body["00081198"] = {"vr": "SQ", "Value": failed}
+    if referenced:
+        body["00081199"] = {"vr": "SQ", "Value": referenced}
+    status = 200 if not failed else (409 if not referenced else 202)
+    response = HttpResponse(json.dumps(body), content_type=DICOM_JSON, status=status)
+    if warnings:
+        text = "; ".join(warnings)[:2000].replace('"', "'")
+        response["Warning"] = f'299 portal "{text.encode("ascii", "replace").decode()}"'
+    return response
+
+
+class StudySeriesView(DicomWebView):
+    """``GET /dicomweb/studies/{study}/series`` and root ``GET /dicomweb/series`` (QIDO-RS)."""
+
+    def get(self, request, study=None):
+        matches, limit, offset, include = parse_qido_query(request.GET)
+        series = Series.objects.filter(study__in=self.visible_studies(request))
+        if study is not None:
+            get_object_or_404(self.visible_studies(request), study_instance_uid=study)
+            series = series.filter(study__study_instance_uid=study)
+        series = apply_matches(series, matches, SERIES_LOOKUPS, "series")
+        series = series.select_related("study").annotate(n_instances=Count("instances")).order_by("study_id", "series_number", "id")
+        page = series[offset: offset + limit] if limit is not None else series[offset:]
+        base = self.base_url(request)
+        results = []
+        for one in page:
+            result = _series_attributes(one, base)
+            if include:
+                _include_fields(result, one.instances.values_list("metadata", flat=True).first(), include)
+            results.append(result)
+        return _dicom_json_response(results)
+
+
+class SeriesInstancesView(DicomWebView):
+    """``GET /dicomweb/studies/{study}/series/{series}/instances`` (QIDO-RS)."""
+
+    def get(self, request, study, series):
+        matches, limit, offset, include = parse_qido_query(request.GET)
+        one_series = get_object_or_404(
+            Series.objects.filter(study__in=self.visible_studies(request)).select_related("study"),
+            study__study_instance_uid=study,
+            series_instance_uid=series,
+        )
+        instances = apply_matches(one_series.instances.all(), matches, INSTANCE_LOOKUPS, "instance")
+        page = instances[offset: offset + limit] if limit is not None else instances[offset:]
+        base = self.base_url(request)
+        results = []
+        for instance in page:
+            instance.series = one_series
+            result = _instance_attributes(instance, base)
+            if include:
+                _include_fields(result, instance.metadata, include)
+            results.append(result)
+        return _dicom_json_response(results)
+
+
+def _instances_for(request, study, series=None, instance=None):
+    instances = Instance.objects.filter(
+        series__study__in=Study.objects.visible_to(request.user), series__study__study_instance_uid=study
+    )
+    if series is not None:
+        instances = instances.filter(series__series_instance_uid=series)
+    if instance is not None:
+        instances = instances.filter(sop_instance_uid=instance)
+    return instances.select_related("series__study").order_by("series__series_number", "series_id", "slice_position", "instance_number", "id")
+
+
+def _metadata_with_bulkdata(instance, base):
+    series = instance.series
+    url = (
+        f"{base}/studies/{series.study.study_instance_uid}/series/{series.series_instance_uid}"
+        f"/instances/{instance.sop_instance_uid}/frames/"
+        + ",".join(str(i) for i in range(1, instance.number_of_frames + 1))
+    )
+    metadata = dict(instance.metadata)
+    metadata["7FE00010"] = {"vr": "OW", "BulkDataURI": url}
+    return metadata
+
+
+class MetadataView(DicomWebView):
+    """``GET .../studies/{study}[/series/{series}[/instances/{instance}]]/metadata`` (WADO-RS)."""
+
+    def get(self, request, study, series=None, instance=None):
+        instances = list(_instances_for(request, study, series, instance))
+        if not instances:
+            return JsonResponse({"error": "not found"}, status=404)
+        base = self.base_url(request)
+        return _dicom_json_response([_metadata_with_bulkdata(i, base) for i in instances])
+
+
+def _read_file(instance):
+    with default_storage.open(instance.file.name, "rb") as handle:
+        return handle.read()
+
+
+class RetrieveView(DicomWebView):
+    """``GET .../studies/{study}[/series/{series}[/instances/{instance}]]`` (WADO-RS, application/dicom)."""
+
+    def get(self, request, study, series=None, instance=None):
+        accept = request.META.get("HTTP_ACCEPT", "*/*")
+        if not any(t in accept for t in ("application/dicom", "*/*", "multipart/related;")) or (
+            "multipart/related" in accept and 'application/dicom' not in accept and "*/*" not in accept
+            and "type=" in accept
+        ):
+            return JsonResponse({"error": f"cannot answer Accept: {accept}; use multipart/related; type=\"application/dicom\""}, status=406)
+        instances = list(_instances_for(request, study, series, instance))
+        if not instances:
+            return JsonResponse({"error": "not found"}, status=404)
+        return multipart_response([_read_file(i) for i in instances], "application/dicom")
+
+
+def frame_bytes(data, frame_numbers):
+    """The pixel data of the given frames (1-based) as Explicit VR Little Endian native bytes."""
+    ds = pydicom.dcmread(io.BytesIO(data), force=True)
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    for number in frame_numbers:
+        if not 1 <= number <= frames:
+            raise IndexError(f"frame {number} does not exist: the instance has {frames} frame(s)")
+    syntax = ds.file_meta.TransferSyntaxUID
+    if not syntax.is_compressed and syntax.is_little_endian:
+        raw = ds.PixelData
+        size = ds.Rows * ds.Columns * ds.get("SamplesPerPixel", 1) * ds.BitsAllocated // 8
+        return [raw[(n - 1) * size: n * size] for n in frame_numbers]
+    pixels = ds.pixel_array
+    if frames == 1:
+        pixels = pixels[np.newaxis]
+    return [np.ascontiguousarray(pixels[n - 1]).astype(pixels.dtype.newbyteorder("<")).tobytes() for n in frame_numbers]
+
+
+class FramesView(DicomWebView):
+    """``GET .../instances/{instance}/frames/{frames}`` (WADO-RS, application/octet-stream)."""
+
+    def get(self, request, study, series, instance, frames):
+        try:
+            numbers = [int(n) for n in frames.split(",")]
+        except ValueError:
+            return JsonResponse({"error": f"frame list {frames!r} must be comma-separated integers"}, status=400)
+        found = _instances_for(request, study, series, instance).first()
+        if found is None:
+            return JsonResponse({"error": "not found"}, status=404)
+        try:
+            content = frame_bytes(_read_file(found), numbers)
+        except IndexError as error:
+            return JsonResponse({"error": str(error)}, status=404)
+        return multipart_response(content, f"application/octet-stream; transfer-syntax={ExplicitVRLittleEndian}")
+
+
+class StudyView(RetrieveView):
+    """``GET /dicomweb/studies/{study}`` (WADO-RS) and ``POST`` to it (STOW-RS into that study)."""
+
+    def post(self, request, study):
+        return store_instances(request, study, self.base_url(request))

@@ -1,0 +1,369 @@
+"""One ingest path for every upload: browser, REST, STOW-RS, command line.
+
+An upload is all-or-nothing. Every file is unpacked, parsed, checked (SOP class,
+UIDs, decodable pixel data, de-identification) and compared with the archive first;
+if any file is rejected, nothing is written and the report names each bad file and
+why. Otherwise the files are written to content-addressed storage and the rows are
+created in one transaction; files written by an upload whose transaction fails are
+removed again.
+"""
+import hashlib
+import io
+import logging
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+
+from . import archives, deid, dicomfiles
+from .models import Instance, Patient, Phase, PhaseSource, Series, Study, Upload, UploadStatus
+
+logger = logging.getLogger(__name__)
+
+STORED = "stored"
+DUPLICATE = "duplicate"
+REJECTED = "rejected"
+SKIPPED = "skipped"
+NOT_STORED = "not stored"
+
+
+@dataclass
+class FileResult:
+    """What happened to one file of an upload (one row of the result table)."""
+
+    file: str
+    status: str
+    reason: str = ""
+    SOPInstanceUID: str = ""
+    SOPClassUID: str = ""
+    StudyInstanceUID: str = ""
+    SeriesInstanceUID: str = ""
+
+    def as_dict(self):
+        return {k: v for k, v in self.__dict__.items() if v != "" or k in ("file", "status")}
+
+
+@dataclass
+class IngestReport:
+    """The outcome of one upload: overall status, per-file results and the Upload row (if any)."""
+
+    status: str
+    files: list = field(default_factory=list)
+    upload: Upload | None = None
+
+    def count(self, status):
+        return sum(1 for f in self.files if f.status == status)
+
+    def as_dict(self):
+        return {
+            "status": self.status,
+            "upload": self.upload.pk if self.upload else None,
+            "stored": self.count(STORED),
+            "duplicate": self.count(DUPLICATE),
+            "rejected": self.count(REJECTED),
+            "skipped": self.count(SKIPPED),
+            "files": [f.as_dict() for f in self.files],
+        }
+
+
+@dataclass
+class _Candidate:
+    result: FileResult
+    data: bytes
+    sha256: str
+    attributes: dicomfiles.InstanceAttributes
+    metadata: dict
+
+
+def upload_limits():
+    """The zip and size limits from settings."""
+    return archives.UploadLimits(
+        max_file_bytes=settings.UPLOAD_MAX_FILE_BYTES,
+        max_total_bytes=settings.UPLOAD_MAX_TOTAL_BYTES,
+        max_members=settings.UPLOAD_MAX_MEMBERS,
+        max_ratio=settings.UPLOAD_MAX_ZIP_RATIO,
+    )
+
+
+def storage_name(sha256):
+    """The one storage path helper: content-addressed by SHA-256."""
+    return f"instances/{sha256[:2]}/{sha256[2:4]}/{sha256}.dcm"
+
+
+def dataset_bytes(ds):
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def metadata_json(ds):
+    """DICOM JSON of ``ds`` without its pixel data (the WADO-RS metadata adds a BulkDataURI)."""
+    pixel_tags = [t for t in (0x7FE00008, 0x7FE00009, 0x7FE00010) if t in ds]
+    removed = [ds.pop(t) for t in pixel_tags]
+    try:
+        return ds.to_json_dict(bulk_data_threshold=10**9, bulk_data_element_handler=None)
+    finally:
+        for element in removed:
+            ds[element.tag] = element
+
+
+def _prepare(name, data, context, pseudonym_pattern):
+    """Parse, check and (if asked) de-identify one file; returns a candidate or a rejected result."""
+    try:
+        ds = dicomfiles.read_instance(data, name)
+    except dicomfiles.DicomRejected as rejection:
+        return FileResult(name, REJECTED, rejection.reason)
+    identifiers = FileResult(name, REJECTED, SOPInstanceUID=str(ds.get("SOPInstanceUID", "")))
+    if context is not None:
+        if ds.get("BurnedInAnnotation", "") == "YES":
+            identifiers.reason = "BurnedInAnnotation is YES: burned-in identifiers cannot be removed by the server"
+            return identifiers
+        ds = deid.deidentify(ds, context)
+        data = dataset_bytes(ds)
+    else:
+        problems = deid.check_deidentified(ds, pseudonym_pattern=pseudonym_pattern)
+        if problems:
+            identifiers.reason = (
+                "not de-identified: " + "; ".join(problems)
+                + " (remove them, or upload with deidentify=true to have the server de-identify)"
+            )
+            return identifiers
+        if deid.strip_private_tags(ds):
+            data = dataset_bytes(ds)
+    attributes = dicomfiles.indexed_attributes(ds)
+    if not attributes.PatientID:
+        identifiers.reason = "PatientID is empty: a pseudonymous PatientID is needed to group studies by patient"
+        return identifiers
+    result = FileResult(
+        name,
+        STORED,
+        SOPInstanceUID=attributes.SOPInstanceUID,
+        SOPClassUID=attributes.SOPClassUID,
+        StudyInstanceUID=attributes.StudyInstanceUID,
+        SeriesInstanceUID=attributes.SeriesInstanceUID,
+    )
+    return _Candidate(result, data, hashlib.sha256(data).hexdigest(), attributes, metadata_json(ds))
+
+
+def _check_against_archive(candidates):
+    """Mark duplicates (same UID, same bytes) and conflicts (same UID, other bytes, or other patient)."""
+    by_uid = {}
+    fresh = []
+    for candidate in candidates:
+        uid = candidate.attributes.SOPInstanceUID
+        earlier = by_uid.get(uid)
+        if earlier is not None:
+            if earlier.sha256 == candidate.sha256:
+                candidate.result.status, candidate.result.reason = DUPLICATE, f"same file as {earlier.result.file} in this upload"
+            else:
+                candidate.result.status = REJECTED
+                candidate.result.reason = f"SOPInstanceUID conflict: {earlier.result.file} in this upload has the same UID with different content"
+            continue
+        by_uid[uid] = candidate
+        fresh.append(candidate)
+
+    stored = dict(Instance.objects.filter(sop_instance_uid__in=list(by_uid)).values_list("sop_instance_uid", "sha256"))
+    study_patients = dict(
+        Study.objects.filter(study_instance_uid__in={c.attributes.StudyInstanceUID for c in fresh})
+        .values_list("study_instance_uid", "patient__patient_id")
+    )
+    series_studies = dict(
+        Series.objects.filter(series_instance_uid__in={c.attributes.SeriesInstanceUID for c in fresh})
+        .values_list("series_instance_uid", "study__study_instance_uid")
+    )
+    new = []
+    for candidate in fresh:
+        a, result = candidate.attributes, candidate.result
+        if a.SOPInstanceUID in stored:
+            if stored[a.SOPInstanceUID] == candidate.sha256:
+                result.status, result.reason = DUPLICATE, "already in the archive (identical file)"
+            else:
+                result.status = REJECTED
+                result.reason = "SOPInstanceUID conflict: the archive holds a different file with this SOPInstanceUID"
+            continue
+        if study_patients.get(a.StudyInstanceUID, a.PatientID) != a.PatientID:
+            result.status = REJECTED
+            result.reason = "StudyInstanceUID conflict: the archive holds this study under another PatientID"
+            continue
+        if series_studies.get(a.SeriesInstanceUID, a.StudyInstanceUID) != a.StudyInstanceUID:
+            result.status = REJECTED
+            result.reason = "SeriesInstanceUID conflict: the archive holds this series in another study"
+            continue
+        new.append(candidate)
+    return new
+
+
+def ingest_upload(files, user, channel=Upload.Channel.REST, deidentify=False):
+    """Validate and store an upload, all or nothing.
+
+    ``files`` is an iterable of ``(name, file object or bytes)``; zip archives are
+    unpacked (one nested level). Returns an :class:`IngestReport`; its status is
+    ``rejected`` (nothing stored, see the per-file reasons), ``duplicate`` (nothing
+    new) or ``stored``.
+    """
+    limits = upload_limits()
+    context = deid.DeidentificationContext(secret=settings.DEID_SECRET) if deidentify else None
+    pattern = settings.DEID_PSEUDONYM_PATTERN or None
+    results, candidates = [], []
+    for name, source in files:
+        for member in archives.iter_upload_files(name, source, limits):
+            if member.skipped:
+                results.append(FileResult(member.name, SKIPPED, member.reason))
+            elif member.reason:
+                results.append(FileResult(member.name, REJECTED, member.reason))
+            else:
+                prepared = _prepare(member.name, member.data, context, pattern)
+                if isinstance(prepared, _Candidate):
+                    candidates.append(prepared)
+                    results.append(prepared.result)
+                else:
+                    results.append(prepared)
+    if not results:
+        return IngestReport(REJECTED, [FileResult("(upload)", REJECTED, "the upload contains no files")])
+
+    new = _check_against_archive(candidates)
+    if any(r.status == REJECTED for r in results):
+        for candidate in new:
+            candidate.result.status = NOT_STORED
+            candidate.result.reason = "valid, but not stored because other files of this upload were rejected"
+        return IngestReport(REJECTED, results)
+
+    written = []
+    try:
+        for candidate in new:
+            name = storage_name(candidate.sha256)
+            if not default_storage.exists(name):
+                saved = default_storage.save(name, ContentFile(candidate.data))
+                written.append(saved)
+        with transaction.atomic():
+            upload = Upload.objects.create(
+                user=user,
+                channel=channel,
+                status=UploadStatus.STORED if new else UploadStatus.DUPLICATE,
+                deidentify=deidentify,
+                n_stored=len(new),
+                n_duplicate=sum(1 for r in results if r.status == DUPLICATE),
+                n_rejected=0,
+                report=[r.as_dict() for r in results],
+            )
+            _create_rows(new, upload)
+    except IntegrityError:
+        _remove(written)
+        logger.warning("upload by %s lost a race with a concurrent upload of the same instances", user)
+        for candidate in new:
+            candidate.result.status = NOT_STORED
+            candidate.result.reason = "a concurrent upload stored some of these instances; retry the upload"
+        return IngestReport(REJECTED, results)
+    except Exception:
+        _remove(written)
+        raise
+    return IngestReport(upload.status, results, upload)
+
+
+def _remove(names):
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except OSError:
+            logger.exception("could not remove %s after a failed upload", name)
+
+
+def _create_rows(candidates, upload):
+    patients, studies, series = {}, {}, {}
+    instances = []
+    for candidate in candidates:
+        a = candidate.attributes
+        patient = patients.get(a.PatientID)
+        if patient is None:
+            patient, created = Patient.objects.get_or_create(
+                patient_id=a.PatientID, defaults={"sex": a.PatientSex or "", "age_years": a.PatientAge}
+            )
+            if not created and patient.age_years is None and a.PatientAge is not None:
+                patient.age_years = a.PatientAge
+                patient.save(update_fields=["age_years"])
+            patients[a.PatientID] = patient
+        study = studies.get(a.StudyInstanceUID)
+        if study is None:
+            study, _ = Study.objects.get_or_create(
+                study_instance_uid=a.StudyInstanceUID,
+                defaults={
+                    "patient": patient,
+                    "study_date": a.StudyDate,
+                    "study_time": a.StudyTime or "",
+                    "study_id": a.StudyID or "",
+                    "description": a.StudyDescription or "",
+                },
+            )
+            studies[a.StudyInstanceUID] = study
+        one_series = series.get(a.SeriesInstanceUID)
+        if one_series is None:
+            one_series, _ = Series.objects.get_or_create(
+                series_instance_uid=a.SeriesInstanceUID,
+                defaults={
+                    "study": study,
+                    "modality": a.Modality,
+                    "series_number": a.SeriesNumber,
+                    "description": a.SeriesDescription or "",
+                    "frame_of_reference_uid": a.FrameOfReferenceUID or "",
+                    "acquisition_time": a.AcquisitionTime or "",
+                    "contrast_bolus_agent": a.ContrastBolusAgent or "",
+                    "contrast_bolus_start_time": a.ContrastBolusStartTime or "",
+                },
+            )
+            series[a.SeriesInstanceUID] = one_series
+        instances.append(
+            Instance(
+                sop_instance_uid=a.SOPInstanceUID,
+                sop_class_uid=a.SOPClassUID,
+                series=one_series,
+                upload=upload,
+                instance_number=a.InstanceNumber,
+                image_position_patient=a.ImagePositionPatient,
+                image_orientation_patient=a.ImageOrientationPatient,
+                slice_position=a.slice_position,
+                pixel_spacing=a.PixelSpacing,
+                slice_thickness=a.SliceThickness,
+                rows=a.Rows,
+                columns=a.Columns,
+                number_of_frames=a.NumberOfFrames or 1,
+                rescale_intercept=a.RescaleIntercept if a.RescaleIntercept is not None else 0.0,
+                rescale_slope=a.RescaleSlope if a.RescaleSlope is not None else 1.0,
+                window_center=a.WindowCenter,
+                window_width=a.WindowWidth,
+                transfer_syntax_uid=a.TransferSyntaxUID,
+                acquisition_time=a.AcquisitionTime or "",
+                sha256=candidate.sha256,
+                file=storage_name(candidate.sha256),
+                size_bytes=len(candidate.data),
+                metadata=candidate.metadata,
+            )
+        )
+    Instance.objects.bulk_create(instances, batch_size=500)
+    for study in studies.values():
+        classify_study_phases(study)
+
+
+def classify_study_phases(study):
+    """Re-classify the contrast phase of every series of ``study`` not set by a person."""
+    all_series = list(study.series.all())
+    timings = [
+        dicomfiles.SeriesTiming(
+            SeriesInstanceUID=s.series_instance_uid,
+            AcquisitionTime=s.acquisition_time,
+            ContrastBolusAgent=s.contrast_bolus_agent,
+            ContrastBolusStartTime=s.contrast_bolus_start_time,
+            SeriesDescription=s.description,
+            SeriesNumber=s.series_number,
+        )
+        for s in all_series
+        if s.modality == "CT"
+    ]
+    phases = dicomfiles.classify_phase(timings) if timings else {}
+    for s in all_series:
+        phase, reason = phases.get(s.series_instance_uid, (Phase.UNKNOWN, f"modality {s.modality} is not CT"))
+        s.automatic_phase = phase
+        if s.phase_source == PhaseSource.AUTOMATIC:
+            s.phase, s.phase_reason = phase, reason
+        s.save(update_fields=["automatic_phase", "phase", "phase_reason"])

@@ -1,0 +1,162 @@
+"""The imaging archive: Patient / Study / Series / Instance, and the uploads that filled it."""
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from .roles import CAPABILITIES
+
+
+class Capability(models.Model):
+    """Holds the role capabilities as permissions; it has no table."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = list(CAPABILITIES.items())
+
+
+class Sex(models.TextChoices):
+    FEMALE = "F", "female"
+    MALE = "M", "male"
+    OTHER = "O", "other"
+    UNKNOWN = "", "unknown"
+
+
+class Phase(models.TextChoices):
+    NC = "NC", "unenhanced"
+    CM = "CM", "corticomedullary"
+    NG = "NG", "nephrographic"
+    EX = "EX", "excretory"
+    UNKNOWN = "unknown", "unknown"
+
+
+class PhaseSource(models.TextChoices):
+    AUTOMATIC = "automatic", "classified from the DICOM attributes"
+    MANUAL = "manual", "set by a person"
+
+
+class Patient(models.Model):
+    patient_id = models.CharField("pseudonymous PatientID", max_length=64, unique=True)
+    sex = models.CharField(max_length=1, choices=Sex.choices, blank=True, default=Sex.UNKNOWN)
+    age_years = models.PositiveSmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.patient_id
+
+
+class StudyQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """The studies ``user`` may open: all for coordinators/admins, else own uploads and assigned ones."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.has_perm("portal.view_all_studies"):
+            return self
+        return self.filter(Q(series__instances__upload__user=user)).distinct()
+
+
+class Study(models.Model):
+    study_instance_uid = models.CharField(max_length=64, unique=True)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="studies")
+    study_date = models.DateField(null=True, blank=True)
+    study_time = models.CharField(max_length=16, blank=True)
+    study_id = models.CharField(max_length=16, blank=True)
+    description = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = StudyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "studies"
+
+    def __str__(self):
+        return f"{self.patient} {self.study_date or ''} {self.study_instance_uid}"
+
+
+class Series(models.Model):
+    series_instance_uid = models.CharField(max_length=64, unique=True)
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="series")
+    modality = models.CharField(max_length=16)
+    series_number = models.IntegerField(null=True, blank=True)
+    description = models.CharField(max_length=64, blank=True)
+    frame_of_reference_uid = models.CharField(max_length=64, blank=True)
+    acquisition_time = models.CharField(max_length=16, blank=True)
+    contrast_bolus_agent = models.CharField(max_length=64, blank=True)
+    contrast_bolus_start_time = models.CharField(max_length=16, blank=True)
+    phase = models.CharField(max_length=8, choices=Phase.choices, default=Phase.UNKNOWN)
+    phase_source = models.CharField(max_length=10, choices=PhaseSource.choices, default=PhaseSource.AUTOMATIC)
+    phase_reason = models.CharField(max_length=200, blank=True)
+    automatic_phase = models.CharField(max_length=8, choices=Phase.choices, default=Phase.UNKNOWN)
+    phase_set_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    phase_set_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "series"
+        ordering = ["series_number", "id"]
+
+    def __str__(self):
+        return f"{self.series_number} {self.phase} {self.series_instance_uid}"
+
+
+class UploadStatus(models.TextChoices):
+    STORED = "stored", "stored"
+    DUPLICATE = "duplicate", "nothing new (all duplicates)"
+    REJECTED = "rejected", "rejected, nothing stored"
+
+
+class Upload(models.Model):
+    """One upload (browser, REST or STOW-RS) and its per-file report."""
+
+    class Channel(models.TextChoices):
+        BROWSER = "browser", "browser"
+        REST = "rest", "REST API"
+        STOW = "stow", "DICOMweb STOW-RS"
+        COMMAND = "command", "command line"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="uploads")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    status = models.CharField(max_length=10, choices=UploadStatus.choices)
+    deidentify = models.BooleanField(default=False)
+    n_stored = models.PositiveIntegerField(default=0)
+    n_duplicate = models.PositiveIntegerField(default=0)
+    n_rejected = models.PositiveIntegerField(default=0)
+    report = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class Instance(models.Model):
+    sop_instance_uid = models.CharField(max_length=64, unique=True)
+    sop_class_uid = models.CharField(max_length=64)
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances")
+    upload = models.ForeignKey(Upload, null=True, blank=True, on_delete=models.SET_NULL, related_name="instances")
+    instance_number = models.IntegerField(null=True, blank=True)
+    image_position_patient = models.JSONField(null=True, blank=True)
+    image_orientation_patient = models.JSONField(null=True, blank=True)
+    slice_position = models.FloatField(null=True, blank=True, help_text="IPP projected on the slice normal (mm)")
+    pixel_spacing = models.JSONField(null=True, blank=True)
+    slice_thickness = models.FloatField(null=True, blank=True)
+    rows = models.PositiveIntegerField()
+    columns = models.PositiveIntegerField()
+    number_of_frames = models.PositiveIntegerField(default=1)
+    rescale_intercept = models.FloatField(default=0.0)
+    rescale_slope = models.FloatField(default=1.0)
+    window_center = models.FloatField(null=True, blank=True)
+    window_width = models.FloatField(null=True, blank=True)
+    transfer_syntax_uid = models.CharField(max_length=64)
+    acquisition_time = models.CharField(max_length=16, blank=True)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    file = models.FileField(max_length=200)
+    size_bytes = models.PositiveBigIntegerField()
+    metadata = models.JSONField(help_text="DICOM JSON (PS3.18 F.2) without the pixel data, for WADO-RS metadata")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slice_position", "instance_number", "id"]
+        indexes = [models.Index(fields=["series", "slice_position"])]
+
+    def __str__(self):
+        return self.sop_instance_uid

@@ -1,0 +1,81 @@
+"""Shared fixtures: users in each role, API clients, a clean media folder."""
+import os
+import shutil
+
+import pytest
+from django.contrib.auth.models import Group
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from portal.roles import ADMIN, COORDINATOR, READER, ensure_roles
+
+
+def require_services():
+    """True when CI asks that tests needing a real service fail instead of skip."""
+    return os.environ.get("REQUIRE_SERVICES", "") in {"1", "true", "yes"}
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    """Every test gets its own empty storage folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.MEDIA_ROOT.mkdir()
+    yield settings.MEDIA_ROOT
+    shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
+
+
+@pytest.fixture
+def make_user(db, django_user_model):
+    def make(username, role=None, **extra):
+        ensure_roles()
+        user = django_user_model.objects.create_user(username=username, password="pw-" + username, **extra)
+        if role:
+            user.groups.add(Group.objects.get(name=role))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def reader(make_user):
+    return make_user("reader1", READER)
+
+
+@pytest.fixture
+def other_reader(make_user):
+    return make_user("reader2", READER)
+
+
+@pytest.fixture
+def coordinator(make_user):
+    return make_user("coordinator", COORDINATOR)
+
+
+@pytest.fixture
+def admin_user(make_user):
+    return make_user("admin", ADMIN, is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def api_client_for():
+    def client_for(user=None):
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user)
+        return client
+
+    return client_for
+
+
+@pytest.fixture
+def token_for(db):
+    def token(user):
+        return Token.objects.get_or_create(user=user)[0].key
+
+    return token
+
+
+@pytest.fixture
+def stored_files(media_root):
+    """A function listing every file under the storage folder (what uploads left on disk)."""
+    return lambda: sorted(p for p in media_root.rglob("*") if p.is_file())

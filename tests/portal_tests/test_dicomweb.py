@@ -1,0 +1,139 @@
+"""DICOMweb against a live server, driven by the real ``dicomweb-client`` package."""
+import numpy as np
+import pytest
+import requests
+from dicomweb_client.api import DICOMwebClient
+
+from portal.models import Instance, Study
+from tests.portal_tests.dicom_factories import dataset_bytes, make_ct_dataset, make_ct_study
+
+
+def client_for(live_server, token):
+    client = DICOMwebClient(url=f"{live_server.url}/dicomweb", headers={"Authorization": f"Token {token}"})
+    # One body per request: the test server (like any WSGI server without de-chunking) needs a length.
+    client.set_chunk_size(10**9)
+    return client
+
+
+@pytest.fixture
+def stored_study(live_server, reader, token_for):
+    study = make_ct_study(n=4)
+    client = client_for(live_server, token_for(reader))
+    datasets = [ds for slices in study.values() for ds in slices]
+    response = client.store_instances(datasets)
+    return study, client, response
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stow_qido_wado_round_trip_gives_back_the_stored_pixels(stored_study):
+    study, client, response = stored_study
+    assert len(response.ReferencedSOPSequence) == 16
+    assert "FailedSOPSequence" not in response
+    study_uid = study["NC"][0].StudyInstanceUID
+
+    found = client.search_for_studies(search_filters={"PatientID": "SRM-0001"})
+    assert [s["0020000D"]["Value"][0] for s in found] == [study_uid]
+    assert found[0]["00201208"]["Value"] == [16]
+
+    series = client.search_for_series(study_uid)
+    assert len(series) == 4
+    cm_uid = study["CM"][0].SeriesInstanceUID
+    instances = client.search_for_instances(study_uid, cm_uid)
+    assert {i["00080018"]["Value"][0] for i in instances} == {ds.SOPInstanceUID for ds in study["CM"]}
+
+    metadata = client.retrieve_series_metadata(study_uid, cm_uid)
+    assert len(metadata) == 4
+    assert all("BulkDataURI" in m["7FE00010"] for m in metadata)
+    assert all("00100010" in m for m in metadata)
+
+    for ds in study["CM"]:
+        frames = client.retrieve_instance_frames(
+            study_uid, cm_uid, ds.SOPInstanceUID, frame_numbers=[1], media_types=("application/octet-stream",)
+        )
+        assert frames[0] == ds.PixelData
+        assert np.array_equal(np.frombuffer(frames[0], "<u2").reshape(16, 16), ds.pixel_array)
+
+    instance = client.retrieve_instance(study_uid, cm_uid, study["CM"][0].SOPInstanceUID)
+    assert instance.PixelData == study["CM"][0].PixelData
+
+
+@pytest.mark.django_db(transaction=True)
+def test_qido_matching_limit_offset_and_includefield(stored_study):
+    study, client, _ = stored_study
+    study_uid = study["NC"][0].StudyInstanceUID
+    assert client.search_for_studies(search_filters={"PatientID": "SRM-*"})[0]["0020000D"]["Value"] == [study_uid]
+    assert client.search_for_studies(search_filters={"PatientID": "OTHER"}) == []
+    assert client.search_for_studies(search_filters={"StudyDate": "20240101-20240131"})
+    assert client.search_for_studies(search_filters={"StudyDate": "20250101-"}) == []
+    assert client.search_for_studies(search_filters={"Modality": "CT"})
+    page = client.search_for_series(study_uid, limit=2, offset=1)
+    assert [s["00200011"]["Value"][0] for s in page] == [3, 4]
+    with_fields = client.search_for_studies(fields=["StudyDescription", "PatientAge"])
+    assert with_fields[0]["00081030"]["Value"] == ["CT abdomen renal mass protocol"]
+    root = client.search_for_series(search_filters={"Modality": "CT"})
+    assert len(root) == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_another_reader_finds_and_retrieves_nothing(stored_study, live_server, other_reader, token_for):
+    study, _, _ = stored_study
+    study_uid = study["NC"][0].StudyInstanceUID
+    other = client_for(live_server, token_for(other_reader))
+    assert other.search_for_studies() == []
+    response = requests.get(
+        f"{live_server.url}/dicomweb/studies/{study_uid}/metadata",
+        headers={"Authorization": f"Token {token_for(other_reader)}"},
+    )
+    assert response.status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dicomweb_needs_authentication(live_server):
+    assert requests.get(f"{live_server.url}/dicomweb/studies").status_code in (401, 403)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stow_of_a_file_with_identifiers_answers_409_and_stores_nothing(live_server, reader, token_for):
+    good = make_ct_dataset()
+    named = make_ct_dataset(PatientName="Doe^John")
+    boundary = "b0undary"
+    body = b"".join(
+        f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + dataset_bytes(ds) + b"\r\n"
+        for ds in (good, named)
+    ) + f"--{boundary}--\r\n".encode()
+    response = requests.post(
+        f"{live_server.url}/dicomweb/studies",
+        data=body,
+        headers={
+            "Authorization": f"Token {token_for(reader)}",
+            "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
+            "Accept": "application/dicom+json",
+        },
+    )
+    assert response.status_code == 409
+    failed = response.json()["00081198"]["Value"]
+    assert len(failed) == 2
+    assert {f["00081197"]["Value"][0] for f in failed} == {0xC000, 0x0110}
+    assert "PatientName" in response.headers["Warning"]
+    assert not Instance.objects.exists() and not Study.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stow_with_wrong_content_type_is_415(live_server, reader, token_for):
+    response = requests.post(
+        f"{live_server.url}/dicomweb/studies",
+        data=b"x",
+        headers={"Authorization": f"Token {token_for(reader)}", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 415
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stow_into_a_named_study_refuses_instances_of_another_study(live_server, reader, token_for):
+    ds = make_ct_dataset()
+    client = DICOMwebClient(url=f"{live_server.url}/dicomweb", headers={"Authorization": f"Token {token_for(reader)}"})
+    client.set_chunk_size(10**9)
+    with pytest.raises(requests.HTTPError) as error:
+        client.store_instances([ds], study_instance_uid="1.2.3.4")
+    assert error.value.response.status_code == 409
+    assert not Instance.objects.exists()
