@@ -52,7 +52,7 @@ class StudyQuerySet(models.QuerySet):
             return self.none()
         if user.has_perm("portal.view_all_studies"):
             return self
-        return self.filter(Q(series__instances__upload__user=user)).distinct()
+        return self.filter(Q(series__instances__upload__user=user) | Q(reader_studies__readers=user)).distinct()
 
 
 class Study(models.Model):

@@ -1,0 +1,199 @@
+"""Lesions and their ROIs, pathology (ground truth), reader studies and blinded reader calls."""
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from portal.models import Phase, Series, Study
+
+
+class Side(models.TextChoices):
+    LEFT = "left", "left"
+    RIGHT = "right", "right"
+    UNKNOWN = "unknown", "unknown"
+
+
+class Subtype(models.TextChoices):
+    CCRCC = "ccRCC", "clear cell RCC"
+    PAPILLARY = "papillary", "papillary RCC"
+    CHROMOPHOBE = "chromophobe", "chromophobe RCC"
+    OTHER_RCC = "other_rcc", "other RCC"
+    ONCOCYTOMA = "oncocytoma", "oncocytoma"
+    FAT_POOR_AML = "fp_aml", "fat-poor angiomyolipoma"
+    OTHER_BENIGN = "other_benign", "other benign"
+
+
+MALIGNANT_SUBTYPES = {Subtype.CCRCC, Subtype.PAPILLARY, Subtype.CHROMOPHOBE, Subtype.OTHER_RCC}
+
+
+class ReaderStudy(models.Model):
+    """A named set of cases (studies) read by a set of readers, with its blinding state."""
+
+    class State(models.TextChoices):
+        OPEN = "open", "open for reading"
+        CLOSED = "closed", "closed"
+        UNBLINDED = "unblinded", "unblinded"
+
+    class CaseOrder(models.TextChoices):
+        SHUFFLED = "shuffled", "shuffled per reader (reproducible)"
+        FIXED = "fixed", "fixed"
+
+    name = models.CharField(max_length=200, unique=True)
+    instructions = models.TextField(blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
+    case_order = models.CharField(max_length=10, choices=CaseOrder.choices, default=CaseOrder.SHUFFLED)
+    seed = models.PositiveIntegerField(default=0)
+    studies = models.ManyToManyField(Study, through="ReaderStudyCase", related_name="reader_studies")
+    readers = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="reader_studies", blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "reader studies"
+
+    def __str__(self):
+        return self.name
+
+
+class ReaderStudyCase(models.Model):
+    reader_study = models.ForeignKey(ReaderStudy, on_delete=models.CASCADE, related_name="cases")
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="reader_study_cases")
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [models.UniqueConstraint(fields=["reader_study", "study"], name="one_case_per_study")]
+
+
+class Lesion(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="lesions")
+    label = models.CharField(max_length=32, help_text="e.g. L1, unique within the study")
+    side = models.CharField(max_length=8, choices=Side.choices, default=Side.UNKNOWN)
+    location = models.CharField(max_length=64, blank=True, help_text="e.g. upper pole, interpolar, lower pole")
+    long_axis_mm = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(300.0)])
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["study_id", "label"]
+        constraints = [models.UniqueConstraint(fields=["study", "label"], name="lesion_label_unique_in_study")]
+
+    def __str__(self):
+        return f"{self.study.patient} {self.label}"
+
+    @property
+    def patient(self):
+        return self.study.patient
+
+
+class ROI(models.Model):
+    """A region of interest of a lesion on one phase, in patient coordinates (mm)."""
+
+    class Tool(models.TextChoices):
+        ELLIPSE = "ellipse", "ellipse"
+        RECTANGLE = "rectangle", "rectangle"
+        FREEHAND = "freehand", "freehand"
+        LENGTH = "length", "length"
+
+    lesion = models.ForeignKey(Lesion, on_delete=models.CASCADE, related_name="rois")
+    phase = models.CharField(max_length=8, choices=Phase.choices)
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="rois")
+    sop_instance_uid = models.CharField(max_length=64, help_text="the instance the ROI was drawn on")
+    frame_number = models.PositiveIntegerField(default=1)
+    tool = models.CharField(max_length=10, choices=Tool.choices)
+    points = models.JSONField(help_text="[[x, y, z], ...] in patient coordinates (mm)")
+    stats = models.JSONField(default=dict, blank=True, help_text="mean/stdDev/min/max HU, area mm², as measured")
+    is_reference = models.BooleanField(default=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "ROI"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lesion", "phase"], condition=Q(is_reference=True), name="one_reference_roi_per_lesion_phase"
+            )
+        ]
+
+    @property
+    def centre(self):
+        """Mean of the ROI points (patient coordinates, mm)."""
+        n = len(self.points)
+        return [sum(p[i] for p in self.points) / n for i in range(3)]
+
+
+class Pathology(models.Model):
+    """Ground truth for a lesion."""
+
+    class Source(models.TextChoices):
+        BIOPSY = "biopsy", "biopsy"
+        SURGERY = "surgery", "surgery"
+        SYNTHETIC = "synthetic", "synthetic cohort (generator truth)"
+
+    lesion = models.OneToOneField(Lesion, on_delete=models.CASCADE, related_name="pathology")
+    subtype = models.CharField(max_length=16, choices=Subtype.choices)
+    malignant = models.BooleanField()
+    source = models.CharField(max_length=10, choices=Source.choices)
+    date = models.DateField(null=True, blank=True)
+    revision = models.PositiveIntegerField(default=1)
+    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    entered_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "pathology"
+
+
+class ReaderCall(models.Model):
+    """One reader's benign/malignant call on one lesion in one reader study.
+
+    After locking, a change is a new revision: the old row stays (``is_current`` False).
+    """
+
+    reader_study = models.ForeignKey(ReaderStudy, on_delete=models.CASCADE, related_name="calls")
+    lesion = models.ForeignKey(Lesion, on_delete=models.CASCADE, related_name="calls")
+    reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reader_calls")
+    malignant = models.BooleanField()
+    probability = models.PositiveSmallIntegerField(validators=[MinValueValidator(0), MaxValueValidator(100)])
+    subtype_guess = models.CharField(max_length=16, choices=Subtype.choices, blank=True)
+    time_spent_s = models.FloatField(null=True, blank=True)
+    locked_at = models.DateTimeField(null=True, blank=True)
+    revision = models.PositiveIntegerField(default=1)
+    is_current = models.BooleanField(default=True)
+    supersedes = models.OneToOneField("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="superseded_by")
+    blinded = models.BooleanField(default=True, help_text="False if the reader could see the pathology before calling")
+    simulated = models.BooleanField(default=False, help_text="made by the cohort generator's simulated reader")
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reader_study", "lesion", "reader"], condition=Q(is_current=True), name="one_current_call"
+            )
+        ]
+
+    @property
+    def locked(self):
+        return self.locked_at is not None
+
+
+class AuditEvent(models.Model):
+    """Every create/change/delete of lesions, ROIs, pathology and calls."""
+
+    class Action(models.TextChoices):
+        CREATE = "create", "create"
+        UPDATE = "update", "update"
+        DELETE = "delete", "delete"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=8, choices=Action.choices)
+    object_type = models.CharField(max_length=32)
+    object_id = models.PositiveBigIntegerField()
+    changes = models.JSONField(default=dict)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at"]
