@@ -39,4 +39,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("dicomweb/", include(dicomweb_patterns)),
+    path("api/v1/", include("annotations.urls")),
+    path("", include("annotations.page_urls")),
 ]

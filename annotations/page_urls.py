@@ -1,0 +1,2 @@
+"""HTML pages of the annotations app (worklist, case page, reader-study management)."""
+urlpatterns = []

@@ -1,0 +1,2 @@
+"""REST API routes of the annotations app (lesions, ROIs, pathology, calls, reader studies)."""
+urlpatterns = []
