@@ -28,12 +28,13 @@ import hashlib
 import hmac
 import re
 import secrets
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, generate_uid
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
 # Direct identifiers of the Basic Profile (keyword -> Annex E action). These are
 # what :func:`check_deidentified` refuses when they hold a value, at any depth.
@@ -282,7 +283,7 @@ def strip_private_tags(ds: Dataset) -> int:
 class DeidentificationContext:
     """The pseudonym and UID mapping shared by all files of one upload.
 
-    New UIDs are ``2.25`` UIDs derived from ``secret`` and the old UID, so the
+    New UIDs are ``2.25`` UUID-derived UIDs, an HMAC-SHA256 of the old UID keyed by ``secret``, so the
     same old UID always maps to the same new one under the same secret (across
     uploads too: a re-upload is recognised as a duplicate). With ``pseudonym``
     set, every file gets it as PatientName and PatientID; without, each original
@@ -304,7 +305,10 @@ class DeidentificationContext:
         """The replacement of ``old_uid`` in this context."""
         old_uid = str(old_uid).strip()
         if old_uid not in self.uid_map:
-            self.uid_map[old_uid] = generate_uid(prefix=None, entropy_srcs=[self.secret, old_uid])
+            # pydicom's generate_uid ignores entropy_srcs under the 2.25 root, so the
+            # UUID is derived here: HMAC of the old UID, with UUID version bits set.
+            digest = hmac.new(self.secret.encode(), old_uid.encode("ascii", "replace"), hashlib.sha256).digest()
+            self.uid_map[old_uid] = f"2.25.{uuid.UUID(bytes=digest[:16], version=4).int}"
         return self.uid_map[old_uid]
 
     def pseudonym_for(self, patient_id: str | None) -> str:
