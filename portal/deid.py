@@ -32,8 +32,10 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
+from pydicom.tag import Tag
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
 # Direct identifiers of the Basic Profile (keyword -> Annex E action). These are
@@ -209,18 +211,33 @@ def _is_placeholder(value) -> bool:
     return _as_text(value).strip(" ^\x00").upper() in PLACEHOLDERS
 
 
+def _safe_text(ds: Dataset, keyword: str) -> str:
+    try:
+        return _as_text(ds.get(keyword, "")).strip()
+    except Exception:
+        return ""
+
+
 def is_pseudonym(value, pseudonym_pattern=None) -> bool:
     """Whether a PatientName value is empty or a pseudonym (see :data:`DEFAULT_PSEUDONYM_PATTERN`)."""
     text = _as_text(value).strip().rstrip("^").strip()
     return text == "" or _pattern(pseudonym_pattern).fullmatch(text) is not None
 
 
-def _walk(ds: Dataset, path: str = "") -> Iterator[tuple[str, object]]:
-    """(path, element) for every element, items of sequences included."""
-    for element in ds:
-        keyword = element.keyword or str(element.tag)
+def _walk(ds: Dataset, path: str = "") -> Iterator[tuple[str, str, object]]:
+    """(path, keyword, element) for every element, items of sequences included.
+
+    An element whose value cannot be decoded comes as (path, keyword, None).
+    """
+    for tag in list(ds.keys()):
+        keyword = keyword_for_tag(tag) or str(Tag(tag))
         where = f"{path}{keyword}"
-        yield where, element
+        try:
+            element = ds[tag]
+        except Exception:
+            yield where, keyword, None
+            continue
+        yield where, keyword, element
         if element.VR == "SQ" and element.value is not None:
             for index, item in enumerate(element.value):
                 yield from _walk(item, f"{where}[{index}] > ")
@@ -240,15 +257,13 @@ def check_deidentified(ds: Dataset, pseudonym_pattern=None) -> list[str]:
     """
     pattern = _pattern(pseudonym_pattern)
     problems: list[str] = []
-    for path, element in _walk(ds):
-        keyword = element.keyword
+    for path, keyword, element in _walk(ds):
         if keyword not in DIRECT_IDENTIFIERS:
             continue
-        try:
-            value = element.value
-        except Exception:
+        if element is None:
             problems.append(f"{path} cannot be read (direct identifier)")
             continue
+        value = element.value
         if _is_empty(value):
             continue
         if keyword == "PatientName":
@@ -261,11 +276,11 @@ def check_deidentified(ds: Dataset, pseudonym_pattern=None) -> list[str]:
             problems.append(f"{path} is not empty (direct identifier)")
         elif not _is_placeholder(value):
             problems.append(f"{path} is not empty (direct identifier)")
-    if _as_text(ds.get("BurnedInAnnotation", "")).strip().upper() == "YES":
+    if _safe_text(ds, "BurnedInAnnotation").upper() == "YES":
         problems.append(
             "BurnedInAnnotation is YES: the pixels carry burned-in text that the portal cannot remove"
         )
-    if _as_text(ds.get("PatientIdentityRemoved", "")).strip().upper() != "YES":
+    if _safe_text(ds, "PatientIdentityRemoved").upper() != "YES":
         state = "missing" if "PatientIdentityRemoved" not in ds else "not YES"
         problems.append(f"PatientIdentityRemoved is {state}: set it to YES once the files are de-identified")
     return problems
@@ -273,7 +288,7 @@ def check_deidentified(ds: Dataset, pseudonym_pattern=None) -> list[str]:
 
 def strip_private_tags(ds: Dataset) -> int:
     """Remove every private element (sequences included) in place; returns how many were removed."""
-    count = sum(1 for _, element in _walk(ds) if element.tag.is_private)
+    count = sum(1 for _, _, element in _walk(ds) if element is not None and element.tag.is_private)
     if count:
         ds.remove_private_tags()
     return count
