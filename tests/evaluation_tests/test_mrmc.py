@@ -131,8 +131,8 @@ def test_specificity_calls_rating_below_threshold_negative(franken):
 
 def test_bootstrap_covariance_is_seeded_and_close_to_jackknife(franken):
     ratings, truth = franken
-    first = mrmc.or_mrmc(ratings, truth, covariance="bootstrap", n_bootstrap=400, seed=3)
-    again = mrmc.or_mrmc(ratings, truth, covariance="bootstrap", n_bootstrap=400, seed=3)
+    first = mrmc.or_mrmc(ratings, truth, covariance="bootstrap", n_bootstrap=200, seed=3)
+    again = mrmc.or_mrmc(ratings, truth, covariance="bootstrap", n_bootstrap=200, seed=3)
     np.testing.assert_array_equal(first.covariance, again.covariance)
     assert first.components.var == pytest.approx(mrmc.or_mrmc(ratings, truth).components.var, rel=0.25)
 
@@ -165,3 +165,21 @@ def test_unbalanced_or_incomplete_ratings_are_rejected():
         mrmc.or_mrmc(np.array([[[1, np.nan, 3, 4], [1, 2, 3, 4]]]), [0, 0, 1, 1])
     with pytest.raises(ValueError, match="threshold"):
         mrmc.or_mrmc(np.ones((1, 2, 4)), [0, 0, 1, 1], metric="sensitivity")
+
+
+def test_patient_level_bootstrap_resamples_patients_and_is_seeded(franken):
+    ratings, truth = franken
+    patients = np.arange(len(truth)) // 2
+    first = mrmc.or_mrmc(ratings, truth, covariance="bootstrap", clusters=patients, n_bootstrap=300, seed=11)
+    again = mrmc.or_mrmc(ratings, truth, covariance="bootstrap", clusters=patients, n_bootstrap=300, seed=11)
+    np.testing.assert_array_equal(first.covariance, again.covariance)
+    assert first.random_readers_random_cases.p_value > 0
+
+
+def test_clustered_delong_is_close_to_delong_when_every_cluster_has_one_case(franken):
+    ratings, truth = franken
+    rows = ratings.reshape(-1, len(truth))
+    plain = mrmc.metric_covariance(rows, truth, covariance="delong")
+    clustered = mrmc.metric_covariance(rows, truth, covariance="delong", clusters=np.arange(len(truth)))
+    # Obuchowski (1997) uses I/(I-1) over all clusters instead of m/(m-1) and n/(n-1).
+    np.testing.assert_allclose(clustered, plain, rtol=0.03)

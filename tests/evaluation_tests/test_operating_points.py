@@ -53,7 +53,7 @@ def test_score_equal_to_cutoff_is_called_positive():
     assert point.true_positives == 1 and point.true_negatives == 1
 
 
-def test_bootstrap_of_youden_point_is_seeded_and_wider_than_wilson(asah):
+def test_bootstrap_of_youden_point_is_seeded_and_its_intervals_cover_the_apparent_point(asah):
     first = op.bootstrap_youden_operating_point(asah.s100b, asah.poor_outcome, n_resamples=300, seed=7)
     again = op.bootstrap_youden_operating_point(asah.s100b, asah.poor_outcome, n_resamples=300, seed=7)
     assert first == again
