@@ -138,8 +138,8 @@ def iter_upload_files(name: str, data_or_fileobj, limits: UploadLimits | None = 
                     return
                 archive_source = io.BytesIO(head + rest)
         else:
-            rest = _read_capped(source, limits.max_file_bytes - len(head))
-            if rest is None:
+            rest = _read_capped(source, max(0, limits.max_file_bytes - len(head)))
+            if rest is None or len(head) > limits.max_file_bytes:
                 yield UploadedMember(name, reason=f"the file is larger than {limits.max_file_bytes} bytes")
                 return
             yield UploadedMember(name, data=head + rest)

@@ -215,3 +215,8 @@ def test_damaged_zip_is_refused_not_raised():
 def test_plain_file_above_file_size_limit_is_refused():
     [member] = iter_upload_files("IM1.dcm", bytes(5000), UploadLimits(max_file_bytes=1000))
     assert member.rejected and "larger than 1000 bytes" in member.reason
+
+
+def test_tiny_file_size_limit_still_refuses_instead_of_reading_everything():
+    [member] = iter_upload_files("IM1.dcm", bytes(5000), UploadLimits(max_file_bytes=50))
+    assert member.rejected
