@@ -7,6 +7,11 @@ class PortalConfig(AppConfig):
     verbose_name = "Imaging archive and accounts"
 
     def ready(self):
+        import pydicom.config
+
         from .roles import ensure_roles
+
+        # pydicom's reading validation logs offending values verbatim; uploads may carry identifiers.
+        pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 
         post_migrate.connect(ensure_roles, dispatch_uid="portal.ensure_roles")
