@@ -364,8 +364,8 @@ def ingest_stow(server, datasets, batch):
     start = time.perf_counter()
     for chunk in _chunks(datasets, batch):
         response = client.store_instances(chunk)
-        if "FailedSOPSequence" in response:
-            raise RuntimeError(f"{server.name}: STOW-RS refused instances")
+        if response.get("FailedSOPSequence"):
+            raise RuntimeError(f"{server.name}: STOW-RS refused instances: {response.FailedSOPSequence}")
     return len(datasets) / (time.perf_counter() - start)
 
 
