@@ -1,4 +1,6 @@
 """Lesions and their ROIs, pathology (ground truth), reader studies and blinded reader calls."""
+import random
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -53,6 +55,17 @@ class ReaderStudy(models.Model):
 
     def __str__(self):
         return self.name
+
+    def cases_for(self, reader):
+        """The cases in ``reader``'s reading order.
+
+        Fixed order: by position. Shuffled: a permutation drawn from ``seed`` and the
+        reader's id, so each reader gets their own order and the same one every time.
+        """
+        cases = list(self.cases.select_related("study__patient").order_by("position", "id"))
+        if self.case_order == self.CaseOrder.SHUFFLED:
+            random.Random(f"{self.seed}:{getattr(reader, 'pk', 0)}").shuffle(cases)
+        return cases
 
 
 class ReaderStudyCase(models.Model):
@@ -174,6 +187,9 @@ class ReaderCall(models.Model):
                 fields=["reader_study", "lesion", "reader"], condition=Q(is_current=True), name="one_current_call"
             )
         ]
+
+    def __str__(self):
+        return f"{self.reader} {self.lesion} r{self.revision}"
 
     @property
     def locked(self):

@@ -1,0 +1,137 @@
+"""The one place that decides what a user may see and do with annotations (blinding).
+
+Rules (DESIGN.md, "Blinding"):
+
+- A reader sees the studies of the reader studies they are assigned to, plus their
+  own uploads (``Study.objects.visible_to``); coordinators and admins see all.
+- Ground truth (pathology), model scores and other readers' calls of a lesion are
+  hidden from a reader until the reader's own current call on that lesion is locked,
+  or a reader study of the lesion's study that the reader is assigned to is unblinded.
+  Users who may enter pathology (coordinators, admins) always see the truth.
+- A call made by someone who could see the truth at that moment is stored with
+  ``blinded=False`` and left out of :func:`analysable_calls` by default.
+
+Views, serializers, exports and the inference app ask these functions; none of
+them repeats the rules.
+"""
+from portal.models import Study
+
+from .models import Lesion, ReaderCall, ReaderStudy
+
+
+def _can(user, capability: str) -> bool:
+    return bool(user and user.is_authenticated and user.has_perm(f"portal.{capability}"))
+
+
+def manages_reader_studies(user) -> bool:
+    """Coordinators and admins: create reader studies, see every call, export."""
+    return _can(user, "manage_reader_studies")
+
+
+def reader_studies_visible_to(user):
+    """Reader studies ``user`` may open: all for managers, else the assigned ones."""
+    if not (user and user.is_authenticated):
+        return ReaderStudy.objects.none()
+    if manages_reader_studies(user):
+        return ReaderStudy.objects.all()
+    return ReaderStudy.objects.filter(readers=user)
+
+
+def studies_visible_to(user):
+    """Studies ``user`` may open (the archive's rule)."""
+    return Study.objects.visible_to(user)
+
+
+def lesions_visible_to(user):
+    """Lesions of the studies ``user`` may open."""
+    return Lesion.objects.filter(study__in=studies_visible_to(user))
+
+
+def may_annotate(user, study) -> bool:
+    """Draw lesions and ROIs on ``study``: capability ``annotate_lesions`` and the study is visible."""
+    return _can(user, "annotate_lesions") and studies_visible_to(user).filter(pk=study.pk).exists()
+
+
+def may_change_lesion(user, lesion) -> bool:
+    """Change or delete a lesion: its creator (while they may annotate the study) or a manager."""
+    if not may_annotate(user, lesion.study):
+        return False
+    return manages_reader_studies(user) or lesion.created_by_id == user.pk
+
+
+def may_change_roi(user, roi) -> bool:
+    """Change or delete an ROI: a reader only their own ROIs; managers any."""
+    if not may_annotate(user, roi.lesion.study):
+        return False
+    return manages_reader_studies(user) or roi.created_by_id == user.pk
+
+
+def may_enter_pathology(user) -> bool:
+    return _can(user, "enter_pathology")
+
+
+def truth_visible_lesion_ids(user, lesion_ids) -> set:
+    """The ids among ``lesion_ids`` whose pathology, model scores and other calls ``user`` may see."""
+    lesion_ids = set(lesion_ids)
+    if not (user and user.is_authenticated) or not lesion_ids:
+        return set()
+    if may_enter_pathology(user):
+        return lesion_ids
+    locked = ReaderCall.objects.filter(
+        lesion_id__in=lesion_ids, reader=user, is_current=True, locked_at__isnull=False
+    ).values_list("lesion_id", flat=True)
+    unblinded = Lesion.objects.filter(
+        pk__in=lesion_ids,
+        study__reader_study_cases__reader_study__state=ReaderStudy.State.UNBLINDED,
+        study__reader_study_cases__reader_study__readers=user,
+    ).values_list("pk", flat=True)
+    return set(locked) | set(unblinded)
+
+
+def may_see_truth(user, lesion) -> bool:
+    """May ``user`` see ``lesion``'s pathology, model scores and other readers' calls now?"""
+    return lesion.pk in truth_visible_lesion_ids(user, [lesion.pk])
+
+
+may_see_pathology = may_see_truth
+may_see_model_scores = may_see_truth
+may_see_other_calls = may_see_truth
+
+
+def may_call(user, reader_study) -> bool:
+    """Record calls in ``reader_study``: an assigned reader with ``record_reader_calls``, or a manager."""
+    if not _can(user, "record_reader_calls"):
+        return False
+    return manages_reader_studies(user) or reader_study.readers.filter(pk=user.pk).exists()
+
+
+def calls_visible_to(user):
+    """Calls ``user`` may list: managers all, everyone else only their own."""
+    if not (user and user.is_authenticated):
+        return ReaderCall.objects.none()
+    if manages_reader_studies(user):
+        return ReaderCall.objects.all()
+    return ReaderCall.objects.filter(reader=user)
+
+
+def call_would_be_blinded(user, lesion) -> bool:
+    """Whether a call ``user`` makes on ``lesion`` now counts as blinded."""
+    return not may_see_truth(user, lesion)
+
+
+def analysable_calls(reader_study, include_unblinded: bool = False):
+    """Calls that enter the reader-study analysis: current, locked and (by default) blinded."""
+    calls = ReaderCall.objects.filter(reader_study=reader_study, is_current=True, locked_at__isnull=False)
+    if not include_unblinded:
+        calls = calls.filter(blinded=True)
+    return calls
+
+
+def reader_study_lesions(reader_study):
+    """Lesions of the studies in ``reader_study``."""
+    return Lesion.objects.filter(study__reader_study_cases__reader_study=reader_study)
+
+
+def lesion_in_reader_study(lesion, reader_study) -> bool:
+    return reader_study.cases.filter(study_id=lesion.study_id).exists()
+

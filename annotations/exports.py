@@ -1,0 +1,64 @@
+"""CSV export of a reader study: one row per lesion x reader."""
+import csv
+import io
+
+from .models import ReaderCall
+
+HEADERS = [
+    "Patient ID", "Study Instance UID", "Lesion", "Side", "Location", "Long axis (mm)",
+    "Pathology subtype", "Pathology malignant", "Reader", "Call", "Probability of malignancy (%)",
+    "Subtype guess", "Time spent (s)", "Locked", "Blinded", "Simulated", "Revision",
+]
+
+
+def _yes_no(value):
+    return "" if value is None else ("yes" if value else "no")
+
+
+def reader_study_rows(reader_study):
+    """Rows (lists, in :data:`HEADERS` order) for every lesion of the study x every reader.
+
+    Readers are the assigned readers plus anyone else with a current call; a reader
+    without a call on a lesion gets a row with the call columns empty.
+    """
+    from .access import reader_study_lesions
+
+    lesions = list(
+        reader_study_lesions(reader_study).select_related("study__patient", "pathology").order_by(
+            "study__patient__patient_id", "study__study_instance_uid", "label"
+        )
+    )
+    calls = {
+        (c.lesion_id, c.reader_id): c
+        for c in ReaderCall.objects.filter(reader_study=reader_study, is_current=True).select_related("reader")
+    }
+    readers = {u.pk: u for u in reader_study.readers.all()}
+    readers.update({c.reader_id: c.reader for c in calls.values()})
+    ordered_readers = sorted(readers.values(), key=lambda u: u.get_username())
+    for lesion in lesions:
+        pathology = getattr(lesion, "pathology", None)
+        for reader in ordered_readers:
+            call = calls.get((lesion.pk, reader.pk))
+            yield [
+                lesion.study.patient.patient_id, lesion.study.study_instance_uid, lesion.label, lesion.side,
+                lesion.location, "" if lesion.long_axis_mm is None else lesion.long_axis_mm,
+                pathology.subtype if pathology else "", _yes_no(pathology.malignant if pathology else None),
+                reader.get_username(),
+                "" if call is None else ("malignant" if call.malignant else "benign"),
+                "" if call is None else call.probability,
+                "" if call is None else call.subtype_guess,
+                "" if call is None or call.time_spent_s is None else call.time_spent_s,
+                "" if call is None else _yes_no(call.locked),
+                "" if call is None else _yes_no(call.blinded),
+                "" if call is None else _yes_no(call.simulated),
+                "" if call is None else call.revision,
+            ]
+
+
+def reader_study_csv(reader_study) -> str:
+    """The export as CSV text with a header line."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(HEADERS)
+    writer.writerows(reader_study_rows(reader_study))
+    return buffer.getvalue()

@@ -1,0 +1,413 @@
+"""Every change to lesions, ROIs, pathology and reader calls, each written with its AuditEvent.
+
+The API, the SR importer, the cohort importer and the inference app call these
+functions; they check the data rules (values, consistency, locking) and raise
+:mod:`annotations.errors` exceptions. Who may call them is :mod:`annotations.access`'s
+business, checked by the caller.
+"""
+from __future__ import annotations
+
+import datetime
+import math
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from portal.models import Instance, Phase, Series
+
+from . import access
+from .errors import Conflict, Invalid
+from .geometry import GeometryError, validate_points
+from .models import MALIGNANT_SUBTYPES, ROI, AuditEvent, Lesion, Pathology, ReaderCall, ReaderStudy, Side, Subtype
+
+analysable_calls = access.analysable_calls
+
+LESION_FIELDS = ["label", "side", "location", "long_axis_mm"]
+ROI_FIELDS = ["phase", "series_id", "sop_instance_uid", "frame_number", "tool", "points", "stats", "is_reference"]
+PATHOLOGY_FIELDS = ["subtype", "malignant", "source", "date", "revision"]
+CALL_FIELDS = ["malignant", "probability", "subtype_guess", "time_spent_s", "locked_at", "is_current", "blinded"]
+
+
+# --- audit -----------------------------------------------------------------
+
+def _json_value(value):
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    return value
+
+
+def snapshot(obj, fields) -> dict:
+    """``{field: value}`` of ``obj`` in JSON-ready form."""
+    return {f: _json_value(getattr(obj, f)) for f in fields}
+
+
+def audit(user, action, obj, changes: dict) -> AuditEvent:
+    """Record one create/update/delete; ``changes`` maps field -> [old, new]."""
+    return AuditEvent.objects.create(
+        user=user if user is not None and user.is_authenticated else None,
+        action=action,
+        object_type=obj._meta.model_name,
+        object_id=obj.pk,
+        changes=changes,
+    )
+
+
+def _created(user, obj, fields):
+    audit(user, AuditEvent.Action.CREATE, obj, {f: [None, v] for f, v in snapshot(obj, fields).items()})
+
+
+def _deleted(user, obj, fields):
+    audit(user, AuditEvent.Action.DELETE, obj, {f: [v, None] for f, v in snapshot(obj, fields).items()})
+
+
+def _apply(user, obj, fields, values: dict) -> dict:
+    """Set ``values`` on ``obj``, save, and audit the fields that really changed."""
+    before = snapshot(obj, fields)
+    for name, value in values.items():
+        setattr(obj, name, value)
+    after = snapshot(obj, fields)
+    changes = {f: [before[f], after[f]] for f in fields if before[f] != after[f]}
+    if changes:
+        obj.save()
+        audit(user, AuditEvent.Action.UPDATE, obj, changes)
+    return changes
+
+
+# --- lesions ---------------------------------------------------------------
+
+def _check_lesion_values(values: dict, study=None, lesion=None):
+    if "label" in values:
+        label = (values["label"] or "").strip()
+        if not label:
+            raise Invalid("a lesion needs a label, e.g. L1", "label")
+        study = study or lesion.study
+        clash = Lesion.objects.filter(study=study, label=label).exclude(pk=getattr(lesion, "pk", None))
+        if clash.exists():
+            raise Invalid(f"the study already has a lesion labelled {label!r}", "label")
+        values["label"] = label
+    if "side" in values and values["side"] not in Side.values:
+        raise Invalid(f"side must be one of {', '.join(Side.values)}", "side")
+    size = values.get("long_axis_mm")
+    if size is not None:
+        if isinstance(size, bool) or not isinstance(size, (int, float)) or not math.isfinite(size) or not 0 <= size <= 300:
+            raise Invalid("long_axis_mm must be a number of millimetres between 0 and 300", "long_axis_mm")
+
+
+@transaction.atomic
+def create_lesion(study, user, label, side=Side.UNKNOWN, location="", long_axis_mm=None) -> Lesion:
+    """A new lesion on ``study`` (label unique within the study)."""
+    values = {"label": label, "side": side, "location": location or "", "long_axis_mm": long_axis_mm}
+    _check_lesion_values(values, study=study)
+    lesion = Lesion.objects.create(study=study, created_by=user if user and user.is_authenticated else None, **values)
+    _created(user, lesion, LESION_FIELDS)
+    return lesion
+
+
+@transaction.atomic
+def update_lesion(lesion, user, **values) -> Lesion:
+    """Change label, side, location or long-axis size."""
+    unknown = set(values) - set(LESION_FIELDS)
+    if unknown:
+        raise Invalid(f"a lesion's {', '.join(sorted(unknown))} cannot be changed", sorted(unknown)[0])
+    _check_lesion_values(values, lesion=lesion)
+    _apply(user, lesion, LESION_FIELDS, values)
+    return lesion
+
+
+@transaction.atomic
+def delete_lesion(lesion, user):
+    """Delete a lesion with its ROIs, pathology and calls, auditing each."""
+    for roi in lesion.rois.all():
+        _deleted(user, roi, ROI_FIELDS)
+    if hasattr(lesion, "pathology"):
+        _deleted(user, lesion.pathology, PATHOLOGY_FIELDS)
+    for call in lesion.calls.all():
+        _deleted(user, call, CALL_FIELDS)
+    _deleted(user, lesion, LESION_FIELDS)
+    lesion.delete()
+
+
+# --- ROIs ------------------------------------------------------------------
+
+def _resolve_series(lesion, series) -> Series:
+    if isinstance(series, Series):
+        found = series if series.study_id == lesion.study_id else None
+    else:
+        found = Series.objects.filter(series_instance_uid=str(series or ""), study_id=lesion.study_id).first()
+    if found is None:
+        raise Invalid(f"series {getattr(series, 'series_instance_uid', series)!r} is not a series of the lesion's study", "series")
+    return found
+
+
+def _check_roi(lesion, values: dict) -> dict:
+    """Validate a full set of ROI values; returns them cleaned (series resolved, phase from the series)."""
+    series = _resolve_series(lesion, values.get("series"))
+    if series.phase not in Phase.values or series.phase == Phase.UNKNOWN:
+        raise Invalid(f"series {series.series_instance_uid} has no known contrast phase; set its phase first", "phase")
+    requested_phase = values.get("phase")
+    if requested_phase not in (None, ""):
+        if requested_phase not in Phase.values or requested_phase == Phase.UNKNOWN:
+            raise Invalid(f"unknown phase {requested_phase!r}; expected one of NC, CM, NG, EX", "phase")
+        if requested_phase != series.phase:
+            raise Invalid(f"phase {requested_phase} contradicts the series' phase {series.phase}", "phase")
+    sop_uid = str(values.get("sop_instance_uid") or "")
+    instance = Instance.objects.filter(series=series, sop_instance_uid=sop_uid).first()
+    if instance is None:
+        raise Invalid(f"SOPInstanceUID {sop_uid!r} is not an instance of series {series.series_instance_uid}", "sop_instance_uid")
+    frame = values.get("frame_number", 1)
+    if isinstance(frame, bool) or not isinstance(frame, int) or not 1 <= frame <= instance.number_of_frames:
+        raise Invalid(f"frame_number must be between 1 and {instance.number_of_frames}", "frame_number")
+    tool = values.get("tool")
+    if tool not in ROI.Tool.values:
+        raise Invalid(f"tool must be one of {', '.join(ROI.Tool.values)}", "tool")
+    try:
+        points = validate_points(tool, values.get("points"))
+    except GeometryError as error:
+        raise Invalid(str(error), "points") from None
+    stats = values.get("stats") or {}
+    if not isinstance(stats, dict) or any(
+        isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in stats.values()
+    ):
+        raise Invalid("stats must be an object of finite numbers, e.g. {\"mean\": 35.2}", "stats")
+    return {
+        "series": series, "phase": series.phase, "sop_instance_uid": sop_uid, "frame_number": frame,
+        "tool": tool, "points": points, "stats": stats, "is_reference": bool(values.get("is_reference", False)),
+    }
+
+
+def _unmark_previous_reference(lesion_id, phase, user, exclude_pk=None):
+    previous = ROI.objects.filter(lesion_id=lesion_id, phase=phase, is_reference=True).exclude(pk=exclude_pk)
+    for other in previous.select_for_update():
+        _apply(user, other, ["is_reference"], {"is_reference": False})
+
+
+@transaction.atomic
+def create_roi(lesion, user, **values) -> ROI:
+    """A new ROI on ``lesion``; marking it reference un-marks the previous one of that phase."""
+    cleaned = _check_roi(lesion, values)
+    roi = ROI(lesion=lesion, created_by=user if user and user.is_authenticated else None, **cleaned)
+    if roi.is_reference:
+        _unmark_previous_reference(lesion.pk, roi.phase, user)
+    roi.save()
+    _created(user, roi, ROI_FIELDS)
+    return roi
+
+
+@transaction.atomic
+def update_roi(roi, user, **values) -> ROI:
+    """Change an ROI; the full set of values is validated again."""
+    if "lesion" in values and values["lesion"] not in (roi.lesion_id, roi.lesion):
+        raise Invalid("an ROI cannot move to another lesion; delete it and draw a new one", "lesion")
+    values.pop("lesion", None)
+    current = {
+        "series": roi.series, "sop_instance_uid": roi.sop_instance_uid, "frame_number": roi.frame_number,
+        "tool": roi.tool, "points": roi.points, "stats": roi.stats, "is_reference": roi.is_reference,
+    }
+    cleaned = _check_roi(roi.lesion, {**current, **values})
+    cleaned["series_id"] = cleaned.pop("series").pk
+    if cleaned["is_reference"]:
+        _unmark_previous_reference(roi.lesion_id, cleaned["phase"], user, exclude_pk=roi.pk)
+    _apply(user, roi, ROI_FIELDS, cleaned)
+    return roi
+
+
+@transaction.atomic
+def delete_roi(roi, user):
+    _deleted(user, roi, ROI_FIELDS)
+    roi.delete()
+
+
+def create_lesion_with_reference_rois(study, label, side, long_axis_mm, rois_by_phase: dict, user, location="") -> Lesion:
+    """A lesion and one reference ROI per phase, in one transaction.
+
+    ``rois_by_phase`` maps a phase ("NC", "CM", ...) to the ROI values: ``tool``,
+    ``points``, ``sop_instance_uid``, optional ``frame_number`` and ``stats``, and
+    ``series`` (a Series or its SeriesInstanceUID; if left out, the study's one
+    series of that phase).
+    """
+    with transaction.atomic():
+        lesion = create_lesion(study, user, label=label, side=side, location=location, long_axis_mm=long_axis_mm)
+        for phase, values in rois_by_phase.items():
+            values = dict(values)
+            if values.get("series") is None:
+                candidates = list(study.series.filter(phase=phase)[:2])
+                if len(candidates) != 1:
+                    raise Invalid(f"the study has {len(candidates) or 'no'} series of phase {phase}; name the series", "series")
+                values["series"] = candidates[0]
+            create_roi(lesion, user, phase=phase, is_reference=True, **values)
+        return lesion
+
+
+# --- pathology -------------------------------------------------------------
+
+def malignant_for_subtype(subtype: str) -> bool:
+    """Malignancy implied by a histologic subtype (every RCC malignant, the rest benign)."""
+    return subtype in MALIGNANT_SUBTYPES
+
+
+@transaction.atomic
+def set_pathology(lesion, subtype, malignant=None, source=Pathology.Source.SURGERY, date=None, user=None) -> Pathology:
+    """Enter or change the lesion's pathology; each change increments ``revision``.
+
+    ``malignant`` follows from ``subtype``; passing a contradicting value is an error
+    naming ``malignant``.
+    """
+    if subtype not in Subtype.values:
+        raise Invalid(f"subtype must be one of {', '.join(Subtype.values)}", "subtype")
+    implied = malignant_for_subtype(subtype)
+    if malignant is not None and bool(malignant) != implied:
+        raise Invalid(
+            f"malignant={str(bool(malignant)).lower()} contradicts subtype {subtype} "
+            f"({'malignant' if implied else 'benign'})", "malignant",
+        )
+    if source not in Pathology.Source.values:
+        raise Invalid(f"source must be one of {', '.join(Pathology.Source.values)}", "source")
+    if isinstance(date, str):
+        try:
+            date = datetime.date.fromisoformat(date)
+        except ValueError:
+            raise Invalid("date must be YYYY-MM-DD", "date") from None
+    values = {"subtype": subtype, "malignant": implied, "source": source, "date": date}
+    existing = Pathology.objects.select_for_update().filter(lesion=lesion).first()
+    if existing is None:
+        pathology = Pathology.objects.create(lesion=lesion, entered_by=user if user and user.is_authenticated else None, **values)
+        _created(user, pathology, PATHOLOGY_FIELDS)
+        return pathology
+    before = snapshot(existing, ["subtype", "malignant", "source", "date"])
+    if before != {k: _json_value(v) for k, v in values.items()}:
+        values["revision"] = existing.revision + 1
+        values["entered_by"] = user if user and user.is_authenticated else None
+        _apply(user, existing, PATHOLOGY_FIELDS, values)
+    return existing
+
+
+# --- reader calls ----------------------------------------------------------
+
+def _check_call_values(values: dict):
+    if "malignant" in values and not isinstance(values["malignant"], bool):
+        raise Invalid("malignant must be true or false", "malignant")
+    if "probability" in values:
+        p = values["probability"]
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p) or not 0 <= p <= 100 or p != int(p):
+            raise Invalid("probability must be a whole number from 0 to 100 (probability of malignancy, %)", "probability")
+        values["probability"] = int(p)
+    if values.get("subtype_guess") not in (None, "") and values["subtype_guess"] not in Subtype.values:
+        raise Invalid(f"subtype_guess must be empty or one of {', '.join(Subtype.values)}", "subtype_guess")
+    if values.get("subtype_guess") is None and "subtype_guess" in values:
+        values["subtype_guess"] = ""
+    t = values.get("time_spent_s")
+    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0):
+        raise Invalid("time_spent_s must be a non-negative number of seconds", "time_spent_s")
+
+
+def _check_reader_study_open(reader_study):
+    if reader_study.state != ReaderStudy.State.OPEN:
+        raise Conflict(f"reader study {reader_study.name!r} is {reader_study.state}; calls are recorded only while it is open")
+
+
+def _locked_message(call):
+    return f"call {call.pk} is locked; POST /api/v1/calls/{call.pk}/revise/ to record a new revision"
+
+
+@transaction.atomic
+def record_call(reader_study, lesion, reader, malignant, probability, subtype_guess="", time_spent_s=None,
+                simulated=False, lock=True, blinded=None, changed_by=None) -> ReaderCall:
+    """Create the reader's current call on ``lesion``, or update it while unlocked (autosave).
+
+    ``blinded`` defaults to what :mod:`annotations.access` says of ``reader`` now.
+    A locked current call is not changed: :class:`Conflict` (use :func:`revise_call`).
+    """
+    if not access.lesion_in_reader_study(lesion, reader_study):
+        raise Invalid(f"lesion {lesion.pk} is not in a case of reader study {reader_study.name!r}", "lesion")
+    _check_reader_study_open(reader_study)
+    values = {"malignant": malignant, "probability": probability, "subtype_guess": subtype_guess or "", "time_spent_s": time_spent_s}
+    _check_call_values(values)
+    actor = changed_by or reader
+    current = (
+        ReaderCall.objects.select_for_update()
+        .filter(reader_study=reader_study, lesion=lesion, reader=reader, is_current=True)
+        .first()
+    )
+    if current is not None:
+        if current.locked:
+            raise Conflict(_locked_message(current))
+        call = update_call(current, actor, **values)
+    else:
+        if blinded is None:
+            blinded = access.call_would_be_blinded(reader, lesion)
+        try:
+            with transaction.atomic():
+                call = ReaderCall.objects.create(
+                    reader_study=reader_study, lesion=lesion, reader=reader, blinded=blinded,
+                    simulated=simulated, changed_by=actor, **values,
+                )
+        except IntegrityError:
+            raise Conflict("another request created this call at the same moment; send it again") from None
+        _created(actor, call, CALL_FIELDS)
+    if lock:
+        call = lock_call(call, actor)
+    return call
+
+
+@transaction.atomic
+def update_call(call, user, **values) -> ReaderCall:
+    """Autosave: change an unlocked current call."""
+    call = ReaderCall.objects.select_for_update().get(pk=call.pk)
+    if not call.is_current:
+        raise Conflict(f"call {call.pk} is an old revision; change the current one")
+    if call.locked:
+        raise Conflict(_locked_message(call))
+    _check_reader_study_open(call.reader_study)
+    unknown = set(values) - {"malignant", "probability", "subtype_guess", "time_spent_s"}
+    if unknown:
+        raise Invalid(f"{', '.join(sorted(unknown))} cannot be changed on a call", sorted(unknown)[0])
+    _check_call_values(values)
+    values["changed_by"] = user
+    if call.blinded and not call.simulated and access.may_see_truth(user, call.lesion):
+        values["blinded"] = False
+    _apply(user, call, CALL_FIELDS, values)
+    return call
+
+
+@transaction.atomic
+def lock_call(call, user) -> ReaderCall:
+    """Lock a call (idempotent); afterwards the reader sees the lesion's truth."""
+    call = ReaderCall.objects.select_for_update().get(pk=call.pk)
+    if not call.is_current:
+        raise Conflict(f"call {call.pk} is an old revision")
+    if call.locked:
+        return call
+    _check_reader_study_open(call.reader_study)
+    _apply(user, call, CALL_FIELDS, {"locked_at": timezone.now(), "changed_by": user})
+    return call
+
+
+@transaction.atomic
+def revise_call(call, user, **values) -> ReaderCall:
+    """A new locked revision of a locked call; the old row stays with ``is_current`` False.
+
+    The reader has seen the truth since locking, so a revision by them is not blinded.
+    """
+    call = ReaderCall.objects.select_for_update().get(pk=call.pk)
+    if not call.is_current:
+        raise Conflict(f"call {call.pk} is an old revision; revise the current one")
+    if not call.locked:
+        raise Conflict(f"call {call.pk} is not locked yet; change it directly (PATCH) instead of revising")
+    _check_reader_study_open(call.reader_study)
+    unknown = set(values) - {"malignant", "probability", "subtype_guess", "time_spent_s"}
+    if unknown:
+        raise Invalid(f"{', '.join(sorted(unknown))} cannot be changed on a call", sorted(unknown)[0])
+    new_values = {
+        "malignant": call.malignant, "probability": call.probability,
+        "subtype_guess": call.subtype_guess, "time_spent_s": call.time_spent_s, **values,
+    }
+    _check_call_values(new_values)
+    could_see_truth = access.may_see_truth(call.reader, call.lesion)
+    _apply(user, call, CALL_FIELDS, {"is_current": False, "changed_by": user})
+    revision = ReaderCall.objects.create(
+        reader_study=call.reader_study, lesion=call.lesion, reader=call.reader, revision=call.revision + 1,
+        supersedes=call, blinded=call.blinded and not could_see_truth,
+        simulated=call.simulated, changed_by=user, locked_at=timezone.now(), **new_values,
+    )
+    _created(user, revision, CALL_FIELDS + ["revision"])
+    return revision
