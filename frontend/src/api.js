@@ -13,9 +13,15 @@ export class ApiError extends Error {
     this.status = status;
     this.body = body;
   }
+
+  /** Worth retrying by itself: the network failed or the server had a passing problem. */
+  get transient() {
+    return this.status === 0 || this.status >= 500 || this.status === 429;
+  }
 }
 
 function describeError(status, body) {
+  if (status === 0) return body.error;
   if (body && typeof body === 'object') {
     if (body.detail) return `${status}: ${body.detail}`;
     if (body.error) return `${status}: ${body.error}`;
@@ -32,9 +38,19 @@ export async function apiFetch(url, { method = 'GET', body, headers = {} } = {})
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
-  const response = await fetch(url, init);
+  let response;
+  try {
+    response = await fetch(url, init);
+  } catch {
+    throw new ApiError(0, { error: 'the server could not be reached (network error)' });
+  }
   const text = await response.text();
-  const data = text ? JSON.parse(text) : null;
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = { error: response.ok ? 'the server sent an answer that is not JSON' : response.statusText || 'not JSON' };
+  }
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
 }
@@ -57,4 +73,41 @@ export function uploadWithProgress(url, formData, onProgress) {
     xhr.onerror = () => reject(new Error('network error: the upload did not reach the server'));
     xhr.send(formData);
   });
+}
+
+// Endpoints of the archive and annotations APIs used by the viewer pages.
+const enc = encodeURIComponent;
+
+export const archive = {
+  study: (studyInstanceUID) => apiFetch(`/api/v1/studies/${enc(studyInstanceUID)}/`),
+  instances: (seriesInstanceUID) => apiFetch(`/api/v1/series/${enc(seriesInstanceUID)}/instances/`),
+  instanceFileUrl: (sopInstanceUID) => `/api/v1/instances/${enc(sopInstanceUID)}/file/`,
+};
+
+export const annotations = {
+  readerStudies: () => apiFetch('/api/v1/reader-studies/'),
+  worklist: (readerStudyId) => apiFetch(`/api/v1/reader-studies/${enc(readerStudyId)}/worklist/`),
+  lesions: (studyInstanceUID, readerStudyId) => {
+    const query = new URLSearchParams({ study: studyInstanceUID, limit: '500' });
+    if (readerStudyId) query.set('reader_study', readerStudyId);
+    return apiFetch(`/api/v1/lesions/?${query}`);
+  },
+  createLesion: (body) => apiFetch('/api/v1/lesions/', { method: 'POST', body }),
+  updateLesion: (id, body) => apiFetch(`/api/v1/lesions/${enc(id)}/`, { method: 'PATCH', body }),
+  createRoi: (body) => apiFetch('/api/v1/rois/', { method: 'POST', body }),
+  updateRoi: (id, body) => apiFetch(`/api/v1/rois/${enc(id)}/`, { method: 'PATCH', body }),
+  deleteRoi: (id) => apiFetch(`/api/v1/rois/${enc(id)}/`, { method: 'DELETE' }),
+  pathology: (lesionId) => apiFetch(`/api/v1/lesions/${enc(lesionId)}/pathology/`),
+  savePathology: (lesionId, body) => apiFetch(`/api/v1/lesions/${enc(lesionId)}/pathology/`, { method: 'PUT', body }),
+  calls: (readerStudyId) => apiFetch(`/api/v1/calls/?reader_study=${enc(readerStudyId)}&limit=1000`),
+  saveCall: (body) => apiFetch('/api/v1/calls/', { method: 'POST', body }),
+  lockCall: (id) => apiFetch(`/api/v1/calls/${enc(id)}/lock/`, { method: 'POST' }),
+  reviseCall: (id, body) => apiFetch(`/api/v1/calls/${enc(id)}/revise/`, { method: 'POST', body }),
+};
+
+/** The list inside a DRF answer, paginated (``results``) or not. */
+export function listOf(data) {
+  if (Array.isArray(data)) return data;
+  if (data && Array.isArray(data.results)) return data.results;
+  return [];
 }

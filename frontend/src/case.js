@@ -1,0 +1,180 @@
+// Case page entry: the four-phase viewer, the ROI tools, the lesion panel and either the
+// reader's call form (reading a case of a reader study) or the coordinator's pathology
+// form (study viewer). Everything goes through the REST API; the page shell and the
+// URLs of the worker and codecs come from the Django template.
+import { annotations, listOf } from './api.js';
+import { CallForm, PathologyForm } from './calls.js';
+import { LesionPanel } from './lesions.js';
+import { NAVIGATION_TOOLS, ROI_TOOLS, getPrimaryTool, onAnnotationEvents, setPrimaryTool, setupTools } from './tools.js';
+import { CaseViewer, PRESETS, initCornerstone } from './viewer.js';
+
+const root = document.getElementById('case');
+const { study: studyInstanceUID, readerStudy: readerStudyId, mode } = root.dataset;
+const statusLine = root.querySelector('.case-status');
+const errorBanner = root.querySelector('.case-error');
+
+const TOOL_KEYS = { w: 'windowLevel', p: 'pan', z: 'zoom', e: 'ellipse', r: 'rectangle', f: 'freehand', l: 'length' };
+const PRESET_KEYS = { 1: 'abdomen', 2: 'kidney', 3: 'bone' };
+const TOOL_NAMES = { ...NAVIGATION_TOOLS, ...ROI_TOOLS };
+
+function showStatus(text) {
+  statusLine.textContent = text;
+  statusLine.hidden = !text;
+}
+
+function showError(error) {
+  errorBanner.textContent = error ? `Error: ${error.message || error}` : '';
+  errorBanner.hidden = !error;
+}
+
+function chooseTool(key) {
+  const name = TOOL_NAMES[key];
+  if (!name) return;
+  setPrimaryTool(name);
+  for (const button of root.querySelectorAll('[data-tool]')) {
+    button.classList.toggle('active', TOOL_NAMES[button.dataset.tool] === getPrimaryTool());
+    button.setAttribute('aria-pressed', String(TOOL_NAMES[button.dataset.tool] === getPrimaryTool()));
+  }
+}
+
+function bindToolbar(viewer, lesions) {
+  for (const button of root.querySelectorAll('[data-tool]')) button.addEventListener('click', () => chooseTool(button.dataset.tool));
+  for (const button of root.querySelectorAll('[data-preset]')) button.addEventListener('click', () => viewer.applyPreset(button.dataset.preset));
+  for (const box of root.querySelectorAll('input[data-sync]')) box.addEventListener('change', () => viewer.setSync(box.dataset.sync, box.checked));
+  root.querySelector('button.reset-view').addEventListener('click', () => viewer.resetView());
+
+  document.addEventListener('keydown', (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.target.closest('input, select, textarea, [contenteditable]')) return;
+    const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
+    if (TOOL_KEYS[key]) chooseTool(TOOL_KEYS[key]);
+    else if (PRESET_KEYS[key]) viewer.applyPreset(PRESET_KEYS[key]);
+    else if (key === 'ArrowUp' || key === 'PageUp') viewer.scroll(-1);
+    else if (key === 'ArrowDown' || key === 'PageDown') viewer.scroll(1);
+    else if (key === '0') viewer.resetView();
+    else if (key === 'n') lesions.newLesion().catch((error) => lesions.showError(error));
+    else if (key === 's') toggleAllSync(viewer);
+    else if (key === '[' || key === ']') goToCase(key === '[' ? 'previous' : 'next');
+    else return;
+    event.preventDefault();
+  });
+}
+
+function toggleAllSync(viewer) {
+  const boxes = [...root.querySelectorAll('input[data-sync]')];
+  const enable = !boxes.every((box) => box.checked);
+  for (const box of boxes) {
+    box.checked = enable;
+    viewer.setSync(box.dataset.sync, enable);
+  }
+}
+
+function goToCase(which) {
+  const link = root.querySelector(`a.${which}-case`);
+  if (link && link.getAttribute('href')) window.location.href = link.href;
+}
+
+async function showCaseNavigation() {
+  const nav = root.querySelector('.case-nav');
+  try {
+    const worklist = await annotations.worklist(readerStudyId);
+    const cases = worklist.cases || [];
+    const index = cases.findIndex((c) => c.study_instance_uid === studyInstanceUID);
+    if (index < 0) return;
+    nav.querySelector('.case-position').textContent = `Case ${index + 1} of ${cases.length}`;
+    for (const [which, other] of [['previous', cases[index - 1]], ['next', cases[index + 1]]]) {
+      const link = nav.querySelector(`a.${which}-case`);
+      if (other) link.href = other.case_url;
+      else link.removeAttribute('href');
+    }
+    nav.hidden = false;
+  } catch {
+    // The worklist is a convenience here; the page works without it.
+  }
+}
+
+async function setUpReaderForms(lesions) {
+  const callForm = new CallForm(root.querySelector('form.call-form'), {
+    readerStudyId,
+    onLocked: async () => {
+      await refreshBadges(lesions, callForm);
+      // Locking may unblind this lesion's pathology for the reader: reload what the API shows.
+      const data = await annotations.lesions(studyInstanceUID, readerStudyId);
+      for (const fresh of listOf(data)) {
+        const lesion = lesions.lesions.find((l) => l.id === fresh.id);
+        if (lesion) lesion.pathology = fresh.pathology;
+      }
+      lesions.renderList();
+    },
+    onSaved: () => refreshBadges(lesions, callForm),
+  });
+  const lesionIds = new Set(lesions.lesions.map((l) => l.id));
+  try {
+    const calls = listOf(await annotations.calls(readerStudyId));
+    callForm.setCalls(calls.filter((c) => lesionIds.has(c.lesion)));
+  } catch (error) {
+    showError(error);
+  }
+  refreshBadges(lesions, callForm);
+  return callForm;
+}
+
+function refreshBadges(lesions, callForm) {
+  for (const lesion of lesions.lesions) {
+    const call = callForm.calls.get(lesion.id);
+    lesions.callBadges.set(lesion.id, call ? (call.locked_at ? 'locked' : 'draft') : 'not called');
+  }
+  lesions.renderList();
+}
+
+async function main() {
+  const grid = root.querySelector('.viewport-grid');
+  await initCornerstone({ workerUrl: root.dataset.workerUrl, wasmBasePath: root.dataset.wasmBase });
+  const viewer = new CaseViewer(grid, { onStatus: showStatus });
+  viewer.enableViewports();
+  setupTools(viewer.renderingEngineId, viewer.panels.map((p) => p.viewportId));
+  window.caseViewer = viewer; // for the browser tests and the console
+
+  let form = null;
+  const lesions = new LesionPanel(root.querySelector('.lesions'), {
+    viewer,
+    studyInstanceUID,
+    readerStudyId,
+    onSelect: (lesion) => form && form.setLesion(lesion),
+  });
+  bindToolbar(viewer, lesions);
+  if (mode === 'reader') showCaseNavigation();
+
+  await viewer.open(studyInstanceUID);
+  root.dataset.timeToFirstImagesMs = String(viewer.timeToAllFirstImages);
+
+  onAnnotationEvents({
+    completed: (annotation) => lesions.onCompleted(annotation),
+    modified: (annotation) => lesions.onModified(annotation),
+    removed: (annotation) => lesions.onRemoved(annotation),
+  });
+  await lesions.load();
+  if (mode === 'reader') {
+    form = await setUpReaderForms(lesions);
+    lesions.onSelect = (lesion) => {
+      form.setLesion(lesion);
+      refreshBadges(lesions, form);
+    };
+  } else {
+    form = new PathologyForm(root.querySelector('form.pathology-form'));
+  }
+  form.setLesion(lesions.selected);
+  root.dataset.ready = '1';
+}
+
+for (const [name, preset] of Object.entries(PRESETS)) {
+  const button = root.querySelector(`[data-preset="${name}"]`);
+  if (button) button.title = `W${preset.windowWidth} / L${preset.windowCenter}`;
+}
+
+main().catch((error) => {
+  console.error(error);
+  showError(error);
+  showStatus('');
+  root.dataset.ready = 'error';
+});
