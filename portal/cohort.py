@@ -454,7 +454,7 @@ def _sample_anatomy(rng: np.random.Generator) -> tuple[dict[str, float], tuple[K
         "cavity_ay": rng.uniform(88, 98),
         "muscle_mm": rng.uniform(8, 12),
         "subcutaneous_fat_mm": rng.uniform(10, 35),
-        "liver_bottom_mm": rng.uniform(-165, -130),
+        "liver_bottom_mm": rng.uniform(-150, -125),
         "spleen_bottom_mm": rng.uniform(-110, -90),
         "disc_phase_mm": rng.uniform(0, 35),
         "bowel_seed": float(rng.integers(2**31)),
@@ -753,8 +753,8 @@ def anatomy_labels(case: PatientCase, spec: CohortSpec) -> np.ndarray:
     cax, cay, m, f = a["cavity_ax"], a["cavity_ay"], a["muscle_mm"], a["subcutaneous_fat_mm"]
     plane = np.full(X.shape, Tissue.AIR, dtype=np.uint8)
     back = cy + cay + m + f
-    table_top = back + 6 + 0.0015 * X * X
-    plane[(Y >= table_top) & (Y <= table_top + 10) & (np.abs(X) < 0.45 * spec.fov_mm)] = Tissue.TABLE
+    table_top = back + 6 - 0.0012 * X * X  # the cradle rises at the sides
+    plane[(Y >= table_top) & (Y <= table_top + 6) & (np.abs(X) < 0.42 * spec.fov_mm)] = Tissue.TABLE
     plane[_ellipse(X, Y, 0, cy, cax + m + f, cay + m + f)] = Tissue.FAT
     plane[_ellipse(X, Y, 0, cy, cax + m, cay + m)] = Tissue.MUSCLE
     cavity = _ellipse(X, Y, 0, cy, cax, cay)
@@ -779,9 +779,9 @@ def anatomy_labels(case: PatientCase, spec: CohortSpec) -> np.ndarray:
     labels[np.ix_(disc, *(np.arange(n) for n in X.shape))] = np.where(body, Tissue.DISC, plane)
 
     bowel = np.random.default_rng(int(a["bowel_seed"]))
-    for _ in range(9):
-        centre = (bowel.uniform(-50, 80), bowel.uniform(-80, -25), bowel.uniform(grid.z.min(), grid.z.max()))
-        r = bowel.uniform(10, 18)
+    for _ in range(int(0.35 * (grid.z.max() - grid.z.min())) + 6):
+        centre = (bowel.uniform(-60, 95), bowel.uniform(-85, 5), bowel.uniform(grid.z.min(), grid.z.max()))
+        r = bowel.uniform(9, 16)
         box = _box(grid, centre, (r, r, r))
         Xb, Yb, Zb = grid.x[box[2]][None, None, :], grid.y[box[1]][None, :, None], grid.z[box[0]][:, None, None]
         d2 = ((Xb - centre[0]) ** 2 + (Yb - centre[1]) ** 2 + (Zb - centre[2]) ** 2) / (r * r)
@@ -790,7 +790,7 @@ def anatomy_labels(case: PatientCase, spec: CohortSpec) -> np.ndarray:
             _paint(labels, box, (d2 <= 0.35) & (Yb < centre[1]), Tissue.GAS, (Tissue.BOWEL,))
 
     for tissue, (x0, y0, ax, ay, angle), bottom, taper in (
-        (Tissue.LIVER, (-62, 0, 85, 80, 0.0), a["liver_bottom_mm"], 70.0),
+        (Tissue.LIVER, (-78, -5, 62, 72, 0.3), a["liver_bottom_mm"], 90.0),
         (Tissue.SPLEEN, (88, 45, 22, 45, -0.5), a["spleen_bottom_mm"], 40.0),
     ):
         # The cross-section shrinks towards the organ's lower tip: inside where q <= scale(z)^2.
@@ -843,11 +843,12 @@ class _LesionGeometry(NamedTuple):
     necrosis_hu: float
 
 
-def _smooth_field(rng, a, b, c, waves: int = 6) -> np.ndarray:
+def _smooth_field(rng, a, b, c, waves: int = 6, cycles: tuple[float, float] = (0.75, 1.5)) -> np.ndarray:
+    """Sum of plane waves of ``cycles`` periods per lesion radius, in lesion-normalised coordinates."""
     field_ = np.zeros(np.broadcast_shapes(a.shape, b.shape, c.shape), dtype=np.float32)
     for _ in range(waves):
         direction = rng.normal(size=3)
-        direction *= rng.uniform(1.5, 3.0) * np.pi / np.linalg.norm(direction)
+        direction *= rng.uniform(*cycles) * 2 * np.pi / np.linalg.norm(direction)
         field_ += np.cos(direction[0] * a + direction[1] * b + direction[2] * c + rng.uniform(0, 2 * np.pi))
     return field_
 
@@ -867,11 +868,11 @@ def _lesion_geometry(lesion: Lesion, grid: _Grid) -> _LesionGeometry:
     rng = np.random.default_rng(lesion.texture_seed)
     texture = _smooth_field(rng, a, b, cc)
     texture = (texture - texture[inside].mean()) / max(float(texture[inside].std()), 1e-6)
-    blobs = _smooth_field(rng, a, b, cc, waves=4)
-    candidates = inside & (rho < 0.85)
+    blobs = _smooth_field(rng, a, b, cc, waves=6, cycles=(1.5, 2.5))
+    candidates = inside & (rho > 0.1) & (rho < 0.85)
     necrosis = np.zeros_like(inside)
     if lesion.pattern == "necrosis" and candidates.any():
-        threshold = np.quantile(blobs[candidates], 1.0 - rng.uniform(0.2, 0.4))
+        threshold = np.quantile(blobs[candidates], 1.0 - rng.uniform(0.12, 0.25))
         necrosis = candidates & (blobs > threshold)
     scar = np.zeros_like(inside)
     if lesion.pattern == "scar":
@@ -1264,10 +1265,11 @@ def write_study(rendered: RenderedStudy, out_dir: Path | str) -> StudyFiles:
 
 def write_cohort(spec: CohortSpec, out_dir: Path | str,
                  progress: Callable[[Sequence[PatientCase]], object] | None = None,
-                 preview: Path | str | None = None) -> CohortFiles:
+                 preview: Path | str | None = None, preview_patient: int = 0) -> CohortFiles:
     """Generate and write the whole cohort: one study per patient, ``cohort.csv``, optionally a preview PNG.
 
-    ``progress`` wraps the sequence of cases (e.g. ``tqdm``). Returns the paths
+    ``progress`` wraps the sequence of cases (e.g. ``tqdm``); ``preview`` gets the
+    first lesion of patient ``preview_patient`` (0-based). Returns the paths
     and ground truth an importer needs. Deterministic for ``spec``.
     """
     out_dir = Path(out_dir)
@@ -1278,14 +1280,14 @@ def write_cohort(spec: CohortSpec, out_dir: Path | str,
     for case in (progress(cases) if progress else cases):
         rendered = render_volumes(case, spec)
         studies.append(write_study(rendered, out_dir))
-        if preview is not None and case.index == 0:
+        if preview is not None and case.index == preview_patient:
             save_preview(preview, rendered)
     csv_path = write_csv(out_dir / "cohort.csv", truths)
     return CohortFiles(csv_path, studies, truths, oracle_auc([t.lesion for t in truths]))
 
 
 def save_preview(path: Path | str, rendered: RenderedStudy, lesion_index: int = 0) -> Path:
-    """PNG of the four phases through one lesion's centre, side by side at W400/L40, ROI outlined."""
+    """PNG of the four phases through one lesion's centre at W400/L40: whole slices above, lesion close-ups below."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -1296,18 +1298,26 @@ def save_preview(path: Path | str, rendered: RenderedStudy, lesion_index: int = 
     lesion = case.lesions[lesion_index]
     truth = lesion_truths(case, spec)[lesion_index]
     center, width = figure("window")
-    extent = (spec.first_pixel_mm - spec.pixel_mm / 2, -spec.first_pixel_mm + spec.pixel_mm / 2)
-    fig, axes = plt.subplots(1, 4, figsize=(16, 4.6), facecolor="black")
-    for ax, phase in zip(axes, PHASES):
+    low, high = spec.first_pixel_mm - spec.pixel_mm / 2, -spec.first_pixel_mm + spec.pixel_mm / 2
+    fig, axes = plt.subplots(2, 4, figsize=(16, 8.6), facecolor="black", gridspec_kw={"height_ratios": [1, 0.9]})
+    for column, phase in enumerate(PHASES):
         roi = truth.rois[phase]
-        ax.imshow(rendered.hu[phase][roi.InstanceNumber - 1], cmap="gray", vmin=center - width / 2,
-                  vmax=center + width / 2, extent=(*extent, extent[1], extent[0]), interpolation="bilinear")
-        ax.add_patch(Circle((roi.x_mm, roi.y_mm), lesion.size_mm / 2 + 4, fill=False, color="yellow", lw=1))
-        title = series_description(phase, case.delay_s[phase])
-        ax.set_title(f"{title}   lesion mean {roi.mean_hu:.0f} HU", color="white", fontsize=11)
-        ax.axis("off")
-    fig.suptitle(f"{case.patient_id}  {lesion.lesion_id}: {lesion.subtype}, {lesion.size_mm:.0f} mm, "
-                 f"{'malignant' if lesion.malignant else 'benign'} (synthetic; W400/L40)", color="white")
+        image = rendered.hu[phase][roi.InstanceNumber - 1]
+        for row, half in ((0, None), (1, 35.0)):
+            ax = axes[row, column]
+            ax.imshow(image, cmap="gray", vmin=center - width / 2, vmax=center + width / 2,
+                      extent=(low, high, high, low), interpolation="bilinear" if half is None else "nearest")
+            if half is None:
+                ax.add_patch(Circle((roi.x_mm, roi.y_mm), lesion.size_mm / 2 + 6, fill=False, color="yellow", lw=1))
+                ax.set_title(series_description(phase, case.delay_s[phase]), color="white", fontsize=13)
+            else:
+                ax.set_xlim(roi.x_mm - half, roi.x_mm + half)
+                ax.set_ylim(roi.y_mm + half, roi.y_mm - half)
+                ax.add_patch(Circle((roi.x_mm, roi.y_mm), roi.radius_mm, fill=False, color="red", lw=1))
+                ax.set_title(f"ROI mean {roi.mean_hu:.0f} HU", color="white", fontsize=11)
+            ax.axis("off")
+    fig.suptitle(f"{lesion.lesion_id}: {lesion.subtype}, {lesion.size_mm:.0f} mm, "
+                 f"{'malignant' if lesion.malignant else 'benign'} - synthetic, W400/L40", color="white", fontsize=14)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
