@@ -1,0 +1,90 @@
+"""Settings from the environment and the role groups."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+
+from portal.roles import ROLE_CAPABILITIES, ensure_roles, user_roles
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_django(env_changes, code="import django; django.setup(); print('started')"):
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE")}
+    env.update(env_changes, DJANGO_SETTINGS_MODULE="portal.settings", VAR_DIR=env.get("VAR_DIR", "/tmp/portal-settings-test"))
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_portal_refuses_to_start_without_secret_key_unless_debug():
+    refused = run_django({})
+    assert refused.returncode != 0
+    assert "SECRET_KEY is not set" in refused.stderr
+    assert run_django({"DEBUG": "1"}).stdout.strip() == "started"
+    assert run_django({"SECRET_KEY": "x" * 50}).stdout.strip() == "started"
+
+
+def test_database_and_broker_come_from_the_environment():
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL, settings.ALLOWED_HOSTS)"
+    )
+    shown = run_django(
+        {"SECRET_KEY": "k", "DATABASE_URL": "postgres://u@db:5432/x", "CELERY_BROKER_URL": "redis://r:6379/0", "ALLOWED_HOSTS": "a.org,b.org"},
+        code,
+    ).stdout
+    assert "postgresql" in shown and "redis://r:6379/0" in shown and "['a.org', 'b.org']" in shown
+    default = run_django({"SECRET_KEY": "k", "DATABASE_URL": "", "CELERY_BROKER_URL": ""}, code).stdout
+    assert "sqlite3" in default and "filesystem://" in default
+
+
+def test_django_start_does_not_import_tensorflow():
+    code = "import django; django.setup(); import portal.urls, sys; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    assert run_django({"SECRET_KEY": "k"}, code).stdout.strip() == "False False"
+
+
+@pytest.mark.django_db
+def test_roles_are_groups_with_their_capabilities(make_user):
+    ensure_roles()
+    for role, capabilities in ROLE_CAPABILITIES.items():
+        group = Group.objects.get(name=role)
+        assert set(group.permissions.values_list("codename", flat=True)) == set(capabilities)
+    reader = make_user("r", "reader")
+    assert reader.has_perm("portal.record_reader_calls") and not reader.has_perm("portal.enter_pathology")
+    assert not reader.has_perm("portal.start_training")
+    assert user_roles(make_user("a", "admin")) == {"admin"}
+
+
+@pytest.mark.django_db
+def test_demo_users_get_their_roles_and_printed_passwords(capsys):
+    call_command("create_demo_users")
+    printed = capsys.readouterr().out
+    for name in ("admin", "coordinator", "reader1", "reader2", "reader3"):
+        assert name in printed
+    from django.contrib.auth import authenticate, get_user_model
+
+    line = next(l for l in printed.splitlines() if l.strip().startswith("reader2 "))
+    password = line.split()[1]
+    user = authenticate(username="reader2", password=password)
+    assert user is not None and user_roles(user) == {"reader"}
+    assert get_user_model().objects.get(username="admin").is_superuser
+
+
+@pytest.mark.django_db
+def test_token_authentication_works_for_scripts(reader, token_for, client):
+    response = client.get("/api/v1/studies/", HTTP_AUTHORIZATION=f"Token {token_for(reader)}")
+    assert response.status_code == 200
+    assert client.get("/api/v1/studies/", HTTP_AUTHORIZATION="Token wrong").status_code == 401
+
+
+@pytest.mark.django_db
+def test_openapi_schema_and_login_page_render(client, reader):
+    assert client.get("/api/schema/").status_code == 200
+    assert client.get("/accounts/login/").status_code == 200
+    assert client.get("/").status_code == 302
+    client.force_login(reader)
+    assert client.get("/").status_code == 200
+    assert client.get("/upload/").status_code == 200
