@@ -41,8 +41,8 @@ Conventions:
 from __future__ import annotations
 
 import csv
-import hashlib
 import math
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -62,7 +62,6 @@ from pydicom.uid import (
     JPEG2000Lossless,
     JPEGLSLossless,
     RLELossless,
-    generate_uid,
 )
 from scipy import ndimage, stats
 
@@ -980,7 +979,8 @@ def _uid(spec: CohortSpec, *parts) -> str:
     # another geometry or mix gives other UIDs, so two cohorts never clash in the archive.
     key = (spec.seed, spec.size, spec.slices, spec.slice_mm, spec.fov_mm, spec.transfer_syntax,
            tuple(sorted(spec.subtype_mix.items())), spec.lesions_per_patient)
-    return str(generate_uid(prefix=None, entropy_srcs=["portal.cohort", repr(key)] + [str(p) for p in parts]))
+    name = "|".join(["portal.cohort", repr(key)] + [str(p) for p in parts])
+    return f"2.25.{uuid.uuid5(uuid.NAMESPACE_OID, name).int}"  # UUID-derived UID (PS3.5 B.2)
 
 
 def _hhmmss(seconds: float) -> str:

@@ -1,0 +1,24 @@
+"""Small cohorts shared by the cohort tests (written once per test session)."""
+import pytest
+
+from portal.cohort import CohortSpec, sample_cohort, write_cohort
+
+SMALL = dict(patients=4, seed=7, size=256, slices=20)
+
+
+@pytest.fixture(scope="session")
+def small_spec():
+    return CohortSpec(**SMALL)
+
+
+@pytest.fixture(scope="session")
+def small_cohort(tmp_path_factory, small_spec):
+    """4 patients, 256 x 256 x 20 slices, explicit VR little endian."""
+    out = tmp_path_factory.mktemp("cohort")
+    return write_cohort(small_spec, out)
+
+
+@pytest.fixture(scope="session")
+def large_latents():
+    """About 2000 lesions, latents only (no pixels)."""
+    return sample_cohort(CohortSpec(patients=1900, seed=11))

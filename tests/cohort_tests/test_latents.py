@@ -1,0 +1,126 @@
+"""The latent cohort: case mix, lesion rate, the oracle ceiling, simulated readers."""
+import math
+
+import numpy as np
+import pytest
+
+from portal.cohort import (
+    BENIGN_SUBTYPES,
+    FIGURES,
+    PHASES,
+    SUBTYPES,
+    CohortSpec,
+    auc,
+    default_subtype_mix,
+    lesion_hu_distribution,
+    oracle_auc,
+    sample_cohort,
+    simulate_reader_calls,
+)
+
+
+def lesions_of(cases):
+    return [lesion for case in cases for lesion in case.lesions]
+
+
+def test_subtype_mix_and_benign_fraction_match_the_default_over_2000_lesions(large_latents):
+    lesions = lesions_of(large_latents)
+    assert len(lesions) >= 1950
+    mix = default_subtype_mix()
+    n = len(lesions)
+    for subtype in SUBTYPES:
+        observed = sum(lesion.subtype == subtype for lesion in lesions) / n
+        tolerance = 4 * math.sqrt(mix[subtype] * (1 - mix[subtype]) / n)
+        assert abs(observed - mix[subtype]) <= tolerance, subtype
+    benign = sum(not lesion.malignant for lesion in lesions) / n
+    assert abs(benign - 0.20) <= 4 * math.sqrt(0.2 * 0.8 / n)
+    assert all(lesion.malignant == (lesion.subtype not in BENIGN_SUBTYPES) for lesion in lesions)
+
+
+def test_a_configured_mix_is_what_the_cohort_contains():
+    spec = CohortSpec(patients=600, seed=3, subtype_mix={"ccRCC": 1, "oncocytoma": 1})
+    lesions = lesions_of(sample_cohort(spec))
+    assert {lesion.subtype for lesion in lesions} == {"ccRCC", "oncocytoma"}
+    benign = sum(not lesion.malignant for lesion in lesions) / len(lesions)
+    assert abs(benign - 0.5) <= 4 * math.sqrt(0.25 / len(lesions))
+
+
+def test_unknown_subtype_in_the_mix_is_an_error_naming_it():
+    with pytest.raises(ValueError, match="angiosarcoma"):
+        CohortSpec(subtype_mix={"angiosarcoma": 1.0})
+
+
+def test_lesions_per_patient_follow_the_source_study_rate(large_latents):
+    counts = [len(case.lesions) for case in large_latents]
+    assert set(counts) <= {1, 2}
+    rate = sum(counts) / len(counts)
+    assert abs(rate - 168 / 159) < 0.02
+
+
+def test_sizes_lie_in_10_to_40_mm_and_lesions_lie_on_a_kidney(large_latents):
+    for case in large_latents[:300]:
+        kidneys = {k.side: k for k in case.kidneys}
+        for lesion in case.lesions:
+            assert 10 <= lesion.size_mm <= 40
+            kidney = kidneys[lesion.side]
+            d = np.subtract(lesion.centre_mm, kidney.centre_mm)
+            assert np.linalg.norm(d / np.array([max(kidney.semi_axes_mm[:2])] * 2 + [kidney.semi_axes_mm[2]])) <= 1.15
+
+
+def test_latent_attenuation_matches_the_table_per_subtype_and_phase(large_latents):
+    lesions = lesions_of(large_latents)
+    for subtype in ("ccRCC", "papillary", "oncocytoma"):
+        mean, sd = lesion_hu_distribution(subtype)
+        values = np.array([[lesion.mean_hu[p] for p in PHASES] for lesion in lesions if lesion.subtype == subtype])
+        standard_error = sd / math.sqrt(len(values))
+        assert np.all(np.abs(values.mean(axis=0) - mean) <= 4 * standard_error), subtype
+
+
+def test_ccrcc_and_oncocytoma_overlap_in_every_phase(large_latents):
+    lesions = lesions_of(large_latents)
+    for phase in PHASES:
+        cc = [l.mean_hu[phase] for l in lesions if l.subtype == "ccRCC"]
+        onco = [l.mean_hu[phase] for l in lesions if l.subtype == "oncocytoma"]
+        separation = auc(cc + onco, [True] * len(cc) + [False] * len(onco))
+        assert 0.3 < separation < 0.75, phase
+
+
+def test_oracle_auc_lies_well_between_chance_and_perfect_with_cm_the_best_phase(large_latents):
+    oracle = oracle_auc(lesions_of(large_latents))
+    assert 0.80 <= oracle.overall <= 0.95
+    for phase in PHASES:
+        assert 0.55 <= getattr(oracle, phase) <= oracle.overall
+    assert oracle.CM == max(getattr(oracle, phase) for phase in PHASES)
+
+
+def test_simulated_readers_are_deterministic_and_stay_below_the_oracle(large_latents):
+    lesions = lesions_of(large_latents)[:600]
+    calls = simulate_reader_calls(lesions, k=3, seed=5)
+    assert calls == simulate_reader_calls(lesions, k=3, seed=5)
+    assert len(calls) == 3 * len(lesions)
+    truth = [lesion.malignant for lesion in lesions]
+    ceiling = auc([lesion.oracle_llr for lesion in lesions], truth)
+    for reader in range(3):
+        probabilities = [c.probability for c in calls if c.reader == reader]
+        assert 0.6 < auc(probabilities, truth) < ceiling
+        assert all((c.probability >= 50) == c.malignant_call for c in calls)
+
+
+def test_latents_are_deterministic_for_a_seed_and_differ_between_seeds():
+    a = sample_cohort(CohortSpec(patients=5, seed=1))
+    assert a == sample_cohort(CohortSpec(patients=5, seed=1))
+    assert a != sample_cohort(CohortSpec(patients=5, seed=2))
+
+
+def test_clinical_latents_do_not_change_with_the_image_geometry():
+    big = sample_cohort(CohortSpec(patients=5, seed=1))
+    small = sample_cohort(CohortSpec(patients=5, seed=1, size=128, slices=16))
+    for a, b in zip(big, small):
+        assert [(l.subtype, l.size_mm, l.mean_hu) for l in a.lesions] == [
+            (l.subtype, l.size_mm, l.mean_hu) for l in b.lesions
+        ]
+
+
+def test_every_figure_names_its_source():
+    assert all(row.source for row in FIGURES)
+    assert len({row.key for row in FIGURES}) == len(FIGURES)
