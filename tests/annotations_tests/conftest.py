@@ -13,7 +13,7 @@ from portal.models import Study
 from tests.portal_tests.dicom_factories import dataset_bytes, make_ct_study
 
 
-def upload_study(user, n=2, phases=("NC", "CM", "NG", "EX")):
+def upload_study(user, n=1, phases=("NC", "CM", "NG", "EX")):
     """Store a multiphase CT study through the one ingest path; returns the Study."""
     slices = make_ct_study(n=n, phases=phases)
     files = [(f"{phase}-{i}.dcm", dataset_bytes(ds)) for phase, datasets in slices.items() for i, ds in enumerate(datasets)]
