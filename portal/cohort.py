@@ -425,8 +425,8 @@ def _sample_lesion_latents(rng: np.random.Generator, subtype: str) -> dict:
     low, high = figure("lesion.size_mm")
     a, b = figure(f"lesion.size_beta.{'malignant' if malignant else 'benign'}")
     size = low + (high - low) * rng.beta(a, b)
-    mean, sd = lesion_hu_distribution(subtype)
-    hu = rng.multivariate_normal(mean, np.outer(sd, sd) * phase_correlation())
+    constants = _subtype_constants(subtype)
+    hu = constants["mean"] + constants["cholesky"] @ rng.standard_normal(len(PHASES))
     column = SUBTYPES.index(subtype)
     pattern = PATTERNS[rng.choice(3, p=figure(f"morph.pattern.{subtype}"))]
     heterogeneous = {"NC": False}
@@ -469,13 +469,11 @@ def _sample_anatomy(rng: np.random.Generator) -> tuple[dict[str, float], tuple[K
 
 
 def _sample_tissue_hu(rng: np.random.Generator) -> dict[str, dict[str, float]]:
-    tissue_hu: dict[str, dict[str, float]] = {phase: {} for phase in PHASES}
-    for row in FIGURES:
-        if not row.key.startswith("tissue."):
-            continue
-        tissue = row.key.removeprefix("tissue.")
-        for phase, (low, high) in zip(PHASES, row.value):
-            tissue_hu[phase][tissue] = float(rng.uniform(low, high))
+    rows = [row for row in FIGURES if row.key.startswith("tissue.")]
+    ranges = np.array([row.value for row in rows], dtype=float)  # tissue, phase, (low, high)
+    draws = ranges[..., 0] + (ranges[..., 1] - ranges[..., 0]) * rng.random(ranges.shape[:2])
+    tissue_hu = {phase: {row.key.removeprefix("tissue."): float(draws[i, j]) for i, row in enumerate(rows)}
+                 for j, phase in enumerate(PHASES)}
     tissue_hu["CM"]["liver"] += tissue_hu["NC"]["liver"]  # the page gives liver CM as NC + 20-30
     return tissue_hu
 
@@ -544,15 +542,28 @@ def _visible_pattern(pattern: str, phase: str | None) -> str | None:
 
 
 @lru_cache(maxsize=None)
-def _subtype_constants(subtype: str) -> tuple:
-    """Cached (mean, sd, inverse covariance, log det covariance, size Beta (a, b)) of a subtype."""
+def _subtype_constants(subtype: str) -> dict:
+    """Cached constants of a subtype's latent distributions (plain floats: this runs per lesion)."""
     mean, sd = lesion_hu_distribution(subtype)
     covariance = np.outer(sd, sd) * phase_correlation()
     sign, logdet = np.linalg.slogdet(covariance)
     if sign <= 0:
         raise ValueError(f"covariance of {subtype} is not positive definite")
-    size_beta = figure(f"lesion.size_beta.{'malignant' if subtype in MALIGNANT_SUBTYPES else 'benign'}")
-    return mean, sd, np.linalg.inv(covariance), logdet, size_beta
+    column = SUBTYPES.index(subtype)
+    a, b = figure(f"lesion.size_beta.{'malignant' if subtype in MALIGNANT_SUBTYPES else 'benign'}")
+    pattern = dict(zip(PATTERNS, figure(f"morph.pattern.{subtype}")))
+    return {
+        "mean": mean, "sd": sd, "inverse": np.linalg.inv(covariance),
+        "mvn_norm": -0.5 * (logdet + len(PHASES) * math.log(2 * math.pi)),
+        "cholesky": np.linalg.cholesky(covariance),
+        "beta": (a, b, math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)),
+        "exophytic": figure("morph.exophytic")[column],
+        "pattern": pattern,
+        "pattern_EX": {"homogeneous": pattern["homogeneous"] + pattern["scar"], "necrosis": pattern["necrosis"]},
+        "inversion": figure("morph.inversion")[column],
+        "heterogeneous": {p: figure(f"morph.heterogeneous.{p}")[column] for p in ("CM", "NG", "EX")},
+        "female": figure("sex.female")[column],
+    }
 
 
 def _logsumexp(values: list[float]) -> float:
@@ -564,35 +575,45 @@ def _log_bernoulli(p: float, outcome: bool) -> float:
     return math.log(p if outcome else 1.0 - p)
 
 
-def _log_density(lesion: Lesion, sex: str, subtype: str, phase: str | None) -> float:
-    """log p(latents visible in ``phase`` | subtype); ``phase`` None: every latent (and sex)."""
-    column = SUBTYPES.index(subtype)
-    mean, sd, inverse, logdet, (a, b) = _subtype_constants(subtype)
-    if phase is None:
-        d = np.array([lesion.mean_hu[p] for p in PHASES]) - mean
-        logp = -0.5 * (float(d @ inverse @ d) + logdet + len(PHASES) * math.log(2 * math.pi))
-    else:
-        j = PHASES.index(phase)
-        z = (lesion.mean_hu[phase] - mean[j]) / sd[j]
-        logp = -0.5 * z * z - math.log(sd[j] * math.sqrt(2 * math.pi))
+def _log_densities(lesion: Lesion, sex: str, subtype: str) -> dict[str | None, float]:
+    """log p(latents visible in a phase | subtype) per phase; key None: every latent (and sex)."""
+    k = _subtype_constants(subtype)
     low, high = figure("lesion.size_mm")
+    a, b, log_beta = k["beta"]
     t = (lesion.size_mm - low) / (high - low)
-    logp += (a - 1) * math.log(t) + (b - 1) * math.log1p(-t) - (math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b))
-    logp += _log_bernoulli(figure("morph.exophytic")[column], lesion.exophytic)
-    seen = _visible_pattern(lesion.pattern, phase)
-    if seen is not None:
-        p_pattern = dict(zip(PATTERNS, figure(f"morph.pattern.{subtype}")))
-        if phase == "EX":
-            p_pattern["homogeneous"] += p_pattern.pop("scar")
-        logp += math.log(p_pattern[seen])
-    if phase in (None, "CM", "EX"):
-        logp += _log_bernoulli(figure("morph.inversion")[column], lesion.inversion)
-    for p in ("CM", "NG", "EX"):
-        if phase in (None, p):
-            logp += _log_bernoulli(figure(f"morph.heterogeneous.{p}")[column], lesion.heterogeneous[p])
-    if phase is None:
-        logp += _log_bernoulli(figure("sex.female")[column], sex == "F")
-    return float(logp)
+    shared = (a - 1) * math.log(t) + (b - 1) * math.log1p(-t) - log_beta
+    shared += _log_bernoulli(k["exophytic"], lesion.exophytic)
+    inversion = _log_bernoulli(k["inversion"], lesion.inversion)
+    heterogeneous = {p: _log_bernoulli(q, lesion.heterogeneous[p]) for p, q in k["heterogeneous"].items()}
+    pattern = math.log(k["pattern"][lesion.pattern])
+    pattern_ex = math.log(k["pattern_EX"][_visible_pattern(lesion.pattern, "EX")])
+    hu = [lesion.mean_hu[p] for p in PHASES]
+    out: dict[str | None, float] = {}
+    for j, phase in enumerate(PHASES):
+        z = (hu[j] - k["mean"][j]) / k["sd"][j]
+        out[phase] = shared - 0.5 * z * z - math.log(k["sd"][j] * math.sqrt(2 * math.pi))
+    out["CM"] += pattern + inversion + heterogeneous["CM"]
+    out["NG"] += pattern + heterogeneous["NG"]
+    out["EX"] += pattern_ex + inversion + heterogeneous["EX"]
+    d = np.array(hu) - k["mean"]
+    out[None] = (shared + k["mvn_norm"] - 0.5 * float(d @ k["inverse"] @ d) + pattern + inversion
+                 + sum(heterogeneous.values()) + _log_bernoulli(k["female"], sex == "F"))
+    return out
+
+
+def lesion_llrs(lesion: Lesion, sex: str, subtype_mix: Mapping[str, float]) -> dict[str | None, float]:
+    """:func:`lesion_llr` for every phase and overall (key None) at once."""
+    by_class: dict[bool, list[dict]] = {True: [], False: []}
+    for subtype in SUBTYPES:
+        weight = subtype_mix.get(subtype, 0.0)
+        if weight > 0:
+            densities = _log_densities(lesion, sex, subtype)
+            by_class[subtype in MALIGNANT_SUBTYPES].append({key: math.log(weight) + v for key, v in densities.items()})
+    keys = (None,) + PHASES
+    if not by_class[True] or not by_class[False]:
+        return {key: math.nan for key in keys}
+    return {key: _logsumexp([d[key] for d in by_class[True]]) - _logsumexp([d[key] for d in by_class[False]])
+            for key in keys}
 
 
 def lesion_llr(lesion: Lesion, sex: str, subtype_mix: Mapping[str, float], phase: str | None = None) -> float:
@@ -609,19 +630,13 @@ def lesion_llr(lesion: Lesion, sex: str, subtype_mix: Mapping[str, float], phase
     images can beat the AUC of this statistic in expectation. NaN when the mix has
     no subtype of one class.
     """
-    by_class = {True: [], False: []}
-    for subtype in SUBTYPES:
-        weight = subtype_mix.get(subtype, 0.0)
-        if weight > 0:
-            by_class[subtype in MALIGNANT_SUBTYPES].append(math.log(weight) + _log_density(lesion, sex, subtype, phase))
-    if not by_class[True] or not by_class[False]:
-        return math.nan
-    return _logsumexp(by_class[True]) - _logsumexp(by_class[False])
+    return lesion_llrs(lesion, sex, subtype_mix)[phase]
 
 
 def _with_oracle(lesion: Lesion, sex: str, mix: Mapping[str, float]) -> Lesion:
-    per_phase = {phase: lesion_llr(lesion, sex, mix, phase) for phase in PHASES}
-    return Lesion(**{**lesion.__dict__, "oracle_llr": lesion_llr(lesion, sex, mix), "oracle_llr_phase": per_phase})
+    llrs = lesion_llrs(lesion, sex, mix)
+    per_phase = {phase: llrs[phase] for phase in PHASES}
+    return Lesion(**{**lesion.__dict__, "oracle_llr": llrs[None], "oracle_llr_phase": per_phase})
 
 
 def auc(scores: Sequence[float], positive: Sequence[bool]) -> float:

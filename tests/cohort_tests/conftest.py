@@ -13,9 +13,9 @@ def small_spec():
 
 @pytest.fixture(scope="session")
 def small_cohort(tmp_path_factory, small_spec):
-    """4 patients, 256 x 256 x 20 slices, explicit VR little endian."""
+    """4 patients, 256 x 256 x 20 slices, explicit VR little endian, with a preview PNG."""
     out = tmp_path_factory.mktemp("cohort")
-    return write_cohort(small_spec, out)
+    return write_cohort(small_spec, out, preview=out / "preview.png")
 
 
 @pytest.fixture(scope="session")

@@ -173,7 +173,5 @@ def test_every_transfer_syntax_decodes_to_the_same_pixels(tmp_path, syntax):
     assert ds.file_meta.TransferSyntaxUID.is_little_endian
 
 
-def test_preview_is_written_as_png(tmp_path):
-    spec = CohortSpec(patients=1, seed=0, size=128, slices=16)
-    write_cohort(spec, tmp_path / "c", preview=tmp_path / "p.png")
-    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+def test_preview_is_written_as_png(small_cohort):
+    assert (small_cohort.csv_path.parent / "preview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

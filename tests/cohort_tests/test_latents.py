@@ -38,7 +38,7 @@ def test_subtype_mix_and_benign_fraction_match_the_default_over_2000_lesions(lar
 
 
 def test_a_configured_mix_is_what_the_cohort_contains():
-    spec = CohortSpec(patients=600, seed=3, subtype_mix={"ccRCC": 1, "oncocytoma": 1})
+    spec = CohortSpec(patients=300, seed=3, subtype_mix={"ccRCC": 1, "oncocytoma": 1})
     lesions = lesions_of(sample_cohort(spec))
     assert {lesion.subtype for lesion in lesions} == {"ccRCC", "oncocytoma"}
     benign = sum(not lesion.malignant for lesion in lesions) / len(lesions)
