@@ -14,12 +14,22 @@ from portal.models import Phase, Study
 from .models import ReaderStudy, Side, Subtype
 
 
+VIEWER_PHASES = ("NC", "CM", "NG", "EX")
+
+
+def _preload_urls(study):
+    """API answers the viewer asks for first, fetched by the browser while the bundle loads."""
+    series = study.series.filter(phase__in=VIEWER_PHASES).values_list("series_instance_uid", flat=True)
+    return [f"/api/v1/studies/{study.study_instance_uid}/"] + [f"/api/v1/series/{uid}/instances/" for uid in series]
+
+
 def _viewer_context(study, mode, reader_study=None):
     return {
+        "preload_urls": _preload_urls(study),
         "study": study,
         "reader_study": reader_study,
         "mode": mode,
-        "phases": [(phase, Phase(phase).label) for phase in ("NC", "CM", "NG", "EX")],
+        "phases": [(phase, Phase(phase).label) for phase in VIEWER_PHASES],
         "subtypes": Subtype.choices,
         "sides": Side.choices,
         "worker_url": static("portal/build/decodeImageFrameWorker.js"),

@@ -6,7 +6,7 @@ import { annotations, listOf } from './api.js';
 import { CallForm, PathologyForm } from './calls.js';
 import { LesionPanel } from './lesions.js';
 import { NAVIGATION_TOOLS, ROI_TOOLS, getPrimaryTool, onAnnotationEvents, setPrimaryTool, setupTools } from './tools.js';
-import { CaseViewer, PRESETS, initCornerstone } from './viewer.js';
+import { CaseViewer, PRESETS, fetchCase, initCornerstone } from './viewer.js';
 
 const root = document.getElementById('case');
 const { study: studyInstanceUID, readerStudy: readerStudyId, mode } = root.dataset;
@@ -129,7 +129,12 @@ function refreshBadges(lesions, callForm) {
 
 async function main() {
   const grid = root.querySelector('.viewport-grid');
-  await initCornerstone({ workerUrl: root.dataset.workerUrl, wasmBasePath: root.dataset.wasmBase });
+  performance.mark('case:script');
+  const caseData = fetchCase(studyInstanceUID);
+  const rendering = new URLSearchParams(window.location.search).get('rendering') || 'auto';
+  const { useCPURendering } = await initCornerstone({ workerUrl: root.dataset.workerUrl, wasmBasePath: root.dataset.wasmBase, rendering });
+  root.dataset.rendering = useCPURendering ? 'cpu' : 'gpu';
+  performance.mark('case:cornerstone-ready');
   const viewer = new CaseViewer(grid, { onStatus: showStatus });
   viewer.enableViewports();
   setupTools(viewer.renderingEngineId, viewer.panels.map((p) => p.viewportId));
@@ -143,9 +148,9 @@ async function main() {
     onSelect: (lesion) => form && form.setLesion(lesion),
   });
   bindToolbar(viewer, lesions);
-  if (mode === 'reader') showCaseNavigation();
 
-  await viewer.open(studyInstanceUID);
+  await viewer.open(caseData);
+  if (mode === 'reader') showCaseNavigation();
   root.dataset.timeToFirstImagesMs = String(viewer.timeToAllFirstImages);
 
   onAnnotationEvents({
