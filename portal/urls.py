@@ -41,4 +41,5 @@ urlpatterns = [
     path("dicomweb/", include(dicomweb_patterns)),
     path("api/v1/", include("annotations.urls")),
     path("", include("annotations.page_urls")),
+    path("", include("evaluation.urls")),
 ]

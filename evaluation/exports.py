@@ -1,0 +1,168 @@
+"""Exports of a reader-study comparison: joined CSV, long CSV, iMRMC input, JSON.
+
+Each takes ``services.ComparisonInputs`` (what entered the analysis) and returns
+text; the views add the HTTP headers. Simulated calls are marked in every export.
+"""
+import csv
+import io
+import json
+import re
+
+LONG_COLUMNS = ["reader", "reader_type", "simulated", "case", "patient", "truth", "rating"]
+
+
+def _yes_no(value):
+    return "" if value is None else ("yes" if value else "no")
+
+
+def joined_csv(inputs) -> str:
+    """One row per lesion x reader, with the lesion's pathology and every model's out-of-fold score.
+
+    Readers are every reader with a call in the selected call set or assigned to
+    the reader study; a reader without a call on a lesion gets an empty call.
+    ``In analysis`` says whether the row's lesion and reader entered the statistics.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    model_columns = []
+    for model in inputs.models:
+        model_columns += [f"{model.label} out-of-fold score", f"{model.label} fold"]
+    writer.writerow([
+        "Reader study", "Lesion ID", "Patient", "Lesion", "Age (years)", "Sex", "Long axis (mm)", "Size group",
+        "Pathology subtype", "Malignant (pathology)", "Pathology revision", "Reader", "Reader call",
+        "Reader probability of malignancy (%)", "Call locked at", "Call blinded", "Simulated call", "In analysis",
+        *model_columns,
+    ])
+    analysed_lesions = {l.pk for l in inputs.analysed_lesions}
+    analysed_readers = {r.pk for r in inputs.analysed_readers}
+    subtype_label = _subtype_labels()
+    for lesion in inputs.lesions:
+        model_values = []
+        for model in inputs.models:
+            score, fold = inputs.scores.get((model.pk, lesion.pk), (None, None))
+            model_values += ["" if score is None else f"{score:.6g}", "" if fold is None else fold]
+        for reader in inputs.readers:
+            call = inputs.calls.get((reader.pk, lesion.pk))
+            writer.writerow([
+                inputs.reader_study.name, lesion.pk, lesion.patient_id, lesion.label,
+                "" if lesion.age_years is None else lesion.age_years, lesion.sex,
+                "" if lesion.long_axis_mm is None else f"{lesion.long_axis_mm:g}", lesion.size_group,
+                subtype_label.get(lesion.subtype, lesion.subtype or ""),
+                _yes_no(lesion.malignant), lesion.pathology_revision or "", reader.label,
+                "" if call is None else ("malignant" if call.malignant else "benign"),
+                "" if call is None else call.probability,
+                "" if call is None or call.locked_at is None else call.locked_at.isoformat(),
+                "" if call is None else _yes_no(call.blinded),
+                "" if call is None else ("simulated" if call.simulated else "no"),
+                _yes_no(lesion.pk in analysed_lesions and reader.pk in analysed_readers),
+                *model_values,
+            ])
+    return buffer.getvalue()
+
+
+def _subtype_labels():
+    from annotations.models import Subtype
+
+    return dict(Subtype.choices)
+
+
+def long_csv(inputs, model_key: str | None = None) -> str:
+    """The analysed ratings in the long format of ``manage.py analyze_reader_study``.
+
+    Columns ``reader, reader_type, simulated, case, patient, truth, rating``: one
+    row per analysed reader (rating = probability 0–100) and lesion, plus, when
+    ``model_key`` (e.g. ``model:CM``) names an analysed model, one row per lesion
+    with that model as reader ``model:CM`` (rating = out-of-fold score). Then
+    ``python manage.py analyze_reader_study FILE --model-reader model:CM`` gives
+    the page's MRMC result.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(LONG_COLUMNS)
+    for reader in inputs.analysed_readers:
+        for lesion in inputs.analysed_lesions:
+            call = inputs.calls[(reader.pk, lesion.pk)]
+            writer.writerow([reader.label, "radiologist", "simulated" if call.simulated else "no", lesion.pk,
+                             lesion.patient_pk, int(lesion.malignant), call.probability])
+    for model in inputs.analysed_models:
+        if model.key != model_key:
+            continue
+        for lesion in inputs.analysed_lesions:
+            writer.writerow([model.key, "model", "no", lesion.pk, lesion.patient_pk, int(lesion.malignant),
+                             f"{inputs.scores[(model.pk, lesion.pk)][0]:.10g}"])
+    return buffer.getvalue()
+
+
+def _imrmc_id(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", text)
+
+
+def imrmc_text(inputs) -> str:
+    """The analysed ratings as an input file of the FDA's iMRMC program.
+
+    Free-text header with ``NR``, ``N0``, ``N1``, ``NM``; then ``BEGIN DATA:`` and
+    rows ``readerID,caseID,modalityID,score``. Truth rows have readerID -1 and
+    score 0 (benign) or 1 (malignant). Case IDs are the portal's lesion ids. The
+    readers form modality ``readers``; each model is its own modality read by one
+    reader (iMRMC's one-versus-many design). A simulated reader's ID ends in
+    ``-simulated``.
+    """
+    lesions, readers, models = inputs.analysed_lesions, inputs.analysed_readers, inputs.analysed_models
+    negatives = sum(1 for l in lesions if not l.malignant)
+    reader_ids = {r.pk: _imrmc_id(r.label) + ("-simulated" if r.simulated else "") for r in readers}
+    lines = [
+        f"Reader study {_imrmc_id(inputs.reader_study.name)} (portal id {inputs.reader_study.pk}) exported for iMRMC",
+        f"Input revision {inputs.revision}",
+        "Readers rate the probability of malignancy 0-100; models give out-of-fold scores 0-1",
+        "Truth: 1 = malignant (pathology), 0 = benign",
+        "",
+        f"NR: {len(readers) + len(models)}",
+        f"N0: {negatives}",
+        f"N1: {len(lesions) - negatives}",
+        f"NM: {(1 if readers else 0) + len(models)}",
+        "",
+        "BEGIN DATA:",
+    ]
+    for lesion in lesions:
+        lines.append(f"-1,{lesion.pk},0,{int(lesion.malignant)}")
+    for reader in readers:
+        for lesion in lesions:
+            lines.append(f"{reader_ids[reader.pk]},{lesion.pk},readers,{inputs.calls[(reader.pk, lesion.pk)].probability}")
+    for model in models:
+        model_id = _imrmc_id(model.key.replace(":", "_"))
+        for lesion in lesions:
+            lines.append(f"{model_id},{lesion.pk},{model_id},{inputs.scores[(model.pk, lesion.pk)][0]:.10g}")
+    return "\n".join(lines) + "\n"
+
+
+def parse_imrmc(text: str) -> dict:
+    """Read an iMRMC input file back: header values, truth and ratings.
+
+    Returns ``{"header": {"NR": ..}, "truth": {case: 0/1}, "ratings":
+    {(reader, case, modality): score}}``. Used by the tests and for checking files.
+    """
+    header, truth, ratings, in_data = {}, {}, {}, False
+    for line in text.splitlines():
+        line = line.strip()
+        if not in_data:
+            if line == "BEGIN DATA:":
+                in_data = True
+            elif ":" in line:
+                key, _, value = line.partition(":")
+                if key.strip() in {"NR", "N0", "N1", "NM"}:
+                    header[key.strip()] = int(value)
+            continue
+        if not line:
+            continue
+        reader, case, modality, score = (part.strip() for part in line.split(","))
+        if reader == "-1":
+            truth[case] = int(float(score))
+        else:
+            ratings[(reader, case, modality)] = float(score)
+    return {"header": header, "truth": truth, "ratings": ratings}
+
+
+def analysis_json(row, inputs) -> str:
+    """The cached analysis with what entered it (revision, options, left-out readers/models)."""
+    return json.dumps({**row.result, "computed_at": row.finished_at.isoformat() if row.finished_at else None,
+                       "compute_seconds": row.compute_seconds}, indent=1, ensure_ascii=False)

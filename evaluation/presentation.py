@@ -1,0 +1,236 @@
+"""Turn a cached comparison result into the rows the page template prints.
+
+Numbers are formatted the way a radiology journal prints them: AUC 0.87
+(0.80–0.93), p = 0.021 or p < 0.001, a true minus sign for negative values.
+"""
+import math
+
+from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
+
+from .services import inline_roc_svg
+
+DEFAULT_MODEL = "model:CM"
+
+
+def fmt(value, digits=2):
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{value:.{digits}f}".replace("-", "−")
+
+
+def fmt_ci(low, high, digits=2):
+    if low is None or high is None:
+        return "n/a"
+    return f"{fmt(low, digits)} to {fmt(high, digits)}" if (low < 0 or high < 0) else f"{fmt(low, digits)}–{fmt(high, digits)}"
+
+
+def fmt_p(value):
+    if value is None:
+        return "n/a"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def fmt_percent(proportion):
+    if not proportion or proportion.get("estimate") is None:
+        return "n/a"
+    return (f"{100 * proportion['estimate']:.0f} % ({proportion['successes']}/{proportion['total']}; "
+            f"{100 * proportion['ci_low']:.0f}–{100 * proportion['ci_high']:.0f})")
+
+
+def selected_model_key(models, query) -> str | None:
+    """The model chosen with ``?model=CM`` (variant name), else CM, else the first analysed model."""
+    keys = [m.key for m in models]
+    wanted = query.get("model")
+    if wanted and f"model:{wanted}" in keys:
+        return f"model:{wanted}"
+    if DEFAULT_MODEL in keys:
+        return DEFAULT_MODEL
+    return keys[0] if keys else None
+
+
+def _lesion_rows(inputs):
+    analysed = {l.pk for l in inputs.analysed_lesions}
+    rows = []
+    for lesion in inputs.lesions:
+        cells = []
+        for reader in inputs.readers:
+            call = inputs.calls.get((reader.pk, lesion.pk))
+            if call is None:
+                cells.append(("–", "missing"))
+            else:
+                text = f"{'M' if call.malignant else 'B'} {call.probability}"
+                css = ("mal" if call.malignant else "ben") + (" sim" if call.simulated else "") + ("" if call.blinded else " unbl")
+                cells.append((text, css))
+        for model in inputs.models:
+            score = inputs.scores.get((model.pk, lesion.pk))
+            cells.append(("–", "missing") if score is None else (f"{score[0]:.2f}", "score"))
+        if lesion.malignant is None:
+            truth, truth_css = "no pathology", "missing"
+        else:
+            truth, truth_css = ("malignant" if lesion.malignant else "benign"), ("mal" if lesion.malignant else "ben")
+        rows.append({
+            "name": lesion.name, "size": "" if lesion.long_axis_mm is None else f"{lesion.long_axis_mm:.0f}",
+            "subtype": lesion.subtype or "", "truth": truth, "truth_css": truth_css,
+            "analysed": lesion.pk in analysed, "cells": cells,
+        })
+    return rows
+
+
+def _labels(result):
+    return {r["key"]: r for r in result.get("readers", []) + result.get("models", [])}
+
+
+def _auc_rows(group, labels):
+    return [
+        {"label": row["label"], "kind": row["kind"], "simulated": row["simulated"],
+         "auc": fmt(row["auc"]), "ci": fmt_ci(row["ci_low"], row["ci_high"]), "se": fmt(row["se"], 3)}
+        for row in group.get("auc", [])
+    ]
+
+
+def _comparison_row(label, test, simulated=False, **extra):
+    return {"label": label, "simulated": simulated, "difference": fmt(test.get("difference")),
+            "ci": fmt_ci(test.get("ci_low"), test.get("ci_high")), "p": fmt_p(test.get("p")), **extra}
+
+
+def _operating_rows(group, result):
+    points = group.get("operating_points", {})
+    rows = []
+    for model in result.get("models", []):
+        point = points.get("models", {}).get(model["key"], {})
+        rows.append(_point_row(model["label"], point, "Youden cut-off " + fmt(point.get("cutoff"), 3), False))
+    for reader in result.get("readers", []):
+        point = points.get("readers", {}).get(reader["key"], {})
+        rows.append(_point_row(reader["label"], point, "own call", reader.get("simulated")))
+    return rows
+
+
+def _point_row(label, point, basis, simulated):
+    if "error" in point or not point:
+        return {"label": label, "basis": basis, "error": point.get("error", "not estimable"), "simulated": simulated}
+    return {
+        "label": label, "basis": basis, "simulated": simulated,
+        **{name: fmt_percent(point.get(name)) for name in ("sensitivity", "specificity", "accuracy", "ppv", "npv")},
+    }
+
+
+REGRESSION_NAMES = {
+    "model_score": "CNN score (per 0.1)",
+    "age": "Age (per 10 years)",
+    "male_sex": "Male sex",
+    "long_axis": "Long axis (per 10 mm)",
+}
+
+
+def _regression(group, model_key):
+    fit = group.get("regression", {}).get(model_key)
+    if not fit:
+        return None
+    if "error" in fit:
+        return {"error": fit["error"]}
+    return {
+        "n": fit["n"], "left_out": fit["n_left_out"], "converged": fit["converged"], "separation": fit["separation"],
+        "rows": [{"name": REGRESSION_NAMES.get(c["name"], c["name"]), "or": fmt(c["odds_ratio"]),
+                  "ci": fmt_ci(c["ci_low"], c["ci_high"]), "p": fmt_p(c["p"])} for c in fit["coefficients"]],
+    }
+
+
+def _mrmc(group, model_key):
+    block = group.get("mrmc", {})
+    if "error" in block:
+        return {"error": block["error"]}
+    if model_key is None:
+        readers = block.get("readers")
+        if not readers or "error" in readers:
+            return {"error": (readers or {}).get("error", "no readers to analyse")}
+        return {"sentence": f"Readers' mean AUC {fmt(readers['estimate'])}, 95 % CI "
+                            f"{fmt_ci(readers['ci_low'], readers['ci_high'])} (random readers and cases)."}
+    result = block.get("models", {}).get(model_key)
+    if not result:
+        return None
+    if "error" in result:
+        return {"error": result["error"]}
+    names = {"rrrc": "Random readers, random cases", "frrc": "Fixed readers, random cases",
+             "rrfc": "Random readers, fixed cases"}
+    return {
+        "sentence": result["sentence"],
+        "rows": [{"name": name, "difference": fmt(result[key]["mean_difference"]),
+                  "ci": fmt_ci(result[key]["ci_low"], result[key]["ci_high"]),
+                  "df": fmt(result[key]["df"], 1) if result[key]["df"] is not None else "∞ (z)",
+                  "p": fmt_p(result[key]["p"])} for key, name in names.items()],
+    }
+
+
+def _phases(group):
+    block = group.get("phase_comparison")
+    if not block:
+        return None
+    if "error" in block:
+        return {"error": block["error"]}
+    rows = []
+    for pair in block["pairwise"]:
+        highlighted = {pair["first"], pair["second"]} == {"model:CM", "model:EX"}
+        rows.append({**_comparison_row(f"{pair['first_label']} − {pair['second_label']}", pair),
+                     "p_holm": fmt_p(pair["p_holm"]), "highlight": highlighted})
+    return {"chi_square": fmt(block["chi_square"]), "df": block["df"], "p": fmt_p(block["p"]), "rows": rows}
+
+
+def _kappa(group, labels):
+    block = group.get("kappa", {})
+    rows = []
+    for pair in block.get("cohen", []):
+        rows.append({"label": f"{pair['first_label']} / {pair['second_label']}",
+                     "simulated": labels.get(pair["first"], {}).get("simulated") or labels.get(pair["second"], {}).get("simulated"),
+                     "kappa": fmt(pair.get("kappa")), "ci": fmt_ci(pair.get("ci_low"), pair.get("ci_high")),
+                     "agreement": "n/a" if pair.get("observed_agreement") is None else f"{100 * pair['observed_agreement']:.0f} %",
+                     "error": pair.get("error")})
+    fleiss = block.get("fleiss")
+    return {"rows": rows, "fleiss": fleiss, "fleiss_kappa": fmt((fleiss or {}).get("kappa"))}
+
+
+def page_context(inputs, row, query) -> dict:
+    """Everything the template prints, as strings and small dicts."""
+    result = row.result if row is not None and row.state == "done" else {}
+    groups = result.get("subgroups", [])
+    group_key = query.get("subgroup", "all")
+    group = next((g for g in groups if g["key"] == group_key), groups[0] if groups else {})
+    model_key = selected_model_key(inputs.analysed_models, query)
+    labels = _labels(result)
+    options_query = inputs.options.as_query()
+    keep = {k: v for k, v in query.items() if k in ("subgroup", "model", "include_unblinded", "patient_level")}
+    context = {
+        "reader_study": inputs.reader_study,
+        "inputs": inputs,
+        "row": row,
+        "state": row.state if row is not None else "missing",
+        "computing": row is not None and row.state in ("pending", "running"),
+        "result": result,
+        "group": group,
+        "subgroups": [{"key": g["key"], "label": g["label"], "n": g["n"], "selected": g is group} for g in groups],
+        "models": [{"key": m.key, "variant": m.variant, "label": m.label, "selected": m.key == model_key}
+                   for m in inputs.analysed_models],
+        "model_key": model_key,
+        "model_label": labels.get(model_key, {}).get("label", ""),
+        "options": inputs.options,
+        "query": urlencode(keep),
+        "options_query": options_query,
+        "exclusions": result.get("exclusions", inputs.exclusions),
+        "readers": inputs.readers,
+        "model_columns": inputs.models,
+        "lesion_rows": _lesion_rows(inputs),
+        "svg": mark_safe(inline_roc_svg(row, group["key"])) if result and group and "error" not in group else "",
+        "has_simulated": any(r.simulated for r in inputs.readers),
+    }
+    if group and "error" not in group:
+        delong = group.get("model_vs_reader_delong", {}).get(model_key, [])
+        context.update({
+            "auc_rows": _auc_rows(group, labels),
+            "model_vs_readers": [_comparison_row(d["label"], d, d["simulated"]) for d in delong],
+            "phases": _phases(group),
+            "operating_rows": _operating_rows(group, result),
+            "regression": _regression(group, model_key),
+            "kappa": _kappa(group, labels),
+            "mrmc": _mrmc(group, model_key),
+        })
+    return context

@@ -1,0 +1,393 @@
+"""Readers versus models for one reader study: inputs from the database, the cache, access.
+
+The page, the exports, the Celery task and the management command share these
+functions. The statistics live in :mod:`evaluation.comparison` (pure); this module
+decides which rows enter, hashes them into a revision key, and stores the result
+in :class:`evaluation.models.ComparisonResult`.
+
+Which data enter (documented on the page):
+
+* calls: ``annotations.access.analysable_calls`` (current, locked, blinded; with
+  ``include_unblinded`` also the unblinded ones);
+* lesions: those of the reader study's studies that have pathology;
+* readers: those with a call on every such lesion (others are listed as left out);
+* models: per variant the active model version (else the newest one with scores
+  here), with an out-of-fold score for every such lesion (others are listed).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from annotations.access import analysable_calls
+from annotations.models import Lesion, ReaderStudy, Subtype
+from portal.models import Sex
+
+from . import comparison, plots
+from .models import ComparisonResult
+
+try:  # the model registry is optional: without it the page compares readers only
+    from inference.models import ModelVersion, Prediction, PredictionKind
+except ImportError:  # pragma: no cover - depends on the inference app being installed
+    ModelVersion = Prediction = PredictionKind = None
+
+ANALYSIS_VERSION = "1"
+VARIANT_ORDER = ["NC", "CM", "NG", "EX", "CM+NG", "ALL"]
+PATIENT_LEVEL_CHOICES = ("auto", "on", "off")
+
+
+# --- access ------------------------------------------------------------------
+
+def may_view_comparison(user, reader_study) -> bool:
+    """Coordinators and admins (``view_comparisons``) always; an assigned reader once unblinded."""
+    if not (user and user.is_authenticated):
+        return False
+    if user.has_perm("portal.view_comparisons"):
+        return True
+    return reader_study.state == ReaderStudy.State.UNBLINDED and reader_study.readers.filter(pk=user.pk).exists()
+
+
+def may_know_reader_study(user, reader_study) -> bool:
+    """Whether ``user`` may learn that the reader study exists (else the answer is 404)."""
+    if not (user and user.is_authenticated):
+        return False
+    return user.has_perm("portal.view_comparisons") or reader_study.readers.filter(pk=user.pk).exists()
+
+
+# --- options -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ComparisonOptions:
+    include_unblinded: bool = False
+    patient_level: str = "auto"  # auto: on when some patient has more than one lesion
+
+    @classmethod
+    def from_query(cls, query) -> "ComparisonOptions":
+        level = query.get("patient_level", "auto")
+        return cls(
+            include_unblinded=query.get("include_unblinded", "") in {"1", "true", "on", "yes"},
+            patient_level=level if level in PATIENT_LEVEL_CHOICES else "auto",
+        )
+
+    def as_dict(self) -> dict:
+        return {"include_unblinded": self.include_unblinded, "patient_level": self.patient_level}
+
+    def as_query(self) -> str:
+        parts = []
+        if self.include_unblinded:
+            parts.append("include_unblinded=1")
+        if self.patient_level != "auto":
+            parts.append(f"patient_level={self.patient_level}")
+        return "&".join(parts)
+
+
+# --- inputs --------------------------------------------------------------------
+
+@dataclass
+class LesionRow:
+    pk: int
+    label: str
+    patient_pk: int
+    patient_id: str
+    age_years: int | None
+    sex: str
+    long_axis_mm: float | None
+    subtype: str | None
+    malignant: bool | None
+    pathology_revision: int | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.patient_id} {self.label}"
+
+    @property
+    def size_group(self) -> str:
+        if self.long_axis_mm is None:
+            return ""
+        if self.long_axis_mm <= 20:
+            return "≤ 2 cm"
+        return "> 2 to 4 cm" if self.long_axis_mm <= 40 else "> 4 cm"
+
+
+@dataclass
+class ReaderColumn:
+    pk: int
+    label: str
+    simulated: bool
+
+    @property
+    def key(self) -> str:
+        return f"reader:{self.pk}"
+
+
+@dataclass
+class ModelColumn:
+    pk: int
+    variant: str
+    version: int
+    experiment_name: str
+    phases: list
+
+    @property
+    def key(self) -> str:
+        return f"model:{self.variant}"
+
+    @property
+    def label(self) -> str:
+        return f"CNN {self.variant} v{self.version}"
+
+
+@dataclass
+class Call:
+    pk: int
+    probability: int
+    malignant: bool
+    blinded: bool
+    simulated: bool
+    locked_at: object
+
+
+@dataclass
+class ComparisonInputs:
+    """What entered one comparison, and its revision key."""
+
+    reader_study: ReaderStudy
+    options: ComparisonOptions
+    lesions: list
+    readers: list
+    models: list
+    calls: dict  # (reader pk, lesion pk) -> Call
+    scores: dict  # (model version pk, lesion pk) -> (score, fold)
+    revision: str
+    analysed_lesions: list = field(default_factory=list)
+    analysed_readers: list = field(default_factory=list)
+    analysed_models: list = field(default_factory=list)
+    exclusions: list = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        """Number of ratings (lesions x readers and models) that enter the analysis."""
+        return len(self.analysed_lesions) * (len(self.analysed_readers) + len(self.analysed_models))
+
+    def analysis_data(self) -> comparison.ComparisonData:
+        lesions, readers, models = self.analysed_lesions, self.analysed_readers, self.analysed_models
+        n = len(lesions)
+        probability = np.array([[self.calls[(r.pk, l.pk)].probability for l in lesions] for r in readers], dtype=float).reshape(len(readers), n)
+        call = np.array([[int(self.calls[(r.pk, l.pk)].malignant) for l in lesions] for r in readers], dtype=int).reshape(len(readers), n)
+        score = np.array([[self.scores[(m.pk, l.pk)][0] for l in lesions] for m in models], dtype=float).reshape(len(models), n)
+        sex = {Sex.MALE: 1.0, Sex.FEMALE: 0.0}
+        return comparison.ComparisonData(
+            lesion_ids=[l.pk for l in lesions],
+            truth=np.array([int(l.malignant) for l in lesions], dtype=int),
+            patients=np.array([l.patient_pk for l in lesions]),
+            size_mm=np.array([np.nan if l.long_axis_mm is None else l.long_axis_mm for l in lesions], dtype=float),
+            subtype=[l.subtype for l in lesions],
+            age=np.array([np.nan if l.age_years is None else l.age_years for l in lesions], dtype=float),
+            sex=np.array([sex.get(l.sex, np.nan) for l in lesions], dtype=float),
+            readers=[comparison.Rater(r.key, r.label, "reader", r.simulated) for r in readers],
+            reader_probability=probability,
+            reader_call=call,
+            models=[comparison.Rater(m.key, m.label, "model") for m in models],
+            model_score=score,
+            subtype_labels=dict(Subtype.choices),
+        )
+
+
+def _selected_model_versions(lesion_pks) -> list:
+    """Per variant: the active version, else the newest with out-of-fold scores on these lesions."""
+    if ModelVersion is None or not lesion_pks:
+        return []
+    candidates = (
+        ModelVersion.objects.filter(predictions__lesion_id__in=lesion_pks, predictions__kind=PredictionKind.OUT_OF_FOLD)
+        .distinct().order_by("-is_active", "-created_at", "-id")
+    )
+    chosen = {}
+    for version in candidates:
+        chosen.setdefault(version.variant, version)
+    order = {name: i for i, name in enumerate(VARIANT_ORDER)}
+    return sorted(chosen.values(), key=lambda v: (order.get(v.variant, len(order)), v.variant))
+
+
+def gather_inputs(reader_study, options: ComparisonOptions | None = None) -> ComparisonInputs:
+    """Read the lesions, calls and predictions of ``reader_study`` and hash them into a revision."""
+    options = options or ComparisonOptions()
+    lesion_values = (
+        Lesion.objects.filter(study__reader_study_cases__reader_study=reader_study)
+        .order_by("study__patient__patient_id", "study_id", "label", "pk")
+        .values_list("pk", "label", "long_axis_mm", "study__patient_id", "study__patient__patient_id",
+                     "study__patient__age_years", "study__patient__sex", "pathology__subtype",
+                     "pathology__malignant", "pathology__revision", "pathology__entered_at")
+    )
+    lesions, digest = [], hashlib.sha256()
+    digest.update(json.dumps([ANALYSIS_VERSION, reader_study.pk, options.as_dict()]).encode())
+    for pk, label, size, patient_pk, patient_id, age, sex, subtype, malignant, revision, entered_at in lesion_values:
+        lesions.append(LesionRow(pk, label, patient_pk, patient_id, age, sex or "", size, subtype, malignant, revision))
+        digest.update(repr(("L", pk, label, size, patient_pk, age, sex, subtype, malignant, revision, entered_at)).encode())
+    lesion_pks = [l.pk for l in lesions]
+    calls, reader_pks, simulated_readers = {}, set(), set()
+    call_values = (
+        analysable_calls(reader_study, include_unblinded=options.include_unblinded)
+        .filter(lesion_id__in=lesion_pks)
+        .order_by("pk")
+        .values_list("pk", "reader_id", "lesion_id", "probability", "malignant", "blinded", "simulated",
+                     "locked_at", "revision", "updated_at")
+    )
+    for pk, reader_pk, lesion_pk, probability, malignant, blinded, simulated, locked_at, revision, updated_at in call_values:
+        calls[(reader_pk, lesion_pk)] = Call(pk, probability, malignant, blinded, simulated, locked_at)
+        reader_pks.add(reader_pk)
+        if simulated:
+            simulated_readers.add(reader_pk)
+        digest.update(repr(("C", pk, reader_pk, lesion_pk, probability, malignant, blinded, simulated,
+                            locked_at, revision, updated_at)).encode())
+    reader_pks |= set(reader_study.readers.values_list("pk", flat=True))
+    users = reader_study.readers.model.objects.filter(pk__in=reader_pks).order_by("username")
+    readers = [ReaderColumn(u.pk, u.get_full_name() or u.get_username(), u.pk in simulated_readers) for u in users]
+    labels = [r.label for r in readers]
+    for reader, user in zip(readers, users):
+        if labels.count(reader.label) > 1:  # two readers with the same full name
+            reader.label = f"{reader.label} ({user.get_username()})"
+    digest.update(repr([("R", r.pk, r.label) for r in readers]).encode())
+    models, scores = [], {}
+    for version in _selected_model_versions(lesion_pks):
+        models.append(ModelColumn(version.pk, version.variant, version.version, version.experiment_name, list(version.phases or [])))
+        digest.update(repr(("M", version.pk, version.variant, version.version, version.is_active)).encode())
+    if models:
+        prediction_values = (
+            Prediction.objects.filter(model_version_id__in=[m.pk for m in models], lesion_id__in=lesion_pks,
+                                      kind=PredictionKind.OUT_OF_FOLD)
+            .order_by("pk").values_list("pk", "model_version_id", "lesion_id", "score", "fold", "created_at")
+        )
+        for pk, version_pk, lesion_pk, score, fold, created_at in prediction_values:
+            scores[(version_pk, lesion_pk)] = (score, fold)
+            digest.update(repr(("P", pk, version_pk, lesion_pk, score, fold, created_at)).encode())
+    inputs = ComparisonInputs(reader_study, options, lesions, readers, models, calls, scores, digest.hexdigest())
+    _choose_analysed(inputs)
+    return inputs
+
+
+def _choose_analysed(inputs: ComparisonInputs):
+    """Complete-case rule: lesions with pathology; readers and models that rated all of them."""
+    with_truth = [l for l in inputs.lesions if l.malignant is not None]
+    without = len(inputs.lesions) - len(with_truth)
+    if without:
+        inputs.exclusions.append(f"{without} lesion(s) without pathology left out")
+    for reader in inputs.readers:
+        done = sum((reader.pk, l.pk) in inputs.calls for l in with_truth)
+        if with_truth and done == len(with_truth):
+            inputs.analysed_readers.append(reader)
+        else:
+            inputs.exclusions.append(
+                f"reader {reader.label} left out: analysable calls on {done} of {len(with_truth)} lesions")
+    for model in inputs.models:
+        done = sum((model.pk, l.pk) in inputs.scores for l in with_truth)
+        if with_truth and done == len(with_truth):
+            inputs.analysed_models.append(model)
+        else:
+            inputs.exclusions.append(
+                f"model {model.label} left out: out-of-fold scores for {done} of {len(with_truth)} lesions")
+    inputs.analysed_lesions = with_truth if (inputs.analysed_readers or inputs.analysed_models) else []
+
+
+# --- computing and caching -----------------------------------------------------
+
+def _patient_level(options: ComparisonOptions):
+    return {"auto": None, "on": True, "off": False}[options.patient_level]
+
+
+def compute_result(inputs: ComparisonInputs) -> tuple[dict, dict]:
+    """(result JSON, {"all": inline SVG}) for ``inputs``; pure computation, no saving.
+
+    Other subgroups' plots are rendered when first shown (``inline_roc_svg``).
+    """
+    data = inputs.analysis_data()
+    if not inputs.analysed_lesions:
+        result = {"confidence": 0.95, "patient_level": False, "readers": [], "models": [], "subgroups": []}
+    else:
+        result = comparison.compare(data, patient_level=_patient_level(inputs.options))
+    result.update({
+        "revision": inputs.revision,
+        "options": inputs.options.as_dict(),
+        "reader_study": {"id": inputs.reader_study.pk, "name": inputs.reader_study.name, "state": inputs.reader_study.state},
+        "n_lesions_in_study": len(inputs.lesions),
+        "exclusions": list(inputs.exclusions),
+        "model_versions": {m.key: {"id": m.pk, "variant": m.variant, "version": m.version,
+                                   "experiment": m.experiment_name, "phases": m.phases} for m in inputs.analysed_models},
+    })
+    svgs = {
+        group["key"]: plots.roc_svg(group, result["readers"], result["models"], inline=True)
+        for group in result["subgroups"][:1] if "error" not in group
+    }
+    return result, svgs
+
+
+def inline_roc_svg(row: ComparisonResult, subgroup_key: str) -> str:
+    """The page's inline ROC plot of one subgroup, rendered once and kept with the result."""
+    if subgroup_key in row.plots:
+        return row.plots[subgroup_key]
+    group = next((g for g in row.result.get("subgroups", []) if g["key"] == subgroup_key and "error" not in g), None)
+    if group is None:
+        return ""
+    svg = plots.roc_svg(group, row.result["readers"], row.result["models"], inline=True)
+    row.plots[subgroup_key] = svg
+    ComparisonResult.objects.filter(pk=row.pk).update(plots=row.plots)
+    return svg
+
+
+def store_result(inputs: ComparisonInputs) -> ComparisonResult:
+    """Compute and save the result of ``inputs``; older results of the same options are deleted."""
+    started = time.perf_counter()
+    try:
+        result, svgs = compute_result(inputs)
+        values = {"state": ComparisonResult.State.DONE, "result": result, "plots": svgs, "error": ""}
+    except Exception as error:  # noqa: BLE001 - a failed analysis is shown on the page, not as a 500
+        values = {"state": ComparisonResult.State.FAILED, "result": {}, "plots": {}, "error": f"{type(error).__name__}: {error}"}
+    values.update(compute_seconds=time.perf_counter() - started, finished_at=timezone.now(), options=inputs.options.as_dict())
+    try:
+        row, _ = ComparisonResult.objects.update_or_create(
+            reader_study=inputs.reader_study, revision=inputs.revision, defaults=values)
+    except IntegrityError:
+        row = ComparisonResult.objects.get(reader_study=inputs.reader_study, revision=inputs.revision)
+    (ComparisonResult.objects.filter(reader_study=inputs.reader_study, options=inputs.options.as_dict())
+     .exclude(pk=row.pk).delete())
+    return row
+
+
+def sync_limit() -> int:
+    return int(getattr(settings, "EVALUATION_SYNC_MAX_RATINGS", 2500))
+
+
+def cached_result(inputs: ComparisonInputs) -> ComparisonResult | None:
+    """The stored result for exactly these inputs, if any (any state)."""
+    return ComparisonResult.objects.filter(reader_study=inputs.reader_study, revision=inputs.revision).first()
+
+
+def request_comparison(inputs: ComparisonInputs) -> ComparisonResult:
+    """A pending result row for ``inputs``, with the Celery task enqueued after commit."""
+    from .tasks import compute_comparison
+
+    row, created = ComparisonResult.objects.get_or_create(
+        reader_study=inputs.reader_study, revision=inputs.revision,
+        defaults={"options": inputs.options.as_dict(), "state": ComparisonResult.State.PENDING},
+    )
+    stale = row.state == ComparisonResult.State.PENDING and (timezone.now() - row.created_at).total_seconds() > 600
+    if created or stale or row.state == ComparisonResult.State.FAILED and row.finished_at is None:
+        kwargs = {"reader_study_pk": inputs.reader_study.pk, **inputs.options.as_dict()}
+        transaction.on_commit(lambda: compute_comparison.delay(**kwargs))
+    return row
+
+
+def current_result(inputs: ComparisonInputs, compute_small: bool = True) -> ComparisonResult:
+    """The fresh result: cached, else computed now (small studies) or requested from a worker."""
+    row = cached_result(inputs)
+    if row is not None and row.state in (ComparisonResult.State.DONE, ComparisonResult.State.FAILED) and row.finished_at:
+        return row
+    if compute_small and inputs.size <= sync_limit():
+        return store_result(inputs)
+    return request_comparison(inputs)

@@ -1,0 +1,30 @@
+"""Celery task: compute a reader study's comparison and cache it (default queue)."""
+from celery import shared_task
+
+from annotations.models import ReaderStudy
+
+from . import services
+from .models import ComparisonResult
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def compute_comparison(*, reader_study_pk: int, include_unblinded: bool = False, patient_level: str = "auto"):
+    """Compute and store the comparison for the reader study's current inputs.
+
+    A second run for inputs whose result is already stored is a no-op; if the
+    inputs changed since the task was queued, the current inputs are computed.
+    """
+    reader_study = ReaderStudy.objects.filter(pk=reader_study_pk).first()
+    if reader_study is None:
+        return None
+    options = services.ComparisonOptions(include_unblinded=include_unblinded, patient_level=patient_level)
+    inputs = services.gather_inputs(reader_study, options)
+    done = ComparisonResult.objects.filter(
+        reader_study=reader_study, revision=inputs.revision, state=ComparisonResult.State.DONE
+    ).first()
+    if done is not None:
+        return done.pk
+    ComparisonResult.objects.filter(reader_study=reader_study, revision=inputs.revision).update(
+        state=ComparisonResult.State.RUNNING
+    )
+    return services.store_result(inputs).pk
