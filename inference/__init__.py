@@ -1,1 +1,1 @@
-"""CNN models, patch datasets, training and scoring tasks, the model registry."""
+"""CNN models, patch datasets, training and scoring tasks, the model registry (see DESIGN.md "Models")."""

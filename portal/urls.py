@@ -42,4 +42,6 @@ urlpatterns = [
     path("api/v1/", include("annotations.urls")),
     path("", include("annotations.page_urls")),
     path("", include("evaluation.urls")),
+    path("api/v1/", include("inference.urls")),
+    path("", include("inference.page_urls")),
 ]

@@ -1,0 +1,22 @@
+from django.contrib import admin
+
+from .models import ModelVersion, Prediction, TrainingRun
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "experiment_name", "variant", "state", "created_by", "created_at", "heartbeat_at"]
+    list_filter = ["state", "experiment_name", "variant"]
+    readonly_fields = ["progress", "log", "timings", "experiment"]
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = ["id", "experiment_name", "variant", "version", "is_active", "created_at"]
+    list_filter = ["is_active", "variant"]
+
+
+@admin.register(Prediction)
+class PredictionAdmin(admin.ModelAdmin):
+    list_display = ["model_version", "lesion", "kind", "fold", "score"]
+    list_filter = ["kind"]

@@ -1,0 +1,180 @@
+"""Patch datasets from the archive and the annotations (the thin Django layer over ``patches``).
+
+For each lesion with an ROI on a phase: the ROI's series is read through pydicom
+(only the ROI slice and its neighbours, in slice_position order), the ROI centre is
+projected onto each slice, and :func:`inference.patches.extract_lesion_patches`
+makes the windowed patches. Patches are cached on disk under
+``settings.VAR_DIR / "patch-cache"``, keyed by what produced them (the instances'
+sha256, the ROI geometry, the patch parameters and :data:`PATCH_CODE_VERSION`), so
+a retrain does not re-read every DICOM file and a changed ROI or a new patch size
+never reuses a stale patch.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from django.conf import settings
+
+from annotations.models import ROI, Lesion
+from portal.models import Instance
+
+from .experiments import PatchSpec
+from .patches import extract_lesion_patches, neighbour_indices, patient_to_pixel, stack_phases
+
+PATCH_CODE_VERSION = 1  # bump when extraction changes, so cached patches are rebuilt
+
+
+class PatchError(ValueError):
+    """A lesion whose patches cannot be made (the message says which ROI and why)."""
+
+
+@dataclass
+class LesionPatches:
+    """Patches of a set of lesions: ``patches`` is ``(lesions, samples, size, size, phases)``."""
+
+    lesion_ids: list[int]
+    patient_ids: list[int]
+    labels: np.ndarray  # 1 malignant, 0 benign, -1 unknown (no pathology)
+    pathology_revisions: list[int | None]
+    patches: np.ndarray
+
+
+def reference_roi(lesion: Lesion, phase: str) -> ROI | None:
+    """The lesion's ROI on ``phase``: the reference ROI if there is one, else the latest drawn."""
+    rois = [r for r in lesion.rois.all() if r.phase == phase]
+    if not rois:
+        return None
+    rois.sort(key=lambda r: (r.is_reference, r.updated_at or r.created_at, r.pk))
+    return rois[-1]
+
+
+def lesions_with_phases(phases, require_pathology: bool, lesion_ids=None):
+    """Lesions having an ROI on every phase of ``phases`` (and pathology, if required), and a count of the rest.
+
+    Returns ``(lesions, excluded)`` where ``excluded`` maps a reason to a number of lesions.
+    """
+    queryset = Lesion.objects.select_related("study__patient", "pathology").prefetch_related("rois").order_by("pk")
+    if lesion_ids is not None:
+        queryset = queryset.filter(pk__in=lesion_ids)
+    kept, excluded = [], {}
+    for lesion in queryset:
+        pathology = getattr(lesion, "pathology", None)
+        missing = [p for p in phases if reference_roi(lesion, p) is None]
+        if require_pathology and pathology is None:
+            reason = "no pathology"
+        elif missing:
+            reason = f"no ROI on {'+'.join(missing)}"
+        else:
+            kept.append(lesion)
+            continue
+        excluded[reason] = excluded.get(reason, 0) + 1
+    return kept, excluded
+
+
+def _roi_slices(roi: ROI, neighbours: int) -> tuple[list[Instance], int]:
+    instances = list(roi.series.instances.all())  # ordered by slice_position
+    if not instances:
+        raise PatchError(f"ROI {roi.pk}: series {roi.series.series_instance_uid} has no instances")
+    uids = [i.sop_instance_uid for i in instances]
+    if roi.sop_instance_uid in uids:
+        centre = uids.index(roi.sop_instance_uid)
+    else:  # drawn on an instance no longer in the series: the slice nearest the ROI centre
+        z = roi.centre[2]
+        centre = int(np.argmin([abs((i.image_position_patient or [0, 0, 0])[2] - z) for i in instances]))
+    indices = neighbour_indices(centre, neighbours, len(instances))
+    return [instances[i] for i in indices], neighbours
+
+
+def patch_cache_key(instances: list[Instance], roi: ROI, spec: PatchSpec) -> str:
+    """Content key of one ROI's patches: instance checksums, ROI geometry, patch parameters, code version."""
+    content = {
+        "code": PATCH_CODE_VERSION,
+        "instances": [i.sha256 for i in instances],
+        "roi": {"points": roi.points, "sop_instance_uid": roi.sop_instance_uid, "frame": roi.frame_number},
+        "spec": [spec.field_of_view_mm, spec.size_px, spec.neighbours, spec.window_level, spec.window_width],
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def cache_dir() -> Path:
+    return Path(settings.VAR_DIR) / "patch-cache"
+
+
+def _read_hu(instance: Instance) -> np.ndarray:
+    if instance.number_of_frames and instance.number_of_frames > 1:
+        raise PatchError(f"instance {instance.sop_instance_uid}: multi-frame images are not supported for patches")
+    with instance.file.open("rb") as handle:
+        ds = pydicom.dcmread(io.BytesIO(handle.read()))
+    pixels = ds.pixel_array.astype(np.float32)
+    return pixels * float(instance.rescale_slope or 1.0) + float(instance.rescale_intercept or 0.0)
+
+
+def roi_patches(roi: ROI, spec: PatchSpec, use_cache: bool = True) -> np.ndarray:
+    """Windowed patches ``(2k+1, size, size)`` of one ROI (from the cache when the same content made them)."""
+    instances, centre_index = _roi_slices(roi, spec.neighbours)
+    key = patch_cache_key(instances, roi, spec)
+    path = cache_dir() / key[:2] / f"{key}.npy"
+    if use_cache and path.is_file():
+        return np.load(path)
+    reference = instances[centre_index]
+    if not (reference.image_position_patient and reference.image_orientation_patient and reference.pixel_spacing):
+        raise PatchError(f"ROI {roi.pk}: instance {reference.sop_instance_uid} lacks position, orientation or spacing")
+    unique = {i.pk: _read_hu(i) for i in instances}
+    volume = np.stack([unique[i.pk] for i in instances])
+    centre_rc = patient_to_pixel(roi.centre, reference.image_position_patient, reference.image_orientation_patient, reference.pixel_spacing)
+    patches = extract_lesion_patches(
+        volume,
+        reference.pixel_spacing,
+        centre_rc,
+        centre_index,
+        spec.neighbours,
+        spec.field_of_view_mm,
+        spec.size_px,
+        spec.window_level,
+        spec.window_width,
+    )
+    if use_cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
+            np.save(handle, patches)
+        os.replace(handle.name, path)  # atomic: a concurrent reader never sees half a file
+    return patches
+
+
+def lesion_patches(lesion: Lesion, phases, spec: PatchSpec, use_cache: bool = True) -> np.ndarray:
+    """``(samples, size, size, phases)``: each phase from its own ROI, stacked as channels."""
+    per_phase = []
+    for phase in phases:
+        roi = reference_roi(lesion, phase)
+        if roi is None:
+            raise PatchError(f"lesion {lesion.pk} has no ROI on {phase}")
+        per_phase.append(roi_patches(roi, spec, use_cache))
+    return stack_phases(per_phase)
+
+
+def build_lesion_patches(lesions, phases, spec: PatchSpec, use_cache: bool = True, progress=None) -> LesionPatches:
+    """Patches of ``lesions`` (from :func:`lesions_with_phases`); ``progress(done, total)`` is called as it goes."""
+    arrays, labels, revisions = [], [], []
+    for done, lesion in enumerate(lesions, start=1):
+        arrays.append(lesion_patches(lesion, phases, spec, use_cache))
+        pathology = getattr(lesion, "pathology", None)
+        labels.append(-1 if pathology is None else int(pathology.malignant))
+        revisions.append(None if pathology is None else pathology.revision)
+        if progress is not None:
+            progress(done, len(lesions))
+    shape = (0, 2 * spec.neighbours + 1, spec.size_px, spec.size_px, len(phases))
+    return LesionPatches(
+        lesion_ids=[l.pk for l in lesions],
+        patient_ids=[l.study.patient_id for l in lesions],
+        labels=np.asarray(labels, dtype=np.int64),
+        pathology_revisions=revisions,
+        patches=np.stack(arrays).astype(np.float32) if arrays else np.zeros(shape, np.float32),
+    )

@@ -1,0 +1,205 @@
+"""Experiments as data: which network, which phases, which patches, how to train.
+
+An :class:`Experiment` is a frozen dataclass that round-trips through JSON
+(``Experiment.from_dict(e.as_dict()) == e``); a TrainingRun stores the resolved
+dictionary, so a run can be repeated from its row alone. The six variants of the
+source study are entries of one experiment, not code copies.
+
+No TensorFlow or Keras here: the web process reads experiments too.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PHASES = ("NC", "CM", "NG", "EX")
+
+# The builders of inference.networks and their smallest input (px); kept here so the web
+# process validates experiments without importing Keras (a test checks both lists agree).
+BUILDER_MIN_INPUT_SIZE = {"small_cnn": 8, "inception_v3": 75}
+
+
+class ExperimentError(ValueError):
+    """An experiment description that cannot be trained (the message says which field and why)."""
+
+
+@dataclass(frozen=True)
+class PatchSpec:
+    """How a lesion becomes CNN input.
+
+    ``field_of_view_mm`` square in-plane field centred on the ROI centre, resampled to
+    ``size_px`` pixels; the ROI slice and ``neighbours`` slices either side give
+    ``2 * neighbours + 1`` samples per lesion (a lesion's score is their mean);
+    HU are windowed to ``window_level`` +- ``window_width`` / 2 and scaled to [0, 1].
+    """
+
+    field_of_view_mm: float = 48.0
+    size_px: int = 32
+    neighbours: int = 2
+    window_level: float = 60.0
+    window_width: float = 400.0
+
+    def validate(self):
+        if self.field_of_view_mm <= 0:
+            raise ExperimentError("patch.field_of_view_mm must be positive")
+        if self.size_px < 4:
+            raise ExperimentError("patch.size_px must be at least 4")
+        if self.neighbours < 0:
+            raise ExperimentError("patch.neighbours must be 0 or more")
+        if self.window_width <= 0:
+            raise ExperimentError("patch.window_width must be positive")
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Training-time augmentation (never applied when scoring)."""
+
+    enabled: bool = True
+    flip: bool = True
+    max_rotation_deg: float = 10.0
+    max_shift_px: float = 2.0
+    hu_jitter: float = 10.0  # SD of an additive HU offset per sample, before windowing
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named model variant: the phases it reads, stacked as channels in this order."""
+
+    name: str
+    phases: tuple[str, ...]
+
+    def validate(self):
+        if not self.name:
+            raise ExperimentError("variant.name is empty")
+        if not self.phases:
+            raise ExperimentError(f"variant {self.name}: no phases")
+        unknown = [p for p in self.phases if p not in PHASES]
+        if unknown:
+            raise ExperimentError(f"variant {self.name}: unknown phase(s) {unknown}; use {list(PHASES)}")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Everything a training run needs besides the data."""
+
+    name: str
+    variants: tuple[Variant, ...]
+    builder: str = "small_cnn"
+    builder_options: dict = field(default_factory=dict)
+    patch: PatchSpec = field(default_factory=PatchSpec)
+    augmentation: Augmentation = field(default_factory=Augmentation)
+    epochs: int = 20
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    folds: int = 5
+    seed: int = 0
+    description: str = ""
+
+    def variant(self, name: str) -> Variant:
+        """The variant called ``name`` (ExperimentError naming the choices if there is none)."""
+        for variant in self.variants:
+            if variant.name == name:
+                return variant
+        raise ExperimentError(f"experiment {self.name} has no variant {name!r}; choose one of {self.variant_names}")
+
+    @property
+    def variant_names(self) -> list[str]:
+        return [v.name for v in self.variants]
+
+    def validate(self) -> "Experiment":
+        if self.builder not in BUILDER_MIN_INPUT_SIZE:
+            raise ExperimentError(f"unknown builder {self.builder!r}; choose one of {sorted(BUILDER_MIN_INPUT_SIZE)}")
+        minimum = BUILDER_MIN_INPUT_SIZE[self.builder]
+        if self.patch.size_px < minimum:
+            raise ExperimentError(f"builder {self.builder} needs patch.size_px >= {minimum} (got {self.patch.size_px})")
+        if not self.variants:
+            raise ExperimentError("an experiment needs at least one variant")
+        names = [v.name for v in self.variants]
+        if len(set(names)) != len(names):
+            raise ExperimentError("variant names must be unique")
+        for variant in self.variants:
+            variant.validate()
+        self.patch.validate()
+        if self.epochs < 1 or self.batch_size < 1 or self.folds < 2 or self.learning_rate <= 0:
+            raise ExperimentError("epochs and batch_size must be >= 1, folds >= 2, learning_rate > 0")
+        weights = self.builder_options.get("weights")
+        if weights is not None and not Path(weights).is_file():
+            raise ExperimentError(f"weights file {weights} does not exist (weights are never downloaded)")
+        return self
+
+    def as_dict(self) -> dict:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Experiment":
+        """Build and validate an experiment from its JSON form (unknown keys are errors)."""
+        data = dict(data)
+        try:
+            variants = tuple(Variant(v["name"], tuple(v["phases"])) for v in data.pop("variants"))
+            patch = PatchSpec(**data.pop("patch", {}))
+            augmentation = Augmentation(**data.pop("augmentation", {}))
+            experiment = cls(variants=variants, patch=patch, augmentation=augmentation, **data)
+        except (KeyError, TypeError) as exc:
+            raise ExperimentError(f"not a valid experiment description: {exc}") from None
+        return experiment.validate()
+
+    def with_overrides(self, overrides: dict) -> "Experiment":
+        """A copy with top-level fields (and ``patch``/``augmentation``/``builder_options`` dicts) replaced."""
+        data = self.as_dict()
+        for key, value in (overrides or {}).items():
+            if key in ("patch", "augmentation", "builder_options") and isinstance(value, dict):
+                data[key] = {**data[key], **value}
+            elif key in data:
+                data[key] = value
+            else:
+                raise ExperimentError(f"unknown experiment field {key!r}")
+        return Experiment.from_dict(data)
+
+
+SOURCE_STUDY_VARIANTS = (
+    Variant("NC", ("NC",)),
+    Variant("CM", ("CM",)),
+    Variant("NG", ("NG",)),
+    Variant("EX", ("EX",)),
+    Variant("CM+NG", ("CM", "NG")),
+    Variant("ALL", ("NC", "CM", "NG", "EX")),
+)
+
+EXPERIMENTS = {
+    "source-study": Experiment(
+        name="source-study",
+        description="The six variants of the source study (four single phases, CM+NG, all four stacked); "
+        "small_cnn, the CPU default.",
+        variants=SOURCE_STUDY_VARIANTS,
+        builder="small_cnn",
+        epochs=25,
+        batch_size=32,
+        learning_rate=1e-3,
+        folds=5,
+    ),
+    "source-study-inception": Experiment(
+        name="source-study-inception",
+        description="The source study's network: Inception-v3 from scratch (weights=None) on 96 px patches; "
+        "for GPU workers.",
+        variants=SOURCE_STUDY_VARIANTS,
+        builder="inception_v3",
+        patch=PatchSpec(size_px=96),
+        epochs=30,
+        batch_size=32,
+        learning_rate=1e-4,
+        folds=5,
+    ),
+}
+
+
+def get_experiment(name_or_path: str, overrides: dict | None = None) -> Experiment:
+    """A registered experiment by name, or one read from a JSON file; ``overrides`` applied and validated."""
+    if name_or_path in EXPERIMENTS:
+        experiment = EXPERIMENTS[name_or_path]
+    elif name_or_path.endswith(".json") and Path(name_or_path).is_file():
+        experiment = Experiment.from_dict(json.loads(Path(name_or_path).read_text()))
+    else:
+        raise ExperimentError(f"unknown experiment {name_or_path!r}; choose one of {sorted(EXPERIMENTS)} or a .json file")
+    return experiment.with_overrides(overrides or {})

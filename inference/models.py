@@ -1,0 +1,128 @@
+"""The model registry: training runs, model versions (artifacts + metrics), predictions.
+
+No TensorFlow here: the web process imports this module.
+"""
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from annotations.models import Lesion
+
+
+class RunState(models.TextChoices):
+    QUEUED = "queued", "queued"
+    RUNNING = "running", "running"
+    SUCCEEDED = "succeeded", "succeeded"
+    FAILED = "failed", "failed"
+    CANCELLED = "cancelled", "cancelled"
+
+
+FINISHED_STATES = (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED)
+
+
+class TrainingRunQuerySet(models.QuerySet):
+    def stale(self, minutes=None, now=None):
+        """Running runs whose worker has not written a heartbeat for ``minutes`` (default: settings)."""
+        minutes = heartbeat_timeout_minutes() if minutes is None else minutes
+        cutoff = (now or timezone.now()) - timedelta(minutes=minutes)
+        return self.filter(state=RunState.RUNNING).filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff))
+
+
+def heartbeat_timeout_minutes():
+    return getattr(settings, "INFERENCE_HEARTBEAT_TIMEOUT_MINUTES", 15)
+
+
+class TrainingRun(models.Model):
+    """One training of one experiment variant: patient-grouped k-fold, then a final model on all lesions."""
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    experiment_name = models.CharField(max_length=100)
+    experiment = models.JSONField(help_text="the resolved experiment (inference.experiments.Experiment.as_dict())")
+    variant = models.CharField(max_length=32)
+    state = models.CharField(max_length=10, choices=RunState.choices, default=RunState.QUEUED, db_index=True)
+    cancel_requested = models.BooleanField(default=False)
+    progress = models.JSONField(default=dict, blank=True, help_text="fold, epoch, loss, per-fold validation AUC, history")
+    log = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    timings = models.JSONField(default=dict, blank=True, help_text="seconds per stage")
+    device = models.CharField(max_length=200, blank=True)
+    worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the process that ran it")
+    celery_task_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TrainingRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"run {self.pk} {self.experiment_name}/{self.variant} {self.state}"
+
+    @property
+    def finished(self):
+        return self.state in FINISHED_STATES
+
+    def append_log(self, line):
+        """Append a time-stamped line to the log (in memory; the caller saves)."""
+        self.log += f"{timezone.now():%Y-%m-%d %H:%M:%S} {line}\n"
+
+
+class ModelVersion(models.Model):
+    """A trained model: final artifact, out-of-fold metrics and the data it was trained on."""
+
+    training_run = models.OneToOneField(TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="model_version")
+    experiment_name = models.CharField(max_length=100)
+    experiment = models.JSONField()
+    variant = models.CharField(max_length=32)
+    phases = models.JSONField(help_text="phases stacked as channels, in order")
+    builder = models.CharField(max_length=50)
+    version = models.PositiveIntegerField(help_text="1, 2, ... per experiment and variant")
+    metrics = models.JSONField(default=dict, help_text="out-of-fold AUC, per-fold AUC, counts")
+    artifact = models.FileField(max_length=200, help_text=".keras file of the final model (all lesions)")
+    artifact_sha256 = models.CharField(max_length=64)
+    training_data = models.JSONField(default=dict, help_text="lesion ids, pathology revisions, fold of each lesion")
+    is_active = models.BooleanField(default=False)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    activated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["experiment_name", "variant", "version"], name="one_version_number"),
+            models.UniqueConstraint(fields=["variant"], condition=Q(is_active=True), name="one_active_model_per_variant"),
+        ]
+
+    def __str__(self):
+        return f"{self.experiment_name}/{self.variant} v{self.version}"
+
+
+class PredictionKind(models.TextChoices):
+    OUT_OF_FOLD = "out_of_fold", "out of fold (model never saw the patient)"
+    FINAL = "final", "final model"
+
+
+class Prediction(models.Model):
+    """A model's probability of malignancy for a lesion.
+
+    ``out_of_fold`` scores (with their ``fold``) are the ones compared with readers;
+    ``final`` scores come from the final model (lesions it trained on, or new ones).
+    """
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="predictions")
+    lesion = models.ForeignKey(Lesion, on_delete=models.CASCADE, related_name="predictions")
+    kind = models.CharField(max_length=12, choices=PredictionKind.choices)
+    fold = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1..k for out-of-fold scores")
+    score = models.FloatField()
+    in_training_data = models.BooleanField(default=False, help_text="the final model trained on this lesion")
+    created_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model_version_id", "lesion_id", "kind"]
+        constraints = [models.UniqueConstraint(fields=["model_version", "lesion", "kind"], name="one_prediction_per_kind")]

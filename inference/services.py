@@ -1,0 +1,145 @@
+"""Starting, cancelling and sweeping training runs; activating models; enqueuing scoring.
+
+Shared by the API, the models page, the management commands and the tasks.
+No TensorFlow here. Tasks are enqueued with ``transaction.on_commit`` and
+primary keys as keyword arguments.
+"""
+import logging
+import os
+import socket
+import uuid
+
+from django.db import transaction
+from django.utils import timezone
+
+from .experiments import get_experiment
+from .models import ModelVersion, RunState, TrainingRun, heartbeat_timeout_minutes
+
+logger = logging.getLogger(__name__)
+
+
+def start_training(user, experiment_name, variants=None, overrides=None, enqueue=True):
+    """Create one queued TrainingRun per variant (all variants when ``variants`` is empty) and enqueue ``train``.
+
+    Raises :class:`inference.experiments.ExperimentError` for an unknown experiment,
+    variant or override.
+    """
+    experiment = get_experiment(experiment_name, overrides)
+    names = list(variants) if variants else experiment.variant_names
+    for name in names:
+        experiment.variant(name)
+    runs = []
+    with transaction.atomic():
+        for name in names:
+            run = TrainingRun.objects.create(
+                created_by=user if user is not None and user.is_authenticated else None,
+                experiment_name=experiment.name,
+                experiment=experiment.as_dict(),
+                variant=name,
+                celery_task_id=str(uuid.uuid4()),
+                progress={"stage": "queued"},
+            )
+            run.append_log(f"queued by {user.get_username() if user is not None else 'command line'}")
+            run.save(update_fields=["log"])
+            runs.append(run)
+            if enqueue:
+                transaction.on_commit(lambda run=run: _enqueue_train(run))
+    return runs
+
+
+def _enqueue_train(run):
+    from .tasks import train
+
+    train.apply_async(kwargs={"training_run_pk": run.pk}, task_id=run.celery_task_id)
+
+
+def request_cancel(run):
+    """Cancel a queued run at once; ask a running one to stop after its current epoch."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if run.state == RunState.QUEUED:
+            run.state = RunState.CANCELLED
+            run.finished_at = timezone.now()
+            run.append_log("cancelled before it started")
+        elif run.state == RunState.RUNNING:
+            run.cancel_requested = True
+            run.append_log("cancel requested; stops after the current epoch")
+        run.save()
+    return run
+
+
+def worker_identity():
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_is_gone(run) -> bool:
+    """True when the process recorded in ``run.worker`` is on this host and no longer alive (or is us)."""
+    host, _, pid = run.worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return True  # this process is not running it now, so an earlier attempt here died or was interrupted
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def fail_run(run, reason):
+    """Mark ``run`` failed with ``reason`` (saved)."""
+    run.state = RunState.FAILED
+    run.error = reason
+    run.finished_at = timezone.now()
+    run.append_log(f"failed: {reason}")
+    run.save()
+
+
+def sweep_stale_runs(minutes=None):
+    """Mark running runs whose heartbeat is older than ``minutes`` failed; returns their primary keys."""
+    minutes = heartbeat_timeout_minutes() if minutes is None else minutes
+    swept = []
+    for pk in TrainingRun.objects.stale(minutes).values_list("pk", flat=True):
+        with transaction.atomic():
+            run = TrainingRun.objects.select_for_update().get(pk=pk)
+            if run.state == RunState.RUNNING and run in TrainingRun.objects.stale(minutes):
+                fail_run(run, f"worker lost: no heartbeat for more than {minutes} minutes")
+                swept.append(pk)
+    if swept:
+        logger.warning("marked stale training runs failed: %s", swept)
+    return swept
+
+
+def next_version_number(experiment_name, variant):
+    last = ModelVersion.objects.filter(experiment_name=experiment_name, variant=variant).order_by("-version").first()
+    return 1 if last is None else last.version + 1
+
+
+def activate(version, user=None):
+    """Make ``version`` the active model of its variant (the one that scores new lesions) and score every lesion."""
+    with transaction.atomic():
+        ModelVersion.objects.filter(variant=version.variant, is_active=True).exclude(pk=version.pk).update(is_active=False)
+        version.is_active = True
+        version.activated_at = timezone.now()
+        version.activated_by = user if user is not None and user.is_authenticated else None
+        version.save()
+        transaction.on_commit(lambda: enqueue_scoring(version.pk, None))
+    return version
+
+
+def enqueue_scoring(model_version_pk, lesion_pks):
+    """Enqueue ``score`` for a model version (``lesion_pks`` None: every lesion it can read)."""
+    from .tasks import score
+
+    score.apply_async(kwargs={"model_version_pk": model_version_pk, "lesion_pks": lesion_pks})
+
+
+def score_changed_lesion(lesion_pk):
+    """After a lesion's ROI or pathology was saved: have every active model score it (after commit)."""
+    versions = list(ModelVersion.objects.filter(is_active=True).values_list("pk", flat=True))
+    for pk in versions:
+        transaction.on_commit(lambda pk=pk: enqueue_scoring(pk, [lesion_pk]))
+    return versions
+

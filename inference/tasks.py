@@ -1,0 +1,292 @@
+"""Celery tasks on the ``gpu`` queue: ``train`` a run, ``score`` lesions; ``sweep_stale_runs``.
+
+Each task takes primary keys as keyword arguments, is ``acks_late`` with
+``reject_on_worker_lost`` (a worker that dies hands the message back) and starts
+with a status guard, so a redelivered or repeated message never trains twice or
+creates a second ModelVersion. Keras is imported inside the task bodies only.
+"""
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+
+from celery import shared_task
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Concat
+from django.utils import timezone
+
+from . import datasets, services
+from .experiments import Experiment
+from .models import ModelVersion, Prediction, PredictionKind, RunState, TrainingRun
+
+logger = logging.getLogger(__name__)
+
+TASK_OPTIONS = {"bind": True, "acks_late": True, "reject_on_worker_lost": True}
+
+
+class RunReporter:
+    """Writes a run's progress, heartbeat and log to its row; says stop when the run was cancelled or taken away."""
+
+    def __init__(self, run_pk, experiment):
+        self.run_pk = run_pk
+        self.experiment = experiment
+        self.progress = {
+            "stage": "patches",
+            "fold": None,
+            "folds": experiment.folds,
+            "epoch": 0,
+            "epochs": experiment.epochs,
+            "loss": None,
+            "fold_auc": {},
+            "history": [],
+        }
+        self._last_write = 0.0
+
+    def _write(self, log_line=None, **fields):
+        updates = {"progress": self.progress, "heartbeat_at": timezone.now(), **fields}
+        if log_line:
+            updates["log"] = Concat(F("log"), Value(f"{timezone.now():%Y-%m-%d %H:%M:%S} {log_line}\n"))
+        TrainingRun.objects.filter(pk=self.run_pk).update(**updates)
+
+    def log(self, message):
+        logger.info("training run %s: %s", self.run_pk, message)
+        self._write(message)
+
+    def patches_progress(self, done, total):
+        self.progress.update(stage="patches", patches_done=done, patches_total=total)
+        if done == total or time.monotonic() - self._last_write > 2.0:
+            self._last_write = time.monotonic()
+            self._write()
+
+    def stage_started(self, fold, n_train, n_validation):
+        self.progress.update(stage="fold" if fold else "final", fold=fold, epoch=0, loss=None)
+        what = f"fold {fold}/{self.experiment.folds}" if fold else "final model"
+        self.log(f"{what}: training on {n_train} lesions" + (f", validating on {n_validation}" if fold else ""))
+
+    def epoch_ended(self, fold, epoch, loss, validation_auc):
+        self.progress.update(epoch=epoch, loss=loss)
+        self.progress["history"].append({"fold": fold or "final", "epoch": epoch, "loss": loss, "val_auc": validation_auc})
+        if fold and epoch == self.experiment.epochs:
+            self.progress["fold_auc"][str(fold)] = validation_auc
+        self._write()
+        state, cancel = TrainingRun.objects.filter(pk=self.run_pk).values_list("state", "cancel_requested").get()
+        return state == RunState.RUNNING and not cancel
+
+
+def _claim(training_run_pk, task_id):
+    """The status guard: move a queued run to running and return it, or return None (nothing to do)."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().filter(pk=training_run_pk).first()
+        if run is None:
+            logger.warning("train: no training run %s (deleted?); nothing to do", training_run_pk)
+            return None
+        if task_id and run.celery_task_id and task_id != run.celery_task_id:
+            logger.warning("train: message %s is not run %s's task %s; ignored", task_id, run.pk, run.celery_task_id)
+            return None
+        if run.finished:
+            logger.info("train: run %s is already %s; redelivery ignored", run.pk, run.state)
+            return None
+        if run.state == RunState.RUNNING:
+            if services.worker_is_gone(run):
+                services.fail_run(run, f"worker lost: the process {run.worker} ended during the run (message redelivered)")
+            else:
+                logger.info("train: run %s is running on %s; redelivery ignored", run.pk, run.worker)
+            return None
+        if run.cancel_requested:
+            run.state, run.finished_at = RunState.CANCELLED, timezone.now()
+            run.save()
+            return None
+        now = timezone.now()
+        run.state, run.started_at, run.heartbeat_at = RunState.RUNNING, now, now
+        run.worker = services.worker_identity()
+        run.append_log(f"started on {run.worker}")
+        run.save()
+        return run
+
+
+def _finish(run_pk, state, message, **fields):
+    """Set a final state unless the run already left ``running`` (swept or cancelled meanwhile)."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run_pk)
+        if run.state != RunState.RUNNING:
+            return run
+        run.state, run.finished_at = state, timezone.now()
+        for name, value in fields.items():
+            setattr(run, name, value)
+        run.append_log(message)
+        run.save()
+        return run
+
+
+@shared_task(name="inference.tasks.train", **TASK_OPTIONS)
+def train(self, *, training_run_pk):
+    """Train a queued TrainingRun: k-fold out-of-fold scores, final model, ModelVersion + Predictions."""
+    services.sweep_stale_runs()
+    run = _claim(training_run_pk, self.request.id)
+    if run is None:
+        return "nothing to do"
+    from .training import TrainingCancelled
+
+    try:
+        _train(run)
+    except TrainingCancelled:
+        _finish(run.pk, RunState.CANCELLED, "cancelled between epochs")
+    except Exception as exc:  # the run records why; the task itself succeeds (no retry of a failed training)
+        logger.exception("training run %s failed", run.pk)
+        _finish(run.pk, RunState.FAILED, f"failed: {type(exc).__name__}: {exc}", error=f"{type(exc).__name__}: {exc}")
+    return TrainingRun.objects.get(pk=run.pk).state
+
+
+def _storage_name(run, sha256):
+    variant = re.sub(r"[^A-Za-z0-9_-]+", "-", run.variant)
+    experiment = re.sub(r"[^A-Za-z0-9_-]+", "-", run.experiment_name)
+    return f"models/{experiment}/{variant}/run{run.pk}-{sha256[:12]}.keras"
+
+
+def _train(run):
+    from . import training
+
+    experiment = Experiment.from_dict(run.experiment)
+    variant = experiment.variant(run.variant)
+    reporter = RunReporter(run.pk, experiment)
+    device = training.describe_devices()
+    TrainingRun.objects.filter(pk=run.pk).update(device=device[:200])
+    reporter.log(f"device: {device}")
+    timings = {}
+
+    started = time.perf_counter()
+    lesions, excluded = datasets.lesions_with_phases(variant.phases, require_pathology=True)
+    data = datasets.build_lesion_patches(lesions, variant.phases, experiment.patch, progress=reporter.patches_progress)
+    timings["patches_s"] = round(time.perf_counter() - started, 3)
+    reporter.log(
+        f"{len(data.lesion_ids)} lesions of {len(set(data.patient_ids))} patients "
+        f"({int((data.labels == 1).sum())} malignant); excluded: {excluded or 'none'}; patches {data.patches.shape[1:]}"
+    )
+
+    result = training.cross_validate(experiment, data.patches, data.labels, data.patient_ids, reporter)
+    timings.update(result.timings)
+    metrics = result.metrics(data.labels)
+    reporter.log(f"out-of-fold AUC {metrics['oof_auc']}")
+
+    workdir = tempfile.mkdtemp(prefix="model-")
+    try:
+        path = os.path.join(workdir, "model.keras")
+        sha256 = training.save_model(result.final_model, path)
+        with open(path, "rb") as handle:
+            stored = default_storage.save(_storage_name(run, sha256), File(handle))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    with transaction.atomic():
+        current = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if current.state != RunState.RUNNING:
+            default_storage.delete(stored)
+            raise training.TrainingCancelled()
+        first = not ModelVersion.objects.filter(variant=run.variant, is_active=True).exists()
+        version = ModelVersion.objects.create(
+            training_run=current,
+            experiment_name=run.experiment_name,
+            experiment=run.experiment,
+            variant=run.variant,
+            phases=list(variant.phases),
+            builder=experiment.builder,
+            version=services.next_version_number(run.experiment_name, run.variant),
+            metrics=metrics,
+            artifact=stored,
+            artifact_sha256=sha256,
+            training_data={
+                "lesions": [
+                    {"lesion": lid, "patient": pid, "pathology_revision": rev, "malignant": bool(label), "fold": int(fold)}
+                    for lid, pid, rev, label, fold in zip(
+                        data.lesion_ids, data.patient_ids, data.pathology_revisions, data.labels, result.folds
+                    )
+                ],
+                "excluded": excluded,
+            },
+            is_active=first,
+            activated_at=timezone.now() if first else None,
+        )
+        predictions = []
+        for index, lesion_id in enumerate(data.lesion_ids):
+            predictions.append(Prediction(model_version=version, lesion_id=lesion_id, kind=PredictionKind.OUT_OF_FOLD,
+                                          fold=int(result.folds[index]), score=float(result.oof_scores[index]), in_training_data=False))
+            predictions.append(Prediction(model_version=version, lesion_id=lesion_id, kind=PredictionKind.FINAL,
+                                          score=float(result.final_scores[index]), in_training_data=True))
+        Prediction.objects.bulk_create(predictions)
+        reporter.progress["stage"] = "done"
+        current.progress = reporter.progress
+        current.state, current.finished_at, current.heartbeat_at = RunState.SUCCEEDED, timezone.now(), timezone.now()
+        timings["total_s"] = round((current.finished_at - current.started_at).total_seconds(), 3)
+        current.timings = timings
+        current.append_log(f"stored {version} ({stored}, sha256 {sha256[:12]}){' and activated it' if first else ''}")
+        current.save()
+        if first:
+            untrained, _ = datasets.lesions_with_phases(variant.phases, require_pathology=False)
+            others = [lesion.pk for lesion in untrained if lesion.pk not in set(data.lesion_ids)]
+            if others:
+                transaction.on_commit(lambda: services.enqueue_scoring(version.pk, others))
+    return version
+
+
+_MODEL_CACHE = {}
+
+
+def load_version_model(version):
+    """The Keras model of a ModelVersion (checksum verified; cached per process by checksum)."""
+    from . import training
+
+    if version.artifact_sha256 not in _MODEL_CACHE:
+        workdir = tempfile.mkdtemp(prefix="model-")
+        try:
+            path = os.path.join(workdir, "model.keras")
+            with version.artifact.open("rb") as source, open(path, "wb") as target:
+                shutil.copyfileobj(source, target)
+            if len(_MODEL_CACHE) >= 4:
+                _MODEL_CACHE.clear()
+            _MODEL_CACHE[version.artifact_sha256] = training.load_model(path, version.artifact_sha256)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return _MODEL_CACHE[version.artifact_sha256]
+
+
+@shared_task(name="inference.tasks.score", **TASK_OPTIONS)
+def score(self, *, model_version_pk, lesion_pks=None):
+    """Final-model scores of lesions (``None``: every lesion with ROIs on the model's phases); idempotent."""
+    version = ModelVersion.objects.filter(pk=model_version_pk).first()
+    if version is None:
+        return 0
+    from . import training
+
+    experiment = Experiment.from_dict(version.experiment)
+    lesions, _ = datasets.lesions_with_phases(version.phases, require_pathology=False, lesion_ids=lesion_pks)
+    if not lesions:
+        return 0
+    model = load_version_model(version)
+    trained = {e["lesion"]: e["pathology_revision"] for e in version.training_data.get("lesions", [])}
+    scored = 0
+    for lesion in lesions:
+        try:
+            patches = datasets.lesion_patches(lesion, version.phases, experiment.patch)
+        except datasets.PatchError as exc:
+            logger.warning("score: %s", exc)
+            continue
+        value = float(training.predict_lesions(model, patches[None], experiment.batch_size)[0])
+        pathology = getattr(lesion, "pathology", None)
+        in_training = lesion.pk in trained and trained[lesion.pk] == (pathology.revision if pathology else None)
+        Prediction.objects.update_or_create(
+            model_version=version, lesion=lesion, kind=PredictionKind.FINAL,
+            defaults={"score": value, "in_training_data": in_training},
+        )
+        scored += 1
+    return scored
+
+
+@shared_task(name="inference.tasks.sweep_stale_runs")
+def sweep_stale_runs(minutes=None):
+    """Mark running runs without a recent heartbeat failed (run it periodically, e.g. from celery beat)."""
+    return services.sweep_stale_runs(minutes)

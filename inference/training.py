@@ -1,0 +1,266 @@
+"""Patient-grouped, label-stratified k-fold training with out-of-fold scores (no Django here).
+
+:func:`cross_validate` trains one model per fold on the other folds' patients,
+scores the held-out lesions (their out-of-fold scores, the ones compared with
+readers), then trains the final model on every lesion. Progress goes to a
+*reporter* (any object with the :class:`Reporter` methods); a reporter that
+answers ``False`` from ``epoch_ended`` cancels the run between epochs.
+
+Imports Keras: only Celery tasks, management commands and benchmarks import this.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import time
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedGroupKFold
+
+from .experiments import Experiment
+from .networks import build_model
+from .patches import augment_batch
+
+
+class TrainingCancelled(Exception):
+    """The reporter asked to stop (run cancelled, or taken away from this worker)."""
+
+
+class Reporter:
+    """Where training reports; the default does nothing and never cancels."""
+
+    def log(self, message: str) -> None:
+        pass
+
+    def stage_started(self, fold: int | None, n_train: int, n_validation: int) -> None:
+        """``fold`` 1..k, or ``None`` for the final model."""
+
+    def epoch_ended(self, fold: int | None, epoch: int, loss: float, validation_auc: float | None) -> bool:
+        """Return False to cancel."""
+        return True
+
+
+def assign_folds(labels, patient_ids, n_folds: int, seed: int) -> np.ndarray:
+    """Fold number (1..k) of every lesion: patient-grouped, label-stratified (sklearn StratifiedGroupKFold).
+
+    All lesions of a patient share a fold, so no fold model ever trains on the patient
+    of a lesion it scores. Raises ValueError when there are fewer patients than folds.
+    """
+    labels = np.asarray(labels)
+    groups = np.asarray(patient_ids)
+    n_patients = len(set(groups.tolist()))
+    if n_patients < n_folds:
+        raise ValueError(f"{n_patients} patients cannot fill {n_folds} folds")
+    folds = np.zeros(len(labels), dtype=np.int64)
+    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(labels)), labels, groups), start=1):
+        folds[held_out] = fold
+    return folds
+
+
+def safe_auc(labels, scores) -> float | None:
+    """ROC AUC, or None when only one class is present."""
+    labels = np.asarray(labels)
+    if len(set(labels.tolist())) < 2:
+        return None
+    return float(roc_auc_score(labels, scores))
+
+
+class PatchSequence(keras.utils.PyDataset):
+    """Batches of ``(samples, size, size, channels)`` patches and labels, reshuffled and augmented each epoch."""
+
+    def __init__(self, x, y, batch_size, augmentation=None, window_width=400.0, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.x, self.y = x, np.asarray(y, np.float32)
+        self.batch_size = batch_size
+        self.augmentation = augmentation if augmentation is not None and augmentation.enabled else None
+        self.window_width = window_width
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(self.x))
+
+    def __len__(self):
+        return math.ceil(len(self.x) / self.batch_size)
+
+    def __getitem__(self, index):
+        chosen = np.sort(self.order[index * self.batch_size : (index + 1) * self.batch_size])
+        batch = self.x[chosen]
+        if self.augmentation is not None:
+            a = self.augmentation
+            batch = augment_batch(batch, self.rng, self.window_width, a.flip, a.max_rotation_deg, a.max_shift_px, a.hu_jitter)
+        return batch, self.y[chosen]
+
+    def on_epoch_end(self):
+        self.order = self.rng.permutation(len(self.x))
+
+
+class _ProgressCallback(keras.callbacks.Callback):
+    def __init__(self, reporter, fold, validation=None, batch_size=64):
+        super().__init__()
+        self.reporter, self.fold, self.validation, self.batch_size = reporter, fold, validation, batch_size
+        self.cancelled = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        auc = None
+        if self.validation is not None:
+            patches, labels = self.validation
+            auc = safe_auc(labels, predict_lesions(self.model, patches, self.batch_size))
+        loss = float((logs or {}).get("loss", float("nan")))
+        if not self.reporter.epoch_ended(self.fold, epoch + 1, loss, auc):
+            self.cancelled = True
+            self.model.stop_training = True
+
+
+def predict_lesions(model, patches: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Per-lesion score: the mean of the model's outputs over a lesion's samples (slices).
+
+    ``patches`` is ``(lesions, samples, size, size, channels)``; no augmentation.
+    """
+    if len(patches) == 0:
+        return np.zeros(0, np.float32)
+    n, samples = patches.shape[:2]
+    flat = patches.reshape(n * samples, *patches.shape[2:])
+    outputs = np.asarray(model.predict(flat, batch_size=batch_size, verbose=0), np.float64).reshape(n, samples)
+    return outputs.mean(axis=1)
+
+
+def describe_devices() -> str:
+    """The accelerator(s) the backend sees (tf.config.list_physical_devices on TensorFlow)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        devices = [f"{d.device_type}:{d.name}" for d in tf.config.list_physical_devices()]
+    elif backend == "torch":
+        import torch
+
+        devices = [f"cuda:{torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())] or ["cpu"]
+    elif backend == "jax":
+        import jax
+
+        devices = [str(d) for d in jax.devices()]
+    else:
+        devices = ["unknown"]
+    return f"keras {keras.__version__} backend {backend}: " + ", ".join(devices)
+
+
+def distribution_scope():
+    """``tf.distribute.MirroredStrategy`` scope when TensorFlow sees several GPUs, else a no-op."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if len(tf.config.list_physical_devices("GPU")) > 1:
+            return tf.distribute.MirroredStrategy().scope()
+    return contextlib.nullcontext()
+
+
+def compiled_model(experiment: Experiment, input_shape, seed: int):
+    """A freshly initialised, compiled model of the experiment's builder (seeded)."""
+    keras.utils.set_random_seed(seed)
+    with distribution_scope():
+        model = build_model(experiment.builder, input_shape, **experiment.builder_options)
+        model.compile(optimizer=keras.optimizers.Adam(experiment.learning_rate), loss="binary_crossentropy", jit_compile=False)
+    return model
+
+
+def flatten_samples(patches: np.ndarray, labels) -> tuple[np.ndarray, np.ndarray]:
+    """``(lesions, samples, ...)`` patches to ``(lesions * samples, ...)`` with each lesion's label repeated."""
+    n, samples = patches.shape[:2]
+    return patches.reshape(n * samples, *patches.shape[2:]), np.repeat(np.asarray(labels, np.float32), samples)
+
+
+def fit_model(experiment: Experiment, patches, labels, seed, reporter, fold=None, validation=None, workers=1):
+    """Train a new model on ``patches``/``labels``; raises TrainingCancelled when the reporter says stop."""
+    x, y = flatten_samples(patches, labels)
+    model = compiled_model(experiment, x.shape[1:], seed)
+    sequence = PatchSequence(
+        x, y, experiment.batch_size, experiment.augmentation, experiment.patch.window_width, seed=seed, workers=workers
+    )
+    callback = _ProgressCallback(reporter, fold, validation, experiment.batch_size)
+    model.fit(sequence, epochs=experiment.epochs, verbose=0, callbacks=[callback])
+    if callback.cancelled:
+        raise TrainingCancelled()
+    return model
+
+
+@dataclass
+class CrossValidationResult:
+    folds: np.ndarray  # fold 1..k of each lesion
+    oof_scores: np.ndarray  # score of each lesion from the model of its fold
+    fold_aucs: dict  # fold -> validation AUC (None if one class)
+    oof_auc: float | None
+    final_model: object
+    final_scores: np.ndarray  # final model on every (training) lesion
+    timings: dict = field(default_factory=dict)
+
+    def metrics(self, labels) -> dict:
+        labels = np.asarray(labels)
+        predicted = self.oof_scores >= 0.5
+        return {
+            "oof_auc": self.oof_auc,
+            "fold_auc": {str(k): v for k, v in self.fold_aucs.items()},
+            "oof_accuracy_at_0_5": float(np.mean(predicted == (labels == 1))) if len(labels) else None,
+            "n_lesions": int(len(labels)),
+            "n_malignant": int((labels == 1).sum()),
+            "n_benign": int((labels == 0).sum()),
+            "n_folds": int(self.folds.max()) if len(self.folds) else 0,
+        }
+
+
+def cross_validate(experiment: Experiment, patches, labels, patient_ids, reporter: Reporter | None = None) -> CrossValidationResult:
+    """k-fold (patient-grouped, stratified) out-of-fold scores, then the final model on all lesions."""
+    reporter = reporter or Reporter()
+    labels = np.asarray(labels)
+    folds = assign_folds(labels, patient_ids, experiment.folds, experiment.seed)
+    oof = np.full(len(labels), np.nan)
+    fold_aucs, timings = {}, {}
+    for fold in range(1, experiment.folds + 1):
+        started = time.perf_counter()
+        train, held_out = folds != fold, folds == fold
+        reporter.stage_started(fold, int(train.sum()), int(held_out.sum()))
+        model = fit_model(
+            experiment, patches[train], labels[train], experiment.seed + fold, reporter, fold, (patches[held_out], labels[held_out])
+        )
+        oof[held_out] = predict_lesions(model, patches[held_out], experiment.batch_size)
+        fold_aucs[fold] = safe_auc(labels[held_out], oof[held_out])
+        timings[f"fold_{fold}_s"] = round(time.perf_counter() - started, 3)
+        reporter.log(f"fold {fold}: {int(train.sum())} training / {int(held_out.sum())} held-out lesions, AUC {fold_aucs[fold]}")
+        del model
+        keras.backend.clear_session()
+    started = time.perf_counter()
+    reporter.stage_started(None, len(labels), 0)
+    final = fit_model(experiment, patches, labels, experiment.seed, reporter, None, None)
+    timings["final_s"] = round(time.perf_counter() - started, 3)
+    return CrossValidationResult(
+        folds=folds,
+        oof_scores=oof,
+        fold_aucs=fold_aucs,
+        oof_auc=safe_auc(labels, oof),
+        final_model=final,
+        final_scores=predict_lesions(final, patches, experiment.batch_size),
+        timings=timings,
+    )
+
+
+def save_model(model, path) -> str:
+    """Save ``model`` as a ``.keras`` file at ``path``; returns its sha256."""
+    model.save(path)
+    return file_sha256(path)
+
+
+def file_sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_model(path, expected_sha256: str | None = None):
+    """Load a ``.keras`` file, refusing one whose checksum differs from ``expected_sha256``."""
+    if expected_sha256 is not None and file_sha256(path) != expected_sha256:
+        raise ValueError(f"model file {path} does not match its recorded sha256 checksum")
+    return keras.saving.load_model(path, compile=False)

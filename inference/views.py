@@ -1,0 +1,13 @@
+"""The models page: admins start and watch training runs and activate model versions."""
+from django.contrib.auth.decorators import login_required, permission_required
+from django.shortcuts import render
+
+from .experiments import EXPERIMENTS
+
+
+@login_required
+@permission_required("portal.start_training", raise_exception=True)
+def models_page(request):
+    experiments = [{"name": e.name, "variants": e.variant_names, "epochs": e.epochs, "folds": e.folds, "builder": e.builder,
+                    "description": e.description} for e in EXPERIMENTS.values()]
+    return render(request, "inference/models.html", {"experiments": experiments})
