@@ -16,6 +16,7 @@ OHIF, Cornerstone's WADO-RS loader) parse them strictly:
 Authentication and permissions are those of the REST API (session or token);
 a user finds and retrieves only the studies they may see.
 """
+import functools
 import io
 import json
 import re
@@ -24,7 +25,8 @@ import uuid
 import numpy as np
 import pydicom
 from django.core.files.storage import default_storage
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils.http import parse_header_parameters
@@ -330,14 +332,21 @@ class StudiesView(DicomWebView):
     def get(self, request):
         matches, limit, offset, include = parse_qido_query(request.GET)
         studies = apply_matches(self.visible_studies(request), matches, STUDY_LOOKUPS, "study")
+        # Counts as subqueries: joined to the visibility filter's joins they would multiply rows.
         studies = studies.select_related("patient").annotate(
-            n_series=Count("series", distinct=True), n_instances=Count("series__instances", distinct=True)
+            n_series=_count_of(Series.objects.filter(study=OuterRef("pk")), "study"),
+            n_instances=_count_of(Instance.objects.filter(series__study=OuterRef("pk")), "series__study"),
         ).order_by("id")
-        page = studies[offset: offset + limit] if limit is not None else studies[offset:]
+        page = list(studies[offset: offset + limit] if limit is not None else studies[offset:])
+        modalities = {}
+        for study_id, modality in (
+            Series.objects.filter(study__in=[s.pk for s in page]).values_list("study_id", "modality").distinct()
+        ):
+            modalities.setdefault(study_id, []).append(modality)
         base = self.base_url(request)
         results = []
         for study in page:
-            study.modalities = ",".join(study.series.values_list("modality", flat=True).distinct())
+            study.modalities = ",".join(modalities.get(study.pk, []))
             result = _study_attributes(study, base)
             if include:
                 first = Instance.objects.filter(series__study=study).values_list("metadata", flat=True).first()
@@ -347,6 +356,12 @@ class StudiesView(DicomWebView):
 
     def post(self, request):
         return store_instances(request, None, self.base_url(request))
+
+
+def _count_of(queryset, group_by):
+    """``COUNT(*)`` of a correlated ``queryset`` as an annotation (0 when it is empty)."""
+    counted = queryset.order_by().values(group_by).annotate(n=Count("*")).values("n")
+    return Coalesce(Subquery(counted), 0)
 
 
 def store_instances(request, study_uid, base_url):
@@ -498,6 +513,23 @@ def _instances_for(request, study, series=None, instance=None):
     return instances.select_related("series__study").order_by("series__series_number", "series_id", "slice_position", "instance_number", "id")
 
 
+def _instance_for(request, study, series, instance):
+    """The instance a WADO-RS URL names, or None when it does not exist or the user may not see it.
+
+    Looked up by its unique SOPInstanceUID first; visibility is then asked of the one
+    study, which is cheaper than filtering every instance through the visible studies.
+    """
+    found = (
+        Instance.objects.select_related("series__study")
+        .filter(sop_instance_uid=instance, series__series_instance_uid=series, series__study__study_instance_uid=study)
+        .order_by()
+        .first()
+    )
+    if found is None or not Study.objects.visible_to(request.user).filter(pk=found.series.study_id).exists():
+        return None
+    return found
+
+
 def _metadata_with_bulkdata(instance, base):
     series = instance.series
     url = (
@@ -536,19 +568,27 @@ class RetrieveView(DicomWebView):
             and "type=" in accept
         ):
             return JsonResponse({"error": f"cannot answer Accept: {accept}; use multipart/related; type=\"application/dicom\""}, status=406)
-        instances = list(_instances_for(request, study, series, instance))
+        if instance is not None:
+            found = _instance_for(request, study, series, instance)
+            instances = [found] if found is not None else []
+        else:
+            instances = list(_instances_for(request, study, series))
         if not instances:
             return JsonResponse({"error": "not found"}, status=404)
         return multipart_response([_read_file(i) for i in instances], "application/dicom")
+
+
+def _check_frame_numbers(frame_numbers, frames):
+    for number in frame_numbers:
+        if not 1 <= number <= frames:
+            raise IndexError(f"frame {number} does not exist: the instance has {frames} frame(s)")
 
 
 def frame_bytes(data, frame_numbers):
     """The pixel data of the given frames (1-based) as Explicit VR Little Endian native bytes."""
     ds = pydicom.dcmread(io.BytesIO(data), force=True)
     frames = int(ds.get("NumberOfFrames", 1) or 1)
-    for number in frame_numbers:
-        if not 1 <= number <= frames:
-            raise IndexError(f"frame {number} does not exist: the instance has {frames} frame(s)")
+    _check_frame_numbers(frame_numbers, frames)
     syntax = ds.file_meta.TransferSyntaxUID
     if not syntax.is_compressed and syntax.is_little_endian:
         raw = ds.PixelData
@@ -560,6 +600,46 @@ def frame_bytes(data, frame_numbers):
     return [np.ascontiguousarray(pixels[n - 1]).astype(pixels.dtype.newbyteorder("<")).tobytes() for n in frame_numbers]
 
 
+@functools.lru_cache(maxsize=16384)
+def native_frame_layout(name):
+    """``(offset, frame size, frames)`` of the pixel data in stored file ``name``, or None.
+
+    None unless the file is native little endian (not compressed, not deflated) with
+    a PixelData element of defined length that holds every frame: then a frame is
+    read straight from the file, without parsing it again. Cached per name: files are
+    content-addressed (``ingest.storage_name``), so a name always holds the same bytes.
+    """
+    with default_storage.open(name, "rb") as handle:
+        ds = pydicom.dcmread(handle, force=True, defer_size=1024)
+        syntax = ds.file_meta.TransferSyntaxUID if "TransferSyntaxUID" in ds.file_meta else None
+        if syntax is None or syntax.is_compressed or syntax.is_deflated or not syntax.is_little_endian:
+            return None
+        pixel_data = ds.get_item(0x7FE00010, keep_deferred=True)
+        if pixel_data is None or getattr(pixel_data, "value_tell", None) is None or pixel_data.value is not None:
+            return None
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        size = ds.Rows * ds.Columns * ds.get("SamplesPerPixel", 1) * ds.BitsAllocated // 8
+        if size <= 0 or pixel_data.length == 0xFFFFFFFF or pixel_data.length < frames * size:
+            return None
+        return pixel_data.value_tell, size, frames
+
+
+def read_frames(instance, frame_numbers):
+    """The given frames (1-based) of a stored instance, as :func:`frame_bytes` gives them."""
+    name = instance.file.name
+    layout = native_frame_layout(name)
+    if layout is None:
+        return frame_bytes(_read_file(instance), frame_numbers)
+    offset, size, frames = layout
+    _check_frame_numbers(frame_numbers, frames)
+    with default_storage.open(name, "rb") as handle:
+        content = []
+        for number in frame_numbers:
+            handle.seek(offset + (number - 1) * size)
+            content.append(handle.read(size))
+    return content
+
+
 class FramesView(DicomWebView):
     """``GET .../instances/{instance}/frames/{frames}`` (WADO-RS, application/octet-stream)."""
 
@@ -568,11 +648,11 @@ class FramesView(DicomWebView):
             numbers = [int(n) for n in frames.split(",")]
         except ValueError:
             return JsonResponse({"error": f"frame list {frames!r} must be comma-separated integers"}, status=400)
-        found = _instances_for(request, study, series, instance).first()
+        found = _instance_for(request, study, series, instance)
         if found is None:
             return JsonResponse({"error": "not found"}, status=404)
         try:
-            content = frame_bytes(_read_file(found), numbers)
+            content = read_frames(found, numbers)
         except IndexError as error:
             return JsonResponse({"error": str(error)}, status=404)
         return multipart_response(content, f"application/octet-stream; transfer-syntax={ExplicitVRLittleEndian}")
