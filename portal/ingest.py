@@ -147,8 +147,19 @@ def _prepare(name, data, context, pseudonym_pattern):
     return _Candidate(result, data, hashlib.sha256(data).hexdigest(), attributes, metadata_json(ds))
 
 
+@dataclass
+class _Known:
+    """The studies (with their patient) and series (with their study) the archive already holds for an upload."""
+
+    studies: dict
+    series: dict
+
+
 def _check_against_archive(candidates):
-    """Mark duplicates (same UID, same bytes) and conflicts (same UID, other bytes, or other patient)."""
+    """Mark duplicates (same UID, same bytes) and conflicts (same UID, other bytes, or other patient).
+
+    Returns the candidates to store and the :class:`_Known` rows they refer to.
+    """
     by_uid = {}
     fresh = []
     for candidate in candidates:
@@ -165,14 +176,22 @@ def _check_against_archive(candidates):
         fresh.append(candidate)
 
     stored = dict(Instance.objects.filter(sop_instance_uid__in=list(by_uid)).values_list("sop_instance_uid", "sha256"))
-    study_patients = dict(
-        Study.objects.filter(study_instance_uid__in={c.attributes.StudyInstanceUID for c in fresh})
-        .values_list("study_instance_uid", "patient__patient_id")
+    known = _Known(
+        studies={
+            s.study_instance_uid: s
+            for s in Study.objects.select_related("patient").filter(
+                study_instance_uid__in={c.attributes.StudyInstanceUID for c in fresh}
+            )
+        },
+        series={
+            s.series_instance_uid: s
+            for s in Series.objects.select_related("study").filter(
+                series_instance_uid__in={c.attributes.SeriesInstanceUID for c in fresh}
+            )
+        },
     )
-    series_studies = dict(
-        Series.objects.filter(series_instance_uid__in={c.attributes.SeriesInstanceUID for c in fresh})
-        .values_list("series_instance_uid", "study__study_instance_uid")
-    )
+    study_patients = {uid: study.patient.patient_id for uid, study in known.studies.items()}
+    series_studies = {uid: series.study.study_instance_uid for uid, series in known.series.items()}
     new = []
     for candidate in fresh:
         a, result = candidate.attributes, candidate.result
@@ -192,7 +211,7 @@ def _check_against_archive(candidates):
             result.reason = "SeriesInstanceUID conflict: the archive holds this series in another study"
             continue
         new.append(candidate)
-    return new
+    return new, known
 
 
 def ingest_upload(files, user, channel=Upload.Channel.REST, deidentify=False):
@@ -223,7 +242,7 @@ def ingest_upload(files, user, channel=Upload.Channel.REST, deidentify=False):
     if not results:
         return IngestReport(REJECTED, [FileResult("(upload)", REJECTED, "the upload contains no files")])
 
-    new = _check_against_archive(candidates)
+    new, known = _check_against_archive(candidates)
     if any(r.status == REJECTED for r in results):
         for candidate in new:
             candidate.result.status = NOT_STORED
@@ -248,7 +267,7 @@ def ingest_upload(files, user, channel=Upload.Channel.REST, deidentify=False):
                 n_rejected=0,
                 report=[r.as_dict() for r in results],
             )
-            _create_rows(new, upload)
+            _create_rows(new, upload, known)
     except IntegrityError:
         _remove(written)
         logger.warning("upload by %s lost a race with a concurrent upload of the same instances", user)
@@ -270,21 +289,27 @@ def _remove(names):
             logger.exception("could not remove %s after a failed upload", name)
 
 
-def _create_rows(candidates, upload):
+def _create_rows(candidates, upload, known):
+    # Rows found by _check_against_archive are reused; get_or_create covers the rest
+    # (and a concurrent upload that created one of them meanwhile).
     patients, studies, series = {}, {}, {}
     instances = []
     for candidate in candidates:
         a = candidate.attributes
         patient = patients.get(a.PatientID)
         if patient is None:
-            patient, created = Patient.objects.get_or_create(
-                patient_id=a.PatientID, defaults={"sex": a.PatientSex or "", "age_years": a.PatientAge}
-            )
+            known_study = known.studies.get(a.StudyInstanceUID)
+            if known_study is not None:  # its patient is this PatientID (checked)
+                patient, created = known_study.patient, False
+            else:
+                patient, created = Patient.objects.get_or_create(
+                    patient_id=a.PatientID, defaults={"sex": a.PatientSex or "", "age_years": a.PatientAge}
+                )
             if not created and patient.age_years is None and a.PatientAge is not None:
                 patient.age_years = a.PatientAge
                 patient.save(update_fields=["age_years"])
             patients[a.PatientID] = patient
-        study = studies.get(a.StudyInstanceUID)
+        study = studies.get(a.StudyInstanceUID) or known.studies.get(a.StudyInstanceUID)
         if study is None:
             study, _ = Study.objects.get_or_create(
                 study_instance_uid=a.StudyInstanceUID,
@@ -296,8 +321,8 @@ def _create_rows(candidates, upload):
                     "description": a.StudyDescription or "",
                 },
             )
-            studies[a.StudyInstanceUID] = study
-        one_series = series.get(a.SeriesInstanceUID)
+        studies[a.StudyInstanceUID] = study
+        one_series = series.get(a.SeriesInstanceUID) or known.series.get(a.SeriesInstanceUID)
         if one_series is None:
             one_series, _ = Series.objects.get_or_create(
                 series_instance_uid=a.SeriesInstanceUID,
@@ -312,7 +337,7 @@ def _create_rows(candidates, upload):
                     "contrast_bolus_start_time": a.ContrastBolusStartTime or "",
                 },
             )
-            series[a.SeriesInstanceUID] = one_series
+        series[a.SeriesInstanceUID] = one_series
         instances.append(
             Instance(
                 sop_instance_uid=a.SOPInstanceUID,
@@ -363,7 +388,9 @@ def classify_study_phases(study):
     phases = dicomfiles.classify_phase(timings) if timings else {}
     for s in all_series:
         phase, reason = phases.get(s.series_instance_uid, (Phase.UNKNOWN, f"modality {s.modality} is not CT"))
+        before = (s.automatic_phase, s.phase, s.phase_reason)
         s.automatic_phase = phase
         if s.phase_source == PhaseSource.AUTOMATIC:
             s.phase, s.phase_reason = phase, reason
-        s.save(update_fields=["automatic_phase", "phase", "phase_reason"])
+        if (s.automatic_phase, s.phase, s.phase_reason) != before:  # most uploads add slices only
+            s.save(update_fields=["automatic_phase", "phase", "phase_reason"])
