@@ -237,15 +237,17 @@ def gather_inputs(reader_study, options: ComparisonOptions | None = None) -> Com
         .filter(lesion_id__in=lesion_pks)
         .order_by("pk")
         .values_list("pk", "reader_id", "lesion_id", "probability", "malignant", "blinded", "simulated",
-                     "locked_at", "revision", "updated_at")
+                     "locked_at", "revision")
     )
-    for pk, reader_pk, lesion_pk, probability, malignant, blinded, simulated, locked_at, revision, updated_at in call_values:
+    # Every value that enters is hashed; timestamps other than locked_at are not (a save
+    # that changes nothing must not invalidate the cache, and converting them is slow).
+    for pk, reader_pk, lesion_pk, probability, malignant, blinded, simulated, locked_at, revision in call_values:
         calls[(reader_pk, lesion_pk)] = Call(pk, probability, malignant, blinded, simulated, locked_at)
         reader_pks.add(reader_pk)
         if simulated:
             simulated_readers.add(reader_pk)
         digest.update(repr(("C", pk, reader_pk, lesion_pk, probability, malignant, blinded, simulated,
-                            locked_at, revision, updated_at)).encode())
+                            locked_at, revision)).encode())
     reader_pks |= set(reader_study.readers.values_list("pk", flat=True))
     users = reader_study.readers.model.objects.filter(pk__in=reader_pks).order_by("username")
     readers = [ReaderColumn(u.pk, u.get_full_name() or u.get_username(), u.pk in simulated_readers) for u in users]
@@ -262,11 +264,11 @@ def gather_inputs(reader_study, options: ComparisonOptions | None = None) -> Com
         prediction_values = (
             Prediction.objects.filter(model_version_id__in=[m.pk for m in models], lesion_id__in=lesion_pks,
                                       kind=PredictionKind.OUT_OF_FOLD)
-            .order_by("pk").values_list("pk", "model_version_id", "lesion_id", "score", "fold", "created_at")
+            .order_by("pk").values_list("pk", "model_version_id", "lesion_id", "score", "fold")
         )
-        for pk, version_pk, lesion_pk, score, fold, created_at in prediction_values:
+        for pk, version_pk, lesion_pk, score, fold in prediction_values:
             scores[(version_pk, lesion_pk)] = (score, fold)
-            digest.update(repr(("P", pk, version_pk, lesion_pk, score, fold, created_at)).encode())
+            digest.update(repr(("P", pk, version_pk, lesion_pk, score, fold)).encode())
     inputs = ComparisonInputs(reader_study, options, lesions, readers, models, calls, scores, digest.hexdigest())
     _choose_analysed(inputs)
     return inputs
