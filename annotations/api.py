@@ -99,6 +99,11 @@ class ReaderStudyViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
         reader_study = serializer.save(created_by=self.request.user)
         self._save_cases(reader_study, studies)
 
+    def update(self, request, *args, **kwargs):
+        response = super().update(request, *args, **kwargs)
+        response.data = self.get_serializer(self.get_queryset().get(pk=kwargs["pk"])).data  # fresh counts
+        return response
+
     @transaction.atomic
     def perform_update(self, serializer):
         self._require_manager()
@@ -345,7 +350,7 @@ class ReaderCallViewSet(AnnotationViewMixin, mixins.ListModelMixin, mixins.Retri
             calls = calls.filter(reader_study_id=_int_or_none(params["reader_study"]))
         if params.get("lesion"):
             calls = calls.filter(lesion_id=_int_or_none(params["lesion"]))
-        if params.get("all_revisions", "") not in {"1", "true", "yes"}:
+        if self.action == "list" and params.get("all_revisions", "") not in {"1", "true", "yes"}:
             calls = calls.filter(is_current=True)
         return calls.order_by("reader_study_id", "lesion_id", "reader_id", "revision")
 
