@@ -32,8 +32,10 @@ Conventions:
   (:data:`FIGURES` ``lesion.sd_floor``). A tissue range is drawn uniformly per
   patient.
 - A lesion's per-phase "mean HU" is the mean attenuation inside its ROI on the
-  centre slice (the ROI of ``cohort.csv``); the rendered texture is shifted so
-  that this holds before blur and noise.
+  centre slice (the ROI of ``cohort.csv``: a disc of 0.6 x the smaller in-plane
+  semi-axis); the rendered texture is shifted so that this holds before blur
+  and noise. A phase's image of a lesion depends on that phase's mean HU only
+  (plus morphology), which keeps the per-phase oracle an upper bound.
 - Coordinates are DICOM patient coordinates (LPS, mm): x to the patient's
   left, y posterior, z superior. Image rows run +y, columns +x.
 """
@@ -134,6 +136,8 @@ FIGURES: tuple[Figure, ...] = (
            "EX 'lower washout than ccRCC' read as 80-100 (assumed)"),
     Figure("lesion.sd_floor", (6, 15, 15, 15), "HU per phase, least SD of a range-derived lesion row", "assumed"),
     Figure("lesion.phase_correlation", (0.3, 0.7, 0.5), "r of NC with others; adjacent enhanced; CM-EX", "assumed"),
+    Figure("lesion.enhancement_reference_hu", (35,), "HU; enhancement = phase HU minus this",
+           f"assumed; about the unenhanced mean of ccRCC and oncocytoma on {_PAGE}"),
     Figure("lesion.necrosis_hu", (10, 30), "HU, non-enhancing necrotic/cystic part, uniform",
            f"{_PAGE} Attenuation, ccRCC appearance"),
     Figure("lesion.size_mm", (10, 40), "mm, long axis", "brief: ellipsoid 10-40 mm (masses <= 4 cm)"),
@@ -892,7 +896,7 @@ def _lesion_geometry(lesion: Lesion, grid: _Grid) -> _LesionGeometry:
     if lesion.pattern == "scar":
         angle = np.arctan2(b, a)
         scar = inside & ((rho < 0.12) | ((rho < 0.5) & (np.cos(5 * angle + rng.uniform(0, 2 * np.pi)) > 0.55 + 0.8 * rho)))
-    centre_row = np.nonzero(grid.z[box[0]] == cz)[0]
+    centre_row = np.nonzero(np.abs(grid.z[box[0]] - cz) < 0.25 * abs(grid.z[1] - grid.z[0]))[0]
     roi = np.zeros_like(inside)
     if centre_row.size:
         roi[centre_row[0]] = (dx[0] ** 2 + dy[0] ** 2 <= lesion.roi_radius_mm ** 2) & inside[centre_row[0]]
@@ -902,8 +906,10 @@ def _lesion_geometry(lesion: Lesion, grid: _Grid) -> _LesionGeometry:
 
 def _lesion_hu(lesion: Lesion, geometry: _LesionGeometry, phase: str) -> np.ndarray:
     """Attenuation of the lesion box in ``phase``; the ROI mean equals ``lesion.mean_hu[phase]``."""
+    # Only this phase's attenuation enters, so one phase's image carries no other phase's latent.
     mean = lesion.mean_hu[phase]
-    enhancement = max(mean - lesion.mean_hu["NC"], 0.0)
+    reference = figure("lesion.enhancement_reference_hu")[0]
+    enhancement = max(mean - reference, 0.0)
     amplitude = (0.25 * enhancement + 8.0) if lesion.heterogeneous[phase] else 0.04 * enhancement
     hu = mean + amplitude * geometry.texture
     if lesion.inversion and phase in ("CM", "EX"):
@@ -914,7 +920,7 @@ def _lesion_hu(lesion: Lesion, geometry: _LesionGeometry, phase: str) -> np.ndar
         fixed = fixed | geometry.necrosis
         if phase in ("CM", "NG"):  # in EX the scar has filled in
             weight = 0.2 if phase == "CM" else 0.5
-            hu = np.where(geometry.scar, lesion.mean_hu["NC"] + weight * enhancement, hu)
+            hu = np.where(geometry.scar, reference + weight * enhancement, hu)
             fixed = fixed | geometry.scar
     solid_roi = geometry.roi & ~fixed
     if geometry.roi.any():
