@@ -1,0 +1,179 @@
+"""Training throughput and scoring latency of the inference pipeline; optional seed-scale AUC check.
+
+Throughput (no database needed)::
+
+    .venv/bin/python benchmarks/train.py [--lesions 160] [--size 32] [--phases 1] [--epochs 3]
+
+prints training images/s of our input pipeline (``PatchSequence``: shuffling and
+augmentation per batch) + model versus the same model's ``fit`` on in-memory
+arrays in the same process (goal: ratio >= 0.9), and the scoring latency per
+lesion (patch extraction from a CT volume + model forward over its slices).
+
+Seed-scale check on the synthetic cohort (needs a database; imports the cohort
+written by ``manage.py make_cohort`` through the ordinary ingest path, then
+trains every variant of an experiment in this process)::
+
+    DEBUG=1 .venv/bin/python manage.py make_cohort --patients 160 --seed 0 --size 256 --slices 48 --out var/cohort
+    DEBUG=1 .venv/bin/python benchmarks/train.py --cohort var/cohort [--experiment source-study] [--variant CM]
+
+prints out-of-fold AUC per variant next to the cohort's oracle AUC.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def throughput(args):
+    import keras
+
+    from inference import training
+    from inference.experiments import get_experiment
+    from inference.patches import extract_lesion_patches
+
+    experiment = get_experiment(args.experiment, {"epochs": args.epochs, "batch_size": args.batch_size,
+                                                   "patch": {"size_px": args.size}})
+    rng = np.random.default_rng(0)
+    samples = 2 * experiment.patch.neighbours + 1
+    patches = rng.uniform(0, 1, size=(args.lesions, samples, args.size, args.size, args.phases)).astype(np.float32)
+    labels = np.arange(args.lesions) % 2
+    x, y = training.flatten_samples(patches, labels)
+    print(f"keras {keras.__version__} backend {keras.backend.backend()}; {training.describe_devices()}")
+    print(f"{len(x)} images of {x.shape[1:]}, batch {experiment.batch_size}, {args.epochs} epochs after 1 warm-up epoch")
+
+    def timed_fit(model, data, **kwargs):
+        model.fit(data, epochs=1, verbose=0, **kwargs)  # warm-up: tracing and first allocations
+        started = time.perf_counter()
+        model.fit(data, epochs=args.epochs, verbose=0, **kwargs)
+        return len(x) * args.epochs / (time.perf_counter() - started)
+
+    arrays = timed_fit(training.compiled_model(experiment, x.shape[1:], 0), x, y=y, batch_size=experiment.batch_size, shuffle=True)
+    sequence = training.PatchSequence(x, y, experiment.batch_size, experiment.augmentation, experiment.patch.window_width,
+                                      seed=0, workers=args.workers)
+    pipeline = timed_fit(training.compiled_model(experiment, x.shape[1:], 0), sequence)
+    plain = training.PatchSequence(x, y, experiment.batch_size, None, seed=0, workers=args.workers)
+    no_augmentation = timed_fit(training.compiled_model(experiment, x.shape[1:], 0), plain)
+    print(f"fit on in-memory arrays:           {arrays:8.1f} images/s")
+    print(f"our pipeline (augmented):          {pipeline:8.1f} images/s  ratio {pipeline / arrays:.2f}")
+    print(f"our pipeline (augmentation off):   {no_augmentation:8.1f} images/s  ratio {no_augmentation / arrays:.2f}")
+
+    model = training.compiled_model(experiment, x.shape[1:], 0)
+    volume = rng.normal(40, 20, size=(2 * experiment.patch.neighbours + 1, 512, 512)).astype(np.float32)
+    training.predict_lesions(model, patches[:1])  # warm-up
+    timings = []
+    for _ in range(args.repeats):
+        started = time.perf_counter()
+        one = np.stack([
+            extract_lesion_patches(volume, (0.74, 0.74), (256.0, 256.0), experiment.patch.neighbours, experiment.patch.neighbours,
+                                   experiment.patch.field_of_view_mm, args.size, experiment.patch.window_level,
+                                   experiment.patch.window_width)
+            for _ in range(args.phases)
+        ], axis=-1)[None]
+        training.predict_lesions(model, one)
+        timings.append(time.perf_counter() - started)
+    print(f"scoring latency per lesion (patches from a 512x512 volume + forward over {samples} slices): "
+          f"median {1000 * np.median(timings):.1f} ms, p90 {1000 * np.percentile(timings, 90):.1f} ms")
+
+
+def import_cohort(directory: Path):
+    """Ingest a make_cohort folder and create its lesions, reference ROIs and pathology (idempotent)."""
+    from django.contrib.auth import get_user_model
+
+    from annotations.models import ROI, Lesion, Pathology
+    from portal.ingest import ingest_upload
+    from portal.models import Series, Study
+
+    user, _ = get_user_model().objects.get_or_create(username="cohort-benchmark")
+    rows = list(csv.DictReader((directory / "cohort.csv").open()))
+    for study_dir in sorted(p for p in directory.iterdir() if p.is_dir()):
+        files = [(str(p.relative_to(directory)), p.read_bytes()) for p in sorted(study_dir.rglob("*.dcm"))]
+        report = ingest_upload(files, user)
+        if report.status == "rejected":
+            raise SystemExit(f"{study_dir.name}: rejected {report.as_dict()['files'][:3]}")
+    for row in rows:
+        study = Study.objects.get(study_instance_uid=row["study_instance_uid"])
+        lesion, created = Lesion.objects.get_or_create(study=study, label=str(row["lesion_id"]),
+                                                       defaults={"long_axis_mm": float(row["size_mm"])})
+        if not created:
+            continue
+        for phase in ("NC", "CM", "NG", "EX"):
+            if not row.get(f"{phase}_series_instance_uid"):
+                continue
+            x, y, z, r = (float(row[f"{phase}_{k}"]) for k in ("x_mm", "y_mm", "z_mm", "radius_mm"))
+            ROI.objects.create(
+                lesion=lesion, phase=phase, series=Series.objects.get(series_instance_uid=row[f"{phase}_series_instance_uid"]),
+                sop_instance_uid=row[f"{phase}_sop_instance_uid"], tool=ROI.Tool.ELLIPSE, is_reference=True,
+                points=[[x - r, y, z], [x + r, y, z], [x, y - r, z], [x, y + r, z]],
+            )
+        Pathology.objects.create(lesion=lesion, subtype=row["subtype"], malignant=bool(int(row["malignant"])),
+                                 source=Pathology.Source.SYNTHETIC)
+    return rows
+
+
+def cohort_check(args):
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from sklearn.metrics import roc_auc_score
+
+    from inference.experiments import get_experiment
+    from inference.models import ModelVersion
+
+    started = time.perf_counter()
+    rows = import_cohort(Path(args.cohort))
+    print(f"imported {len(rows)} lesions in {time.perf_counter() - started:.0f} s")
+    malignant = np.array([int(r["malignant"]) for r in rows])
+    oracle = {"overall": roc_auc_score(malignant, [float(r["oracle_llr"]) for r in rows])}
+    for phase in ("NC", "CM", "NG", "EX"):
+        if f"{phase}_oracle_llr" in rows[0]:
+            oracle[phase] = roc_auc_score(malignant, [float(r[f"{phase}_oracle_llr"]) for r in rows])
+    experiment = get_experiment(args.experiment)
+    variants = args.variant or experiment.variant_names
+    command = ["train", "--experiment", args.experiment, "--inline"] + [a for v in variants for a in ("--variant", v)]
+    command += [a for s in args.set for a in ("--set", s)]
+    started = time.perf_counter()
+    call_command(*command)
+    print(f"trained {len(variants)} variant(s) in {time.perf_counter() - started:.0f} s")
+    print(f"| variant | out-of-fold AUC | oracle AUC (phase) | (AUC-0.5)/(oracle-0.5) |\n|---|---|---|---|")
+    for variant in variants:
+        version = ModelVersion.objects.filter(experiment_name=args.experiment, variant=variant).order_by("-created_at").first()
+        auc = version.metrics["oof_auc"] if version else float("nan")
+        phases = experiment.variant(variant).phases
+        reference = oracle[phases[0]] if len(phases) == 1 and phases[0] in oracle else oracle["overall"]
+        print(f"| {variant} | {auc:.3f} | {reference:.3f} | {(auc - 0.5) / (reference - 0.5):.2f} |")
+    print(f"oracle overall (all phases): {oracle['overall']:.3f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--experiment", default="source-study")
+    parser.add_argument("--lesions", type=int, default=160)
+    parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--phases", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--cohort", help="a make_cohort output folder: run the seed-scale AUC check instead")
+    parser.add_argument("--variant", action="append", default=[])
+    parser.add_argument("--set", action="append", default=[], help="experiment override for the cohort check, e.g. epochs=10")
+    args = parser.parse_args()
+    if args.cohort:
+        cohort_check(args)
+    else:
+        throughput(args)
+
+
+if __name__ == "__main__":
+    main()
