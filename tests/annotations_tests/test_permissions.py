@@ -49,31 +49,33 @@ ENDPOINTS = {
     "study sr": lambda c, x: c.get(f"/api/v1/studies/{x['study_a'].study_instance_uid}/sr/"),
 }
 
+ANON = (401, 403)  # refused before any lookup; which one depends on the first authentication class
+
 # endpoint -> expected status for reader, other_reader, coordinator, admin, anonymous
 MATRIX = {
-    "list reader studies": (200, 200, 200, 200, 403),
-    "read reader study": (200, 404, 200, 200, 403),
-    "create reader study": (403, 403, 201, 201, 403),
-    "change reader study": (403, 404, 200, 200, 403),
-    "delete reader study": (403, 404, 204, 204, 403),
-    "unblind reader study": (403, 404, 200, 200, 403),
-    "close reader study": (403, 404, 200, 200, 403),
-    "worklist": (200, 404, 200, 200, 403),
-    "export csv": (403, 404, 200, 200, 403),
-    "list lesions": (200, 200, 200, 200, 403),
-    "read lesion": (200, 404, 200, 200, 403),
-    "create lesion": (201, 403, 201, 201, 403),
-    "change lesion": (403, 404, 200, 200, 403),
-    "delete lesion": (403, 404, 204, 204, 403),
-    "list rois": (200, 200, 200, 200, 403),
-    "create roi": (201, 400, 201, 201, 403),
-    "change roi": (403, 404, 200, 200, 403),
-    "delete roi": (403, 404, 204, 204, 403),
-    "read pathology": (403, 404, 200, 200, 403),
-    "write pathology": (403, 404, 200, 200, 403),
-    "list calls": (200, 200, 200, 200, 403),
-    "create call": (201, 403, 201, 201, 403),
-    "study sr": (200, 404, 200, 200, 403),
+    "list reader studies": (200, 200, 200, 200, ANON),
+    "read reader study": (200, 404, 200, 200, ANON),
+    "create reader study": (403, 403, 201, 201, ANON),
+    "change reader study": (403, 404, 200, 200, ANON),
+    "delete reader study": (403, 404, 204, 204, ANON),
+    "unblind reader study": (403, 404, 200, 200, ANON),
+    "close reader study": (403, 404, 200, 200, ANON),
+    "worklist": (200, 404, 200, 200, ANON),
+    "export csv": (403, 404, 200, 200, ANON),
+    "list lesions": (200, 200, 200, 200, ANON),
+    "read lesion": (200, 404, 200, 200, ANON),
+    "create lesion": (201, 403, 201, 201, ANON),
+    "change lesion": (403, 404, 200, 200, ANON),
+    "delete lesion": (403, 404, 204, 204, ANON),
+    "list rois": (200, 200, 200, 200, ANON),
+    "create roi": (201, 400, 201, 201, ANON),
+    "change roi": (403, 404, 200, 200, ANON),
+    "delete roi": (403, 404, 204, 204, ANON),
+    "read pathology": (403, 404, 200, 200, ANON),
+    "write pathology": (403, 404, 200, 200, ANON),
+    "list calls": (200, 200, 200, 200, ANON),
+    "create call": (201, 403, 201, 201, ANON),
+    "study sr": (200, 404, 200, 200, ANON),
 }
 
 
@@ -87,7 +89,8 @@ def ctx(study_a, reader_study_a, reader_study_b, lesion_a, lesion_b):
 @pytest.mark.parametrize("endpoint", list(MATRIX))
 def test_permission_matrix(endpoint, role_index, role, ctx, users, api_client_for):
     response = ENDPOINTS[endpoint](api_client_for(users[role]), ctx)
-    assert response.status_code == MATRIX[endpoint][role_index], (endpoint, role, getattr(response, "data", response.content[:300]))
+    expected = MATRIX[endpoint][role_index]
+    assert response.status_code in (expected if isinstance(expected, tuple) else (expected,)), (endpoint, role, getattr(response, "data", response.content[:300]))
 
 
 @pytest.mark.django_db
