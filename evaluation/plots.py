@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 MODEL_COLOURS = ["#0b4f9c", "#c0392b", "#1e8449", "#7d3c98", "#b9770e", "#117a8b", "#34495e", "#a04000"]
+INSIDE_LEGEND_MAX = 8  # more curves than this: the legend goes beside the plot
 READER_COLOURS = ["#5d6d7e", "#a6761d", "#e7298a", "#66a61e", "#7570b3", "#d95f02", "#1b9e77", "#666666",
                   "#8c564b", "#17becf", "#bcbd22", "#9467bd"]
 
@@ -26,9 +27,12 @@ def _label(entry, auc_by_key):
 
 def roc_figure(subgroup: dict, readers: list[dict], models: list[dict], title: str | None = None) -> Figure:
     """A square ROC plot: models solid, readers dashed, each reader's call a filled marker."""
-    figure = Figure(figsize=(7.6, 5.2), dpi=100, facecolor="white")
+    inside = len(readers) + len(models) <= INSIDE_LEGEND_MAX
+    width, height = (6.2, 5.9) if inside else (9.2, 5.9)
+    figure = Figure(figsize=(width, height), dpi=100, facecolor="white")
     FigureCanvasAgg(figure)
-    axes = figure.add_axes((0.09, 0.11, 0.5, 0.5 * 7.6 / 5.2 * 0.98))
+    side = 4.9  # inches: the square plotting area
+    axes = figure.add_axes((0.95 / width, 0.7 / height, side / width, side / height))
     axes.plot([0, 1], [0, 1], color="#9a9a9a", linestyle=":", linewidth=1.0, zorder=1)
     auc_by_key = {row["key"]: row["auc"] for row in subgroup.get("auc", [])}
     curves = subgroup.get("curves", {})
@@ -57,21 +61,24 @@ def roc_figure(subgroup: dict, readers: list[dict], models: list[dict], title: s
     axes.set_xlim(-0.01, 1.01)
     axes.set_ylim(-0.01, 1.01)
     axes.set_aspect("equal")
-    axes.set_xlabel("1 − specificity (false-positive rate)", fontsize=10)
-    axes.set_ylabel("Sensitivity (true-positive rate)", fontsize=10)
+    axes.set_xlabel("1 − specificity (false-positive rate)", fontsize=11)
+    axes.set_ylabel("Sensitivity (true-positive rate)", fontsize=11)
     axes.set_xticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     axes.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
-    axes.tick_params(labelsize=9)
+    axes.tick_params(labelsize=10)
     axes.grid(True, color="#e5e5e5", linewidth=0.6, zorder=0)
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
     if title:
         axes.set_title(title, fontsize=11, loc="left")
     handles.append(Line2D([], [], color="#9a9a9a", linestyle=":", label="Chance"))
-    legend = figure.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.63, 0.95), fontsize=8.5,
-                           frameon=False, title="Curves (markers: readers' own calls)", title_fontsize=8.5,
-                           handlelength=2.6, labelspacing=0.55)
-    legend._legend_box.align = "left"
+    if inside:
+        legend = axes.legend(handles=handles, loc="lower right", fontsize=8.5, frameon=True, framealpha=0.95,
+                             edgecolor="#cccccc", handlelength=2.6, labelspacing=0.4)
+    else:
+        legend = figure.legend(handles=handles, loc="upper left", bbox_to_anchor=((0.95 + side + 0.25) / width, 0.97),
+                               fontsize=8.5, frameon=False, handlelength=2.6, labelspacing=0.5)
+    legend.get_frame().set_linewidth(0.6)
     return figure
 
 

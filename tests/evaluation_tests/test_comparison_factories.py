@@ -36,7 +36,7 @@ def build_reader_study(
     rng = np.random.default_rng(seed)
     n_patients = -(-n_lesions // lesions_per_patient)
     patients = Patient.objects.bulk_create([
-        Patient(patient_id=f"{name[:8]}-P{i + 1:04d}", sex=rng.choice(["F", "M"], p=[0.4, 0.6]),
+        Patient(patient_id=f"{username_prefix.upper()}{seed:02d}-{i + 1:04d}", sex=rng.choice(["F", "M"], p=[0.4, 0.6]),
                 age_years=int(rng.integers(28, 86)))
         for i in range(n_patients)
     ])
