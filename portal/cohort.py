@@ -232,10 +232,6 @@ def phase_correlation() -> np.ndarray:
     )
 
 
-def _by_subtype(key: str) -> dict[str, float]:
-    return dict(zip(SUBTYPES, figure(key)))
-
-
 # ----------------------------------------------------------------------------- spec
 
 
