@@ -3,7 +3,7 @@ import pytest
 
 from portal.cohort import CohortSpec, sample_cohort, write_cohort
 
-SMALL = dict(patients=4, seed=7, size=256, slices=20)
+SMALL = dict(patients=3, seed=7, size=256, slices=16)
 
 
 @pytest.fixture(scope="session")
@@ -13,7 +13,7 @@ def small_spec():
 
 @pytest.fixture(scope="session")
 def small_cohort(tmp_path_factory, small_spec):
-    """4 patients, 256 x 256 x 20 slices, explicit VR little endian, with a preview PNG."""
+    """3 patients, 256 x 256 x 16 slices, explicit VR little endian, with a preview PNG."""
     out = tmp_path_factory.mktemp("cohort")
     return write_cohort(small_spec, out, preview=out / "preview.png")
 
