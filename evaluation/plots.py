@@ -67,8 +67,8 @@ def roc_figure(subgroup: dict, readers: list[dict], models: list[dict], title: s
     axes.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     axes.tick_params(labelsize=10)
     axes.grid(True, color="#e5e5e5", linewidth=0.6, zorder=0)
-    for side in ("top", "right"):
-        axes.spines[side].set_visible(False)
+    for spine in ("top", "right"):
+        axes.spines[spine].set_visible(False)
     if title:
         axes.set_title(title, fontsize=11, loc="left")
     handles.append(Line2D([], [], color="#9a9a9a", linestyle=":", label="Chance"))
