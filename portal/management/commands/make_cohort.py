@@ -42,6 +42,15 @@ class Command(BaseCommand):
         parser.add_argument("--mix", help=f"subtype weights, e.g. ccRCC=56,papillary=17 (of {', '.join(SUBTYPES)})")
         parser.add_argument("--preview", help="PNG of the four phases of one lesion (W400/L40)")
         parser.add_argument("--preview-patient", type=int, default=1, help="patient number for --preview")
+        parser.add_argument("--import", dest="do_import", action="store_true",
+                            help="load the cohort into the portal: studies through the ingest path, lesions with "
+                                 "reference ROIs, pathology, and a reader study holding every case")
+        parser.add_argument("--user", help="--import: the uploading user (default: the first superuser)")
+        parser.add_argument("--reader-study", help="--import: reader study name (default 'Synthetic cohort seed S')")
+        parser.add_argument("--readers", default="", help="--import: comma-separated usernames assigned to the reader study")
+        parser.add_argument("--simulate-readers", type=int, default=0, metavar="K",
+                            help="--import (demo only): K simulated readers record calls around the oracle; "
+                                 "marked simulated everywhere")
 
     def handle(self, *args, **options):
         slices = options["slices"] or 64
@@ -70,3 +79,39 @@ class Command(BaseCommand):
         self.stdout.write(f"oracle AUC  {per_phase}  overall {oracle.overall:.3f}")
         if options["preview"]:
             self.stdout.write(f"preview -> {options['preview']}")
+        if options["do_import"]:
+            self._import(result, spec, options)
+
+    def _import(self, result, spec, options):
+        from django.contrib.auth import get_user_model
+
+        from annotations.cohort_import import CohortImportError, import_cohort
+
+        User = get_user_model()
+        if options["user"]:
+            user = User.objects.filter(username=options["user"]).first()
+            if user is None:
+                raise CommandError(f"--user {options['user']!r} does not exist")
+        else:
+            user = User.objects.filter(is_superuser=True).order_by("id").first()
+            if user is None:
+                raise CommandError("--import needs --user USERNAME (there is no superuser to upload as)")
+        names = [n.strip() for n in options["readers"].split(",") if n.strip()]
+        readers = list(User.objects.filter(username__in=names))
+        missing = set(names) - {u.username for u in readers}
+        if missing:
+            raise CommandError(f"--readers: no such user(s): {', '.join(sorted(missing))}")
+        progress = partial(tqdm, unit="study", desc="import", disable=options["verbosity"] == 0)
+        try:
+            summary = import_cohort(
+                result, user, options["reader_study"] or f"Synthetic cohort seed {spec.seed}", readers=readers,
+                simulate_readers=options["simulate_readers"], seed=spec.seed, progress=progress,
+            )
+        except CohortImportError as error:
+            raise CommandError(str(error)) from None
+        self.stdout.write(
+            f"imported: {summary.studies_stored} studies stored ({summary.studies_already_there} already there), "
+            f"{summary.lesions_created} lesions with reference ROIs and pathology, "
+            f"{summary.simulated_calls} simulated calls; reader study {summary.reader_study.name!r} "
+            f"(id {summary.reader_study.pk})"
+        )

@@ -1,0 +1,171 @@
+"""Load a synthetic cohort (``portal.cohort.write_cohort``) into the portal.
+
+Studies go through the same ingest path as any upload; each lesion gets its
+reference ROIs (a circle on the slice through its centre, per phase) and its
+pathology from the generator's ground truth; a reader study holds every imported
+case. With ``simulate_readers=K`` (demo only), K simulated readers record locked
+calls that follow the generator's documented noise model around the oracle
+(:func:`portal.cohort.simulate_reader_calls`); every such call is marked
+``simulated``.
+"""
+from dataclasses import dataclass, field
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from portal.cohort import simulate_reader_calls
+from portal.ingest import ingest_upload
+from portal.models import Study, Upload
+from portal.roles import READER
+
+from . import services
+from .models import Lesion, Pathology, ReaderCall, ReaderStudy, ReaderStudyCase
+
+# portal.cohort's subtype names -> annotations.models.Subtype values
+SUBTYPE_NAMES = {
+    "ccRCC": "ccRCC",
+    "papillary": "papillary",
+    "chromophobe": "chromophobe",
+    "other_RCC": "other_rcc",
+    "oncocytoma": "oncocytoma",
+    "fat_poor_AML": "fp_aml",
+}
+
+
+SIDES = {"L": "left", "R": "right"}
+
+
+class CohortImportError(Exception):
+    """A study of the cohort could not be imported (the message names the study and why)."""
+
+
+@dataclass
+class ImportSummary:
+    studies_stored: int = 0
+    studies_already_there: int = 0
+    lesions_created: int = 0
+    simulated_calls: int = 0
+    reader_study: ReaderStudy | None = None
+    simulated_readers: list = field(default_factory=list)
+
+
+def circle_points(x_mm, y_mm, z_mm, radius_mm):
+    """The 4 points of an axial circle as Cornerstone's ellipse tool stores them (top, bottom, left, right)."""
+    return [
+        [x_mm, y_mm - radius_mm, z_mm],
+        [x_mm, y_mm + radius_mm, z_mm],
+        [x_mm - radius_mm, y_mm, z_mm],
+        [x_mm + radius_mm, y_mm, z_mm],
+    ]
+
+
+def _ingest_study(study_files, user):
+    files = []
+    for series in study_files.series.values():
+        for path in series.paths:
+            files.append((f"{study_files.patient_id}/{series.phase}/{path.name}", path.read_bytes()))
+    report = ingest_upload(files, user, channel=Upload.Channel.COMMAND)
+    if report.status == "rejected":
+        reasons = "; ".join(f"{f.file}: {f.reason}" for f in report.files if f.status == "rejected")[:500]
+        raise CohortImportError(f"study of {study_files.patient_id} was refused: {reasons}")
+    return report.status
+
+
+def _create_lesion(study, truth, user):
+    label = truth.lesion.lesion_id.rsplit("-", 1)[-1]
+    existing = Lesion.objects.filter(study=study, label=label).first()
+    if existing is not None:
+        return existing, False
+    rois = {
+        phase: {
+            "series": roi.SeriesInstanceUID,
+            "sop_instance_uid": roi.SOPInstanceUID,
+            "tool": "ellipse",
+            "points": circle_points(roi.x_mm, roi.y_mm, roi.z_mm, roi.radius_mm),
+            "stats": {"mean": round(roi.mean_hu, 1)},
+        }
+        for phase, roi in truth.rois.items()
+    }
+    lesion = services.create_lesion_with_reference_rois(
+        study, label, SIDES.get(truth.lesion.side, "unknown"), round(truth.lesion.size_mm, 1), rois, user
+    )
+    services.set_pathology(
+        lesion, SUBTYPE_NAMES[truth.lesion.subtype], source=Pathology.Source.SYNTHETIC, user=user
+    )
+    return lesion, True
+
+
+def _simulated_reader(number):
+    user, created = get_user_model().objects.get_or_create(
+        username=f"simulated-reader-{number}", defaults={"first_name": "Simulated", "last_name": f"reader {number}"}
+    )
+    if created:
+        user.set_unusable_password()
+        user.save()
+        user.groups.add(Group.objects.get(name=READER))
+    return user
+
+
+def import_cohort(cohort_files, user, reader_study_name, readers=(), simulate_readers=0, seed=0, progress=None):
+    """Import ``cohort_files`` (a :class:`portal.cohort.CohortFiles`) as ``user``.
+
+    Creates (or extends) the reader study ``reader_study_name`` with every imported
+    case and ``readers`` (users) assigned. Idempotent: studies already stored are
+    duplicates, lesions already there are kept, simulated calls are recorded once.
+    """
+    summary = ImportSummary()
+    studies = cohort_files.studies if progress is None else progress(cohort_files.studies)
+    for study_files in studies:
+        status = _ingest_study(study_files, user)
+        if status == "stored":
+            summary.studies_stored += 1
+        else:
+            summary.studies_already_there += 1
+
+    with transaction.atomic():
+        reader_study, _ = ReaderStudy.objects.get_or_create(
+            name=reader_study_name,
+            defaults={
+                "instructions": "Synthetic demo cohort: for every lesion, call benign or malignant and give "
+                "your probability of malignancy (0-100).",
+                "seed": seed,
+                "created_by": user,
+            },
+        )
+        summary.reader_study = reader_study
+        study_rows = {s.study_instance_uid: s for s in Study.objects.filter(
+            study_instance_uid__in=[f.StudyInstanceUID for f in cohort_files.studies])}
+        position = reader_study.cases.count()
+        for study_files in cohort_files.studies:
+            study = study_rows[study_files.StudyInstanceUID]
+            _, created = ReaderStudyCase.objects.get_or_create(
+                reader_study=reader_study, study=study, defaults={"position": position}
+            )
+            position += created
+        lesions_by_id = {}
+        for truth in cohort_files.truths:
+            lesion, created = _create_lesion(study_rows[truth.StudyInstanceUID], truth, user)
+            summary.lesions_created += created
+            lesions_by_id[truth.lesion.lesion_id] = lesion
+        reader_study.readers.add(*readers)
+
+        if simulate_readers:
+            simulated = [_simulated_reader(k + 1) for k in range(simulate_readers)]
+            reader_study.readers.add(*simulated)
+            summary.simulated_readers = simulated
+            already = set(
+                ReaderCall.objects.filter(reader_study=reader_study, simulated=True, is_current=True)
+                .values_list("reader_id", "lesion_id")
+            )
+            for call in simulate_reader_calls([t.lesion for t in cohort_files.truths], simulate_readers, seed):
+                reader, lesion = simulated[call.reader], lesions_by_id[call.lesion_id]
+                if (reader.pk, lesion.pk) in already:
+                    continue
+                services.record_call(
+                    reader_study, lesion, reader, malignant=call.malignant_call,
+                    probability=int(round(call.probability)), simulated=True, lock=True, blinded=True,
+                    changed_by=user,
+                )
+                summary.simulated_calls += 1
+    return summary
