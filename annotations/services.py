@@ -166,9 +166,11 @@ def _check_roi(lesion, values: dict) -> dict:
         raise Invalid(str(error), "points") from None
     stats = values.get("stats") or {}
     if not isinstance(stats, dict) or any(
-        isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in stats.values()
+        isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+        for v in stats.values() if v is not None
     ):
-        raise Invalid("stats must be an object of finite numbers, e.g. {\"mean\": 35.2}", "stats")
+        raise Invalid("stats must be an object of finite numbers (or null), e.g. {\"mean\": 35.2}", "stats")
+    stats = {k: v for k, v in stats.items() if v is not None}
     return {
         "series": series, "phase": series.phase, "sop_instance_uid": sop_uid, "frame_number": frame,
         "tool": tool, "points": points, "stats": stats, "is_reference": bool(values.get("is_reference", False)),

@@ -241,3 +241,11 @@ def test_calls_are_refused_while_the_reader_study_is_closed(scene, reader, api_c
     response = api_client_for(reader).post("/api/v1/calls/", body, format="json")
     assert response.status_code == 409 and "closed" in response.json()["detail"]
     assert db_state() == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("stats", [{"mean": "high"}, {"mean": True}, [1, 2]])
+def test_stats_that_are_not_numbers_name_stats(stats, scene, reader, api_client_for):
+    before = db_state()
+    assert_refused(post_roi(api_client_for(reader), scene, stats=stats), 400, "stats")
+    assert db_state() == before
