@@ -5,7 +5,7 @@
 import { annotations, listOf } from './api.js';
 import { CallForm, PathologyForm } from './calls.js';
 import { LesionPanel } from './lesions.js';
-import { NAVIGATION_TOOLS, ROI_TOOLS, getPrimaryTool, onAnnotationEvents, setPrimaryTool, setupTools } from './tools.js';
+import { NAVIGATION_TOOLS, ROI_TOOLS, getPrimaryTool, initTools, onAnnotationEvents, setPrimaryTool, setupTools } from './tools.js';
 import { CaseViewer, PRESETS, fetchCase, initCornerstone } from './viewer.js';
 
 const root = document.getElementById('case');
@@ -135,6 +135,7 @@ async function main() {
   const { useCPURendering } = await initCornerstone({ workerUrl: root.dataset.workerUrl, wasmBasePath: root.dataset.wasmBase, rendering });
   root.dataset.rendering = useCPURendering ? 'cpu' : 'gpu';
   performance.mark('case:cornerstone-ready');
+  initTools();
   const viewer = new CaseViewer(grid, { onStatus: showStatus });
   viewer.enableViewports();
   setupTools(viewer.renderingEngineId, viewer.panels.map((p) => p.viewportId));

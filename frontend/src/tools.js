@@ -39,12 +39,16 @@ const TOOL_GROUP_ID = 'case-tools';
 let toolGroup = null;
 let primaryTool = NAVIGATION_TOOLS.windowLevel;
 
-/** Register every tool and bind them to the viewports: W/L on the left button, pan on the middle, zoom on the right, scroll on the wheel. */
-export function setupTools(renderingEngineId, viewportIds) {
+/** Start Cornerstone3D tools and register every tool; before any viewport is enabled, so that the tools' mouse and wheel listeners reach every viewport. */
+export function initTools() {
   toolsInit();
   for (const Tool of [WindowLevelTool, PanTool, ZoomTool, StackScrollTool, EllipticalROITool, RectangleROITool, PlanarFreehandROITool, LengthTool]) {
     addTool(Tool);
   }
+}
+
+/** Bind the tools to the viewports: W/L on the left button, pan on the middle, zoom on the right, scroll on the wheel. */
+export function setupTools(renderingEngineId, viewportIds) {
   toolGroup = ToolGroupManager.createToolGroup(TOOL_GROUP_ID);
   for (const name of [...Object.values(NAVIGATION_TOOLS), StackScrollTool.toolName, ...Object.values(ROI_TOOLS)]) {
     toolGroup.addTool(name);

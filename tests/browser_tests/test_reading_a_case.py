@@ -1,0 +1,177 @@
+"""A reader reads a case in headless Chromium: four rendered phases, synchronized
+scrolling, an ellipse ROI drawn with the mouse, a locked call, everything restored on
+reload, and the pathology kept from them until their call is locked."""
+import json
+
+import pytest
+
+from annotations.models import ROI, Lesion, Pathology, ReaderCall
+
+from .conftest import copy_to_docs
+from .phantom import MASS_CENTRE, ORIGIN_MM, PIXEL_SPACING_MM
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PHASES = ("NC", "CM", "NG", "EX")
+FIRST_IMAGES_BOUND_MS = 10_000
+
+
+def wait_until_ready(page):
+    page.wait_for_function("['1', 'error'].includes(document.getElementById('case').dataset.ready)", timeout=60_000)
+    error = page.locator(".case-error")
+    assert page.evaluate("document.getElementById('case').dataset.ready") == "1", error.text_content()
+
+
+def canvas_pixels(page, phase):
+    """Mean and spread of the grey levels drawn in ``phase``'s viewport, and the share of non-black pixels."""
+    return page.evaluate(
+        """(phase) => {
+            const canvas = document.querySelector(`.viewport-cell[data-phase="${phase}"] canvas`);
+            const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+            let sum = 0, sumSq = 0, lit = 0, n = data.length / 4;
+            for (let i = 0; i < data.length; i += 4) {
+                const grey = data[i];
+                sum += grey; sumSq += grey * grey; if (grey > 8) lit += 1;
+            }
+            const mean = sum / n;
+            return { mean, sd: Math.sqrt(sumSq / n - mean * mean), lit: lit / n };
+        }""",
+        phase,
+    )
+
+
+def slice_indices(page):
+    return page.evaluate(
+        "Object.fromEntries([...document.querySelectorAll('.viewport-cell')].map(c => [c.dataset.phase, c.querySelector('.slice-index').textContent]))"
+    )
+
+
+def wait_for_slices(page, index):
+    page.wait_for_function(
+        """(index) => [...document.querySelectorAll('.slice-index')].every(label => label.dataset.index === String(index))""",
+        arg=index,
+    )
+
+
+def mass_on_canvas(page):
+    """Page coordinates of the mass centre in the CM viewport and a radius (px) inside the mass."""
+    return page.evaluate(
+        """([x, y, radiusMm]) => {
+            const viewport = window.caseViewer.panel('CM').viewport;
+            const z = viewport.getCamera().focalPoint[2];
+            const centre = viewport.worldToCanvas([x, y, z]);
+            const edge = viewport.worldToCanvas([x + radiusMm, y, z]);
+            const box = viewport.element.getBoundingClientRect();
+            return { x: box.left + centre[0], y: box.top + centre[1], r: Math.abs(edge[0] - centre[0]) };
+        }""",
+        [ORIGIN_MM + MASS_CENTRE[1] * PIXEL_SPACING_MM, ORIGIN_MM + MASS_CENTRE[0] * PIXEL_SPACING_MM, 9.0],
+    )
+
+
+def api_status(page, url):
+    return page.evaluate("(url) => fetch(url, {credentials: 'same-origin'}).then(r => r.status)", url)
+
+
+def test_reader_reads_a_case_draws_an_roi_locks_a_call_and_finds_both_restored(
+    live_server, new_page, login, make_case, reader, coordinator, artifacts
+):
+    reader_study, study = make_case([reader], n=64, size=512)
+    case_url = f"{live_server.url}/reading/{reader_study.pk}/{study.study_instance_uid}/"
+    page = new_page()
+    login(page, reader)
+
+    page.goto(case_url)
+    wait_until_ready(page)
+    first_images_ms = int(page.evaluate("document.getElementById('case').dataset.timeToFirstImagesMs"))
+    per_phase = page.evaluate("Object.fromEntries([...document.querySelectorAll('.viewport-cell')].map(c => [c.dataset.phase, Number(c.dataset.firstImageMs)]))")
+    rendering = page.evaluate("document.getElementById('case').dataset.rendering")
+    print(f"\ntime to the first image of every phase (4 x 64 slices of 512 x 512, {rendering} rendering): {first_images_ms} ms {per_phase}")
+    assert first_images_ms < FIRST_IMAGES_BOUND_MS
+
+    # Every phase is drawn (not just a canvas): grey levels with the phantom's structure.
+    pixels = {phase: canvas_pixels(page, phase) for phase in PHASES}
+    for phase, stats in pixels.items():
+        assert stats["lit"] > 0.15 and stats["sd"] > 20, (phase, stats)
+    assert pixels["CM"]["mean"] > pixels["NC"]["mean"], pixels  # the enhancing cortex is brighter in CM
+    assert slice_indices(page) == {phase: f"{phase} 33/64" for phase in PHASES}
+    page.screenshot(path=artifacts / "case_page_opened.png")
+
+    # The wheel scrolls the CM stack; the others follow (synchronized slice position).
+    cm_box = page.locator('.viewport-cell[data-phase="CM"]').bounding_box()
+    page.mouse.move(cm_box["x"] + cm_box["width"] / 2, cm_box["y"] + cm_box["height"] / 2)
+    for _ in range(3):
+        page.mouse.wheel(0, 120)
+        page.wait_for_timeout(150)
+    wait_for_slices(page, 36)
+    assert slice_indices(page) == {phase: f"{phase} 36/64" for phase in PHASES}
+    for _ in range(3):
+        page.keyboard.press("ArrowUp")
+        page.wait_for_timeout(100)
+    wait_for_slices(page, 33)
+
+    # Draw an ellipse inside the mass on CM: lesion L1 is created with a reference ROI.
+    page.keyboard.press("e")
+    mass = mass_on_canvas(page)
+    page.mouse.move(mass["x"], mass["y"])
+    page.mouse.down()
+    for step in range(1, 9):  # a slow drag: every move is handled before the button is released
+        page.mouse.move(mass["x"] + mass["r"] * 0.7 * step / 8, mass["y"] + mass["r"] * 0.7 * step / 8)
+        page.wait_for_timeout(40)
+    page.wait_for_timeout(200)
+    page.mouse.up()
+    roi_row = page.locator('.lesion-list tr.roi[data-phase="CM"]')
+    roi_row.wait_for()
+    page.wait_for_function("document.querySelector('.roi-status').dataset.state === 'saved'")
+    roi = ROI.objects.select_related("lesion").get()
+    assert (roi.lesion.label, roi.phase, roi.tool, roi.is_reference) == ("L1", "CM", "ellipse", True)
+    assert len(roi.points) == 4
+    assert roi.stats["mean"] == pytest.approx(130, abs=12), roi.stats  # the phantom mass is 130 HU on CM
+    assert 60 < roi.stats["area"] < 250, roi.stats  # a circle of radius ~6.3 mm: ~125 mm²
+    assert "mean 1" in roi_row.locator(".stats").text_content()
+
+    # The truth exists but is hidden from the reader until their call is locked.
+    lesion = Lesion.objects.get()
+    Pathology.objects.create(lesion=lesion, subtype="ccRCC", malignant=True, source="surgery", entered_by=coordinator)
+    assert api_status(page, f"/api/v1/lesions/{lesion.pk}/pathology/") == 403
+    page.reload()
+    wait_until_ready(page)
+    assert page.locator(".pathology-view").count() == 0
+    assert page.locator('.lesion-list tr.roi[data-phase="CM"]').count() == 1
+
+    # The call is autosaved, then locked after the confirmation.
+    form = page.locator("form.call-form")
+    form.locator("input[name=malignant][value=true]").check()
+    form.locator("input[name=probability]").evaluate("(el) => { el.value = 80; el.dispatchEvent(new Event('input', {bubbles: true})); }")
+    form.locator("select[name=subtype_guess]").select_option("ccRCC")
+    page.wait_for_function("document.querySelector('form.call-form .save-status').dataset.state === 'saved'")
+    page.wait_for_function("document.querySelector('form.call-form').dataset.dirty === '0'")
+    call = ReaderCall.objects.get()
+    assert (call.malignant, call.probability, call.subtype_guess, call.locked_at) == (True, 80, "ccRCC", None)
+    page.once("dialog", lambda dialog: dialog.accept())
+    form.locator("button.lock").click()
+    form.locator(".locked-note").wait_for()
+    call.refresh_from_db()
+    assert call.locked_at is not None and call.time_spent_s > 0
+
+    # Reopening the case restores the ROI (drawn on the CM viewport) and the locked call.
+    page.reload()
+    wait_until_ready(page)
+    form.locator(".locked-note").wait_for()
+    assert form.locator("input[name=malignant][value=true]").is_checked()
+    assert form.locator("input[name=probability]").input_value() == "80"
+    assert form.locator("select[name=subtype_guess]").input_value() == "ccRCC"
+    assert form.locator("input[name=probability]").is_disabled()  # inside the disabled fieldset
+    assert "mean 1" in page.locator('.lesion-list tr.roi[data-phase="CM"] .stats').text_content()
+    page.wait_for_function(
+        "document.querySelectorAll('.viewport-cell[data-phase=\"CM\"] svg [data-annotation-uid], .viewport-cell[data-phase=\"CM\"] svg ellipse, .viewport-cell[data-phase=\"CM\"] svg path').length > 0"
+    )
+    # Locked: the blinding is lifted for this lesion.
+    assert "ccRCC" in page.locator(".pathology-view").text_content()
+    assert api_status(page, f"/api/v1/lesions/{lesion.pk}/pathology/") == 200
+
+    path = artifacts / "case_page.png"
+    page.screenshot(path=path)
+    copy_to_docs(path, "case_page.png")
+    expected = ("favicon", "status of 403")  # the test's own pathology request before the lock
+    errors = [line for line in page.log if line.startswith(("pageerror", "error")) and not any(e in line for e in expected)]
+    assert not errors, json.dumps(errors, indent=1)
