@@ -31,7 +31,7 @@ demo: setup
 	$(PY) manage.py migrate --no-input; \
 	$(PY) manage.py collectstatic --no-input -v 0; \
 	$(PY) manage.py demo_setup --patients $(DEMO_PATIENTS); \
-	$(VENV)/bin/celery -A portal worker -Q default,gpu -c 1 --loglevel INFO > var/worker.log 2>&1 & \
+	$(VENV)/bin/celery -A portal worker -B -s var/celerybeat-schedule -Q default,gpu -c 1 --loglevel INFO > var/worker.log 2>&1 & \
 	WORKER=$$!; trap "kill $$WORKER 2>/dev/null" EXIT INT TERM; \
 	echo "Worker started (log: var/worker.log)."; \
 	echo "Portal: http://$(HOST):$(PORT)/  (logins above; API http://$(HOST):$(PORT)/api/v1/, DICOMweb http://$(HOST):$(PORT)/dicomweb/)"; \
