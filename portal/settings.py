@@ -179,6 +179,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+INFERENCE_HEARTBEAT_TIMEOUT_MINUTES = env_int("INFERENCE_HEARTBEAT_TIMEOUT_MINUTES", 15)
 CELERY_BEAT_SCHEDULE = {
     # Runs whose worker died (no heartbeat) are marked failed, never left "running".
     "sweep-stale-training-runs": {"task": "inference.tasks.sweep_stale_runs", "schedule": 300.0},
