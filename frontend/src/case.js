@@ -169,7 +169,7 @@ async function main() {
   } else {
     form = new PathologyForm(root.querySelector('form.pathology-form'));
   }
-  form.setLesion(lesions.selected);
+  await form.setLesion(lesions.selected);
   root.dataset.ready = '1';
 }
 

@@ -82,8 +82,7 @@ def test_coordinator_enters_pathology_in_the_study_viewer(live_server, new_page,
     page.goto(f"{live_server.url}/studies/{study.study_instance_uid}/")
     wait_until_ready(page)
     form = page.locator("form.pathology-form")
-    form.wait_for()
-    assert "No pathology entered yet" in form.locator(".save-status").text_content()
+    form.locator(".save-status", has_text="No pathology entered yet").wait_for()
     form.locator("select[name=subtype]").select_option("oncocytoma")
     assert form.locator("select[name=malignant]").input_value() == "false"
     form.locator("select[name=source]").select_option("biopsy")
