@@ -116,6 +116,10 @@ def artifacts():
 
 
 def copy_to_docs(path, name):
+    """Copy a screenshot to docs/screenshots/ when it is missing there or UPDATE_SCREENSHOTS=1
+    (so that a test run leaves the committed one alone otherwise)."""
     target = REPOSITORY / "docs" / "screenshots" / name
+    if target.exists() and os.environ.get("UPDATE_SCREENSHOTS", "") not in {"1", "true", "yes"}:
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(path, target)
