@@ -25,8 +25,7 @@ import uuid
 import numpy as np
 import pydicom
 from django.core.files.storage import default_storage
-from django.db.models import Count, OuterRef, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils.http import parse_header_parameters
@@ -332,21 +331,14 @@ class StudiesView(DicomWebView):
     def get(self, request):
         matches, limit, offset, include = parse_qido_query(request.GET)
         studies = apply_matches(self.visible_studies(request), matches, STUDY_LOOKUPS, "study")
-        # Counts as subqueries: joined to the visibility filter's joins they would multiply rows.
         studies = studies.select_related("patient").annotate(
-            n_series=_count_of(Series.objects.filter(study=OuterRef("pk")), "study"),
-            n_instances=_count_of(Instance.objects.filter(series__study=OuterRef("pk")), "series__study"),
+            n_series=Count("series", distinct=True), n_instances=Count("series__instances", distinct=True)
         ).order_by("id")
-        page = list(studies[offset: offset + limit] if limit is not None else studies[offset:])
-        modalities = {}
-        for study_id, modality in (
-            Series.objects.filter(study__in=[s.pk for s in page]).values_list("study_id", "modality").distinct()
-        ):
-            modalities.setdefault(study_id, []).append(modality)
+        page = studies[offset: offset + limit] if limit is not None else studies[offset:]
         base = self.base_url(request)
         results = []
         for study in page:
-            study.modalities = ",".join(modalities.get(study.pk, []))
+            study.modalities = ",".join(study.series.values_list("modality", flat=True).distinct())
             result = _study_attributes(study, base)
             if include:
                 first = Instance.objects.filter(series__study=study).values_list("metadata", flat=True).first()
@@ -356,12 +348,6 @@ class StudiesView(DicomWebView):
 
     def post(self, request):
         return store_instances(request, None, self.base_url(request))
-
-
-def _count_of(queryset, group_by):
-    """``COUNT(*)`` of a correlated ``queryset`` as an annotation (0 when it is empty)."""
-    counted = queryset.order_by().values(group_by).annotate(n=Count("*")).values("n")
-    return Coalesce(Subquery(counted), 0)
 
 
 def store_instances(request, study_uid, base_url):
