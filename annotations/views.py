@@ -18,9 +18,16 @@ VIEWER_PHASES = ("NC", "CM", "NG", "EX")
 
 
 def _preload_urls(study):
-    """API answers the viewer asks for first, fetched by the browser while the bundle loads."""
-    series = study.series.filter(phase__in=VIEWER_PHASES).values_list("series_instance_uid", flat=True)
-    return [f"/api/v1/studies/{study.study_instance_uid}/"] + [f"/api/v1/series/{uid}/instances/" for uid in series]
+    """What the viewer asks for first, fetched by the browser while the bundle loads: the
+    study, each phase's instance list, and the middle slice of each phase (viewer.js opens
+    every stack at its middle slice, in the instance list's order)."""
+    urls = [f"/api/v1/studies/{study.study_instance_uid}/"]
+    for series in study.series.filter(phase__in=VIEWER_PHASES):
+        urls.append(f"/api/v1/series/{series.series_instance_uid}/instances/")
+        uids = list(series.instances.values_list("sop_instance_uid", flat=True))
+        if uids:
+            urls.append(f"/api/v1/instances/{uids[len(uids) // 2]}/file/")
+    return urls
 
 
 def _viewer_context(study, mode, reader_study=None):
