@@ -91,3 +91,40 @@ def test_coordinator_enters_pathology_in_the_study_viewer(live_server, new_page,
     page.wait_for_function("document.querySelector('form.pathology-form .save-status').dataset.state === 'saved'")
     pathology = Pathology.objects.get(lesion=lesion)
     assert (pathology.subtype, pathology.malignant, pathology.source, str(pathology.date)) == ("oncocytoma", False, "biopsy", "2024-02-01")
+
+
+def drag(page, start, end, steps=8):
+    page.mouse.move(*start)
+    page.mouse.down()
+    for step in range(1, steps + 1):
+        page.mouse.move(start[0] + (end[0] - start[0]) * step / steps, start[1] + (end[1] - start[1]) * step / steps)
+        page.wait_for_timeout(40)
+    page.wait_for_timeout(200)
+    page.mouse.up()
+
+
+def test_a_length_sets_the_long_axis_and_a_rectangle_is_the_reference_roi_of_its_phase(live_server, new_page, login, make_case, reader):
+    reader_study, study = make_case([reader], n=6, size=128)
+    page = new_page()
+    login(page, reader)
+    page.goto(f"{live_server.url}/reading/{reader_study.pk}/{study.study_instance_uid}/")
+    wait_until_ready(page)
+    box = page.locator('.viewport-cell[data-phase="NG"]').bounding_box()
+    centre = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+    page.click('button[data-tool="length"]')
+    drag(page, (centre[0] - 60, centre[1]), (centre[0] + 60, centre[1]))
+    page.locator('.lesion-list tr.roi[data-tool="length"]').wait_for()
+    page.wait_for_function("document.querySelector('.roi-status').dataset.state === 'saved'")
+    lesion = Lesion.objects.get()
+    roi = lesion.rois.get()
+    assert (lesion.label, roi.phase, roi.tool, roi.is_reference) == ("L1", "NG", "length", False)
+    assert lesion.long_axis_mm == pytest.approx(roi.stats["length"], abs=0.1) and lesion.long_axis_mm > 10
+    assert page.locator("form.lesion-fields input[name=long_axis_mm]").input_value() == str(lesion.long_axis_mm)
+
+    page.keyboard.press("r")
+    drag(page, (centre[0] - 20, centre[1] - 20), (centre[0] + 20, centre[1] + 20))
+    page.locator('.lesion-list tr.roi[data-tool="rectangle"]').wait_for()
+    page.wait_for_function("document.querySelector('.roi-status').dataset.state === 'saved'")
+    rectangle = lesion.rois.get(tool="rectangle")
+    assert rectangle.is_reference and rectangle.phase == "NG" and rectangle.stats["area"] > 0
