@@ -179,6 +179,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Comparison pages with more ratings (lesions x (readers + models)) than this are computed by a worker.
+EVALUATION_SYNC_MAX_RATINGS = env_int("EVALUATION_SYNC_MAX_RATINGS", 2500)
 INFERENCE_HEARTBEAT_TIMEOUT_MINUTES = env_int("INFERENCE_HEARTBEAT_TIMEOUT_MINUTES", 15)
 CELERY_BEAT_SCHEDULE = {
     # Runs whose worker died (no heartbeat) are marked failed, never left "running".
