@@ -1,10 +1,8 @@
 """REST API of the archive: uploads, studies, series (phase override), instance files."""
 import logging
 
-from django.db import transaction
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -14,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .ingest import ingest_upload
-from .models import Instance, PhaseSource, Series, Study, Upload
+from .models import Instance, Series, Study, Upload
 from .serializers import (
     InstanceSerializer,
     PhaseOverrideSerializer,
@@ -98,13 +96,7 @@ class SeriesViewSet(viewsets.ReadOnlyModelViewSet):
         require(request.user, "set_series_phase")
         payload = PhaseOverrideSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        with transaction.atomic():
-            series.phase = payload.validated_data["phase"]
-            series.phase_source = PhaseSource.MANUAL
-            series.phase_reason = f"set by {request.user.get_username()}"
-            series.phase_set_by = request.user
-            series.phase_set_at = timezone.now()
-            series.save()
+        series.set_phase_manually(payload.validated_data["phase"], request.user)
         return Response(SeriesSerializer(series).data)
 
     @extend_schema(responses=InstanceSerializer(many=True))

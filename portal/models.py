@@ -2,6 +2,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from .roles import CAPABILITIES
 
@@ -97,6 +98,15 @@ class Series(models.Model):
 
     def __str__(self):
         return f"{self.series_number} {self.phase} {self.series_instance_uid}"
+
+    def set_phase_manually(self, phase, user):
+        """A person's phase override; recorded, and kept by later automatic re-classification."""
+        self.phase = phase
+        self.phase_source = PhaseSource.MANUAL
+        self.phase_reason = f"set by {user.get_username()}"
+        self.phase_set_by = user
+        self.phase_set_at = timezone.now()
+        self.save(update_fields=["phase", "phase_source", "phase_reason", "phase_set_by", "phase_set_at"])
 
 
 class UploadStatus(models.TextChoices):

@@ -32,6 +32,7 @@ dicomweb_patterns = [
 urlpatterns = [
     path("", views.home, name="home"),
     path("upload/", views.upload, name="upload"),
+    re_path(r"^series/(?P<series_instance_uid>[0-9.]+)/phase/$", views.set_phase, name="set-phase"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

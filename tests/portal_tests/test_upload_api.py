@@ -226,3 +226,20 @@ def test_instances_of_a_series_come_sorted_by_slice_position(api_client_for, rea
     assert positions == sorted(positions) and len(positions) == 5
     file = api_client_for(reader).get(f"/api/v1/instances/{rows[0]['sop_instance_uid']}/file/")
     assert file.status_code == 200 and file["Content-Type"] == "application/dicom"
+
+
+@pytest.mark.django_db
+def test_coordinator_overrides_a_phase_from_the_studies_page_and_readers_cannot(client, reader, coordinator, api_client_for):
+    slices = make_ct_series(2, phase="CM")
+    post(api_client_for(reader), [as_upload(f"{i}.dcm", dataset_bytes(ds)) for i, ds in enumerate(slices)])
+    url = f"/series/{slices[0].SeriesInstanceUID}/phase/"
+    client.force_login(reader)
+    assert client.post(url, {"phase": "NG"}).status_code == 403
+    client.force_login(coordinator)
+    page = client.get("/")
+    assert b'name="phase"' in page.content
+    client.post(url, {"phase": "bogus"})
+    assert Series.objects.get().phase == "CM"
+    assert client.post(url, {"phase": "NG"}).status_code == 302
+    series = Series.objects.get()
+    assert (series.phase, series.phase_source, series.phase_set_by) == ("NG", "manual", coordinator)
