@@ -5,8 +5,7 @@ Per stage, for ``--patients`` studies of ``--size``^2 x ``--slices`` x 4 phases:
 - latents: :func:`sample_cohort` (patients/s; no pixels),
 - render: :func:`render_volumes` (slices/s, all four phases counted),
 - write: DICOM files per transfer syntax (slices/s, MB per study on disk),
-- import: a hook for the portal's importer (``--import``), filled in by whoever
-  wires ``make_cohort --import``; it is skipped until then.
+- import (``--import``): what ``make_cohort --import`` does, into an empty SQLite portal.
 
 Wall-clock and process CPU seconds are both printed: on a shared machine the
 CPU figure is the steadier one. Run from the repository root::
@@ -43,9 +42,30 @@ def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def import_hook(out_dir: Path, spec: CohortSpec) -> float | None:
-    """Seconds to import ``out_dir`` into the portal; None until the importer exists (lead fills this in)."""
-    return None
+def import_hook(out_dir: Path, spec: CohortSpec) -> float:
+    """Seconds to import a freshly written copy of the cohort into an empty portal (SQLite in a temp folder).
+
+    The import is ``annotations.cohort_import.import_cohort``, what ``make_cohort --import`` runs:
+    every study through the ingest path, lesions with reference ROIs and pathology.
+    """
+    var = Path(tempfile.mkdtemp(prefix="cohort-bench-var-"))
+    os.environ.update(DJANGO_SETTINGS_MODULE="portal.settings", DEBUG="1", VAR_DIR=str(var), DATABASE_URL="")
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+
+    from annotations.cohort_import import import_cohort
+    from portal.cohort import write_cohort
+
+    call_command("migrate", verbosity=0)
+    user = get_user_model().objects.create_superuser("bench", password=None)
+    files = write_cohort(spec, out_dir / "import-copy")
+    with Timer() as t:
+        import_cohort(files, user, "benchmark")
+    shutil.rmtree(var, ignore_errors=True)
+    return t.wall
 
 
 def main(argv=None) -> int:
@@ -90,7 +110,7 @@ def main(argv=None) -> int:
                   f"{megabytes:7.1f} MB/study  ~{megabytes * 160 / 1000:.1f} GB per 160 patients")
             if args.do_import and syntax == args.syntaxes[0]:
                 seconds = import_hook(out, syntax_spec)
-                print("import    (no importer yet)" if seconds is None else f"import    {slices / seconds:8.1f} slices/s")
+                print(f"import    {slices / seconds:8.1f} slices/s wall (ingest + lesions + pathology)")
         finally:
             shutil.rmtree(out, ignore_errors=True)
     return 0
