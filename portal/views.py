@@ -12,7 +12,10 @@ def home(request):
     studies = (
         Study.objects.visible_to(request.user).select_related("patient").prefetch_related("series").order_by("-created_at")[:200]
     )
-    return render(request, "portal/home.html", {"studies": studies, "phases": Phase.choices})
+    from annotations.access import reader_studies_visible_to
+
+    reader_studies = reader_studies_visible_to(request.user).order_by("name") if request.user.has_perm("portal.view_comparisons") else []
+    return render(request, "portal/home.html", {"studies": studies, "phases": Phase.choices, "reader_studies": reader_studies})
 
 
 @login_required

@@ -88,3 +88,18 @@ def test_openapi_schema_and_login_page_render(client, reader):
     client.force_login(reader)
     assert client.get("/").status_code == 200
     assert client.get("/upload/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_navigation_shows_each_role_its_pages(client, reader, coordinator, admin_user):
+    from annotations.models import ReaderStudy
+
+    ReaderStudy.objects.create(name="Pilot study")
+    client.force_login(reader)
+    page = client.get("/").content.decode()
+    assert "/reading/" in page and "/models/" not in page and "Pilot study" not in page
+    client.force_login(coordinator)
+    page = client.get("/").content.decode()
+    assert "/models/" not in page and "Pilot study" in page and "/comparison/" in page
+    client.force_login(admin_user)
+    assert "/models/" in client.get("/").content.decode()
