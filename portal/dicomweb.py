@@ -16,6 +16,7 @@ OHIF, Cornerstone's WADO-RS loader) parse them strictly:
 Authentication and permissions are those of the REST API (session or token);
 a user finds and retrieves only the studies they may see.
 """
+import dataclasses
 import functools
 import io
 import json
@@ -35,6 +36,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
+from .api import AUTHENTICATION_CLASSES
 from .ingest import FileResult, ingest_upload
 from .models import Instance, Series, Study, Upload
 
@@ -303,6 +305,7 @@ def apply_matches(queryset, matches, lookups, level):
 class DicomWebView(APIView):
     """Base view: DRF authentication; answers plain Django responses (no DRF rendering)."""
 
+    authentication_classes = AUTHENTICATION_CLASSES
     permission_classes = [IsAuthenticated]
 
     def perform_content_negotiation(self, request, force=False):
@@ -499,21 +502,32 @@ def _instances_for(request, study, series=None, instance=None):
     return instances.select_related("series__study").order_by("series__series_number", "series_id", "slice_position", "instance_number", "id")
 
 
+@dataclasses.dataclass(frozen=True)
+class StoredInstance:
+    """What retrieval needs of one instance: its stored file and frame count."""
+
+    file_name: str
+    number_of_frames: int
+
+
 def _instance_for(request, study, series, instance):
     """The instance a WADO-RS URL names, or None when it does not exist or the user may not see it.
 
-    Looked up by its unique SOPInstanceUID first; visibility is then asked of the one
-    study, which is cheaper than filtering every instance through the visible studies.
+    One query finds it by its unique SOPInstanceUID (joined to its series and study,
+    which must match the URL); visibility is then asked of the one study
+    (``Study.objects.is_visible_to``: no query while the answer is cached).
     """
     found = (
-        Instance.objects.select_related("series__study")
-        .filter(sop_instance_uid=instance, series__series_instance_uid=series, series__study__study_instance_uid=study)
+        Instance.objects.filter(
+            sop_instance_uid=instance, series__series_instance_uid=series, series__study__study_instance_uid=study
+        )
         .order_by()
+        .values_list("file", "number_of_frames", "series__study_id")
         .first()
     )
-    if found is None or not Study.objects.visible_to(request.user).filter(pk=found.series.study_id).exists():
+    if found is None or not Study.objects.is_visible_to(request.user, found[2]):
         return None
-    return found
+    return StoredInstance(found[0], found[1])
 
 
 def _metadata_with_bulkdata(instance, base):
@@ -539,8 +553,12 @@ class MetadataView(DicomWebView):
         return _dicom_json_response([_metadata_with_bulkdata(i, base) for i in instances])
 
 
+def _file_name(instance):
+    return instance.file_name if isinstance(instance, StoredInstance) else instance.file.name
+
+
 def _read_file(instance):
-    with default_storage.open(instance.file.name, "rb") as handle:
+    with default_storage.open(_file_name(instance), "rb") as handle:
         return handle.read()
 
 
@@ -612,7 +630,7 @@ def native_frame_layout(name):
 
 def read_frames(instance, frame_numbers):
     """The given frames (1-based) of a stored instance, as :func:`frame_bytes` gives them."""
-    name = instance.file.name
+    name = _file_name(instance)
     layout = native_frame_layout(name)
     if layout is None:
         return frame_bytes(_read_file(instance), frame_numbers)

@@ -1,7 +1,11 @@
 """The imaging archive: Patient / Study / Series / Instance, and the uploads that filled it."""
+import threading
+import time
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 
 from .roles import CAPABILITIES
@@ -54,6 +58,95 @@ class StudyQuerySet(models.QuerySet):
         if user.has_perm("portal.view_all_studies"):
             return self
         return self.filter(Q(series__instances__upload__user=user) | Q(reader_studies__readers=user)).distinct()
+
+    def is_visible_to(self, user, study_id):
+        """Whether ``user`` may open the study with primary key ``study_id`` (one cheap query at most).
+
+        Same rule as :meth:`visible_to`. A "yes" is remembered per process for
+        :data:`ACCESS_CACHE_SECONDS` (see :class:`AccessCache`); a "no" is never
+        remembered, so newly granted access shows at once.
+        """
+        if not user.is_authenticated:
+            return False
+        if user.has_perm("portal.view_all_studies"):
+            return True
+        key = (user.pk, study_id)
+        if access_cache.get_visible(key):
+            return True
+        visible = (
+            Instance.objects.filter(series__study_id=study_id, upload__user=user).exists()
+            or self.filter(pk=study_id, reader_studies__readers=user).exists()
+        )
+        if visible:
+            access_cache.set_visible(key)
+        return visible
+
+
+# How long a process may reuse what it learned about a user's access: the user a
+# DRF token belongs to (with that user object's permission cache) and "user U may
+# see study S". Revocation (token deleted, user deactivated, role or permission
+# changed, reader removed from a reader study) is seen at once by the process that
+# made the change (signals below clear the cache) and by every other process
+# (gunicorn workers) within this many seconds. 0 turns the cache off.
+ACCESS_CACHE_SECONDS = 30
+
+
+class AccessCache:
+    """A small per-process, time-limited cache of authentication and study visibility.
+
+    Only positive answers are kept: an unknown token or an invisible study is asked
+    of the database every time.
+    """
+
+    max_entries = 10_000
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._tokens = {}
+        self._visible = {}
+
+    @staticmethod
+    def _ttl():
+        return getattr(settings, "ACCESS_CACHE_SECONDS", ACCESS_CACHE_SECONDS)
+
+    def _get(self, table, key):
+        entry = table.get(key)
+        if entry is None:
+            return None
+        expires, value = entry
+        if time.monotonic() >= expires:
+            table.pop(key, None)
+            return None
+        return value
+
+    def _set(self, table, key, value):
+        ttl = self._ttl()
+        if ttl <= 0:
+            return
+        with self._lock:
+            if len(table) >= self.max_entries:
+                table.clear()
+            table[key] = (time.monotonic() + ttl, value)
+
+    def get_token(self, key):
+        return self._get(self._tokens, key)
+
+    def set_token(self, key, value):
+        self._set(self._tokens, key, value)
+
+    def get_visible(self, key):
+        return self._get(self._visible, key)
+
+    def set_visible(self, key):
+        self._set(self._visible, key, True)
+
+    def clear(self, *args, **kwargs):
+        with self._lock:
+            self._tokens.clear()
+            self._visible.clear()
+
+
+access_cache = AccessCache()
 
 
 class Study(models.Model):
@@ -170,3 +263,24 @@ class Instance(models.Model):
 
     def __str__(self):
         return self.sop_instance_uid
+
+
+def _clear_access_cache(sender=None, **kwargs):
+    access_cache.clear()
+
+
+# What can revoke access: a token, user, group or permission changed or deleted, a
+# role or permission granted or taken, a reader or case removed from a reader study,
+# an upload or study deleted. Each of these drops what this process remembers
+# (creating uploads and studies grants, never revokes: not a reason).
+# (Senders are named, not global: a global post_delete receiver would turn off
+# Django's fast deletes for every model.)
+for _sender in (settings.AUTH_USER_MODEL, "auth.Group", "auth.Permission", "authtoken.Token",
+                "annotations.ReaderStudy", "annotations.ReaderStudyCase"):
+    post_save.connect(_clear_access_cache, sender=_sender, dispatch_uid=f"portal.access_cache.save.{_sender}")
+for _sender in (settings.AUTH_USER_MODEL, "auth.Group", "auth.Permission", "authtoken.Token",
+                "annotations.ReaderStudy", "annotations.ReaderStudyCase", "portal.Upload", "portal.Study"):
+    post_delete.connect(_clear_access_cache, sender=_sender, dispatch_uid=f"portal.access_cache.delete.{_sender}")
+for _sender in ("auth.User_groups", "auth.User_user_permissions", "auth.Group_permissions",
+                "annotations.ReaderStudy_readers", "annotations.ReaderStudyCase"):
+    m2m_changed.connect(_clear_access_cache, sender=_sender, dispatch_uid=f"portal.access_cache.m2m.{_sender}")
