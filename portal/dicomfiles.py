@@ -19,7 +19,9 @@ from typing import NamedTuple
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.pixels import iter_pixels
+from pydicom.pixels import get_decoder, iter_pixels
+from pydicom.pixels.decoders.base import DecodeRunner
+from pydicom.pixels.utils import as_pixel_options
 from pydicom.uid import (
     UID,
     ExplicitVRBigEndian,
@@ -116,6 +118,8 @@ def _check_pixel_data(ds: Dataset, filename: str) -> None:
     except Exception:
         raise DicomRejected(filename, "Rows or Columns is missing or not a number") from None
     try:
+        if _native_pixel_data_is_valid(ds, syntax):
+            return
         frames = 0
         for frame in iter_pixels(ds, raw=True):
             if tuple(frame.shape[:2]) != (rows, columns):
@@ -129,6 +133,38 @@ def _check_pixel_data(ds: Dataset, filename: str) -> None:
         raise DicomRejected(
             filename, f"PixelData could not be decoded ({syntax_text}): {_first_line(exc)}"
         ) from None
+
+
+def _native_pixel_data_is_valid(ds: Dataset, syntax: str | None) -> bool:
+    """True when native (uncompressed) pixel data passes pydicom's checks without decoding.
+
+    For the common native layouts (PixelData of 8, 16 or 32 bits allocated, one
+    sample per pixel, not YBR_FULL_422) decoding adds nothing to pydicom's own
+    validation of the Image Pixel module and of the data length (Rows x Columns x
+    SamplesPerPixel x BitsAllocated / 8 x NumberOfFrames, odd lengths padded to
+    even), which raises ``ValueError`` with its reason exactly as decoding would.
+    Any other layout, and every compressed syntax, returns False: the caller decodes.
+    """
+    if syntax is None or 0x7FE00010 not in ds:
+        return False
+    try:
+        decoder = get_decoder(UID(syntax))
+    except NotImplementedError:
+        return False
+    if not decoder.is_native:
+        return False
+    runner = DecodeRunner(decoder.UID)
+    runner.set_source(ds)
+    runner.set_options(**as_pixel_options(ds))
+    if (
+        runner.pixel_keyword != "PixelData"
+        or runner.bits_allocated not in (8, 16, 32)
+        or runner.samples_per_pixel != 1
+        or runner.photometric_interpretation == "YBR_FULL_422"
+    ):
+        return False
+    runner.validate()  # raises ValueError for bad module values or too little pixel data
+    return True
 
 
 def _transfer_syntax(ds: Dataset) -> str | None:

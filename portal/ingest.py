@@ -10,12 +10,14 @@ removed again.
 import hashlib
 import io
 import logging
+import os
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import IntegrityError, transaction
+from django.utils.functional import empty
 
 from . import archives, deid, dicomfiles
 from .models import Instance, Patient, Phase, PhaseSource, Series, Study, Upload, UploadStatus
@@ -252,9 +254,8 @@ def ingest_upload(files, user, channel=Upload.Channel.REST, deidentify=False):
     written = []
     try:
         for candidate in new:
-            name = storage_name(candidate.sha256)
-            if not default_storage.exists(name):
-                saved = default_storage.save(name, ContentFile(candidate.data))
+            saved = _write(storage_name(candidate.sha256), candidate.data)
+            if saved is not None:
                 written.append(saved)
         with transaction.atomic():
             upload = Upload.objects.create(
@@ -281,6 +282,44 @@ def ingest_upload(files, user, channel=Upload.Channel.REST, deidentify=False):
     return IngestReport(upload.status, results, upload)
 
 
+def _write(name, data):
+    """Store ``data`` under its content-addressed ``name``; returns the name if this call wrote it.
+
+    On a local FileSystemStorage the file is created with one exclusive open
+    (``xb``: an existing file, identical by construction, is left alone and a
+    concurrent writer of the same name cannot be overwritten); the folders are made
+    only when missing. Other storages go through the storage API.
+    """
+    if default_storage._wrapped is empty:
+        default_storage._setup()
+    storage = default_storage._wrapped
+    if type(storage) is FileSystemStorage and storage.directory_permissions_mode is None:
+        path = storage.path(name)
+        try:
+            handle = open(path, "xb")
+        except FileExistsError:
+            return None
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            try:
+                handle = open(path, "xb")
+            except FileExistsError:
+                return None
+        try:
+            with handle:
+                handle.write(data)
+            if storage.file_permissions_mode is not None:
+                os.chmod(path, storage.file_permissions_mode)
+        except BaseException:
+            handle.close()
+            os.remove(path)
+            raise
+        return name
+    if default_storage.exists(name):
+        return None
+    return default_storage.save(name, ContentFile(data))
+
+
 def _remove(names):
     for name in names:
         try:
@@ -293,6 +332,7 @@ def _create_rows(candidates, upload, known):
     # Rows found by _check_against_archive are reused; get_or_create covers the rest
     # (and a concurrent upload that created one of them meanwhile).
     patients, studies, series = {}, {}, {}
+    grown = set()  # studies that got a new series: their phases are classified again
     instances = []
     for candidate in candidates:
         a = candidate.attributes
@@ -324,7 +364,7 @@ def _create_rows(candidates, upload, known):
         studies[a.StudyInstanceUID] = study
         one_series = series.get(a.SeriesInstanceUID) or known.series.get(a.SeriesInstanceUID)
         if one_series is None:
-            one_series, _ = Series.objects.get_or_create(
+            one_series, created = Series.objects.get_or_create(
                 series_instance_uid=a.SeriesInstanceUID,
                 defaults={
                     "study": study,
@@ -337,6 +377,8 @@ def _create_rows(candidates, upload, known):
                     "contrast_bolus_start_time": a.ContrastBolusStartTime or "",
                 },
             )
+            if created:
+                grown.add(a.StudyInstanceUID)
         series[a.SeriesInstanceUID] = one_series
         instances.append(
             Instance(
@@ -366,8 +408,11 @@ def _create_rows(candidates, upload, known):
             )
         )
     Instance.objects.bulk_create(instances, batch_size=500)
-    for study in studies.values():
-        classify_study_phases(study)
+    # A phase depends only on the attributes of the study's series, which are fixed
+    # when a series is created: an upload that only adds slices changes no phase.
+    for uid, study in studies.items():
+        if uid in grown:
+            classify_study_phases(study)
 
 
 def classify_study_phases(study):
