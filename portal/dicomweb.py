@@ -26,6 +26,7 @@ import uuid
 import numpy as np
 import pydicom
 from django.core.files.storage import default_storage
+from django.db import connection
 from django.db.models import Count
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -510,6 +511,25 @@ class StoredInstance:
     number_of_frames: int
 
 
+@functools.cache
+def _instance_lookup_sql():
+    """One statement (no ORM query building per request): file, frames and study id of an instance by its UIDs."""
+    instance, series, study = (m._meta for m in (Instance, Series, Study))
+    quote = connection.ops.quote_name
+
+    def column(meta, field):
+        return f"{quote(meta.db_table)}.{quote(meta.get_field(field).column)}"
+
+    return (
+        f"SELECT {column(instance, 'file')}, {column(instance, 'number_of_frames')}, {column(series, 'study')}"
+        f" FROM {quote(instance.db_table)}"
+        f" INNER JOIN {quote(series.db_table)} ON {column(instance, 'series')} = {column(series, 'id')}"
+        f" INNER JOIN {quote(study.db_table)} ON {column(series, 'study')} = {column(study, 'id')}"
+        f" WHERE {column(instance, 'sop_instance_uid')} = %s AND {column(series, 'series_instance_uid')} = %s"
+        f" AND {column(study, 'study_instance_uid')} = %s"
+    )
+
+
 def _instance_for(request, study, series, instance):
     """The instance a WADO-RS URL names, or None when it does not exist or the user may not see it.
 
@@ -517,14 +537,9 @@ def _instance_for(request, study, series, instance):
     which must match the URL); visibility is then asked of the one study
     (``Study.objects.is_visible_to``: no query while the answer is cached).
     """
-    found = (
-        Instance.objects.filter(
-            sop_instance_uid=instance, series__series_instance_uid=series, series__study__study_instance_uid=study
-        )
-        .order_by()
-        .values_list("file", "number_of_frames", "series__study_id")
-        .first()
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_instance_lookup_sql(), [instance, series, study])
+        found = cursor.fetchone()
     if found is None or not Study.objects.is_visible_to(request.user, found[2]):
         return None
     return StoredInstance(found[0], found[1])

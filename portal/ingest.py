@@ -178,20 +178,22 @@ def _check_against_archive(candidates):
         fresh.append(candidate)
 
     stored = dict(Instance.objects.filter(sop_instance_uid__in=list(by_uid)).values_list("sop_instance_uid", "sha256"))
-    known = _Known(
-        studies={
-            s.study_instance_uid: s
-            for s in Study.objects.select_related("patient").filter(
-                study_instance_uid__in={c.attributes.StudyInstanceUID for c in fresh}
-            )
-        },
-        series={
-            s.series_instance_uid: s
-            for s in Series.objects.select_related("study").filter(
-                series_instance_uid__in={c.attributes.SeriesInstanceUID for c in fresh}
-            )
-        },
-    )
+    known_series = {
+        s.series_instance_uid: s
+        for s in Series.objects.select_related("study__patient").filter(
+            series_instance_uid__in={c.attributes.SeriesInstanceUID for c in fresh}
+        )
+    }
+    # A known series brings its study (and patient) along; the others are asked for
+    # only when an upload names a study through none of its known series.
+    known_studies = {s.study.study_instance_uid: s.study for s in known_series.values()}
+    missing = {c.attributes.StudyInstanceUID for c in fresh} - set(known_studies)
+    if missing:
+        known_studies.update(
+            (s.study_instance_uid, s)
+            for s in Study.objects.select_related("patient").filter(study_instance_uid__in=missing)
+        )
+    known = _Known(studies=known_studies, series=known_series)
     study_patients = {uid: study.patient.patient_id for uid, study in known.studies.items()}
     series_studies = {uid: series.study.study_instance_uid for uid, series in known.series.items()}
     new = []
