@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from pydicom.datadict import keyword_for_tag
+from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.tag import Tag
@@ -243,6 +243,67 @@ def _walk(ds: Dataset, path: str = "") -> Iterator[tuple[str, str, object]]:
                 yield from _walk(item, f"{where}[{index}] > ")
 
 
+_DIRECT_IDENTIFIER_TAGS = {tag_for_keyword(keyword): keyword for keyword in DIRECT_IDENTIFIERS}
+_MAYBE_SEQUENCE_VRS = frozenset({"SQ", "UN", None})
+
+
+def _walk_identifiers(ds: Dataset, path: str = "") -> Iterator[tuple[str, str, object]]:
+    """What :func:`_walk` yields, but only the direct identifiers (:data:`DIRECT_IDENTIFIERS`).
+
+    Only direct identifiers and elements that are or may be sequences (SQ, UN, or
+    no VR yet) are converted from their raw bytes; the others are skipped
+    unread, so checking costs little more than looking at the tags.
+    """
+    elements = ds._dict
+    for tag in list(elements):
+        keyword = _DIRECT_IDENTIFIER_TAGS.get(tag)
+        if keyword is None:
+            raw = elements.get(tag)
+            if raw is None or raw.VR not in _MAYBE_SEQUENCE_VRS or dictionary_vr_is_not_sequence(tag):
+                continue
+        where = f"{path}{keyword or keyword_for_tag(tag) or str(Tag(tag))}"
+        try:
+            element = ds[tag]
+        except Exception:
+            if keyword is not None:
+                yield where, keyword, None
+            continue
+        if keyword is not None:
+            yield where, keyword, element
+        if element.VR == "SQ" and element.value is not None:
+            for index, item in enumerate(element.value):
+                yield from _walk_identifiers(item, f"{where}[{index}] > ")
+
+
+def dictionary_vr_is_not_sequence(tag) -> bool:
+    """Whether the data dictionary says ``tag`` is not a sequence (unknown and private tags: it cannot say)."""
+    try:
+        return "SQ" not in dictionary_VR(tag)
+    except KeyError:
+        return False
+
+
+def _count_private(ds: Dataset) -> int:
+    """Private elements of ``ds``, items of sequences included; only (possible) sequences are converted."""
+    count = 0
+    elements = ds._dict
+    for tag in list(elements):
+        raw = elements.get(tag)
+        if raw is None:
+            continue
+        if tag >> 16 & 1:
+            count += 1
+        if raw.VR not in _MAYBE_SEQUENCE_VRS or dictionary_vr_is_not_sequence(tag):
+            continue
+        try:
+            element = ds[tag]
+        except Exception:
+            continue
+        if element.VR == "SQ" and element.value is not None:
+            count += sum(_count_private(item) for item in element.value)
+    return count
+
+
 def check_deidentified(ds: Dataset, pseudonym_pattern=None) -> list[str]:
     """The reasons ``ds`` is not de-identified; ``[]`` when it is.
 
@@ -257,9 +318,7 @@ def check_deidentified(ds: Dataset, pseudonym_pattern=None) -> list[str]:
     """
     pattern = _pattern(pseudonym_pattern)
     problems: list[str] = []
-    for path, keyword, element in _walk(ds):
-        if keyword not in DIRECT_IDENTIFIERS:
-            continue
+    for path, keyword, element in _walk_identifiers(ds):
         if element is None:
             problems.append(f"{path} cannot be read (direct identifier)")
             continue
@@ -288,7 +347,7 @@ def check_deidentified(ds: Dataset, pseudonym_pattern=None) -> list[str]:
 
 def strip_private_tags(ds: Dataset) -> int:
     """Remove every private element (sequences included) in place; returns how many were removed."""
-    count = sum(1 for _, _, element in _walk(ds) if element is not None and element.tag.is_private)
+    count = _count_private(ds)
     if count:
         ds.remove_private_tags()
     return count
