@@ -1,6 +1,7 @@
 """REST API of the archive: uploads, studies, series (phase override), instance files."""
 import logging
 
+from django.core.files.uploadhandler import MemoryFileUploadHandler, TemporaryFileUploadHandler
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
@@ -65,6 +66,22 @@ def require(user, capability):
         raise PermissionDenied(f"your role may not {capability.replace('_', ' ')}")
 
 
+class UploadMemoryHandler(MemoryFileUploadHandler):
+    """Keeps the files of an upload request of at most :data:`IN_MEMORY_UPLOAD_BYTES` in memory.
+
+    Django's own memory handler gives up when the whole request exceeds
+    FILE_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), so a batch of a few CT slices went to
+    temporary files, written and read back once each. The ingest holds every file
+    of an upload in memory anyway; larger requests still go to temporary files.
+    """
+
+    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        self.activated = content_length is not None and 0 < content_length <= IN_MEMORY_UPLOAD_BYTES
+
+
+IN_MEMORY_UPLOAD_BYTES = 64 * 1024 * 1024
+
+
 class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """``POST /api/v1/uploads/``: multipart ``files`` (DICOM and/or zip), optional ``deidentify``."""
 
@@ -78,6 +95,11 @@ class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         if self.request.user.has_perm("portal.view_all_studies"):
             return uploads
         return uploads.filter(user=self.request.user)
+
+    def initialize_request(self, request, *args, **kwargs):
+        if request.method == "POST":
+            request.upload_handlers = [UploadMemoryHandler(request), TemporaryFileUploadHandler(request)]
+        return super().initialize_request(request, *args, **kwargs)
 
     @extend_schema(request=UploadRequestSerializer, responses={201: dict, 200: dict, 422: dict})
     def create(self, request):
