@@ -132,6 +132,9 @@ UPLOAD_MAX_ZIP_RATIO = env_int("UPLOAD_MAX_ZIP_RATIO", 200)
 DATA_UPLOAD_MAX_MEMORY_SIZE = None  # the upload limits above apply instead
 DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_MEMBERS
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# Seconds a web process may reuse a token's user and a "user may see study" answer (0: off).
+# Revocations are seen at once by the process that made them, by the others within this time.
+ACCESS_CACHE_SECONDS = env_int("ACCESS_CACHE_SECONDS", 30)
 DEID_PSEUDONYM_PATTERN = os.environ.get("DEID_PSEUDONYM_PATTERN", "")
 DEID_SECRET = os.environ.get("DEID_SECRET", SECRET_KEY)
 
