@@ -38,8 +38,15 @@ def build_model(name: str, input_shape, **options) -> keras.Model:
 
 
 @register("small_cnn")
-def build_small_cnn(input_shape, filters=(16, 32, 64), dense_units=32, dropout=0.3) -> keras.Model:
-    """A small CPU-friendly CNN: (conv-BN-ReLU, max-pool) blocks, global average pooling, sigmoid head."""
+def build_small_cnn(input_shape, filters=(16, 32, 64), dense_units=32, dropout=0.3, pooling="avg") -> keras.Model:
+    """A small CPU-friendly CNN: (conv-BN-ReLU, max-pool) blocks, a pooling head, sigmoid output.
+
+    ``pooling`` is ``"avg"`` (global average pooling: translation invariant, averages the
+    lesion with its surroundings) or ``"flatten"`` (keeps where a feature is, e.g. the
+    lesion's core versus its rim, since patches are centred on the ROI).
+    """
+    if pooling not in ("avg", "flatten"):
+        raise ValueError(f"small_cnn pooling must be 'avg' or 'flatten', got {pooling!r}")
     inputs = keras.Input(shape=input_shape, name="patch")
     x = inputs
     for n_filters in filters:
@@ -47,7 +54,7 @@ def build_small_cnn(input_shape, filters=(16, 32, 64), dense_units=32, dropout=0
         x = layers.BatchNormalization()(x)
         x = layers.Activation("relu")(x)
         x = layers.MaxPooling2D(2, padding="same")(x)
-    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.GlobalAveragePooling2D()(x) if pooling == "avg" else layers.Flatten()(x)
     x = layers.Dense(dense_units, activation="relu")(x)
     x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(1, activation="sigmoid", name="malignant")(x)
