@@ -102,3 +102,12 @@ def test_inception_v3_builds_without_downloading_and_refuses_small_inputs():
 
 def test_device_description_names_the_backend():
     assert "backend" in training.describe_devices()
+
+
+def test_small_cnn_pooling_heads():
+    for pooling in ("avg", "flatten"):
+        model = build_model("small_cnn", (16, 16, 2), pooling=pooling)
+        assert model.output_shape == (None, 1)
+    assert any(layer.__class__.__name__ == "Flatten" for layer in build_model("small_cnn", (16, 16, 1), pooling="flatten").layers)
+    with pytest.raises(ValueError, match="pooling"):
+        build_model("small_cnn", (16, 16, 1), pooling="max")
