@@ -3,14 +3,7 @@ import csv
 import io
 
 import pytest
-
-django = pytest.importorskip("django")
-from django.conf import settings  # noqa: E402
-
-if not settings.configured:
-    pytest.skip("Django settings are not configured (run with pytest-django)", allow_module_level=True)
-
-from django.core.management import CommandError, call_command  # noqa: E402
+from django.core.management import CommandError, call_command
 
 
 def test_make_cohort_writes_studies_csv_preview_and_prints_the_oracle_auc(tmp_path):

@@ -1,15 +1,10 @@
 """The analyze_reader_study management command (no database needed)."""
 
 import json
-import os
 from io import StringIO
 
 import pytest
-
-if not os.environ.get("DJANGO_SETTINGS_MODULE"):
-    pytest.skip("Django settings are not configured (run with pytest-django)", allow_module_level=True)
-
-from django.core.management import CommandError, call_command  # noqa: E402
+from django.core.management import CommandError, call_command
 
 
 def _run(*args):
