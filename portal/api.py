@@ -6,7 +6,6 @@ from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -14,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .ingest import ingest_upload
-from .models import Instance, Series, Study, Upload, access_cache
+from .models import Instance, Series, Study, Upload
 from .serializers import (
     InstanceSerializer,
     PhaseOverrideSerializer,
@@ -34,31 +33,6 @@ def exception_handler(exc, context):
         logger.exception("unhandled error in %s", context.get("view"))
         return Response({"error": "internal error; the administrators have the details in the log"}, status=500)
     return response
-
-
-class CachedTokenAuthentication(TokenAuthentication):
-    """DRF token authentication that remembers a valid token's user for a few seconds per process.
-
-    The same user object comes back for every request with that token, so its
-    permission cache (``has_perm``) is reused too: a request costs no
-    authentication or permission query while the entry lives. Entries live at
-    most ``models.ACCESS_CACHE_SECONDS`` (30 s) and are dropped at once in this
-    process when a token, user, group or permission changes (see
-    ``models.AccessCache``); other processes notice within those 30 s. An invalid
-    token or an inactive user is never remembered.
-    """
-
-    def authenticate_credentials(self, key):
-        cached = access_cache.get_token(key)
-        if cached is not None:
-            return cached
-        user, token = super().authenticate_credentials(key)
-        access_cache.set_token(key, (user, token))
-        return user, token
-
-
-# The REST API and DICOMweb views authenticate with these (token first, as in settings).
-AUTHENTICATION_CLASSES = [CachedTokenAuthentication, SessionAuthentication]
 
 
 def require(user, capability):
@@ -84,8 +58,6 @@ IN_MEMORY_UPLOAD_BYTES = 64 * 1024 * 1024
 
 class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """``POST /api/v1/uploads/``: multipart ``files`` (DICOM and/or zip), optional ``deidentify``."""
-
-    authentication_classes = AUTHENTICATION_CLASSES
 
     serializer_class = UploadSerializer
     parser_classes = [MultiPartParser, FormParser]
@@ -116,8 +88,6 @@ class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 class StudyViewSet(viewsets.ReadOnlyModelViewSet):
     """Studies the user may see, with their series and phases."""
 
-    authentication_classes = AUTHENTICATION_CLASSES
-
     serializer_class = StudySerializer
     lookup_field = "study_instance_uid"
     lookup_value_regex = r"[0-9.]+"
@@ -133,8 +103,6 @@ class StudyViewSet(viewsets.ReadOnlyModelViewSet):
 
 class SeriesViewSet(viewsets.ReadOnlyModelViewSet):
     """Series with their phase; ``POST .../phase/`` overrides it (coordinator, admin)."""
-
-    authentication_classes = AUTHENTICATION_CLASSES
 
     serializer_class = SeriesSerializer
     lookup_field = "series_instance_uid"
@@ -163,8 +131,6 @@ class SeriesViewSet(viewsets.ReadOnlyModelViewSet):
 
 class InstanceFileView(viewsets.ViewSet):
     """``GET /api/v1/instances/{SOPInstanceUID}/file/``: the stored Part-10 file (application/dicom)."""
-
-    authentication_classes = AUTHENTICATION_CLASSES
 
     lookup_value_regex = r"[0-9.]+"
 

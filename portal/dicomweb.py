@@ -37,7 +37,6 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
-from .api import AUTHENTICATION_CLASSES
 from .ingest import FileResult, ingest_upload
 from .models import Instance, Series, Study, Upload
 
@@ -306,7 +305,6 @@ def apply_matches(queryset, matches, lookups, level):
 class DicomWebView(APIView):
     """Base view: DRF authentication; answers plain Django responses (no DRF rendering)."""
 
-    authentication_classes = AUTHENTICATION_CLASSES
     permission_classes = [IsAuthenticated]
 
     def perform_content_negotiation(self, request, force=False):

@@ -141,7 +141,8 @@ DEID_SECRET = os.environ.get("DEID_SECRET", SECRET_KEY)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: an unauthenticated script gets 401 with WWW-Authenticate: Token.
-        "rest_framework.authentication.TokenAuthentication",
+        # The token's user is remembered per process for ACCESS_CACHE_SECONDS (see portal.models.AccessCache).
+        "portal.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
