@@ -371,28 +371,10 @@ def store_instances(request, study_uid, base_url):
     if not files:
         return JsonResponse({"error": "the request has no parts"}, status=400)
     deidentify = request.GET.get("deidentify", "").lower() in {"1", "true", "yes"}
-    report = ingest_upload(files, request.user, channel=Upload.Channel.STOW, deidentify=deidentify)
-    if study_uid:
-        mismatched = [f for f in report.files if f.StudyInstanceUID and f.StudyInstanceUID != study_uid]
-        if mismatched and report.upload is not None:
-            # Undo: the request named another study. Nothing may stay stored.
-            _undo_upload(report.upload)
-            report.status = "rejected"
-        for f in mismatched:
-            f.status, f.reason = "rejected", f"StudyInstanceUID does not match {study_uid} in the request URL"
+    report = ingest_upload(
+        files, request.user, channel=Upload.Channel.STOW, deidentify=deidentify, study_instance_uid=study_uid
+    )
     return _store_response(report, base_url, study_uid)
-
-
-def _undo_upload(upload):
-    names = list(upload.instances.values_list("file", flat=True))
-    studies = set(upload.instances.values_list("series__study_id", flat=True))
-    upload.instances.all().delete()
-    Series.objects.filter(study_id__in=studies, instances__isnull=True).delete()
-    Study.objects.filter(id__in=studies, series__isnull=True).delete()
-    upload.delete()
-    for name in names:
-        if not Instance.objects.filter(file=name).exists():
-            default_storage.delete(name)
 
 
 def _failure_reason(result: FileResult):

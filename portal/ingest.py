@@ -218,11 +218,12 @@ def _check_against_archive(candidates):
     return new, known
 
 
-def ingest_upload(files, user, channel=Upload.Channel.REST, deidentify=False):
+def ingest_upload(files, user, channel=Upload.Channel.REST, deidentify=False, study_instance_uid=None):
     """Validate and store an upload, all or nothing.
 
     ``files`` is an iterable of ``(name, file object or bytes)``; zip archives are
-    unpacked (one nested level). Returns an :class:`IngestReport`; its status is
+    unpacked (one nested level). With ``study_instance_uid`` (STOW-RS into a named
+    study) a file of another study is refused like any invalid file. Returns an :class:`IngestReport`; its status is
     ``rejected`` (nothing stored, see the per-file reasons), ``duplicate`` (nothing
     new) or ``stored``.
     """
@@ -238,6 +239,14 @@ def ingest_upload(files, user, channel=Upload.Channel.REST, deidentify=False):
                 results.append(FileResult(member.name, REJECTED, member.reason))
             else:
                 prepared = _prepare(member.name, member.data, context, pattern)
+                if (
+                    study_instance_uid
+                    and isinstance(prepared, _Candidate)
+                    and prepared.attributes.StudyInstanceUID != study_instance_uid
+                ):
+                    prepared = prepared.result
+                    prepared.status = REJECTED
+                    prepared.reason = f"StudyInstanceUID does not match {study_instance_uid} in the request URL"
                 if isinstance(prepared, _Candidate):
                     candidates.append(prepared)
                     results.append(prepared.result)

@@ -4,7 +4,7 @@ import pytest
 import requests
 from dicomweb_client.api import DICOMwebClient
 
-from portal.models import Instance, Study
+from portal.models import Instance, Patient, Study, Upload
 from tests.portal_tests.dicom_factories import dataset_bytes, make_ct_dataset, make_ct_study
 
 
@@ -136,4 +136,6 @@ def test_stow_into_a_named_study_refuses_instances_of_another_study(live_server,
     with pytest.raises(requests.HTTPError) as error:
         client.store_instances([ds], study_instance_uid="1.2.3.4")
     assert error.value.response.status_code == 409
-    assert not Instance.objects.exists()
+    assert "does not match 1.2.3.4" in error.value.response.headers["Warning"]
+    assert not Instance.objects.exists() and not Study.objects.exists() and not Patient.objects.exists()
+    assert not Upload.objects.exists()
