@@ -99,9 +99,16 @@ def patch_cache_key(instances: list[Instance], roi: ROI, spec: PatchSpec) -> str
         "code": PATCH_CODE_VERSION,
         "instances": [i.sha256 for i in instances],
         "roi": {"points": roi.points, "sop_instance_uid": roi.sop_instance_uid, "frame": roi.frame_number},
-        "spec": [spec.field_of_view_mm, spec.size_px, spec.neighbours, spec.window_level, spec.window_width],
+        "spec": [spec.field_of_view_mm, spec.size_px, spec.neighbours, spec.window_level, spec.window_width]
+        + ([spec.roi_scale] if spec.roi_scale else []),
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def roi_extent_mm(roi: ROI) -> float:
+    """Largest distance (mm) of an ROI point from the ROI centre: the radius of a circle, half a rectangle's diagonal."""
+    centre = np.asarray(roi.centre, float)
+    return float(max(np.linalg.norm(np.asarray(p, float) - centre) for p in roi.points))
 
 
 def cache_dir() -> Path:
@@ -136,7 +143,7 @@ def roi_patches(roi: ROI, spec: PatchSpec, use_cache: bool = True) -> np.ndarray
         centre_rc,
         centre_index,
         spec.neighbours,
-        spec.field_of_view_mm,
+        spec.field_of_view_for(roi_extent_mm(roi)),
         spec.size_px,
         spec.window_level,
         spec.window_width,

@@ -30,13 +30,17 @@ class PatchSpec:
     """How a lesion becomes CNN input.
 
     ``field_of_view_mm`` square in-plane field centred on the ROI centre, resampled to
-    ``size_px`` pixels; the ROI slice and ``neighbours`` slices either side give
+    ``size_px`` pixels; with ``roi_scale`` > 0 the field is instead ``roi_scale`` times the
+    ROI's diameter (twice the largest distance of an ROI point from its centre), so every
+    lesion fills the same fraction of its patch whatever its size (small and large lesions
+    then share one scale of morphology, which a CNN learns from fewer examples); the ROI slice and ``neighbours`` slices either side give
     ``2 * neighbours + 1`` samples per lesion (a lesion's score is their mean);
     HU are windowed to ``window_level`` +- ``window_width`` / 2 and scaled to [0, 1].
     """
 
     field_of_view_mm: float = 48.0
     size_px: int = 32
+    roi_scale: float = 0.0
     neighbours: int = 2
     window_level: float = 60.0
     window_width: float = 400.0
@@ -44,12 +48,20 @@ class PatchSpec:
     def validate(self):
         if self.field_of_view_mm <= 0:
             raise ExperimentError("patch.field_of_view_mm must be positive")
+        if self.roi_scale < 0:
+            raise ExperimentError("patch.roi_scale must be 0 (fixed field of view) or positive")
         if self.size_px < 4:
             raise ExperimentError("patch.size_px must be at least 4")
         if self.neighbours < 0:
             raise ExperimentError("patch.neighbours must be 0 or more")
         if self.window_width <= 0:
             raise ExperimentError("patch.window_width must be positive")
+
+    def field_of_view_for(self, roi_extent_mm: float) -> float:
+        """The field of view (mm) for an ROI whose points lie up to ``roi_extent_mm`` from its centre."""
+        if self.roi_scale > 0 and roi_extent_mm > 0:
+            return self.roi_scale * 2.0 * roi_extent_mm
+        return self.field_of_view_mm
 
 
 @dataclass(frozen=True)

@@ -650,6 +650,31 @@ def auc(scores: Sequence[float], positive: Sequence[bool]) -> float:
     return float((ranks[positive].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
+PHASE_LATENT_NAMES = ("mean_hu", "size_mm", "exophytic", "necrosis", "scar", "inversion", "heterogeneous")
+
+
+def phase_latents(lesion: Lesion, phase: str) -> list[float]:
+    """The latents ``phase``'s image of ``lesion`` shows, as numbers (:data:`PHASE_LATENT_NAMES` order).
+
+    Exactly what the per-phase oracle of :func:`lesion_llr` reads: that phase's mean HU,
+    size, exophytic growth, the internal pattern as the phase shows it (none in NC, a
+    scar homogeneous in EX), segmental inversion (CM and EX only) and heterogeneous
+    enhancement in that phase. A classifier *learned* on these, perfectly measured, is
+    the most an image-based model trained on the same lesions can hope for
+    (``benchmarks/learnability.py``); the oracle itself knows the true distributions.
+    """
+    pattern = _visible_pattern(lesion.pattern, phase)
+    return [
+        lesion.mean_hu[phase],
+        lesion.size_mm,
+        float(lesion.exophytic),
+        float(pattern == "necrosis"),
+        float(pattern == "scar"),
+        float(lesion.inversion and phase in ("CM", "EX")),
+        float(lesion.heterogeneous[phase]),
+    ]
+
+
 def oracle_auc(lesions: Sequence[Lesion]) -> OracleAUC:
     """The oracle AUC (benign vs malignant) per phase and overall over ``lesions``: the ceiling for readers and models."""
     truth = [lesion.malignant for lesion in lesions]
