@@ -2,11 +2,11 @@
 
 Throughput (no database needed)::
 
-    .venv/bin/python benchmarks/train.py [--lesions 160] [--size 32] [--phases 1] [--epochs 3]
+    .venv/bin/python benchmarks/train.py [--lesions 160] [--size 32] [--phases 1] [--epochs 2] [--pairs 5]
 
 prints training images/s of our input pipeline (``PatchSequence``: shuffling and
 augmentation per batch) + model versus the same model's ``fit`` on in-memory
-arrays in the same process (goal: ratio >= 0.9), and the scoring latency per
+arrays in the same process, in interleaved rounds (goal: median ratio >= 0.9), and the scoring latency per
 lesion (patch extraction from a CT volume + model forward over its slices).
 
 Seed-scale check on the synthetic cohort (needs a database; imports the cohort
@@ -48,23 +48,36 @@ def throughput(args):
     labels = np.arange(args.lesions) % 2
     x, y = training.flatten_samples(patches, labels)
     print(f"keras {keras.__version__} backend {keras.backend.backend()}; {training.describe_devices()}")
-    print(f"{len(x)} images of {x.shape[1:]}, batch {experiment.batch_size}, {args.epochs} epochs after 1 warm-up epoch")
+    print(f"{len(x)} images of {x.shape[1:]}, batch {experiment.batch_size}; {args.pairs} interleaved rounds of "
+          f"{args.epochs} epochs each (after 1 warm-up epoch per model)")
 
-    def timed_fit(model, data, **kwargs):
-        model.fit(data, epochs=1, verbose=0, **kwargs)  # warm-up: tracing and first allocations
-        started = time.perf_counter()
-        model.fit(data, epochs=args.epochs, verbose=0, **kwargs)
-        return len(x) * args.epochs / (time.perf_counter() - started)
-
-    arrays = timed_fit(training.compiled_model(experiment, x.shape[1:], 0), x, y=y, batch_size=experiment.batch_size, shuffle=True)
+    # One model per way of feeding it, warmed up once; then rounds that time each way in
+    # turn, so drift of a shared machine hits all three alike. Ratio = pipeline / arrays
+    # within a round; the median over rounds is the figure.
     sequence = training.PatchSequence(x, y, experiment.batch_size, experiment.augmentation, experiment.patch.window_width,
                                       seed=0, workers=args.workers)
-    pipeline = timed_fit(training.compiled_model(experiment, x.shape[1:], 0), sequence)
     plain = training.PatchSequence(x, y, experiment.batch_size, None, seed=0, workers=args.workers)
-    no_augmentation = timed_fit(training.compiled_model(experiment, x.shape[1:], 0), plain)
-    print(f"fit on in-memory arrays:           {arrays:8.1f} images/s")
-    print(f"our pipeline (augmented):          {pipeline:8.1f} images/s  ratio {pipeline / arrays:.2f}")
-    print(f"our pipeline (augmentation off):   {no_augmentation:8.1f} images/s  ratio {no_augmentation / arrays:.2f}")
+    ways = {
+        "arrays": ({"x": x, "y": y, "batch_size": experiment.batch_size, "shuffle": True}),
+        "pipeline": ({"x": sequence}),
+        "pipeline_no_augmentation": ({"x": plain}),
+    }
+    models = {name: training.compiled_model(experiment, x.shape[1:], 0) for name in ways}
+    for name, kwargs in ways.items():
+        models[name].fit(epochs=1, verbose=0, **kwargs)  # tracing and first allocations
+    rates = {name: [] for name in ways}
+    for _ in range(args.pairs):
+        for name, kwargs in ways.items():
+            started = time.perf_counter()
+            models[name].fit(epochs=args.epochs, verbose=0, **kwargs)
+            rates[name].append(len(x) * args.epochs / (time.perf_counter() - started))
+    arrays = np.array(rates["arrays"])
+    print(f"fit on in-memory arrays:           median {np.median(arrays):8.1f} images/s")
+    for name, label in (("pipeline", "our pipeline (augmented):        "),
+                        ("pipeline_no_augmentation", "our pipeline (augmentation off): ")):
+        ratio = np.array(rates[name]) / arrays
+        print(f"{label}  median {np.median(rates[name]):8.1f} images/s  ratio median {np.median(ratio):.2f} "
+              f"(rounds {', '.join(f'{r:.2f}' for r in ratio)})")
 
     model = training.compiled_model(experiment, x.shape[1:], 0)
     volume = rng.normal(40, 20, size=(2 * experiment.patch.neighbours + 1, 512, 512)).astype(np.float32)
@@ -161,7 +174,8 @@ def main():
     parser.add_argument("--lesions", type=int, default=160)
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--phases", type=int, default=1)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per timed round")
+    parser.add_argument("--pairs", type=int, default=5, help="interleaved timing rounds")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=20)

@@ -1,4 +1,6 @@
 """Patches from the archive: lesion-centred, one channel per phase, cached by content."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -50,3 +52,20 @@ def test_a_retrain_reads_patches_from_the_cache_and_a_moved_roi_does_not(setting
     lesion.refresh_from_db()
     with pytest.raises(AssertionError, match="read a DICOM"):
         datasets.lesion_patches(lesion, ("CM",), SPEC)
+
+
+def test_a_field_of_view_scaled_to_the_roi_follows_the_roi_size(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    (lesion,) = build_archive(2, phases=("CM",))[-1:]
+    roi = lesion.rois.get(phase="CM")
+    assert datasets.roi_extent_mm(roi) == pytest.approx(2.0)
+    scaled = PatchSpec(size_px=8, neighbours=1, window_level=100.0, window_width=400.0, roi_scale=2.0)
+    # 2 x the ROI diameter (4 mm) = an 8 mm field, whatever field_of_view_mm says
+    np.testing.assert_array_equal(datasets.lesion_patches(lesion, ("CM",), scaled),
+                                  datasets.lesion_patches(lesion, ("CM",), replace(SPEC, field_of_view_mm=8.0)))
+    centre = np.asarray(roi.centre)
+    roi.points = [list(centre + 2.0 * (np.asarray(p) - centre)) for p in roi.points]  # the same ROI, twice as large
+    roi.save()
+    lesion.refresh_from_db()
+    np.testing.assert_array_equal(datasets.lesion_patches(lesion, ("CM",), scaled),
+                                  datasets.lesion_patches(lesion, ("CM",), replace(SPEC, field_of_view_mm=16.0)))
