@@ -20,6 +20,19 @@ function element(tag, attributes = {}, ...children) {
   return node;
 }
 
+// Statistics are recomputed whenever an ROI is drawn again (on every opening of the case),
+// from the stored points rounded to 0.001 mm: differences of that order are no change.
+const STATS_TOLERANCE = 1e-3;
+
+/** True when ``record`` (points, stats) is what was saved: the same points and the same statistics up to recomputation. */
+function isSaved(record, saved) {
+  if (!saved || JSON.stringify(record.points) !== JSON.stringify(saved.points)) return false;
+  return Object.entries(record.stats).every(([name, value]) => {
+    const stored = saved.stats[name];
+    return Number.isFinite(stored) && Math.abs(stored - value) <= STATS_TOLERANCE * Math.max(1, Math.abs(value));
+  });
+}
+
 /** A one-line summary of an ROI's statistics: mean ± SD HU and area, or the length. */
 export function describeStats(roi) {
   const s = roi.stats || {};
@@ -84,7 +97,7 @@ export class LesionPanel {
     this.entries.set(annotationUID, {
       roiId: roi.id,
       lesionId: lesion.id,
-      saved: JSON.stringify({ points: roi.points, stats: roi.stats || {} }),
+      saved: { points: roi.points, stats: roi.stats || {} },
     });
   }
 
@@ -124,14 +137,18 @@ export class LesionPanel {
   onCompleted(annotation) {
     const uid = annotation.annotationUID;
     if (!this.entries.has(uid)) this.entries.set(uid, { roiId: null, lesionId: this.selectedId, saved: null });
-    this.saverFor(uid).flush().catch(() => {});
+    const record = annotationRecord(annotation);
+    // A freehand contour's statistics are computed on its first render, just after it is
+    // completed: save once they are there (the modified event that follows reschedules).
+    if (record && record.tool !== 'length' && !Object.keys(record.stats).length) this.saverFor(uid).schedule();
+    else this.saverFor(uid).flush().catch(() => {});
   }
 
   onModified(annotation) {
     const entry = this.entries.get(annotation.annotationUID);
     if (!entry) return; // still being drawn: saved when completed
     const record = annotationRecord(annotation);
-    if (!record || JSON.stringify({ points: record.points, stats: record.stats }) === entry.saved) return;
+    if (!record || isSaved(record, entry.saved)) return;
     this.saverFor(annotation.annotationUID).schedule();
   }
 
@@ -183,7 +200,7 @@ export class LesionPanel {
       if (replaced) this.forgetAnnotationsOf(replaced.id, annotationUID);
       entry.roiId = roi.id;
     }
-    entry.saved = JSON.stringify({ points: record.points, stats: record.stats });
+    entry.saved = { points: record.points, stats: record.stats };
     lesion.rois = [...(lesion.rois || []).filter((r) => r.id !== roi.id), roi];
     if (record.tool === 'length' && Number.isFinite(record.stats.length)) {
       const updated = await annotations.updateLesion(lesion.id, { long_axis_mm: Math.round(record.stats.length * 10) / 10 });

@@ -2,9 +2,11 @@
 scrolling, an ellipse ROI drawn with the mouse, a locked call, everything restored on
 reload, and the pathology kept from them until their call is locked."""
 import json
+import math
 
 import pytest
 
+from annotations.geometry import area_mm2
 from annotations.models import ROI, Lesion, Pathology, ReaderCall
 
 from .conftest import copy_to_docs
@@ -53,18 +55,18 @@ def wait_for_slices(page, index):
     )
 
 
-def mass_on_canvas(page):
-    """Page coordinates of the mass centre in the CM viewport and a radius (px) inside the mass."""
+def mass_on_canvas(page, phase="CM"):
+    """Page coordinates of the mass centre in ``phase``'s viewport and a radius (px) inside the mass."""
     return page.evaluate(
-        """([x, y, radiusMm]) => {
-            const viewport = window.caseViewer.panel('CM').viewport;
+        """([phase, x, y, radiusMm]) => {
+            const viewport = window.caseViewer.panel(phase).viewport;
             const z = viewport.getCamera().focalPoint[2];
             const centre = viewport.worldToCanvas([x, y, z]);
             const edge = viewport.worldToCanvas([x + radiusMm, y, z]);
             const box = viewport.element.getBoundingClientRect();
             return { x: box.left + centre[0], y: box.top + centre[1], r: Math.abs(edge[0] - centre[0]) };
         }""",
-        [ORIGIN_MM + MASS_CENTRE[1] * PIXEL_SPACING_MM, ORIGIN_MM + MASS_CENTRE[0] * PIXEL_SPACING_MM, 9.0],
+        [phase, ORIGIN_MM + MASS_CENTRE[1] * PIXEL_SPACING_MM, ORIGIN_MM + MASS_CENTRE[0] * PIXEL_SPACING_MM, 9.0],
     )
 
 
@@ -174,4 +176,76 @@ def test_reader_reads_a_case_draws_an_roi_locks_a_call_and_finds_both_restored(
     copy_to_docs(path, "case_page.png")
     expected = ("favicon", "status of 403")  # the test's own pathology request before the lock
     errors = [line for line in page.log if line.startswith(("pageerror", "error")) and not any(e in line for e in expected)]
+    assert not errors, json.dumps(errors, indent=1)
+
+
+def test_a_freehand_contour_inside_the_mass_is_saved_with_its_statistics_and_restored_once(
+    live_server, new_page, login, make_case, reader
+):
+    reader_study, study = make_case([reader], n=6, size=128)
+    page = new_page()
+    login(page, reader)
+    roi_requests = []
+    page.on("request", lambda request: "/api/v1/rois/" in request.url and roi_requests.append(request))
+    page.goto(f"{live_server.url}/reading/{reader_study.pk}/{study.study_instance_uid}/")
+    wait_until_ready(page)
+
+    # A contour through 23 of the 24 vertices of a circle of 7.2 mm (0.8 x the 9 mm of
+    # mass_on_canvas) around the NG mass centre, released near the first vertex: closed.
+    page.click('button[data-tool="freehand"]')
+    mass = mass_on_canvas(page, "NG")
+    radius = mass["r"] * 0.8
+    drawn_radius_mm = 9.0 * 0.8
+    vertices = [
+        (mass["x"] + radius * math.cos(2 * math.pi * k / 24), mass["y"] + radius * math.sin(2 * math.pi * k / 24))
+        for k in range(23)
+    ]
+    page.mouse.move(*vertices[0])
+    page.mouse.down()
+    for vertex in vertices[1:]:  # a slow drag: every move is handled before the button is released
+        page.mouse.move(*vertex, steps=2)
+        page.wait_for_timeout(30)
+    page.wait_for_timeout(200)
+    page.mouse.up()
+    row = page.locator('.lesion-list tr.roi[data-phase="NG"][data-tool="freehand"]')
+    row.wait_for()
+    page.wait_for_function(
+        """() => document.querySelector('.roi-status').dataset.state === 'saved'
+            && /mean \\d/.test(document.querySelector('.lesion-list tr.roi[data-tool="freehand"] .stats').textContent)"""
+    )
+    # Saved once, with the statistics that Cornerstone computes on the contour's first render.
+    assert [request.method for request in roi_requests] == ["POST"]
+    assert "mean" in roi_requests[0].post_data_json["stats"], roi_requests[0].post_data_json
+
+    ng_series = study.series.get(phase="NG")
+    shown = ng_series.instances.all()[len(ng_series.instances.all()) // 2]
+    roi = ROI.objects.select_related("lesion", "series").get()
+    assert (roi.lesion.label, roi.phase, roi.tool, roi.is_reference) == ("L1", "NG", "freehand", True)
+    assert (roi.series.pk, roi.sop_instance_uid) == (ng_series.pk, shown.sop_instance_uid)
+    assert len(roi.points) >= 24, len(roi.points)
+    assert [point[2] for point in roi.points] == pytest.approx([shown.image_position_patient[2]] * len(roi.points), abs=0.01)
+    centre = (ORIGIN_MM + MASS_CENTRE[1] * PIXEL_SPACING_MM, ORIGIN_MM + MASS_CENTRE[0] * PIXEL_SPACING_MM)
+    assert roi.centre[:2] == pytest.approx(centre, abs=1.5), roi.centre
+    assert area_mm2("freehand", roi.points) == pytest.approx(math.pi * drawn_radius_mm**2, rel=0.15)
+    # The statistics are the mass's (95 HU on NG), not the surrounding kidney's (150 HU).
+    assert roi.stats["mean"] == pytest.approx(95, abs=12), roi.stats
+    assert roi.stats["area"] == pytest.approx(area_mm2("freehand", roi.points), rel=0.05), roi.stats
+    shown_stats = row.locator(".stats").text_content()
+    assert f"mean {roi.stats['mean']:.1f}" in shown_stats and f"area {roi.stats['area']:.1f}" in shown_stats, shown_stats
+
+    # Reopening the case draws the contour again on NG, lists it once and creates no other ROI.
+    roi_requests.clear()
+    page.reload()
+    wait_until_ready(page)
+    contour = page.locator('.viewport-cell[data-phase="NG"] svg path')
+    contour.first.wait_for()
+    assert contour.count() == 1
+    assert contour.get_attribute("d").count("L") == len(roi.points) - 1
+    assert page.locator('.lesion-list tr.roi[data-tool="freehand"]').count() == 1
+    # Drawing it again recomputes its statistics (the text box shows them); opening a case writes nothing.
+    page.locator('.viewport-cell[data-phase="NG"] svg text', has_text="Mean").first.wait_for()
+    assert page.evaluate("document.querySelector('.roi-status').dataset.state || 'idle'") == "idle"
+    assert [request.method for request in roi_requests] == []
+    assert list(ROI.objects.values_list("pk", "tool")) == [(roi.pk, "freehand")]
+    errors = [line for line in page.log if line.startswith(("pageerror", "error")) and "favicon" not in line]
     assert not errors, json.dumps(errors, indent=1)
