@@ -9,11 +9,11 @@ augmentation per batch) + model versus the same model's ``fit`` on in-memory
 arrays in the same process, in interleaved rounds (goal: median ratio >= 0.9), and the scoring latency per
 lesion (patch extraction from a CT volume + model forward over its slices).
 
-Seed-scale check on the synthetic cohort (needs a database; imports the cohort
-written by ``manage.py make_cohort`` through the ordinary ingest path, then
-trains every variant of an experiment in this process)::
+Seed-scale check on the synthetic cohort (needs the cohort imported by
+``manage.py make_cohort --import``; trains every variant of an experiment in this
+process and reads the oracle from the folder's ``cohort.csv``)::
 
-    DEBUG=1 .venv/bin/python manage.py make_cohort --patients 160 --seed 0 --size 256 --slices 48 --out var/cohort
+    DEBUG=1 .venv/bin/python manage.py make_cohort --patients 160 --seed 0 --size 256 --out var/cohort --import
     DEBUG=1 .venv/bin/python benchmarks/train.py --cohort var/cohort [--experiment source-study] [--variant CM]
 
 prints out-of-fold AUC per variant next to the cohort's oracle AUC.
@@ -97,41 +97,6 @@ def throughput(args):
           f"median {1000 * np.median(timings):.1f} ms, p90 {1000 * np.percentile(timings, 90):.1f} ms")
 
 
-def import_cohort(directory: Path):
-    """Ingest a make_cohort folder and create its lesions, reference ROIs and pathology (idempotent)."""
-    from django.contrib.auth import get_user_model
-
-    from annotations.models import ROI, Lesion, Pathology
-    from portal.ingest import ingest_upload
-    from portal.models import Series, Study
-
-    user, _ = get_user_model().objects.get_or_create(username="cohort-benchmark")
-    rows = list(csv.DictReader((directory / "cohort.csv").open()))
-    for study_dir in sorted(p for p in directory.iterdir() if p.is_dir()):
-        files = [(str(p.relative_to(directory)), p.read_bytes()) for p in sorted(study_dir.rglob("*.dcm"))]
-        report = ingest_upload(files, user)
-        if report.status == "rejected":
-            raise SystemExit(f"{study_dir.name}: rejected {report.as_dict()['files'][:3]}")
-    for row in rows:
-        study = Study.objects.get(study_instance_uid=row["study_instance_uid"])
-        lesion, created = Lesion.objects.get_or_create(study=study, label=str(row["lesion_id"]),
-                                                       defaults={"long_axis_mm": float(row["size_mm"])})
-        if not created:
-            continue
-        for phase in ("NC", "CM", "NG", "EX"):
-            if not row.get(f"{phase}_series_instance_uid"):
-                continue
-            x, y, z, r = (float(row[f"{phase}_{k}"]) for k in ("x_mm", "y_mm", "z_mm", "radius_mm"))
-            ROI.objects.create(
-                lesion=lesion, phase=phase, series=Series.objects.get(series_instance_uid=row[f"{phase}_series_instance_uid"]),
-                sop_instance_uid=row[f"{phase}_sop_instance_uid"], tool=ROI.Tool.ELLIPSE, is_reference=True,
-                points=[[x - r, y, z], [x + r, y, z], [x, y - r, z], [x, y + r, z]],
-            )
-        Pathology.objects.create(lesion=lesion, subtype=row["subtype"], malignant=bool(int(row["malignant"])),
-                                 source=Pathology.Source.SYNTHETIC)
-    return rows
-
-
 def cohort_check(args):
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
     import django
@@ -143,9 +108,12 @@ def cohort_check(args):
     from inference.experiments import get_experiment
     from inference.models import ModelVersion
 
-    started = time.perf_counter()
-    rows = import_cohort(Path(args.cohort))
-    print(f"imported {len(rows)} lesions in {time.perf_counter() - started:.0f} s")
+    from annotations.models import Lesion
+
+    rows = list(csv.DictReader((Path(args.cohort) / "cohort.csv").open()))
+    if not Lesion.objects.filter(pathology__isnull=False).exists():
+        raise SystemExit(f"no lesions with pathology in the database: import the cohort first "
+                         f"(manage.py make_cohort ... --out {args.cohort} --import)")
     malignant = np.array([int(r["malignant"]) for r in rows])
     oracle = {"overall": roc_auc_score(malignant, [float(r["oracle_llr"]) for r in rows])}
     for phase in ("NC", "CM", "NG", "EX"):
