@@ -10,6 +10,7 @@ portal's fold scheme (patient-grouped, label-stratified 5-fold), per cohort seed
 
     .venv/bin/python benchmarks/learnability.py                    # CM, seeds 0-19, ~1 min
     .venv/bin/python benchmarks/learnability.py --phase EX --seeds 5
+    .venv/bin/python benchmarks/learnability.py --phase ALL         # every phase's latents together
 
 It prints, per seed, the oracle AUC, the issue-5 aim 0.5 + 0.85 x (oracle - 0.5), and
 the out-of-fold AUC of a random forest and of a spline logistic regression on the
@@ -52,10 +53,11 @@ def learners() -> dict:
 def cohort_arrays(seed: int, patients: int, phase: str):
     cases = sample_cohort(CohortSpec(patients=patients, seed=seed))
     lesions = [lesion for case in cases for lesion in case.lesions]
-    x = np.array([phase_latents(lesion, phase) for lesion in lesions])
+    phases = PHASES if phase == "ALL" else (phase,)
+    x = np.array([sum((phase_latents(lesion, p) for p in phases), []) for lesion in lesions])
     y = np.array([lesion.malignant for lesion in lesions])
     groups = np.array([case.index for case in cases for _ in case.lesions])
-    oracle = getattr(oracle_auc(lesions), phase)
+    oracle = getattr(oracle_auc(lesions), "overall" if phase == "ALL" else phase)
     return x, y, groups, oracle
 
 
@@ -70,7 +72,8 @@ def out_of_fold_auc(model, x, y, groups, folds: int, seed: int) -> float:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--phase", choices=PHASES, default="CM")
+    parser.add_argument("--phase", choices=PHASES + ("ALL",), default="CM",
+                        help="ALL: the latents of every phase together, against the overall oracle (without sex)")
     parser.add_argument("--patients", type=int, default=160)
     parser.add_argument("--seeds", type=int, default=20, help="cohort seeds 0..N-1")
     parser.add_argument("--folds", type=int, default=5)
@@ -103,7 +106,7 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     print(f"\nlearning curve: trained on n lesions of independent cohorts, tested on seed 0 "
           f"(oracle {oracle:.3f}, aim {0.5 + AIM * (oracle - 0.5):.3f}); mean of 5 draws")
-    for n in (134, 300, 600, 1200, 2500, len(y_pool)):
+    for n in [n for n in (134, 300, 600, 1200, 2500) if n < len(y_pool)] + [len(y_pool)]:
         draws = 5 if n < len(y_pool) else 1
         result = {name: [] for name in learners()}
         for _ in range(draws):
