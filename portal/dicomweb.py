@@ -333,14 +333,25 @@ class StudiesView(DicomWebView):
     def get(self, request):
         matches, limit, offset, include = parse_qido_query(request.GET)
         studies = apply_matches(self.visible_studies(request), matches, STUDY_LOOKUPS, "study")
-        studies = studies.select_related("patient").annotate(
-            n_series=Count("series", distinct=True), n_instances=Count("series__instances", distinct=True)
-        ).order_by("id")
-        page = studies[offset: offset + limit] if limit is not None else studies[offset:]
+        studies = studies.select_related("patient").order_by("id")
+        page = list(studies[offset: offset + limit] if limit is not None else studies[offset:])
+        # Counts and modalities of the whole study in one grouped query over the page. (Annotating
+        # the filtered queryset would reuse the visibility filter's joins and count only the part
+        # of a study the user uploaded.)
+        summary = {study.pk: {"series": 0, "instances": 0, "modalities": set()} for study in page}
+        per_series = Series.objects.filter(study_id__in=summary).values("study_id", "id", "modality").annotate(n=Count("instances"))
+        for row in per_series.order_by():
+            counts = summary[row["study_id"]]
+            counts["series"] += 1
+            counts["instances"] += row["n"]
+            if row["modality"]:
+                counts["modalities"].add(row["modality"])
         base = self.base_url(request)
         results = []
         for study in page:
-            study.modalities = ",".join(study.series.values_list("modality", flat=True).distinct())
+            counts = summary[study.pk]
+            study.n_series, study.n_instances = counts["series"], counts["instances"]
+            study.modalities = ",".join(sorted(counts["modalities"]))
             result = _study_attributes(study, base)
             if include:
                 first = Instance.objects.filter(series__study=study).values_list("metadata", flat=True).first()
