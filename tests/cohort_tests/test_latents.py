@@ -1,4 +1,5 @@
 """The latent cohort: case mix, lesion rate, the oracle ceiling, simulated readers."""
+import dataclasses
 import math
 
 import numpy as np
@@ -13,7 +14,9 @@ from portal.cohort import (
     auc,
     default_subtype_mix,
     lesion_hu_distribution,
+    lesion_llr,
     oracle_auc,
+    phase_latents,
     sample_cohort,
     simulate_reader_calls,
 )
@@ -124,3 +127,26 @@ def test_clinical_latents_do_not_change_with_the_image_geometry():
 def test_every_figure_names_its_source():
     assert all(row.source for row in FIGURES)
     assert len({row.key for row in FIGURES}) == len(FIGURES)
+
+
+@pytest.mark.parametrize(
+    "phase, hidden_change",
+    [
+        ("NC", {"pattern": "scar", "inversion": True, "heterogeneous": {"NC": False, "CM": True, "NG": True, "EX": True}}),
+        ("EX", {"pattern": "homogeneous"}),  # a scar has filled in by EX
+        ("NG", {"inversion": True}),  # segmental inversion shows in CM and EX only
+    ],
+)
+def test_phase_latents_are_exactly_what_that_phases_oracle_reads(phase, hidden_change):
+    """A change the phase cannot show leaves its latents and its oracle alike; one it shows changes both."""
+    (case,) = sample_cohort(CohortSpec(patients=1, seed=3))
+    lesion = dataclasses.replace(case.lesions[0], pattern="scar", inversion=False,
+                                 heterogeneous={"NC": False, "CM": False, "NG": False, "EX": False})
+    hidden = dataclasses.replace(lesion, **hidden_change)
+    mix = default_subtype_mix()
+    assert phase_latents(hidden, phase) == phase_latents(lesion, phase)
+    assert lesion_llr(hidden, case.sex, mix, phase) == pytest.approx(lesion_llr(lesion, case.sex, mix, phase))
+    shown = dataclasses.replace(lesion, heterogeneous={**lesion.heterogeneous, phase: True}) if phase != "NC" \
+        else dataclasses.replace(lesion, mean_hu={**lesion.mean_hu, "NC": lesion.mean_hu["NC"] + 20})
+    assert phase_latents(shown, phase) != phase_latents(lesion, phase)
+    assert lesion_llr(shown, case.sex, mix, phase) != pytest.approx(lesion_llr(lesion, case.sex, mix, phase))
