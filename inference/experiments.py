@@ -32,9 +32,9 @@ class PatchSpec:
     ``field_of_view_mm`` square in-plane field centred on the ROI centre, resampled to
     ``size_px`` pixels; with ``roi_scale`` > 0 the field is instead ``roi_scale`` times the
     ROI's diameter (twice the largest distance of an ROI point from its centre), so every
-    lesion fills the same fraction of its patch whatever its size (small and large lesions
-    then share one scale of morphology, which a CNN learns from fewer examples); the ROI slice and ``neighbours`` slices either side give
-    ``2 * neighbours + 1`` samples per lesion (a lesion's score is their mean);
+    lesion fills the same fraction of its patch whatever its size. The ROI slice and
+    ``neighbours`` slices either side give ``2 * neighbours + 1`` samples per lesion (a
+    lesion's score is their mean);
     HU are windowed to ``window_level`` +- ``window_width`` / 2 and scaled to [0, 1].
     """
 

@@ -121,12 +121,13 @@ def dicom_json(**attributes):
     return dict(sorted(_attribute(k, v) for k, v in attributes.items()))
 
 
-def _study_attributes(study, base_url):
+def _study_attributes(study, summary, base_url):
+    """``summary``: the whole study's ``series`` and ``instances`` counts and its set of ``modalities``."""
     return dicom_json(
         StudyDate=study.study_date.strftime("%Y%m%d") if study.study_date else None,
         StudyTime=study.study_time,
         AccessionNumber=None,
-        ModalitiesInStudy=sorted({m for m in study.modalities.split(",") if m}) if study.modalities else None,
+        ModalitiesInStudy=sorted(summary["modalities"]) or None,
         ReferringPhysicianName=None,
         PatientName=study.patient.patient_id,
         PatientID=study.patient.patient_id,
@@ -136,8 +137,8 @@ def _study_attributes(study, base_url):
         StudyInstanceUID=study.study_instance_uid,
         StudyID=study.study_id,
         StudyDescription=study.description,
-        NumberOfStudyRelatedSeries=study.n_series,
-        NumberOfStudyRelatedInstances=study.n_instances,
+        NumberOfStudyRelatedSeries=summary["series"],
+        NumberOfStudyRelatedInstances=summary["instances"],
         RetrieveURL=f"{base_url}/studies/{study.study_instance_uid}",
     )
 
@@ -341,18 +342,15 @@ class StudiesView(DicomWebView):
         summary = {study.pk: {"series": 0, "instances": 0, "modalities": set()} for study in page}
         per_series = Series.objects.filter(study_id__in=summary).values("study_id", "id", "modality").annotate(n=Count("instances"))
         for row in per_series.order_by():
-            counts = summary[row["study_id"]]
-            counts["series"] += 1
-            counts["instances"] += row["n"]
+            study_summary = summary[row["study_id"]]
+            study_summary["series"] += 1
+            study_summary["instances"] += row["n"]
             if row["modality"]:
-                counts["modalities"].add(row["modality"])
+                study_summary["modalities"].add(row["modality"])
         base = self.base_url(request)
         results = []
         for study in page:
-            counts = summary[study.pk]
-            study.n_series, study.n_instances = counts["series"], counts["instances"]
-            study.modalities = ",".join(sorted(counts["modalities"]))
-            result = _study_attributes(study, base)
+            result = _study_attributes(study, summary[study.pk], base)
             if include:
                 first = Instance.objects.filter(series__study=study).values_list("metadata", flat=True).first()
                 _include_fields(result, first, include)
