@@ -105,10 +105,9 @@ def cohort_check(args):
     from django.core.management import call_command
     from sklearn.metrics import roc_auc_score
 
+    from annotations.models import Lesion
     from inference.experiments import get_experiment
     from inference.models import ModelVersion
-
-    from annotations.models import Lesion
 
     rows = list(csv.DictReader((Path(args.cohort) / "cohort.csv").open()))
     if not Lesion.objects.filter(pathology__isnull=False).exists():
