@@ -1,0 +1,32 @@
+"""Patient-grouped, label-stratified folds and a safe AUC: shared by every model family (no Keras here)."""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedGroupKFold
+
+
+def assign_folds(labels, patient_ids, n_folds: int, seed: int) -> np.ndarray:
+    """Fold number (1..k) of every lesion: patient-grouped, label-stratified (sklearn StratifiedGroupKFold).
+
+    All lesions of a patient share a fold, so no fold model ever trains on the patient
+    of a lesion it scores. Raises ValueError when there are fewer patients than folds.
+    """
+    labels = np.asarray(labels)
+    groups = np.asarray(patient_ids)
+    n_patients = len(set(groups.tolist()))
+    if n_patients < n_folds:
+        raise ValueError(f"{n_patients} patients cannot fill {n_folds} folds")
+    folds = np.zeros(len(labels), dtype=np.int64)
+    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(labels)), labels, groups), start=1):
+        folds[held_out] = fold
+    return folds
+
+
+def safe_auc(labels, scores) -> float | None:
+    """ROC AUC, or None when only one class is present."""
+    labels = np.asarray(labels)
+    if len(set(labels.tolist())) < 2:
+        return None
+    return float(roc_auc_score(labels, scores))
