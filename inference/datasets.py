@@ -8,10 +8,17 @@ makes the windowed patches. Patches are cached on disk under
 sha256, the ROI geometry, the patch parameters and :data:`PATCH_CODE_VERSION`), so
 a retrain does not re-read every DICOM file and a changed ROI or a new patch size
 never reuses a stale patch.
+
+The radiomics family reads each reference ROI's own slice the same way and gets its
+IBSI features from :func:`inference.radiomics.compute_features`, cached under
+``settings.VAR_DIR / "feature-cache"`` keyed by the slice's sha256, the ROI geometry,
+the radiomics settings, :data:`FEATURE_CODE_VERSION` and the mirp version.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import importlib.metadata
 import io
 import json
 import os
@@ -26,8 +33,10 @@ from django.conf import settings
 from annotations.models import ROI, Lesion
 from portal.models import Instance
 
+from . import radiomics
 from .experiments import PatchSpec
 from .patches import extract_lesion_patches, neighbour_indices, patient_to_pixel, stack_phases
+from .radiomics import RadiomicsSettings
 
 PATCH_CODE_VERSION = 1  # bump when extraction changes, so cached patches are rebuilt
 
@@ -184,4 +193,104 @@ def build_lesion_patches(lesions, phases, spec: PatchSpec, use_cache: bool = Tru
         labels=np.asarray(labels, dtype=np.int64),
         pathology_revisions=revisions,
         patches=np.stack(arrays).astype(np.float32) if arrays else np.zeros(shape, np.float32),
+    )
+
+
+# --- radiomics features (the thin Django layer over ``radiomics``) --------------------------
+
+FEATURE_CODE_VERSION = 1  # bump when feature computation changes, so cached features are recomputed
+
+
+class FeatureError(ValueError):
+    """A lesion whose radiomics features cannot be computed (the message names the ROI and why)."""
+
+
+@dataclass
+class LesionFeatures:
+    """Features of a set of lesions: ``features`` is ``(lesions, len(feature_names))``, NaN where undefined."""
+
+    lesion_ids: list[int]
+    patient_ids: list[int]
+    labels: np.ndarray  # 1 malignant, 0 benign, -1 unknown (no pathology)
+    pathology_revisions: list[int | None]
+    feature_names: list[str]  # "<phase>:<mirp feature name>"
+    features: np.ndarray
+
+
+def feature_cache_dir() -> Path:
+    return Path(settings.VAR_DIR) / "feature-cache"
+
+
+def feature_cache_key(instance: Instance, roi: ROI, radiomics_settings: RadiomicsSettings) -> str:
+    """Content key of one ROI's features: the slice's checksum, ROI geometry, settings, code and mirp versions."""
+    content = {
+        "code": FEATURE_CODE_VERSION,
+        "mirp": importlib.metadata.version("mirp"),
+        "instance": instance.sha256,
+        "roi": {"tool": roi.tool, "points": roi.points, "sop_instance_uid": roi.sop_instance_uid, "frame": roi.frame_number},
+        "settings": dataclasses.asdict(radiomics_settings),
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=list).encode()).hexdigest()
+
+
+def roi_features(roi: ROI, radiomics_settings: RadiomicsSettings, use_cache: bool = True) -> dict[str, float]:
+    """IBSI features of one ROI on the slice it was drawn on (from the cache when the same content made them).
+
+    Raises :class:`FeatureError` naming the ROI when its slice lacks geometry, is
+    multi-frame, or the ROI encloses no pixel of it.
+    """
+    where = f"ROI {roi.pk} ({roi.phase}, lesion {roi.lesion_id})"
+    instances, _ = _roi_slices(roi, 0)
+    instance = instances[0]
+    key = feature_cache_key(instance, roi, radiomics_settings)
+    path = feature_cache_dir() / key[:2] / f"{key}.json"
+    if use_cache and path.is_file():
+        return json.loads(path.read_text())
+    if not (instance.image_position_patient and instance.image_orientation_patient and instance.pixel_spacing):
+        raise FeatureError(f"{where}: instance {instance.sop_instance_uid} lacks position, orientation or spacing")
+    try:
+        image = _read_hu(instance)
+        mask = radiomics.roi_mask(roi.tool, roi.points, instance.image_position_patient, instance.image_orientation_patient,
+                                  instance.pixel_spacing, image.shape)
+    except (PatchError, radiomics.RoiMaskError) as exc:
+        raise FeatureError(f"{where}: {exc}") from None
+    features = radiomics.compute_features(image, instance.pixel_spacing, mask, radiomics_settings)
+    if use_cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as handle:
+            json.dump(features, handle)
+        os.replace(handle.name, path)  # atomic: a concurrent reader never sees half a file
+    return features
+
+
+def lesion_features(lesion: Lesion, phases, radiomics_settings: RadiomicsSettings, use_cache: bool = True) -> dict[str, float]:
+    """Every phase's reference-ROI features, named ``<phase>:<feature>``."""
+    features = {}
+    for phase in phases:
+        roi = reference_roi(lesion, phase)
+        if roi is None:
+            raise FeatureError(f"lesion {lesion.pk} has no ROI on {phase}")
+        features.update({f"{phase}:{name}": value for name, value in roi_features(roi, radiomics_settings, use_cache).items()})
+    return features
+
+
+def build_lesion_features(lesions, phases, radiomics_settings: RadiomicsSettings, use_cache: bool = True,
+                          progress=None) -> LesionFeatures:
+    """Features of ``lesions`` (from :func:`lesions_with_phases`); ``progress(done, total)`` is called as it goes."""
+    rows, labels, revisions = [], [], []
+    for done, lesion in enumerate(lesions, start=1):
+        rows.append(lesion_features(lesion, phases, radiomics_settings, use_cache))
+        pathology = getattr(lesion, "pathology", None)
+        labels.append(-1 if pathology is None else int(pathology.malignant))
+        revisions.append(None if pathology is None else pathology.revision)
+        if progress is not None:
+            progress(done, len(lesions))
+    matrix, names = radiomics.feature_matrix(rows)
+    return LesionFeatures(
+        lesion_ids=[l.pk for l in lesions],
+        patient_ids=[l.study.patient_id for l in lesions],
+        labels=np.asarray(labels, dtype=np.int64),
+        pathology_revisions=revisions,
+        feature_names=names,
+        features=matrix,
     )

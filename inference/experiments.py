@@ -1,9 +1,11 @@
-"""Experiments as data: which network, which phases, which patches, how to train.
+"""Experiments as data: which model family, which phases, which inputs, how to train.
 
 An :class:`Experiment` is a frozen dataclass that round-trips through JSON
 (``Experiment.from_dict(e.as_dict()) == e``); a TrainingRun stores the resolved
 dictionary, so a run can be repeated from its row alone. The six variants of the
-source study are entries of one experiment, not code copies.
+source study are entries of one experiment, not code copies. Two model families:
+``cnn`` (a Keras builder on patches) and ``radiomics`` (IBSI features of each phase's
+reference ROI and a scikit-learn classifier; :mod:`inference.radiomics`).
 
 No TensorFlow or Keras here: the web process reads experiments too.
 """
@@ -14,11 +16,14 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .radiomics import ClassifierSpec, RadiomicsSettings, SettingsError
+
 PHASES = ("NC", "CM", "NG", "EX")
 
 # The builders of inference.networks and their smallest input (px); kept here so the web
 # process validates experiments without importing Keras (a test checks both lists agree).
 BUILDER_MIN_INPUT_SIZE = {"small_cnn": 8, "inception_v3": 75}
+FAMILIES = ("cnn", "radiomics")
 
 
 class ExperimentError(ValueError):
@@ -70,6 +75,7 @@ class Augmentation:
 
     enabled: bool = True
     flip: bool = True
+    dihedral: bool = False  # also rotate by multiples of 90 degrees (a lesion has no preferred orientation)
     max_rotation_deg: float = 10.0
     max_shift_px: float = 2.0
     hu_jitter: float = 10.0  # SD of an additive HU offset per sample, before windowing
@@ -94,10 +100,19 @@ class Variant:
 
 @dataclass(frozen=True)
 class Experiment:
-    """Everything a training run needs besides the data."""
+    """Everything a training run needs besides the data.
+
+    ``family`` ``cnn`` reads ``builder``, ``builder_options``, ``patch``,
+    ``augmentation``, ``epochs``, ``batch_size`` and ``learning_rate``; ``radiomics``
+    reads ``radiomics`` (IBSI settings) and ``classifier`` (a radiomics variant's
+    features are those of each of its phases, concatenated and prefixed by the phase).
+    Both use ``variants``, ``folds`` and ``seed``; the other family's fields are kept
+    at their defaults and ignored.
+    """
 
     name: str
     variants: tuple[Variant, ...]
+    family: str = "cnn"
     builder: str = "small_cnn"
     builder_options: dict = field(default_factory=dict)
     patch: PatchSpec = field(default_factory=PatchSpec)
@@ -105,9 +120,13 @@ class Experiment:
     epochs: int = 20
     batch_size: int = 32
     learning_rate: float = 1e-3
+    auxiliary_weight: float = 0.0
+    test_time_augmentation: bool = False
     folds: int = 5
     seed: int = 0
     description: str = ""
+    radiomics: RadiomicsSettings = field(default_factory=RadiomicsSettings)
+    classifier: ClassifierSpec = field(default_factory=ClassifierSpec)
 
     def variant(self, name: str) -> Variant:
         """The variant called ``name`` (ExperimentError naming the choices if there is none)."""
@@ -120,7 +139,19 @@ class Experiment:
     def variant_names(self) -> list[str]:
         return [v.name for v in self.variants]
 
+    @property
+    def model_builder(self) -> str:
+        """What a model version records as its builder: the Keras builder, or e.g. ``radiomics-logistic``."""
+        return self.classifier.builder_name if self.family == "radiomics" else self.builder
+
     def validate(self) -> "Experiment":
+        if self.family not in FAMILIES:
+            raise ExperimentError(f"unknown family {self.family!r}; choose one of {list(FAMILIES)}")
+        try:
+            self.radiomics.validate()
+            self.classifier.validate()
+        except SettingsError as exc:
+            raise ExperimentError(str(exc)) from None
         if self.builder not in BUILDER_MIN_INPUT_SIZE:
             raise ExperimentError(f"unknown builder {self.builder!r}; choose one of {sorted(BUILDER_MIN_INPUT_SIZE)}")
         minimum = BUILDER_MIN_INPUT_SIZE[self.builder]
@@ -134,6 +165,8 @@ class Experiment:
         for variant in self.variants:
             variant.validate()
         self.patch.validate()
+        if self.auxiliary_weight < 0:
+            raise ExperimentError("auxiliary_weight must be 0 (off) or positive")
         if self.epochs < 1 or self.batch_size < 1 or self.folds < 2 or self.learning_rate <= 0:
             raise ExperimentError("epochs and batch_size must be >= 1, folds >= 2, learning_rate > 0")
         weights = self.builder_options.get("weights")
@@ -149,19 +182,25 @@ class Experiment:
         """Build and validate an experiment from its JSON form (unknown keys are errors)."""
         data = dict(data)
         try:
+            radiomics = RadiomicsSettings.from_dict(data.pop("radiomics", {}))
+            classifier = ClassifierSpec.from_dict(data.pop("classifier", {}))
+        except SettingsError as exc:
+            raise ExperimentError(str(exc)) from None
+        try:
             variants = tuple(Variant(v["name"], tuple(v["phases"])) for v in data.pop("variants"))
             patch = PatchSpec(**data.pop("patch", {}))
             augmentation = Augmentation(**data.pop("augmentation", {}))
-            experiment = cls(variants=variants, patch=patch, augmentation=augmentation, **data)
+            experiment = cls(variants=variants, patch=patch, augmentation=augmentation, radiomics=radiomics,
+                             classifier=classifier, **data)
         except (KeyError, TypeError) as exc:
             raise ExperimentError(f"not a valid experiment description: {exc}") from None
         return experiment.validate()
 
     def with_overrides(self, overrides: dict) -> "Experiment":
-        """A copy with top-level fields (and ``patch``/``augmentation``/``builder_options`` dicts) replaced."""
+        """A copy with top-level fields (and ``patch``/``augmentation``/``builder_options``/``radiomics``/``classifier`` dicts) replaced."""
         data = self.as_dict()
         for key, value in (overrides or {}).items():
-            if key in ("patch", "augmentation", "builder_options") and isinstance(value, dict):
+            if key in ("patch", "augmentation", "builder_options", "radiomics", "classifier") and isinstance(value, dict):
                 data[key] = {**data[key], **value}
             elif key in data:
                 data[key] = value
@@ -208,6 +247,19 @@ EXPERIMENTS = {
         epochs=30,
         batch_size=32,
         learning_rate=1e-4,
+        folds=5,
+    ),
+    "radiomics": Experiment(
+        name="radiomics",
+        family="radiomics",
+        description="The source study's six variants as radiomics models: IBSI features (mirp; 2-D, the reference "
+        "ROI's slice resampled to 1 mm, 25 HU bins; morphology, intensity statistics and histogram, GLCM, "
+        "GLRLM, GLSZM) of each phase's reference ROI, concatenated over the variant's phases, then an "
+        "L2-regularised logistic regression on at most 10 decorrelated features selected inside each "
+        "training fold. CPU, minutes.",
+        variants=SOURCE_STUDY_VARIANTS,
+        radiomics=RadiomicsSettings(),
+        classifier=ClassifierSpec(),
         folds=5,
     ),
 }

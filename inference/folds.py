@@ -30,3 +30,19 @@ def safe_auc(labels, scores) -> float | None:
     if len(set(labels.tolist())) < 2:
         return None
     return float(roc_auc_score(labels, scores))
+
+
+def out_of_fold_metrics(labels, folds, oof_scores, fold_aucs) -> dict:
+    """The metrics stored with a model version: out-of-fold AUC, per-fold AUC, accuracy at 0.5, counts."""
+    labels = np.asarray(labels)
+    folds = np.asarray(folds)
+    oof_scores = np.asarray(oof_scores, float)
+    return {
+        "oof_auc": safe_auc(labels, oof_scores),
+        "fold_auc": {str(k): v for k, v in fold_aucs.items()},
+        "oof_accuracy_at_0_5": float(np.mean((oof_scores >= 0.5) == (labels == 1))) if len(labels) else None,
+        "n_lesions": int(len(labels)),
+        "n_malignant": int((labels == 1).sum()),
+        "n_benign": int((labels == 0).sum()),
+        "n_folds": int(folds.max()) if len(folds) else 0,
+    }

@@ -23,6 +23,11 @@ class RunState(models.TextChoices):
 FINISHED_STATES = (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED)
 
 
+class ModelFamily(models.TextChoices):
+    CNN = "cnn", "CNN"
+    RADIOMICS = "radiomics", "radiomics"
+
+
 class TrainingRunQuerySet(models.QuerySet):
     def stale(self, minutes=None, now=None):
         """Running runs whose worker has not written a heartbeat for ``minutes`` (default: settings)."""
@@ -74,17 +79,22 @@ class TrainingRun(models.Model):
 
 
 class ModelVersion(models.Model):
-    """A trained model: final artifact, out-of-fold metrics and the data it was trained on."""
+    """A trained model: final artifact, out-of-fold metrics and the data it was trained on.
+
+    One version per experiment and variant is active (it scores new lesions); a CM CNN
+    and a CM radiomics model are different experiments, so both can be active.
+    """
 
     training_run = models.OneToOneField(TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="model_version")
     experiment_name = models.CharField(max_length=100)
     experiment = models.JSONField()
+    family = models.CharField(max_length=10, choices=ModelFamily.choices, default=ModelFamily.CNN)
     variant = models.CharField(max_length=32)
-    phases = models.JSONField(help_text="phases stacked as channels, in order")
-    builder = models.CharField(max_length=50)
+    phases = models.JSONField(help_text="phases it reads, in order (stacked as channels, or concatenated features)")
+    builder = models.CharField(max_length=50, help_text="Keras builder, or radiomics-<classifier>")
     version = models.PositiveIntegerField(help_text="1, 2, ... per experiment and variant")
     metrics = models.JSONField(default=dict, help_text="out-of-fold AUC, per-fold AUC, counts")
-    artifact = models.FileField(max_length=200, help_text=".keras file of the final model (all lesions)")
+    artifact = models.FileField(max_length=200, help_text="final model (all lesions): .keras file, or .joblib for radiomics")
     artifact_sha256 = models.CharField(max_length=64)
     training_data = models.JSONField(default=dict, help_text="lesion ids, pathology revisions, fold of each lesion")
     is_active = models.BooleanField(default=False)
@@ -96,7 +106,9 @@ class ModelVersion(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["experiment_name", "variant", "version"], name="one_version_number"),
-            models.UniqueConstraint(fields=["variant"], condition=Q(is_active=True), name="one_active_model_per_variant"),
+            models.UniqueConstraint(
+                fields=["experiment_name", "variant"], condition=Q(is_active=True), name="one_active_model_per_experiment_variant"
+            ),
         ]
 
     def __str__(self):

@@ -1,7 +1,7 @@
 """Starting, cancelling and sweeping training runs; activating models; enqueuing scoring.
 
-Shared by the API, the models page, the management commands and the tasks.
-No TensorFlow here. Tasks are enqueued with ``transaction.on_commit`` and
+Shared by the API, the models page, the management commands and the tasks, for
+every model family. No TensorFlow here. Tasks are enqueued with ``transaction.on_commit`` and
 primary keys as keyword arguments.
 """
 import logging
@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .experiments import get_experiment
-from .models import ModelVersion, RunState, TrainingRun, heartbeat_timeout_minutes
+from .models import ModelFamily, ModelVersion, RunState, TrainingRun, heartbeat_timeout_minutes
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def _enqueue_train(run):
 
 
 def request_cancel(run):
-    """Cancel a queued run at once; ask a running one to stop after its current epoch."""
+    """Cancel a queued run at once; ask a running one to stop after its current epoch (CNN) or fold (radiomics)."""
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().get(pk=run.pk)
         if run.state == RunState.QUEUED:
@@ -63,7 +63,8 @@ def request_cancel(run):
             run.append_log("cancelled before it started")
         elif run.state == RunState.RUNNING:
             run.cancel_requested = True
-            run.append_log("cancel requested; stops after the current epoch")
+            step = "fold" if run.experiment.get("family") == ModelFamily.RADIOMICS else "epoch"
+            run.append_log(f"cancel requested; stops after the current {step}")
         run.save()
     return run
 
@@ -118,9 +119,14 @@ def next_version_number(experiment_name, variant):
 
 
 def activate(version, user=None):
-    """Make ``version`` the active model of its variant (the one that scores new lesions) and score every lesion."""
+    """Make ``version`` the active model of its experiment and variant (the one that scores new lesions) and score every lesion.
+
+    Models of other experiments stay active: a CM radiomics model does not replace a CM CNN.
+    """
     with transaction.atomic():
-        ModelVersion.objects.filter(variant=version.variant, is_active=True).exclude(pk=version.pk).update(is_active=False)
+        ModelVersion.objects.filter(experiment_name=version.experiment_name, variant=version.variant, is_active=True).exclude(
+            pk=version.pk
+        ).update(is_active=False)
         version.is_active = True
         version.activated_at = timezone.now()
         version.activated_by = user if user is not None and user.is_authenticated else None

@@ -3,7 +3,12 @@
 Each task takes primary keys as keyword arguments, is ``acks_late`` with
 ``reject_on_worker_lost`` (a worker that dies hands the message back) and starts
 with a status guard, so a redelivered or repeated message never trains twice or
-creates a second ModelVersion. Keras is imported inside the task bodies only.
+creates a second ModelVersion. Both tasks dispatch on the experiment's family: a
+``cnn`` run imports Keras inside the task body, a ``radiomics`` run never does
+(features by :mod:`inference.radiomics`, a scikit-learn pipeline saved with joblib).
+Both families store the same rows: TrainingRun progress and log, a ModelVersion with
+its artifact, sha256, metrics and training-data snapshot, out-of-fold and final
+Predictions.
 """
 import logging
 import os
@@ -20,9 +25,9 @@ from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from . import datasets, services
+from . import datasets, radiomics, services
 from .experiments import Experiment
-from .models import ModelVersion, Prediction, PredictionKind, RunState, TrainingRun
+from .models import ModelFamily, ModelVersion, Prediction, PredictionKind, RunState, TrainingRun
 
 logger = logging.getLogger(__name__)
 
@@ -35,12 +40,14 @@ class RunReporter:
     def __init__(self, run_pk, experiment):
         self.run_pk = run_pk
         self.experiment = experiment
+        # A radiomics fold is fitted in one step: shown as one "epoch" per fold.
+        self.epochs = 1 if experiment.family == ModelFamily.RADIOMICS else experiment.epochs
         self.progress = {
-            "stage": "patches",
+            "stage": "features" if experiment.family == ModelFamily.RADIOMICS else "patches",
             "fold": None,
             "folds": experiment.folds,
             "epoch": 0,
-            "epochs": experiment.epochs,
+            "epochs": self.epochs,
             "loss": None,
             "fold_auc": {},
             "history": [],
@@ -59,7 +66,14 @@ class RunReporter:
 
     def patches_progress(self, done, total):
         self.progress.update(stage="patches", patches_done=done, patches_total=total)
-        if done == total or time.monotonic() - self._last_write > 2.0:
+        self._write_now_and_then(done == total)
+
+    def features_progress(self, done, total):
+        self.progress.update(stage="features", features_done=done, features_total=total)
+        self._write_now_and_then(done == total)
+
+    def _write_now_and_then(self, last):
+        if last or time.monotonic() - self._last_write > 2.0:
             self._last_write = time.monotonic()
             self._write()
 
@@ -71,7 +85,7 @@ class RunReporter:
     def epoch_ended(self, fold, epoch, loss, validation_auc):
         self.progress.update(epoch=epoch, loss=loss)
         self.progress["history"].append({"fold": fold or "final", "epoch": epoch, "loss": loss, "val_auc": validation_auc})
-        if fold and epoch == self.experiment.epochs:
+        if fold and epoch == self.epochs:
             self.progress["fold_auc"][str(fold)] = validation_auc
         self._write()
         state, cancel = TrainingRun.objects.filter(pk=self.run_pk).values_list("state", "cancel_requested").get()
@@ -130,28 +144,46 @@ def train(self, *, training_run_pk):
     run = _claim(training_run_pk, self.request.id)
     if run is None:
         return "nothing to do"
-    from .training import TrainingCancelled
-
     try:
-        _train(run)
-    except TrainingCancelled:
-        _finish(run.pk, RunState.CANCELLED, "cancelled between epochs")
+        experiment = Experiment.from_dict(run.experiment)
+        if experiment.family == ModelFamily.RADIOMICS:
+            _train_radiomics(run, experiment)
+        else:
+            _train_cnn(run, experiment)
+    except RunCancelled as cancelled:
+        _finish(run.pk, RunState.CANCELLED, str(cancelled))
     except Exception as exc:  # the run records why; the task itself succeeds (no retry of a failed training)
         logger.exception("training run %s failed", run.pk)
         _finish(run.pk, RunState.FAILED, f"failed: {type(exc).__name__}: {exc}", error=f"{type(exc).__name__}: {exc}")
     return TrainingRun.objects.get(pk=run.pk).state
 
 
-def _storage_name(run, sha256):
+class RunCancelled(Exception):
+    """The run was cancelled, or left ``running`` while it trained (the message says when)."""
+
+
+def _storage_name(run, sha256, suffix):
     variant = re.sub(r"[^A-Za-z0-9_-]+", "-", run.variant)
     experiment = re.sub(r"[^A-Za-z0-9_-]+", "-", run.experiment_name)
-    return f"models/{experiment}/{variant}/run{run.pk}-{sha256[:12]}.keras"
+    return f"models/{experiment}/{variant}/run{run.pk}-{sha256[:12]}{suffix}"
 
 
-def _train(run):
+def _save_artifact(run, save, suffix):
+    """``save(path) -> sha256`` into a temporary file, then into storage; returns (storage name, sha256)."""
+    workdir = tempfile.mkdtemp(prefix="model-")
+    try:
+        path = os.path.join(workdir, "model" + suffix)
+        sha256 = save(path)
+        with open(path, "rb") as handle:
+            stored = default_storage.save(_storage_name(run, sha256, suffix), File(handle))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return stored, sha256
+
+
+def _train_cnn(run, experiment):
     from . import training
 
-    experiment = Experiment.from_dict(run.experiment)
     variant = experiment.variant(run.variant)
     reporter = RunReporter(run.pk, experiment)
     device = training.describe_devices()
@@ -168,33 +200,68 @@ def _train(run):
         f"({int((data.labels == 1).sum())} malignant); excluded: {excluded or 'none'}; patches {data.patches.shape[1:]}"
     )
 
-    result = training.cross_validate(experiment, data.patches, data.labels, data.patient_ids, reporter)
+    try:
+        result = training.cross_validate(experiment, data.patches, data.labels, data.patient_ids, reporter)
+    except training.TrainingCancelled:
+        raise RunCancelled("cancelled between epochs") from None
     timings.update(result.timings)
     metrics = result.metrics(data.labels)
     reporter.log(f"out-of-fold AUC {metrics['oof_auc']}")
+    stored, sha256 = _save_artifact(run, lambda path: training.save_model(result.final_model, path), ".keras")
+    return _store_version(run, experiment, variant, data, excluded, result, metrics, stored, sha256, reporter, timings)
 
-    workdir = tempfile.mkdtemp(prefix="model-")
+
+def _train_radiomics(run, experiment):
+    variant = experiment.variant(run.variant)
+    reporter = RunReporter(run.pk, experiment)
+    TrainingRun.objects.filter(pk=run.pk).update(device=radiomics.describe_runtime()[:200])
+    reporter.log(f"radiomics: {experiment.radiomics}; {experiment.classifier}")
+    timings = {}
+
+    started = time.perf_counter()
+    lesions, excluded = datasets.lesions_with_phases(variant.phases, require_pathology=True)
+    data = datasets.build_lesion_features(lesions, variant.phases, experiment.radiomics, progress=reporter.features_progress)
+    timings["features_s"] = round(time.perf_counter() - started, 3)
+    reporter.log(
+        f"{len(data.lesion_ids)} lesions of {len(set(data.patient_ids))} patients "
+        f"({int((data.labels == 1).sum())} malignant); excluded: {excluded or 'none'}; {len(data.feature_names)} features"
+    )
+
     try:
-        path = os.path.join(workdir, "model.keras")
-        sha256 = training.save_model(result.final_model, path)
-        with open(path, "rb") as handle:
-            stored = default_storage.save(_storage_name(run, sha256), File(handle))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        result = radiomics.cross_validate_features(data.features, data.labels, data.patient_ids, data.feature_names,
+                                                   experiment.classifier, experiment.folds, experiment.seed, reporter)
+    except radiomics.TrainingCancelled:
+        raise RunCancelled("cancelled between folds") from None
+    timings.update(result.timings)
+    metrics = result.metrics(data.labels)
+    reporter.log(f"out-of-fold AUC {metrics['oof_auc']}; final model's features {result.selected_features}")
+    artifact = radiomics.RadiomicsModel(result.final_model, data.feature_names, tuple(variant.phases))
+    stored, sha256 = _save_artifact(run, artifact.save, ".joblib")
+    return _store_version(run, experiment, variant, data, excluded, result, metrics, stored, sha256, reporter, timings)
 
+
+def _store_version(run, experiment, variant, data, excluded, result, metrics, stored, sha256, reporter, timings):
+    """The ModelVersion, its out-of-fold and final Predictions, the run's final state: one transaction.
+
+    The first model of its experiment and variant is activated and scores every other
+    lesion it can read.
+    """
     with transaction.atomic():
         current = TrainingRun.objects.select_for_update().get(pk=run.pk)
         if current.state != RunState.RUNNING:
             default_storage.delete(stored)
-            raise training.TrainingCancelled()
-        first = not ModelVersion.objects.filter(variant=run.variant, is_active=True).exists()
+            raise RunCancelled(f"the run was {current.state} before its model was stored")
+        first = not ModelVersion.objects.filter(
+            experiment_name=run.experiment_name, variant=run.variant, is_active=True
+        ).exists()
         version = ModelVersion.objects.create(
             training_run=current,
             experiment_name=run.experiment_name,
             experiment=run.experiment,
+            family=experiment.family,
             variant=run.variant,
             phases=list(variant.phases),
-            builder=experiment.builder,
+            builder=experiment.model_builder,
             version=services.next_version_number(run.experiment_name, run.variant),
             metrics=metrics,
             artifact=stored,
@@ -237,21 +304,45 @@ _MODEL_CACHE = {}
 
 
 def load_version_model(version):
-    """The Keras model of a ModelVersion (checksum verified; cached per process by checksum)."""
-    from . import training
+    """The model of a ModelVersion: a Keras model, or a :class:`inference.radiomics.RadiomicsModel`.
 
+    The artifact's sha256 is checked against the recorded one before it is loaded;
+    models are cached per process by checksum.
+    """
     if version.artifact_sha256 not in _MODEL_CACHE:
+        radiomics_family = version.family == ModelFamily.RADIOMICS
+        suffix = ".joblib" if radiomics_family else ".keras"
         workdir = tempfile.mkdtemp(prefix="model-")
         try:
-            path = os.path.join(workdir, "model.keras")
+            path = os.path.join(workdir, "model" + suffix)
             with version.artifact.open("rb") as source, open(path, "wb") as target:
                 shutil.copyfileobj(source, target)
             if len(_MODEL_CACHE) >= 4:
                 _MODEL_CACHE.clear()
-            _MODEL_CACHE[version.artifact_sha256] = training.load_model(path, version.artifact_sha256)
+            if radiomics_family:
+                model = radiomics.RadiomicsModel.load(path, version.artifact_sha256)
+            else:
+                from . import training
+
+                model = training.load_model(path, version.artifact_sha256)
+            _MODEL_CACHE[version.artifact_sha256] = model
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
     return _MODEL_CACHE[version.artifact_sha256]
+
+
+def _lesion_scorer(version, experiment):
+    """``score(lesion) -> float`` with the version's final model; raises PatchError/FeatureError for a lesion it cannot read."""
+    model = load_version_model(version)
+    if version.family == ModelFamily.RADIOMICS:
+        return lambda lesion: model.predict([datasets.lesion_features(lesion, version.phases, experiment.radiomics)])[0]
+    from . import training
+
+    def score_patches(lesion):
+        patches = datasets.lesion_patches(lesion, version.phases, experiment.patch)
+        return training.predict_lesions(model, patches[None], experiment.batch_size)[0]
+
+    return score_patches
 
 
 @shared_task(name="inference.tasks.score", **TASK_OPTIONS)
@@ -260,22 +351,19 @@ def score(self, *, model_version_pk, lesion_pks=None):
     version = ModelVersion.objects.filter(pk=model_version_pk).first()
     if version is None:
         return 0
-    from . import training
-
     experiment = Experiment.from_dict(version.experiment)
     lesions, _ = datasets.lesions_with_phases(version.phases, require_pathology=False, lesion_ids=lesion_pks)
     if not lesions:
         return 0
-    model = load_version_model(version)
+    score_lesion = _lesion_scorer(version, experiment)
     trained = {e["lesion"]: e["pathology_revision"] for e in version.training_data.get("lesions", [])}
     scored = 0
     for lesion in lesions:
         try:
-            patches = datasets.lesion_patches(lesion, version.phases, experiment.patch)
-        except datasets.PatchError as exc:
+            value = float(score_lesion(lesion))
+        except (datasets.PatchError, datasets.FeatureError) as exc:
             logger.warning("score: %s", exc)
             continue
-        value = float(training.predict_lesions(model, patches[None], experiment.batch_size)[0])
         pathology = getattr(lesion, "pathology", None)
         in_training = lesion.pk in trained and trained[lesion.pk] == (pathology.revision if pathology else None)
         Prediction.objects.update_or_create(

@@ -1,0 +1,131 @@
+"""Out-of-fold AUC of the radiomics family on seed-scale synthetic cohorts, without a database.
+
+Renders each cohort with ``portal.cohort`` (``sample_cohort``/``render_volumes``), builds
+each lesion's reference ROI from its truth (``lesion_truths``: a circle of ``radius_mm``
+around x, y on slice ``InstanceNumber - 1``, stored as the ellipse tool stores it, as
+``make_cohort --import`` does), computes the features with the ``radiomics``
+experiment's settings (``inference.radiomics.compute_features``, the function the
+portal's tasks call) and runs the experiment's classifier in the portal's folds
+(``inference.radiomics.cross_validate_features``: patient-grouped, label-stratified
+5-fold, the whole pipeline fitted per training fold)::
+
+    nice .venv/bin/python benchmarks/radiomics.py                      # seeds 0-2, 160 patients, 256 px
+    .venv/bin/python benchmarks/radiomics.py --seeds 0 1 2 --variant CM --variant EX
+    .venv/bin/python benchmarks/radiomics.py --classifier '{"kind": "gradient_boosting"}'
+    .venv/bin/python benchmarks/radiomics.py --radiomics '{"bin_width_hu": 10}'
+
+Features are cached per cohort seed, size and settings under
+``var/benchmarks/radiomics/`` (first run: about 3 minutes per seed on one core, mostly
+rendering; later runs: seconds). Prints, per variant, the out-of-fold AUC of each seed,
+their mean +- SD (sample SD), and the cohort's oracle AUC for the same phases.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from inference import radiomics  # noqa: E402
+from inference.experiments import get_experiment  # noqa: E402
+from portal.cohort import CohortSpec, lesion_truths, oracle_auc, render_volumes, sample_cohort  # noqa: E402
+
+AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+
+
+def circle_points(x_mm, y_mm, z_mm, radius_mm):
+    """An axial circle as the ellipse tool stores it (top, bottom, left, right)."""
+    return [[x_mm, y_mm - radius_mm, z_mm], [x_mm, y_mm + radius_mm, z_mm],
+            [x_mm - radius_mm, y_mm, z_mm], [x_mm + radius_mm, y_mm, z_mm]]
+
+
+def cohort_features(seed: int, patients: int, size: int, settings: radiomics.RadiomicsSettings, cache: Path) -> dict:
+    """Per lesion: patient index, label, and {phase: features}; cached by seed, size and settings."""
+    key = hashlib.sha256(json.dumps([seed, patients, size, settings.__dict__], default=list, sort_keys=True).encode())
+    path = cache / f"seed{seed}-n{patients}-{size}px-{key.hexdigest()[:12]}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    spec = CohortSpec(patients=patients, seed=seed, size=size)
+    cases = sample_cohort(spec)
+    lesions, started = [], time.perf_counter()
+    for case in cases:
+        rendered = render_volumes(case, spec)
+        for truth in lesion_truths(case, spec):
+            per_phase = {}
+            for phase, roi in truth.rois.items():
+                image = rendered.hu[phase][roi.InstanceNumber - 1]
+                position = (spec.first_pixel_mm, spec.first_pixel_mm, roi.z_mm)
+                mask = radiomics.roi_mask("ellipse", circle_points(roi.x_mm, roi.y_mm, roi.z_mm, roi.radius_mm),
+                                          position, AXIAL, (spec.pixel_mm, spec.pixel_mm), image.shape)
+                per_phase[phase] = radiomics.compute_features(image, (spec.pixel_mm, spec.pixel_mm), mask, settings)
+            lesions.append({"patient": case.index, "malignant": bool(truth.lesion.malignant), "features": per_phase,
+                            "oracle_llr_phase": truth.lesion.oracle_llr_phase, "oracle_llr": truth.lesion.oracle_llr})
+    data = {"seed": seed, "seconds": round(time.perf_counter() - started, 1), "lesions": lesions}
+    cache.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    return data
+
+
+def variant_auc(data: dict, phases, spec: radiomics.ClassifierSpec, folds: int, fold_seed: int) -> float:
+    rows = [{f"{p}:{k}": v for p in phases for k, v in lesion["features"][p].items()} for lesion in data["lesions"]]
+    x, names = radiomics.feature_matrix(rows)
+    labels = np.array([int(lesion["malignant"]) for lesion in data["lesions"]])
+    patients = np.array([lesion["patient"] for lesion in data["lesions"]])
+    return radiomics.cross_validate_features(x, labels, patients, names, spec, folds, fold_seed).oof_auc
+
+
+def oracle_for(data: dict, phases) -> float:
+    from portal.cohort import auc
+
+    truth = [lesion["malignant"] for lesion in data["lesions"]]
+    if len(phases) == 1:
+        return auc([lesion["oracle_llr_phase"][phases[0]] for lesion in data["lesions"]], truth)
+    if len(phases) == 4:
+        return auc([lesion["oracle_llr"] for lesion in data["lesions"]], truth)
+    return float("nan")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--patients", type=int, default=160)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--experiment", default="radiomics")
+    parser.add_argument("--variant", action="append", default=[], help="default: every variant of the experiment")
+    parser.add_argument("--radiomics", default="{}", help="JSON overrides of the experiment's radiomics settings")
+    parser.add_argument("--classifier", default="{}", help="JSON overrides of the experiment's classifier")
+    parser.add_argument("--cache", default=str(ROOT / "var" / "benchmarks" / "radiomics"))
+    args = parser.parse_args(argv)
+
+    experiment = get_experiment(args.experiment, {"radiomics": json.loads(args.radiomics),
+                                                  "classifier": json.loads(args.classifier)})
+    variants = [experiment.variant(name) for name in (args.variant or experiment.variant_names)]
+    print(f"{experiment.name}: {experiment.radiomics}\n{experiment.classifier}\n"
+          f"{args.patients} patients, {args.size} px, {experiment.folds}-fold out-of-fold AUC\n")
+    cohorts = {}
+    for seed in args.seeds:
+        cohorts[seed] = cohort_features(seed, args.patients, args.size, experiment.radiomics, Path(args.cache))
+        print(f"seed {seed}: {len(cohorts[seed]['lesions'])} lesions (features computed in {cohorts[seed]['seconds']} s)",
+              flush=True)
+    print("\n| variant | " + " | ".join(f"seed {s}" for s in args.seeds) + " | mean ± SD | oracle (mean) |")
+    print("| --- |" + " --- |" * (len(args.seeds) + 2))
+    for variant in variants:
+        started = time.perf_counter()
+        aucs = [variant_auc(cohorts[s], variant.phases, experiment.classifier, experiment.folds, experiment.seed)
+                for s in args.seeds]
+        oracle = np.nanmean([oracle_for(cohorts[s], variant.phases) for s in args.seeds])
+        sd = np.std(aucs, ddof=1) if len(aucs) > 1 else 0.0
+        print(f"| {variant.name} | " + " | ".join(f"{a:.3f}" for a in aucs)
+              + f" | {np.mean(aucs):.3f} ± {sd:.3f} | {'–' if np.isnan(oracle) else f'{oracle:.3f}'} |"
+              + f"  <!-- {time.perf_counter() - started:.1f} s -->", flush=True)
+
+
+if __name__ == "__main__":
+    main()

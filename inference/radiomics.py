@@ -1,0 +1,559 @@
+"""Radiomics: IBSI features of a lesion's reference ROI (mirp) and a scikit-learn classifier.
+
+Pure module: NumPy arrays and plain values in, plain values out; no Django, no Keras.
+
+**Library.** Features are computed by mirp 2.7.0 (Zwanenburg et al., *J Open Source
+Softw* 2024), whose feature definitions follow the Image Biomarker Standardisation
+Initiative (Zwanenburg et al., *Radiology* 2020;295:328-338) and are checked against the
+IBSI reference values; ``ibsi_compliant=True`` leaves out every feature without one.
+pyradiomics does not build on this platform (source distribution only) and its
+fixed-bin-size discretisation is not the IBSI one. mirp reads NumPy arrays; it is given
+the image with its pixel spacing through the same file object mirp builds for a NumPy
+input (:class:`mirp._data_import.numpy_file.ImageNumpyFile`, pinned with mirp in
+requirements.txt), since its public NumPy path assumes 1 mm pixels.
+
+**2-D, not 2.5-D.** The portal stores one ROI per phase, drawn on one slice. Features
+are computed on that slice only (mirp ``by_slice=True``; texture matrices of the slice's
+directions merged, IBSI "2D, slice-merged"). 2.5-D or 3-D features need the lesion
+outlined on its neighbouring slices, which the ROI tools do not record; copying one
+outline to other slices would invent the lesion's craniocaudal extent.
+
+**Only the ROI's pixels.** Before interpolation every pixel outside the ROI takes the
+value of its nearest ROI pixel (edge padding) and the image is cropped to the ROI's
+bounding box plus a margin, so interpolation near the border reads ROI pixels only and
+every feature is a function of the ROI's pixel values and its outline alone.
+Morphological features (mirp computes the IBSI ones in 3-D) see the single slice with a
+thickness equal to the resampled in-plane spacing, so they describe the outline and do
+not depend on the scanner's slice thickness.
+
+**Classifier.** :func:`build_classifier`: median imputation, then
+:class:`RankedDecorrelatedSelector` (drop near-constant features, rank the rest by their
+univariate AUC distance from 0.5, keep them greedily while their Spearman correlation
+with every feature already kept stays at or below ``max_correlation``, up to
+``max_features``), standardisation, and an L2-regularised logistic regression with
+balanced class weights (or histogram gradient boosting). The whole pipeline is fitted
+inside each training fold (:func:`cross_validate_features`), so feature selection never
+sees a held-out lesion.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import logging
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage, stats
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from .folds import assign_folds, out_of_fold_metrics, safe_auc
+from .patches import patient_to_pixel
+
+# Our family name -> (mirp's family tag, prefix of its feature names).
+FEATURE_FAMILIES = {
+    "morphology": ("morphology", "morph_"),
+    "statistics": ("statistics", "stat_"),
+    "intensity_histogram": ("intensity_histogram", "ih_"),
+    "glcm": ("glcm", "cm_"),
+    "glrlm": ("glrlm", "rlm_"),
+    "glszm": ("glszm", "szm_"),
+    "gldzm": ("gldzm", "dzm_"),
+    "ngtdm": ("ngtdm", "ngt_"),
+    "ngldm": ("ngldm", "ngl_"),
+}
+INTERPOLATIONS = {"nearest": 0, "linear": 1, "cubic": 3}  # B-spline order
+DISCRETISATIONS = ("fixed_bin_size", "fixed_bin_number")
+CLASSIFIERS = ("logistic", "gradient_boosting")
+
+
+class SettingsError(ValueError):
+    """Radiomics settings or classifier options that cannot be used (the message names the field)."""
+
+
+class RoiMaskError(ValueError):
+    """An ROI that encloses no pixel of its slice (the message says why)."""
+
+
+class TrainingCancelled(Exception):
+    """The reporter asked to stop between folds."""
+
+
+def _from_dict(cls, data, what):
+    """``cls(**data)`` with lists made tuples; unknown keys are a SettingsError naming them and the choices."""
+    if not isinstance(data, dict):
+        raise SettingsError(f"{what} must be an object of options, got {type(data).__name__}")
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise SettingsError(f"unknown {what} option(s) {unknown}; the options are {names}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+@dataclass(frozen=True)
+class RadiomicsSettings:
+    """The IBSI image processing and feature settings, as data (IBSI 2020, chapter 2 and table 5).
+
+    ``spacing_mm``: in-plane pixel spacing after resampling (isotropic in-plane; the slice
+    is not resampled, features are 2-D). ``interpolation``: image interpolation
+    (``nearest``, ``linear`` or ``cubic`` B-spline); the ROI mask is interpolated linearly
+    and kept where it is at least ``mask_threshold``. ``intensity_range_hu``: the
+    re-segmentation range; its lower bound is also the first bin edge of the fixed bin
+    size discretisation. ``discretisation``: ``fixed_bin_size`` (``bin_width_hu`` HU
+    bins; IBSI's recommendation for calibrated CT) or ``fixed_bin_number``
+    (``bin_count`` bins over the ROI's range). ``families``: feature families (keys
+    of :data:`FEATURE_FAMILIES`); texture matrices at distance 1, merged over
+    directions within the slice.
+    """
+
+    spacing_mm: float = 1.0
+    interpolation: str = "linear"
+    mask_threshold: float = 0.5
+    intensity_range_hu: tuple[float, float] = (-1000.0, 3071.0)
+    discretisation: str = "fixed_bin_size"
+    bin_width_hu: float = 25.0
+    bin_count: int = 32
+    families: tuple[str, ...] = ("morphology", "statistics", "intensity_histogram", "glcm", "glrlm", "glszm")
+
+    @classmethod
+    def from_dict(cls, data) -> "RadiomicsSettings":
+        return _from_dict(cls, data, "radiomics").validate()
+
+    def validate(self) -> "RadiomicsSettings":
+        if not (isinstance(self.spacing_mm, (int, float)) and self.spacing_mm > 0):
+            raise SettingsError(f"radiomics.spacing_mm must be a positive number of mm (got {self.spacing_mm!r})")
+        if self.interpolation not in INTERPOLATIONS:
+            raise SettingsError(f"radiomics.interpolation {self.interpolation!r} is unknown; choose one of {list(INTERPOLATIONS)}")
+        if not (isinstance(self.mask_threshold, (int, float)) and 0 < self.mask_threshold <= 1):
+            raise SettingsError(f"radiomics.mask_threshold must lie in (0, 1] (got {self.mask_threshold!r})")
+        low_high = self.intensity_range_hu
+        if len(low_high) != 2 or not all(isinstance(v, (int, float)) for v in low_high) or low_high[0] >= low_high[1]:
+            raise SettingsError(f"radiomics.intensity_range_hu must be [low, high] HU with low < high (got {list(low_high)!r})")
+        if self.discretisation not in DISCRETISATIONS:
+            raise SettingsError(f"radiomics.discretisation {self.discretisation!r} is unknown; choose one of {list(DISCRETISATIONS)}")
+        if not (isinstance(self.bin_width_hu, (int, float)) and self.bin_width_hu > 0):
+            raise SettingsError(f"radiomics.bin_width_hu must be positive (got {self.bin_width_hu!r})")
+        if not (isinstance(self.bin_count, int) and self.bin_count >= 2):
+            raise SettingsError(f"radiomics.bin_count must be an integer >= 2 (got {self.bin_count!r})")
+        if not self.families:
+            raise SettingsError("radiomics.families is empty; choose from " + str(list(FEATURE_FAMILIES)))
+        unknown = [f for f in self.families if f not in FEATURE_FAMILIES]
+        if unknown:
+            raise SettingsError(f"radiomics.families: unknown family {unknown}; choose from {list(FEATURE_FAMILIES)}")
+        return self
+
+
+@dataclass(frozen=True)
+class ClassifierSpec:
+    """The classifier on the features, as data; every step is fitted inside the training folds.
+
+    ``kind``: ``logistic`` (L2-regularised, inverse strength ``C``) or
+    ``gradient_boosting`` (scikit-learn's histogram gradient boosting:
+    ``boosting_iterations`` trees of depth ``boosting_max_depth``, learning rate
+    ``boosting_learning_rate``). ``max_features`` and ``max_correlation`` drive
+    :class:`RankedDecorrelatedSelector`; features whose most frequent value covers at
+    least ``near_constant_share`` of the training lesions are dropped first.
+    ``balanced``: weight classes inversely to their frequency.
+    """
+
+    kind: str = "logistic"
+    max_features: int = 10
+    max_correlation: float = 0.8
+    near_constant_share: float = 0.95
+    C: float = 0.3
+    balanced: bool = True
+    boosting_iterations: int = 100
+    boosting_learning_rate: float = 0.05
+    boosting_max_depth: int = 2
+
+    @classmethod
+    def from_dict(cls, data) -> "ClassifierSpec":
+        return _from_dict(cls, data, "classifier").validate()
+
+    @property
+    def builder_name(self) -> str:
+        """The name recorded as a model version's builder, e.g. ``radiomics-logistic``."""
+        return "radiomics-" + self.kind.replace("_", "-")
+
+    def validate(self) -> "ClassifierSpec":
+        if self.kind not in CLASSIFIERS:
+            raise SettingsError(f"classifier.kind {self.kind!r} is unknown; choose one of {list(CLASSIFIERS)}")
+        if not (isinstance(self.max_features, int) and self.max_features >= 1):
+            raise SettingsError(f"classifier.max_features must be an integer >= 1 (got {self.max_features!r})")
+        if not (isinstance(self.max_correlation, (int, float)) and 0 < self.max_correlation <= 1):
+            raise SettingsError(f"classifier.max_correlation must lie in (0, 1] (got {self.max_correlation!r})")
+        if not (isinstance(self.near_constant_share, (int, float)) and 0.5 < self.near_constant_share <= 1):
+            raise SettingsError(f"classifier.near_constant_share must lie in (0.5, 1] (got {self.near_constant_share!r})")
+        if not (isinstance(self.C, (int, float)) and self.C > 0):
+            raise SettingsError(f"classifier.C must be positive (got {self.C!r})")
+        if not (isinstance(self.boosting_iterations, int) and self.boosting_iterations >= 1):
+            raise SettingsError("classifier.boosting_iterations must be an integer >= 1")
+        if not (isinstance(self.boosting_max_depth, int) and self.boosting_max_depth >= 1):
+            raise SettingsError("classifier.boosting_max_depth must be an integer >= 1")
+        if not (isinstance(self.boosting_learning_rate, (int, float)) and self.boosting_learning_rate > 0):
+            raise SettingsError("classifier.boosting_learning_rate must be positive")
+        return self
+
+
+# --- the ROI mask ------------------------------------------------------------------
+
+def _inside_polygon(rows, cols, polygon_rc) -> np.ndarray:
+    """Even-odd rule for points ``(rows, cols)`` against a closed polygon of ``(row, col)`` vertices."""
+    inside = np.zeros(rows.shape, bool)
+    vertices = np.asarray(polygon_rc, float)
+    for (r1, c1), (r2, c2) in zip(vertices, np.roll(vertices, -1, axis=0)):
+        crosses = (r1 > rows) != (r2 > rows)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            col_at_row = c1 + (rows - r1) * (c2 - c1) / (r2 - r1)
+        inside ^= crosses & (cols < col_at_row)
+    return inside
+
+
+def roi_mask(tool: str, points, image_position, image_orientation, pixel_spacing, shape) -> np.ndarray:
+    """Boolean mask ``(rows, columns)`` of the pixels of one slice whose centre lies inside an ROI.
+
+    ``points`` are the ROI's stored points in patient coordinates (mm; see
+    ``annotations.geometry``): an ``ellipse``'s four axis end points (major 0-1, minor
+    2-3; a circle is an ellipse), a ``rectangle``'s four corners or a ``freehand``
+    outline (closed, even-odd rule). They are projected onto the slice given by its
+    DICOM ImagePositionPatient, ImageOrientationPatient and PixelSpacing. Raises
+    :class:`RoiMaskError` for a ``length`` ROI (no area) or an ROI that contains no
+    pixel centre of the slice.
+    """
+    if tool == "length":
+        raise RoiMaskError("a length ROI has no area")
+    if tool not in ("ellipse", "rectangle", "freehand"):
+        raise RoiMaskError(f"unknown ROI tool {tool!r}")
+    rc = np.array([patient_to_pixel(p, image_position, image_orientation, pixel_spacing) for p in points], float)
+    rows, cols = np.mgrid[: shape[0], : shape[1]].astype(float)
+    if tool == "ellipse":
+        if len(rc) != 4:
+            raise RoiMaskError(f"an ellipse ROI has 4 points, got {len(rc)}")
+        centre = rc.mean(axis=0)
+        axes = np.column_stack([(rc[1] - rc[0]) / 2.0, (rc[3] - rc[2]) / 2.0])  # conjugate semi-diameters
+        if abs(np.linalg.det(axes)) < 1e-12:
+            raise RoiMaskError("the ellipse ROI is degenerate (its axes have no area on the slice)")
+        offsets = np.stack([rows - centre[0], cols - centre[1]])
+        local = np.linalg.solve(axes, offsets.reshape(2, -1)).reshape(offsets.shape)
+        mask = (local**2).sum(axis=0) <= 1.0
+    else:
+        if len(rc) < 3:
+            raise RoiMaskError(f"a {tool} ROI needs at least 3 points, got {len(rc)}")
+        mask = _inside_polygon(rows, cols, rc)
+    if not mask.any():
+        raise RoiMaskError("the ROI contains no pixel centre of its slice (too small, or outside the image)")
+    return mask
+
+
+# --- features ------------------------------------------------------------------------
+
+def pad_outside(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``image`` with every pixel outside ``mask`` replaced by the value of its nearest pixel inside."""
+    nearest = ndimage.distance_transform_edt(~mask, return_distances=False, return_indices=True)
+    return image[tuple(nearest)]
+
+
+def _crop_box(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
+    rows, cols = np.nonzero(mask)
+    return (
+        slice(max(rows.min() - margin, 0), min(rows.max() + margin + 1, mask.shape[0])),
+        slice(max(cols.min() - margin, 0), min(cols.max() + margin + 1, mask.shape[1])),
+    )
+
+
+@contextlib.contextmanager
+def _quiet_mirp():
+    """mirp configures the root logger and logs every image at INFO: keep that out of the caller's logs."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    previous_disable = logging.root.manager.disable
+    logging.disable(logging.INFO)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(previous_disable)
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def _mirp_arrays(image: np.ndarray, mask: np.ndarray, spacing_zyx):
+    from mirp._data_import.numpy_file import ImageNumpyFile, MaskNumpyFile
+
+    common = {"image_spacing": tuple(spacing_zyx), "image_origin": (0.0, 0.0, 0.0), "image_orientation": np.identity(3),
+              "sample_name": "roi", "image_modality": "ct"}
+    return (
+        ImageNumpyFile(image_data=image[None].astype(np.float32), image_dimensions=(1, *image.shape), **common),
+        MaskNumpyFile(image_data=mask[None].astype(bool), image_dimensions=(1, *mask.shape), **common),
+    )
+
+
+def compute_features(image_hu: np.ndarray, pixel_spacing, mask: np.ndarray, settings: RadiomicsSettings) -> dict[str, float]:
+    """IBSI features (mirp names, e.g. ``stat_mean``, ``cm_contrast_d1_2d_s_mrg_fbs_w25.0``) of one ROI on one slice.
+
+    ``image_hu``: the slice in Hounsfield units ``(rows, columns)``; ``pixel_spacing``:
+    DICOM PixelSpacing (row spacing, column spacing) in mm; ``mask``: the ROI's pixels
+    (:func:`roi_mask`). Values depend only on the pixels inside ``mask`` and on its
+    outline (see the module docstring). NaN where IBSI leaves a feature undefined.
+    """
+    import mirp
+
+    image = np.asarray(image_hu, np.float32)
+    mask = np.asarray(mask, bool)
+    if image.ndim != 2 or mask.shape != image.shape:
+        raise ValueError(f"image {image.shape} and mask {mask.shape} must be the same 2-D shape")
+    if not mask.any():
+        raise RoiMaskError("the ROI mask holds no pixels")
+    row_mm, col_mm = (float(s) for s in pixel_spacing)
+    margin = 3 + math.ceil(settings.spacing_mm / min(row_mm, col_mm))
+    box = _crop_box(mask, margin)
+    padded = pad_outside(image[box], mask[box])
+    families = [FEATURE_FAMILIES[f][0] for f in settings.families]
+    prefixes = tuple(FEATURE_FAMILIES[f][1] for f in settings.families)
+    image_file, mask_file = _mirp_arrays(padded, mask[box], (settings.spacing_mm, row_mm, col_mm))
+    with _quiet_mirp():
+        tables = mirp.extract_features(
+            image=image_file,
+            mask=mask_file,
+            by_slice=True,
+            ibsi_compliant=True,
+            new_spacing=settings.spacing_mm,
+            spline_order=INTERPOLATIONS[settings.interpolation],
+            anti_aliasing=True,
+            roi_spline_order=1,
+            roi_interpolation_mask_inclusion_threshold=settings.mask_threshold,
+            resegmentation_intensity_range=[float(v) for v in settings.intensity_range_hu],
+            base_feature_families=families,
+            base_discretisation_method=settings.discretisation,
+            base_discretisation_bin_width=settings.bin_width_hu if settings.discretisation == "fixed_bin_size" else None,
+            base_discretisation_n_bins=settings.bin_count if settings.discretisation == "fixed_bin_number" else None,
+        )
+    row = tables[0].iloc[0]
+    return {name: float(value) for name, value in row.items() if name.startswith(prefixes)}
+
+
+# --- the classifier ------------------------------------------------------------------
+
+def _univariate_auc_distance(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """|AUC - 0.5| of each column as a score for ``y`` (Mann-Whitney, ties counted half)."""
+    ranks = stats.rankdata(x, axis=0)
+    positives = y == 1
+    n1, n0 = int(positives.sum()), int((~positives).sum())
+    if n1 == 0 or n0 == 0:
+        return np.zeros(x.shape[1])
+    auc = (ranks[positives].sum(axis=0) - n1 * (n1 + 1) / 2.0) / (n1 * n0)
+    return np.abs(auc - 0.5)
+
+
+class RankedDecorrelatedSelector(TransformerMixin, BaseEstimator):
+    """Feature selection fitted on the training lesions only (a scikit-learn transformer).
+
+    1. Drop near-constant features: the most frequent value covers at least
+       ``near_constant_share`` of the lesions (or the column holds one value).
+    2. Rank the rest by univariate discrimination, |AUC - 0.5|.
+    3. Walk down the ranking and keep a feature when its absolute Spearman
+       correlation with every feature kept so far is at most ``max_correlation``,
+       until ``max_features`` are kept.
+
+    ``support_`` holds the kept column indices in ranking order.
+    """
+
+    def __init__(self, max_features=10, max_correlation=0.8, near_constant_share=0.95):
+        self.max_features = max_features
+        self.max_correlation = max_correlation
+        self.near_constant_share = near_constant_share
+
+    def fit(self, x, y):
+        x = np.asarray(x, float)
+        y = np.asarray(y)
+        n = len(x)
+        varying = []
+        for j in range(x.shape[1]):
+            _, counts = np.unique(x[:, j], return_counts=True)
+            if len(counts) > 1 and counts.max() < self.near_constant_share * n:
+                varying.append(j)
+        varying = np.asarray(varying, int)
+        if len(varying) == 0:
+            raise ValueError("every feature is (nearly) constant on the training lesions")
+        score = _univariate_auc_distance(x[:, varying], y)
+        order = varying[np.argsort(-score, kind="stable")]
+        ranks = stats.rankdata(x[:, order], axis=0)
+        ranks = (ranks - ranks.mean(axis=0)) / ranks.std(axis=0)
+        kept = []
+        for position in range(len(order)):
+            if kept and np.max(np.abs(ranks[:, kept].T @ ranks[:, position]) / n) > self.max_correlation:
+                continue
+            kept.append(position)
+            if len(kept) == self.max_features:
+                break
+        self.support_ = order[kept]
+        self.n_features_in_ = x.shape[1]
+        return self
+
+    def transform(self, x):
+        return np.asarray(x, float)[:, self.support_]
+
+
+def build_classifier(spec: ClassifierSpec, seed: int = 0):
+    """An unfitted scikit-learn Pipeline: imputation, selection, (scaling,) classifier (see the module docstring)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    steps = [
+        ("impute", SimpleImputer(strategy="median")),
+        ("select", RankedDecorrelatedSelector(spec.max_features, spec.max_correlation, spec.near_constant_share)),
+    ]
+    weight = "balanced" if spec.balanced else None
+    if spec.kind == "logistic":
+        steps += [("scale", StandardScaler()), ("classify", LogisticRegression(C=spec.C, class_weight=weight, max_iter=5000))]
+    else:
+        steps.append(("classify", HistGradientBoostingClassifier(
+            max_iter=spec.boosting_iterations, learning_rate=spec.boosting_learning_rate,
+            max_depth=spec.boosting_max_depth, class_weight=weight, random_state=seed)))
+    return Pipeline(steps)
+
+
+def feature_matrix(rows: list[dict], names: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    """``(lesions, features)`` float array from per-lesion feature dicts (missing or infinite values: NaN)."""
+    if names is None:
+        names = sorted({name for row in rows for name in row})
+    x = np.array([[row.get(name, np.nan) for name in names] for row in rows], float).reshape(len(rows), len(names))
+    x[~np.isfinite(x)] = np.nan
+    return x, names
+
+
+def selected_features(pipeline, names: list[str]) -> list[str]:
+    """Names of the features a fitted pipeline kept, in ranking order."""
+    kept = pipeline.named_steps["impute"].get_feature_names_out(np.asarray(names, object))
+    return [str(kept[i]) for i in pipeline.named_steps["select"].support_]
+
+
+@dataclass
+class FeatureCrossValidation:
+    folds: np.ndarray  # fold 1..k of each lesion
+    oof_scores: np.ndarray
+    fold_aucs: dict
+    oof_auc: float | None
+    final_model: object  # the pipeline fitted on every lesion
+    final_scores: np.ndarray
+    selected_features: list[str]
+    timings: dict = field(default_factory=dict)
+
+    def metrics(self, labels) -> dict:
+        return {**out_of_fold_metrics(labels, self.folds, self.oof_scores, self.fold_aucs),
+                "selected_features": self.selected_features}
+
+
+def _log_loss(pipeline, x, y) -> float:
+    p = np.clip(pipeline.predict_proba(x)[:, 1], 1e-7, 1 - 1e-7)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def cross_validate_features(x, labels, patient_ids, names, spec: ClassifierSpec, n_folds: int, seed: int,
+                            reporter=None) -> FeatureCrossValidation:
+    """Patient-grouped k-fold out-of-fold scores (the whole pipeline fitted per fold), then the final model.
+
+    ``reporter`` (optional) gets ``stage_started(fold, n_train, n_held_out)``,
+    ``epoch_ended(fold, 1, training log loss, held-out AUC)`` once per fold and for the
+    final model (fold ``None``) and ``log(text)``; ``epoch_ended`` returning False raises
+    :class:`TrainingCancelled`.
+    """
+    x = np.asarray(x, float)
+    labels = np.asarray(labels)
+    folds = assign_folds(labels, patient_ids, n_folds, seed)
+    oof = np.full(len(labels), np.nan)
+    fold_aucs, timings = {}, {}
+    for fold in range(1, n_folds + 1):
+        started = time.perf_counter()
+        train, held_out = folds != fold, folds == fold
+        if reporter is not None:
+            reporter.stage_started(fold, int(train.sum()), int(held_out.sum()))
+        model = build_classifier(spec, seed).fit(x[train], labels[train])
+        oof[held_out] = model.predict_proba(x[held_out])[:, 1]
+        fold_aucs[fold] = safe_auc(labels[held_out], oof[held_out])
+        timings[f"fold_{fold}_s"] = round(time.perf_counter() - started, 3)
+        if reporter is not None:
+            if not reporter.epoch_ended(fold, 1, _log_loss(model, x[train], labels[train]), fold_aucs[fold]):
+                raise TrainingCancelled()
+            reporter.log(f"fold {fold}: {int(train.sum())} training / {int(held_out.sum())} held-out lesions, "
+                         f"AUC {fold_aucs[fold]}; features {selected_features(model, names)}")
+    started = time.perf_counter()
+    if reporter is not None:
+        reporter.stage_started(None, len(labels), 0)
+    final = build_classifier(spec, seed).fit(x, labels)
+    timings["final_s"] = round(time.perf_counter() - started, 3)
+    if reporter is not None and not reporter.epoch_ended(None, 1, _log_loss(final, x, labels), None):
+        raise TrainingCancelled()
+    return FeatureCrossValidation(
+        folds=folds,
+        oof_scores=oof,
+        fold_aucs=fold_aucs,
+        oof_auc=safe_auc(labels, oof),
+        final_model=final,
+        final_scores=final.predict_proba(x)[:, 1],
+        selected_features=selected_features(final, names),
+        timings=timings,
+    )
+
+
+# --- the stored model --------------------------------------------------------------
+
+def file_sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class RadiomicsModel:
+    """A fitted pipeline with the feature names (``<phase>:<feature>``) it reads, in order.
+
+    Stored with joblib (a pickle): :meth:`load` refuses a file whose sha256 differs from
+    the one the registry recorded when it saved the file, so only the portal's own
+    artifacts are ever unpickled.
+    """
+
+    pipeline: object
+    feature_names: list[str]
+    phases: tuple[str, ...]
+
+    def predict(self, rows: list[dict]) -> np.ndarray:
+        """Probability of malignancy for each lesion's feature dict (features it lacks count as missing)."""
+        x, _ = feature_matrix(rows, self.feature_names)
+        return self.pipeline.predict_proba(x)[:, 1]
+
+    def save(self, path) -> str:
+        """Write the model to ``path``; returns the file's sha256."""
+        import joblib
+
+        joblib.dump(self, path)
+        return file_sha256(path)
+
+    @classmethod
+    def load(cls, path, expected_sha256: str) -> "RadiomicsModel":
+        import joblib
+
+        if file_sha256(path) != expected_sha256:
+            raise ValueError(f"model file {path} does not match its recorded sha256 checksum")
+        model = joblib.load(path)
+        if not isinstance(model, cls):
+            raise ValueError(f"model file {path} does not hold a radiomics model")
+        return model
+
+
+def describe_runtime() -> str:
+    """Library versions and CPUs a radiomics run used (the run's ``device``)."""
+    import importlib.metadata
+    import os
+
+    versions = ", ".join(f"{name} {importlib.metadata.version(name)}" for name in ("mirp", "scikit-learn"))
+    return f"{versions}; CPU ({os.cpu_count()} cores)"
