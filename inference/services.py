@@ -1,4 +1,4 @@
-"""Starting, cancelling and sweeping training runs; activating models; enqueuing scoring.
+"""Starting, cancelling and sweeping training runs; storing and activating models; enqueuing scoring.
 
 Shared by the API, the models page, the management commands and the tasks, for
 every model family. No TensorFlow here. Tasks are enqueued with ``transaction.on_commit`` and
@@ -6,14 +6,19 @@ primary keys as keyword arguments.
 """
 import logging
 import os
+import re
+import shutil
 import socket
+import tempfile
 import uuid
 
+from django.core.files import File
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
 from .experiments import get_experiment
-from .models import ModelFamily, ModelVersion, RunState, TrainingRun, heartbeat_timeout_minutes
+from .models import ModelFamily, ModelVersion, Prediction, RunState, TrainingRun, heartbeat_timeout_minutes
 
 logger = logging.getLogger(__name__)
 
@@ -124,14 +129,71 @@ def activate(version, user=None):
     Models of other experiments stay active: a CM radiomics model does not replace a CM CNN.
     """
     with transaction.atomic():
-        ModelVersion.objects.filter(experiment_name=version.experiment_name, variant=version.variant, is_active=True).exclude(
-            pk=version.pk
-        ).update(is_active=False)
+        _deactivate_others(version)
         version.is_active = True
         version.activated_at = timezone.now()
         version.activated_by = user if user is not None and user.is_authenticated else None
         version.save()
         transaction.on_commit(lambda: enqueue_scoring(version.pk, None))
+    return version
+
+
+def _deactivate_others(version):
+    ModelVersion.objects.filter(experiment_name=version.experiment_name, variant=version.variant, is_active=True).exclude(
+        pk=version.pk
+    ).update(is_active=False)
+
+
+def save_artifact(save, experiment_name, variant, stem, suffix):
+    """Store a model file: ``save(path) -> sha256`` writes it to a temporary path, then it goes into storage.
+
+    The storage name is ``models/<experiment>/<variant>/<stem>-<sha256[:12]><suffix>``;
+    returns (storage name, sha256).
+    """
+    folder = "/".join(re.sub(r"[^A-Za-z0-9_-]+", "-", part) for part in ("models", experiment_name, variant))
+    workdir = tempfile.mkdtemp(prefix="model-")
+    try:
+        path = os.path.join(workdir, "model" + suffix)
+        sha256 = save(path)
+        with open(path, "rb") as handle:
+            stored = default_storage.save(f"{folder}/{stem}-{sha256[:12]}{suffix}", File(handle))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return stored, sha256
+
+
+def register_model_version(*, experiment, variant, artifact, artifact_sha256, metrics, training_data,
+                           predictions=(), training_run=None, activate=False):
+    """Store a trained model in the registry: a ModelVersion and its Predictions, in one transaction.
+
+    ``experiment`` is the resolved :class:`inference.experiments.Experiment`, ``variant``
+    its :class:`~inference.experiments.Variant`; the version number is the next one of
+    the experiment and variant. ``predictions`` are Prediction fields (``lesion_id``,
+    ``kind``, ``fold``, ``score``, ``in_training_data``). With ``activate`` the version
+    becomes the active model of its experiment and variant (others are deactivated);
+    nothing is enqueued: the caller decides what gets scored.
+    """
+    with transaction.atomic():
+        version = ModelVersion(
+            training_run=training_run,
+            experiment_name=experiment.name,
+            experiment=experiment.as_dict(),
+            family=experiment.family,
+            variant=variant.name,
+            phases=list(variant.phases),
+            builder=experiment.model_builder,
+            version=next_version_number(experiment.name, variant.name),
+            metrics=metrics,
+            artifact=artifact,
+            artifact_sha256=artifact_sha256,
+            training_data=training_data,
+            is_active=activate,
+            activated_at=timezone.now() if activate else None,
+        )
+        if activate:
+            _deactivate_others(version)
+        version.save()
+        Prediction.objects.bulk_create([Prediction(model_version=version, **fields) for fields in predictions])
     return version
 
 

@@ -12,13 +12,11 @@ Predictions.
 """
 import logging
 import os
-import re
 import shutil
 import tempfile
 import time
 
 from celery import shared_task
-from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F, Value
@@ -162,23 +160,9 @@ class RunCancelled(Exception):
     """The run was cancelled, or left ``running`` while it trained (the message says when)."""
 
 
-def _storage_name(run, sha256, suffix):
-    variant = re.sub(r"[^A-Za-z0-9_-]+", "-", run.variant)
-    experiment = re.sub(r"[^A-Za-z0-9_-]+", "-", run.experiment_name)
-    return f"models/{experiment}/{variant}/run{run.pk}-{sha256[:12]}{suffix}"
-
-
 def _save_artifact(run, save, suffix):
     """``save(path) -> sha256`` into a temporary file, then into storage; returns (storage name, sha256)."""
-    workdir = tempfile.mkdtemp(prefix="model-")
-    try:
-        path = os.path.join(workdir, "model" + suffix)
-        sha256 = save(path)
-        with open(path, "rb") as handle:
-            stored = default_storage.save(_storage_name(run, sha256, suffix), File(handle))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return stored, sha256
+    return services.save_artifact(save, run.experiment_name, run.variant, f"run{run.pk}", suffix)
 
 
 def _train_cnn(run, experiment):
@@ -254,18 +238,21 @@ def _store_version(run, experiment, variant, data, excluded, result, metrics, st
         first = not ModelVersion.objects.filter(
             experiment_name=run.experiment_name, variant=run.variant, is_active=True
         ).exists()
-        version = ModelVersion.objects.create(
-            training_run=current,
-            experiment_name=run.experiment_name,
-            experiment=run.experiment,
-            family=experiment.family,
-            variant=run.variant,
-            phases=list(variant.phases),
-            builder=experiment.model_builder,
-            version=services.next_version_number(run.experiment_name, run.variant),
-            metrics=metrics,
+        predictions = []
+        for index, lesion_id in enumerate(data.lesion_ids):
+            predictions.append({"lesion_id": lesion_id, "kind": PredictionKind.OUT_OF_FOLD, "fold": int(result.folds[index]),
+                                "score": float(result.oof_scores[index]), "in_training_data": False})
+            predictions.append({"lesion_id": lesion_id, "kind": PredictionKind.FINAL,
+                                "score": float(result.final_scores[index]), "in_training_data": True})
+        version = services.register_model_version(
+            experiment=experiment,
+            variant=variant,
             artifact=stored,
             artifact_sha256=sha256,
+            metrics=metrics,
+            training_run=current,
+            predictions=predictions,
+            activate=first,
             training_data={
                 "lesions": [
                     {"lesion": lid, "patient": pid, "pathology_revision": rev, "malignant": bool(label), "fold": int(fold)}
@@ -275,16 +262,7 @@ def _store_version(run, experiment, variant, data, excluded, result, metrics, st
                 ],
                 "excluded": excluded,
             },
-            is_active=first,
-            activated_at=timezone.now() if first else None,
         )
-        predictions = []
-        for index, lesion_id in enumerate(data.lesion_ids):
-            predictions.append(Prediction(model_version=version, lesion_id=lesion_id, kind=PredictionKind.OUT_OF_FOLD,
-                                          fold=int(result.folds[index]), score=float(result.oof_scores[index]), in_training_data=False))
-            predictions.append(Prediction(model_version=version, lesion_id=lesion_id, kind=PredictionKind.FINAL,
-                                          score=float(result.final_scores[index]), in_training_data=True))
-        Prediction.objects.bulk_create(predictions)
         reporter.progress["stage"] = "done"
         current.progress = reporter.progress
         current.state, current.finished_at, current.heartbeat_at = RunState.SUCCEEDED, timezone.now(), timezone.now()
