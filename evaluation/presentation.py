@@ -42,7 +42,7 @@ def fmt_percent(proportion):
 
 
 def selected_model_key(models, query) -> str | None:
-    """The model chosen with ``?model=CM`` (variant name), else CM, else the first analysed model."""
+    """The model chosen with ``?model=CM`` (a CNN's variant; ``radiomics-CM`` for radiomics), else CM, else the first."""
     keys = [m.key for m in models]
     wanted = query.get("model")
     if wanted and f"model:{wanted}" in keys:
@@ -133,9 +133,12 @@ def _regression(group, model_key):
         return None
     if "error" in fit:
         return {"error": fit["error"]}
+    names = dict(REGRESSION_NAMES)
+    if model_key.startswith("model:radiomics-"):
+        names["model_score"] = "Radiomics score (per 0.1)"
     return {
         "n": fit["n"], "left_out": fit["n_left_out"], "converged": fit["converged"], "separation": fit["separation"],
-        "rows": [{"name": REGRESSION_NAMES.get(c["name"], c["name"]), "or": fmt(c["odds_ratio"]),
+        "rows": [{"name": names.get(c["name"], c["name"]), "or": fmt(c["odds_ratio"]),
                   "ci": fmt_ci(c["ci_low"], c["ci_high"]), "p": fmt_p(c["p"])} for c in fit["coefficients"]],
     }
 
@@ -166,6 +169,14 @@ def _mrmc(group, model_key):
     }
 
 
+def _is_cm_versus_ex(first_key, second_key) -> bool:
+    """The source study's test: CM against EX within one model family (``model:CM``/``model:EX``, ``model:radiomics-CM``/...)."""
+    first, second = first_key.removeprefix("model:"), second_key.removeprefix("model:")
+    family_first, _, variant_first = first.rpartition("-")
+    family_second, _, variant_second = second.rpartition("-")
+    return family_first == family_second and {variant_first, variant_second} == {"CM", "EX"}
+
+
 def _phases(group):
     block = group.get("phase_comparison")
     if not block:
@@ -174,7 +185,7 @@ def _phases(group):
         return {"error": block["error"]}
     rows = []
     for pair in block["pairwise"]:
-        highlighted = {pair["first"], pair["second"]} == {"model:CM", "model:EX"}
+        highlighted = _is_cm_versus_ex(pair["first"], pair["second"])
         rows.append({**_comparison_row(f"{pair['first_label']} − {pair['second_label']}", pair),
                      "p_holm": fmt_p(pair["p_holm"]), "highlight": highlighted})
     return {"chi_square": fmt(block["chi_square"]), "df": block["df"], "p": fmt_p(block["p"]), "rows": rows}
@@ -212,7 +223,7 @@ def page_context(inputs, row, query) -> dict:
         "result": result,
         "group": group,
         "subgroups": [{"key": g["key"], "label": g["label"], "n": g["n"], "selected": g is group} for g in groups],
-        "models": [{"key": m.key, "variant": m.variant, "label": m.label, "selected": m.key == model_key}
+        "models": [{"key": m.key, "choice": m.choice, "variant": m.variant, "label": m.label, "selected": m.key == model_key}
                    for m in inputs.analysed_models],
         "model_key": model_key,
         "model_label": labels.get(model_key, {}).get("label", ""),

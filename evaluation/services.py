@@ -11,8 +11,9 @@ Which data enter (documented on the page):
   ``include_unblinded`` also the unblinded ones);
 * lesions: those of the reader study's studies that have pathology;
 * readers: those with a call on every such lesion (others are listed as left out);
-* models: per variant the active model version (else the newest one with scores
-  here), with an out-of-fold score for every such lesion (others are listed).
+* models: per model family (CNN, radiomics) and variant the active model version
+  (else the newest one with scores here), with an out-of-fold score for every such
+  lesion (others are listed).
 """
 from __future__ import annotations
 
@@ -127,6 +128,9 @@ class ReaderColumn:
         return f"reader:{self.pk}"
 
 
+FAMILY_LABELS = {"cnn": "CNN", "radiomics": "Radiomics"}
+
+
 @dataclass
 class ModelColumn:
     pk: int
@@ -134,14 +138,20 @@ class ModelColumn:
     version: int
     experiment_name: str
     phases: list
+    family: str = "cnn"
+
+    @property
+    def choice(self) -> str:
+        """The model's name in ``?model=``: the variant for a CNN (``CM``), ``radiomics-CM`` for radiomics."""
+        return self.variant if self.family == "cnn" else f"{self.family}-{self.variant}"
 
     @property
     def key(self) -> str:
-        return f"model:{self.variant}"
+        return f"model:{self.choice}"
 
     @property
     def label(self) -> str:
-        return f"CNN {self.variant} v{self.version}"
+        return f"{FAMILY_LABELS.get(self.family, self.family)} {self.variant} v{self.version}"
 
 
 @dataclass
@@ -201,7 +211,10 @@ class ComparisonInputs:
 
 
 def _selected_model_versions(lesion_pks) -> list:
-    """Per variant: the active version, else the newest with out-of-fold scores on these lesions."""
+    """Per family and variant: the active version, else the newest with out-of-fold scores on these lesions.
+
+    CNNs first, then radiomics models, each in :data:`VARIANT_ORDER`.
+    """
     if ModelVersion is None or not lesion_pks:
         return []
     candidates = (
@@ -210,9 +223,11 @@ def _selected_model_versions(lesion_pks) -> list:
     )
     chosen = {}
     for version in candidates:
-        chosen.setdefault(version.variant, version)
+        chosen.setdefault((version.family, version.variant), version)
     order = {name: i for i, name in enumerate(VARIANT_ORDER)}
-    return sorted(chosen.values(), key=lambda v: (order.get(v.variant, len(order)), v.variant))
+    families = {name: i for i, name in enumerate(FAMILY_LABELS)}
+    return sorted(chosen.values(), key=lambda v: (families.get(v.family, len(families)), v.family,
+                                                  order.get(v.variant, len(order)), v.variant))
 
 
 def gather_inputs(reader_study, options: ComparisonOptions | None = None) -> ComparisonInputs:
@@ -258,8 +273,9 @@ def gather_inputs(reader_study, options: ComparisonOptions | None = None) -> Com
     digest.update(repr([("R", r.pk, r.label) for r in readers]).encode())
     models, scores = [], {}
     for version in _selected_model_versions(lesion_pks):
-        models.append(ModelColumn(version.pk, version.variant, version.version, version.experiment_name, list(version.phases or [])))
-        digest.update(repr(("M", version.pk, version.variant, version.version, version.is_active)).encode())
+        models.append(ModelColumn(version.pk, version.variant, version.version, version.experiment_name,
+                                  list(version.phases or []), version.family))
+        digest.update(repr(("M", version.pk, version.family, version.variant, version.version, version.is_active)).encode())
     if models:
         prediction_values = (
             Prediction.objects.filter(model_version_id__in=[m.pk for m in models], lesion_id__in=lesion_pks,
@@ -319,7 +335,7 @@ def compute_result(inputs: ComparisonInputs) -> tuple[dict, dict]:
         "reader_study": {"id": inputs.reader_study.pk, "name": inputs.reader_study.name, "state": inputs.reader_study.state},
         "n_lesions_in_study": len(inputs.lesions),
         "exclusions": list(inputs.exclusions),
-        "model_versions": {m.key: {"id": m.pk, "variant": m.variant, "version": m.version,
+        "model_versions": {m.key: {"id": m.pk, "family": m.family, "variant": m.variant, "version": m.version,
                                    "experiment": m.experiment_name, "phases": m.phases} for m in inputs.analysed_models},
     })
     svgs = {

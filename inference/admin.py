@@ -12,8 +12,8 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ["id", "experiment_name", "variant", "version", "is_active", "created_at"]
-    list_filter = ["is_active", "variant"]
+    list_display = ["id", "experiment_name", "family", "variant", "version", "is_active", "created_at"]
+    list_filter = ["is_active", "family", "variant"]
 
 
 @admin.register(Prediction)

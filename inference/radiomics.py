@@ -238,7 +238,7 @@ def roi_mask(tool: str, points, image_position, image_orientation, pixel_spacing
             raise RoiMaskError("the ellipse ROI is degenerate (its axes have no area on the slice)")
         offsets = np.stack([rows - centre[0], cols - centre[1]])
         local = np.linalg.solve(axes, offsets.reshape(2, -1)).reshape(offsets.shape)
-        mask = (local**2).sum(axis=0) <= 1.0
+        mask = (local**2).sum(axis=0) <= 1.0 + 1e-9  # a centre on the outline (up to rounding) is inside
     else:
         if len(rc) < 3:
             raise RoiMaskError(f"a {tool} ROI needs at least 3 points, got {len(rc)}")

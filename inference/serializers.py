@@ -42,7 +42,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
         fields = [
-            "id", "experiment_name", "variant", "phases", "builder", "version", "metrics", "artifact_sha256",
+            "id", "experiment_name", "family", "variant", "phases", "builder", "version", "metrics", "artifact_sha256",
             "is_active", "activated_at", "activated_by", "created_at", "training_run", "n_training_lesions",
         ]
         read_only_fields = fields

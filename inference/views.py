@@ -8,6 +8,6 @@ from .experiments import EXPERIMENTS
 @login_required
 @permission_required("portal.start_training", raise_exception=True)
 def models_page(request):
-    experiments = [{"name": e.name, "variants": e.variant_names, "epochs": e.epochs, "folds": e.folds, "builder": e.builder,
-                    "description": e.description} for e in EXPERIMENTS.values()]
+    experiments = [{"name": e.name, "family": e.family, "variants": e.variant_names, "epochs": e.epochs, "folds": e.folds,
+                    "builder": e.model_builder, "description": e.description} for e in EXPERIMENTS.values()]
     return render(request, "inference/models.html", {"experiments": experiments})

@@ -47,3 +47,44 @@ def test_builder_list_matches_the_registered_keras_builders():
     from inference.networks import BUILDERS
 
     assert set(BUILDERS) == set(BUILDER_MIN_INPUT_SIZE)
+
+
+def test_the_radiomics_experiment_has_the_six_variants_and_its_settings_as_data():
+    experiment = get_experiment("radiomics")
+    assert experiment.family == "radiomics" and experiment.variant_names == ["NC", "CM", "NG", "EX", "CM+NG", "ALL"]
+    assert experiment.model_builder == "radiomics-logistic" and get_experiment("source-study").model_builder == "small_cnn"
+    data = experiment.as_dict()
+    assert data["radiomics"]["spacing_mm"] == 1.0 and data["radiomics"]["discretisation"] == "fixed_bin_size"
+    assert data["classifier"]["kind"] == "logistic"
+
+
+def test_radiomics_and_classifier_overrides_merge_into_the_experiment():
+    experiment = get_experiment("radiomics", {"radiomics": {"bin_width_hu": 10}, "classifier": {"kind": "gradient_boosting"}})
+    assert experiment.radiomics.bin_width_hu == 10 and experiment.radiomics.spacing_mm == 1.0
+    assert experiment.classifier.kind == "gradient_boosting" and experiment.model_builder == "radiomics-gradient-boosting"
+    assert Experiment.from_dict(experiment.as_dict()) == experiment
+
+
+def test_an_experiment_stored_before_the_families_reads_as_a_cnn():
+    data = EXPERIMENTS["source-study"].as_dict()
+    for key in ("family", "radiomics", "classifier"):
+        data.pop(key)
+    assert Experiment.from_dict(data) == EXPERIMENTS["source-study"]
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"radiomics": {"bin_widht": 10}}, r"unknown radiomics option\(s\) \['bin_widht'\]; the options are"),
+        ({"radiomics": {"families": ["wavelet"]}}, r"radiomics.families: unknown family \['wavelet'\]"),
+        ({"radiomics": {"interpolation": "lanczos"}}, "radiomics.interpolation 'lanczos' is unknown"),
+        ({"radiomics": {"intensity_range_hu": [100, -100]}}, "radiomics.intensity_range_hu"),
+        ({"classifier": {"kind": "svm"}}, "classifier.kind 'svm' is unknown"),
+        ({"classifier": {"max_features": 0}}, "classifier.max_features"),
+        ({"classifier": {"penalty": "l1"}}, r"unknown classifier option\(s\) \['penalty'\]"),
+        ({"family": "transformer"}, "unknown family 'transformer'"),
+    ],
+)
+def test_invalid_radiomics_experiments_are_refused_naming_the_field(overrides, message):
+    with pytest.raises(ExperimentError, match=message):
+        get_experiment("radiomics", overrides)

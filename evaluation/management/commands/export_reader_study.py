@@ -19,7 +19,8 @@ class Command(BaseCommand):
         parser.add_argument("reader_study", type=int, help="reader study id")
         parser.add_argument("--long", metavar="FILE", help="long-format CSV for analyze_reader_study")
         parser.add_argument("--model", default="CM",
-                            help="model variant written as reader 'model:VARIANT' in --long (default CM; 'none' for readers only)")
+                            help="model written as reader 'model:NAME' in --long: a CNN variant (default CM) or radiomics-VARIANT; "
+                                 "'none' for readers only")
         parser.add_argument("--csv", metavar="FILE", help="joined CSV (one row per lesion x reader, model columns)")
         parser.add_argument("--imrmc", metavar="FILE", help="iMRMC input file")
         parser.add_argument("--include-unblinded", action="store_true", help="also use unblinded calls")
@@ -37,7 +38,7 @@ class Command(BaseCommand):
         if options["long"]:
             model_key = None if options["model"].lower() == "none" else f"model:{options['model']}"
             if model_key and model_key not in {m.key for m in inputs.analysed_models}:
-                available = ", ".join(m.variant for m in inputs.analysed_models) or "none"
+                available = ", ".join(m.choice for m in inputs.analysed_models) or "none"
                 raise CommandError(f"model {options['model']} has no out-of-fold score on every lesion (analysed models: {available})")
             outputs.append((options["long"], exports.long_csv(inputs, model_key)))
         if options["csv"]:
