@@ -6,7 +6,7 @@ around x, y on slice ``InstanceNumber - 1``, stored as the ellipse tool stores i
 ``make_cohort --import`` does), computes the features with the ``radiomics``
 experiment's settings (``inference.radiomics.compute_features``, the function the
 portal's tasks call) and runs the experiment's classifier in the portal's folds
-(``inference.radiomics.cross_validate_features``: patient-grouped, label-stratified
+(``inference.radiomics_training.cross_validate_features``: patient-grouped, label-stratified
 5-fold, the whole pipeline fitted per training fold)::
 
     nice .venv/bin/python benchmarks/radiomics.py                      # seeds 0-2, 160 patients, 256 px
@@ -33,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from inference import radiomics  # noqa: E402
+from inference import radiomics, radiomics_training  # noqa: E402
 from inference.experiments import get_experiment  # noqa: E402
 from portal.cohort import CohortSpec, lesion_truths, oracle_auc, render_volumes, sample_cohort  # noqa: E402
 
@@ -78,7 +78,7 @@ def variant_auc(data: dict, phases, spec: radiomics.ClassifierSpec, folds: int, 
     x, names = radiomics.feature_matrix(rows)
     labels = np.array([int(lesion["malignant"]) for lesion in data["lesions"]])
     patients = np.array([lesion["patient"] for lesion in data["lesions"]])
-    return radiomics.cross_validate_features(x, labels, patients, names, spec, folds, fold_seed).oof_auc
+    return radiomics_training.cross_validate_features(x, labels, patients, names, spec, folds, fold_seed).oof_auc
 
 
 def oracle_for(data: dict, phases) -> float:

@@ -5,7 +5,8 @@ Each task takes primary keys as keyword arguments, is ``acks_late`` with
 with a status guard, so a redelivered or repeated message never trains twice or
 creates a second ModelVersion. Both tasks dispatch on the experiment's family: a
 ``cnn`` run imports Keras inside the task body, a ``radiomics`` run never does
-(features by :mod:`inference.radiomics`, a scikit-learn pipeline saved with joblib).
+(features by :mod:`inference.radiomics`, a scikit-learn pipeline from
+:mod:`inference.radiomics_training` saved with joblib).
 Both families store the same rows: TrainingRun progress and log, a ModelVersion with
 its artifact, sha256, metrics and training-data snapshot, out-of-fold and final
 Predictions.
@@ -23,7 +24,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from . import datasets, radiomics, services
+from . import datasets, services
 from .experiments import Experiment
 from .models import ModelFamily, ModelVersion, Prediction, PredictionKind, RunState, TrainingRun
 
@@ -196,9 +197,11 @@ def _train_cnn(run, experiment):
 
 
 def _train_radiomics(run, experiment):
+    from . import radiomics_training
+
     variant = experiment.variant(run.variant)
     reporter = RunReporter(run.pk, experiment)
-    TrainingRun.objects.filter(pk=run.pk).update(device=radiomics.describe_runtime()[:200])
+    TrainingRun.objects.filter(pk=run.pk).update(device=radiomics_training.describe_runtime()[:200])
     reporter.log(f"radiomics: {experiment.radiomics}; {experiment.classifier}")
     timings = {}
 
@@ -212,14 +215,16 @@ def _train_radiomics(run, experiment):
     )
 
     try:
-        result = radiomics.cross_validate_features(data.features, data.labels, data.patient_ids, data.feature_names,
-                                                   experiment.classifier, experiment.folds, experiment.seed, reporter)
-    except radiomics.TrainingCancelled:
+        result = radiomics_training.cross_validate_features(
+            data.features, data.labels, data.patient_ids, data.feature_names, experiment.classifier, experiment.folds,
+            experiment.seed, reporter,
+        )
+    except radiomics_training.TrainingCancelled:
         raise RunCancelled("cancelled between folds") from None
     timings.update(result.timings)
     metrics = result.metrics(data.labels)
     reporter.log(f"out-of-fold AUC {metrics['oof_auc']}; final model's features {result.selected_features}")
-    artifact = radiomics.RadiomicsModel(result.final_model, data.feature_names, tuple(variant.phases))
+    artifact = radiomics_training.RadiomicsModel(result.final_model, data.feature_names, tuple(variant.phases))
     stored, sha256 = _save_artifact(run, artifact.save, ".joblib")
     return _store_version(run, experiment, variant, data, excluded, result, metrics, stored, sha256, reporter, timings)
 
@@ -282,7 +287,7 @@ _MODEL_CACHE = {}
 
 
 def load_version_model(version):
-    """The model of a ModelVersion: a Keras model, or a :class:`inference.radiomics.RadiomicsModel`.
+    """The model of a ModelVersion: a Keras model, or a :class:`inference.radiomics_training.RadiomicsModel`.
 
     The artifact's sha256 is checked against the recorded one before it is loaded;
     models are cached per process by checksum.
@@ -298,7 +303,9 @@ def load_version_model(version):
             if len(_MODEL_CACHE) >= 4:
                 _MODEL_CACHE.clear()
             if radiomics_family:
-                model = radiomics.RadiomicsModel.load(path, version.artifact_sha256)
+                from .radiomics_training import RadiomicsModel
+
+                model = RadiomicsModel.load(path, version.artifact_sha256)
             else:
                 from . import training
 

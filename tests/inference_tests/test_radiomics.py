@@ -1,4 +1,4 @@
-"""The radiomics family's pure core: ROI masks, IBSI features from the ROI's pixels only, the fold-fitted classifier."""
+"""The radiomics family without a database: ROI masks, IBSI features from the ROI's pixels only, the fold-fitted classifier."""
 import json
 import subprocess
 import sys
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference import radiomics
+from inference import radiomics, radiomics_training
 from inference.folds import assign_folds
 
 AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
@@ -136,7 +136,7 @@ def test_selection_drops_constant_and_correlated_features_and_keeps_the_most_dis
     strong = y + rng.normal(0, 0.5, 100)
     weak = y + rng.normal(0, 2.0, 100)
     x = np.column_stack([np.ones(100), weak, strong, 2 * strong + 1, rng.normal(size=100)])
-    selector = radiomics.RankedDecorrelatedSelector(max_features=2, max_correlation=0.8).fit(x, y)
+    selector = radiomics_training.RankedDecorrelatedSelector(max_features=2, max_correlation=0.8).fit(x, y)
     assert list(selector.support_) in ([2, 1], [3, 1])  # strong (or its copy), then weak; never both copies
 
 
@@ -147,7 +147,7 @@ def test_on_noise_features_out_of_fold_auc_stays_near_chance_because_selection_i
     y = np.tile([0, 1, 1], n)[:n]
     patients = np.arange(n) // 2
     names = [f"noise_{j}" for j in range(p)]
-    result = radiomics.cross_validate_features(x, y, patients, names, radiomics.ClassifierSpec(), n_folds=5, seed=0)
+    result = radiomics_training.cross_validate_features(x, y, patients, names, radiomics.ClassifierSpec(), n_folds=5, seed=0)
     assert 0.3 < result.oof_auc < 0.7  # selecting on all lesions first would give ~0.9 here
 
     folds = assign_folds(y, patients, 5, 0)
@@ -161,22 +161,22 @@ def test_a_stored_radiomics_model_round_trips_and_a_changed_file_is_refused(tmp_
     y = np.repeat([0, 1], 20)
     rows = [{"CM:stat_mean": float(v), "CM:stat_var": float(w)} for v, w in zip(y * 2 + rng.normal(size=40), rng.normal(size=40))]
     x, names = radiomics.feature_matrix(rows)
-    pipeline = radiomics.build_classifier(radiomics.ClassifierSpec(max_features=2)).fit(x, y)
-    model = radiomics.RadiomicsModel(pipeline, names, ("CM",))
+    pipeline = radiomics_training.build_classifier(radiomics.ClassifierSpec(max_features=2)).fit(x, y)
+    model = radiomics_training.RadiomicsModel(pipeline, names, ("CM",))
     path = tmp_path / "model.joblib"
     sha256 = model.save(path)
-    loaded = radiomics.RadiomicsModel.load(path, sha256)
+    loaded = radiomics_training.RadiomicsModel.load(path, sha256)
     assert np.allclose(loaded.predict(rows), pipeline.predict_proba(x)[:, 1])
     assert 0.0 <= loaded.predict([{"CM:stat_mean": 1.0}])[0] <= 1.0  # a missing feature is imputed
     path.write_bytes(path.read_bytes() + b"\0")
     with pytest.raises(ValueError, match="sha256"):
-        radiomics.RadiomicsModel.load(path, sha256)
+        radiomics_training.RadiomicsModel.load(path, sha256)
 
 
 def test_the_radiomics_core_never_imports_tensorflow_or_keras():
     script = (
         "import json, sys, numpy as np\n"
-        "from inference import radiomics, experiments\n"
+        "from inference import radiomics, radiomics_training, experiments\n"
         "image = np.random.default_rng(0).normal(50, 10, (32, 32))\n"
         "mask = np.zeros((32, 32), bool); mask[10:20, 10:20] = True\n"
         "radiomics.compute_features(image, (1.0, 1.0), mask, radiomics.RadiomicsSettings())\n"

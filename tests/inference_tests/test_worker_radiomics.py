@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from annotations.models import ROI, Lesion
-from inference import datasets, radiomics, services
+from inference import datasets, services
 from inference.experiments import Experiment
 from inference.models import ModelVersion, Prediction, PredictionKind, RunState
+from inference.radiomics_training import RadiomicsModel
 from inference.tasks import train
 
 from .conftest import build_archive
@@ -63,7 +64,7 @@ def test_a_tiny_radiomics_run_trains_and_scores_end_to_end_without_tensorflow(wo
     path = tmp_path / "model.joblib"
     with version.artifact.open("rb") as handle:
         path.write_bytes(handle.read())
-    model = radiomics.RadiomicsModel.load(path, version.artifact_sha256)
+    model = RadiomicsModel.load(path, version.artifact_sha256)
     spec = Experiment.from_dict(run.experiment).radiomics
     stored = dict(Prediction.objects.filter(model_version=version, kind=PredictionKind.FINAL).values_list("lesion_id", "score"))
     rows = [datasets.lesion_features(lesion, ("CM", "NG"), spec) for lesion in lesions]
