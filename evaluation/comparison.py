@@ -8,7 +8,8 @@ decides which arrays enter which function, per subgroup of lesions.
 Conventions:
 
 * Readers' ratings are their 0–100 probabilities of malignancy; models' ratings
-  are their out-of-fold scores (0–1). Higher = malignant, never flipped.
+  are their held-out scores (0–1: out-of-fold, or from a model that never trained
+  on the patient). Higher = malignant, never flipped.
 * A reader's binary call is their operating point; a model's operating point is
   its Youden cut-off chosen on these same lesions (optimistic for new lesions).
 * With ``patient_level`` (default: on when some patient has more than one lesion)

@@ -16,7 +16,7 @@ def _yes_no(value):
 
 
 def joined_csv(inputs) -> str:
-    """One row per lesion x reader, with the lesion's pathology and every model's out-of-fold score.
+    """One row per lesion x reader, with the lesion's pathology and every model's held-out score.
 
     Readers are every reader with a call in the selected call set or assigned to
     the reader study; a reader without a call on a lesion gets an empty call.
@@ -26,7 +26,7 @@ def joined_csv(inputs) -> str:
     writer = csv.writer(buffer)
     model_columns = []
     for model in inputs.models:
-        model_columns += [f"{model.label} out-of-fold score", f"{model.label} fold"]
+        model_columns += [f"{model.label} {model.scores_source} score", f"{model.label} fold"]
     writer.writerow([
         "Reader study", "Lesion ID", "Patient", "Lesion", "Age (years)", "Sex", "Long axis (mm)", "Size group",
         "Pathology subtype", "Malignant (pathology)", "Pathology revision", "Reader", "Reader call",
@@ -72,7 +72,7 @@ def long_csv(inputs, model_key: str | None = None) -> str:
     Columns ``reader, reader_type, simulated, case, patient, truth, rating``: one
     row per analysed reader (rating = probability 0–100) and lesion, plus, when
     ``model_key`` (e.g. ``model:CM``) names an analysed model, one row per lesion
-    with that model as reader ``model:CM`` (rating = out-of-fold score). Then
+    with that model as reader ``model:CM`` (rating = held-out score). Then
     ``python manage.py analyze_reader_study FILE --model-reader model:CM`` gives
     the page's MRMC result.
     """
@@ -113,7 +113,8 @@ def imrmc_text(inputs) -> str:
     lines = [
         f"Reader study {_imrmc_id(inputs.reader_study.name)} (portal id {inputs.reader_study.pk}) exported for iMRMC",
         f"Input revision {inputs.revision}",
-        "Readers rate the probability of malignancy 0-100; models give out-of-fold scores 0-1",
+        "Readers rate the probability of malignancy 0-100; models give held-out scores 0-1 (out-of-fold, "
+        "or from a model that never trained on the patient)",
         "Truth: 1 = malignant (pathology), 0 = benign",
         "",
         f"NR: {len(readers) + len(models)}",

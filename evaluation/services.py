@@ -12,8 +12,13 @@ Which data enter (documented on the page):
 * lesions: those of the reader study's studies that have pathology;
 * readers: those with a call on every such lesion (others are listed as left out);
 * models: per model family (CNN, radiomics) and variant the active model version
-  (else the newest one with scores here), with an out-of-fold score for every such
-  lesion (others are listed).
+  (else the newest one with scores here), with a held-out score for every such
+  lesion (others are listed). A held-out score comes from a model that never
+  trained on the lesion's patient: the lesion's out-of-fold score, else the final
+  model's score when the version's training data holds no lesion of that patient
+  (a model trained elsewhere, e.g. the demo's model trained on an independent
+  synthetic cohort, or a patient added after training). Final-model scores of
+  patients the model trained on never enter.
 """
 from __future__ import annotations
 
@@ -139,6 +144,23 @@ class ModelColumn:
     experiment_name: str
     phases: list
     family: str = "cnn"
+    trained_on: str = ""  # what the version's training data says, for the page
+    score_kinds: set = field(default_factory=set)  # PredictionKind values among the scores used
+
+    @property
+    def scores_source(self) -> str:
+        """Which scores are compared: ``out-of-fold``, ``held-out final-model`` or both (``held-out``)."""
+        if self.score_kinds == {"final"}:
+            return "held-out final-model"
+        return "held-out" if len(self.score_kinds) > 1 else "out-of-fold"
+
+    @property
+    def scores_description(self) -> str:
+        """A sentence for the page: which scores are compared and what the model trained on."""
+        kinds = {"out-of-fold": "out-of-fold scores (each from the fold model that never saw the patient)",
+                 "held-out final-model": "final-model scores of patients it never trained on",
+                 "held-out": "out-of-fold scores, and final-model scores of patients it never trained on"}
+        return f"{self.label}: {kinds[self.scores_source]}; trained on {self.trained_on}."
 
     @property
     def choice(self) -> str:
@@ -174,7 +196,7 @@ class ComparisonInputs:
     readers: list
     models: list
     calls: dict  # (reader pk, lesion pk) -> Call
-    scores: dict  # (model version pk, lesion pk) -> (score, fold)
+    scores: dict  # (model version pk, lesion pk) -> (score, fold); fold None: a held-out final-model score
     revision: str
     analysed_lesions: list = field(default_factory=list)
     analysed_readers: list = field(default_factory=list)
@@ -211,14 +233,14 @@ class ComparisonInputs:
 
 
 def _selected_model_versions(lesion_pks) -> list:
-    """Per family and variant: the active version, else the newest with out-of-fold scores on these lesions.
+    """Per family and variant: the active version, else the newest with scores on these lesions.
 
     CNNs first, then radiomics models, each in :data:`VARIANT_ORDER`.
     """
     if ModelVersion is None or not lesion_pks:
         return []
     candidates = (
-        ModelVersion.objects.filter(predictions__lesion_id__in=lesion_pks, predictions__kind=PredictionKind.OUT_OF_FOLD)
+        ModelVersion.objects.filter(predictions__lesion_id__in=lesion_pks)
         .distinct().order_by("-is_active", "-created_at", "-id")
     )
     chosen = {}
@@ -272,19 +294,32 @@ def gather_inputs(reader_study, options: ComparisonOptions | None = None) -> Com
             reader.label = f"{reader.label} ({user.get_username()})"
     digest.update(repr([("R", r.pk, r.label) for r in readers]).encode())
     models, scores = [], {}
+    trained_patients = {}
     for version in _selected_model_versions(lesion_pks):
+        trained = version.training_data.get("lesions", [])
+        trained_patients[version.pk] = {entry.get("patient") for entry in trained}
+        trained_on = version.training_data.get("source") or (
+            f"{len(trained)} lesions of {len(trained_patients[version.pk])} patients of this archive")
         models.append(ModelColumn(version.pk, version.variant, version.version, version.experiment_name,
-                                  list(version.phases or []), version.family))
+                                  list(version.phases or []), version.family, trained_on))
         digest.update(repr(("M", version.pk, version.family, version.variant, version.version, version.is_active)).encode())
     if models:
+        patient_of = {l.pk: l.patient_pk for l in lesions}
         prediction_values = (
-            Prediction.objects.filter(model_version_id__in=[m.pk for m in models], lesion_id__in=lesion_pks,
-                                      kind=PredictionKind.OUT_OF_FOLD)
-            .order_by("pk").values_list("pk", "model_version_id", "lesion_id", "score", "fold")
+            Prediction.objects.filter(model_version_id__in=[m.pk for m in models], lesion_id__in=lesion_pks)
+            .order_by("pk").values_list("pk", "model_version_id", "lesion_id", "kind", "score", "fold")
         )
-        for pk, version_pk, lesion_pk, score, fold in prediction_values:
-            scores[(version_pk, lesion_pk)] = (score, fold)
-            digest.update(repr(("P", pk, version_pk, lesion_pk, score, fold)).encode())
+        final_scores = {}
+        for pk, version_pk, lesion_pk, kind, score, fold in prediction_values:
+            if kind == PredictionKind.OUT_OF_FOLD:
+                scores[(version_pk, lesion_pk)] = (score, fold)
+                digest.update(repr(("P", pk, version_pk, lesion_pk, score, fold)).encode())
+            elif patient_of[lesion_pk] not in trained_patients[version_pk]:
+                final_scores[(version_pk, lesion_pk)] = (pk, score)
+        for (version_pk, lesion_pk), (pk, score) in final_scores.items():
+            if (version_pk, lesion_pk) not in scores:  # out-of-fold first
+                scores[(version_pk, lesion_pk)] = (score, None)
+                digest.update(repr(("F", pk, version_pk, lesion_pk, score)).encode())
     inputs = ComparisonInputs(reader_study, options, lesions, readers, models, calls, scores, digest.hexdigest())
     _choose_analysed(inputs)
     return inputs
@@ -305,11 +340,14 @@ def _choose_analysed(inputs: ComparisonInputs):
                 f"reader {reader.label} left out: analysable calls on {done} of {len(with_truth)} lesions")
     for model in inputs.models:
         done = sum((model.pk, l.pk) in inputs.scores for l in with_truth)
+        model.score_kinds = {"out_of_fold" if inputs.scores[(model.pk, l.pk)][1] is not None else "final"
+                             for l in with_truth if (model.pk, l.pk) in inputs.scores}
         if with_truth and done == len(with_truth):
             inputs.analysed_models.append(model)
         else:
             inputs.exclusions.append(
-                f"model {model.label} left out: out-of-fold scores for {done} of {len(with_truth)} lesions")
+                f"model {model.label} left out: held-out scores (out-of-fold, or from a model that never trained on "
+                f"the patient) for {done} of {len(with_truth)} lesions")
     inputs.analysed_lesions = with_truth if (inputs.analysed_readers or inputs.analysed_models) else []
 
 
@@ -336,7 +374,8 @@ def compute_result(inputs: ComparisonInputs) -> tuple[dict, dict]:
         "n_lesions_in_study": len(inputs.lesions),
         "exclusions": list(inputs.exclusions),
         "model_versions": {m.key: {"id": m.pk, "family": m.family, "variant": m.variant, "version": m.version,
-                                   "experiment": m.experiment_name, "phases": m.phases} for m in inputs.analysed_models},
+                                   "experiment": m.experiment_name, "phases": m.phases, "scores": m.scores_source,
+                                   "trained_on": m.trained_on} for m in inputs.analysed_models},
     })
     svgs = {
         group["key"]: plots.roc_svg(group, result["readers"], result["models"], inline=True)

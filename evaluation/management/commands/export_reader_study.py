@@ -39,7 +39,7 @@ class Command(BaseCommand):
             model_key = None if options["model"].lower() == "none" else f"model:{options['model']}"
             if model_key and model_key not in {m.key for m in inputs.analysed_models}:
                 available = ", ".join(m.choice for m in inputs.analysed_models) or "none"
-                raise CommandError(f"model {options['model']} has no out-of-fold score on every lesion (analysed models: {available})")
+                raise CommandError(f"model {options['model']} has no held-out score on every lesion (analysed models: {available})")
             outputs.append((options["long"], exports.long_csv(inputs, model_key)))
         if options["csv"]:
             outputs.append((options["csv"], exports.joined_csv(inputs)))
