@@ -295,7 +295,7 @@ def _kappa(data, confidence) -> dict:
             return {"kappa": number(k.kappa), "ci_low": number(k.ci_low), "ci_high": number(k.ci_high),
                     "observed_agreement": number(k.observed_agreement), "p": number(k.p_value)}
         pairs.append({"first": data.readers[a].key, "second": data.readers[b].key,
-                      "first_label": data.readers[a].label, "second_label": data.readers[b].label, **cohen()})
+                      "first_label": data.readers[a].label, "second_label": data.readers[b].label, **_safely(cohen)})
     fleiss = None
     if len(data.readers) >= 2:
         def panel():
