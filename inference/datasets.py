@@ -35,7 +35,7 @@ from portal.models import Instance
 
 from . import radiomics
 from .experiments import PatchSpec
-from .patches import extract_lesion_patches, neighbour_indices, patient_to_pixel, stack_phases
+from .patches import extract_lesion_patches, neighbour_indices, patient_to_pixel, roi_mask_channels, stack_phases
 from .radiomics import RadiomicsSettings
 
 PATCH_CODE_VERSION = 1  # bump when extraction changes, so cached patches are rebuilt
@@ -54,6 +54,7 @@ class LesionPatches:
     labels: np.ndarray  # 1 malignant, 0 benign, -1 unknown (no pathology)
     pathology_revisions: list[int | None]
     patches: np.ndarray
+    roi_extent_mm: np.ndarray  # each lesion's reference-ROI extent on its first phase (auxiliary targets)
 
 
 def reference_roi(lesion: Lesion, phase: str) -> ROI | None:
@@ -109,7 +110,8 @@ def patch_cache_key(instances: list[Instance], roi: ROI, spec: PatchSpec) -> str
         "instances": [i.sha256 for i in instances],
         "roi": {"points": roi.points, "sop_instance_uid": roi.sop_instance_uid, "frame": roi.frame_number},
         "spec": [spec.field_of_view_mm, spec.size_px, spec.neighbours, spec.window_level, spec.window_width]
-        + ([spec.roi_scale] if spec.roi_scale else []),
+        + ([spec.roi_scale] if spec.roi_scale else [])
+        + ([{"mask_scale": spec.mask_scale}] if spec.mask_scale else []),
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
@@ -156,6 +158,7 @@ def roi_patches(roi: ROI, spec: PatchSpec, use_cache: bool = True) -> np.ndarray
         spec.size_px,
         spec.window_level,
         spec.window_width,
+        spec.mask_radius_for(roi_extent_mm(roi)),
     )
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -166,33 +169,44 @@ def roi_patches(roi: ROI, spec: PatchSpec, use_cache: bool = True) -> np.ndarray
 
 
 def lesion_patches(lesion: Lesion, phases, spec: PatchSpec, use_cache: bool = True) -> np.ndarray:
-    """``(samples, size, size, phases)``: each phase from its own ROI, stacked as channels."""
+    """``(samples, size, size, phases)``: each phase from its own ROI, stacked as channels.
+
+    With ``spec.roi_channels`` two mask channels follow (the first phase's ROI disc and
+    its rim: :func:`inference.patches.roi_mask_channels`).
+    """
     per_phase = []
     for phase in phases:
         roi = reference_roi(lesion, phase)
         if roi is None:
             raise PatchError(f"lesion {lesion.pk} has no ROI on {phase}")
         per_phase.append(roi_patches(roi, spec, use_cache))
-    return stack_phases(per_phase)
+    stacked = stack_phases(per_phase)
+    if spec.roi_channels:
+        extent = roi_extent_mm(reference_roi(lesion, phases[0]))
+        masks = roi_mask_channels(len(stacked), spec.size_px, spec.field_of_view_for(extent), extent)
+        stacked = np.concatenate([stacked, masks], axis=-1)
+    return stacked
 
 
 def build_lesion_patches(lesions, phases, spec: PatchSpec, use_cache: bool = True, progress=None) -> LesionPatches:
     """Patches of ``lesions`` (from :func:`lesions_with_phases`); ``progress(done, total)`` is called as it goes."""
-    arrays, labels, revisions = [], [], []
+    arrays, labels, revisions, extents = [], [], [], []
     for done, lesion in enumerate(lesions, start=1):
         arrays.append(lesion_patches(lesion, phases, spec, use_cache))
+        extents.append(roi_extent_mm(reference_roi(lesion, phases[0])))
         pathology = getattr(lesion, "pathology", None)
         labels.append(-1 if pathology is None else int(pathology.malignant))
         revisions.append(None if pathology is None else pathology.revision)
         if progress is not None:
             progress(done, len(lesions))
-    shape = (0, 2 * spec.neighbours + 1, spec.size_px, spec.size_px, len(phases))
+    shape = (0, 2 * spec.neighbours + 1, spec.size_px, spec.size_px, len(phases) + 2 * spec.roi_channels)
     return LesionPatches(
         lesion_ids=[l.pk for l in lesions],
         patient_ids=[l.study.patient_id for l in lesions],
         labels=np.asarray(labels, dtype=np.int64),
         pathology_revisions=revisions,
         patches=np.stack(arrays).astype(np.float32) if arrays else np.zeros(shape, np.float32),
+        roi_extent_mm=np.asarray(extents, float),
     )
 
 

@@ -22,7 +22,7 @@ PHASES = ("NC", "CM", "NG", "EX")
 
 # The builders of inference.networks and their smallest input (px); kept here so the web
 # process validates experiments without importing Keras (a test checks both lists agree).
-BUILDER_MIN_INPUT_SIZE = {"small_cnn": 8, "inception_v3": 75}
+BUILDER_MIN_INPUT_SIZE = {"small_cnn": 8, "roi_cnn": 8, "inception_v3": 75}
 FAMILIES = ("cnn", "radiomics")
 
 
@@ -46,6 +46,8 @@ class PatchSpec:
     field_of_view_mm: float = 48.0
     size_px: int = 32
     roi_scale: float = 0.0
+    mask_scale: float = 0.0
+    roi_channels: bool = False
     neighbours: int = 2
     window_level: float = 60.0
     window_width: float = 400.0
@@ -55,12 +57,18 @@ class PatchSpec:
             raise ExperimentError("patch.field_of_view_mm must be positive")
         if self.roi_scale < 0:
             raise ExperimentError("patch.roi_scale must be 0 (fixed field of view) or positive")
+        if self.mask_scale < 0:
+            raise ExperimentError("patch.mask_scale must be 0 (no mask) or positive")
         if self.size_px < 4:
             raise ExperimentError("patch.size_px must be at least 4")
         if self.neighbours < 0:
             raise ExperimentError("patch.neighbours must be 0 or more")
         if self.window_width <= 0:
             raise ExperimentError("patch.window_width must be positive")
+
+    def mask_radius_for(self, roi_extent_mm: float) -> float:
+        """Radius (mm) outside which a patch is blanked: ``mask_scale`` times the ROI's extent (0: no mask)."""
+        return self.mask_scale * roi_extent_mm if self.mask_scale > 0 and roi_extent_mm > 0 else 0.0
 
     def field_of_view_for(self, roi_extent_mm: float) -> float:
         """The field of view (mm) for an ROI whose points lie up to ``roi_extent_mm`` from its centre."""
@@ -199,7 +207,10 @@ class Experiment:
     def with_overrides(self, overrides: dict) -> "Experiment":
         """A copy with top-level fields (and ``patch``/``augmentation``/``builder_options``/``radiomics``/``classifier`` dicts) replaced."""
         data = self.as_dict()
-        for key, value in (overrides or {}).items():
+        overrides = overrides or {}
+        if overrides.get("builder", data["builder"]) != data["builder"]:
+            data["builder_options"] = {}  # another network: the old one's options do not apply
+        for key, value in overrides.items():
             if key in ("patch", "augmentation", "builder_options", "radiomics", "classifier") and isinstance(value, dict):
                 data[key] = {**data[key], **value}
             elif key in data:

@@ -61,6 +61,73 @@ def build_small_cnn(input_shape, filters=(16, 32, 64), dense_units=32, dropout=0
     return keras.Model(inputs, outputs, name="small_cnn")
 
 
+@keras.saving.register_keras_serializable(package="renal_portal")
+class ImageChannels(layers.Layer):
+    """The image channels of a patch whose last ``roi_channels`` channels are ROI masks."""
+
+    def __init__(self, roi_channels=2, **kwargs):
+        super().__init__(**kwargs)
+        self.roi_channels = roi_channels
+
+    def call(self, inputs):
+        return inputs[..., : inputs.shape[-1] - self.roi_channels]
+
+    def get_config(self):
+        return {**super().get_config(), "roi_channels": self.roi_channels}
+
+
+@keras.saving.register_keras_serializable(package="renal_portal")
+class RoiPooling(layers.Layer):
+    """Average of each feature map over each ROI mask of the input (the input's last ``roi_channels`` channels).
+
+    ``call(features, inputs)`` returns ``(batch, roi_channels * features)``: per mask,
+    sum(feature x mask) / sum(mask), like RoIAlign's pooling restricted to the drawn region.
+    """
+
+    def __init__(self, roi_channels=2, **kwargs):
+        super().__init__(**kwargs)
+        self.roi_channels = roi_channels
+
+    def call(self, features, inputs):
+        masks = inputs[..., inputs.shape[-1] - self.roi_channels :]
+        if features.shape[1] != masks.shape[1]:
+            masks = keras.ops.image.resize(masks, features.shape[1:3], interpolation="bilinear")
+        pooled = []
+        for j in range(self.roi_channels):
+            mask = masks[..., j : j + 1]
+            total = keras.ops.sum(mask, axis=(1, 2)) + 1e-6
+            pooled.append(keras.ops.sum(features * mask, axis=(1, 2)) / total)
+        return keras.ops.concatenate(pooled, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "roi_channels": self.roi_channels}
+
+
+@register("roi_cnn")
+def build_roi_cnn(input_shape, filters=(16, 16, 32), dense_units=16, dropout=0.3, roi_channels=2) -> keras.Model:
+    """A CNN that pools its features over the reference ROI and the rim around it.
+
+    The patch's last ``roi_channels`` channels are masks (``patch.roi_channels``: the ROI
+    disc and the annulus out to 1.6 times its radius, where a ROI drawn inside the mass
+    meets the mass's edge). Convolutions (3x3, the last dilated) run over the image channels
+    at full resolution; each feature map is averaged over each mask and over the whole
+    patch, so the head reads what lies inside the lesion, at its edge and around it
+    (attenuation, texture, dark necrotic parts, a core unlike its rim) with few weights.
+    """
+    inputs = keras.Input(shape=input_shape, name="patch")
+    x = ImageChannels(roi_channels)(inputs)
+    for index, n_filters in enumerate(filters):
+        dilation = 2 if index == len(filters) - 1 and index > 0 else 1
+        x = layers.Conv2D(n_filters, 3, padding="same", dilation_rate=dilation, use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.Activation("relu")(x)
+    pooled = layers.Concatenate()([RoiPooling(roi_channels)(x, inputs), layers.GlobalAveragePooling2D()(x)])
+    x = layers.Dense(dense_units, activation="relu")(pooled)
+    x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(1, activation="sigmoid", name="malignant")(x)
+    return keras.Model(inputs, outputs, name="roi_cnn")
+
+
 @register("inception_v3")
 def build_inception_v3(input_shape, weights=None, dropout=0.4) -> keras.Model:
     """Inception-v3 (``keras.applications``) with a sigmoid head; inputs of at least 75x75.

@@ -78,11 +78,14 @@ def extract_lesion_patches(
     size_px: int,
     window_level: float,
     window_width: float,
+    mask_radius_mm: float = 0.0,
 ) -> np.ndarray:
     """Windowed patches ``(2k+1, size, size)`` of the ROI slice and its ``k`` neighbours either side.
 
     Each slice is resampled to the same mm field of view around the ROI centre;
-    slices beyond the volume's ends repeat the edge slice.
+    slices beyond the volume's ends repeat the edge slice. With ``mask_radius_mm`` > 0,
+    pixels farther than that from the centre are set to 0 (the window's low end), so the
+    network sees the mass and a margin around it, not the rest of the kidney.
     """
     volume_hu = np.asarray(volume_hu)
     if volume_hu.ndim != 3:
@@ -93,7 +96,11 @@ def extract_lesion_patches(
         resample_patch(volume_hu[index], pixel_spacing, centre_rc, field_of_view_mm, size_px)
         for index in neighbour_indices(centre_slice, neighbours, volume_hu.shape[0])
     ]
-    return window_hu(np.stack(patches), window_level, window_width)
+    windowed = window_hu(np.stack(patches), window_level, window_width)
+    if mask_radius_mm > 0:
+        offsets = (np.arange(size_px) - (size_px - 1) / 2.0) * (field_of_view_mm / size_px)
+        windowed[:, np.hypot(offsets[:, None], offsets[None, :]) > mask_radius_mm] = 0.0
+    return windowed
 
 
 def stack_phases(patches_by_phase: list[np.ndarray]) -> np.ndarray:
@@ -112,18 +119,22 @@ def augment_batch(
     max_rotation_deg: float = 10.0,
     max_shift_px: float = 2.0,
     hu_jitter: float = 10.0,
+    dihedral: bool = False,
 ) -> np.ndarray:
     """Randomly flipped, rotated, shifted and intensity-jittered copy of ``(n, size, size, channels)`` patches.
 
     The same geometric transform applies to every channel of a sample (the phases
     stay registered); the HU jitter is an additive offset with SD ``hu_jitter`` HU,
-    converted to the windowed scale by ``window_width``. Edges repeat the nearest
-    pixel. Used for training only.
+    converted to the windowed scale by ``window_width``. With ``dihedral`` a sample is
+    also turned by 0, 90, 180 or 270 degrees. Edges repeat the nearest pixel. Used for
+    training only.
     """
     out = np.array(batch, dtype=np.float32, copy=True)
     n, size = out.shape[0], out.shape[1]
     centre = (size - 1) / 2.0
     for i in range(n):
+        if dihedral:
+            out[i] = np.rot90(out[i], k=int(rng.integers(4)), axes=(0, 1))
         if flip:
             if rng.random() < 0.5:
                 out[i] = out[i, ::-1, :, :]
@@ -140,3 +151,62 @@ def augment_batch(
         out += (rng.normal(0.0, hu_jitter, size=(n, 1, 1, 1)) / window_width).astype(np.float32)
         np.clip(out, 0.0, 1.0, out=out)
     return out
+
+
+def dihedral_views(batch: np.ndarray) -> np.ndarray:
+    """The 8 rotations and reflections of ``(n, size, size, channels)`` patches, ``(8, n, size, size, channels)``.
+
+    For test-time augmentation: a lesion's score is the mean over its views.
+    """
+    views = []
+    for flipped in (batch, batch[:, :, ::-1]):
+        views += [np.rot90(flipped, k=k, axes=(1, 2)) for k in range(4)]
+    return np.ascontiguousarray(np.stack(views))
+
+
+ROI_STATISTICS = ("disc_mean", "disc_sd", "disc_p10", "rim_minus_disc", "rim_sd")
+
+
+def roi_statistics(patches: np.ndarray, roi_radius_px: np.ndarray) -> np.ndarray:
+    """Per sample and channel the :data:`ROI_STATISTICS` of ``(n, size, size, channels)`` windowed patches.
+
+    The disc is the reference ROI (radius ``roi_radius_px[i]`` patch pixels around the
+    patch centre); the rim is the annulus from that radius to 1.6 times it (where a
+    reference ROI drawn inside the mass meets the mass's edge). Returns
+    ``(n, channels * 5 + 1)``: the statistics of each channel, then log(radius). Used as
+    auxiliary training targets: they cost no annotation beyond the ROI and make the
+    network describe what lies inside the lesion (attenuation, heterogeneity, dark
+    necrotic parts, a core differing from its rim) before it learns malignancy.
+    """
+    patches = np.asarray(patches, np.float32)
+    n, size = patches.shape[0], patches.shape[1]
+    channels = patches.shape[-1]
+    offsets = np.arange(size) - (size - 1) / 2.0
+    distance = np.hypot(offsets[:, None], offsets[None, :])
+    out = np.zeros((n, channels * len(ROI_STATISTICS) + 1), np.float32)
+    for i in range(n):
+        radius = max(float(roi_radius_px[i]), 1.0)
+        disc = distance <= radius
+        rim = (distance > radius) & (distance <= 1.6 * radius)
+        for c in range(channels):
+            inside, around = patches[i, :, :, c][disc], patches[i, :, :, c][rim]
+            mean = inside.mean()
+            rim_mean = around.mean() if around.size else mean
+            out[i, c * 5:(c + 1) * 5] = (mean, inside.std(), np.percentile(inside, 10), rim_mean - mean,
+                                         around.std() if around.size else 0.0)
+        out[i, -1] = np.log(radius)
+    return out
+
+
+def roi_mask_channels(samples: int, size_px: int, field_of_view_mm: float, roi_extent_mm: float) -> np.ndarray:
+    """``(samples, size, size, 2)`` masks: the ROI disc (radius ``roi_extent_mm``) and the rim out to 1.6 times it.
+
+    Appended to a lesion's patches as two extra channels when ``patch.roi_channels`` is
+    set, so a network (``roi_cnn``) knows where the reference ROI lies on every slice.
+    """
+    offsets = (np.arange(size_px) - (size_px - 1) / 2.0) * (field_of_view_mm / size_px)
+    distance = np.hypot(offsets[:, None], offsets[None, :])
+    disc = distance <= roi_extent_mm
+    rim = (distance > roi_extent_mm) & (distance <= 1.6 * roi_extent_mm)
+    masks = np.stack([disc, rim], axis=-1).astype(np.float32)
+    return np.repeat(masks[None], samples, axis=0)

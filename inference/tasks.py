@@ -186,7 +186,9 @@ def _train_cnn(run, experiment):
     )
 
     try:
-        result = training.cross_validate(experiment, data.patches, data.labels, data.patient_ids, reporter)
+        result = training.cross_validate(
+            experiment, data.patches, data.labels, data.patient_ids, reporter, roi_extent_mm=data.roi_extent_mm
+        )
     except training.TrainingCancelled:
         raise RunCancelled("cancelled between epochs") from None
     timings.update(result.timings)
@@ -325,7 +327,7 @@ def _lesion_scorer(version, experiment):
 
     def score_patches(lesion):
         patches = datasets.lesion_patches(lesion, version.phases, experiment.patch)
-        return training.predict_lesions(model, patches[None], experiment.batch_size)[0]
+        return training.predict_lesions(model, patches[None], experiment.batch_size, experiment.test_time_augmentation)[0]
 
     return score_patches
 

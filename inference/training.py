@@ -22,7 +22,7 @@ import numpy as np
 from .experiments import Experiment
 from .folds import assign_folds, safe_auc  # noqa: F401  (re-exported for callers of training)
 from .networks import build_model
-from .patches import augment_batch
+from .patches import augment_batch, dihedral_views, roi_statistics
 
 
 class TrainingCancelled(Exception):
@@ -46,9 +46,10 @@ class Reporter:
 class PatchSequence(keras.utils.PyDataset):
     """Batches of ``(samples, size, size, channels)`` patches and labels, reshuffled and augmented each epoch."""
 
-    def __init__(self, x, y, batch_size, augmentation=None, window_width=400.0, seed=0, **kwargs):
+    def __init__(self, x, y, batch_size, augmentation=None, window_width=400.0, seed=0, auxiliary=None, **kwargs):
         super().__init__(**kwargs)
         self.x, self.y = x, np.asarray(y, np.float32)
+        self.auxiliary = auxiliary  # (samples, k) standardised ROI statistics, or None
         self.batch_size = batch_size
         self.augmentation = augmentation if augmentation is not None and augmentation.enabled else None
         self.window_width = window_width
@@ -63,7 +64,11 @@ class PatchSequence(keras.utils.PyDataset):
         batch = self.x[chosen]
         if self.augmentation is not None:
             a = self.augmentation
-            batch = augment_batch(batch, self.rng, self.window_width, a.flip, a.max_rotation_deg, a.max_shift_px, a.hu_jitter)
+            batch = augment_batch(
+                batch, self.rng, self.window_width, a.flip, a.max_rotation_deg, a.max_shift_px, a.hu_jitter, a.dihedral
+            )
+        if self.auxiliary is not None:
+            return batch, {"malignant": self.y[chosen], "roi_statistics": self.auxiliary[chosen]}
         return batch, self.y[chosen]
 
     def on_epoch_end(self):
@@ -71,29 +76,36 @@ class PatchSequence(keras.utils.PyDataset):
 
 
 class _ProgressCallback(keras.callbacks.Callback):
-    def __init__(self, reporter, fold, validation=None, batch_size=64):
+    def __init__(self, reporter, fold, validation=None, batch_size=64, scoring_model=None):
         super().__init__()
         self.reporter, self.fold, self.validation, self.batch_size = reporter, fold, validation, batch_size
+        self.scoring_model = scoring_model
         self.cancelled = False
 
     def on_epoch_end(self, epoch, logs=None):
         auc = None
         if self.validation is not None:
             patches, labels = self.validation
-            auc = safe_auc(labels, predict_lesions(self.model, patches, self.batch_size))
+            auc = safe_auc(labels, predict_lesions(self.scoring_model or self.model, patches, self.batch_size))
         loss = float((logs or {}).get("loss", float("nan")))
         if not self.reporter.epoch_ended(self.fold, epoch + 1, loss, auc):
             self.cancelled = True
             self.model.stop_training = True
 
 
-def predict_lesions(model, patches: np.ndarray, batch_size: int = 64) -> np.ndarray:
+def predict_lesions(model, patches: np.ndarray, batch_size: int = 64, test_time_augmentation: bool = False) -> np.ndarray:
     """Per-lesion score: the mean of the model's outputs over a lesion's samples (slices).
 
-    ``patches`` is ``(lesions, samples, size, size, channels)``; no augmentation.
+    ``patches`` is ``(lesions, samples, size, size, channels)``; no random augmentation.
+    With ``test_time_augmentation`` every slice is also scored in its 8 rotations and
+    reflections (:func:`inference.patches.dihedral_views`) and the mean taken over all.
     """
     if len(patches) == 0:
         return np.zeros(0, np.float32)
+    if test_time_augmentation:
+        n = patches.shape[0]
+        views = dihedral_views(patches.reshape(-1, *patches.shape[2:]))  # (8, n * samples, ...)
+        patches = views.transpose(1, 0, 2, 3, 4).reshape(n, -1, *patches.shape[2:])
     n, samples = patches.shape[:2]
     flat = patches.reshape(n * samples, *patches.shape[2:])
     if len(flat) <= 256:  # a direct call avoids predict()'s per-call dataset set-up (scoring one lesion)
@@ -149,15 +161,54 @@ def flatten_samples(patches: np.ndarray, labels) -> tuple[np.ndarray, np.ndarray
     return patches.reshape(n * samples, *patches.shape[2:]), np.repeat(np.asarray(labels, np.float32), samples)
 
 
-def fit_model(experiment: Experiment, patches, labels, seed, reporter, fold=None, validation=None, workers=1):
-    """Train a new model on ``patches``/``labels``; raises TrainingCancelled when the reporter says stop."""
+def with_auxiliary_head(model, n_targets: int, weight: float, learning_rate: float):
+    """A two-output training model sharing ``model``'s layers: malignancy and the ROI statistics.
+
+    The auxiliary head is a linear layer on the features the malignancy output reads
+    (the input of ``model``'s last layer); its loss (mean squared error on standardised
+    targets) is weighted by ``weight``. ``model`` itself stays the one-output scoring model.
+    """
+    features = model.layers[-1].input
+    auxiliary = keras.layers.Dense(n_targets, name="roi_statistics")(features)
+    trainer = keras.Model(model.inputs, {"malignant": model.outputs[0], "roi_statistics": auxiliary})
+    trainer.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss={"malignant": "binary_crossentropy", "roi_statistics": "mse"},
+        loss_weights={"malignant": 1.0, "roi_statistics": weight},
+        jit_compile=False,
+    )
+    return trainer
+
+
+def roi_radius_px(experiment: Experiment, roi_extent_mm) -> np.ndarray:
+    """Each lesion's reference-ROI radius in patch pixels (field of view as the patch spec sets it)."""
+    spec = experiment.patch
+    return np.array([e * spec.size_px / spec.field_of_view_for(e) for e in np.asarray(roi_extent_mm, float)])
+
+
+def fit_model(
+    experiment: Experiment, patches, labels, seed, reporter, fold=None, validation=None, workers=1, roi_extent_mm=None
+):
+    """Train a new model on ``patches``/``labels``; raises TrainingCancelled when the reporter says stop.
+
+    With ``experiment.auxiliary_weight`` > 0 and each lesion's ``roi_extent_mm``, the
+    network also learns to report the ROI statistics of each sample
+    (:func:`inference.patches.roi_statistics`); the returned model outputs malignancy only.
+    """
     x, y = flatten_samples(patches, labels)
     model = compiled_model(experiment, x.shape[1:], seed)
+    trainer, auxiliary = model, None
+    if experiment.auxiliary_weight > 0 and roi_extent_mm is not None:
+        samples = patches.shape[1]
+        targets = roi_statistics(x, np.repeat(roi_radius_px(experiment, roi_extent_mm), samples))
+        auxiliary = (targets - targets.mean(axis=0)) / np.maximum(targets.std(axis=0), 1e-6)
+        trainer = with_auxiliary_head(model, auxiliary.shape[1], experiment.auxiliary_weight, experiment.learning_rate)
     sequence = PatchSequence(
-        x, y, experiment.batch_size, experiment.augmentation, experiment.patch.window_width, seed=seed, workers=workers
+        x, y, experiment.batch_size, experiment.augmentation, experiment.patch.window_width, seed=seed, workers=workers,
+        auxiliary=auxiliary,
     )
-    callback = _ProgressCallback(reporter, fold, validation, experiment.batch_size)
-    model.fit(sequence, epochs=experiment.epochs, verbose=0, callbacks=[callback])
+    callback = _ProgressCallback(reporter, fold, validation, experiment.batch_size, scoring_model=model)
+    trainer.fit(sequence, epochs=experiment.epochs, verbose=0, callbacks=[callback])
     if callback.cancelled:
         raise TrainingCancelled()
     return model
@@ -187,8 +238,22 @@ class CrossValidationResult:
         }
 
 
-def cross_validate(experiment: Experiment, patches, labels, patient_ids, reporter: Reporter | None = None) -> CrossValidationResult:
-    """k-fold (patient-grouped, stratified) out-of-fold scores, then the final model on all lesions."""
+def cross_validate(
+    experiment: Experiment,
+    patches,
+    labels,
+    patient_ids,
+    reporter: Reporter | None = None,
+    final: bool = True,
+    roi_extent_mm=None,
+) -> CrossValidationResult:
+    """k-fold (patient-grouped, stratified) out-of-fold scores, then the final model on all lesions.
+
+    ``final=False`` skips the final model (benchmarks that only need out-of-fold scores);
+    ``roi_extent_mm`` (per lesion) feeds the auxiliary targets when the experiment has them.
+    """
+    extent = None if roi_extent_mm is None else np.asarray(roi_extent_mm, float)
+    tta = experiment.test_time_augmentation
     reporter = reporter or Reporter()
     labels = np.asarray(labels)
     folds = assign_folds(labels, patient_ids, experiment.folds, experiment.seed)
@@ -199,25 +264,29 @@ def cross_validate(experiment: Experiment, patches, labels, patient_ids, reporte
         train, held_out = folds != fold, folds == fold
         reporter.stage_started(fold, int(train.sum()), int(held_out.sum()))
         model = fit_model(
-            experiment, patches[train], labels[train], experiment.seed + fold, reporter, fold, (patches[held_out], labels[held_out])
+            experiment, patches[train], labels[train], experiment.seed + fold, reporter, fold,
+            (patches[held_out], labels[held_out]), roi_extent_mm=None if extent is None else extent[train],
         )
-        oof[held_out] = predict_lesions(model, patches[held_out], experiment.batch_size)
+        oof[held_out] = predict_lesions(model, patches[held_out], experiment.batch_size, tta)
         fold_aucs[fold] = safe_auc(labels[held_out], oof[held_out])
         timings[f"fold_{fold}_s"] = round(time.perf_counter() - started, 3)
         reporter.log(f"fold {fold}: {int(train.sum())} training / {int(held_out.sum())} held-out lesions, AUC {fold_aucs[fold]}")
         del model
         keras.backend.clear_session()
-    started = time.perf_counter()
-    reporter.stage_started(None, len(labels), 0)
-    final = fit_model(experiment, patches, labels, experiment.seed, reporter, None, None)
-    timings["final_s"] = round(time.perf_counter() - started, 3)
+    final_model, final_scores = None, np.full(len(labels), np.nan)
+    if final:
+        started = time.perf_counter()
+        reporter.stage_started(None, len(labels), 0)
+        final_model = fit_model(experiment, patches, labels, experiment.seed, reporter, None, None, roi_extent_mm=extent)
+        timings["final_s"] = round(time.perf_counter() - started, 3)
+        final_scores = predict_lesions(final_model, patches, experiment.batch_size, tta)
     return CrossValidationResult(
         folds=folds,
         oof_scores=oof,
         fold_aucs=fold_aucs,
         oof_auc=safe_auc(labels, oof),
-        final_model=final,
-        final_scores=predict_lesions(final, patches, experiment.batch_size),
+        final_model=final_model,
+        final_scores=final_scores,
         timings=timings,
     )
 

@@ -4,10 +4,13 @@ import pytest
 
 from inference.patches import (
     augment_batch,
+    dihedral_views,
     extract_lesion_patches,
     neighbour_indices,
     patient_to_pixel,
     resample_patch,
+    roi_mask_channels,
+    roi_statistics,
     stack_phases,
     window_hu,
 )
@@ -74,3 +77,31 @@ def test_augmentation_keeps_shape_and_range_and_channels_registered():
     np.testing.assert_allclose(out[..., 0], out[..., 1])  # same transform for every phase
     assert not np.allclose(out, batch)  # something moved
     np.testing.assert_array_equal(batch[:, 2:4, 2:4, :], 1.0)  # the input is not modified
+
+
+def test_dihedral_views_are_the_eight_rotations_and_reflections():
+    batch = np.arange(2 * 3 * 3 * 1, dtype=np.float32).reshape(2, 3, 3, 1)
+    views = dihedral_views(batch)
+    assert views.shape == (8, 2, 3, 3, 1)
+    assert len({v.tobytes() for v in views}) == 8
+    np.testing.assert_array_equal(views[0], batch)
+
+
+def test_roi_statistics_describe_the_disc_and_its_rim():
+    patch = np.full((1, 21, 21, 1), 0.5, np.float32)
+    yy, xx = np.mgrid[:21, :21] - 10
+    patch[0, np.hypot(yy, xx) <= 4, 0] = 0.2  # a dark core of radius 4 inside a brighter rim
+    stats = roi_statistics(patch, np.array([4.0]))
+    disc_mean, disc_sd, disc_p10, rim_minus_disc, rim_sd = stats[0, :5]
+    assert disc_mean == pytest.approx(0.2) and disc_sd == pytest.approx(0.0, abs=1e-6)
+    assert rim_minus_disc == pytest.approx(0.3) and stats[0, -1] == pytest.approx(np.log(4.0))
+
+
+def test_roi_mask_channels_and_the_patch_mask_follow_the_roi_in_millimetres():
+    masks = roi_mask_channels(3, 16, field_of_view_mm=32.0, roi_extent_mm=6.0)
+    assert masks.shape == (3, 16, 16, 2)
+    assert masks[0, 7, 7, 0] == 1 and masks[0, 7, 7, 1] == 0 and masks[0, 7, 12, 1] == 1  # 5 px = 10 mm: the rim
+    assert not (masks[..., 0] * masks[..., 1]).any()
+    volume = np.full((3, 40, 40), 100.0)
+    blanked = extract_lesion_patches(volume, (1.0, 1.0), (20.0, 20.0), 1, 1, 32.0, 16, 40, 400, mask_radius_mm=8.0)
+    assert blanked[0, 7, 7] > 0 and blanked[0, 0, 0] == 0.0 and blanked[0, 7, 15] == 0.0

@@ -8,6 +8,7 @@ pytest.importorskip("keras")
 
 from inference import training  # noqa: E402
 from inference.networks import build_model  # noqa: E402
+from inference.patches import roi_mask_channels  # noqa: E402
 
 
 def test_folds_keep_every_patient_in_one_fold_and_both_labels_in_each():
@@ -111,3 +112,39 @@ def test_small_cnn_pooling_heads():
     assert any(layer.__class__.__name__ == "Flatten" for layer in build_model("small_cnn", (16, 16, 1), pooling="flatten").layers)
     with pytest.raises(ValueError, match="pooling"):
         build_model("small_cnn", (16, 16, 1), pooling="max")
+
+
+def _toy_with_roi_masks(n_lesions=24):
+    patches, labels, patients = _toy(n_lesions)
+    masks = roi_mask_channels(patches.shape[1], 8, 8.0, 2.0)
+    return np.concatenate([patches, np.broadcast_to(masks, (n_lesions, *masks.shape))], axis=-1), labels, patients
+
+
+def test_roi_cnn_learns_from_what_lies_inside_the_roi_and_reloads_from_its_file(tmp_path):
+    patches, labels, patients = _toy_with_roi_masks()
+    experiment = _experiment(builder="roi_cnn", builder_options={"filters": [8, 8], "dense_units": 8}, folds=2,
+                             patch={"size_px": 8, "neighbours": 1, "roi_channels": True})
+    result = training.cross_validate(experiment, patches, labels, patients)
+    assert result.oof_auc > 0.8
+    path = tmp_path / "roi.keras"
+    again = training.load_model(path, training.save_model(result.final_model, path))
+    np.testing.assert_allclose(training.predict_lesions(again, patches), result.final_scores, rtol=1e-5)
+
+
+def test_auxiliary_roi_statistics_train_beside_malignancy_and_the_saved_model_has_one_output(tmp_path):
+    patches, labels, patients = _toy()
+    experiment = _experiment(folds=2, epochs=4, auxiliary_weight=0.5, test_time_augmentation=True,
+                             augmentation={"dihedral": True})
+    result = training.cross_validate(experiment, patches, labels, patients, roi_extent_mm=np.full(len(labels), 2.0))
+    assert result.final_model.output_shape == (None, 1)
+    assert not np.isnan(result.oof_scores).any() and result.oof_auc > 0.7
+
+
+def test_test_time_augmentation_scores_a_rotation_invariant_model_like_a_plain_pass():
+    patches, _, _ = _toy()
+    model = build_model("small_cnn", (8, 8, 1), filters=(4,), dense_units=4, pooling="avg")
+    symmetric = (patches + patches[:, :, ::-1] + patches[:, :, :, ::-1] + patches[:, :, ::-1, ::-1]) / 4
+    symmetric = (symmetric + np.swapaxes(symmetric, 2, 3)) / 2
+    plain = training.predict_lesions(model, symmetric)
+    augmented = training.predict_lesions(model, symmetric, test_time_augmentation=True)
+    np.testing.assert_allclose(plain, augmented, rtol=1e-4)
