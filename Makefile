@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
-DEMO_PATIENTS ?= 24
+DEMO_PATIENTS ?= 48
 
 .PHONY: setup venv frontend migrate demo demo-data test clean
 

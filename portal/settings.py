@@ -176,6 +176,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "inference.tasks.train": {"queue": "gpu"},
     "inference.tasks.score": {"queue": "gpu"},
+    "portal.tasks.train_demo_model": {"queue": "gpu"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -1,0 +1,15 @@
+"""Celery tasks of the portal shell: training the demo's model (queue ``gpu``, beside the training runs).
+
+Keyword arguments are plain values; the task is ``acks_late`` with
+``reject_on_worker_lost``, and a repeated message is a no-op once the model exists
+(:func:`portal.demo_model.existing_demo_model`). Keras is imported inside the task only.
+"""
+from celery import shared_task
+
+
+@shared_task(name="portal.tasks.train_demo_model", bind=True, acks_late=True, reject_on_worker_lost=True)
+def train_demo_model(self, *, experiment_name, variant_name, patients, seed, size, overrides=None):
+    """Train, register, activate the demo model on an independent synthetic cohort and score the archive; its pk."""
+    from .demo_model import train_demo_model as train
+
+    return train(experiment_name, variant_name, patients, seed, size, overrides).pk

@@ -1,0 +1,110 @@
+"""``manage.py demo_setup``: a demo whose model learned from patients the reader study does not hold."""
+import io
+
+import numpy as np
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from annotations.models import ReaderStudy
+from evaluation import services as evaluation
+from inference.experiments import get_experiment
+from inference.folds import assign_folds
+from inference.models import ModelVersion
+from portal import demo_model
+from portal.cohort import CohortSpec, sample_cohort
+from portal.management.commands import demo_setup
+from portal.management.commands.make_cohort import parse_mix
+
+pytestmark = pytest.mark.django_db
+
+# A small demo: 20 patients (21 lesions, 4 benign) at 128 px, a model trained on 200 other
+# patients for 15 epochs, and a 3-fold training run on the demo's own lesions.
+SMALL_DEMO = ["--patients", "20", "--size", "128", "--training-patients", "200", "--model-set", "epochs=15",
+              "--model-set", "folds=3", "--inline"]
+
+
+@pytest.fixture
+def var_dir(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    return tmp_path
+
+
+def _setup(*arguments):
+    out = io.StringIO()
+    call_command("demo_setup", *arguments, stdout=out)
+    return out.getvalue()
+
+
+def test_a_small_demo_compares_readers_with_a_model_trained_on_other_patients_that_beats_chance(var_dir):
+    _setup(*SMALL_DEMO)
+    reader_study = ReaderStudy.objects.get(name=demo_setup.DEMO_READER_STUDY)
+    model = ModelVersion.objects.get(is_active=True, variant=demo_model.DEMO_MODEL_VARIANT)
+    cohort = model.training_data["independent_cohort"]
+    assert (cohort["seed"], cohort["patients"], cohort["in_archive"]) == (demo_model.TRAINING_COHORT_SEED, 200, False)
+    assert model.training_data["lesions"] == [] and model.artifact_sha256
+    assert not model.predictions.filter(in_training_data=True).exists()
+
+    inputs = evaluation.gather_inputs(reader_study)
+    [compared] = inputs.analysed_models
+    assert compared.pk == model.pk and compared.scores_source == "held-out final-model"
+    assert len(inputs.analysed_lesions) == 21 and len(inputs.analysed_readers) == 3
+    result, _ = evaluation.compute_result(inputs)
+    auc = next(row["auc"] for row in result["subgroups"][0]["auc"] if row["key"] == compared.key)
+    assert auc > 0.5
+
+    cross_validated = ModelVersion.objects.get(training_run__isnull=False)
+    assert not cross_validated.is_active  # the demo model stays the one compared
+    benign_per_fold = {}
+    for entry in cross_validated.training_data["lesions"]:
+        benign_per_fold.setdefault(entry["fold"], 0)
+        benign_per_fold[entry["fold"]] += not entry["malignant"]
+    assert sorted(benign_per_fold) == [1, 2, 3] and min(benign_per_fold.values()) >= 1
+
+
+def test_the_default_demo_cohort_is_at_least_a_quarter_benign_and_every_fold_of_its_training_run_holds_benign_lesions():
+    spec = CohortSpec(patients=demo_setup.DEMO_PATIENTS, seed=demo_setup.DEMO_COHORT_SEED, size=256,
+                      subtype_mix=parse_mix(demo_model.mix_argument(demo_model.DEMO_SUBTYPE_MIX)))
+    lesions = [(case.index, lesion) for case in sample_cohort(spec) for lesion in case.lesions]
+    labels = np.array([int(lesion.malignant) for _, lesion in lesions])
+    assert (labels == 0).mean() >= 0.25
+    experiment = get_experiment(demo_model.DEMO_MODEL_EXPERIMENT)
+    folds = assign_folds(labels, [patient for patient, _ in lesions], experiment.folds, experiment.seed)
+    assert all(((folds == fold) & (labels == 0)).any() for fold in range(1, experiment.folds + 1))
+
+
+def test_without_inline_the_demo_model_is_queued_for_the_worker_with_its_independent_cohort(var_dir, monkeypatch):
+    ReaderStudy.objects.create(name=demo_setup.DEMO_READER_STUDY)  # imported earlier
+    queued = []
+    monkeypatch.setattr(demo_setup.train_demo_model_task, "apply_async", lambda kwargs: queued.append(kwargs))
+    out = _setup()
+    assert queued == [{"experiment_name": "source-study", "variant_name": "CM", "patients": 300, "seed": 1000,
+                       "size": 256, "overrides": {}}]
+    assert "independent synthetic cohort seed 1000, 300 patients" in out
+
+
+def test_a_demo_model_already_trained_on_the_cohort_is_not_trained_again(var_dir):
+    existing = ModelVersion.objects.create(
+        experiment_name="source-study", experiment={}, variant="CM", phases=["CM"], builder="small_cnn", version=1,
+        artifact="a.keras", artifact_sha256="0" * 64,
+        training_data={"independent_cohort": demo_model.independent_cohort(300, 1000, 256), "lesions": []})
+    assert demo_model.train_demo_model("source-study", "CM", patients=300, seed=1000) == existing
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--training-seed", "0"], "the demo cohort's own seed"),
+        (["--training-patients", "0"], "--training-patients must be at least 1"),
+        (["--model-variant", "XX"], "has no variant 'XX'"),
+        (["--model-experiment", "radiomics"], "needs a CNN experiment"),
+        (["--model-set", "epochs=0"], "epochs and batch_size must be >= 1"),
+        (["--patients", "3"], "--patients must be at least 5"),
+    ],
+)
+def test_bad_options_are_refused_before_anything_is_written(var_dir, arguments, message):
+    with pytest.raises(CommandError, match=message):
+        _setup(*arguments)
+    assert not get_user_model().objects.exists()
+    assert not ReaderStudy.objects.exists() and not ModelVersion.objects.exists()
