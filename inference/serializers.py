@@ -38,14 +38,19 @@ class StartTrainingSerializer(serializers.Serializer):
 class ModelVersionSerializer(serializers.ModelSerializer):
     activated_by = serializers.StringRelatedField()
     n_training_lesions = serializers.SerializerMethodField()
+    trained_on = serializers.SerializerMethodField()
 
     class Meta:
         model = ModelVersion
         fields = [
             "id", "experiment_name", "family", "variant", "phases", "builder", "version", "metrics", "artifact_sha256",
-            "is_active", "activated_at", "activated_by", "created_at", "training_run", "n_training_lesions",
+            "is_active", "activated_at", "activated_by", "created_at", "training_run", "n_training_lesions", "trained_on",
         ]
         read_only_fields = fields
 
     def get_n_training_lesions(self, version):
         return len(version.training_data.get("lesions", []))
+
+    def get_trained_on(self, version):
+        """The training data in words: its recorded source (a model trained outside the archive), else the lesion count."""
+        return version.training_data.get("source") or f"{self.get_n_training_lesions(version)} lesions of this archive"

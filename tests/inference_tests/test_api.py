@@ -76,3 +76,13 @@ def test_train_command_queues_one_run_per_variant(capsys, django_capture_on_comm
     with django_capture_on_commit_callbacks(execute=False):
         call_command("train", "--experiment", "source-study", "--set", "epochs=1")
     assert sorted(TrainingRun.objects.values_list("variant", flat=True)) == sorted(["NC", "CM", "NG", "EX", "CM+NG", "ALL"])
+
+
+def test_the_model_versions_api_says_what_each_model_was_trained_on(admin_user, api_client_for):
+    common = dict(experiment_name="x", experiment={}, variant="CM", phases=["CM"], builder="small_cnn", artifact_sha256="0" * 64)
+    ModelVersion.objects.create(version=1, artifact="a.keras", training_data={"lesions": [{"lesion": 1}, {"lesion": 2}]}, **common)
+    ModelVersion.objects.create(version=2, artifact="b.keras", **common, training_data={
+        "source": "independent synthetic cohort seed 1000, 300 patients, not in the archive", "lesions": []})
+    versions = api_client_for(admin_user).get("/api/v1/model-versions/").json()["results"]
+    assert {v["version"]: v["trained_on"] for v in versions} == {
+        1: "2 lesions of this archive", 2: "independent synthetic cohort seed 1000, 300 patients, not in the archive"}
