@@ -46,6 +46,24 @@ def circle_points(x_mm, y_mm, z_mm, radius_mm):
             [x_mm - radius_mm, y_mm, z_mm], [x_mm + radius_mm, y_mm, z_mm]]
 
 
+def roi_features(image, pixel_mm: float, first_pixel_mm, centre_mm, radius_mm: float,
+                 settings: radiomics.RadiomicsSettings) -> dict[str, float]:
+    """Features of a circular reference ROI on one axial slice, as the portal computes them from an archive slice.
+
+    ``first_pixel_mm``: (x, y) of the centre of the slice's first pixel (ImagePositionPatient);
+    ``centre_mm``: the ROI centre (x, y, z) in the same patient coordinates.
+    """
+    x_mm, y_mm, z_mm = centre_mm
+    mask = radiomics.roi_mask("ellipse", circle_points(x_mm, y_mm, z_mm, radius_mm),
+                              (first_pixel_mm[0], first_pixel_mm[1], z_mm), AXIAL, (pixel_mm, pixel_mm), image.shape)
+    return radiomics.compute_features(image, (pixel_mm, pixel_mm), mask, settings)
+
+
+def feature_rows(lesions: list[dict], phases) -> list[dict]:
+    """One ``{"<phase>:<feature>": value}`` row per lesion (the names a radiomics model reads) over ``phases``."""
+    return [{f"{p}:{k}": v for p in phases for k, v in lesion["features"][p].items()} for lesion in lesions]
+
+
 def cohort_features(seed: int, patients: int, size: int, settings: radiomics.RadiomicsSettings, cache: Path) -> dict:
     """Per lesion: patient index, label, and {phase: features}; cached by seed, size and settings."""
     key = hashlib.sha256(json.dumps([seed, patients, size, settings.__dict__], default=list, sort_keys=True).encode())
@@ -58,13 +76,12 @@ def cohort_features(seed: int, patients: int, size: int, settings: radiomics.Rad
     for case in cases:
         rendered = render_volumes(case, spec)
         for truth in lesion_truths(case, spec):
-            per_phase = {}
-            for phase, roi in truth.rois.items():
-                image = rendered.hu[phase][roi.InstanceNumber - 1]
-                position = (spec.first_pixel_mm, spec.first_pixel_mm, roi.z_mm)
-                mask = radiomics.roi_mask("ellipse", circle_points(roi.x_mm, roi.y_mm, roi.z_mm, roi.radius_mm),
-                                          position, AXIAL, (spec.pixel_mm, spec.pixel_mm), image.shape)
-                per_phase[phase] = radiomics.compute_features(image, (spec.pixel_mm, spec.pixel_mm), mask, settings)
+            per_phase = {
+                phase: roi_features(rendered.hu[phase][roi.InstanceNumber - 1], spec.pixel_mm,
+                                    (spec.first_pixel_mm, spec.first_pixel_mm), (roi.x_mm, roi.y_mm, roi.z_mm),
+                                    roi.radius_mm, settings)
+                for phase, roi in truth.rois.items()
+            }
             lesions.append({"patient": case.index, "malignant": bool(truth.lesion.malignant), "features": per_phase,
                             "oracle_llr_phase": truth.lesion.oracle_llr_phase, "oracle_llr": truth.lesion.oracle_llr})
     data = {"seed": seed, "seconds": round(time.perf_counter() - started, 1), "lesions": lesions}
@@ -74,8 +91,7 @@ def cohort_features(seed: int, patients: int, size: int, settings: radiomics.Rad
 
 
 def variant_auc(data: dict, phases, spec: radiomics.ClassifierSpec, folds: int, fold_seed: int) -> float:
-    rows = [{f"{p}:{k}": v for p in phases for k, v in lesion["features"][p].items()} for lesion in data["lesions"]]
-    x, names = radiomics.feature_matrix(rows)
+    x, names = radiomics.feature_matrix(feature_rows(data["lesions"], phases))
     labels = np.array([int(lesion["malignant"]) for lesion in data["lesions"]])
     patients = np.array([lesion["patient"] for lesion in data["lesions"]])
     return radiomics_training.cross_validate_features(x, labels, patients, names, spec, folds, fold_seed).oof_auc
