@@ -266,8 +266,8 @@ EXPERIMENTS = {
         description="The source study's six variants as radiomics models: IBSI features (mirp; 2-D, the reference "
         "ROI's slice resampled to 1 mm, 25 HU bins; morphology, intensity statistics and histogram, GLCM, "
         "GLRLM, GLSZM) of each phase's reference ROI, concatenated over the variant's phases, then an "
-        "L2-regularised logistic regression on at most 10 decorrelated features selected inside each "
-        "training fold. CPU, minutes.",
+        "L2-regularised logistic regression with a cubic spline per feature on at most 5 decorrelated "
+        "features selected inside each training fold. CPU, minutes.",
         variants=SOURCE_STUDY_VARIANTS,
         radiomics=RadiomicsSettings(),
         classifier=ClassifierSpec(),

@@ -137,20 +137,25 @@ class RadiomicsSettings:
 class ClassifierSpec:
     """The classifier on the features, as data; every step is fitted inside the training folds.
 
-    ``kind``: ``logistic`` (L2-regularised, inverse strength ``C``) or
-    ``gradient_boosting`` (scikit-learn's histogram gradient boosting:
+    ``kind``: ``logistic``: an L2-regularised logistic regression (inverse strength
+    ``C``) on the selected features, each expanded into a cubic B-spline basis with
+    ``spline_knots`` knots (0: the standardised feature itself), so that a feature both
+    of whose extremes mean malignancy (attenuation: ccRCC bright, papillary RCC dark)
+    counts; or ``gradient_boosting`` (scikit-learn's histogram gradient boosting:
     ``boosting_iterations`` trees of depth ``boosting_max_depth``, learning rate
-    ``boosting_learning_rate``). ``max_features`` and ``max_correlation`` drive
-    :class:`RankedDecorrelatedSelector`; features whose most frequent value covers at
-    least ``near_constant_share`` of the training lesions are dropped first.
-    ``balanced``: weight classes inversely to their frequency.
+    ``boosting_learning_rate``). ``max_features`` and ``max_correlation`` drive the
+    feature selection (``inference.radiomics_training.RankedDecorrelatedSelector``);
+    features whose most frequent value covers at least ``near_constant_share`` of the
+    training lesions are dropped first. ``balanced``: weight classes inversely to their
+    frequency.
     """
 
     kind: str = "logistic"
-    max_features: int = 10
+    max_features: int = 5
     max_correlation: float = 0.8
     near_constant_share: float = 0.95
-    C: float = 0.3
+    C: float = 1.0
+    spline_knots: int = 4
     balanced: bool = True
     boosting_iterations: int = 100
     boosting_learning_rate: float = 0.05
@@ -176,6 +181,8 @@ class ClassifierSpec:
             raise SettingsError(f"classifier.near_constant_share must lie in (0.5, 1] (got {self.near_constant_share!r})")
         if not (isinstance(self.C, (int, float)) and self.C > 0):
             raise SettingsError(f"classifier.C must be positive (got {self.C!r})")
+        if not (isinstance(self.spline_knots, int) and (self.spline_knots == 0 or self.spline_knots >= 2)):
+            raise SettingsError(f"classifier.spline_knots must be 0 (linear terms) or an integer >= 2 (got {self.spline_knots!r})")
         if not (isinstance(self.boosting_iterations, int) and self.boosting_iterations >= 1):
             raise SettingsError("classifier.boosting_iterations must be an integer >= 1")
         if not (isinstance(self.boosting_max_depth, int) and self.boosting_max_depth >= 1):

@@ -1,13 +1,21 @@
 """The radiomics classifier: a scikit-learn pipeline fitted inside patient-grouped folds, and its stored form.
 
 :func:`build_classifier`: median imputation, then :class:`RankedDecorrelatedSelector`
-(drop near-constant features, rank the rest by their univariate AUC distance from 0.5,
+(drop near-constant features; rank the rest by univariate discrimination, two-sided;
 keep them greedily while their Spearman correlation with every feature already kept
-stays at or below ``max_correlation``, up to ``max_features``), standardisation, and an
-L2-regularised logistic regression with balanced class weights (or histogram gradient
+stays at or below ``max_correlation``, up to ``max_features``), then standardisation, a
+cubic B-spline basis per selected feature and an L2-regularised logistic regression
+with balanced class weights (an additive logistic model; or histogram gradient
 boosting). :func:`cross_validate_features` fits the whole pipeline inside each training
 fold (the folds of :func:`inference.folds.assign_folds`), so feature selection never
 sees a held-out lesion, then fits the final model on every lesion.
+
+Why this classifier: on two tuning cohorts (seeds 10 and 11, 160 patients; never the
+seeds reported in the README) the out-of-fold AUC averaged over NC, CM, NG, EX and ALL
+was 0.62 for a linear logistic regression on features ranked one-sided, 0.71 with the
+two-sided ranking and splines, 0.70 for gradient boosting and 0.71 for a random
+forest on every feature; the spline logistic regression is as good as the tree
+ensembles, fits in milliseconds and its terms can be read.
 
 The radiomics counterpart of :mod:`inference.training`: imported by Celery tasks,
 commands and benchmarks, never by the web process; no Keras.
@@ -46,7 +54,9 @@ class RankedDecorrelatedSelector(TransformerMixin, BaseEstimator):
 
     1. Drop near-constant features: the most frequent value covers at least
        ``near_constant_share`` of the lesions (or the column holds one value).
-    2. Rank the rest by univariate discrimination, |AUC - 0.5|.
+    2. Rank the rest by univariate discrimination, two-sided: the larger of |AUC - 0.5|
+       of the feature and of its distance from the training median (a feature whose
+       both extremes mean malignancy, such as attenuation, ranks by that).
     3. Walk down the ranking and keep a feature when its absolute Spearman
        correlation with every feature kept so far is at most ``max_correlation``,
        until ``max_features`` are kept.
@@ -71,7 +81,9 @@ class RankedDecorrelatedSelector(TransformerMixin, BaseEstimator):
         varying = np.asarray(varying, int)
         if len(varying) == 0:
             raise ValueError("every feature is (nearly) constant on the training lesions")
-        score = _univariate_auc_distance(x[:, varying], y)
+        values = x[:, varying]
+        score = np.maximum(_univariate_auc_distance(values, y),
+                           _univariate_auc_distance(np.abs(values - np.median(values, axis=0)), y))
         order = varying[np.argsort(-score, kind="stable")]
         ranks = stats.rankdata(x[:, order], axis=0)
         ranks = (ranks - ranks.mean(axis=0)) / ranks.std(axis=0)
@@ -91,12 +103,12 @@ class RankedDecorrelatedSelector(TransformerMixin, BaseEstimator):
 
 
 def build_classifier(spec: ClassifierSpec, seed: int = 0):
-    """An unfitted scikit-learn Pipeline: imputation, selection, (scaling,) classifier (see the module docstring)."""
+    """An unfitted scikit-learn Pipeline: imputation, selection, (scaling, splines,) classifier (see the module docstring)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import SplineTransformer, StandardScaler
 
     steps = [
         ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),  # never-defined features: 0, then dropped as constant
@@ -104,7 +116,10 @@ def build_classifier(spec: ClassifierSpec, seed: int = 0):
     ]
     weight = "balanced" if spec.balanced else None
     if spec.kind == "logistic":
-        steps += [("scale", StandardScaler()), ("classify", LogisticRegression(C=spec.C, class_weight=weight, max_iter=5000))]
+        steps.append(("scale", StandardScaler()))
+        if spec.spline_knots:
+            steps.append(("splines", SplineTransformer(n_knots=spec.spline_knots, degree=3)))
+        steps.append(("classify", LogisticRegression(C=spec.C, class_weight=weight, max_iter=5000)))
     else:
         steps.append(("classify", HistGradientBoostingClassifier(
             max_iter=spec.boosting_iterations, learning_rate=spec.boosting_learning_rate,
