@@ -117,16 +117,17 @@ class RadiomicsSettings:
         if not (isinstance(self.mask_threshold, (int, float)) and 0 < self.mask_threshold <= 1):
             raise SettingsError(f"radiomics.mask_threshold must lie in (0, 1] (got {self.mask_threshold!r})")
         low_high = self.intensity_range_hu
-        if len(low_high) != 2 or not all(isinstance(v, (int, float)) for v in low_high) or low_high[0] >= low_high[1]:
-            raise SettingsError(f"radiomics.intensity_range_hu must be [low, high] HU with low < high (got {list(low_high)!r})")
+        if (not isinstance(low_high, (tuple, list)) or len(low_high) != 2
+                or not all(isinstance(v, (int, float)) for v in low_high) or low_high[0] >= low_high[1]):
+            raise SettingsError(f"radiomics.intensity_range_hu must be [low, high] HU with low < high (got {low_high!r})")
         if self.discretisation not in DISCRETISATIONS:
             raise SettingsError(f"radiomics.discretisation {self.discretisation!r} is unknown; choose one of {list(DISCRETISATIONS)}")
         if not (isinstance(self.bin_width_hu, (int, float)) and self.bin_width_hu > 0):
             raise SettingsError(f"radiomics.bin_width_hu must be positive (got {self.bin_width_hu!r})")
         if not (isinstance(self.bin_count, int) and self.bin_count >= 2):
             raise SettingsError(f"radiomics.bin_count must be an integer >= 2 (got {self.bin_count!r})")
-        if not self.families:
-            raise SettingsError("radiomics.families is empty; choose from " + str(list(FEATURE_FAMILIES)))
+        if not isinstance(self.families, (tuple, list)) or not self.families:
+            raise SettingsError(f"radiomics.families must be a non-empty list; choose from {list(FEATURE_FAMILIES)}")
         unknown = [f for f in self.families if f not in FEATURE_FAMILIES]
         if unknown:
             raise SettingsError(f"radiomics.families: unknown family {unknown}; choose from {list(FEATURE_FAMILIES)}")
