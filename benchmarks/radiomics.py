@@ -90,6 +90,29 @@ def cohort_features(seed: int, patients: int, size: int, settings: radiomics.Rad
     return data
 
 
+def crops_features(crops, phases, settings: radiomics.RadiomicsSettings) -> dict:
+    """:func:`cohort_features` of a cohort rendered in memory (``portal.synthetic.LesionCrops``), for ``phases`` only.
+
+    Each ROI is read on its crop's centre slice (the slice through the ROI centre), in
+    crop coordinates: the ROI's pixels and outline are those of the whole slice, so the
+    features are equal to :func:`cohort_features`' (the crop only saves rendering twice).
+    """
+    from portal.synthetic import CROP_HALF_SLICES
+
+    lesions = []
+    for i, lesion in enumerate(crops.lesions):
+        per_phase = {}
+        for phase in phases:
+            row, column = crops.centre_rc[phase][i]
+            per_phase[phase] = roi_features(crops.crops[phase][i][CROP_HALF_SLICES], crops.pixel_mm, (0.0, 0.0),
+                                            (column * crops.pixel_mm, row * crops.pixel_mm, 0.0),
+                                            float(crops.roi_radius_mm[i]), settings)
+        lesions.append({"patient": int(crops.patient_index[i]), "malignant": bool(lesion.malignant),
+                        "features": per_phase, "oracle_llr_phase": lesion.oracle_llr_phase,
+                        "oracle_llr": lesion.oracle_llr})
+    return {"seed": crops.spec.seed, "lesions": lesions}
+
+
 def variant_auc(data: dict, phases, spec: radiomics.ClassifierSpec, folds: int, fold_seed: int) -> float:
     x, names = radiomics.feature_matrix(feature_rows(data["lesions"], phases))
     labels = np.array([int(lesion["malignant"]) for lesion in data["lesions"]])
