@@ -130,6 +130,7 @@ class Experiment:
     learning_rate: float = 1e-3
     auxiliary_weight: float = 0.0
     test_time_augmentation: bool = False
+    weight_averaging_from: int = 0
     folds: int = 5
     seed: int = 0
     description: str = ""
@@ -173,6 +174,8 @@ class Experiment:
         for variant in self.variants:
             variant.validate()
         self.patch.validate()
+        if not 0 <= self.weight_averaging_from <= self.epochs:
+            raise ExperimentError("weight_averaging_from must be 0 (off) or an epoch from 1 to epochs")
         if self.auxiliary_weight < 0:
             raise ExperimentError("auxiliary_weight must be 0 (off) or positive")
         if self.epochs < 1 or self.batch_size < 1 or self.folds < 2 or self.learning_rate <= 0:

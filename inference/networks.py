@@ -104,7 +104,9 @@ class RoiPooling(layers.Layer):
 
 
 @register("roi_cnn")
-def build_roi_cnn(input_shape, filters=(16, 16, 32), dense_units=16, dropout=0.3, roi_channels=2) -> keras.Model:
+def build_roi_cnn(
+    input_shape, filters=(16, 16, 32), dense_units=16, dropout=0.3, roi_channels=2, batch_norm=True
+) -> keras.Model:
     """A CNN that pools its features over the reference ROI and the rim around it.
 
     The patch's last ``roi_channels`` channels are masks (``patch.roi_channels``: the ROI
@@ -113,13 +115,16 @@ def build_roi_cnn(input_shape, filters=(16, 16, 32), dense_units=16, dropout=0.3
     at full resolution; each feature map is averaged over each mask and over the whole
     patch, so the head reads what lies inside the lesion, at its edge and around it
     (attenuation, texture, dark necrotic parts, a core unlike its rim) with few weights.
+    ``batch_norm=False`` drops batch normalisation (biases instead), which lets weight
+    averaging (``weight_averaging_from``) average every parameter the model uses.
     """
     inputs = keras.Input(shape=input_shape, name="patch")
     x = ImageChannels(roi_channels)(inputs)
     for index, n_filters in enumerate(filters):
         dilation = 2 if index == len(filters) - 1 and index > 0 else 1
-        x = layers.Conv2D(n_filters, 3, padding="same", dilation_rate=dilation, use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
+        x = layers.Conv2D(n_filters, 3, padding="same", dilation_rate=dilation, use_bias=not batch_norm)(x)
+        if batch_norm:
+            x = layers.BatchNormalization()(x)
         x = layers.Activation("relu")(x)
     pooled = layers.Concatenate()([RoiPooling(roi_channels)(x, inputs), layers.GlobalAveragePooling2D()(x)])
     x = layers.Dense(dense_units, activation="relu")(pooled)

@@ -93,6 +93,34 @@ class _ProgressCallback(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class WeightAveraging(keras.callbacks.Callback):
+    """Stochastic weight averaging (Izmailov et al. 2018): the mean of the weights after each epoch from ``start``.
+
+    At the end of training the model takes the averaged weights: one model whose
+    predictions swing far less from epoch to epoch than the last epoch's (with ~30
+    benign lesions per training set, held-out AUC moves by +-0.2 between epochs).
+    Batch-normalisation statistics are averaged like any other weight.
+    """
+
+    def __init__(self, start: int):
+        super().__init__()
+        self.start, self.count, self.mean = start, 0, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 < self.start:
+            return
+        weights = [np.asarray(w, np.float64) for w in self.model.get_weights()]
+        self.count += 1
+        if self.mean is None:
+            self.mean = weights
+        else:
+            self.mean = [m + (w - m) / self.count for m, w in zip(self.mean, weights)]
+
+    def on_train_end(self, logs=None):
+        if self.mean is not None:
+            self.model.set_weights([m.astype(np.float32) for m in self.mean])
+
+
 def predict_lesions(model, patches: np.ndarray, batch_size: int = 64, test_time_augmentation: bool = False) -> np.ndarray:
     """Per-lesion score: the mean of the model's outputs over a lesion's samples (slices).
 
@@ -208,7 +236,10 @@ def fit_model(
         auxiliary=auxiliary,
     )
     callback = _ProgressCallback(reporter, fold, validation, experiment.batch_size, scoring_model=model)
-    trainer.fit(sequence, epochs=experiment.epochs, verbose=0, callbacks=[callback])
+    callbacks = [callback]
+    if experiment.weight_averaging_from:
+        callbacks.insert(0, WeightAveraging(experiment.weight_averaging_from))
+    trainer.fit(sequence, epochs=experiment.epochs, verbose=0, callbacks=callbacks)
     if callback.cancelled:
         raise TrainingCancelled()
     return model
