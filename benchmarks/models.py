@@ -47,7 +47,9 @@ def cached_crops(seed: int, patients: int, size: int):
         return pickle.loads(path.read_bytes())
     crops = lesion_crops(CohortSpec(patients=patients, seed=seed, size=size))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(pickle.dumps(crops))
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_bytes(pickle.dumps(crops))
+    partial.replace(path)  # atomic: a concurrent run never reads half a file
     return crops
 
 
