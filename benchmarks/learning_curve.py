@@ -264,7 +264,7 @@ def plot_curve(summary: dict, oracle: float, labels: dict, path: Path, title: st
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(7.5, 4.8), dpi=120)
+    figure = Figure(figsize=(7.5, 5.6), dpi=120)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     lesions = np.array([entry["lesions"] for entry in summary.values()])
@@ -286,7 +286,7 @@ def plot_curve(summary: dict, oracle: float, labels: dict, path: Path, title: st
     axes.set_ylabel("held-out AUC on the test cohort")
     axes.set_title(title, fontsize=10)
     axes.grid(True, alpha=0.3)
-    axes.legend(fontsize=8, loc="lower right")
+    axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
@@ -339,8 +339,8 @@ def main(argv=None):
                           log=lambda text: print(text, flush=True))
     summary = summarise(rows)
     labels = family_labels(args.phase, cnn, radiomics_experiment)
-    title = (f"{args.phase}: trained on n lesions of independent cohorts, tested on seed {args.test_seed} "
-             f"({len(test)} lesions, {args.size} px); mean ± SD of {repeats} draw(s)")
+    title = (f"{args.phase}: trained on n lesions of independent synthetic cohorts ({args.size} px),\n"
+             f"tested on cohort seed {args.test_seed} ({len(test)} lesions); mean ± SD of {repeats} draw(s) per size")
     plot_curve(summary, test.oracle, labels, Path(args.plot), title)
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "summary": {str(k): v for k, v in summary.items()},
