@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from portal.cohort import simulate_reader_calls
+from portal.cohort import circle_points, simulate_reader_calls
 from portal.ingest import ingest_upload
 from portal.models import Study, Upload
 from portal.roles import READER
@@ -48,16 +48,6 @@ class ImportSummary:
     simulated_calls: int = 0
     reader_study: ReaderStudy | None = None
     simulated_readers: list = field(default_factory=list)
-
-
-def circle_points(x_mm, y_mm, z_mm, radius_mm):
-    """The 4 points of an axial circle as Cornerstone's ellipse tool stores them (top, bottom, left, right)."""
-    return [
-        [x_mm, y_mm - radius_mm, z_mm],
-        [x_mm, y_mm + radius_mm, z_mm],
-        [x_mm - radius_mm, y_mm, z_mm],
-        [x_mm + radius_mm, y_mm, z_mm],
-    ]
 
 
 def _ingest_study(study_files, user):

@@ -35,15 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 from inference import radiomics, radiomics_training  # noqa: E402
 from inference.experiments import get_experiment  # noqa: E402
-from portal.cohort import CohortSpec, lesion_truths, oracle_auc, render_volumes, sample_cohort  # noqa: E402
+from portal.cohort import CohortSpec, circle_points, lesion_truths, oracle_auc, render_volumes, sample_cohort  # noqa: E402
 
 AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
-
-
-def circle_points(x_mm, y_mm, z_mm, radius_mm):
-    """An axial circle as the ellipse tool stores it (top, bottom, left, right)."""
-    return [[x_mm, y_mm - radius_mm, z_mm], [x_mm, y_mm + radius_mm, z_mm],
-            [x_mm - radius_mm, y_mm, z_mm], [x_mm + radius_mm, y_mm, z_mm]]
 
 
 def roi_features(image, pixel_mm: float, first_pixel_mm, centre_mm, radius_mm: float,
@@ -97,16 +91,9 @@ def crops_features(crops, phases, settings: radiomics.RadiomicsSettings) -> dict
     crop coordinates: the ROI's pixels and outline are those of the whole slice, so the
     features are equal to :func:`cohort_features`' (the crop only saves rendering twice).
     """
-    from portal.synthetic import CROP_HALF_SLICES
-
     lesions = []
     for i, lesion in enumerate(crops.lesions):
-        per_phase = {}
-        for phase in phases:
-            row, column = crops.centre_rc[phase][i]
-            per_phase[phase] = roi_features(crops.crops[phase][i][CROP_HALF_SLICES], crops.pixel_mm, (0.0, 0.0),
-                                            (column * crops.pixel_mm, row * crops.pixel_mm, 0.0),
-                                            float(crops.roi_radius_mm[i]), settings)
+        per_phase = {phase: crops.roi_features(i, phase, settings) for phase in phases}
         lesions.append({"patient": int(crops.patient_index[i]), "malignant": bool(lesion.malignant),
                         "features": per_phase, "oracle_llr_phase": lesion.oracle_llr_phase,
                         "oracle_llr": lesion.oracle_llr})

@@ -1253,6 +1253,16 @@ def lesion_truths(case: PatientCase, spec: CohortSpec) -> list[LesionTruth]:
     return truths
 
 
+def circle_points(x_mm, y_mm, z_mm, radius_mm):
+    """The 4 points of an axial circle as Cornerstone's ellipse tool stores them (top, bottom, left, right)."""
+    return [
+        [x_mm, y_mm - radius_mm, z_mm],
+        [x_mm, y_mm + radius_mm, z_mm],
+        [x_mm - radius_mm, y_mm, z_mm],
+        [x_mm + radius_mm, y_mm, z_mm],
+    ]
+
+
 class SeriesFiles(NamedTuple):
     phase: str
     SeriesInstanceUID: str

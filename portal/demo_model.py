@@ -1,4 +1,4 @@
-"""The demo's model: a CNN trained on an independent synthetic cohort that never enters the archive.
+"""The demo's models: a CNN and a radiomics model trained on an independent synthetic cohort that never enters the archive.
 
 ``make demo`` imports a small synthetic reader study (:data:`DEMO_SUBTYPE_MIX`, seed 0).
 A model cross-validated on those few lesions learns little, so the comparison page
@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 # The demo model's experiment and variant (the ``demo_setup --model-experiment/--model-variant`` defaults).
 DEMO_MODEL_EXPERIMENT = "source-study"
 DEMO_MODEL_VARIANT = "CM"
+# Trained beside it, on the same cohort and variant: the radiomics family, the stronger one at a few
+# hundred lesions (benchmarks/learning_curve.py), so the demo compares readers with both families.
+DEMO_ALSO_EXPERIMENTS = ("radiomics",)
 
 
 
@@ -59,14 +62,9 @@ def mix_argument(mix: dict[str, float]) -> str:
 
 
 def demo_experiment(experiment_name: str, variant_name: str, overrides: dict | None = None):
-    """(experiment, variant) for the demo model; ExperimentError when it is unknown or not a CNN."""
+    """(experiment, variant) for a demo model (a CNN or a radiomics experiment); ExperimentError when unknown."""
     experiment = get_experiment(experiment_name, overrides)
-    variant = experiment.variant(variant_name)
-    if experiment.family != "cnn":
-        raise ExperimentError(
-            f"experiment {experiment.name} is a {experiment.family} model; the demo model is trained on "
-            "rendered image patches and needs a CNN experiment")
-    return experiment, variant
+    return experiment, experiment.variant(variant_name)
 
 
 def independent_cohort(patients: int, seed: int, size: int) -> dict:
@@ -98,65 +96,90 @@ def existing_demo_model(experiment_name: str, variant_name: str, patients: int, 
     ).order_by("-id").first()
 
 
+def _fit(experiment, variant, crops):
+    """``(save(path) -> sha256, suffix)`` of the experiment's variant fitted on every lesion of ``crops``."""
+    if experiment.family == "radiomics":
+        from inference.radiomics import feature_matrix
+        from inference.radiomics_training import RadiomicsModel, build_classifier
+
+        x, names = feature_matrix(crops.feature_rows(variant.phases, experiment.radiomics))
+        pipeline = build_classifier(experiment.classifier, experiment.seed).fit(x, crops.labels)
+        return RadiomicsModel(pipeline, names, tuple(variant.phases)).save, ".joblib"
+    from inference import training
+
+    patches = crops.patches(variant.phases, experiment.patch)
+    model = training.fit_model(experiment, patches, crops.labels, experiment.seed, training.Reporter(),
+                               roi_extent_mm=crops.roi_radius_mm)
+    return (lambda path: training.save_model(model, path)), ".keras"
+
+
 def train_demo_model(experiment_name: str = DEMO_MODEL_EXPERIMENT, variant_name: str = DEMO_MODEL_VARIANT,
                      patients: int = TRAINING_COHORT_PATIENTS, seed: int = TRAINING_COHORT_SEED, size: int = 256,
-                     overrides: dict | None = None):
-    """Train the demo model on an independent cohort rendered in memory, activate it, score the archive.
+                     overrides: dict | None = None, also: tuple[str, ...] = DEMO_ALSO_EXPERIMENTS):
+    """Train the demo model(s) on an independent cohort rendered in memory, activate them, score the archive.
 
-    Returns the new ModelVersion, or the existing one when this cohort already gave a
-    model (a repeated call trains nothing).
+    ``experiment_name`` (with ``overrides``) and each experiment of ``also`` (unchanged)
+    are trained on the same cohort and variant. Returns the ModelVersion of
+    ``experiment_name``; a model this cohort already gave is reused (a repeated call
+    trains nothing).
     """
-    experiment, variant = demo_experiment(experiment_name, variant_name, overrides)
-    existing = existing_demo_model(experiment.name, variant.name, patients, seed)
-    if existing is not None:
-        logger.info("demo model: %s was already trained on this cohort; nothing to do", existing)
-        return existing
-    from inference import services, training
+    wanted = [demo_experiment(experiment_name, variant_name, overrides)]
+    wanted += [demo_experiment(name, variant_name) for name in also if name != experiment_name]
+    versions = {}
+    for experiment, variant in wanted:
+        existing = existing_demo_model(experiment.name, variant.name, patients, seed)
+        if existing is not None:
+            logger.info("demo model: %s was already trained on this cohort; nothing to do", existing)
+            versions[experiment.name] = existing
+    if len(versions) == len(wanted):
+        return versions[wanted[0][0].name]
+    from inference import services
     from inference.tasks import score
 
     from .cohort import CohortSpec
     from .synthetic import lesion_crops
 
     cohort = independent_cohort(patients, seed, size)
-    timings = {}
     started = time.perf_counter()
     crops = lesion_crops(CohortSpec(patients=patients, seed=seed, size=size, subtype_mix=DEMO_SUBTYPE_MIX))
-    patches = crops.patches(variant.phases, experiment.patch)
-    timings["render_s"] = round(time.perf_counter() - started, 3)
+    render_s = round(time.perf_counter() - started, 3)
     labels = crops.labels
-    logger.info("demo model: %s rendered (%d malignant) in %.0f s; training %s/%s", describe_cohort(cohort, len(labels)),
-                int(labels.sum()), timings["render_s"], experiment.name, variant.name)
-
-    started = time.perf_counter()
-    model = training.fit_model(experiment, patches, labels, experiment.seed, training.Reporter())
-    timings["fit_s"] = round(time.perf_counter() - started, 3)
-    stored, sha256 = services.save_artifact(lambda path: training.save_model(model, path), experiment.name, variant.name,
-                                            f"independent-seed{seed}-p{patients}", ".keras")
     n_malignant = int(labels.sum())
-    version = services.register_model_version(
-        experiment=experiment,
-        variant=variant,
-        artifact=stored,
-        artifact_sha256=sha256,
-        metrics={
-            "oof_auc": None,
-            "fold_auc": {},
-            "n_lesions": int(len(labels)),
-            "n_malignant": n_malignant,
-            "n_benign": int(len(labels)) - n_malignant,
-            "n_folds": 0,
-            "timings": timings,
-        },
-        training_data={
-            "source": describe_cohort(cohort, len(labels)),
-            "independent_cohort": cohort,
-            "lesions": [],  # no lesion of the archive
-            "excluded": [],
-        },
-        activate=True,
-    )
-    logger.info("demo model: stored and activated %s (%s); scoring the archive's lesions", version, stored)
-    started = time.perf_counter()
-    scored = score(model_version_pk=version.pk)
-    logger.info("demo model: %s scored %d lesions in %.0f s", version, scored, time.perf_counter() - started)
-    return version
+    logger.info("demo model: %s rendered (%d malignant) in %.0f s", describe_cohort(cohort, len(labels)), n_malignant,
+                render_s)
+    for experiment, variant in wanted:
+        if experiment.name in versions:
+            continue
+        started = time.perf_counter()
+        save, suffix = _fit(experiment, variant, crops)
+        timings = {"render_s": render_s, "fit_s": round(time.perf_counter() - started, 3)}
+        stored, sha256 = services.save_artifact(save, experiment.name, variant.name,
+                                                f"independent-seed{seed}-p{patients}", suffix)
+        version = services.register_model_version(
+            experiment=experiment,
+            variant=variant,
+            artifact=stored,
+            artifact_sha256=sha256,
+            metrics={
+                "oof_auc": None,
+                "fold_auc": {},
+                "n_lesions": int(len(labels)),
+                "n_malignant": n_malignant,
+                "n_benign": int(len(labels)) - n_malignant,
+                "n_folds": 0,
+                "timings": timings,
+            },
+            training_data={
+                "source": describe_cohort(cohort, len(labels)),
+                "independent_cohort": cohort,
+                "lesions": [],  # no lesion of the archive
+                "excluded": [],
+            },
+            activate=True,
+        )
+        logger.info("demo model: stored and activated %s (%s); scoring the archive's lesions", version, stored)
+        started = time.perf_counter()
+        scored = score(model_version_pk=version.pk)
+        logger.info("demo model: %s scored %d lesions in %.0f s", version, scored, time.perf_counter() - started)
+        versions[experiment.name] = version
+    return versions[wanted[0][0].name]

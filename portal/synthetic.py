@@ -12,7 +12,7 @@ from the crops with the very functions the archive path uses
 (:func:`inference.patches.extract_lesion_patches`), so a model trained here scores
 archive lesions the same way.
 
-No Django, no Keras: plain NumPy over the generator.
+No Keras; radiomics features through :mod:`inference.radiomics` (mirp).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import numpy as np
 from inference.experiments import PatchSpec
 from inference.patches import extract_lesion_patches, roi_mask_channels, stack_phases
 
-from .cohort import PHASES, CohortSpec, Lesion, lesion_truths, render_volumes, sample_cohort
+from .cohort import PHASES, CohortSpec, Lesion, circle_points, lesion_truths, render_volumes, sample_cohort
 
 CROP_HALF_MM = 48.0  # largest field of view a crop serves (96 mm square)
 CROP_HALF_SLICES = 8
@@ -68,6 +68,31 @@ class LesionCrops:
                 stacked = np.concatenate([stacked, masks], axis=-1)
             out.append(stacked)
         return np.stack(out)
+
+
+    def roi_features(self, index: int, phase: str, settings) -> dict[str, float]:
+        """IBSI features (:func:`inference.radiomics.compute_features`) of lesion ``index``'s reference ROI on ``phase``.
+
+        The ROI is the imported one (a circle through four points, as the ellipse tool
+        stores it) on the crop's centre slice, in crop coordinates: its pixels and
+        outline are those of the whole slice, so the features equal the archive's.
+        """
+        from inference.radiomics import compute_features, roi_mask
+
+        row, column = self.centre_rc[phase][index]
+        x_mm, y_mm = column * self.pixel_mm, row * self.pixel_mm
+        image = self.crops[phase][index][CROP_HALF_SLICES]
+        points = circle_points(x_mm, y_mm, 0.0, float(self.roi_radius_mm[index]))
+        mask = roi_mask("ellipse", points, (0.0, 0.0, 0.0), AXIAL, (self.pixel_mm, self.pixel_mm), image.shape)
+        return compute_features(image, (self.pixel_mm, self.pixel_mm), mask, settings)
+
+    def feature_rows(self, phases, settings) -> list[dict[str, float]]:
+        """Per lesion the ``<phase>:<feature>`` dict a radiomics model reads (:func:`roi_features` of each phase)."""
+        return [{f"{phase}:{name}": value for phase in phases for name, value in self.roi_features(i, phase, settings).items()}
+                for i in range(len(self.lesions))]
+
+
+AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
 
 def lesion_crops(spec: CohortSpec) -> LesionCrops:

@@ -37,22 +37,25 @@ def _setup(*arguments):
     return out.getvalue()
 
 
-def test_a_small_demo_compares_readers_with_a_model_trained_on_other_patients_that_beats_chance(var_dir):
+def test_a_small_demo_compares_readers_with_models_trained_on_other_patients_that_beat_chance(var_dir):
     _setup(*SMALL_DEMO)
     reader_study = ReaderStudy.objects.get(name=demo_setup.DEMO_READER_STUDY)
-    model = ModelVersion.objects.get(is_active=True, variant=demo_model.DEMO_MODEL_VARIANT)
-    cohort = model.training_data["independent_cohort"]
-    assert (cohort["seed"], cohort["patients"], cohort["in_archive"]) == (demo_model.TRAINING_COHORT_SEED, 200, False)
-    assert model.training_data["lesions"] == [] and model.artifact_sha256
-    assert not model.predictions.filter(in_training_data=True).exists()
+    models = ModelVersion.objects.filter(is_active=True, variant=demo_model.DEMO_MODEL_VARIANT)
+    assert sorted(m.experiment_name for m in models) == ["radiomics", "source-study"]
+    for model in models:
+        cohort = model.training_data["independent_cohort"]
+        assert (cohort["seed"], cohort["patients"], cohort["in_archive"]) == (demo_model.TRAINING_COHORT_SEED, 200, False)
+        assert model.training_data["lesions"] == [] and model.artifact_sha256
+        assert not model.predictions.filter(in_training_data=True).exists()
 
     inputs = evaluation.gather_inputs(reader_study)
-    [compared] = inputs.analysed_models
-    assert compared.pk == model.pk and compared.scores_source == "held-out final-model"
+    assert {m.pk for m in inputs.analysed_models} == {m.pk for m in models}
+    assert all(m.scores_source == "held-out final-model" for m in inputs.analysed_models)
     assert len(inputs.analysed_lesions) == 21 and len(inputs.analysed_readers) == 3
     result, _ = evaluation.compute_result(inputs)
-    auc = next(row["auc"] for row in result["subgroups"][0]["auc"] if row["key"] == compared.key)
-    assert auc > 0.5
+    for compared in inputs.analysed_models:
+        auc = next(row["auc"] for row in result["subgroups"][0]["auc"] if row["key"] == compared.key)
+        assert auc > 0.5, compared.key
 
     cross_validated = ModelVersion.objects.get(training_run__isnull=False)
     assert not cross_validated.is_active  # the demo model stays the one compared
@@ -89,7 +92,7 @@ def test_a_demo_model_already_trained_on_the_cohort_is_not_trained_again(var_dir
         experiment_name="source-study", experiment={}, variant="CM", phases=["CM"], builder="small_cnn", version=1,
         artifact="a.keras", artifact_sha256="0" * 64,
         training_data={"independent_cohort": demo_model.independent_cohort(300, 1000, 256), "lesions": []})
-    assert demo_model.train_demo_model("source-study", "CM", patients=300, seed=1000) == existing
+    assert demo_model.train_demo_model("source-study", "CM", patients=300, seed=1000, also=()) == existing
 
 
 @pytest.mark.parametrize(
@@ -98,7 +101,7 @@ def test_a_demo_model_already_trained_on_the_cohort_is_not_trained_again(var_dir
         (["--training-seed", "0"], "the demo cohort's own seed"),
         (["--training-patients", "0"], "--training-patients must be at least 1"),
         (["--model-variant", "XX"], "has no variant 'XX'"),
-        (["--model-experiment", "radiomics"], "needs a CNN experiment"),
+        (["--model-experiment", "no-such-experiment"], "unknown experiment"),
         (["--model-set", "epochs=0"], "epochs and batch_size must be >= 1"),
         (["--patients", "3"], "--patients must be at least 5"),
     ],
