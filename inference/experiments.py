@@ -251,6 +251,22 @@ EXPERIMENTS = {
         learning_rate=1e-3,
         folds=5,
     ),
+    "roi-cnn": Experiment(
+        name="roi-cnn",
+        description="The six variants with roi_cnn: full-resolution convolutions whose features are averaged over "
+        "the reference ROI, its rim and the whole patch (the ROI given as two mask channels); otherwise as "
+        "source-study. Trained on a few hundred lesions or more it reads the lesion better than small_cnn "
+        "(held-out CM AUC 0.745 and 0.755 against 0.750 and 0.686 after 847 training lesions); on one "
+        "seed-scale cohort's 134 training lesions per fold it is no better (docs/models.md).",
+        variants=SOURCE_STUDY_VARIANTS,
+        builder="roi_cnn",
+        patch=PatchSpec(window_level=100.0, window_width=600.0, roi_channels=True),
+        augmentation=Augmentation(hu_jitter=0.0),
+        epochs=30,
+        batch_size=32,
+        learning_rate=1e-3,
+        folds=5,
+    ),
     "source-study-inception": Experiment(
         name="source-study-inception",
         description="The source study's network: Inception-v3 from scratch (weights=None) on 96 px patches; "
