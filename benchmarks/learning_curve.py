@@ -50,9 +50,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.learnability import cohort_arrays, learners  # noqa: E402
-from benchmarks.models import cached_crops, parse_set  # noqa: E402
+from benchmarks.models import cached_crops  # noqa: E402
 from benchmarks.radiomics import crops_features, feature_rows  # noqa: E402
-from inference.experiments import Experiment, get_experiment  # noqa: E402
+from inference.experiments import Experiment, get_experiment, parse_overrides  # noqa: E402
 from portal.cohort import PHASES, auc  # noqa: E402
 
 FAMILIES = ("cnn", "radiomics", "forest", "logistic")
@@ -315,15 +315,15 @@ def main(argv=None):
 
     sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
     repeats = args.repeats or (1 if args.quick else 2)
-    cnn_overrides = {**({"epochs": QUICK_EPOCHS} if args.quick else {}), **parse_set(args.set)}
+    cnn_overrides = {**({"epochs": QUICK_EPOCHS} if args.quick else {}), **parse_overrides(args.set)}
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     cnn = get_experiment(args.cnn_experiment, cnn_overrides)
-    radiomics_experiment = get_experiment(args.radiomics_experiment, parse_set(args.radiomics_set))
+    radiomics_experiment = get_experiment(args.radiomics_experiment, parse_overrides(args.radiomics_set))
     if cnn.family != "cnn" or radiomics_experiment.family != "radiomics":
         parser.error("--cnn-experiment must be a CNN experiment and --radiomics-experiment a radiomics one")
     feature_cache = ROOT / "var" / "benchmarks" / "radiomics"
     print(f"{args.phase}: sizes {list(sizes)}, {repeats} draw(s) each; CNN {cnn.name} {json.dumps(cnn_overrides)}, "
-          f"radiomics {radiomics_experiment.name} {json.dumps(parse_set(args.radiomics_set))}; test cohort seed "
+          f"radiomics {radiomics_experiment.name} {json.dumps(parse_overrides(args.radiomics_set))}; test cohort seed "
           f"{args.test_seed}, cohorts of {args.patients} patients at {args.size} px", flush=True)
 
     def load(seed: int) -> CohortInputs:

@@ -61,22 +61,6 @@ def latent_ceiling(seed: int, patients: int, phases: tuple[str, ...]) -> tuple[f
     return best, oracle
 
 
-def parse_set(items):
-    overrides = {}
-    for item in items:
-        key, _, raw = item.partition("=")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        if "." in key:
-            group, field = key.split(".", 1)
-            overrides.setdefault(group, {})[field] = value
-        else:
-            overrides[key] = value
-    return overrides
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--experiment", default="source-study")
@@ -89,13 +73,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from inference.experiments import get_experiment
+    from inference.experiments import get_experiment, parse_overrides
     from inference.training import cross_validate
     from evaluation.roc import delong_test
 
-    experiment = get_experiment(args.experiment, parse_set(args.set))
+    experiment = get_experiment(args.experiment, parse_overrides(args.set))
     variants = args.variant or experiment.variant_names
-    print(f"{experiment.name} {json.dumps(parse_set(args.set))}; seeds {args.seeds}; {args.patients} patients at "
+    print(f"{experiment.name} {json.dumps(parse_overrides(args.set))}; seeds {args.seeds}; {args.patients} patients at "
           f"{args.size} px", flush=True)
     results = {v: [] for v in variants}
     for seed in args.seeds:
@@ -114,7 +98,7 @@ def main(argv=None):
             scores[name] = result.oof_scores
             row = {"seed": seed, "variant": name, "auc": result.oof_auc, "L": ceiling, "oracle": reference,
                    "aim": 0.5 + AIM * (ceiling - 0.5), "seconds": round(time.perf_counter() - t0, 1),
-                   "experiment": experiment.name, "overrides": parse_set(args.set)}
+                   "experiment": experiment.name, "overrides": parse_overrides(args.set)}
             results[name].append(row)
             print(f"seed {seed} {name:6s} AUC {result.oof_auc:.3f}  L {ceiling:.3f}  aim {row['aim']:.3f}  "
                   f"oracle {reference:.3f}  ({row['seconds']:.0f} s); folds "

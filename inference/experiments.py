@@ -295,6 +295,30 @@ EXPERIMENTS = {
 }
 
 
+def parse_overrides(texts) -> dict:
+    """Overrides from ``key=value`` texts (``--set``): values read as JSON where they parse, dotted keys nest.
+
+    ``["epochs=40", "patch.size_px=64", "patch.neighbours=3"]`` gives
+    ``{"epochs": 40, "patch": {"size_px": 64, "neighbours": 3}}``; a text without ``=`` is
+    an ExperimentError naming it.
+    """
+    overrides: dict = {}
+    for text in texts:
+        key, sep, raw = text.partition("=")
+        if not sep:
+            raise ExperimentError(f"--set expects key=value, got {text!r}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        if "." in key:  # patch.size_px=16
+            outer, inner = key.split(".", 1)
+            overrides.setdefault(outer, {})[inner] = value
+        else:
+            overrides[key] = value
+    return overrides
+
+
 def get_experiment(name_or_path: str, overrides: dict | None = None) -> Experiment:
     """A registered experiment by name, or one read from a JSON file; ``overrides`` applied and validated."""
     if name_or_path in EXPERIMENTS:

@@ -88,3 +88,12 @@ def test_an_experiment_stored_before_the_families_reads_as_a_cnn():
 def test_invalid_radiomics_experiments_are_refused_naming_the_field(overrides, message):
     with pytest.raises(ExperimentError, match=message):
         get_experiment("radiomics", overrides)
+
+
+def test_set_texts_parse_as_json_values_with_dotted_keys_nesting_and_a_text_without_equals_is_refused():
+    from inference.experiments import parse_overrides
+
+    assert parse_overrides(["epochs=40", "patch.size_px=64", "patch.neighbours=3", "builder=roi_cnn"]) == {
+        "epochs": 40, "patch": {"size_px": 64, "neighbours": 3}, "builder": "roi_cnn"}
+    with pytest.raises(ExperimentError, match="key=value, got 'epochs'"):
+        parse_overrides(["epochs"])

@@ -1,26 +1,11 @@
 """``manage.py train --experiment source-study [--variant CM] [--wait] [--inline] [--set epochs=3]``."""
-import json
 import time
 
 from django.core.management.base import BaseCommand, CommandError
 
 from inference import services
-from inference.experiments import ExperimentError
+from inference.experiments import ExperimentError, parse_overrides
 from inference.models import TrainingRun
-
-
-def parse_override(text):
-    key, sep, value = text.partition("=")
-    if not sep:
-        raise CommandError(f"--set expects key=value, got {text!r}")
-    try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError:
-        parsed = value
-    if "." in key:  # patch.size_px=16
-        outer, inner = key.split(".", 1)
-        return outer, {inner: parsed}
-    return key, parsed
 
 
 class Command(BaseCommand):
@@ -34,14 +19,8 @@ class Command(BaseCommand):
         parser.add_argument("--inline", action="store_true", help="train in this process (no Celery worker)")
 
     def handle(self, *args, **options):
-        overrides = {}
-        for text in options["set"]:
-            key, value = parse_override(text)
-            if isinstance(value, dict) and isinstance(overrides.get(key), dict):
-                overrides[key].update(value)
-            else:
-                overrides[key] = value
         try:
+            overrides = parse_overrides(options["set"])
             runs = services.start_training(None, options["experiment"], options["variant"], overrides, enqueue=not options["inline"])
         except ExperimentError as exc:
             raise CommandError(str(exc)) from None

@@ -14,8 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from annotations.models import ReaderStudy
-from inference.experiments import ExperimentError
-from inference.management.commands.train import parse_override
+from inference.experiments import ExperimentError, parse_overrides
 from portal.cohort import CohortSpec
 from portal.demo_model import (
     DEMO_BENIGN_SHARE,
@@ -79,14 +78,8 @@ class Command(BaseCommand):
 
     def _checked(self, options):
         """The experiment overrides; every option checked before anything is written (CommandError naming it)."""
-        overrides = {}
-        for text in options["model_set"]:
-            key, value = parse_override(text)
-            if isinstance(value, dict) and isinstance(overrides.get(key), dict):
-                overrides[key].update(value)
-            else:
-                overrides[key] = value
         try:
+            overrides = parse_overrides(options["model_set"])
             experiment, _ = demo_experiment(options["model_experiment"], options["model_variant"], overrides)
         except ExperimentError as exc:
             raise CommandError(str(exc)) from None
