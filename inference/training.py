@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 from .experiments import Experiment
-from .folds import assign_folds, safe_auc  # noqa: F401  (re-exported for callers of training)
+from .folds import assign_folds, out_of_fold_metrics, safe_auc  # noqa: F401  (re-exported for callers of training)
 from .networks import build_model
 from .patches import augment_batch, dihedral_views, roi_statistics
 
@@ -256,17 +256,7 @@ class CrossValidationResult:
     timings: dict = field(default_factory=dict)
 
     def metrics(self, labels) -> dict:
-        labels = np.asarray(labels)
-        predicted = self.oof_scores >= 0.5
-        return {
-            "oof_auc": self.oof_auc,
-            "fold_auc": {str(k): v for k, v in self.fold_aucs.items()},
-            "oof_accuracy_at_0_5": float(np.mean(predicted == (labels == 1))) if len(labels) else None,
-            "n_lesions": int(len(labels)),
-            "n_malignant": int((labels == 1).sum()),
-            "n_benign": int((labels == 0).sum()),
-            "n_folds": int(self.folds.max()) if len(self.folds) else 0,
-        }
+        return out_of_fold_metrics(labels, self.folds, self.oof_scores, self.fold_aucs)
 
 
 def cross_validate(
