@@ -17,6 +17,7 @@ from annotations.models import ReaderStudy
 from inference.experiments import ExperimentError, parse_overrides
 from portal.cohort import CohortSpec
 from portal.demo_model import (
+    DEMO_ALSO_EXPERIMENTS,
     DEMO_BENIGN_SHARE,
     DEMO_MODEL_EXPERIMENT,
     DEMO_MODEL_VARIANT,
@@ -125,15 +126,19 @@ class Command(BaseCommand):
             return
         arguments = {"experiment_name": options["model_experiment"], "variant_name": variant.name,
                      "patients": cohort["patients"], "seed": cohort["seed"], "size": cohort["size"], "overrides": overrides}
-        what = f"{experiment.name}/{variant.name} ({experiment.builder}) on an {describe_cohort(cohort)}"
+        also = [name for name in DEMO_ALSO_EXPERIMENTS if name != experiment.name]
+        models = " and ".join([f"{experiment.name}/{variant.name} ({experiment.model_builder})"]
+                              + [f"{name}/{variant.name}" for name in also])
+        what = f"{models} on an {describe_cohort(cohort)}"
         if options["inline"]:
             self.stdout.write(f"Training the demo model {what} ...")
             version = train_demo_model(**arguments)
-            self.stdout.write(f"Demo model {version} is active and has scored the demo lesions.")
+            self.stdout.write(f"Demo models active ({version} and {variant.name} of {', '.join(also) or 'no other'}); "
+                              "the demo lesions are scored.")
         else:
             train_demo_model_task.apply_async(kwargs=arguments)
             self.stdout.write(
-                f"The demo model is queued: the worker trains {what}, activates it and scores the demo lesions "
+                f"The demo models are queued: the worker trains {what}, activates them and scores the demo lesions "
                 "(a few minutes after it starts; then it is on the comparison page)."
             )
 
