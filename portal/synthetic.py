@@ -101,6 +101,8 @@ def lesion_crops(spec: CohortSpec) -> LesionCrops:
     lesions, patients, crops, centres, radii = [], [], {p: [] for p in PHASES}, {p: [] for p in PHASES}, []
     for case in sample_cohort(spec):
         rendered = render_volumes(case, spec)
+        padded = {phase: np.pad(rendered.hu[phase], ((CROP_HALF_SLICES,) * 2, (half_px,) * 2, (half_px,) * 2),
+                                mode="edge") for phase in PHASES}
         for truth in lesion_truths(case, spec):
             lesions.append(truth.lesion)
             patients.append(case.index)
@@ -110,12 +112,9 @@ def lesion_crops(spec: CohortSpec) -> LesionCrops:
                 row = (roi.y_mm - spec.first_pixel_mm) / spec.pixel_mm
                 column = (roi.x_mm - spec.first_pixel_mm) / spec.pixel_mm
                 r0, c0 = int(round(row)) - half_px, int(round(column)) - half_px
-                volume = rendered.hu[phase]
-                padded = np.pad(volume, ((CROP_HALF_SLICES,) * 2, (half_px,) * 2, (half_px,) * 2),
-                                mode="edge")
                 k = roi.InstanceNumber - 1
-                crop = padded[k:k + 2 * CROP_HALF_SLICES + 1, r0 + half_px:r0 + 3 * half_px + 1,
-                              c0 + half_px:c0 + 3 * half_px + 1]
+                crop = padded[phase][k:k + 2 * CROP_HALF_SLICES + 1, r0 + half_px:r0 + 3 * half_px + 1,
+                                     c0 + half_px:c0 + 3 * half_px + 1]
                 # The archive orders a series by slice position (z ascending); the generator's index runs downwards.
                 crops[phase].append(crop[::-1].copy())
                 centres[phase].append((row - r0, column - c0))
