@@ -1,5 +1,10 @@
-"""Patient-grouped, label-stratified folds and a safe AUC: shared by every model family (no Keras here)."""
+"""Patient-grouped, label-stratified folds, a safe AUC, out-of-fold metrics and artifact checksums.
+
+Shared by every model family (no Keras here).
+"""
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
@@ -46,3 +51,12 @@ def out_of_fold_metrics(labels, folds, oof_scores, fold_aucs) -> dict:
         "n_benign": int((labels == 0).sum()),
         "n_folds": int(folds.max()) if len(folds) else 0,
     }
+
+
+def file_sha256(path) -> str:
+    """sha256 of a model artifact file (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -22,7 +22,6 @@ commands and benchmarks, never by the web process; no Keras.
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 
@@ -30,7 +29,7 @@ import numpy as np
 from scipy import stats
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from .folds import assign_folds, out_of_fold_metrics, safe_auc
+from .folds import assign_folds, file_sha256, out_of_fold_metrics, safe_auc
 from .radiomics import ClassifierSpec, feature_matrix
 
 
@@ -202,14 +201,6 @@ def cross_validate_features(x, labels, patient_ids, names, spec: ClassifierSpec,
 
 
 # --- the stored model --------------------------------------------------------------
-
-def file_sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 @dataclass
 class RadiomicsModel:

@@ -11,7 +11,6 @@ Imports Keras: only Celery tasks, management commands and benchmarks import this
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ import keras
 import numpy as np
 
 from .experiments import Experiment
-from .folds import assign_folds, out_of_fold_metrics, safe_auc  # noqa: F401  (re-exported for callers of training)
+from .folds import assign_folds, file_sha256, out_of_fold_metrics, safe_auc  # noqa: F401  (re-exported for callers of training)
 from .networks import build_model
 from .patches import augment_batch, dihedral_views, roi_statistics
 
@@ -316,14 +315,6 @@ def save_model(model, path) -> str:
     """Save ``model`` as a ``.keras`` file at ``path``; returns its sha256."""
     model.save(path)
     return file_sha256(path)
-
-
-def file_sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_model(path, expected_sha256: str | None = None):
