@@ -188,15 +188,21 @@ def lesion_patches(lesion: Lesion, phases, spec: PatchSpec, use_cache: bool = Tr
     return stacked
 
 
+def _label_and_revision(lesion: Lesion) -> tuple[int, int | None]:
+    """1 malignant / 0 benign / -1 without pathology, and the pathology revision the label came from."""
+    pathology = getattr(lesion, "pathology", None)
+    return (-1, None) if pathology is None else (int(pathology.malignant), pathology.revision)
+
+
 def build_lesion_patches(lesions, phases, spec: PatchSpec, use_cache: bool = True, progress=None) -> LesionPatches:
     """Patches of ``lesions`` (from :func:`lesions_with_phases`); ``progress(done, total)`` is called as it goes."""
     arrays, labels, revisions, extents = [], [], [], []
     for done, lesion in enumerate(lesions, start=1):
         arrays.append(lesion_patches(lesion, phases, spec, use_cache))
         extents.append(roi_extent_mm(reference_roi(lesion, phases[0])))
-        pathology = getattr(lesion, "pathology", None)
-        labels.append(-1 if pathology is None else int(pathology.malignant))
-        revisions.append(None if pathology is None else pathology.revision)
+        label, revision = _label_and_revision(lesion)
+        labels.append(label)
+        revisions.append(revision)
         if progress is not None:
             progress(done, len(lesions))
     shape = (0, 2 * spec.neighbours + 1, spec.size_px, spec.size_px, len(phases) + 2 * spec.roi_channels)
@@ -294,9 +300,9 @@ def build_lesion_features(lesions, phases, radiomics_settings: RadiomicsSettings
     rows, labels, revisions = [], [], []
     for done, lesion in enumerate(lesions, start=1):
         rows.append(lesion_features(lesion, phases, radiomics_settings, use_cache))
-        pathology = getattr(lesion, "pathology", None)
-        labels.append(-1 if pathology is None else int(pathology.malignant))
-        revisions.append(None if pathology is None else pathology.revision)
+        label, revision = _label_and_revision(lesion)
+        labels.append(label)
+        revisions.append(revision)
         if progress is not None:
             progress(done, len(lesions))
     matrix, names = radiomics.feature_matrix(rows)
