@@ -166,6 +166,12 @@ def _save_artifact(run, save, suffix):
     return services.save_artifact(save, run.experiment_name, run.variant, f"run{run.pk}", suffix)
 
 
+def _describe_data(data, excluded) -> str:
+    """The log line of a run's training data: lesions, patients, malignant, exclusions."""
+    return (f"{len(data.lesion_ids)} lesions of {len(set(data.patient_ids))} patients "
+            f"({int((data.labels == 1).sum())} malignant); excluded: {excluded or 'none'}")
+
+
 def _train_cnn(run, experiment):
     from . import training
 
@@ -180,10 +186,7 @@ def _train_cnn(run, experiment):
     lesions, excluded = datasets.lesions_with_phases(variant.phases, require_pathology=True)
     data = datasets.build_lesion_patches(lesions, variant.phases, experiment.patch, progress=reporter.patches_progress)
     timings["patches_s"] = round(time.perf_counter() - started, 3)
-    reporter.log(
-        f"{len(data.lesion_ids)} lesions of {len(set(data.patient_ids))} patients "
-        f"({int((data.labels == 1).sum())} malignant); excluded: {excluded or 'none'}; patches {data.patches.shape[1:]}"
-    )
+    reporter.log(f"{_describe_data(data, excluded)}; patches {data.patches.shape[1:]}")
 
     try:
         result = training.cross_validate(
@@ -211,10 +214,7 @@ def _train_radiomics(run, experiment):
     lesions, excluded = datasets.lesions_with_phases(variant.phases, require_pathology=True)
     data = datasets.build_lesion_features(lesions, variant.phases, experiment.radiomics, progress=reporter.features_progress)
     timings["features_s"] = round(time.perf_counter() - started, 3)
-    reporter.log(
-        f"{len(data.lesion_ids)} lesions of {len(set(data.patient_ids))} patients "
-        f"({int((data.labels == 1).sum())} malignant); excluded: {excluded or 'none'}; {len(data.feature_names)} features"
-    )
+    reporter.log(f"{_describe_data(data, excluded)}; {len(data.feature_names)} features")
 
     try:
         result = radiomics_training.cross_validate_features(
