@@ -1,25 +1,30 @@
 """Load a synthetic cohort (``portal.cohort.write_cohort``) into the portal.
 
 Studies go through the same ingest path as any upload; each lesion gets its
-reference ROIs (a circle on the slice through its centre, per phase) and its
-pathology from the generator's ground truth; a reader study holds every imported
-case. With ``simulate_readers=K`` (demo only), K simulated readers record locked
-calls that follow the generator's documented noise model around the oracle
+reference ROIs (a circle on the slice through its centre, per phase, whose mean,
+SD, min, max and area are measured on the stored slice as the viewer measures an
+ROI drawn there: :mod:`annotations.measurements`) and its pathology from the
+generator's ground truth; a reader study holds every imported case. With
+``simulate_readers=K`` (demo only), K simulated readers record locked calls that
+follow the generator's documented noise model around the oracle
 (:func:`portal.cohort.simulate_reader_calls`); every such call is marked
 ``simulated``.
 """
 from dataclasses import dataclass, field
 
+import pydicom
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from pydicom.pixels import apply_modality_lut
 
 from portal.cohort import circle_points, simulate_reader_calls
 from portal.ingest import ingest_upload
-from portal.models import Study, Upload
+from portal.models import Instance, Study, Upload
 from portal.roles import READER
 
 from . import services
+from .measurements import measure_roi
 from .models import Lesion, Pathology, ReaderCall, ReaderStudy, ReaderStudyCase
 
 # portal.cohort's subtype names -> annotations.models.Subtype values
@@ -62,21 +67,32 @@ def _ingest_study(study_files, user):
     return report.status
 
 
+def _measured_stats(roi, points):
+    """The ROI's statistics from the stored slice, as the viewer measures an ellipse drawn there."""
+    instance = Instance.objects.get(series__series_instance_uid=roi.SeriesInstanceUID, sop_instance_uid=roi.SOPInstanceUID)
+    with instance.file.open("rb") as handle:
+        dataset = pydicom.dcmread(handle)
+    image_hu = apply_modality_lut(dataset.pixel_array, dataset)
+    return measure_roi(
+        "ellipse", points, image_hu, instance.image_position_patient, instance.image_orientation_patient, instance.pixel_spacing
+    ).as_stats()
+
+
 def _create_lesion(study, truth, user):
     label = truth.lesion.lesion_id.rsplit("-", 1)[-1]
     existing = Lesion.objects.filter(study=study, label=label).first()
     if existing is not None:
         return existing, False
-    rois = {
-        phase: {
+    rois = {}
+    for phase, roi in truth.rois.items():
+        points = circle_points(roi.x_mm, roi.y_mm, roi.z_mm, roi.radius_mm)
+        rois[phase] = {
             "series": roi.SeriesInstanceUID,
             "sop_instance_uid": roi.SOPInstanceUID,
             "tool": "ellipse",
-            "points": circle_points(roi.x_mm, roi.y_mm, roi.z_mm, roi.radius_mm),
-            "stats": {"mean": round(roi.mean_hu, 1)},
+            "points": points,
+            "stats": _measured_stats(roi, points),
         }
-        for phase, roi in truth.rois.items()
-    }
     lesion = services.create_lesion_with_reference_rois(
         study, label, SIDES.get(truth.lesion.side, "unknown"), round(truth.lesion.size_mm, 1), rois, user
     )

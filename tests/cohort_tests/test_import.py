@@ -1,4 +1,8 @@
 """make_cohort --import: the cohort in the portal through the ingest path, with truth and simulated readers."""
+import math
+
+import numpy as np
+import pydicom
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -55,3 +59,27 @@ def test_import_with_an_unknown_reader_is_refused_before_anything_is_stored(tmp_
         call_command("make_cohort", "--out", str(tmp_path / "c"), "--patients", "1", "--size", "64",
                      "--slices", "16", "--import", "--user", "admin", "--readers", "nobody", verbosity=0)
     assert not Study.objects.exists()
+
+
+@pytest.mark.django_db
+def test_imported_reference_rois_carry_mean_sd_min_max_and_area_measured_on_their_slice(tmp_path, admin_user, reader):
+    import_small_cohort(tmp_path)
+    rois = list(ROI.objects.filter(is_reference=True).select_related("series"))
+    assert rois
+    for roi in rois:
+        assert set(roi.stats) == {"mean", "stdDev", "min", "max", "area"}, roi.stats
+        # the circle's four points: top, bottom, left, right (portal.cohort.circle_points)
+        (cx, top, _), (_, bottom, _), _, _ = roi.points
+        radius = (bottom - top) / 2
+        assert roi.stats["area"] == pytest.approx(math.pi * radius**2, abs=1e-3)
+        instance = Instance.objects.get(sop_instance_uid=roi.sop_instance_uid)
+        with instance.file.open("rb") as handle:
+            dataset = pydicom.dcmread(handle)
+        hu = dataset.pixel_array * float(dataset.RescaleSlope) + float(dataset.RescaleIntercept)
+        x0, y0, _ = (float(v) for v in dataset.ImagePositionPatient)
+        row_mm, column_mm = (float(v) for v in dataset.PixelSpacing)
+        y, x = np.mgrid[: hu.shape[0], : hu.shape[1]]
+        disc = (x0 + x * column_mm - cx) ** 2 + (y0 + y * row_mm - (top + radius)) ** 2 <= radius**2
+        assert roi.stats["mean"] == pytest.approx(hu[disc].mean(), abs=1e-3)
+        assert roi.stats["stdDev"] == pytest.approx(hu[disc].std(), abs=1e-3) and roi.stats["stdDev"] > 0
+        assert (roi.stats["min"], roi.stats["max"]) == (hu[disc].min(), hu[disc].max())
