@@ -9,7 +9,12 @@ with laterality as finding site, the measured values (area or length, mean/SD/mi
 HU as measured, the lesion's long axis), each referencing the source image
 (SOPInstanceUID + frame), and two evaluations in a private coding scheme
 (:data:`SCHEME`): the drawing tool and whether the ROI is the phase's reference.
-The pathology is added as a qualitative evaluation only when the requester may see it.
+The pathology is added as qualitative evaluations only when the requester may see
+it: the subtype (concept DCM 111042 "Pathology") as a SNOMED CT concept where one
+exists (:data:`SUBTYPE_CODES`), otherwise a private code, and the malignancy
+(private concept, values SNOMED CT Malignant / Benign). The private scheme is
+declared in the CodingSchemeIdentificationSequence (PS3.3 C.12.1.1.3.1), and the
+observer is the requesting user, named ``Family^Given`` (PS3.5 6.2.1.2).
 
 Import reads such an SR back into lesions and ROIs (phase from the referenced
 instance's series); SRs from other systems work as long as each group references
@@ -21,9 +26,11 @@ import highdicom as hd
 import numpy as np
 import pydicom
 from django.db import transaction
+from highdicom.coding_schemes import CodingSchemeIdentificationItem
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 from pydicom.uid import generate_uid
+from pydicom.valuerep import PersonName
 
 from portal.models import Instance, Study
 
@@ -33,10 +40,28 @@ from .geometry import area_mm2, is_rectangle, length_mm
 from .models import ROI, Lesion, Side, Subtype
 
 SCHEME = "99RMPORTAL"
+# PS3.16 8.2: a private scheme's designator starts with "99"; the SR declares it.
+PRIVATE_SCHEME = CodingSchemeIdentificationItem(
+    designator=SCHEME,
+    name="Renal mass reader-study portal private codes",
+    responsible_organization="Renal mass reader-study portal",
+)
 TOOL = Code("tool", SCHEME, "Annotation tool")
 REFERENCE_ROI = Code("reference-roi", SCHEME, "Reference ROI of its phase")
 MALIGNANCY = Code("malignancy", SCHEME, "Malignancy")
 PATHOLOGY = codes.DCM.Pathology
+# Subtypes with a SNOMED CT concept whose code and meaning were confirmed:
+# - 254915003 |Clear cell carcinoma of kidney (disorder)|: UK Renal Registry data
+#   dictionary (xsdata enum of its renal diagnosis codes) and the TCGA study mapping
+#   (KIRC) of cancersysdb;
+# - 702391001 |Renal cell carcinoma|: pydicom's DICOM code dictionary
+#   (``codes.SCT.RenalCellCarcinoma``, DICOM CID 639), for an RCC of no listed subtype.
+# The others keep their private code (papillary, chromophobe, oncocytoma, fat-poor
+# AML, other benign): no code for them was confirmed from two sources.
+SUBTYPE_CODES = {
+    Subtype.CCRCC: Code("254915003", "SCT", "Clear cell carcinoma of kidney"),
+    Subtype.OTHER_RCC: codes.SCT.RenalCellCarcinoma,
+}
 STAT_CODES = {
     "mean": codes.SCT.Mean, "stdDev": codes.SCT.StandardDeviation,
     "min": codes.SCT.Minimum, "max": codes.SCT.Maximum,
@@ -47,6 +72,24 @@ MANUFACTURER = "Renal mass reader-study portal"
 
 def _tool_code(tool):
     return Code(tool, SCHEME, f"{tool} tool")
+
+
+def subtype_code(subtype) -> Code:
+    """The coded value of a pathology subtype: SNOMED CT where confirmed, else private."""
+    return SUBTYPE_CODES.get(subtype) or Code(str(subtype), SCHEME, Subtype(subtype).label)
+
+
+def observer_name(user) -> PersonName:
+    """The user as a DICOM person name ``Family^Given``; ``username^`` when no name is on record.
+
+    The caret keeps a one-component name from reading as the retired free-text form
+    (PS3.5 6.2.1.2), which dciodvfy flags.
+    """
+    family, given = user.last_name.strip(), user.first_name.strip()
+    if not (family or given):
+        family = user.get_username() or "portal"
+    name = PersonName.from_named_components(family_name=family, given_name=given)
+    return name if given else PersonName(f"{name}^")
 
 
 def _lesion_tracking_uid(lesion):
@@ -89,7 +132,7 @@ def _evaluations(roi, pathology):
         hd.sr.QualitativeEvaluation(REFERENCE_ROI, codes.SCT.Yes if roi.is_reference else codes.SCT.No),
     ]
     if pathology is not None:
-        found.append(hd.sr.QualitativeEvaluation(PATHOLOGY, Code(pathology.subtype, SCHEME, Subtype(pathology.subtype).label)))
+        found.append(hd.sr.QualitativeEvaluation(PATHOLOGY, subtype_code(pathology.subtype)))
         found.append(hd.sr.QualitativeEvaluation(MALIGNANCY, codes.SCT.Malignant if pathology.malignant else codes.SCT.Benign))
     return found
 
@@ -142,7 +185,7 @@ def build_measurement_report(study, user) -> pydicom.Dataset:
         groups.append(_group(lesion, roi, headers[roi.sop_instance_uid], pathology))
     observer = hd.sr.ObserverContext(
         observer_type=codes.DCM.Person,
-        observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(name=f"{user.get_username() or 'portal'}^"),
+        observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(name=observer_name(user)),
     )
     report = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_person_context=observer),
@@ -158,6 +201,7 @@ def build_measurement_report(study, user) -> pydicom.Dataset:
         instance_number=1,
         manufacturer=MANUFACTURER,
         series_description="Renal lesion measurements",
+        coding_schemes=[PRIVATE_SCHEME],
     )
 
 

@@ -1,5 +1,7 @@
 """DICOM SR (TID 1500) export of a study's lesions and its round trip through the importer."""
 import io
+import shutil
+import subprocess
 
 import pydicom
 import pytest
@@ -8,8 +10,11 @@ from django.core.management import call_command
 
 from annotations import services
 from annotations.models import ROI, Lesion
-from annotations.sr import PATHOLOGY, read_measurement_groups
+from annotations.sr import MALIGNANCY, PATHOLOGY, SCHEME, read_measurement_groups
 from tests.annotations_tests.conftest import roi_values
+from tests.conftest import require_services
+
+STANDARD_SCHEMES = {"DCM", "SCT", "UCUM", "LN", "RFC5646"}  # PS3.16 Table 8-1: need no declaration
 
 
 @pytest.fixture
@@ -92,4 +97,117 @@ def test_import_sr_command_reads_a_file(annotated, coordinator, api_client_for, 
     out = io.StringIO()
     call_command("import_sr", str(path), "--user", "coordinator", stdout=out)
     assert "L1 (2 ROIs)" in out.getvalue() and "L2 (3 ROIs)" in out.getvalue()
+    assert geometry(annotated) == before
+
+
+def coded_items(dataset):
+    """Every code sequence item anywhere in ``dataset`` (concept names, values, units, ...)."""
+    found = []
+
+    def walk(ds):
+        for element in ds:
+            if element.VR == "SQ":
+                for item in element.value:
+                    if "CodeValue" in item and "CodingSchemeDesignator" in item:
+                        found.append(item)
+                    walk(item)
+
+    walk(dataset)
+    return found
+
+
+def evaluation_values(dataset, concept):
+    """The coded values of every qualitative evaluation named ``concept`` in the SR."""
+    values = []
+
+    def walk(items):
+        for item in items:
+            name = item.ConceptNameCodeSequence[0] if "ConceptNameCodeSequence" in item else None
+            if (item.ValueType == "CODE" and name is not None and (name.CodeValue, name.CodingSchemeDesignator)
+                    == (concept.value, concept.scheme_designator)):
+                code = item.ConceptCodeSequence[0]
+                values.append((code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning))
+            walk(item.get("ContentSequence", []))
+
+    walk(dataset.ContentSequence)
+    return values
+
+
+@pytest.mark.django_db
+def test_every_coding_scheme_the_sr_uses_is_standard_or_declared(lesion_a, coordinator, api_client_for):
+    ds = pydicom.dcmread(io.BytesIO(fetch_sr(api_client_for(coordinator), lesion_a.study)))
+    declared = {item.CodingSchemeDesignator: item for item in ds.CodingSchemeIdentificationSequence}
+    assert declared[SCHEME].CodingSchemeName and declared[SCHEME].CodingSchemeResponsibleOrganization
+    used = {item.CodingSchemeDesignator for item in coded_items(ds)}
+    assert SCHEME in used
+    assert used <= STANDARD_SCHEMES | set(declared), used - STANDARD_SCHEMES - set(declared)
+
+
+@pytest.mark.django_db
+def test_the_sr_codes_pathology_with_snomed_ct_where_a_concept_exists(lesion_a, lesion_b, coordinator, api_client_for):
+    client = api_client_for(coordinator)
+    clear_cell = pydicom.dcmread(io.BytesIO(fetch_sr(client, lesion_a.study)))
+    assert set(evaluation_values(clear_cell, PATHOLOGY)) == {("254915003", "SCT", "Clear cell carcinoma of kidney")}
+    assert set(evaluation_values(clear_cell, MALIGNANCY)) == {("21594007", "SCT", "Malignant")}
+    services.set_pathology(lesion_a, "other_rcc", user=coordinator)
+    other_rcc = pydicom.dcmread(io.BytesIO(fetch_sr(client, lesion_a.study)))
+    assert set(evaluation_values(other_rcc, PATHOLOGY)) == {("702391001", "SCT", "Renal cell carcinoma")}
+    oncocytoma = pydicom.dcmread(io.BytesIO(fetch_sr(client, lesion_b.study)))
+    assert set(evaluation_values(oncocytoma, PATHOLOGY)) == {("oncocytoma", SCHEME, "oncocytoma")}  # no confirmed SCT code
+    assert set(evaluation_values(oncocytoma, MALIGNANCY)) == {("30807003", "SCT", "Benign")}
+
+
+def observer_names(dataset):
+    return [str(item.PersonName) for item in dataset.ContentSequence
+            if item.ConceptNameCodeSequence[0].CodeValue == "121008"]  # DCM Person Observer Name
+
+
+@pytest.mark.django_db
+def test_the_person_observer_is_the_requesting_user_by_name(lesion_a, make_user, api_client_for):
+    named = make_user("jdoe", "coordinator", first_name="Jane", last_name="Doe")
+    ds = pydicom.dcmread(io.BytesIO(fetch_sr(api_client_for(named), lesion_a.study)))
+    assert observer_names(ds) == ["Doe^Jane"]
+    unnamed = make_user("rad7", "coordinator")
+    ds = pydicom.dcmread(io.BytesIO(fetch_sr(api_client_for(unnamed), lesion_a.study)))
+    assert observer_names(ds) == ["rad7^"]
+
+
+@pytest.mark.django_db
+def test_the_sr_passes_dciodvfy_without_errors(annotated, lesion_a, coordinator, api_client_for, tmp_path):
+    if shutil.which("dciodvfy") is None:
+        if require_services():
+            pytest.fail("dciodvfy (dicom3tools) is not installed")
+        pytest.skip("dciodvfy (dicom3tools) is not installed")
+    path = tmp_path / "sr.dcm"
+    path.write_bytes(fetch_sr(api_client_for(coordinator), annotated))
+    result = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
+    report = result.stdout + result.stderr
+    errors = [line for line in report.splitlines() if line.startswith("Error")]
+    assert "Comprehensive3DSR" in report and not errors, report
+    assert "(0x0040,0xa123) PN Person Name" not in report, report  # the observer's name is well formed
+
+
+@pytest.mark.django_db
+def test_an_sr_of_the_former_format_with_private_pathology_codes_still_imports(annotated, coordinator, api_client_for):
+    """SRs exported before the SNOMED CT subtypes: every pathology value private, no scheme declared."""
+    client = api_client_for(coordinator)
+    ds = pydicom.dcmread(io.BytesIO(fetch_sr(client, annotated)))
+    del ds.CodingSchemeIdentificationSequence
+
+    def walk(items):
+        for item in items:
+            name = item.ConceptNameCodeSequence[0] if "ConceptNameCodeSequence" in item else None
+            if item.ValueType == "CODE" and name is not None and name.CodeValue == PATHOLOGY.value:
+                value = item.ConceptCodeSequence[0]
+                value.CodeValue, value.CodingSchemeDesignator, value.CodeMeaning = "ccRCC", SCHEME, "clear cell RCC"
+            walk(item.get("ContentSequence", []))
+
+    walk(ds.ContentSequence)
+    assert ("ccRCC", SCHEME, "clear cell RCC") in evaluation_values(ds, PATHOLOGY)
+    before = geometry(annotated)
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    Lesion.objects.filter(study=annotated).delete()
+    response = client.post("/api/v1/sr-imports/", {"file": SimpleUploadedFile("old.dcm", buffer.getvalue())}, format="multipart")
+    assert response.status_code == 201, response.json()
     assert geometry(annotated) == before
