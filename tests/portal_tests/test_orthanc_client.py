@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pydicom
@@ -195,3 +196,22 @@ def test_orthanc_sends_a_study_to_the_portal_with_stow_and_the_portal_stores_the
     study_uid = datasets[0].StudyInstanceUID
     assert Study.objects.filter(study_instance_uid=study_uid).exists()
     _assert_same_instances(orthanc.instance_files(), _portal_files(study_uid))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_instance_stowed_without_preamble_or_file_meta_reaches_orthanc_as_the_same_dataset(orthanc, live_server, portal_token):
+    ds = make_ct_study(n=1, phases=("NC",))["NC"][0]
+    bare = io.BytesIO()
+    pydicom.dcmwrite(bare, pydicom.Dataset(ds), enforce_file_format=False, implicit_vr=False, little_endian=True)
+    assert bare.getvalue()[128:132] != b"DICM"
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + bare.getvalue()
+            + f"\r\n--{boundary}--\r\n".encode())
+    stored = requests.post(f"{live_server.url}/dicomweb/studies", data=body, timeout=60, headers={
+        "Authorization": f"Token {portal_token}",
+        "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
+    })
+    assert stored.status_code == 200, stored.text
+
+    orthanc.ok_json(orthanc.post("/dicom-web/servers/portal/retrieve", {"Resources": [{"Study": ds.StudyInstanceUID}]}))
+    _assert_same_instances({ds.SOPInstanceUID: ds}, orthanc.instance_files())
