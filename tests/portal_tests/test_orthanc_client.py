@@ -9,7 +9,6 @@ pixel data on both sides must agree. Without Orthanc the tests skip, or fail whe
 """
 import io
 import json
-import shutil
 import socket
 import subprocess
 import time
