@@ -2,7 +2,7 @@
 import logging
 
 from django.core.files.uploadhandler import MemoryFileUploadHandler, TemporaryFileUploadHandler
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -12,7 +12,8 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .ingest import ingest_upload
+from . import dicomfiles
+from .ingest import ingest_upload, read_stored_file
 from .models import Instance, Series, Study, Upload
 from .serializers import (
     InstanceSerializer,
@@ -140,6 +141,12 @@ class InstanceFileView(viewsets.ViewSet):
         instance = get_object_or_404(
             Instance.objects.filter(series__study__in=Study.objects.visible_to(request.user)), sop_instance_uid=pk
         )
-        response = FileResponse(instance.file.open("rb"), content_type="application/dicom")
+        handle = instance.file.open("rb")
+        if dicomfiles.is_part10(handle.read(132)):
+            handle.seek(0)
+            response = FileResponse(handle, content_type="application/dicom")
+        else:  # stored without a preamble by an earlier version: served as a Part 10 file
+            handle.close()
+            response = HttpResponse(read_stored_file(instance.file.name), content_type="application/dicom")
         response["Cache-Control"] = "private, max-age=86400"
         return response

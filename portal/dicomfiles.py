@@ -231,6 +231,74 @@ def _read_instance(data: bytes, filename: str) -> Dataset:
     return ds
 
 
+# ---------------------------------------------------------------- Part 10 files
+
+_PREAMBLE = 128
+_PREFIX = b"DICM"
+# Explicit VR elements whose length field is 4 bytes after 2 reserved bytes (PS3.5 7.1.2).
+_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+
+
+def is_part10(data: bytes) -> bool:
+    """True when ``data`` starts like a PS3.10 file: a 128-byte preamble and ``DICM``."""
+    return data[_PREAMBLE:_PREAMBLE + 4] == _PREFIX
+
+
+def dataset_offset(data: bytes) -> int:
+    """Where the data set proper starts: after the preamble, prefix and File Meta group (0002).
+
+    The File Meta Information is Explicit VR Little Endian (PS3.10 7.1); a sender that
+    left out the preamble may still have sent the group, and it is skipped the same way.
+    """
+    position = _PREAMBLE + 4 if is_part10(data) else 0
+    while position + 8 <= len(data) and data[position:position + 2] == b"\x02\x00":
+        vr = data[position + 4:position + 6]
+        if vr in _LONG_VRS:
+            position += 12 + int.from_bytes(data[position + 8:position + 12], "little")
+        elif vr.isalpha() and vr.isupper():
+            position += 8 + int.from_bytes(data[position + 6:position + 8], "little")
+        else:  # implicit VR: a 4-byte length follows the tag
+            position += 8 + int.from_bytes(data[position + 4:position + 8], "little")
+    return min(position, len(data))
+
+
+def as_part10(data: bytes, ds: Dataset) -> bytes:
+    """``data`` as a conformant PS3.10 file, the data set's bytes kept exactly as sent.
+
+    A file that already has its preamble and ``DICM`` is returned unchanged. Otherwise
+    (what STOW-RS clients send for a data set built in memory) the preamble and the File
+    Meta Information (SOP class and instance from the data set, the transfer syntax it
+    was parsed with, pydicom's implementation UID) are put in front of the data set's
+    own bytes, so the same data set sent with or without a preamble has the same
+    :func:`dataset_offset` tail.
+    """
+    if is_part10(data):
+        return data
+    meta = pydicom.dataset.FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    syntax = _transfer_syntax(ds)
+    if syntax is None:
+        _ensure_transfer_syntax(ds)
+        syntax = _transfer_syntax(ds)
+    meta.TransferSyntaxUID = syntax or ImplicitVRLittleEndian
+    buffer = pydicom.filebase.DicomBytesIO()
+    buffer.write(b"\x00" * _PREAMBLE + _PREFIX)
+    pydicom.filewriter.write_file_meta_info(buffer, meta, enforce_standard=True)
+    return buffer.getvalue() + data[dataset_offset(data):]
+
+
+def same_data_set(a: bytes, b: bytes) -> bool:
+    """True when two files hold the same data set, byte for byte.
+
+    Their preambles and File Meta Information may differ (another sender, or one
+    sent without them): the data set is what is archived. Equal bytes also mean the
+    same transfer syntax (implicit/explicit VR, byte order and compression all show
+    in the encoded data set).
+    """
+    return a == b or a[dataset_offset(a):] == b[dataset_offset(b):]
+
+
 # ---------------------------------------------------------------- indexing
 
 

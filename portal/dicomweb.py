@@ -37,7 +37,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
-from .ingest import FileResult, ingest_upload
+from .ingest import FileResult, ingest_upload, read_stored_file
 from .models import Instance, Series, Study, Upload
 
 DICOM_JSON = "application/dicom+json"
@@ -562,8 +562,7 @@ def _file_name(instance):
 
 
 def _read_file(instance):
-    with default_storage.open(_file_name(instance), "rb") as handle:
-        return handle.read()
+    return read_stored_file(_file_name(instance))
 
 
 class RetrieveView(DicomWebView):

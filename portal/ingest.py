@@ -13,6 +13,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 
+import pydicom
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, default_storage
@@ -134,6 +135,9 @@ def _prepare(name, data, context, pseudonym_pattern):
             return identifiers
         if deid.strip_private_tags(ds):
             data = dataset_bytes(ds)
+        elif not dicomfiles.is_part10(data):
+            # Stored and served as a PS3.10 file (WADO-RS application/dicom), the data set's bytes unchanged.
+            data = dicomfiles.as_part10(data, ds)
     attributes = dicomfiles.indexed_attributes(ds)
     if not attributes.PatientID:
         identifiers.reason = "PatientID is empty: a pseudonymous PatientID is needed to group studies by patient"
@@ -168,8 +172,8 @@ def _check_against_archive(candidates):
         uid = candidate.attributes.SOPInstanceUID
         earlier = by_uid.get(uid)
         if earlier is not None:
-            if earlier.sha256 == candidate.sha256:
-                candidate.result.status, candidate.result.reason = DUPLICATE, f"same file as {earlier.result.file} in this upload"
+            if earlier.sha256 == candidate.sha256 or dicomfiles.same_data_set(earlier.data, candidate.data):
+                candidate.result.status, candidate.result.reason = DUPLICATE, f"same data set as {earlier.result.file} in this upload"
             else:
                 candidate.result.status = REJECTED
                 candidate.result.reason = f"SOPInstanceUID conflict: {earlier.result.file} in this upload has the same UID with different content"
@@ -177,7 +181,12 @@ def _check_against_archive(candidates):
         by_uid[uid] = candidate
         fresh.append(candidate)
 
-    stored = dict(Instance.objects.filter(sop_instance_uid__in=list(by_uid)).values_list("sop_instance_uid", "sha256"))
+    stored = {
+        uid: (sha256, name)
+        for uid, sha256, name in Instance.objects.filter(sop_instance_uid__in=list(by_uid)).values_list(
+            "sop_instance_uid", "sha256", "file"
+        )
+    }
     known_series = {
         s.series_instance_uid: s
         for s in Series.objects.select_related("study__patient").filter(
@@ -200,8 +209,12 @@ def _check_against_archive(candidates):
     for candidate in fresh:
         a, result = candidate.attributes, candidate.result
         if a.SOPInstanceUID in stored:
-            if stored[a.SOPInstanceUID] == candidate.sha256:
+            sha256, name = stored[a.SOPInstanceUID]
+            if sha256 == candidate.sha256:
                 result.status, result.reason = DUPLICATE, "already in the archive (identical file)"
+            elif _stored_data_set_equals(name, candidate.data):
+                result.status = DUPLICATE
+                result.reason = "already in the archive (the same data set; only the preamble or File Meta Information differ)"
             else:
                 result.status = REJECTED
                 result.reason = "SOPInstanceUID conflict: the archive holds a different file with this SOPInstanceUID"
@@ -216,6 +229,29 @@ def _check_against_archive(candidates):
             continue
         new.append(candidate)
     return new, known
+
+
+def read_stored_file(name):
+    """The stored file ``name`` as a PS3.10 file (what ``application/dicom`` means).
+
+    Ingest stores every instance as a Part 10 file; a file stored without its
+    preamble and File Meta Information by an earlier version is completed here.
+    """
+    with default_storage.open(name, "rb") as handle:
+        data = handle.read()
+    if dicomfiles.is_part10(data):
+        return data
+    return dicomfiles.as_part10(data, pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=True))
+
+
+def _stored_data_set_equals(name, data):
+    """True when the stored file ``name`` holds the same data set as ``data`` (read only on a UID clash)."""
+    try:
+        with default_storage.open(name, "rb") as handle:
+            stored = handle.read()
+    except OSError:
+        return False
+    return dicomfiles.same_data_set(stored, data)
 
 
 def ingest_upload(files, user, channel=Upload.Channel.REST, deidentify=False, study_instance_uid=None):

@@ -1,8 +1,14 @@
 """DICOMweb against a live server, driven by the real ``dicomweb-client`` package."""
+import io
+
 import numpy as np
+import pydicom
 import pytest
 import requests
 from dicomweb_client.api import DICOMwebClient
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from portal.models import Instance, Patient, Study, Upload
 from tests.portal_tests.dicom_factories import dataset_bytes, make_ct_dataset, make_ct_study
@@ -139,3 +145,92 @@ def test_stow_into_a_named_study_refuses_instances_of_another_study(live_server,
     assert "does not match 1.2.3.4" in error.value.response.headers["Warning"]
     assert not Instance.objects.exists() and not Study.objects.exists() and not Patient.objects.exists()
     assert not Upload.objects.exists()
+
+
+def _part10_prefix(data):
+    return data[128:132] == b"DICM"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_data_set_sent_without_preamble_is_stored_and_served_as_a_part10_file(live_server, reader, token_for, api_client_for):
+    """dicomweb-client sends an in-memory data set (no preamble, no DICM): every retrieval path still gives PS3.10."""
+    ds = make_ct_dataset()
+    ds.preamble = None  # a data set built in memory, as highdicom makes an SR or SEG
+    client = client_for(live_server, token_for(reader))
+    response = client.store_instances([ds])
+    assert "FailedSOPSequence" not in response
+    instance = Instance.objects.get(sop_instance_uid=ds.SOPInstanceUID)
+    with instance.file.open("rb") as handle:
+        stored = handle.read()
+    assert _part10_prefix(stored)
+    parsed = pydicom.dcmread(io.BytesIO(stored))  # force=False: a conformant file
+    assert parsed.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+    assert parsed.file_meta.MediaStorageSOPClassUID == ds.SOPClassUID
+    assert parsed.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+
+    study_uid, series_uid = ds.StudyInstanceUID, ds.SeriesInstanceUID
+    back = client.retrieve_instance(study_uid, series_uid, ds.SOPInstanceUID)  # InvalidDicomError before the fix
+    assert back.PixelData == ds.PixelData and back.SOPInstanceUID == ds.SOPInstanceUID
+    assert [i.SOPInstanceUID for i in client.retrieve_series(study_uid, series_uid)] == [ds.SOPInstanceUID]
+    metadata = client.retrieve_instance_metadata(study_uid, series_uid, ds.SOPInstanceUID)
+    assert metadata["00080018"]["Value"] == [ds.SOPInstanceUID] and "BulkDataURI" in metadata["7FE00010"]
+    frames = client.retrieve_instance_frames(
+        study_uid, series_uid, ds.SOPInstanceUID, frame_numbers=[1], media_types=("application/octet-stream",)
+    )
+    assert frames == [ds.PixelData]
+    download = api_client_for(reader).get(f"/api/v1/instances/{ds.SOPInstanceUID}/file/")
+    assert _part10_prefix(b"".join(download.streaming_content))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_data_set_with_and_without_preamble_is_one_instance(live_server, reader, token_for):
+    ds = make_ct_dataset()
+    client = client_for(live_server, token_for(reader))
+    in_memory = pydicom.dcmread(io.BytesIO(dataset_bytes(ds)))
+    in_memory.preamble = None
+    client.store_instances([in_memory])
+    response = client.store_instances([ds])  # the same data set as a Part 10 file, with its own File Meta
+    assert "FailedSOPSequence" not in response
+    assert [r.ReferencedSOPInstanceUID for r in response.ReferencedSOPSequence] == [ds.SOPInstanceUID]
+    assert Instance.objects.count() == 1
+    assert Upload.objects.order_by("-pk").first().status == "duplicate"
+
+    # Both versions in one upload are one instance too; another data set under the same UID is still a conflict.
+    other = make_ct_dataset()
+    bare = pydicom.dcmread(io.BytesIO(dataset_bytes(other)))
+    bare.preamble = None
+    response = client.store_instances([other, bare])
+    assert "FailedSOPSequence" not in response
+    assert Instance.objects.filter(sop_instance_uid=other.SOPInstanceUID).count() == 1
+    changed = pydicom.dcmread(io.BytesIO(dataset_bytes(ds)))
+    changed.SeriesDescription = "changed"
+    with pytest.raises(requests.HTTPError) as error:
+        client.store_instances([changed])
+    assert error.value.response.status_code == 409
+    assert "SOPInstanceUID conflict" in error.value.response.headers["Warning"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_file_stored_without_preamble_by_an_earlier_version_is_served_as_part10(live_server, reader, token_for, api_client_for):
+    ds = make_ct_dataset()
+    client = client_for(live_server, token_for(reader))
+    client.store_instances([ds])
+    instance = Instance.objects.get(sop_instance_uid=ds.SOPInstanceUID)
+    bare = io.BytesIO()
+    legacy = pydicom.dcmread(io.BytesIO(dataset_bytes(ds)))
+    del legacy.file_meta
+    legacy.preamble = None
+    legacy.save_as(bare, implicit_vr=True, little_endian=True)  # no preamble, no meta
+    assert bare.getvalue()[:2] == b"\x08\x00"
+    instance.file = default_storage.save("instances/legacy/bare.dcm", ContentFile(bare.getvalue()))
+    instance.save(update_fields=["file"])
+
+    back = client.retrieve_instance(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+    assert back.PixelData == ds.PixelData
+    assert back.file_meta.TransferSyntaxUID == ImplicitVRLittleEndian
+    frames = client.retrieve_instance_frames(
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, frame_numbers=[1], media_types=("application/octet-stream",)
+    )
+    assert frames == [ds.PixelData]
+    download = api_client_for(reader).get(f"/api/v1/instances/{ds.SOPInstanceUID}/file/")
+    assert download.status_code == 200 and _part10_prefix(download.content)
