@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 # Number of points each drawing tool produces (Cornerstone3D annotation handles).
 # ellipse: the two ends of each axis (major 0-1, minor 2-3); rectangle: four corners
 # in drawing order; length: the two end points; freehand: an open list of vertices.
@@ -88,3 +90,17 @@ def is_rectangle(points, tolerance=1e-3) -> bool:
         if n1 == 0 or n2 == 0 or abs(sum(e1[k] * e2[k] for k in range(3))) > tolerance * n1 * n2:
             return False
     return True
+
+
+def patient_to_pixel(point_mm, image_position, image_orientation, pixel_spacing) -> tuple[float, float]:
+    """(row, column) of a patient-coordinate point (mm) projected onto an image plane.
+
+    ``image_position``/``image_orientation``/``pixel_spacing`` are the DICOM
+    ImagePositionPatient, ImageOrientationPatient and PixelSpacing of that image.
+    """
+    offset = np.asarray(point_mm, float) - np.asarray(image_position, float)
+    row_direction = np.asarray(image_orientation[:3], float)  # direction of increasing column index
+    column_direction = np.asarray(image_orientation[3:], float)  # direction of increasing row index
+    column = float(offset @ row_direction) / float(pixel_spacing[1])
+    row = float(offset @ column_direction) / float(pixel_spacing[0])
+    return row, column

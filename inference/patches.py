@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from annotations.geometry import patient_to_pixel
+
 AIR_HU = -1000.0
 
 
@@ -19,20 +21,6 @@ def window_hu(hu: np.ndarray, level: float, width: float) -> np.ndarray:
     """Window Hounsfield units to ``level`` +- ``width``/2 and scale linearly to [0, 1] (clipped)."""
     low = level - width / 2.0
     return np.clip((np.asarray(hu, dtype=np.float32) - low) / width, 0.0, 1.0).astype(np.float32)
-
-
-def patient_to_pixel(point_mm, image_position, image_orientation, pixel_spacing) -> tuple[float, float]:
-    """(row, column) of a patient-coordinate point (mm) projected onto an image plane.
-
-    ``image_position``/``image_orientation``/``pixel_spacing`` are the DICOM
-    ImagePositionPatient, ImageOrientationPatient and PixelSpacing of that image.
-    """
-    offset = np.asarray(point_mm, float) - np.asarray(image_position, float)
-    row_direction = np.asarray(image_orientation[:3], float)  # direction of increasing column index
-    column_direction = np.asarray(image_orientation[3:], float)  # direction of increasing row index
-    column = float(offset @ row_direction) / float(pixel_spacing[1])
-    row = float(offset @ column_direction) / float(pixel_spacing[0])
-    return row, column
 
 
 def sampling_grid(

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from .patches import patient_to_pixel
+from annotations.measurements import RoiMaskError, roi_mask
 
 # Our family name -> (mirp's family tag, prefix of its feature names).
 FEATURE_FAMILIES = {
@@ -63,10 +63,6 @@ CLASSIFIERS = ("logistic", "gradient_boosting")
 
 class SettingsError(ValueError):
     """Radiomics settings or classifier options that cannot be used (the message names the field)."""
-
-
-class RoiMaskError(ValueError):
-    """An ROI that encloses no pixel of its slice (the message says why)."""
 
 
 def _from_dict(cls, data, what):
@@ -195,52 +191,6 @@ class ClassifierSpec:
 
 # --- the ROI mask ------------------------------------------------------------------
 
-def _inside_polygon(rows, cols, polygon_rc) -> np.ndarray:
-    """Even-odd rule for points ``(rows, cols)`` against a closed polygon of ``(row, col)`` vertices."""
-    inside = np.zeros(rows.shape, bool)
-    vertices = np.asarray(polygon_rc, float)
-    for (r1, c1), (r2, c2) in zip(vertices, np.roll(vertices, -1, axis=0)):
-        crosses = (r1 > rows) != (r2 > rows)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            col_at_row = c1 + (rows - r1) * (c2 - c1) / (r2 - r1)
-        inside ^= crosses & (cols < col_at_row)
-    return inside
-
-
-def roi_mask(tool: str, points, image_position, image_orientation, pixel_spacing, shape) -> np.ndarray:
-    """Boolean mask ``(rows, columns)`` of the pixels of one slice whose centre lies inside an ROI.
-
-    ``points`` are the ROI's stored points in patient coordinates (mm; see
-    ``annotations.geometry``): an ``ellipse``'s four axis end points (major 0-1, minor
-    2-3; a circle is an ellipse), a ``rectangle``'s four corners or a ``freehand``
-    outline (closed, even-odd rule). They are projected onto the slice given by its
-    DICOM ImagePositionPatient, ImageOrientationPatient and PixelSpacing. Raises
-    :class:`RoiMaskError` for a ``length`` ROI (no area) or an ROI that contains no
-    pixel centre of the slice.
-    """
-    if tool == "length":
-        raise RoiMaskError("a length ROI has no area")
-    if tool not in ("ellipse", "rectangle", "freehand"):
-        raise RoiMaskError(f"unknown ROI tool {tool!r}")
-    rc = np.array([patient_to_pixel(p, image_position, image_orientation, pixel_spacing) for p in points], float)
-    rows, cols = np.mgrid[: shape[0], : shape[1]].astype(float)
-    if tool == "ellipse":
-        if len(rc) != 4:
-            raise RoiMaskError(f"an ellipse ROI has 4 points, got {len(rc)}")
-        centre = rc.mean(axis=0)
-        axes = np.column_stack([(rc[1] - rc[0]) / 2.0, (rc[3] - rc[2]) / 2.0])  # conjugate semi-diameters
-        if abs(np.linalg.det(axes)) < 1e-12:
-            raise RoiMaskError("the ellipse ROI is degenerate (its axes have no area on the slice)")
-        offsets = np.stack([rows - centre[0], cols - centre[1]])
-        local = np.linalg.solve(axes, offsets.reshape(2, -1)).reshape(offsets.shape)
-        mask = (local**2).sum(axis=0) <= 1.0 + 1e-9  # a centre on the outline (up to rounding) is inside
-    else:
-        if len(rc) < 3:
-            raise RoiMaskError(f"a {tool} ROI needs at least 3 points, got {len(rc)}")
-        mask = _inside_polygon(rows, cols, rc)
-    if not mask.any():
-        raise RoiMaskError("the ROI contains no pixel centre of its slice (too small, or outside the image)")
-    return mask
 
 
 # --- features ------------------------------------------------------------------------
