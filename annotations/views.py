@@ -4,35 +4,86 @@ The pages are shells: the viewer, the lesion panel and the forms are JavaScript 
 talks to the REST and DICOMweb APIs. Access is checked here as well, so that a page a
 user may not open is a 404 rather than an empty viewer.
 """
+import functools
+import json
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
+from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.templatetags.static import static
 
 from portal.models import Phase, Study
 
-from .models import ReaderStudy, Side, Subtype
+from . import access
+from .models import ROI, ReaderStudy, Side, Subtype
+from .opening import Slice, Stack, opening_slices
 
 
 VIEWER_PHASES = ("NC", "CM", "NG", "EX")
+BUILD = settings.BASE_DIR / "portal" / "static" / "portal" / "build"
 
 
-def _preload_urls(study):
-    """What the viewer asks for first, fetched by the browser while the bundle loads: the
-    study, each phase's instance list, and the middle slice of each phase (viewer.js opens
-    every stack at its middle slice, in the instance list's order)."""
+def _shown_series(study):
+    """The series the viewer shows for each phase: the one with the most instances, the
+    first in the study's order on a tie (as ``seriesByPhase`` in study.js)."""
+    shown = {}
+    for series in study.series.filter(phase__in=VIEWER_PHASES).annotate(n=Count("instances")):
+        if series.phase not in shown or series.n > shown[series.phase].n:
+            shown[series.phase] = series
+    return shown
+
+
+def _opening(study, user, shown):
+    """{phase: SOPInstanceUID} of each phase's opening slice (see annotations.opening),
+    for the lesion the lesion panel selects: the first of the study's lesions in the API's order."""
+    stacks = {
+        phase: Stack(series.frame_of_reference_uid, tuple(Slice(*row) for row in series.instances.values_list("sop_instance_uid", "slice_position")))
+        for phase, series in shown.items()
+    }
+    lesion = access.lesions_visible_to(user).filter(study=study).order_by("label", "id").first()
+    references = {}
+    if lesion is not None:
+        rois = ROI.objects.filter(lesion=lesion, is_reference=True, series__in=shown.values()).order_by("updated_at", "id")
+        references = {roi.phase: roi.sop_instance_uid for roi in rois}
+    return opening_slices(stacks, references)
+
+
+def _preload_urls(study, shown, opening):
+    """What the viewer asks for first, fetched by the browser while its modules load: the
+    study, each phase's instance list and each phase's opening slice."""
     urls = [f"/api/v1/studies/{study.study_instance_uid}/"]
-    for series in study.series.filter(phase__in=VIEWER_PHASES):
+    for phase, series in shown.items():
         urls.append(f"/api/v1/series/{series.series_instance_uid}/instances/")
-        uids = list(series.instances.values_list("sop_instance_uid", flat=True))
-        if uids:
-            urls.append(f"/api/v1/instances/{uids[len(uids) // 2]}/file/")
+        if phase in opening:
+            urls.append(f"/api/v1/instances/{opening[phase]}/file/")
     return urls
 
 
-def _viewer_context(study, mode, reader_study=None):
+@functools.lru_cache(maxsize=4)
+def _first_step(mtime_ns):
+    return json.loads((BUILD / "preload.json").read_text())
+
+
+def first_step_modules(page):
+    """The JS files the page needs before its first image (build/preload.json, written by
+    frontend/build.mjs), as static paths for ``<link rel=modulepreload>``; none when the
+    bundle is not built."""
+    try:
+        steps = _first_step((BUILD / "preload.json").stat().st_mtime_ns)
+    except FileNotFoundError:
+        return []
+    return [f"portal/build/{file}" for file in steps.get(page, [])]
+
+
+def _viewer_context(request, study, mode, reader_study=None):
+    shown = _shown_series(study)
+    opening = _opening(study, request.user, shown)
     return {
-        "preload_urls": _preload_urls(study),
+        "modulepreload": first_step_modules("case"),
+        "preload_urls": _preload_urls(study, shown, opening),
+        "opening_slices": opening,
         "study": study,
         "reader_study": reader_study,
         "mode": mode,
@@ -67,7 +118,7 @@ def case(request, reader_study_id, study_instance_uid):
     )
     if not reader_study.cases.filter(study=study).exists():
         raise Http404("this study is not a case of this reader study")
-    return render(request, "annotations/case.html", _viewer_context(study, "reader", reader_study))
+    return render(request, "annotations/case.html", _viewer_context(request, study, "reader", reader_study))
 
 
 @login_required
@@ -77,4 +128,4 @@ def study_viewer(request, study_instance_uid):
     study = get_object_or_404(
         Study.objects.visible_to(request.user).select_related("patient"), study_instance_uid=study_instance_uid
     )
-    return render(request, "annotations/case.html", _viewer_context(study, "coordinator"))
+    return render(request, "annotations/case.html", _viewer_context(request, study, "coordinator"))

@@ -4,6 +4,12 @@
 // which esbuild does not emit by itself (the page registers it before the loader's init).
 // The codec .wasm files are copied into build/codecs/ (the loader's wasmBasePath).
 // Node built-ins reached from codec glue and vtk.js are aliased to small browser stubs.
+//
+// The case page's entry is small and loads the rest with dynamic imports: first the viewer
+// (Cornerstone core and image loader), then the tools, the lesion panel and the forms.
+// build/preload.json names, per page, the files of its first step (the entry, the modules
+// in FIRST_STEP and their chunks), which the page's template preloads (modulepreload) so
+// that the browser fetches them all at once instead of one import level after another.
 import * as esbuild from 'esbuild';
 import { fileURLToPath } from 'node:url';
 import fs from 'node:fs';
@@ -20,6 +26,9 @@ const CODECS = {
   'codec-openjph': ['openjphjs.wasm'],
   'codec-libjxl': ['jpegxlwasm_decode.wasm'],
 };
+
+const PAGES = ['upload', 'case', 'worklist'];
+const FIRST_STEP = { case: ['src/viewer.js'] };
 
 const nodeStubs = Object.fromEntries(
   ['fs', 'path', 'url', 'events', 'crypto', 'module', 'worker_threads'].flatMap((name) => {
@@ -45,16 +54,13 @@ const common = {
 
 // Pages share their code through chunks; the worker is built alone so that no page
 // chunk (which may touch `document`) is ever imported into the worker.
-await Promise.all([
+const [pages] = await Promise.all([
   esbuild.build({
     ...common,
-    entryPoints: {
-      upload: path.join(here, 'src/upload.js'),
-      case: path.join(here, 'src/case.js'),
-      worklist: path.join(here, 'src/worklist.js'),
-    },
+    entryPoints: Object.fromEntries(PAGES.map((page) => [page, path.join(here, `src/${page}.js`)])),
     splitting: true,
     chunkNames: 'chunks/[name]-[hash]',
+    metafile: true,
   }),
   esbuild.build({
     ...common,
@@ -63,6 +69,33 @@ await Promise.all([
     },
   }),
 ]);
+
+/** {page: [files of its first step, relative to the build folder]} from esbuild's metafile. */
+function firstSteps(metafile) {
+  const outputs = Object.entries(metafile.outputs).filter(([file]) => file.endsWith('.js'));
+  const relative = (file) => path.relative(outdir, path.resolve(process.cwd(), file)).split(path.sep).join('/');
+  const withStaticImports = (file, files) => {
+    if (files.has(file)) return;
+    files.add(file);
+    for (const imported of metafile.outputs[file].imports) {
+      if (imported.kind === 'import-statement') withStaticImports(imported.path, files);
+    }
+  };
+  const entryOf = (module) => outputs.find(([, output]) => output.entryPoint === module)?.[0];
+  const steps = {};
+  for (const page of PAGES) {
+    const files = new Set();
+    withStaticImports(entryOf(`src/${page}.js`), files);
+    for (const module of FIRST_STEP[page] || []) {
+      if (!entryOf(module)) throw new Error(`${module} (first step of ${page}) is not a dynamic import of any page`);
+      withStaticImports(entryOf(module), files);
+    }
+    steps[page] = [...files].map(relative);
+  }
+  return steps;
+}
+
+fs.writeFileSync(path.join(outdir, 'preload.json'), `${JSON.stringify(firstSteps(pages.metafile), null, 1)}\n`);
 
 const codecDir = path.join(outdir, 'codecs');
 fs.mkdirSync(codecDir, { recursive: true });

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -31,6 +33,8 @@ dicomweb_patterns = [
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # Pages outside our templates (admin, the browsable API) get the browser's default request.
+    path("favicon.ico", RedirectView.as_view(url=static("portal/favicon.svg"), permanent=True)),
     path("upload/", views.upload, name="upload"),
     re_path(r"^series/(?P<series_instance_uid>[0-9.]+)/phase/$", views.set_phase, name="set-phase"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

@@ -1,12 +1,14 @@
 // Case page entry: the four-phase viewer, the ROI tools, the lesion panel and either the
 // reader's call form (reading a case of a reader study) or the coordinator's pathology
-// form (study viewer). Everything goes through the REST API; the page shell and the
-// URLs of the worker and codecs come from the Django template.
+// form (study viewer). Everything goes through the REST API; the page shell, the URLs of
+// the worker and codecs and each phase's opening slice come from the Django template.
+//
+// First images first: this module is small; it starts the decode workers and the study's
+// requests at once, then loads the viewer (Cornerstone core and image loader) and shows
+// every phase; only then are the tools, the lesion panel and the forms loaded.
 import { annotations, listOf } from './api.js';
-import { CallForm, PathologyForm } from './calls.js';
-import { LesionPanel } from './lesions.js';
-import { NAVIGATION_TOOLS, ROI_TOOLS, getPrimaryTool, initTools, onAnnotationEvents, setPrimaryTool, setupTools } from './tools.js';
-import { CaseViewer, PRESETS, fetchCase, initCornerstone } from './viewer.js';
+import { fetchCase } from './study.js';
+import { startDecodeWorkers } from './workers.js';
 
 const root = document.getElementById('case');
 const { study: studyInstanceUID, readerStudy: readerStudyId, mode } = root.dataset;
@@ -15,7 +17,6 @@ const errorBanner = root.querySelector('.case-error');
 
 const TOOL_KEYS = { w: 'windowLevel', p: 'pan', z: 'zoom', e: 'ellipse', r: 'rectangle', f: 'freehand', l: 'length' };
 const PRESET_KEYS = { 1: 'abdomen', 2: 'kidney', 3: 'bone' };
-const TOOL_NAMES = { ...NAVIGATION_TOOLS, ...ROI_TOOLS };
 
 function showStatus(text) {
   statusLine.textContent = text;
@@ -27,18 +28,19 @@ function showError(error) {
   errorBanner.hidden = !error;
 }
 
-function chooseTool(key) {
-  const name = TOOL_NAMES[key];
-  if (!name) return;
-  setPrimaryTool(name);
+function chooseTool(tools, key) {
+  const names = { ...tools.NAVIGATION_TOOLS, ...tools.ROI_TOOLS };
+  if (!names[key]) return;
+  tools.setPrimaryTool(names[key]);
   for (const button of root.querySelectorAll('[data-tool]')) {
-    button.classList.toggle('active', TOOL_NAMES[button.dataset.tool] === getPrimaryTool());
-    button.setAttribute('aria-pressed', String(TOOL_NAMES[button.dataset.tool] === getPrimaryTool()));
+    const pressed = names[button.dataset.tool] === tools.getPrimaryTool();
+    button.classList.toggle('active', pressed);
+    button.setAttribute('aria-pressed', String(pressed));
   }
 }
 
-function bindToolbar(viewer, lesions) {
-  for (const button of root.querySelectorAll('[data-tool]')) button.addEventListener('click', () => chooseTool(button.dataset.tool));
+function bindToolbar(viewer, tools, lesions) {
+  for (const button of root.querySelectorAll('[data-tool]')) button.addEventListener('click', () => chooseTool(tools, button.dataset.tool));
   for (const button of root.querySelectorAll('[data-preset]')) button.addEventListener('click', () => viewer.applyPreset(button.dataset.preset));
   for (const box of root.querySelectorAll('input[data-sync]')) box.addEventListener('change', () => viewer.setSync(box.dataset.sync, box.checked));
   root.querySelector('button.reset-view').addEventListener('click', () => viewer.resetView());
@@ -47,7 +49,7 @@ function bindToolbar(viewer, lesions) {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     if (event.target.closest('input, select, textarea, [contenteditable]')) return;
     const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
-    if (TOOL_KEYS[key]) chooseTool(TOOL_KEYS[key]);
+    if (TOOL_KEYS[key]) chooseTool(tools, TOOL_KEYS[key]);
     else if (PRESET_KEYS[key]) viewer.applyPreset(PRESET_KEYS[key]);
     else if (key === 'ArrowUp' || key === 'PageUp') viewer.scroll(-1);
     else if (key === 'ArrowDown' || key === 'PageDown') viewer.scroll(1);
@@ -93,7 +95,7 @@ async function showCaseNavigation() {
   }
 }
 
-async function setUpReaderForms(lesions) {
+async function setUpReaderForms(CallForm, lesions) {
   const callForm = new CallForm(root.querySelector('form.call-form'), {
     readerStudyId,
     onLocked: async () => {
@@ -127,19 +129,43 @@ function refreshBadges(lesions, callForm) {
   lesions.renderList();
 }
 
+/** The slice each phase opens at ({phase: SOPInstanceUID}), chosen by the page. */
+function openingSlices() {
+  const script = document.getElementById('opening-slices');
+  return script ? JSON.parse(script.textContent) : {};
+}
+
 async function main() {
   const grid = root.querySelector('.viewport-grid');
   performance.mark('case:script');
+  startDecodeWorkers(root.dataset.workerUrl);
   const caseData = fetchCase(studyInstanceUID);
+  const { CaseViewer, PRESETS, initCornerstone } = await import('./viewer.js');
+  performance.mark('case:viewer-loaded');
+  for (const [name, preset] of Object.entries(PRESETS)) {
+    const button = root.querySelector(`[data-preset="${name}"]`);
+    if (button) button.title = `W${preset.windowWidth} / L${preset.windowCenter}`;
+  }
   const rendering = new URLSearchParams(window.location.search).get('rendering') || 'auto';
   const { useCPURendering } = await initCornerstone({ workerUrl: root.dataset.workerUrl, wasmBasePath: root.dataset.wasmBase, rendering });
   root.dataset.rendering = useCPURendering ? 'cpu' : 'gpu';
   performance.mark('case:cornerstone-ready');
-  initTools();
   const viewer = new CaseViewer(grid, { onStatus: showStatus });
   viewer.enableViewports();
-  setupTools(viewer.renderingEngineId, viewer.panels.map((p) => p.viewportId));
   window.caseViewer = viewer; // for the browser tests and the console
+
+  await viewer.open(caseData, openingSlices());
+  root.dataset.timeToFirstImagesMs = String(viewer.timeToAllFirstImages);
+
+  const [tools, { LesionPanel }, { CallForm, PathologyForm }] = await Promise.all([
+    import('./tools.js'),
+    import('./lesions.js'),
+    import('./calls.js'),
+  ]);
+  performance.mark('case:annotation-loaded');
+  tools.initTools(viewer);
+  tools.setupTools(viewer.renderingEngineId, viewer.panels.map((p) => p.viewportId));
+  tools.synchronize(viewer);
 
   let form = null;
   const lesions = new LesionPanel(root.querySelector('.lesions'), {
@@ -148,20 +174,17 @@ async function main() {
     readerStudyId,
     onSelect: (lesion) => form && form.setLesion(lesion),
   });
-  bindToolbar(viewer, lesions);
-
-  await viewer.open(caseData);
+  bindToolbar(viewer, tools, lesions);
   if (mode === 'reader') showCaseNavigation();
-  root.dataset.timeToFirstImagesMs = String(viewer.timeToAllFirstImages);
 
-  onAnnotationEvents({
+  tools.onAnnotationEvents({
     completed: (annotation) => lesions.onCompleted(annotation),
     modified: (annotation) => lesions.onModified(annotation),
     removed: (annotation) => lesions.onRemoved(annotation),
   });
   await lesions.load();
   if (mode === 'reader') {
-    form = await setUpReaderForms(lesions);
+    form = await setUpReaderForms(CallForm, lesions);
     lesions.onSelect = (lesion) => {
       form.setLesion(lesion);
       refreshBadges(lesions, form);
@@ -171,11 +194,6 @@ async function main() {
   }
   await form.setLesion(lesions.selected);
   root.dataset.ready = '1';
-}
-
-for (const [name, preset] of Object.entries(PRESETS)) {
-  const button = root.querySelector(`[data-preset="${name}"]`);
-  if (button) button.title = `W${preset.windowWidth} / L${preset.windowCenter}`;
 }
 
 main().catch((error) => {

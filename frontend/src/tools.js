@@ -1,6 +1,7 @@
 // Cornerstone3D tools of the case page: navigation tools (window/level, pan, zoom, wheel
-// scroll) and the ROI tools (ellipse, rectangle, freehand, length); conversion between
-// a live annotation and the ROI record the API stores, and restoring saved ROIs.
+// scroll), the synchronizers and stack prefetching, and the ROI tools (ellipse, rectangle,
+// freehand, length); conversion between a live annotation and the ROI record the API
+// stores, and restoring saved ROIs. Loaded once the first images are shown.
 import { eventTarget, getEnabledElementByViewportId } from '@cornerstonejs/core';
 import {
   EllipticalROITool,
@@ -16,6 +17,8 @@ import {
   addTool,
   annotation as annotationApi,
   init as toolsInit,
+  store,
+  synchronizers,
   utilities as toolUtilities,
 } from '@cornerstonejs/tools';
 
@@ -39,12 +42,36 @@ const TOOL_GROUP_ID = 'case-tools';
 let toolGroup = null;
 let primaryTool = NAVIGATION_TOOLS.windowLevel;
 
-/** Start Cornerstone3D tools and register every tool; before any viewport is enabled, so that the tools' mouse and wheel listeners reach every viewport. */
-export function initTools() {
+/**
+ * Start Cornerstone3D tools and register every tool, for the viewer's viewports. They were
+ * enabled before the tools were loaded (the first images do not wait for this module), and
+ * the tools' init listens only to viewports enabled after it: give each its annotation
+ * layer and the mouse, wheel and key listeners as its enabled event would have.
+ */
+export function initTools(viewer) {
   toolsInit();
   for (const Tool of [WindowLevelTool, PanTool, ZoomTool, StackScrollTool, EllipticalROITool, RectangleROITool, PlanarFreehandROITool, LengthTool]) {
     addTool(Tool);
   }
+  for (const panel of viewer.panels) {
+    store.addEnabledElement({ detail: { element: panel.element, viewportId: panel.viewportId, renderingEngineId: viewer.renderingEngineId } });
+  }
+}
+
+/** Synchronize slice position, window/level and zoom/pan of the shown phases, and prefetch the rest of each stack. */
+export function synchronize(viewer) {
+  const make = {
+    slice: () => synchronizers.createImageSliceSynchronizer('sync-slice'),
+    voi: () => synchronizers.createVOISynchronizer('sync-voi', { syncInvertState: false, syncColormap: false }),
+    zoomPan: () => synchronizers.createZoomPanSynchronizer('sync-zoompan'),
+  };
+  const made = {};
+  for (const [kind, create] of Object.entries(make)) {
+    made[kind] = create();
+    for (const panel of viewer.shownPanels) made[kind].add({ renderingEngineId: viewer.renderingEngineId, viewportId: panel.viewportId });
+  }
+  viewer.attachSynchronizers(made);
+  for (const panel of viewer.shownPanels) toolUtilities.stackPrefetch.enable(panel.element);
 }
 
 /** Bind the tools to the viewports: W/L on the left button, pan on the middle, zoom on the right, scroll on the wheel. */

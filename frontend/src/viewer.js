@@ -2,6 +2,8 @@
 // 2 x 2 grid, images from the archive's instance files (wadouri:), sorted by slice
 // position on the server; slice index and loading state per viewport; window/level
 // presets; synchronized slice position, window/level and zoom/pan (each switchable).
+// Only Cornerstone's core and image loader: the first images do not wait for the tools,
+// whose module (tools.js) attaches the synchronizers once it is loaded.
 import {
   Enums,
   RenderingEngine,
@@ -12,12 +14,10 @@ import {
   utilities as csUtilities,
 } from '@cornerstonejs/core';
 import { init as loaderInit } from '@cornerstonejs/dicom-image-loader';
-import { synchronizers, utilities as toolUtilities } from '@cornerstonejs/tools';
 
 import { archive } from './api.js';
-
-export const PHASES = ['NC', 'CM', 'NG', 'EX'];
-export const PHASE_NAMES = { NC: 'unenhanced', CM: 'corticomedullary', NG: 'nephrographic', EX: 'excretory' };
+import { PHASES } from './study.js';
+import { decodeWorkerCount, takeDecodeWorker } from './workers.js';
 
 export const PRESETS = {
   abdomen: { label: 'Abdomen', windowWidth: 400, windowCenter: 40 },
@@ -29,8 +29,9 @@ const RENDERING_ENGINE_ID = 'case-viewer';
 let cornerstoneReady = null;
 
 /**
- * Start Cornerstone3D once per page: core, our own decode worker (registered before the
- * loader's init so the loader uses it), the codec wasm folder, and the geometry provider.
+ * Start Cornerstone3D once per page: core, our own decode workers (registered before the
+ * loader's init so the loader uses them; those started early by the entry module first),
+ * the codec wasm folder, and the geometry provider.
  *
  * ``rendering``: "gpu", "cpu" or "auto" (CPU where WebGL is a software rasterizer such as
  * SwiftShader, where the CPU path draws a 512 x 512 slice faster).
@@ -42,8 +43,8 @@ export function initCornerstone({ workerUrl, wasmBasePath, rendering = 'auto' })
       const useCPURendering = rendering === 'cpu' || softwareOnly;
       await coreInit({ rendering: { useCPURendering } });
       performance.mark('case:core-init');
-      const workers = Math.max(1, Math.min(4, (navigator.hardwareConcurrency || 2) - 1));
-      getWebWorkerManager().registerWorker('dicomImageLoader', () => new Worker(workerUrl, { type: 'module' }), {
+      const workers = decodeWorkerCount();
+      getWebWorkerManager().registerWorker('dicomImageLoader', () => takeDecodeWorker(workerUrl), {
         maxWorkerInstances: workers,
       });
       loaderInit({ maxWebWorkers: workers, wasmBasePath });
@@ -52,17 +53,6 @@ export function initCornerstone({ workerUrl, wasmBasePath, rendering = 'auto' })
     })();
   }
   return cornerstoneReady;
-}
-
-/** Start the API requests of a case (study, then each phase's instances) without waiting for Cornerstone. */
-export async function fetchCase(studyInstanceUID) {
-  const study = await archive.study(studyInstanceUID);
-  performance.mark('case:study');
-  const chosen = seriesByPhase(study);
-  const instances = Object.fromEntries(
-    Object.entries(chosen).map(([phase, series]) => [phase, archive.instances(series.series_instance_uid)]),
-  );
-  return { study, chosen, instances };
 }
 
 // imageId -> geometry from the REST instance list. The loader's own provider answers once
@@ -96,17 +86,6 @@ function geometryProvider(type, imageId) {
 export function imageIdFor(sopInstanceUID, frameNumber = 1) {
   const url = new URL(archive.instanceFileUrl(sopInstanceUID), window.location.origin).href;
   return frameNumber > 1 ? `wadouri:${url}&frame=${frameNumber - 1}` : `wadouri:${url}`;
-}
-
-/** The series shown for each phase: the one with the most instances. */
-export function seriesByPhase(study) {
-  const chosen = {};
-  for (const series of study.series || []) {
-    if (!PHASES.includes(series.phase)) continue;
-    const current = chosen[series.phase];
-    if (!current || (series.n_instances || 0) > (current.n_instances || 0)) chosen[series.phase] = series;
-  }
-  return chosen;
 }
 
 /** One phase panel: its viewport, the stack (instances, image ids) and its overlay elements. */
@@ -150,8 +129,8 @@ class PhasePanel {
 }
 
 /**
- * The case viewer. ``open(studyInstanceUID)`` loads the study's series list, each phase's
- * sorted instances and shows the middle slice of every phase.
+ * The case viewer. ``open(caseData, opening)`` shows each phase's sorted instances at its
+ * opening slice (the page's choice, else the middle slice).
  */
 export class CaseViewer {
   constructor(grid, { onStatus = () => {} } = {}) {
@@ -161,6 +140,7 @@ export class CaseViewer {
     this.panels = PHASES.map((phase) => new PhasePanel(phase, grid.querySelector(`[data-phase="${phase}"]`)));
     for (const panel of this.panels) panel.engine = this.engine;
     this.synchronizers = {};
+    this.syncEnabled = { slice: true, voi: true, zoomPan: true };
     this.activePanel = this.panels[1];
   }
 
@@ -213,22 +193,21 @@ export class CaseViewer {
   }
 
   /**
-   * Show a case fetched by :func:`fetchCase` (a promise): the middle slice of every phase.
-   * Prefetching the rest of each stack starts once every phase shows its first image.
+   * Show a case fetched by :func:`fetchCase` (a promise). Each phase opens at the slice
+   * ``opening[phase]`` (a SOPInstanceUID, chosen by the page: the selected lesion's
+   * reference ROI) when it is in the phase's stack, else at its middle slice.
    */
-  async open(caseData) {
+  async open(caseData, opening = {}) {
     for (const panel of this.panels) panel.setLoading(`Loading ${panel.phase}…`);
     this.onStatus('Loading the study…');
     const { study, chosen, instances } = await caseData;
     this.study = study;
-    await Promise.all(this.panels.map((panel) => this.openPanel(panel, chosen[panel.phase], instances[panel.phase])));
-    this.setupSynchronizers();
-    for (const panel of this.shownPanels) toolUtilities.stackPrefetch.enable(panel.element);
+    await Promise.all(this.panels.map((panel) => this.openPanel(panel, chosen[panel.phase], instances[panel.phase], opening[panel.phase])));
     this.onStatus('');
     return study;
   }
 
-  async openPanel(panel, series, instancesRequest) {
+  async openPanel(panel, series, instancesRequest, openingSOPInstanceUID) {
     if (!series) {
       panel.setLoading(`No ${panel.phase} series in this study`);
       panel.cell.classList.add('missing');
@@ -250,9 +229,10 @@ export class CaseViewer {
       };
       panel.element.addEventListener(Enums.Events.IMAGE_RENDERED, onRendered);
     });
-    const middle = Math.floor(panel.imageIds.length / 2);
+    const opening = panel.instances.findIndex((instance) => instance.sop_instance_uid === openingSOPInstanceUID);
+    const first = opening >= 0 ? opening : Math.floor(panel.imageIds.length / 2);
     try {
-      await panel.viewport.setStack(panel.imageIds, middle);
+      await panel.viewport.setStack(panel.imageIds, first);
     } catch (error) {
       panel.setLoading(`${panel.phase}: the images could not be loaded (${error.message || error})`);
       panel.cell.classList.add('failed');
@@ -268,22 +248,15 @@ export class CaseViewer {
     panel.updateSliceIndex();
   }
 
-  setupSynchronizers() {
-    const shown = this.shownPanels;
-    const make = {
-      slice: () => synchronizers.createImageSliceSynchronizer('sync-slice'),
-      voi: () => synchronizers.createVOISynchronizer('sync-voi', { syncInvertState: false, syncColormap: false }),
-      zoomPan: () => synchronizers.createZoomPanSynchronizer('sync-zoompan'),
-    };
-    for (const [kind, create] of Object.entries(make)) {
-      const synchronizer = create();
-      for (const panel of shown) synchronizer.add({ renderingEngineId: RENDERING_ENGINE_ID, viewportId: panel.viewportId });
-      this.synchronizers[kind] = synchronizer;
-    }
+  /** Take the synchronizers made by the tools ({slice, voi, zoomPan}), each on or off as chosen so far. */
+  attachSynchronizers(synchronizers) {
+    this.synchronizers = synchronizers;
+    for (const [kind, enabled] of Object.entries(this.syncEnabled)) this.setSync(kind, enabled);
   }
 
   /** Switch one kind of synchronization ("slice", "voi", "zoomPan") on or off. */
   setSync(kind, enabled) {
+    this.syncEnabled[kind] = enabled;
     const synchronizer = this.synchronizers[kind];
     if (synchronizer) synchronizer.setEnabled(enabled);
   }
