@@ -1,14 +1,19 @@
 """REST API of the archive: uploads, studies, series (phase override), instance files."""
 import logging
+import os
 
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.files.uploadhandler import MemoryFileUploadHandler, TemporaryFileUploadHandler
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404
+from django.utils.datastructures import MultiValueDict
+from django.utils.http import parse_header_parameters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.exceptions import APIException, PermissionDenied
+from rest_framework.parsers import BaseParser, DataAndFiles, FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -57,11 +62,49 @@ class UploadMemoryHandler(MemoryFileUploadHandler):
 IN_MEMORY_UPLOAD_BYTES = 64 * 1024 * 1024
 
 
+class BodyTooLarge(APIException):
+    status_code = 413
+    default_code = "too_large"
+
+
+class RawDicomParser(BaseParser):
+    """One file as the whole request body, as Orthanc's ``POST /instances`` and many DICOM tools send it.
+
+    ``Content-Type: application/dicom`` (or ``application/zip`` with :class:`RawZipParser`);
+    the file's name is the ``Content-Disposition`` filename when one is sent. The body is
+    refused before it is read when its Content-Length exceeds the per-file upload limit.
+    """
+
+    media_type = "application/dicom"
+    default_name = "body.dcm"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        request = parser_context["request"]
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        if length > settings.UPLOAD_MAX_FILE_BYTES:
+            raise BodyTooLarge(
+                f"the request body has {length} bytes; one file may have at most {settings.UPLOAD_MAX_FILE_BYTES}"
+            )
+        data = stream.read() if stream is not None else b""
+        _, params = parse_header_parameters(request.META.get("HTTP_CONTENT_DISPOSITION", ""))
+        name = os.path.basename(params.get("filename", "")) or self.default_name
+        return DataAndFiles(QueryDict(), MultiValueDict({"file": [SimpleUploadedFile(name, data, self.media_type)]}))
+
+
+class RawZipParser(RawDicomParser):
+    media_type = "application/zip"
+    default_name = "body.zip"
+
+
 class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """``POST /api/v1/uploads/``: multipart ``files`` (DICOM and/or zip), optional ``deidentify``."""
+    """``POST /api/v1/uploads/``: multipart ``files`` (DICOM and/or zip), optional ``deidentify``.
+
+    One file may also be the whole body (``Content-Type: application/dicom`` or
+    ``application/zip``, ``?deidentify=true`` in the query string).
+    """
 
     serializer_class = UploadSerializer
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser, FormParser, RawDicomParser, RawZipParser]
 
     def get_queryset(self):
         uploads = Upload.objects.select_related("user")
@@ -77,7 +120,8 @@ class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @extend_schema(request=UploadRequestSerializer, responses={201: dict, 200: dict, 422: dict})
     def create(self, request):
         require(request.user, "upload_studies")
-        payload = UploadRequestSerializer(data={"files": request.FILES.getlist("files") + request.FILES.getlist("file"), "deidentify": request.data.get("deidentify", False)})
+        deidentify = request.data.get("deidentify", request.query_params.get("deidentify", False))
+        payload = UploadRequestSerializer(data={"files": request.FILES.getlist("files") + request.FILES.getlist("file"), "deidentify": deidentify})
         payload.is_valid(raise_exception=True)
         files = [(f.name, f) for f in payload.validated_data["files"]]
         channel = Upload.Channel.BROWSER if request.data.get("channel") == "browser" else Upload.Channel.REST

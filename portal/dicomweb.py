@@ -18,6 +18,7 @@ a user finds and retrieves only the studies they may see.
 """
 import dataclasses
 import functools
+import hashlib
 import io
 import json
 import re
@@ -565,6 +566,31 @@ def _read_file(instance):
     return read_stored_file(_file_name(instance))
 
 
+# An instance's bytes never change (a SOPInstanceUID with other content is refused as a
+# conflict and files are content-addressed), so its frames and file may be kept by the
+# user's browser; "private": never by a shared cache.
+IMMUTABLE = "private, max-age=86400, immutable"
+
+
+def _etag(instance, suffix=""):
+    """A strong validator from the stored file's content-addressed name."""
+    return f'"{_file_name(instance).rsplit("/", 1)[-1].removesuffix(".dcm")}{suffix}"'
+
+
+def _not_modified(request, etag):
+    """A 304 when the client already holds ``etag`` (If-None-Match), else None."""
+    if etag in (request.META.get("HTTP_IF_NONE_MATCH") or "").split(", "):
+        response = HttpResponse(status=304)
+        response["ETag"], response["Cache-Control"] = etag, IMMUTABLE
+        return response
+    return None
+
+
+def _cacheable(response, etag):
+    response["ETag"], response["Cache-Control"] = etag, IMMUTABLE
+    return response
+
+
 class RetrieveView(DicomWebView):
     """``GET .../studies/{study}[/series/{series}[/instances/{instance}]]`` (WADO-RS, application/dicom)."""
 
@@ -582,6 +608,12 @@ class RetrieveView(DicomWebView):
             instances = list(_instances_for(request, study, series))
         if not instances:
             return JsonResponse({"error": "not found"}, status=404)
+        if instance is not None:
+            etag = _etag(instances[0])
+            cached = _not_modified(request, etag)
+            if cached is not None:
+                return cached
+            return _cacheable(multipart_response([_read_file(instances[0])], "application/dicom"), etag)
         return multipart_response([_read_file(i) for i in instances], "application/dicom")
 
 
@@ -658,11 +690,16 @@ class FramesView(DicomWebView):
         found = _instance_for(request, study, series, instance)
         if found is None:
             return JsonResponse({"error": "not found"}, status=404)
+        etag = _etag(found, "-" + hashlib.sha256(",".join(map(str, numbers)).encode()).hexdigest()[:16])
+        cached = _not_modified(request, etag)
+        if cached is not None:
+            return cached
         try:
             content = read_frames(found, numbers)
         except IndexError as error:
             return JsonResponse({"error": str(error)}, status=404)
-        return multipart_response(content, f"application/octet-stream; transfer-syntax={ExplicitVRLittleEndian}")
+        response = multipart_response(content, f"application/octet-stream; transfer-syntax={ExplicitVRLittleEndian}")
+        return _cacheable(response, etag)
 
 
 class StudyView(RetrieveView):

@@ -234,3 +234,23 @@ def test_a_file_stored_without_preamble_by_an_earlier_version_is_served_as_part1
     assert frames == [ds.PixelData]
     download = api_client_for(reader).get(f"/api/v1/instances/{ds.SOPInstanceUID}/file/")
     assert download.status_code == 200 and _part10_prefix(download.content)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_frames_and_instances_are_cacheable_by_the_browser_and_revalidate_without_a_body(stored_study, live_server, reader, other_reader, token_for):
+    study, _, _ = stored_study
+    ds = study["CM"][0]
+    base = f"{live_server.url}/dicomweb/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}"
+    mine = {"Authorization": f"Token {token_for(reader)}"}
+    for url, accept in ((f"{base}/frames/1", 'multipart/related; type="application/octet-stream"'), (base, 'multipart/related; type="application/dicom"')):
+        first = requests.get(url, headers={**mine, "Accept": accept})
+        assert first.status_code == 200
+        assert "immutable" in first.headers["Cache-Control"] and "private" in first.headers["Cache-Control"]
+        etag = first.headers["ETag"]
+        again = requests.get(url, headers={**mine, "Accept": accept, "If-None-Match": etag})
+        assert again.status_code == 304 and again.content == b"" and again.headers["ETag"] == etag
+        # The validator never stands in for the access check.
+        other = requests.get(url, headers={"Authorization": f"Token {token_for(other_reader)}", "Accept": accept, "If-None-Match": etag})
+        assert other.status_code == 404
+    one = requests.get(f"{base}/frames/1", headers=mine).headers["ETag"]
+    assert requests.get(f"{base}/frames/1,1", headers=mine).headers["ETag"] != one

@@ -243,3 +243,42 @@ def test_coordinator_overrides_a_phase_from_the_studies_page_and_readers_cannot(
     assert client.post(url, {"phase": "NG"}).status_code == 302
     series = Series.objects.get()
     assert (series.phase, series.phase_source, series.phase_set_by) == ("NG", "manual", coordinator)
+
+
+@pytest.mark.django_db
+def test_one_file_as_the_whole_body_is_stored_like_a_multipart_upload(api_client_for, reader, stored_files):
+    """What Orthanc's POST /instances and many DICOM tools send: Content-Type application/dicom, the file as body."""
+    ds = make_ct_dataset()
+    client = api_client_for(reader)
+    response = client.post(URL, dataset_bytes(ds), content_type="application/dicom", HTTP_CONTENT_DISPOSITION='attachment; filename="../IM0001.dcm"')
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["stored"] == 1 and body["files"][0]["file"] == "IM0001.dcm"
+    assert Instance.objects.get().sop_instance_uid == ds.SOPInstanceUID
+    again = client.post(URL, dataset_bytes(ds), content_type="application/dicom")
+    assert again.status_code == 200 and again.json()["duplicate"] == 1 and again.json()["files"][0]["file"] == "body.dcm"
+
+    zipped = client.post(URL, zip_bytes(study_files(n=1)), content_type="application/zip")
+    assert zipped.status_code == 201 and zipped.json()["stored"] == 4
+
+
+@pytest.mark.django_db
+def test_a_bad_whole_body_upload_is_refused_with_its_reason_and_stores_nothing(api_client_for, reader, stored_files, settings):
+    client = api_client_for(reader)
+    not_dicom = client.post(URL, b"hello, not an image", content_type="application/dicom")
+    assert not_dicom.status_code == 422
+    assert not_dicom.json()["files"][0]["status"] == "rejected" and "DICOM" in not_dicom.json()["files"][0]["reason"]
+
+    named = client.post(URL, dataset_bytes(make_ct_dataset(PatientName="Doe^John")), content_type="application/dicom")
+    assert named.status_code == 422 and "PatientName" in named.json()["files"][0]["reason"]
+
+    empty = client.post(URL, b"", content_type="application/dicom")
+    assert empty.status_code == 400 and "files" in empty.json()
+
+    settings.UPLOAD_MAX_FILE_BYTES = 1000
+    large = client.post(URL, dataset_bytes(make_ct_dataset()), content_type="application/dicom")
+    assert large.status_code == 413 and "at most 1000" in large.json()["detail"]
+
+    other_type = client.post(URL, b"{}", content_type="application/json")
+    assert other_type.status_code == 415
+    assert nothing_stored() and stored_files() == []
