@@ -72,6 +72,15 @@ def parse_args(argv=None):
     parser.add_argument("--rest-batch", type=int, default=16, help="files per request, our batched REST upload")
     parser.add_argument("--stow-batch", type=int, default=32, help="instances per STOW-RS request")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    parser.add_argument(
+        "--database", choices=("sqlite", "postgres"), default="sqlite",
+        help="ours on a fresh SQLite file (default) or a fresh PostgreSQL database (dropped afterwards)",
+    )
+    parser.add_argument(
+        "--postgres", default="postgres://postgres@%2Fvar%2Frun%2Fpostgresql",
+        help="PostgreSQL server for --database postgres, as a URL without database name (default: the local "
+        "Unix socket, which the private network namespace still reaches)",
+    )
     parser.add_argument("--no-netns", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -144,15 +153,47 @@ class Server:
     drop_study: object = None  # callable(StudyInstanceUID)
 
 
+def database_url(args, workdir):
+    """A fresh database for our server: a SQLite file in ``workdir``, or a new PostgreSQL database."""
+    if args.database == "sqlite":
+        return f"sqlite:///{workdir / 'var' / 'portal.sqlite3'}"
+    args.postgres_name = f"bench_ingest_{os.getpid()}"
+    _postgres_admin(args, f"CREATE DATABASE {args.postgres_name}")
+    return f"{args.postgres}/{args.postgres_name}"
+
+
+def _postgres_admin(args, statement):
+    import psycopg2
+
+    connection = psycopg2.connect(f"{args.postgres}/postgres")
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(statement)
+    finally:
+        connection.close()
+
+
+def drop_database(args):
+    name = getattr(args, "postgres_name", None)
+    if name is None:
+        return
+    from django.db import connections
+
+    connections.close_all()
+    _postgres_admin(args, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 def start_ours(args, workdir, processes):
     """Fresh SQLite + media in ``workdir``, migrations, a reader with a token, gunicorn on 127.0.0.1."""
     env = dict(
         os.environ,
         DEBUG="0",
         SECRET_KEY=secrets.token_urlsafe(40),
+        DEID_SECRET=secrets.token_urlsafe(40),
         VAR_DIR=str(workdir / "var"),
         MEDIA_ROOT=str(workdir / "var" / "media"),
-        DATABASE_URL=f"sqlite:///{workdir / 'var' / 'portal.sqlite3'}",
+        DATABASE_URL=database_url(args, workdir),
         DJANGO_SETTINGS_MODULE="portal.settings",
         LOG_LEVEL="WARNING",
         PYTHONDONTWRITEBYTECODE="1",
@@ -163,7 +204,7 @@ def start_ours(args, workdir, processes):
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPOSITORY, env=env, check=True
     )
     # This process shares the database (to make the user and to delete ingested copies).
-    os.environ.update({k: env[k] for k in ("DEBUG", "SECRET_KEY", "VAR_DIR", "MEDIA_ROOT", "DATABASE_URL", "DJANGO_SETTINGS_MODULE", "LOG_LEVEL")})
+    os.environ.update({k: env[k] for k in ("DEBUG", "SECRET_KEY", "DEID_SECRET", "VAR_DIR", "MEDIA_ROOT", "DATABASE_URL", "DJANGO_SETTINGS_MODULE", "LOG_LEVEL")})
     import django
 
     django.setup()
@@ -335,10 +376,18 @@ def _chunks(items, size):
 
 
 def ingest_rest(server, files, batch):
-    """Instances/s: POST /api/v1/uploads/ (ours, ``batch`` files per request) or POST /instances (Orthanc, 1 per request)."""
+    """Instances/s: POST /api/v1/uploads/ (ours, ``batch`` files per request) or POST /instances (Orthanc, 1 per request).
+
+    One file per request goes to both servers the same way: the file as the body,
+    ``Content-Type: application/dicom``; a batch goes to ours as multipart ``files``.
+    """
     session = _session(server)
     start = time.perf_counter()
-    if server.name == "ours":
+    if server.name == "ours" and batch == 1:
+        url = server.dicomweb_url.replace("/dicomweb", "/api/v1/uploads/")
+        for data in files:
+            _check(session.post(url, data=data, headers={"Content-Type": "application/dicom"}, timeout=600), 201)
+    elif server.name == "ours":
         for chunk in _chunks(files, batch):
             response = session.post(
                 server.dicomweb_url.replace("/dicomweb", "/api/v1/uploads/"),
@@ -491,6 +540,7 @@ def run(args, workdir):
         report(args, servers, rows, n)
     finally:
         processes.stop_all()
+        drop_database(args)
 
 
 def report(args, servers, rows, n):
@@ -500,7 +550,7 @@ def report(args, servers, rows, n):
         f"study: 4 series x {args.slices} slices of {args.size} x {args.size} (16-bit, Explicit VR LE), {n} instances; "
         f"{args.pairs} interleaved pairs (ours then Orthanc)",
         f"ours: gunicorn portal.wsgi --workers {args.workers} --threads {args.threads} "
-        f"({'gthread' if args.threads > 1 else 'sync'}), DEBUG off, SQLite, reader token",
+        f"({'gthread' if args.threads > 1 else 'sync'}), DEBUG off, {'SQLite' if args.database == 'sqlite' else 'PostgreSQL'}, reader token",
         "",
     ]
     figures = {}

@@ -44,6 +44,7 @@ def setup(workdir, database_url):
     os.environ.update(
         DEBUG="0",
         SECRET_KEY=secrets.token_urlsafe(40),
+        DEID_SECRET=secrets.token_urlsafe(40),
         VAR_DIR=str(workdir),
         MEDIA_ROOT=str(workdir / "media"),
         DATABASE_URL=database_url or f"sqlite:///{workdir / 'portal.sqlite3'}",
