@@ -3,6 +3,7 @@ scrolling, an ellipse ROI drawn with the mouse, a locked call, everything restor
 reload, and the pathology kept from them until their call is locked."""
 import json
 import math
+import statistics
 
 import pytest
 
@@ -15,7 +16,14 @@ from .phantom import MASS_CENTRE, ORIGIN_MM, PIXEL_SPACING_MM
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PHASES = ("NC", "CM", "NG", "EX")
+# Generous: CI machines are shared and noisy. benchmarks/viewer.py measures it properly
+# (production set-up, 5 fresh openings, median); the README has its figures.
 FIRST_IMAGES_BOUND_MS = 10_000
+
+
+def time_to_first_images(page):
+    """Milliseconds from navigation start to the first image of every phase, as the page measured it."""
+    return int(page.evaluate("document.getElementById('case').dataset.timeToFirstImagesMs"))
 
 
 def wait_until_ready(page):
@@ -84,11 +92,11 @@ def test_reader_reads_a_case_draws_an_roi_locks_a_call_and_finds_both_restored(
 
     page.goto(case_url)
     wait_until_ready(page)
-    first_images_ms = int(page.evaluate("document.getElementById('case').dataset.timeToFirstImagesMs"))
+    first_images_ms = [time_to_first_images(page)]
     per_phase = page.evaluate("Object.fromEntries([...document.querySelectorAll('.viewport-cell')].map(c => [c.dataset.phase, Number(c.dataset.firstImageMs)]))")
     rendering = page.evaluate("document.getElementById('case').dataset.rendering")
-    print(f"\ntime to the first image of every phase (4 x 64 slices of 512 x 512, {rendering} rendering): {first_images_ms} ms {per_phase}")
-    assert first_images_ms < FIRST_IMAGES_BOUND_MS
+    print(f"\ntime to the first image of every phase (4 x 64 slices of 512 x 512, {rendering} rendering): {first_images_ms[0]} ms {per_phase}")
+    assert first_images_ms[0] < FIRST_IMAGES_BOUND_MS
 
     # Every phase is drawn (not just a canvas): grey levels with the phantom's structure.
     pixels = {phase: canvas_pixels(page, phase) for phase in PHASES}
@@ -137,6 +145,7 @@ def test_reader_reads_a_case_draws_an_roi_locks_a_call_and_finds_both_restored(
     assert api_status(page, f"/api/v1/lesions/{lesion.pk}/pathology/") == 403
     page.reload()
     wait_until_ready(page)
+    first_images_ms.append(time_to_first_images(page))
     assert page.locator(".pathology-view").count() == 0
     assert page.locator('.lesion-list tr.roi[data-phase="CM"]').count() == 1
 
@@ -158,6 +167,11 @@ def test_reader_reads_a_case_draws_an_roi_locks_a_call_and_finds_both_restored(
     # Reopening the case restores the ROI (drawn on the CM viewport) and the locked call.
     page.reload()
     wait_until_ready(page)
+    first_images_ms.append(time_to_first_images(page))
+    # Reopened at the ROI's slice: the middle one, where it was drawn.
+    assert slice_indices(page) == {phase: f"{phase} 33/64" for phase in PHASES}
+    print(f"time to the first image of every phase, the 3 openings of this test (the first with an empty cache): {first_images_ms} ms, median {statistics.median(first_images_ms):.0f} ms")
+    assert statistics.median(first_images_ms) < FIRST_IMAGES_BOUND_MS
     form.locator(".locked-note").wait_for()
     assert form.locator("input[name=malignant][value=true]").is_checked()
     assert form.locator("input[name=probability]").input_value() == "80"
@@ -174,7 +188,7 @@ def test_reader_reads_a_case_draws_an_roi_locks_a_call_and_finds_both_restored(
     path = artifacts / "case_page.png"
     page.screenshot(path=path)
     copy_to_docs(path, "case_page.png")
-    expected = ("favicon", "status of 403")  # the test's own pathology request before the lock
+    expected = ("status of 403",)  # the test's own pathology request before the lock
     errors = [line for line in page.log if line.startswith(("pageerror", "error")) and not any(e in line for e in expected)]
     assert not errors, json.dumps(errors, indent=1)
 
@@ -247,5 +261,5 @@ def test_a_freehand_contour_inside_the_mass_is_saved_with_its_statistics_and_res
     assert page.evaluate("document.querySelector('.roi-status').dataset.state || 'idle'") == "idle"
     assert [request.method for request in roi_requests] == []
     assert list(ROI.objects.values_list("pk", "tool")) == [(roi.pk, "freehand")]
-    errors = [line for line in page.log if line.startswith(("pageerror", "error")) and "favicon" not in line]
+    errors = [line for line in page.log if line.startswith(("pageerror", "error"))]
     assert not errors, json.dumps(errors, indent=1)
