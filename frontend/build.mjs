@@ -37,6 +37,16 @@ const nodeStubs = Object.fromEntries(
   }),
 );
 
+// vtk.js's XML poly-data reader is reached only from core's Mesh cache class (surface
+// files, which this portal never loads), yet it brings xmlbuilder2 and js-yaml (~300 KB)
+// into the first chunk the case page evaluates: a stub stands in for it.
+const unusedModules = {
+  name: 'unused-modules',
+  setup(build) {
+    build.onResolve({ filter: /\/IO\/XML\/XMLPolyDataReader\.js$/ }, () => ({ path: path.join(here, 'src/stubs/unused.js') }));
+  },
+};
+
 fs.rmSync(outdir, { recursive: true, force: true });
 
 const common = {
@@ -48,6 +58,7 @@ const common = {
   sourcemap: true,
   outdir,
   alias: nodeStubs,
+  plugins: [unusedModules],
   define: { 'process.env.NODE_ENV': '"production"' },
   logLevel: 'info',
 };
