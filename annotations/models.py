@@ -197,7 +197,7 @@ class ReaderCall(models.Model):
 
 
 class AuditEvent(models.Model):
-    """Every create/change/delete of lesions, ROIs, pathology and calls."""
+    """Every create/change/delete of lesions, ROIs, pathology and calls, and every addition to a stored study."""
 
     class Action(models.TextChoices):
         CREATE = "create", "create"

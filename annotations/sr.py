@@ -35,7 +35,7 @@ from pydicom.valuerep import PersonName
 from portal.models import Instance, Study
 
 from . import access, services
-from .errors import Conflict, Invalid
+from .errors import Conflict, Invalid, NotAllowed
 from .geometry import area_mm2, is_rectangle, length_mm
 from .models import ROI, Lesion, Side, Subtype
 
@@ -286,12 +286,12 @@ def import_measurement_report(dataset, user, check_access=True) -> list[Lesion]:
 
     A lesion label that the study already has is a :class:`Conflict` (nothing is created).
     """
-    study = Study.objects.filter(study_instance_uid=str(dataset.get("StudyInstanceUID", ""))).first()
+    studies = access.studies_visible_to(user) if check_access else Study.objects.all()
+    study = studies.filter(study_instance_uid=str(dataset.get("StudyInstanceUID", ""))).first()
     if study is None:
-        raise Invalid("the SR's StudyInstanceUID is not a study of the archive", "file")
+        # The same answer for a study the user may not open as for one the archive does not hold.
+        raise Invalid("the SR's StudyInstanceUID is not a study of the archive that you may open", "file")
     if check_access and not access.may_annotate(user, study):
-        from .errors import NotAllowed
-
         raise NotAllowed("you may not annotate the SR's study", "file")
     by_label = {}
     for values in read_measurement_groups(dataset):

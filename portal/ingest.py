@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils.functional import empty
 
 from . import archives, deid, dicomfiles
-from .models import Instance, Patient, Phase, PhaseSource, Series, Study, Upload, UploadStatus
+from .models import Instance, Patient, Phase, PhaseSource, Series, Study, Upload, UploadStatus, may_add_to_study
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +30,15 @@ DUPLICATE = "duplicate"
 REJECTED = "rejected"
 SKIPPED = "skipped"
 NOT_STORED = "not stored"
+
+# The one answer for a file of a study already in the archive that the uploader may not
+# add to. Its words are the same whether the uploader can see the study or not, and it
+# comes before any comparison with the stored study (PatientID, series), so an upload
+# cannot probe what the archive holds.
+NOT_YOURS = (
+    "StudyInstanceUID: this study is already in the archive and you may not add to it "
+    "(only the user who uploaded it first, or a coordinator, may add instances or series to a study)"
+)
 
 
 @dataclass
@@ -161,10 +170,13 @@ class _Known:
     series: dict
 
 
-def _check_against_archive(candidates):
-    """Mark duplicates (same UID, same bytes) and conflicts (same UID, other bytes, or other patient).
+def _check_against_archive(candidates, user):
+    """Mark refusals, duplicates (same UID, same bytes) and conflicts (same UID, other bytes, or other patient).
 
-    Returns the candidates to store and the :class:`_Known` rows they refer to.
+    A file whose study, series or instance is already in the archive under a study that
+    ``user`` may not add to (:func:`portal.models.may_add_to_study`) is refused with
+    :data:`NOT_YOURS` before anything else is compared. Returns the candidates to store
+    and the :class:`_Known` rows they refer to.
     """
     by_uid = {}
     fresh = []
@@ -182,9 +194,9 @@ def _check_against_archive(candidates):
         fresh.append(candidate)
 
     stored = {
-        uid: (sha256, name)
-        for uid, sha256, name in Instance.objects.filter(sop_instance_uid__in=list(by_uid)).values_list(
-            "sop_instance_uid", "sha256", "file"
+        uid: (sha256, name, creator)
+        for uid, sha256, name, creator in Instance.objects.filter(sop_instance_uid__in=list(by_uid)).values_list(
+            "sop_instance_uid", "sha256", "file", "series__study__created_by"
         )
     }
     known_series = {
@@ -208,8 +220,18 @@ def _check_against_archive(candidates):
     new = []
     for candidate in fresh:
         a, result = candidate.attributes, candidate.result
+        creators = []  # of the stored studies this file would touch: its study, its series' study, its UID's study
+        if a.StudyInstanceUID in known.studies:
+            creators.append(known.studies[a.StudyInstanceUID].created_by_id)
+        if a.SeriesInstanceUID in known.series:
+            creators.append(known.series[a.SeriesInstanceUID].study.created_by_id)
         if a.SOPInstanceUID in stored:
-            sha256, name = stored[a.SOPInstanceUID]
+            creators.append(stored[a.SOPInstanceUID][2])
+        if not all(may_add_to_study(user, creator) for creator in creators):
+            result.status, result.reason = REJECTED, NOT_YOURS
+            continue
+        if a.SOPInstanceUID in stored:
+            sha256, name, _ = stored[a.SOPInstanceUID]
             if sha256 == candidate.sha256:
                 result.status, result.reason = DUPLICATE, "already in the archive (identical file)"
             elif _stored_data_set_equals(name, candidate.data):
@@ -291,7 +313,7 @@ def ingest_upload(files, user, channel=Upload.Channel.REST, deidentify=False, st
     if not results:
         return IngestReport(REJECTED, [FileResult("(upload)", REJECTED, "the upload contains no files")])
 
-    new, known = _check_against_archive(candidates)
+    new, known = _check_against_archive(candidates, user)
     if any(r.status == REJECTED for r in results):
         for candidate in new:
             candidate.result.status = NOT_STORED
@@ -380,6 +402,7 @@ def _create_rows(candidates, upload, known):
     # (and a concurrent upload that created one of them meanwhile).
     patients, studies, series = {}, {}, {}
     grown = set()  # studies that got a new series: their phases are classified again
+    added = {}  # StudyInstanceUID of a study already in the archive -> (study, new SOPInstanceUIDs, new SeriesInstanceUIDs)
     instances = []
     for candidate in candidates:
         a = candidate.attributes
@@ -396,18 +419,28 @@ def _create_rows(candidates, upload, known):
                 patient.age_years = a.PatientAge
                 patient.save(update_fields=["age_years"])
             patients[a.PatientID] = patient
-        study = studies.get(a.StudyInstanceUID) or known.studies.get(a.StudyInstanceUID)
+        study = studies.get(a.StudyInstanceUID)
         if study is None:
-            study, _ = Study.objects.get_or_create(
-                study_instance_uid=a.StudyInstanceUID,
-                defaults={
-                    "patient": patient,
-                    "study_date": a.StudyDate,
-                    "study_time": a.StudyTime or "",
-                    "study_id": a.StudyID or "",
-                    "description": a.StudyDescription or "",
-                },
-            )
+            study = known.studies.get(a.StudyInstanceUID)
+            existed = study is not None
+            if study is None:
+                study, created = Study.objects.get_or_create(
+                    study_instance_uid=a.StudyInstanceUID,
+                    defaults={
+                        "patient": patient,
+                        "study_date": a.StudyDate,
+                        "study_time": a.StudyTime or "",
+                        "study_id": a.StudyID or "",
+                        "description": a.StudyDescription or "",
+                        "created_by": upload.user,
+                    },
+                )
+                existed = not created
+                if existed and not may_add_to_study(upload.user, study.created_by_id):
+                    # Created by a concurrent upload of someone else: refused like a lost race.
+                    raise IntegrityError(f"study {study.pk} was created by a concurrent upload")
+            if existed:
+                added[a.StudyInstanceUID] = (study, [], [])
         studies[a.StudyInstanceUID] = study
         one_series = series.get(a.SeriesInstanceUID) or known.series.get(a.SeriesInstanceUID)
         if one_series is None:
@@ -426,7 +459,11 @@ def _create_rows(candidates, upload, known):
             )
             if created:
                 grown.add(a.StudyInstanceUID)
+                if a.StudyInstanceUID in added:
+                    added[a.StudyInstanceUID][2].append(a.SeriesInstanceUID)
         series[a.SeriesInstanceUID] = one_series
+        if a.StudyInstanceUID in added:
+            added[a.StudyInstanceUID][1].append(a.SOPInstanceUID)
         instances.append(
             Instance(
                 sop_instance_uid=a.SOPInstanceUID,
@@ -455,11 +492,31 @@ def _create_rows(candidates, upload, known):
             )
         )
     Instance.objects.bulk_create(instances, batch_size=500)
+    for study, instance_uids, series_uids in added.values():
+        _audit_addition(upload, study, instance_uids, series_uids)
     # A phase depends only on the attributes of the study's series, which are fixed
     # when a series is created: an upload that only adds slices changes no phase.
     for uid, study in studies.items():
         if uid in grown:
             classify_study_phases(study)
+
+
+def _audit_addition(upload, study, instance_uids, series_uids):
+    """One AuditEvent for instances (and series) added to a study that was already in the archive."""
+    # The audit log is annotations.AuditEvent; imported here, not at the top, as annotations builds on portal.
+    from annotations.models import AuditEvent
+
+    AuditEvent.objects.create(
+        user=upload.user,
+        action=AuditEvent.Action.UPDATE,
+        object_type="study",
+        object_id=study.pk,
+        changes={
+            "upload": [None, upload.pk],
+            "instances_added": [None, len(instance_uids)],
+            "series_added": [None, series_uids],
+        },
+    )
 
 
 def classify_study_phases(study):

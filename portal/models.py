@@ -4,7 +4,7 @@ import time
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 
@@ -52,16 +52,17 @@ class Patient(models.Model):
 
 class StudyQuerySet(models.QuerySet):
     def visible_to(self, user):
-        """The studies ``user`` may open: all for coordinators/admins, else own uploads and assigned ones."""
+        """The studies ``user`` may open: all for coordinators/admins, else those they created and assigned ones.
+
+        "Created" is the study's :attr:`Study.created_by` (who uploaded it first), a
+        column of the study itself: adding a slice to a study makes nobody its reader.
+        """
         if not user.is_authenticated:
             return self.none()
         if user.has_perm("portal.view_all_studies"):
             return self
-        # Two subqueries, no join of every instance and no DISTINCT over it: the cost stays
-        # that of the page asked for, however many instances the archive holds.
-        uploaded = Instance.objects.filter(series__study=OuterRef("pk"), upload__user=user)
         assigned = self.model.objects.filter(reader_studies__readers=user).values("pk")
-        return self.filter(Q(Exists(uploaded)) | Q(pk__in=assigned))
+        return self.filter(Q(created_by=user) | Q(pk__in=assigned))
 
     def is_visible_to(self, user, study_id):
         """Whether ``user`` may open the study with primary key ``study_id`` (one cheap query at most).
@@ -77,10 +78,7 @@ class StudyQuerySet(models.QuerySet):
         key = (user.pk, study_id)
         if access_cache.get_visible(key):
             return True
-        visible = (
-            Instance.objects.filter(series__study_id=study_id, upload__user=user).exists()
-            or self.filter(pk=study_id, reader_studies__readers=user).exists()
-        )
+        visible = self.filter(Q(created_by=user) | Q(reader_studies__readers=user), pk=study_id).exists()
         if visible:
             access_cache.set_visible(key)
         return visible
@@ -160,6 +158,10 @@ class Study(models.Model):
     study_time = models.CharField(max_length=16, blank=True)
     study_id = models.CharField(max_length=16, blank=True)
     description = models.CharField(max_length=64, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="who uploaded the study's first instances: sees it by upload and may add to it",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = StudyQuerySet.as_manager()
@@ -169,6 +171,17 @@ class Study(models.Model):
 
     def __str__(self):
         return f"{self.patient} {self.study_date or ''} {self.study_instance_uid}"
+
+    def may_be_extended_by(self, user):
+        """Whether ``user`` may add instances or series to this study: its creator, or whoever may manage studies."""
+        return may_add_to_study(user, self.created_by_id)
+
+
+def may_add_to_study(user, created_by_id):
+    """The rule of :meth:`Study.may_be_extended_by` on the creator's id alone (ingest reads only that column)."""
+    if user is None or not user.is_authenticated:
+        return False
+    return user.has_perm("portal.manage_studies") or (created_by_id is not None and created_by_id == user.pk)
 
 
 class Series(models.Model):

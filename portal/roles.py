@@ -15,6 +15,7 @@ CAPABILITIES = {
     "annotate_lesions": "Draw lesions and ROIs on assigned cases",
     "record_reader_calls": "Record own blinded reader calls",
     "view_all_studies": "See every study in the archive",
+    "manage_studies": "Add instances or series to any study of the archive",
     "set_series_phase": "Override the contrast phase of a series",
     "manage_reader_studies": "Create and manage reader studies",
     "enter_pathology": "Enter pathology (ground truth)",
@@ -27,6 +28,7 @@ CAPABILITIES = {
 _READER = ["upload_studies", "annotate_lesions", "record_reader_calls"]
 _COORDINATOR = _READER + [
     "view_all_studies",
+    "manage_studies",
     "set_series_phase",
     "manage_reader_studies",
     "enter_pathology",

@@ -211,3 +211,19 @@ def test_an_sr_of_the_former_format_with_private_pathology_codes_still_imports(a
     response = client.post("/api/v1/sr-imports/", {"file": SimpleUploadedFile("old.dcm", buffer.getvalue())}, format="multipart")
     assert response.status_code == 201, response.json()
     assert geometry(annotated) == before
+
+
+@pytest.mark.django_db
+def test_an_sr_of_a_study_the_user_cannot_open_is_refused_like_one_of_no_study(annotated, other_reader, coordinator, api_client_for):
+    data = fetch_sr(api_client_for(coordinator), annotated)
+    elsewhere = pydicom.dcmread(io.BytesIO(data))
+    elsewhere.StudyInstanceUID = "2.25.1234567890"
+    buffer = io.BytesIO()
+    elsewhere.save_as(buffer, enforce_file_format=True)
+    Lesion.objects.filter(study=annotated).delete()
+    client = api_client_for(other_reader)  # assigned to reader study B only: study A is not theirs to open
+    invisible = client.post("/api/v1/sr-imports/", {"file": SimpleUploadedFile("sr.dcm", data)}, format="multipart")
+    absent = client.post("/api/v1/sr-imports/", {"file": SimpleUploadedFile("sr.dcm", buffer.getvalue())}, format="multipart")
+    assert (invisible.status_code, invisible.json()) == (absent.status_code, absent.json())
+    assert invisible.status_code == 400 and "StudyInstanceUID" in invisible.json()["file"][0]
+    assert not Lesion.objects.filter(study=annotated).exists()
