@@ -16,7 +16,7 @@ from django.utils import timezone
 from portal.models import Instance, Phase, Series
 
 from . import access
-from .errors import Conflict, Invalid
+from .errors import Conflict, Invalid, NotAllowed
 from .geometry import GeometryError, validate_points
 from .models import MALIGNANT_SUBTYPES, ROI, AuditEvent, Lesion, Pathology, ReaderCall, ReaderStudy, Side, Subtype
 
@@ -178,8 +178,27 @@ def _check_roi(lesion, values: dict) -> dict:
 
 
 def _unmark_previous_reference(lesion_id, phase, user, exclude_pk=None):
-    previous = ROI.objects.filter(lesion_id=lesion_id, phase=phase, is_reference=True).exclude(pk=exclude_pk)
-    for other in previous.select_for_update():
+    """Un-mark the lesion's reference ROI of ``phase``; only who may change that ROI may replace it.
+
+    The reference ROIs feed training and scoring, so marking a new one is a change to
+    the current one (:func:`access.may_change_roi`): a reader cannot displace a
+    coordinator's or another reader's reference. Raises :class:`NotAllowed` before
+    anything is changed.
+    """
+    previous = list(
+        ROI.objects.filter(lesion_id=lesion_id, phase=phase, is_reference=True)
+        .exclude(pk=exclude_pk)
+        .select_related("lesion__study")
+        .select_for_update(of=("self",))
+    )
+    for other in previous:
+        if not access.may_change_roi(user, other):
+            raise NotAllowed(
+                f"the lesion's reference ROI of phase {phase} is someone else's; only who may change that ROI "
+                "may mark another one as reference (save yours without is_reference)",
+                "is_reference",
+            )
+    for other in previous:
         _apply(user, other, ["is_reference"], {"is_reference": False})
 
 

@@ -28,14 +28,32 @@ def test_every_tool_is_accepted_with_its_point_count(tool, lesion_a, reader, api
 
 @pytest.mark.django_db
 def test_a_new_reference_roi_unmarks_the_previous_one_of_that_phase(lesion_a, reader, api_client_for):
-    previous = lesion_a.rois.get(phase="CM")
-    response = api_client_for(reader).post("/api/v1/rois/", {"lesion": lesion_a.pk, **roi_values(lesion_a.study, "CM"), "is_reference": True}, format="json")
+    client = api_client_for(reader)
+    previous = client.post("/api/v1/rois/", {"lesion": lesion_a.pk, **roi_values(lesion_a.study, "EX"), "is_reference": True}, format="json")
+    response = client.post("/api/v1/rois/", {"lesion": lesion_a.pk, **roi_values(lesion_a.study, "EX"), "is_reference": True}, format="json")
     assert response.status_code == 201
-    assert ROI.objects.get(pk=previous.pk).is_reference is False
+    assert ROI.objects.get(pk=previous.json()["id"]).is_reference is False
     assert ROI.objects.get(pk=response.json()["id"]).is_reference is True
     assert lesion_a.rois.get(phase="NG").is_reference is True
-    unmark = AuditEvent.objects.get(object_type="roi", object_id=previous.pk, action="update")
+    unmark = AuditEvent.objects.get(object_type="roi", object_id=previous.json()["id"], action="update")
     assert unmark.changes == {"is_reference": [True, False]} and unmark.user == reader
+
+
+@pytest.mark.django_db
+def test_a_reader_cannot_replace_a_reference_roi_drawn_by_someone_else_and_nothing_changes(lesion_a, reader, api_client_for):
+    client = api_client_for(reader)
+    coordinators = lesion_a.rois.get(phase="CM")
+    audited = AuditEvent.objects.count()
+    response = client.post("/api/v1/rois/", {"lesion": lesion_a.pk, **roi_values(lesion_a.study, "CM"), "is_reference": True}, format="json")
+    assert response.status_code == 403
+    assert "reference ROI of phase CM is someone else's" in response.json()["is_reference"][0]
+    assert list(lesion_a.rois.filter(phase="CM").values_list("pk", "is_reference")) == [(coordinators.pk, True)]
+    assert AuditEvent.objects.count() == audited
+    own = client.post("/api/v1/rois/", {"lesion": lesion_a.pk, **roi_values(lesion_a.study, "CM")}, format="json")
+    assert own.status_code == 201  # drawing one without is_reference stays allowed
+    patched = client.patch(f"/api/v1/rois/{own.json()['id']}/", {"is_reference": True}, format="json")
+    assert patched.status_code == 403
+    assert ROI.objects.get(pk=coordinators.pk).is_reference and not ROI.objects.get(pk=own.json()["id"]).is_reference
 
 
 @pytest.mark.django_db
