@@ -167,6 +167,7 @@ def start_portal(args, workdir, processes):
         os.environ,
         DEBUG="0",
         SECRET_KEY=secrets.token_urlsafe(40),
+        DEID_SECRET=secrets.token_urlsafe(40),
         VAR_DIR=str(var),
         MEDIA_ROOT=str(var / "media"),
         STATIC_ROOT=str(var / "staticfiles"),
@@ -179,7 +180,7 @@ def start_portal(args, workdir, processes):
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=REPOSITORY, env=env, check=True)
     subprocess.run([*manage, "collectstatic", "--noinput", "-v", "0"], cwd=REPOSITORY, env=env, check=True)
-    os.environ.update({k: env[k] for k in ("DEBUG", "SECRET_KEY", "VAR_DIR", "MEDIA_ROOT", "STATIC_ROOT", "DATABASE_URL", "DJANGO_SETTINGS_MODULE")})
+    os.environ.update({k: env[k] for k in ("DEBUG", "SECRET_KEY", "DEID_SECRET", "VAR_DIR", "MEDIA_ROOT", "STATIC_ROOT", "DATABASE_URL", "DJANGO_SETTINGS_MODULE")})
     os.environ.pop("CELERY_BROKER_URL", None)
     import django
 

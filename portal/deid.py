@@ -14,7 +14,8 @@ records in DeidentificationMethodCodeSequence:
   and PatientWeight are kept; age and sex are covariates of the reader study.
 
 Two further retentions, not named by an Annex E option code: PatientID is kept
-as the pseudonymous identifier (replaced by the pseudonym in :func:`deidentify`),
+as the pseudonymous identifier (checked against the pseudonym pattern like
+PatientName; replaced by the pseudonym in :func:`deidentify`),
 and ContrastBolusAgent (Basic Profile D) is kept because phase classification
 needs to know whether a series is enhanced.
 
@@ -219,7 +220,7 @@ def _safe_text(ds: Dataset, keyword: str) -> str:
 
 
 def is_pseudonym(value, pseudonym_pattern=None) -> bool:
-    """Whether a PatientName value is empty or a pseudonym (see :data:`DEFAULT_PSEUDONYM_PATTERN`)."""
+    """Whether a PatientName or PatientID value is empty or a pseudonym (see :data:`DEFAULT_PSEUDONYM_PATTERN`)."""
     text = _as_text(value).strip().rstrip("^").strip()
     return text == "" or _pattern(pseudonym_pattern).fullmatch(text) is not None
 
@@ -243,12 +244,13 @@ def _walk(ds: Dataset, path: str = "") -> Iterator[tuple[str, str, object]]:
                 yield from _walk(item, f"{where}[{index}] > ")
 
 
-_DIRECT_IDENTIFIER_TAGS = {tag_for_keyword(keyword): keyword for keyword in DIRECT_IDENTIFIERS}
+# The direct identifiers, and PatientID: kept as the archive's key, but only as a pseudonym.
+_CHECKED_TAGS = {tag_for_keyword(keyword): keyword for keyword in (*DIRECT_IDENTIFIERS, "PatientID")}
 _MAYBE_SEQUENCE_VRS = frozenset({"SQ", "UN", None})
 
 
 def _walk_identifiers(ds: Dataset, path: str = "") -> Iterator[tuple[str, str, object]]:
-    """What :func:`_walk` yields, but only the direct identifiers (:data:`DIRECT_IDENTIFIERS`).
+    """What :func:`_walk` yields, but only the direct identifiers (:data:`DIRECT_IDENTIFIERS`) and PatientID.
 
     Only direct identifiers and elements that are or may be sequences (SQ, UN, or
     no VR yet) are converted from their raw bytes; the others are skipped
@@ -256,7 +258,7 @@ def _walk_identifiers(ds: Dataset, path: str = "") -> Iterator[tuple[str, str, o
     """
     elements = ds._dict
     for tag in list(elements):
-        keyword = _DIRECT_IDENTIFIER_TAGS.get(tag)
+        keyword = _CHECKED_TAGS.get(tag)
         if keyword is None:
             raw = elements.get(tag)
             if raw is None or raw.VR not in _MAYBE_SEQUENCE_VRS or dictionary_vr_is_not_sequence(tag):
@@ -312,7 +314,8 @@ def check_deidentified(ds: Dataset, pseudonym_pattern=None) -> list[str]:
     PatientName (any depth) that is not empty or a pseudonym (``pseudonym_pattern``,
     a regex matched against the whole name; default
     :data:`DEFAULT_PSEUDONYM_PATTERN`); BurnedInAnnotation YES; PatientIdentityRemoved
-    not YES. PatientID is the pseudonymous key of the archive and is allowed.
+    not YES. PatientID is the pseudonymous key of the archive: allowed when it
+    is a pseudonym by the same pattern as PatientName.
     Private tags are not refused here (they are stripped on ingest). Each reason
     names the keyword and path, never the value.
     """
@@ -330,6 +333,12 @@ def check_deidentified(ds: Dataset, pseudonym_pattern=None) -> list[str]:
                 problems.append(
                     f"{path} is not a pseudonym (direct identifier): use an ID such as SRM-0001, "
                     "not a name"
+                )
+        elif keyword == "PatientID":
+            if not is_pseudonym(value, pattern):
+                problems.append(
+                    f"{path} is not a pseudonym (it does not match the pseudonym pattern, DEID_PSEUDONYM_PATTERN): "
+                    "use the study's pseudonymous ID such as SRM-0001, not a hospital record number"
                 )
         elif element.VR == "SQ":
             problems.append(f"{path} is not empty (direct identifier)")

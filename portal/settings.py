@@ -136,7 +136,16 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # Revocations are seen at once by the process that made them, by the others within this time.
 ACCESS_CACHE_SECONDS = env_int("ACCESS_CACHE_SECONDS", 30)
 DEID_PSEUDONYM_PATTERN = os.environ.get("DEID_PSEUDONYM_PATTERN", "")
-DEID_SECRET = os.environ.get("DEID_SECRET", SECRET_KEY)
+# The key of the server de-identifier's pseudonyms and UIDs: not SECRET_KEY, which signs
+# sessions and is rotated for other reasons (rotating DEID_SECRET changes every new pseudonym).
+DEID_SECRET = os.environ.get("DEID_SECRET", "")
+if not DEBUG and (not DEID_SECRET or DEID_SECRET == SECRET_KEY):
+    raise ImproperlyConfigured(
+        ("DEID_SECRET is not set" if not DEID_SECRET else "DEID_SECRET is the same as SECRET_KEY")
+        + ". Set DEID_SECRET in the environment to a secret of its own (not SECRET_KEY), "
+        "or DEBUG=1 for a local development run."
+    )
+DEID_SECRET = DEID_SECRET or "insecure-development-deid-secret-only-for-debug"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

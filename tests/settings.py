@@ -1,4 +1,4 @@
-"""Settings for the test run: the portal's settings with a test secret and a private var/ folder.
+"""Settings for the test run: the portal's settings with test secrets and a private var/ folder.
 
 Everything else (DATABASE_URL, CELERY_BROKER_URL) comes from the environment as usual, so
 CI runs the same suite against PostgreSQL and Redis.
@@ -7,6 +7,7 @@ import os
 import tempfile
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+os.environ.setdefault("DEID_SECRET", "test-deid-secret-not-for-production")
 os.environ.setdefault("VAR_DIR", tempfile.mkdtemp(prefix="portal-test-var-"))
 
 from portal.settings import *  # noqa: E402,F401,F403

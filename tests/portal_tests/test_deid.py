@@ -101,6 +101,19 @@ def test_patient_id_is_allowed_as_the_pseudonymous_key():
     assert check_deidentified(make_ct_dataset(PatientID="MRN-4711")) == []
 
 
+@pytest.mark.parametrize("patient_id", ["Doe^John", "John Doe", "DOE"])
+def test_a_patient_id_that_is_a_name_is_refused_naming_patient_id_never_its_value(patient_id):
+    problems = check_deidentified(make_ct_dataset(PatientID=patient_id))
+    assert len(problems) == 1 and problems[0].startswith("PatientID is not a pseudonym")
+    assert patient_id not in problems[0]
+
+
+def test_patient_id_is_checked_against_the_configured_pseudonym_pattern():
+    assert check_deidentified(make_ct_dataset(PatientID="SRM-0001"), pseudonym_pattern=r"SRM-\d{4}") == []
+    problems = check_deidentified(make_ct_dataset(PatientName="SRM-0001", PatientID="4711"), pseudonym_pattern=r"SRM-\d{4}")
+    assert [p.split(" ")[0] for p in problems] == ["PatientID"]
+
+
 def test_empty_identifiers_and_placeholders_are_accepted():
     ds = make_ct_dataset(InstitutionName="", ReferringPhysicianName="", OperatorsName="ANONYMIZED")
     ds.OtherPatientIDsSequence = Sequence()

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_django(env_changes, code="import django; django.setup(); print('started')"):
-    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE")}
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEID_SECRET", "DEBUG", "DJANGO_SETTINGS_MODULE")}
     env.update(env_changes, DJANGO_SETTINGS_MODULE="portal.settings", VAR_DIR=env.get("VAR_DIR", "/tmp/portal-settings-test"))
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
@@ -24,7 +24,16 @@ def test_portal_refuses_to_start_without_secret_key_unless_debug():
     assert refused.returncode != 0
     assert "SECRET_KEY is not set" in refused.stderr
     assert run_django({"DEBUG": "1"}).stdout.strip() == "started"
-    assert run_django({"SECRET_KEY": "x" * 50}).stdout.strip() == "started"
+    assert run_django({"SECRET_KEY": "x" * 50, "DEID_SECRET": "y" * 50}).stdout.strip() == "started"
+
+
+def test_portal_refuses_to_start_without_a_deid_secret_of_its_own_unless_debug():
+    missing = run_django({"SECRET_KEY": "x" * 50})
+    assert missing.returncode != 0 and "DEID_SECRET is not set" in missing.stderr
+    same = run_django({"SECRET_KEY": "x" * 50, "DEID_SECRET": "x" * 50})
+    assert same.returncode != 0 and "DEID_SECRET is the same as SECRET_KEY" in same.stderr
+    code = "import django; django.setup(); from django.conf import settings; print(bool(settings.DEID_SECRET))"
+    assert run_django({"DEBUG": "1"}, code).stdout.strip() == "True"
 
 
 def test_database_and_broker_come_from_the_environment():
@@ -33,17 +42,17 @@ def test_database_and_broker_come_from_the_environment():
         "print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL, settings.ALLOWED_HOSTS)"
     )
     shown = run_django(
-        {"SECRET_KEY": "k", "DATABASE_URL": "postgres://u@db:5432/x", "CELERY_BROKER_URL": "redis://r:6379/0", "ALLOWED_HOSTS": "a.org,b.org"},
+        {"SECRET_KEY": "k", "DEID_SECRET": "d", "DATABASE_URL": "postgres://u@db:5432/x", "CELERY_BROKER_URL": "redis://r:6379/0", "ALLOWED_HOSTS": "a.org,b.org"},
         code,
     ).stdout
     assert "postgresql" in shown and "redis://r:6379/0" in shown and "['a.org', 'b.org']" in shown
-    default = run_django({"SECRET_KEY": "k", "DATABASE_URL": "", "CELERY_BROKER_URL": ""}, code).stdout
+    default = run_django({"SECRET_KEY": "k", "DEID_SECRET": "d", "DATABASE_URL": "", "CELERY_BROKER_URL": ""}, code).stdout
     assert "sqlite3" in default and "filesystem://" in default
 
 
 def test_django_start_does_not_import_tensorflow():
     code = "import django; django.setup(); import portal.urls, sys; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
-    assert run_django({"SECRET_KEY": "k"}, code).stdout.strip() == "False False"
+    assert run_django({"SECRET_KEY": "k", "DEID_SECRET": "d"}, code).stdout.strip() == "False False"
 
 
 @pytest.mark.django_db

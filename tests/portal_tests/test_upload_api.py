@@ -282,3 +282,14 @@ def test_a_bad_whole_body_upload_is_refused_with_its_reason_and_stores_nothing(a
     other_type = client.post(URL, b"{}", content_type="application/json")
     assert other_type.status_code == 415
     assert nothing_stored() and stored_files() == []
+
+
+@pytest.mark.django_db
+def test_upload_whose_patient_id_is_not_a_pseudonym_is_rejected_and_nothing_is_stored(api_client_for, reader, stored_files, settings):
+    settings.DEID_PSEUDONYM_PATTERN = r"SRM-\d{4}"
+    record_number = dataset_bytes(make_ct_dataset(PatientName="SRM-0001", PatientID="004711"))
+    response = post(api_client_for(reader), [as_upload("IM0001.dcm", record_number)])
+    assert response.status_code == 422
+    reason = response.json()["files"][0]["reason"]
+    assert "PatientID is not a pseudonym" in reason and "004711" not in reason
+    assert nothing_stored() and stored_files() == []
