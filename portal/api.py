@@ -105,6 +105,7 @@ class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     serializer_class = UploadSerializer
     parser_classes = [MultiPartParser, FormParser, RawDicomParser, RawZipParser]
+    request_body_limit = "UPLOAD_MAX_TOTAL_BYTES"  # not DATA_UPLOAD_MAX_MEMORY_SIZE (portal.middleware)
 
     def get_queryset(self):
         uploads = Upload.objects.select_related("user")

@@ -332,6 +332,8 @@ def _dicom_json_response(items):
 class StudiesView(DicomWebView):
     """``GET /dicomweb/studies`` (QIDO-RS) and ``POST /dicomweb/studies[/{study}]`` (STOW-RS)."""
 
+    request_body_limit = "UPLOAD_MAX_TOTAL_BYTES"  # STOW-RS bodies (portal.middleware)
+
     def get(self, request):
         matches, limit, offset, include = parse_qido_query(request.GET)
         studies = apply_matches(self.visible_studies(request), matches, STUDY_LOOKUPS, "study")
@@ -367,7 +369,8 @@ def store_instances(request, study_uid, base_url):
     if not request.user.has_perm("portal.upload_studies"):
         return JsonResponse({"error": "you may not upload studies"}, status=403)
     try:
-        parts = parse_multipart_related(request.body, request.META.get("CONTENT_TYPE", ""))
+        # read(), not .body: the body's limit is UPLOAD_MAX_TOTAL_BYTES, checked by portal.middleware
+        parts = parse_multipart_related(request.read(), request.META.get("CONTENT_TYPE", ""))
     except ValueError as error:
         return JsonResponse({"error": str(error)}, status=415 if "must be multipart" in str(error) else 400)
     files = []
@@ -704,6 +707,8 @@ class FramesView(DicomWebView):
 
 class StudyView(RetrieveView):
     """``GET /dicomweb/studies/{study}`` (WADO-RS) and ``POST`` to it (STOW-RS into that study)."""
+
+    request_body_limit = "UPLOAD_MAX_TOTAL_BYTES"  # STOW-RS bodies (portal.middleware)
 
     def post(self, request, study):
         return store_instances(request, study, self.base_url(request))

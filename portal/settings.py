@@ -57,6 +57,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "portal.middleware.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -129,7 +130,10 @@ UPLOAD_MAX_FILE_BYTES = env_int("UPLOAD_MAX_FILE_MB", 512) * 1024 * 1024
 UPLOAD_MAX_TOTAL_BYTES = env_int("UPLOAD_MAX_TOTAL_MB", 4096) * 1024 * 1024
 UPLOAD_MAX_MEMBERS = env_int("UPLOAD_MAX_MEMBERS", 20000)
 UPLOAD_MAX_ZIP_RATIO = env_int("UPLOAD_MAX_ZIP_RATIO", 200)
-DATA_UPLOAD_MAX_MEMORY_SIZE = None  # the upload limits above apply instead
+# Every other request body (forms, the login page, the JSON API): refused above this size
+# by its Content-Length before it is read (portal.middleware); the upload API and STOW-RS
+# have UPLOAD_MAX_TOTAL_BYTES instead.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("REQUEST_MAX_MB", 10) * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_MEMBERS
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # Seconds a web process may reuse a token's user and a "user may see study" answer (0: off).
