@@ -682,17 +682,38 @@ def read_frames(instance, frame_numbers):
     return content
 
 
+# The most frame numbers one WADO-RS frames request may list.
+FRAMES_MAX_PER_REQUEST = 1000
+
+
 class FramesView(DicomWebView):
-    """``GET .../instances/{instance}/frames/{frames}`` (WADO-RS, application/octet-stream)."""
+    """``GET .../instances/{instance}/frames/{frames}`` (WADO-RS, application/octet-stream).
+
+    The frames are answered in the order of the list (PS3.18 10.4.1.1.4), each once: a
+    number listed again is answered at its first place only. A list of more than
+    :data:`FRAMES_MAX_PER_REQUEST` numbers, or of more numbers than the instance has
+    frames, is refused (400) before any frame is read.
+    """
 
     def get(self, request, study, series, instance, frames):
+        listed = frames.split(",")
+        if len(listed) > FRAMES_MAX_PER_REQUEST:
+            return JsonResponse(
+                {"error": f"the frame list has {len(listed)} numbers; at most {FRAMES_MAX_PER_REQUEST} per request"},
+                status=400,
+            )
         try:
-            numbers = [int(n) for n in frames.split(",")]
+            numbers = list(dict.fromkeys(int(n) for n in listed))
         except ValueError:
             return JsonResponse({"error": f"frame list {frames!r} must be comma-separated integers"}, status=400)
         found = _instance_for(request, study, series, instance)
         if found is None:
             return JsonResponse({"error": "not found"}, status=404)
+        if len(listed) > found.number_of_frames:
+            return JsonResponse(
+                {"error": f"the frame list has {len(listed)} numbers; the instance has {found.number_of_frames} frame(s)"},
+                status=400,
+            )
         etag = _etag(found, "-" + hashlib.sha256(",".join(map(str, numbers)).encode()).hexdigest()[:16])
         cached = _not_modified(request, etag)
         if cached is not None:
