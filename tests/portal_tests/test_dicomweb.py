@@ -252,5 +252,4 @@ def test_frames_and_instances_are_cacheable_by_the_browser_and_revalidate_withou
         # The validator never stands in for the access check.
         other = requests.get(url, headers={"Authorization": f"Token {token_for(other_reader)}", "Accept": accept, "If-None-Match": etag})
         assert other.status_code == 404
-    one = requests.get(f"{base}/frames/1", headers=mine).headers["ETag"]
-    assert requests.get(f"{base}/frames/1,1", headers=mine).headers["ETag"] != one
+    assert requests.get(f"{base}/frames/1,1", headers=mine).status_code == 400  # more numbers than the one frame
