@@ -28,7 +28,7 @@ import numpy as np
 import pydicom
 from django.core.files.storage import default_storage
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, F, Lookup
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils.http import parse_header_parameters
@@ -272,6 +272,36 @@ def _date(value):
     return f"{value[:4]}-{value[4:6]}-{value[6:]}"
 
 
+def like_pattern(value):
+    """A DICOM wildcard value (``*`` any run of characters, ``?`` one) as a LIKE pattern, escape ``\\``."""
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%").replace("?", "_")
+
+
+def glob_pattern(value):
+    """A DICOM wildcard value as an SQLite GLOB pattern (the same wildcards; ``[`` taken literally)."""
+    return value.replace("[", "[[]")
+
+
+class WildcardMatch(Lookup):
+    """``lhs`` matches a DICOM wildcard value (PS3.4 C.2.2.2.4), case-sensitively like an exact match.
+
+    Translated to the database's own pattern matching, LIKE (GLOB on SQLite, whose LIKE
+    ignores case), never to a regular expression: both stop early on a value such as
+    ``*a*a*a...b`` that a backtracking regular expression takes hours over.
+    """
+
+    lookup_name = "dicom_wildcard"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        lhs = connection.ops.lookup_cast("contains", self.lhs.output_field.get_internal_type()) % lhs
+        if connection.vendor == "sqlite":
+            return f"{lhs} GLOB %s", [*params, glob_pattern(self.rhs)]
+        return f"{lhs} LIKE %s ESCAPE '\\'", [*params, like_pattern(self.rhs)]
+
+
 def apply_matches(queryset, matches, lookups, level):
     """Filter by QIDO-RS matching: single value, UID list, ``*``/``?`` wildcards, date range."""
     for keyword, value in matches.items():
@@ -293,8 +323,7 @@ def apply_matches(queryset, matches, lookups, level):
         elif keyword.endswith("UID"):
             queryset = queryset.filter(**{f"{path}__in": [v for v in value.split(",") if v]})
         elif "*" in value or "?" in value:
-            regex = "^" + re.escape(value).replace(r"\*", ".*").replace(r"\?", ".") + "$"
-            queryset = queryset.filter(**{f"{path}__regex": regex})
+            queryset = queryset.filter(WildcardMatch(F(path), value))
         else:
             queryset = queryset.filter(**{path: value})
     return queryset.distinct()
@@ -325,8 +354,28 @@ class DicomWebView(APIView):
         return super().handle_exception(exc)
 
 
-def _dicom_json_response(items):
-    return HttpResponse(json.dumps(items), content_type=DICOM_JSON)
+# The most results one QIDO-RS answer holds: without ``limit``, or with a larger one, the
+# first this many, and a Warning 299 says that more matched (as PS3.18 asks of a server
+# that limits the results of a search).
+QIDO_MAX_RESULTS = 1000
+
+
+def qido_page(queryset, limit, offset):
+    """The rows of one QIDO-RS answer, and whether :data:`QIDO_MAX_RESULTS` cut it short."""
+    capped = limit is None or limit > QIDO_MAX_RESULTS
+    size = QIDO_MAX_RESULTS if capped else limit
+    rows = list(queryset[offset: offset + size + (1 if capped else 0)])  # one more: did more match?
+    return rows[:size], len(rows) > size
+
+
+def _dicom_json_response(items, truncated=False):
+    response = HttpResponse(json.dumps(items), content_type=DICOM_JSON)
+    if truncated:
+        response["Warning"] = (
+            '299 portal "The number of results exceeded the maximum supported by the server '
+            f'({QIDO_MAX_RESULTS}). Additional results can be requested."'
+        )
+    return response
 
 
 class StudiesView(DicomWebView):
@@ -338,7 +387,7 @@ class StudiesView(DicomWebView):
         matches, limit, offset, include = parse_qido_query(request.GET)
         studies = apply_matches(self.visible_studies(request), matches, STUDY_LOOKUPS, "study")
         studies = studies.select_related("patient").order_by("id")
-        page = list(studies[offset: offset + limit] if limit is not None else studies[offset:])
+        page, truncated = qido_page(studies, limit, offset)
         # Counts and modalities of the whole study in one grouped query over the page. (Annotating
         # the filtered queryset would reuse the visibility filter's joins and count only the part
         # of a study the user uploaded.)
@@ -358,7 +407,7 @@ class StudiesView(DicomWebView):
                 first = Instance.objects.filter(series__study=study).values_list("metadata", flat=True).first()
                 _include_fields(result, first, include)
             results.append(result)
-        return _dicom_json_response(results)
+        return _dicom_json_response(results, truncated)
 
     def post(self, request):
         return store_instances(request, None, self.base_url(request))
@@ -451,7 +500,7 @@ class StudySeriesView(DicomWebView):
             series = series.filter(study__study_instance_uid=study)
         series = apply_matches(series, matches, SERIES_LOOKUPS, "series")
         series = series.select_related("study").annotate(n_instances=Count("instances")).order_by("study_id", "series_number", "id")
-        page = series[offset: offset + limit] if limit is not None else series[offset:]
+        page, truncated = qido_page(series, limit, offset)
         base = self.base_url(request)
         results = []
         for one in page:
@@ -459,7 +508,7 @@ class StudySeriesView(DicomWebView):
             if include:
                 _include_fields(result, one.instances.values_list("metadata", flat=True).first(), include)
             results.append(result)
-        return _dicom_json_response(results)
+        return _dicom_json_response(results, truncated)
 
 
 class SeriesInstancesView(DicomWebView):
@@ -473,7 +522,7 @@ class SeriesInstancesView(DicomWebView):
             series_instance_uid=series,
         )
         instances = apply_matches(one_series.instances.all(), matches, INSTANCE_LOOKUPS, "instance")
-        page = instances[offset: offset + limit] if limit is not None else instances[offset:]
+        page, truncated = qido_page(instances, limit, offset)
         base = self.base_url(request)
         results = []
         for instance in page:
@@ -482,7 +531,7 @@ class SeriesInstancesView(DicomWebView):
             if include:
                 _include_fields(result, instance.metadata, include)
             results.append(result)
-        return _dicom_json_response(results)
+        return _dicom_json_response(results, truncated)
 
 
 def _instances_for(request, study, series=None, instance=None):

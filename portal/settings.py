@@ -119,8 +119,12 @@ STORAGES = {
     # STORAGE_BACKEND=storages.backends.s3.S3Storage (django-storages) for an S3-compatible store;
     # its own AWS_* variables configure it.
     "default": {"BACKEND": os.environ.get("STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")},
+    # collectstatic writes a .gz and (with the Brotli package) a .br beside every file;
+    # whitenoise serves the smallest one the browser accepts.
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# The case page's chunks are named by their content hash (frontend/build.mjs): cached for good.
+WHITENOISE_IMMUTABLE_FILE_TEST = r"/portal/build/chunks/[\w-]+-[A-Z0-9]{8}\.js(\.map)?$"
 for _name in ("AWS_STORAGE_BUCKET_NAME", "AWS_S3_ENDPOINT_URL", "AWS_S3_REGION_NAME", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
     if os.environ.get(_name):
         globals()[_name] = os.environ[_name]
@@ -160,7 +164,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "portal.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "portal.api.exception_handler",
 }
