@@ -1,6 +1,7 @@
-"""CSV export of a reader study: one row per lesion x reader."""
-import csv
+"""CSV export of a reader study: one row per lesion x reader (no cell a spreadsheet runs as a formula)."""
 import io
+
+from portal.spreadsheets import FormulaSafeWriter
 
 from .models import ReaderCall
 
@@ -58,7 +59,7 @@ def reader_study_rows(reader_study):
 def reader_study_csv(reader_study) -> str:
     """The export as CSV text with a header line."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = FormulaSafeWriter(buffer)
     writer.writerow(HEADERS)
     writer.writerows(reader_study_rows(reader_study))
     return buffer.getvalue()

@@ -2,11 +2,13 @@
 
 Each takes ``services.ComparisonInputs`` (what entered the analysis) and returns
 text; the views add the HTTP headers. Simulated calls are marked in every export.
+No CSV cell is one a spreadsheet would run as a formula (:mod:`portal.spreadsheets`).
 """
-import csv
 import io
 import json
 import re
+
+from portal.spreadsheets import FormulaSafeWriter
 
 LONG_COLUMNS = ["reader", "reader_type", "simulated", "case", "patient", "truth", "rating"]
 
@@ -23,7 +25,7 @@ def joined_csv(inputs) -> str:
     ``In analysis`` says whether the row's lesion and reader entered the statistics.
     """
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = FormulaSafeWriter(buffer)
     model_columns = []
     for model in inputs.models:
         model_columns += [f"{model.label} {model.scores_source} score", f"{model.label} fold"]
@@ -77,7 +79,7 @@ def long_csv(inputs, model_key: str | None = None) -> str:
     the page's MRMC result.
     """
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = FormulaSafeWriter(buffer)
     writer.writerow(LONG_COLUMNS)
     for reader in inputs.analysed_readers:
         for lesion in inputs.analysed_lesions:

@@ -84,3 +84,14 @@ def test_csv_export_has_one_row_per_lesion_and_reader(lesion_a, reader_study_a, 
     assert first["Long axis (mm)"] == "23.5" and first["Pathology subtype"] == "ccRCC" and first["Pathology malignant"] == "yes"
     assert (first["Call"], first["Probability of malignancy (%)"], first["Locked"], first["Blinded"], first["Simulated"], first["Revision"]) == ("malignant", "85", "yes", "yes", "no", "1")
     assert rows[1]["Call"] == "" and rows[1]["Probability of malignancy (%)"] == ""
+
+
+@pytest.mark.django_db
+def test_csv_export_cells_that_start_a_formula_are_text(lesion_a, reader_study_a, make_user, coordinator, api_client_for):
+    services.update_lesion(lesion_a, coordinator, location="=HYPERLINK(\"http://example.org\",\"x\")")
+    reader_study_a.readers.add(make_user("@reader", "reader"))
+    response = api_client_for(coordinator).get(f"/api/v1/reader-studies/{reader_study_a.pk}/export.csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert {r["Location"] for r in rows} == {"'=HYPERLINK(\"http://example.org\",\"x\")"}
+    assert sorted(r["Reader"] for r in rows) == ["'@reader", "reader1"]
+    assert {r["Long axis (mm)"] for r in rows} == {"23.5"}

@@ -252,6 +252,13 @@ def test_joined_csv_has_one_row_per_lesion_and_reader_with_model_columns(client,
         assert row["Reader call"] in {"malignant", "benign"}
 
 
+def test_joined_csv_writes_a_formula_in_the_reader_study_name_as_text(study):
+    ReaderStudy.objects.filter(pk=study.reader_study.pk).update(name="=cmd|' /C calc'!A0")
+    study.reader_study.refresh_from_db()
+    rows = list(csv.DictReader(io.StringIO(exports.joined_csv(services.gather_inputs(study.reader_study)))))
+    assert {r["Reader study"] for r in rows} == {"'=cmd|' /C calc'!A0"}
+
+
 def test_imrmc_export_parses_back_to_the_same_ratings(client, coordinator, study):
     client.force_login(coordinator)
     text = client.get(reverse("evaluation:export-imrmc", args=[study.reader_study.pk])).content.decode()
