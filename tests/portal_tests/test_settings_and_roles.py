@@ -1,5 +1,6 @@
 """Settings from the environment and the role groups."""
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -91,7 +92,8 @@ def test_token_authentication_works_for_scripts(reader, token_for, client):
 
 @pytest.mark.django_db
 def test_openapi_schema_and_login_page_render(client, reader):
-    assert client.get("/api/schema/").status_code == 200
+    assert client.get("/api/schema/").status_code in (401, 403)  # the API's description is for users only
+    assert client.get("/api/docs/").status_code in (401, 403)
     assert client.get("/accounts/login/").status_code == 200
     assert client.get("/").status_code == 302
     client.force_login(reader)
@@ -112,3 +114,19 @@ def test_navigation_shows_each_role_its_pages(client, reader, coordinator, admin
     assert "/models/" not in page and "Pilot study" in page and "/comparison/" in page
     client.force_login(admin_user)
     assert "/models/" in client.get("/").content.decode()
+
+
+@pytest.mark.django_db
+def test_api_docs_are_for_logged_in_users_and_served_from_the_portal_not_a_cdn(client, reader):
+    from django.contrib.staticfiles import finders
+
+    client.force_login(reader)
+    assert client.get("/api/schema/").status_code == 200
+    page = client.get("/api/docs/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "cdn.jsdelivr.net" not in html and "unpkg.com" not in html
+    scripts = re.findall(r'src="(/static/[^"]+\.js)"', html)
+    assert scripts and all("drf_spectacular_sidecar" in src for src in scripts)
+    for src in scripts:  # every script the page needs is a static file of the portal
+        assert finders.find(src.removeprefix("/static/")), src
