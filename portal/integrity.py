@@ -1,0 +1,99 @@
+"""Is the archive whole? Every Instance's file is in storage with its SHA-256, and no file lacks a row.
+
+Ingest stores each instance under its content address (``ingest.storage_name``) and
+records the SHA-256 of the stored bytes in ``Instance.sha256``; this module reads every
+file back and compares. Files under ``instances/`` that no Instance names are listed,
+never deleted: whether they are leftovers or the rows are what was lost is for a person
+to decide (e.g. after restoring a database backup older than the media backup).
+"""
+import hashlib
+from dataclasses import dataclass, field
+
+from django.core.files.storage import default_storage
+
+from .models import Instance
+
+CHUNK_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing wrong: ``kind`` is ``missing``, ``unreadable``, ``corrupt`` or ``orphan``; ``name`` the storage name."""
+
+    kind: str
+    name: str
+    detail: str
+
+
+@dataclass
+class ArchiveReport:
+    """What :func:`verify_archive` found: instances checked and every :class:`Finding`."""
+
+    instances: int = 0
+    findings: list = field(default_factory=list)
+
+    @property
+    def ok(self):
+        return not self.findings
+
+    def count(self, kind):
+        return sum(1 for finding in self.findings if finding.kind == kind)
+
+    @property
+    def intact(self):
+        """Instances whose file is there with the recorded SHA-256."""
+        return self.instances - sum(1 for finding in self.findings if finding.kind != "orphan")
+
+
+def file_sha256(name, storage=default_storage):
+    """The SHA-256 (hex) of the stored file ``name``, read in chunks."""
+    digest = hashlib.sha256()
+    with storage.open(name, "rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def stored_names(folder="instances", storage=default_storage):
+    """Every file name under ``folder`` of ``storage``, recursively (sorted)."""
+    try:
+        folders, files = storage.listdir(folder)
+    except FileNotFoundError:
+        return []
+    names = [f"{folder}/{name}" for name in files]
+    for sub in folders:
+        names += stored_names(f"{folder}/{sub}", storage)
+    return sorted(names)
+
+
+def verify_archive(storage=default_storage, on_instance=None):
+    """Check every Instance's file (exists, SHA-256 matches) and list files without a row.
+
+    ``on_instance`` (optional) is called after each instance, e.g. for progress.
+    Returns an :class:`ArchiveReport`; nothing is changed or deleted.
+    """
+    report = ArchiveReport()
+    named = set()
+    rows = Instance.objects.order_by("id").values_list("sop_instance_uid", "file", "sha256")
+    for sop_instance_uid, name, sha256 in rows.iterator(chunk_size=2000):
+        report.instances += 1
+        named.add(name)
+        try:
+            found = file_sha256(name, storage)
+        except FileNotFoundError:
+            report.findings.append(Finding("missing", name, f"SOPInstanceUID {sop_instance_uid}: the file is not in storage"))
+        except OSError as error:
+            report.findings.append(Finding(
+                "unreadable", name, f"SOPInstanceUID {sop_instance_uid}: {error.strerror or type(error).__name__}"
+            ))
+        else:
+            if found != sha256:
+                report.findings.append(Finding(
+                    "corrupt", name, f"SOPInstanceUID {sop_instance_uid}: SHA-256 is {found}, the archive recorded {sha256}"
+                ))
+        if on_instance is not None:
+            on_instance(report.instances)
+    for name in stored_names(storage=storage):
+        if name not in named:
+            report.findings.append(Finding("orphan", name, "no Instance names this file (left in place)"))
+    return report
