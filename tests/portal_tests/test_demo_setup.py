@@ -28,6 +28,7 @@ SMALL_DEMO = ["--patients", "20", "--size", "128", "--training-patients", "200",
 @pytest.fixture
 def var_dir(settings, tmp_path):
     settings.VAR_DIR = tmp_path
+    settings.DEBUG = True  # the demo (its users) is for DEBUG set-ups only
     return tmp_path
 
 

@@ -1,4 +1,5 @@
 """Settings from the environment and the role groups."""
+import io
 import os
 import re
 import subprocess
@@ -69,7 +70,8 @@ def test_roles_are_groups_with_their_capabilities(make_user):
 
 
 @pytest.mark.django_db
-def test_demo_users_get_their_roles_and_printed_passwords(capsys):
+def test_demo_users_get_their_roles_and_printed_passwords(capsys, settings, tmp_path):
+    settings.DEBUG, settings.VAR_DIR = True, tmp_path
     call_command("create_demo_users")
     printed = capsys.readouterr().out
     for name in ("admin", "coordinator", "reader1", "reader2", "reader3"):
@@ -81,6 +83,31 @@ def test_demo_users_get_their_roles_and_printed_passwords(capsys):
     user = authenticate(username="reader2", password=password)
     assert user is not None and user_roles(user) == {"reader"}
     assert get_user_model().objects.get(username="admin").is_superuser
+
+
+@pytest.mark.django_db
+def test_create_demo_users_refuses_to_run_outside_debug_and_creates_nobody(settings, tmp_path):
+    from django.contrib.auth import get_user_model
+    from django.core.management import CommandError
+
+    settings.DEBUG, settings.VAR_DIR = False, tmp_path
+    with pytest.raises(CommandError, match="only with DEBUG=1"):
+        call_command("create_demo_users")
+    assert not get_user_model().objects.exists() and not (tmp_path / "demo-logins.txt").exists()
+
+
+@pytest.mark.django_db
+def test_the_demo_logins_file_is_readable_by_its_owner_only(settings, tmp_path):
+    settings.DEBUG, settings.VAR_DIR = True, tmp_path
+    logins = tmp_path / "demo-logins.txt"
+    logins.write_text("reader1 kept-password\n")
+    logins.chmod(0o644)  # as an earlier version left it
+    call_command("create_demo_users", stdout=io.StringIO())
+    assert logins.stat().st_mode & 0o777 == 0o600
+    assert "reader1 kept-password" in logins.read_text()
+    logins.unlink()
+    call_command("create_demo_users", stdout=io.StringIO())
+    assert logins.stat().st_mode & 0o777 == 0o600
 
 
 @pytest.mark.django_db

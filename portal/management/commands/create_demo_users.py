@@ -1,10 +1,11 @@
-"""Create the demo accounts (admin, coordinator, reader1..3) and print their logins."""
+"""Create the demo accounts (admin, coordinator, reader1..3) and print their logins (DEBUG only)."""
+import os
 import secrets
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from portal.roles import ADMIN, COORDINATOR, READER, ensure_roles
 
@@ -12,9 +13,17 @@ DEMO_USERS = [("admin", ADMIN), ("coordinator", COORDINATOR), ("reader1", READER
 
 
 class Command(BaseCommand):
-    help = "Create demo users with random passwords (kept in var/demo-logins.txt) and print them."
+    help = (
+        "Create demo users with random passwords (kept in var/demo-logins.txt, readable by its owner only) and "
+        "print them. Runs only with DEBUG=1: a production portal has no known accounts."
+    )
 
     def handle(self, *args, **options):
+        if not settings.DEBUG:
+            raise CommandError(
+                "create_demo_users runs only with DEBUG=1 (a demo set-up): it creates an admin and other accounts "
+                "whose passwords it prints; create real accounts with 'manage.py createsuperuser' and the admin"
+            )
         ensure_roles()
         logins_file = settings.VAR_DIR / "demo-logins.txt"
         known = {}
@@ -34,7 +43,11 @@ class Command(BaseCommand):
             user.groups.set([Group.objects.get(name=role)])
             lines.append(f"{username} {password}")
         logins_file.parent.mkdir(parents=True, exist_ok=True)
-        logins_file.write_text("\n".join(lines) + "\n")
+        # Created (or narrowed) to 0600 before the passwords are written: never readable by others.
+        descriptor = os.open(logins_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(descriptor, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write("\n".join(lines) + "\n")
         self.stdout.write("Demo logins (username password role):")
         for (username, role), line in zip(DEMO_USERS, lines):
             self.stdout.write(f"  {line}  ({role})")
