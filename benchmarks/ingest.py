@@ -35,13 +35,11 @@ The script stops by itself and removes its processes, namespace and temp folders
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -53,6 +51,8 @@ from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
+
+from benchmarks.processes import Processes, free_port, wait_for_http  # noqa: E402
 
 ORTHANC_PLUGIN_DIRS = ("/usr/share/orthanc/plugins", "/usr/lib/orthanc/plugins", "/usr/lib/x86_64-linux-gnu/orthanc/plugins")
 OUR_PORT = None  # chosen at start
@@ -87,59 +87,6 @@ def parse_args(argv=None):
     args.slices = args.slices or (16 if args.quick else 64)
     args.pairs = args.pairs or (2 if args.quick else 5)
     return args
-
-
-# ---------------------------------------------------------------- processes
-
-
-class Processes:
-    """Child processes started by this script, each in its own process group; all stopped on exit."""
-
-    def __init__(self):
-        self.children = []
-
-    def start(self, command, log, **kwargs):
-        handle = open(log, "wb")
-        child = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True, **kwargs)
-        self.children.append((child, handle))
-        return child
-
-    def stop_all(self):
-        for child, _ in reversed(self.children):
-            if child.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.pid, signal.SIGTERM)
-        for child, handle in reversed(self.children):
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
-            handle.close()
-        self.children = []
-
-
-def wait_for_http(url, child, log, timeout=60, headers=None):
-    import requests
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if child.poll() is not None:
-            raise RuntimeError(f"{child.args[0]} exited with {child.returncode}; see its log:\n{Path(log).read_text()[-3000:]}")
-        try:
-            requests.get(url, headers=headers or {}, timeout=30)
-            return
-        except requests.RequestException:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer within {timeout} s")
-
-
-def free_port():
-    """A port nobody listens on at 127.0.0.1 now (others may share this machine)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # ---------------------------------------------------------------- servers

@@ -33,23 +33,22 @@ Run from the repository root, after ``make frontend``::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gzip
 import json
 import os
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
+
+from benchmarks.processes import Processes, free_port, wait_for_http  # noqa: E402
 
 BUILD = REPOSITORY / "portal" / "static" / "portal" / "build"
 CHROMIUM = "/usr/bin/chromium"
@@ -106,58 +105,6 @@ def print_sizes(rows):
 
 
 # ---------------------------------------------------------------- server
-
-
-class Processes:
-    """Child processes started by this script, each in its own process group; all stopped on exit."""
-
-    def __init__(self):
-        self.children = []
-
-    def start(self, command, log, **kwargs):
-        handle = open(log, "wb")
-        child = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True, **kwargs)
-        self.children.append((child, handle))
-        return child
-
-    def stop_all(self):
-        for child, _ in reversed(self.children):
-            if child.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.pid, signal.SIGTERM)
-        for child, handle in reversed(self.children):
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
-            handle.close()
-        self.children = []
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_http(url, child, log, timeout=60):
-    import urllib.error
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if child.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {child.returncode}; see its log:\n{Path(log).read_text()[-3000:]}")
-        try:
-            urllib.request.urlopen(url, timeout=30)
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
 def start_portal(args, workdir, processes):
