@@ -108,6 +108,8 @@ def requests_for(path, client, headers, n, size):
             if path == "stow":
                 body, content_type = multipart(chunk, "application/dicom")
                 url = "/dicomweb/studies"
+            elif path == "rest-single":  # the file as the body, as benchmarks/ingest.py sends it
+                body, content_type, url = chunk[0], "application/dicom", "/api/v1/uploads/"
             else:
                 boundary = secrets.token_hex(8)
                 body = encode_multipart(boundary, {"files": [_named(i, data) for i, data in enumerate(chunk)]})
