@@ -371,24 +371,30 @@ def _check(response, expected):
 
 
 def _rate(count, call):
-    start = time.perf_counter()
+    """(items/s, CPU milliseconds this client process spent per item)."""
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(count):
         call()
-    return count / (time.perf_counter() - start)
+    return count / (time.perf_counter() - start), 1000 * (time.process_time() - cpu) / count
 
 
 def _parallel_rate(jobs, threads, make_worker):
-    """Items/s over ``jobs`` split across ``threads`` clients (each with its own session)."""
+    """(items/s, client CPU ms per item) over ``jobs`` split across ``threads`` clients (each with its own session)."""
     workers = [make_worker() for _ in range(threads)]
     shares = [jobs[i::threads] for i in range(threads)]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(lambda pair: [pair[0](job) for job in pair[1]], zip(workers, shares)))
-    return len(jobs) / (time.perf_counter() - start)
+    return len(jobs) / (time.perf_counter() - start), 1000 * (time.process_time() - cpu) / len(jobs)
 
 
 def measure_reads(server, reference, repeats):
-    """Rates of the read measurements against the retrieval study."""
+    """``{measurement: (rate, client CPU ms per item)}`` of the reads of the retrieval study.
+
+    The client's own CPU time (``dicomweb-client`` and ``requests`` parsing the answers, in
+    this process) is the same work for both servers: it bounds how far apart their rates
+    can be on a 2-core machine where client and server share the cores.
+    """
     study_uid, series_uid, instances = reference
     client = dicomweb_client(server)
     figures = {}
@@ -458,6 +464,7 @@ def run(args, workdir):
             measure_reads(server, reference, 2)
 
         rows = {}  # measurement -> server name -> list of per-pair rates
+        client_cpu = {}  # measurement -> server name -> client CPU ms per item, per pair
 
         def record(measurement, server, value):
             rows.setdefault(measurement, {}).setdefault(server.name, []).append(value)
@@ -474,7 +481,10 @@ def run(args, workdir):
                 other.drop_study(uid)
             uid, _, files = copies.fresh()
             for server in servers:
+                cpu = time.process_time()
                 record("REST ingest, 1 file/request both (inst/s)", server, ingest_rest(server, files, 1))
+                client_ms = 1000 * (time.process_time() - cpu) / len(files)
+                client_cpu.setdefault("REST ingest, 1 file/request both (inst/s)", {}).setdefault(server.name, []).append(client_ms)
                 server.drop_study(uid)
             uid, datasets, _ = copies.fresh()
             for server in servers:
@@ -483,14 +493,16 @@ def run(args, workdir):
             per_server = {server.name: measure_reads(server, reference, 20) for server in servers}
             for measurement in per_server[ours.name]:
                 for server in servers:
-                    record(measurement, server, per_server[server.name][measurement])
-        report(args, servers, rows, n)
+                    rate, client_ms = per_server[server.name][measurement]
+                    record(measurement, server, rate)
+                    client_cpu.setdefault(measurement, {}).setdefault(server.name, []).append(client_ms)
+        report(args, servers, rows, n, client_cpu)
     finally:
         processes.stop_all()
         drop_database(args)
 
 
-def report(args, servers, rows, n):
+def report(args, servers, rows, n, client_cpu=None):
     names = [s.name for s in servers]
     lines = [
         "",
@@ -521,6 +533,11 @@ def report(args, servers, rows, n):
                 + ", ".join(f"{r:.2f}" for r in entry["ratios"]) + f" | {entry['ratio_median']:.2f} |"
             )
         lines.append(f"\nanchor: {names[1]}")
+    if client_cpu:
+        lines += ["", "client CPU per item (ms, median over pairs; the same client work for both servers):"]
+        for measurement, by_server in client_cpu.items():
+            lines.append(f"  {measurement}: " + ", ".join(f"{name} {statistics.median(v):.2f}" for name, v in by_server.items()))
+        figures["client_cpu_ms"] = {m: {k: statistics.median(v) for k, v in by.items()} for m, by in client_cpu.items()}
     print("\n".join(lines), flush=True)
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "servers": names, "figures": figures}, indent=2))
