@@ -52,7 +52,7 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
-from benchmarks.processes import Processes, free_port, wait_for_http  # noqa: E402
+from benchmarks.processes import Processes, free_port, start_gunicorn, wait_for_http  # noqa: E402
 
 ORTHANC_PLUGIN_DIRS = ("/usr/share/orthanc/plugins", "/usr/lib/orthanc/plugins", "/usr/lib/x86_64-linux-gnu/orthanc/plugins")
 OUR_PORT = None  # chosen at start
@@ -166,19 +166,7 @@ def start_ours(args, workdir, processes):
     token = Token.objects.create(user=user).key
 
     global OUR_PORT
-    OUR_PORT = free_port()
-    command = [
-        str(Path(sys.executable).with_name("gunicorn")), "portal.wsgi",
-        "--bind", f"127.0.0.1:{OUR_PORT}",
-        "--workers", str(args.workers),
-        "--worker-class", "gthread" if args.threads > 1 else "sync",
-        "--threads", str(args.threads),
-        "--timeout", "300",
-        "--log-level", "warning",
-    ]
-    log = workdir / "gunicorn.log"
-    child = processes.start(command, log, cwd=REPOSITORY, env=env)
-    wait_for_http(f"http://127.0.0.1:{OUR_PORT}/dicomweb/studies", child, log)
+    _, OUR_PORT = start_gunicorn(processes, workdir, env, args.workers, args.threads, "/dicomweb/studies", REPOSITORY)
     return Server(
         name="ours",
         dicomweb_url=f"http://127.0.0.1:{OUR_PORT}/dicomweb",

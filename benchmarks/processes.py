@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -61,3 +62,25 @@ def wait_for_http(url, child, log, timeout=60):
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def start_gunicorn(processes, workdir, env, workers, threads, ready_path, repository):
+    """``gunicorn portal.wsgi`` on a free port of 127.0.0.1 (gthread when ``threads`` > 1).
+
+    Returns ``(base URL, port)`` once ``ready_path`` answers; its log is ``workdir/gunicorn.log``.
+    """
+    port = free_port()
+    command = [
+        str(Path(sys.executable).with_name("gunicorn")), "portal.wsgi",
+        "--bind", f"127.0.0.1:{port}",
+        "--workers", str(workers),
+        "--worker-class", "gthread" if threads > 1 else "sync",
+        "--threads", str(threads),
+        "--timeout", "300",
+        "--log-level", "warning",
+    ]
+    log = workdir / "gunicorn.log"
+    child = processes.start(command, log, cwd=repository, env=env)
+    base = f"http://127.0.0.1:{port}"
+    wait_for_http(f"{base}{ready_path}", child, log)
+    return base, port

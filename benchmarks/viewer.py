@@ -48,7 +48,7 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
-from benchmarks.processes import Processes, free_port, wait_for_http  # noqa: E402
+from benchmarks.processes import Processes, start_gunicorn  # noqa: E402
 
 BUILD = REPOSITORY / "portal" / "static" / "portal" / "build"
 CHROMIUM = "/usr/bin/chromium"
@@ -155,20 +155,7 @@ def start_portal(args, workdir, processes):
     reader_study.readers.add(reader)
     ReaderStudyCase.objects.create(reader_study=reader_study, study=study, position=1)
 
-    port = free_port()
-    command = [
-        str(Path(sys.executable).with_name("gunicorn")), "portal.wsgi",
-        "--bind", f"127.0.0.1:{port}",
-        "--workers", str(args.workers),
-        "--worker-class", "gthread" if args.threads > 1 else "sync",
-        "--threads", str(args.threads),
-        "--timeout", "300",
-        "--log-level", "warning",
-    ]
-    log = workdir / "gunicorn.log"
-    child = processes.start(command, log, cwd=REPOSITORY, env=env)
-    base = f"http://127.0.0.1:{port}"
-    wait_for_http(f"{base}/accounts/login/", child, log)
+    base, _ = start_gunicorn(processes, workdir, env, args.workers, args.threads, "/accounts/login/", REPOSITORY)
     return base, f"{base}/reading/{reader_study.pk}/{study_uid}/", (reader.username, password)
 
 
