@@ -48,9 +48,9 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def get_n_training_lesions(self, version):
+    def get_n_training_lesions(self, version) -> int:
         return len(version.training_data.get("lesions", []))
 
-    def get_trained_on(self, version):
+    def get_trained_on(self, version) -> str:
         """The training data in words: its recorded source (a model trained outside the archive), else the lesion count."""
         return version.training_data.get("source") or f"{self.get_n_training_lesions(version)} lesions of this archive"

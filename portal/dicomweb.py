@@ -337,6 +337,7 @@ class DicomWebView(APIView):
     """Base view: DRF authentication; answers plain Django responses (no DRF rendering)."""
 
     permission_classes = [IsAuthenticated]
+    schema = None  # DICOMweb is specified by PS3.18, not by the portal's OpenAPI schema (/api/schema/)
 
     def perform_content_negotiation(self, request, force=False):
         # DICOMweb media types are negotiated by each view; DRF renders only errors (JSON).

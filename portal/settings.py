@@ -38,6 +38,21 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
+# HTTPS deployments (README "Running in production"): HTTPS=1 when the portal is reached
+# over TLS switches on the redirect, Secure cookies and HSTS; each can be set on its own.
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto, SECURE_PROXY_SSL_HEADER=1
+# makes the portal see https (absolute URLs such as DICOMweb RetrieveURL and BulkDataURI
+# then start with https://). Only set it when the proxy overwrites that header.
+HTTPS = env_bool("HTTPS")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", HTTPS)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", HTTPS)
+if env_bool("SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -179,6 +194,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name per choice set that several fields share.
+    "ENUM_NAME_OVERRIDES": {"PhaseEnum": "portal.models.Phase", "SubtypeEnum": "annotations.models.Subtype"},
 }
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://"

@@ -157,3 +157,51 @@ def test_api_docs_are_for_logged_in_users_and_served_from_the_portal_not_a_cdn(c
     assert scripts and all("drf_spectacular_sidecar" in src for src in scripts)
     for src in scripts:  # every script the page needs is a static file of the portal
         assert finders.find(src.removeprefix("/static/")), src
+
+
+# The production settings the README documents (section "Running in production").
+PRODUCTION = {
+    "SECRET_KEY": "k" * 20 + "-production-secret-key-with-50-or-more-characters-and-variety-0123456789",
+    "DEID_SECRET": "d" * 50,
+    "ALLOWED_HOSTS": "portal.hospital.example",
+    "HTTPS": "1",
+    "SECURE_PROXY_SSL_HEADER": "1",
+}
+
+
+def test_check_deploy_is_clean_with_the_documented_production_settings(tmp_path):
+    code = (
+        "import sys, django; django.setup(); from django.core.management import call_command; "
+        "call_command('check', deploy=True, fail_level='WARNING'); print('clean')"
+    )
+    result = run_django({**PRODUCTION, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}, code)
+    assert result.stdout.strip().endswith("clean"), result.stderr[-3000:]
+    proxy = run_django(PRODUCTION, "import django; django.setup(); from django.conf import settings; print(settings.SECURE_PROXY_SSL_HEADER)")
+    assert proxy.stdout.strip() == "('HTTP_X_FORWARDED_PROTO', 'https')", proxy.stderr[-2000:]
+    # Without HTTPS the same check names what is missing.
+    plain = run_django({**PRODUCTION, "HTTPS": "", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}, code)
+    assert plain.returncode != 0
+    for check in ("security.W004", "security.W008", "security.W012", "security.W016"):
+        assert check in plain.stderr, check
+
+
+@pytest.mark.django_db
+def test_behind_a_tls_proxy_dicomweb_urls_are_https(client, reader, token_for, settings):
+    from tests.portal_tests.dicom_factories import dataset_bytes, make_ct_dataset
+
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    ds = make_ct_dataset()
+    boundary = "b0undary"
+    body = f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + dataset_bytes(ds) + f"\r\n--{boundary}--\r\n".encode()
+    headers = {  # what the TLS proxy forwards: the Host the browser asked for and the scheme
+        "HTTP_AUTHORIZATION": f"Token {token_for(reader)}", "HTTP_HOST": "testserver",
+        "HTTP_X_FORWARDED_PROTO": "https", "HTTP_ACCEPT": "application/dicom+json",
+    }
+    stored = client.generic("POST", "/dicomweb/studies", body, content_type=f'multipart/related; type="application/dicom"; boundary={boundary}', **headers)
+    assert stored.status_code == 200
+    assert stored.json()["00081190"]["Value"][0].startswith("https://testserver/dicomweb/studies/")
+    metadata = client.get(f"/dicomweb/studies/{ds.StudyInstanceUID}/metadata", **headers).json()
+    assert metadata[0]["7FE00010"]["BulkDataURI"].startswith("https://testserver/dicomweb/")
+    # Without the proxy's header the same request is plain http.
+    plain = client.get(f"/dicomweb/studies/{ds.StudyInstanceUID}/metadata", HTTP_AUTHORIZATION=f"Token {token_for(reader)}").json()
+    assert plain[0]["7FE00010"]["BulkDataURI"].startswith("http://testserver/dicomweb/")
