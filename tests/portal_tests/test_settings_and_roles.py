@@ -205,3 +205,53 @@ def test_behind_a_tls_proxy_dicomweb_urls_are_https(client, reader, token_for, s
     # Without the proxy's header the same request is plain http.
     plain = client.get(f"/dicomweb/studies/{ds.StudyInstanceUID}/metadata", HTTP_AUTHORIZATION=f"Token {token_for(reader)}").json()
     assert plain[0]["7FE00010"]["BulkDataURI"].startswith("http://testserver/dicomweb/")
+
+
+@pytest.mark.django_db
+def test_passwords_are_checked_by_djangos_full_set_of_validators(make_user):
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    user = make_user("anna.radiologist")
+    weak = {
+        "short-pw1": "too short",
+        "anna.radiologist1": "too similar",
+        "password1234": "too common",
+        "918273645546372": "entirely numeric",
+    }
+    for password, reason in weak.items():
+        with pytest.raises(ValidationError, match=reason):
+            validate_password(password, user=user)
+    validate_password("renal-cortex-enhances-first", user=user)
+
+
+@pytest.mark.django_db
+def test_a_browser_session_ends_after_the_idle_time_and_activity_extends_it_at_most_once_a_minute(client, reader, settings):
+    from datetime import timedelta
+
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    client.force_login(reader)
+    assert client.get("/").status_code == 200
+    row = Session.objects.get(session_key=client.session.session_key)
+    expiry = row.expire_date
+    assert abs((expiry - timezone.now()).total_seconds() - settings.SESSION_COOKIE_AGE) < 120
+
+    # Requests within the minute do not write the session again.
+    assert client.get("/").status_code == 200
+    assert Session.objects.get(pk=row.pk).expire_date == expiry
+
+    # Seen more than a minute ago and about to expire: the next request moves the expiry forward.
+    session = client.session
+    session["_seen"] = 0
+    session.save()
+    Session.objects.filter(pk=row.pk).update(expire_date=timezone.now() + timedelta(seconds=30))
+    assert client.get("/").status_code == 200
+    extended = Session.objects.get(pk=row.pk).expire_date
+    assert (extended - timezone.now()).total_seconds() > settings.SESSION_COOKIE_AGE - 120
+
+    # Idle past the expiry: the session is over.
+    Session.objects.filter(pk=row.pk).update(expire_date=timezone.now() - timedelta(seconds=1))
+    response = client.get("/")
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
