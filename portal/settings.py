@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from whitenoise.compress import Compressor
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
@@ -150,6 +151,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 # The case page's chunks are named by their content hash (frontend/build.mjs): cached for good.
+# Source maps (15+ MB, fetched only by a developer's devtools) are not pre-compressed:
+# brotli on them tripled collectstatic's time (56 s), which `make demo` runs at every start.
+WHITENOISE_SKIP_COMPRESS_EXTENSIONS = (*Compressor.SKIP_COMPRESS_EXTENSIONS, "map")
 WHITENOISE_IMMUTABLE_FILE_TEST = r"/portal/build/chunks/[\w-]+-[A-Z0-9]{8}\.js(\.map)?$"
 for _name in ("AWS_STORAGE_BUCKET_NAME", "AWS_S3_ENDPOINT_URL", "AWS_S3_REGION_NAME", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
     if os.environ.get(_name):
