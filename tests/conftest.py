@@ -15,6 +15,13 @@ def require_services():
     return os.environ.get("REQUIRE_SERVICES", "") in {"1", "true", "yes"}
 
 
+def service_missing(message):
+    """Stop a test whose real service or tool is missing: a failure under REQUIRE_SERVICES=1 (CI), else a skip."""
+    if require_services():
+        pytest.fail(f"{message} and REQUIRE_SERVICES=1")
+    pytest.skip(message)
+
+
 @pytest.fixture(autouse=True)
 def media_root(settings, tmp_path):
     """Every test gets its own empty storage folder."""

@@ -12,7 +12,7 @@ from annotations import services
 from annotations.models import ROI, Lesion
 from annotations.sr import MALIGNANCY, PATHOLOGY, SCHEME, read_measurement_groups
 from tests.annotations_tests.conftest import roi_values
-from tests.conftest import require_services
+from tests.conftest import service_missing
 
 STANDARD_SCHEMES = {"DCM", "SCT", "UCUM", "LN", "RFC5646"}  # PS3.16 Table 8-1: need no declaration
 
@@ -175,9 +175,7 @@ def test_the_person_observer_is_the_requesting_user_by_name(lesion_a, make_user,
 @pytest.mark.django_db
 def test_the_sr_passes_dciodvfy_without_errors(annotated, lesion_a, coordinator, api_client_for, tmp_path):
     if shutil.which("dciodvfy") is None:
-        if require_services():
-            pytest.fail("dciodvfy (dicom3tools) is not installed")
-        pytest.skip("dciodvfy (dicom3tools) is not installed")
+        service_missing("dciodvfy (dicom3tools) is not installed")
     path = tmp_path / "sr.dcm"
     path.write_bytes(fetch_sr(api_client_for(coordinator), annotated))
     result = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)

@@ -14,7 +14,7 @@ import pytest
 from annotations.models import ReaderStudy, ReaderStudyCase
 from portal.ingest import ingest_upload
 from portal.models import Study
-from tests.conftest import require_services
+from tests.conftest import service_missing
 
 from .phantom import phantom_study_files
 
@@ -29,10 +29,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--enable-unsafe-swiftshader"]
 @pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: apt-get install -y chromium (never `playwright install`)"
-        if require_services():
-            pytest.fail(message)
-        pytest.skip(message)
+        service_missing(f"{CHROMIUM} is missing: apt-get install -y chromium (never `playwright install`)")
     missing = [name for name in ("case.js", "worklist.js", "decodeImageFrameWorker.js") if not (BUILD / name).exists()]
     if missing:
         pytest.fail(f"the JS bundle is not built ({', '.join(missing)} missing in {BUILD}): run `make frontend`")

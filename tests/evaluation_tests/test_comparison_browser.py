@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
-from tests.conftest import require_services
+from tests.conftest import service_missing
 
 from .test_comparison_factories import build_reader_study
 
@@ -23,9 +23,7 @@ def _chromium_or_skip():
     except ImportError:
         pass
     if playwright is None or not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
-        if require_services():
-            pytest.fail(f"Chromium ({CHROMIUM}) or Playwright is missing and REQUIRE_SERVICES=1")
-        pytest.skip(f"Chromium ({CHROMIUM}) or Playwright is missing")
+        service_missing(f"Chromium ({CHROMIUM}) or Playwright is missing")
     return playwright
 
 

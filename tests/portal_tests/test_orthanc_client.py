@@ -21,7 +21,7 @@ import requests
 
 from portal.ingest import ingest_upload
 from portal.models import Instance, Study
-from tests.conftest import require_services
+from tests.conftest import service_missing
 from tests.portal_tests.dicom_factories import dataset_bytes, make_ct_study
 
 ORTHANC = Path("/usr/sbin/Orthanc")
@@ -76,10 +76,7 @@ def orthanc(tmp_path, live_server, portal_token):
     """Orthanc with the portal as DICOMweb server ``portal``; killed at teardown."""
     missing = [str(p) for p in (ORTHANC, DICOMWEB_PLUGIN) if not p.exists()]
     if missing:
-        message = f"{', '.join(missing)} missing: apt-get install -y orthanc orthanc-dicomweb"
-        if require_services():
-            pytest.fail(message)
-        pytest.skip(message)
+        service_missing(f"{', '.join(missing)} missing: apt-get install -y orthanc orthanc-dicomweb")
     port = _free_port()
     (tmp_path / "orthanc-db").mkdir()
     config = {
