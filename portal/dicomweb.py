@@ -630,18 +630,16 @@ def _etag(instance, suffix=""):
     return f'"{_file_name(instance).rsplit("/", 1)[-1].removesuffix(".dcm")}{suffix}"'
 
 
-def _not_modified(request, etag):
-    """A 304 when the client already holds ``etag`` (If-None-Match), else None."""
-    if etag in (request.META.get("HTTP_IF_NONE_MATCH") or "").split(", "):
-        response = HttpResponse(status=304)
-        response["ETag"], response["Cache-Control"] = etag, IMMUTABLE
-        return response
-    return None
-
-
 def _cacheable(response, etag):
     response["ETag"], response["Cache-Control"] = etag, IMMUTABLE
     return response
+
+
+def _not_modified(request, etag):
+    """A 304 when the client already holds ``etag`` (If-None-Match), else None."""
+    if etag in (request.META.get("HTTP_IF_NONE_MATCH") or "").split(", "):
+        return _cacheable(HttpResponse(status=304), etag)
+    return None
 
 
 class RetrieveView(DicomWebView):

@@ -269,11 +269,9 @@ def read_stored_file(name):
 def _stored_data_set_equals(name, data):
     """True when the stored file ``name`` holds the same data set as ``data`` (read only on a UID clash)."""
     try:
-        with default_storage.open(name, "rb") as handle:
-            stored = handle.read()
+        return dicomfiles.same_data_set(read_stored_file(name), data)
     except OSError:
         return False
-    return dicomfiles.same_data_set(stored, data)
 
 
 def ingest_upload(files, user, channel=Upload.Channel.REST, deidentify=False, study_instance_uid=None):
