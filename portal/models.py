@@ -1,6 +1,10 @@
 """The imaging archive: Patient / Study / Series / Instance, and the uploads that filled it."""
+import io
 import threading
 import time
+
+import numpy as np
+import pydicom
 
 from django.conf import settings
 from django.db import models
@@ -172,13 +176,13 @@ class Study(models.Model):
     def __str__(self):
         return f"{self.patient} {self.study_date or ''} {self.study_instance_uid}"
 
-    def may_be_extended_by(self, user):
-        """Whether ``user`` may add instances or series to this study: its creator, or whoever may manage studies."""
-        return may_add_to_study(user, self.created_by_id)
-
 
 def may_add_to_study(user, created_by_id):
-    """The rule of :meth:`Study.may_be_extended_by` on the creator's id alone (ingest reads only that column)."""
+    """Whether ``user`` may add instances or series to the study created by ``created_by_id``.
+
+    Its creator may, and whoever may manage studies; the rule needs only the creator's id
+    (the one column ingest reads of a stored study).
+    """
     if user is None or not user.is_authenticated:
         return False
     return user.has_perm("portal.manage_studies") or (created_by_id is not None and created_by_id == user.pk)
@@ -280,6 +284,16 @@ class Instance(models.Model):
 
     def __str__(self):
         return self.sop_instance_uid
+
+    def pixels_hu(self):
+        """The stored image in Hounsfield units (float32; frames first for a multi-frame instance).
+
+        The stored pixel values through this row's RescaleSlope and RescaleIntercept, as
+        ingest indexed them (also from an Enhanced CT's functional groups).
+        """
+        with self.file.open("rb") as handle:
+            ds = pydicom.dcmread(io.BytesIO(handle.read()))
+        return ds.pixel_array.astype(np.float32) * float(self.rescale_slope or 1.0) + float(self.rescale_intercept or 0.0)
 
 
 def _clear_access_cache(sender=None, **kwargs):
