@@ -12,11 +12,9 @@ follow the generator's documented noise model around the oracle
 """
 from dataclasses import dataclass, field
 
-import pydicom
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
-from pydicom.pixels import apply_modality_lut
 
 from portal.cohort import circle_points, simulate_reader_calls
 from portal.ingest import ingest_upload
@@ -70,11 +68,9 @@ def _ingest_study(study_files, user):
 def _measured_stats(roi, points):
     """The ROI's statistics from the stored slice, as the viewer measures an ellipse drawn there."""
     instance = Instance.objects.get(series__series_instance_uid=roi.SeriesInstanceUID, sop_instance_uid=roi.SOPInstanceUID)
-    with instance.file.open("rb") as handle:
-        dataset = pydicom.dcmread(handle)
-    image_hu = apply_modality_lut(dataset.pixel_array, dataset)
     return measure_roi(
-        "ellipse", points, image_hu, instance.image_position_patient, instance.image_orientation_patient, instance.pixel_spacing
+        "ellipse", points, instance.pixels_hu(), instance.image_position_patient, instance.image_orientation_patient,
+        instance.pixel_spacing,
     ).as_stats()
 
 

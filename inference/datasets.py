@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.metadata
-import io
 import json
 import os
 import tempfile
@@ -27,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pydicom
 from django.conf import settings
 
 from annotations.models import ROI, Lesion
@@ -129,10 +127,7 @@ def cache_dir() -> Path:
 def _read_hu(instance: Instance) -> np.ndarray:
     if instance.number_of_frames and instance.number_of_frames > 1:
         raise PatchError(f"instance {instance.sop_instance_uid}: multi-frame images are not supported for patches")
-    with instance.file.open("rb") as handle:
-        ds = pydicom.dcmread(io.BytesIO(handle.read()))
-    pixels = ds.pixel_array.astype(np.float32)
-    return pixels * float(instance.rescale_slope or 1.0) + float(instance.rescale_intercept or 0.0)
+    return instance.pixels_hu()
 
 
 def roi_patches(roi: ROI, spec: PatchSpec, use_cache: bool = True) -> np.ndarray:
