@@ -9,7 +9,6 @@ pixel data on both sides must agree. Without Orthanc the tests skip, or fail whe
 """
 import io
 import json
-import socket
 import subprocess
 import time
 import uuid
@@ -19,6 +18,7 @@ import pydicom
 import pytest
 import requests
 
+from benchmarks.processes import free_port
 from portal.ingest import ingest_upload
 from portal.models import Instance, Study
 from tests.conftest import service_missing
@@ -26,12 +26,6 @@ from tests.portal_tests.dicom_factories import dataset_bytes, make_ct_study
 
 ORTHANC = Path("/usr/sbin/Orthanc")
 DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class OrthancServer:
@@ -77,7 +71,7 @@ def orthanc(tmp_path, live_server, portal_token):
     missing = [str(p) for p in (ORTHANC, DICOMWEB_PLUGIN) if not p.exists()]
     if missing:
         service_missing(f"{', '.join(missing)} missing: apt-get install -y orthanc orthanc-dicomweb")
-    port = _free_port()
+    port = free_port()
     (tmp_path / "orthanc-db").mkdir()
     config = {
         "Name": "portal-interop-test",
