@@ -16,16 +16,19 @@ OHIF, Cornerstone's WADO-RS loader) parse them strictly:
 Authentication and permissions are those of the REST API (session or token);
 a user finds and retrieves only the studies they may see.
 """
+import collections
 import dataclasses
 import functools
 import hashlib
 import io
 import json
 import re
+import threading
 import uuid
 
 import numpy as np
 import pydicom
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import connection
 from django.db.models import Count, F, Lookup
@@ -600,14 +603,120 @@ def _metadata_with_bulkdata(instance, base):
     return metadata
 
 
+# WADO-RS metadata of whole series, kept per process as the JSON text of each series' items.
+# Opening a case asks for the metadata of four series, most of a case's bytes; building it
+# decodes every instance's stored DICOM JSON and encodes it again (benchmarks/load.py). An
+# entry is keyed on the series (id and UIDs), the number and the highest id of its instances
+# and the base URL: ingest only adds Instance rows (never changes one) and ids only grow, so an
+# added or deleted instance changes the key and the next request builds the text anew. At most
+# settings.DICOMWEB_METADATA_CACHE_MB of text per process (least recently used first out; 0: off).
+_series_metadata = collections.OrderedDict()
+_series_metadata_lock = threading.Lock()
+_series_metadata_size = 0
+
+
+def _series_metadata_budget():
+    return int(getattr(settings, "DICOMWEB_METADATA_CACHE_MB", 64) * 2**20)
+
+
+def _series_metadata_text(series_id, study_uid, series_uid, base):
+    """``(key, text)``: the DICOM JSON items of one series' instances, joined by ", ", and their key."""
+    rows = list(
+        Instance.objects.filter(series_id=series_id)
+        .order_by("slice_position", "instance_number", "id")
+        .values_list("id", "sop_instance_uid", "number_of_frames", "metadata")
+    )
+    items = []
+    for _, sop_uid, frames, metadata in rows:
+        url = (
+            f"{base}/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}/frames/"
+            + ",".join(str(i) for i in range(1, frames + 1))
+        )
+        metadata["7FE00010"] = {"vr": "OW", "BulkDataURI": url}
+        items.append(json.dumps(metadata))
+    key = (series_id, study_uid, series_uid, len(rows), max((row[0] for row in rows), default=None), base)
+    return key, ", ".join(items)
+
+
+def _remember_series_metadata(key, text):
+    global _series_metadata_size
+    budget = _series_metadata_budget()
+    if len(text) > budget:
+        return
+    with _series_metadata_lock:
+        if key in _series_metadata:
+            return
+        _series_metadata[key] = text
+        _series_metadata_size += len(text)
+        while _series_metadata_size > budget:
+            _, dropped = _series_metadata.popitem(last=False)
+            _series_metadata_size -= len(dropped)
+
+
+@functools.cache
+def _series_lookup_sql(one_series):
+    """One statement (no ORM query building per request): the series of a study (or the one named) that
+    have instances, in series order, with id, study id, UIDs, and the count and highest id of their instances."""
+    instance, series, study = (m._meta for m in (Instance, Series, Study))
+    quote = connection.ops.quote_name
+
+    def column(meta, field):
+        return f"{quote(meta.db_table)}.{quote(meta.get_field(field).column)}"
+
+    selected = [column(series, "id"), column(series, "study"), column(study, "study_instance_uid"),
+                column(series, "series_instance_uid")]
+    return (
+        f"SELECT {', '.join(selected)}, COUNT({column(instance, 'id')}), MAX({column(instance, 'id')})"
+        f" FROM {quote(series.db_table)}"
+        f" INNER JOIN {quote(study.db_table)} ON {column(series, 'study')} = {column(study, 'id')}"
+        f" INNER JOIN {quote(instance.db_table)} ON {column(instance, 'series')} = {column(series, 'id')}"
+        f" WHERE {column(study, 'study_instance_uid')} = %s"
+        + (f" AND {column(series, 'series_instance_uid')} = %s" if one_series else "")
+        + f" GROUP BY {', '.join(selected)}, {column(series, 'series_number')}"
+        f" ORDER BY {column(series, 'series_number')}, {column(series, 'id')}"
+    )
+
+
+def series_metadata_items(user, study, series, base):
+    """The WADO-RS metadata of a study (or of one of its series) that ``user`` may see, as JSON text per series.
+
+    None when the study or series does not exist, has no instances or is not visible
+    to the user. One query finds the series with the count and highest id of their
+    instances; a series whose key is cached is answered without reading its instances.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_series_lookup_sql(series is not None), [study] if series is None else [study, series])
+        found = cursor.fetchall()
+    if not found or not Study.objects.is_visible_to(user, found[0][1]):
+        return None
+    items = []
+    for series_id, _, study_uid, series_uid, n, last in found:
+        key = (series_id, study_uid, series_uid, n, last, base)
+        with _series_metadata_lock:
+            text = _series_metadata.get(key)
+            if text is not None:
+                _series_metadata.move_to_end(key)
+        if text is None:
+            key, text = _series_metadata_text(series_id, study_uid, series_uid, base)
+            _remember_series_metadata(key, text)
+        items.append(text)
+    return items
+
+
 class MetadataView(DicomWebView):
     """``GET .../studies/{study}[/series/{series}[/instances/{instance}]]/metadata`` (WADO-RS)."""
 
     def get(self, request, study, series=None, instance=None):
+        base = self.base_url(request)
+        if instance is None:
+            items = series_metadata_items(request.user, study, series, base)
+            if items is None:
+                return JsonResponse({"error": "not found"}, status=404)
+            # json.dumps of the list of the same dicts, byte for byte (its separator is ", ").
+            return HttpResponse(f"[{', '.join(items)}]", content_type=DICOM_JSON)
         instances = list(_instances_for(request, study, series, instance))
         if not instances:
             return JsonResponse({"error": "not found"}, status=404)
-        base = self.base_url(request)
         return _dicom_json_response([_metadata_with_bulkdata(i, base) for i in instances])
 
 
