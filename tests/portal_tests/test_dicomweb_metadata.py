@@ -38,8 +38,8 @@ def expected_json(instances):
         frames = ",".join(str(i) for i in range(1, instance.number_of_frames + 1))
         item["7FE00010"] = {
             "vr": "OW",
-            "BulkDataURI": f"{BASE}/studies/{series.study.study_instance_uid}/series/{series.series_instance_uid}"
-            f"/instances/{instance.sop_instance_uid}/frames/{frames}",
+            "BulkDataURI": f"{BASE}/studies/{series.study.study_instance_uid}"
+            f"/series/{series.series_instance_uid}/instances/{instance.sop_instance_uid}/frames/{frames}",
         }
         items.append(item)
     return json.dumps(items).encode()
@@ -52,12 +52,18 @@ def stored(**filters):
     )
 
 
+def series_url(slices):
+    return f"/dicomweb/studies/{slices[0].StudyInstanceUID}/series/{slices[0].SeriesInstanceUID}/metadata"
+
+
 def get_metadata(client, url):
     return client.get(url, HTTP_ACCEPT="application/dicom+json")
 
 
 @pytest.mark.django_db
-def test_study_and_series_metadata_are_byte_for_byte_the_json_of_their_instances(study, reader, api_client_for):
+def test_study_and_series_metadata_are_byte_for_byte_the_json_of_their_instances(
+    study, reader, api_client_for
+):
     client = api_client_for(reader)
     study_uid, cm_uid = study["CM"][0].StudyInstanceUID, study["CM"][0].SeriesInstanceUID
     for _ in range(2):  # built, then kept
@@ -70,14 +76,17 @@ def test_study_and_series_metadata_are_byte_for_byte_the_json_of_their_instances
 
 
 @pytest.mark.django_db
-def test_a_repeated_series_metadata_request_does_not_read_the_instances_again(study, reader, api_client_for):
+def test_a_repeated_series_metadata_request_does_not_read_the_instances_again(
+    study, reader, api_client_for
+):
     client = api_client_for(reader)
-    url = f"/dicomweb/studies/{study['NC'][0].StudyInstanceUID}/series/{study['NC'][0].SeriesInstanceUID}/metadata"
+    url = series_url(study["NC"])
     first = get_metadata(client, url)
     with CaptureQueriesContext(connection) as queries:
         again = get_metadata(client, url)
     assert again.status_code == 200 and again.content == first.content
-    metadata_column = f'{connection.ops.quote_name(Instance._meta.db_table)}.{connection.ops.quote_name("metadata")}'
+    quote = connection.ops.quote_name
+    metadata_column = f'{quote(Instance._meta.db_table)}.{quote("metadata")}'
     assert not [q["sql"] for q in queries.captured_queries if metadata_column in q["sql"]]
 
 
@@ -85,7 +94,7 @@ def test_a_repeated_series_metadata_request_does_not_read_the_instances_again(st
 def test_series_metadata_shows_an_instance_added_after_it_was_kept(study, reader, api_client_for):
     client = api_client_for(reader)
     nc = study["NC"]
-    url = f"/dicomweb/studies/{nc[0].StudyInstanceUID}/series/{nc[0].SeriesInstanceUID}/metadata"
+    url = series_url(nc)
     assert len(json.loads(get_metadata(client, url).content)) == 3
     (extra,) = make_ct_series(
         1, phase="NC", study_uid=nc[0].StudyInstanceUID, series_uid=nc[0].SeriesInstanceUID,
@@ -102,11 +111,12 @@ def test_series_metadata_shows_an_instance_added_after_it_was_kept(study, reader
 def test_series_metadata_leaves_out_an_instance_deleted_after_it_was_kept(study, reader, api_client_for):
     client = api_client_for(reader)
     cm = study["CM"]
-    url = f"/dicomweb/studies/{cm[0].StudyInstanceUID}/series/{cm[0].SeriesInstanceUID}/metadata"
+    url = series_url(cm)
     assert len(json.loads(get_metadata(client, url).content)) == 3
     Instance.objects.filter(sop_instance_uid=cm[0].SOPInstanceUID).delete()
     after = json.loads(get_metadata(client, url).content)
-    assert [item["00080018"]["Value"][0] for item in after] == [i.sop_instance_uid for i in stored(series__series_instance_uid=cm[0].SeriesInstanceUID)]
+    remaining = stored(series__series_instance_uid=cm[0].SeriesInstanceUID)
+    assert [item["00080018"]["Value"][0] for item in after] == [i.sop_instance_uid for i in remaining]
     assert cm[0].SOPInstanceUID not in [item["00080018"]["Value"][0] for item in after]
 
 
@@ -114,7 +124,7 @@ def test_series_metadata_leaves_out_an_instance_deleted_after_it_was_kept(study,
 def test_kept_series_metadata_is_not_shown_to_a_reader_who_may_not_see_the_study(
     study, reader, other_reader, api_client_for
 ):
-    url = f"/dicomweb/studies/{study['NC'][0].StudyInstanceUID}/series/{study['NC'][0].SeriesInstanceUID}/metadata"
+    url = series_url(study["NC"])
     assert get_metadata(api_client_for(reader), url).status_code == 200
     assert get_metadata(api_client_for(other_reader), url).status_code == 404
     unknown = f"/dicomweb/studies/{study['NC'][0].StudyInstanceUID}/series/1.2.3.4/metadata"
@@ -126,10 +136,7 @@ def test_the_kept_metadata_stays_within_its_budget_and_answers_the_same_when_off
     study, reader, api_client_for, settings
 ):
     client = api_client_for(reader)
-    urls = [
-        f"/dicomweb/studies/{slices[0].StudyInstanceUID}/series/{slices[0].SeriesInstanceUID}/metadata"
-        for slices in study.values()
-    ]
+    urls = [series_url(slices) for slices in study.values()]
     one_series = len(get_metadata(client, urls[0]).content)
     settings.DICOMWEB_METADATA_CACHE_MB = 1.5 * one_series / 2**20  # room for one series, not two
     answers = [get_metadata(client, url).content for url in urls]
