@@ -156,14 +156,14 @@ def start_ours(args, workdir, processes):
 
     django.setup()
     from django.contrib.auth.models import Group, User
-    from rest_framework.authtoken.models import Token
 
+    from portal.authentication import issue_token
     from portal.roles import READER, ensure_roles
 
     ensure_roles()
     user = User.objects.create_user("bench-reader", password=secrets.token_urlsafe(16))
     user.groups.add(Group.objects.get(name=READER))
-    token = Token.objects.create(user=user).key
+    token = issue_token(user)
 
     global OUR_PORT
     _, OUR_PORT = start_gunicorn(processes, workdir, env, args.workers, args.threads, "/dicomweb/studies", REPOSITORY)

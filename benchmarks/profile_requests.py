@@ -60,14 +60,14 @@ def setup(workdir, database_url):
 
     call_command("migrate", verbosity=0, interactive=False)
     from django.contrib.auth.models import Group, User
-    from rest_framework.authtoken.models import Token
 
+    from portal.authentication import issue_token
     from portal.roles import READER, ensure_roles
 
     ensure_roles()
     user = User.objects.create_user(f"profile-{secrets.token_hex(4)}", password=secrets.token_urlsafe(16))
     user.groups.add(Group.objects.get(name=READER))
-    return Token.objects.create(user=user).key
+    return issue_token(user)
 
 
 def fresh_study(size, slices):

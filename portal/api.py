@@ -180,6 +180,8 @@ class SeriesViewSet(viewsets.ReadOnlyModelViewSet):
 class InstanceFileView(viewsets.ViewSet):
     """``GET /api/v1/instances/{SOPInstanceUID}/file/``: the stored Part-10 file (application/dicom)."""
 
+    throttle_classes = []  # the viewer loads every slice of four series at once (settings DEFAULT_THROTTLE_CLASSES)
+
     lookup_value_regex = r"[0-9.]+"
 
     @extend_schema(responses={(200, "application/dicom"): bytes})

@@ -15,3 +15,9 @@ class PortalConfig(AppConfig):
         pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 
         post_migrate.connect(ensure_roles, dispatch_uid="portal.ensure_roles")
+
+        from django.contrib.auth.signals import user_logged_in
+
+        from .authentication import forget_failed_logins
+
+        user_logged_in.connect(forget_failed_logins, dispatch_uid="portal.forget_failed_logins")

@@ -706,6 +706,8 @@ def series_metadata_items(user, study, series, base):
 class MetadataView(DicomWebView):
     """``GET .../studies/{study}[/series/{series}[/instances/{instance}]]/metadata`` (WADO-RS)."""
 
+    throttle_classes = []  # WADO-RS: viewers read in bursts (settings DEFAULT_THROTTLE_CLASSES)
+
     def get(self, request, study, series=None, instance=None):
         base = self.base_url(request)
         if instance is None:
@@ -753,6 +755,8 @@ def _not_modified(request, etag):
 
 class RetrieveView(DicomWebView):
     """``GET .../studies/{study}[/series/{series}[/instances/{instance}]]`` (WADO-RS, application/dicom)."""
+
+    throttle_classes = []  # WADO-RS: viewers read in bursts (settings DEFAULT_THROTTLE_CLASSES)
 
     def get(self, request, study, series=None, instance=None):
         accept = request.META.get("HTTP_ACCEPT", "*/*")
@@ -851,6 +855,8 @@ class FramesView(DicomWebView):
     :data:`FRAMES_MAX_PER_REQUEST` numbers, or of more numbers than the instance has
     frames, is refused (400) before any frame is read.
     """
+
+    throttle_classes = []  # WADO-RS: viewers read in bursts (settings DEFAULT_THROTTLE_CLASSES)
 
     def get(self, request, study, series, instance, frames):
         listed = frames.split(",")

@@ -306,10 +306,10 @@ def _clear_access_cache(sender=None, **kwargs):
 # (creating uploads and studies grants, never revokes: not a reason).
 # (Senders are named, not global: a global post_delete receiver would turn off
 # Django's fast deletes for every model.)
-for _sender in (settings.AUTH_USER_MODEL, "auth.Group", "auth.Permission", "authtoken.Token",
+for _sender in (settings.AUTH_USER_MODEL, "auth.Group", "auth.Permission", "knox.AuthToken",
                 "annotations.ReaderStudy", "annotations.ReaderStudyCase"):
     post_save.connect(_clear_access_cache, sender=_sender, dispatch_uid=f"portal.access_cache.save.{_sender}")
-for _sender in (settings.AUTH_USER_MODEL, "auth.Group", "auth.Permission", "authtoken.Token",
+for _sender in (settings.AUTH_USER_MODEL, "auth.Group", "auth.Permission", "knox.AuthToken",
                 "annotations.ReaderStudy", "annotations.ReaderStudyCase", "portal.Upload", "portal.Study"):
     post_delete.connect(_clear_access_cache, sender=_sender, dispatch_uid=f"portal.access_cache.delete.{_sender}")
 for _sender in ("auth.User_groups", "auth.User_user_permissions", "auth.Group_permissions",

@@ -4,6 +4,7 @@ Embedded defaults (no variable set) give the demo set-up: SQLite and a kombu
 filesystem broker under ``var/``, files under ``var/media/``.
 """
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -63,7 +64,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",  # API tokens stored as digests, with an expiry (portal.authentication)
+    "axes",  # failed-login lockout per account and per address (portal.authentication)
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from our static files, not a CDN
     "portal",
@@ -83,6 +85,8 @@ MIDDLEWARE = [
     "portal.middleware.SessionIdleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last (django-axes' rule): turns a login refused during a lockout into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -129,6 +133,32 @@ AUTH_PASSWORD_VALIDATORS = [
 # SessionIdleMiddleware slides the expiry at most once a minute, not on every request).
 SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 60)
 SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
+# Failed logins (django-axes): LOGIN_FAILURE_LIMIT failures lock an account (from any address),
+# and as many from one address (against any accounts) lock that address, for LOGIN_COOLOFF_MINUTES
+# after the last failure; a correct password is refused meanwhile. A successful login clears
+# its own account's failures (portal.authentication.forget_failed_logins). Unlock at once:
+# the admin's "Access attempts" or `manage.py axes_reset_username NAME` / `axes_reset_ip ADDRESS`.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out logins; every caller passes the request
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = False  # our own rule instead, see above
+AXES_LOCKOUT_CALLABLE = "portal.authentication.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "portal.authentication.client_address"
+AXES_SENSITIVE_PARAMETERS = ["password"]  # never stored in the attempt's POST data
+# Reverse proxies in front of the portal that append to X-Forwarded-For: the client address
+# for the lockout and the API throttles is the entry that many from the right (0: REMOTE_ADDR).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# API tokens (django-rest-knox; `manage.py drf_create_token USER [--expires-days N]`): refused
+# this many days after they are issued unless the command says otherwise (0: never expire).
+API_TOKEN_EXPIRES_DAYS = env_int("API_TOKEN_EXPIRES_DAYS", 90)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=API_TOKEN_EXPIRES_DAYS) if API_TOKEN_EXPIRES_DAYS else None,
+    "AUTO_REFRESH": False,
+}
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -199,6 +229,18 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "portal.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "portal.api.exception_handler",
+    # Requests per user (or per address without a login) on the API: above it 429 with
+    # Retry-After. Counted per web process. Bulk image reads (DICOMweb retrieval, instance
+    # files), which the viewer sends in bursts, are not throttled (throttle_classes = []).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("API_THROTTLE_ANON_RATE", "60/minute") or None,
+        "user": os.environ.get("API_THROTTLE_USER_RATE", "1200/minute") or None,
+    },
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Renal mass reader-study portal API",

@@ -4,9 +4,9 @@ import shutil
 
 import pytest
 from django.contrib.auth.models import Group
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from portal.authentication import issue_token
 from portal.roles import ADMIN, COORDINATOR, READER, ensure_roles
 
 
@@ -29,6 +29,14 @@ def media_root(settings, tmp_path):
     settings.MEDIA_ROOT.mkdir()
     yield settings.MEDIA_ROOT
     shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def api_throttle_counts():
+    """Every test starts with no API requests counted (DRF throttles count in Django's cache)."""
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 @pytest.fixture
@@ -76,8 +84,14 @@ def api_client_for():
 
 @pytest.fixture
 def token_for(db):
+    """A function giving the API token key of ``user`` (issued once per user and test, as scripts get it)."""
+    keys = {}
+
     def token(user):
-        return Token.objects.get_or_create(user=user)[0].key
+        if user.pk not in keys:
+            keys[user.pk] = issue_token(user)
+        return keys[user.pk]
+
 
     return token
 

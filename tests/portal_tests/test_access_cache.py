@@ -34,12 +34,12 @@ def test_reader_removed_from_the_reader_study_loses_image_access_at_once(client,
 
 @pytest.mark.django_db
 def test_deleted_token_is_refused_at_once(client, reader, token_for, assigned_study):
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
     study, slices, _ = assigned_study
     auth = {"HTTP_AUTHORIZATION": f"Token {token_for(reader)}"}
     assert client.get(frame_url(study, slices[0]), **auth).status_code == 200
-    Token.objects.filter(user=reader).delete()
+    AuthToken.objects.filter(user=reader).delete()
     assert client.get(frame_url(study, slices[0]), **auth).status_code == 401
 
 

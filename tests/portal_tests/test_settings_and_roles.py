@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
+from django.test import RequestFactory
 
 from portal.roles import ROLE_CAPABILITIES, ensure_roles, user_roles
 
@@ -80,7 +81,8 @@ def test_demo_users_get_their_roles_and_printed_passwords(capsys, settings, tmp_
 
     line = next(l for l in printed.splitlines() if l.strip().startswith("reader2 "))
     password = line.split()[1]
-    user = authenticate(username="reader2", password=password)
+    # As the login page asks: with the request (the login lockout, django-axes, needs it).
+    user = authenticate(RequestFactory().post("/accounts/login/"), username="reader2", password=password)
     assert user is not None and user_roles(user) == {"reader"}
     assert get_user_model().objects.get(username="admin").is_superuser
 
