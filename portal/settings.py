@@ -172,10 +172,14 @@ STATIC_URL = "/static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "staticfiles"))
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+# STORAGE_BACKEND=portal.object_storage.S3Storage for an S3-compatible store (AWS S3, MinIO): django-storages'
+# S3Storage that never overwrites an object; the plain class, documented here before, is taken to mean it.
+# The AWS_* variables below configure it (README "Object storage (S3, MinIO)").
+STORAGE_BACKEND = os.environ.get("STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
+if STORAGE_BACKEND == "storages.backends.s3.S3Storage":
+    STORAGE_BACKEND = "portal.object_storage.S3Storage"
 STORAGES = {
-    # STORAGE_BACKEND=storages.backends.s3.S3Storage (django-storages) for an S3-compatible store;
-    # its own AWS_* variables configure it.
-    "default": {"BACKEND": os.environ.get("STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")},
+    "default": {"BACKEND": STORAGE_BACKEND},
     # collectstatic writes a .gz and (with the Brotli package) a .br beside every file;
     # whitenoise serves the smallest one the browser accepts.
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -185,7 +189,8 @@ STORAGES = {
 # brotli on them tripled collectstatic's time (56 s), which `make demo` runs at every start.
 WHITENOISE_SKIP_COMPRESS_EXTENSIONS = (*Compressor.SKIP_COMPRESS_EXTENSIONS, "map")
 WHITENOISE_IMMUTABLE_FILE_TEST = r"/portal/build/chunks/[\w-]+-[A-Z0-9]{8}\.js(\.map)?$"
-for _name in ("AWS_STORAGE_BUCKET_NAME", "AWS_S3_ENDPOINT_URL", "AWS_S3_REGION_NAME", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+for _name in ("AWS_STORAGE_BUCKET_NAME", "AWS_S3_ENDPOINT_URL", "AWS_S3_REGION_NAME", "AWS_S3_ADDRESSING_STYLE",
+              "AWS_LOCATION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
     if os.environ.get(_name):
         globals()[_name] = os.environ[_name]
 

@@ -4,6 +4,7 @@ One worker (prefork, one child) serves the whole module, with the environment of
 test run: the same test database, broker (CELERY_BROKER_URL, or the filesystem broker
 under VAR_DIR) and storage folder.
 """
+import contextlib
 import json
 import os
 import signal
@@ -74,6 +75,13 @@ class Worker:
 
 @pytest.fixture(scope="module")
 def worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    with running_worker(tmp_path_factory) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def running_worker(tmp_path_factory, **extra_env):
+    """A Celery worker process for a test module; ``extra_env`` adds to its environment (e.g. the storage)."""
     _check_broker(settings.CELERY_BROKER_URL)
     media = tmp_path_factory.mktemp("worker-media")
     log = tmp_path_factory.mktemp("worker-log") / "worker.log"
@@ -86,6 +94,7 @@ def worker(django_db_setup, django_db_blocker, tmp_path_factory):
         "VAR_DIR": str(settings.VAR_DIR),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "TF_CPP_MIN_LOG_LEVEL": "2",
+        **extra_env,
     }
     _purge_queues()
     command = [str(CELERY), "-A", "portal", "worker", "-Q", "default,gpu", "-c", "1", "--pool", "prefork",
@@ -99,13 +108,15 @@ def worker(django_db_setup, django_db_blocker, tmp_path_factory):
             process.kill()
             pytest.fail("the Celery worker did not start:\n" + started.tail())
         time.sleep(0.5)
-    yield started
-    process.send_signal(signal.SIGTERM)
     try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        yield started
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @pytest.fixture
