@@ -6,13 +6,15 @@ rely on from a local folder:
 - **A name is written once.** Every write is a conditional PutObject with
   ``If-None-Match: *``: when the key exists the store answers 412 Precondition Failed
   and the write raises FileExistsError, as ``open(path, "xb")`` does, leaving the object
-  there as it is (AWS S3 conditional writes:
+  there as it is; a 409 ConditionalRequestConflict (another conditional write of the key
+  under way) is retried (AWS S3 conditional writes:
   https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html; MinIO
-  and Ceph RGW accept the header too). The plain S3Storage overwrites an existing key
-  (AWS_S3_FILE_OVERWRITE=True, its default) or, with AWS_S3_FILE_OVERWRITE=False, stores
-  the file under another, suffixed name after a HEAD request: neither is safe for two
-  uploads of the same instance at once. Here the name is never changed (the instance's
-  content address) and only the store decides who wrote it first.
+  honours the header since 2024, minio/minio#20346). The plain S3Storage overwrites an
+  existing key (AWS_S3_FILE_OVERWRITE=True, its default) or, with
+  AWS_S3_FILE_OVERWRITE=False, stores the file under another, suffixed name after a HEAD
+  request: neither is safe for two uploads of the same instance at once. Here the name is
+  never changed (the instance's content address) and only the store decides who wrote it
+  first.
 - **Errors are OSErrors**, as they are from a disk: FileNotFoundError for a missing key
   (404), PermissionError for a refused request (403), OSError for any other answer and
   for a store that cannot be reached. Ingest's clean-up after a failed upload and
@@ -123,3 +125,7 @@ class S3Storage(s3.S3Storage):
     def size(self, name):
         with _translated(name):
             return super().size(name)
+
+    def get_modified_time(self, name):
+        with _translated(name):
+            return super().get_modified_time(name)
