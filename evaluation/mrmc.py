@@ -380,6 +380,19 @@ def _interval(estimate, se, df, confidence):
     return estimate - critical * se, estimate + critical * se
 
 
+# Mean squares and error variances below this are rounding noise: the metrics lie in [0, 1],
+# and the smallest real difference of two AUCs on m x n case pairs is 1 / (2 m n).
+_ROUNDING_NOISE = 1e-24
+
+
+def _ratio(numerator, denominator):
+    """``numerator / denominator`` for a test statistic. Identical treatments (say, no reader
+    changed a binary call) make both 0 up to rounding: no evidence either way (NaN), not an error."""
+    if denominator > _ROUNDING_NOISE:
+        return numerator / denominator
+    return np.inf if numerator > _ROUNDING_NOISE else np.nan
+
+
 def _satterthwaite_df(denominator, mean_square, df_mean_square):
     if mean_square == 0:
         return np.inf
@@ -417,19 +430,19 @@ def _or_test(theta, cov, components, analysis, confidence) -> OrTest:
     if analysis == "random_readers_random_cases":
         denominator = c.ms_treatment_reader + r * max(c.cov2 - c.cov3, 0.0)
         ddf = float(_satterthwaite_df(denominator, c.ms_treatment_reader, (t - 1) * (r - 1)))
-        statistic = c.ms_treatment / denominator
+        statistic = _ratio(c.ms_treatment, denominator)
         p_value = stats.f.sf(statistic, ndf, ddf)
     elif analysis == "fixed_readers_random_cases":
         denominator = c.var - c.cov1 + (r - 1) * max(c.cov2 - c.cov3, 0.0)
         ddf = None
-        statistic = (t - 1) * c.ms_treatment / denominator
+        statistic = _ratio((t - 1) * c.ms_treatment, denominator)
         p_value = stats.chi2.sf(statistic, ndf)
     else:
         denominator = c.ms_treatment_reader
         ddf = float((t - 1) * (r - 1))
-        statistic = c.ms_treatment / denominator
+        statistic = _ratio(c.ms_treatment, denominator)
         p_value = stats.f.sf(statistic, ndf, ddf)
-    se = float(np.sqrt(2 * denominator / r))
+    se = float(np.sqrt(max(2 * denominator / r, 0.0)))
     means = theta.mean(axis=1)
     differences = []
     for first, second in combinations(range(t), 2):

@@ -3,9 +3,14 @@
 A long table has one row per reader x treatment x case with the columns
 ``reader, treatment, case, truth, rating`` (``treatment`` optional: without
 it there is one treatment), optionally ``reader_type`` (e.g. CAD /
-radiologist) and ``patient`` (the patient a case/lesion belongs to; when
+radiologist), ``patient`` (the patient a case/lesion belongs to; when
 some patient has several cases, the analysis jackknifes or resamples by
-patient).
+patient) and ``call`` (the reader's binary call: malignant/benign or 1/0).
+
+Aided reading: when the two treatments are named ``unaided`` and ``aided``
+the analysis adds aided − unaided (:mod:`evaluation.aided_reading`): the
+AUC, and with a ``call`` column sensitivity and specificity at the readers'
+own calls and how the calls changed, with the sentence a paper needs.
 """
 
 import csv
@@ -15,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation import mrmc
+from evaluation import aided_reading, mrmc
 
 REQUIRED_COLUMNS = ("reader", "case", "truth", "rating")
 SINGLE_TREATMENT = "1"
+CALL_VALUES = {"1": True, "1.0": True, "malignant": True, "0": False, "0.0": False, "benign": False}
 
 
 class ReaderStudyDataError(ValueError):
@@ -38,7 +44,11 @@ class ReaderStudyDataError(ValueError):
 
 @dataclass(frozen=True)
 class ReaderStudy:
-    """A balanced reader study: ``ratings[treatment, reader, case]``."""
+    """A balanced reader study: ``ratings[treatment, reader, case]``.
+
+    ``calls`` (same shape, bool, True = malignant) when the readers' binary
+    calls are known.
+    """
 
     readers: list[str]
     treatments: list[str]
@@ -47,6 +57,7 @@ class ReaderStudy:
     ratings: np.ndarray
     patients: np.ndarray | None
     reader_types: dict[str, str]
+    calls: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,7 @@ class ReaderStudyAnalysis:
     model_reader: str | None
     model_vs_readers: mrmc.ModelVsReadersResult | None
     confidence: float
+    aided: aided_reading.AidedReadingAnalysis | None = None
 
     def as_dict(self) -> dict:
         return _analysis_as_dict(self)
@@ -77,8 +89,8 @@ def reader_study_from_rows(rows, source: str = "<rows>", first_row_number: int =
 
     Row numbers in errors count from ``first_row_number`` (2 for a CSV file
     with a header line). Raises ``ReaderStudyDataError`` for a missing
-    column, a non-numeric rating, truth other than 0/1, a case whose truth
-    or patient differs between rows, a repeated reader/treatment/case and
+    column, a non-numeric rating, truth other than 0/1, a call other than
+    malignant/benign/1/0, a case whose truth or patient differs between rows, a repeated reader/treatment/case and
     an unbalanced design (some reader did not rate every case in every
     treatment).
     """
@@ -93,8 +105,8 @@ def reader_study_from_rows(rows, source: str = "<rows>", first_row_number: int =
                 source,
                 column=column,
             )
-    has_treatment, has_patient = "treatment" in columns, "patient" in columns
-    truth_of, patient_of, reader_types, rating_of = {}, {}, {}, {}
+    has_treatment, has_patient, has_call = "treatment" in columns, "patient" in columns, "call" in columns
+    truth_of, patient_of, reader_types, rating_of, call_of = {}, {}, {}, {}, {}
     for number, row in enumerate(rows, start=first_row_number):
         values = {key: (value or "").strip() for key, value in row.items() if key}
         reader, case = values["reader"], values["case"]
@@ -113,6 +125,12 @@ def reader_study_from_rows(rows, source: str = "<rows>", first_row_number: int =
                 f"truth '{values['truth']}' is not 0 (negative) or 1 (positive)", source, number, "truth"
             )
         truth = int(float(values["truth"]))
+        if has_call:
+            if values["call"].lower() not in CALL_VALUES:
+                raise ReaderStudyDataError(
+                    f"call '{values['call']}' is not malignant/benign (or 1/0)", source, number, "call"
+                )
+            call_of[(treatment, reader, case)] = CALL_VALUES[values["call"].lower()]
         if truth_of.setdefault(case, truth) != truth:
             raise ReaderStudyDataError(f"case {case} has truth {truth} here but {truth_of[case]} in an earlier row", source, number, "truth")
         if has_patient and patient_of.setdefault(case, values["patient"]) != values["patient"]:
@@ -132,6 +150,11 @@ def reader_study_from_rows(rows, source: str = "<rows>", first_row_number: int =
     index = {name: i for i, name in enumerate(treatments)}, {name: i for i, name in enumerate(readers)}, {name: i for i, name in enumerate(cases)}
     for (treatment, reader, case), rating in rating_of.items():
         ratings[index[0][treatment], index[1][reader], index[2][case]] = rating
+    calls = None
+    if has_call:
+        calls = np.zeros(ratings.shape, dtype=bool)
+        for (treatment, reader, case), call in call_of.items():
+            calls[index[0][treatment], index[1][reader], index[2][case]] = call
     missing = np.argwhere(np.isnan(ratings))
     if len(missing):
         t, r, c = missing[0]
@@ -144,7 +167,7 @@ def reader_study_from_rows(rows, source: str = "<rows>", first_row_number: int =
     if truth.all() or not truth.any():
         raise ReaderStudyDataError("the cases must include both positives (truth 1) and negatives (truth 0)", source, column="truth")
     patients = np.array([patient_of[c] for c in cases]) if has_patient else None
-    return ReaderStudy(readers, treatments, cases, truth, ratings, patients, reader_types)
+    return ReaderStudy(readers, treatments, cases, truth, ratings, patients, reader_types, calls)
 
 
 def load_reader_study(path) -> ReaderStudy:
@@ -162,6 +185,14 @@ def has_multi_lesion_patients(study: ReaderStudy) -> bool:
     if study.patients is None:
         return False
     return len(np.unique(study.patients)) < len(study.patients)
+
+
+def aided_reading_order(treatments: list[str]) -> tuple[int, int] | None:
+    """Indices of the ``unaided`` and ``aided`` treatments when those are the study's two (any case), else None."""
+    names = [t.lower() for t in treatments]
+    if sorted(names) != sorted(aided_reading.MODALITIES):
+        return None
+    return names.index(aided_reading.UNAIDED), names.index(aided_reading.AIDED)
 
 
 def analyze_reader_study(
@@ -182,7 +213,10 @@ def analyze_reader_study(
     patients. With ``model_reader`` (a single-treatment study in which the
     model is one of the readers) the OR analysis covers the human readers
     and ``model_vs_readers`` compares them with the model (see
-    ``mrmc.model_vs_readers``).
+    ``mrmc.model_vs_readers``). When the two treatments are ``unaided`` and
+    ``aided``, ``aided`` holds :func:`aided_reading.analyze_aided_reading`
+    of the same readers and cases (the AUC always; sensitivity, specificity
+    and call changes when the study has calls).
     """
     if patient_level is None:
         patient_level = has_multi_lesion_patients(study)
@@ -213,9 +247,16 @@ def analyze_reader_study(
     if len(readers) < 2:
         raise ReaderStudyDataError("an MRMC analysis needs at least two (human) readers", column="reader")
     result = mrmc.or_mrmc(ratings, study.truth, **options)
+    aided = None
+    order = aided_reading_order(study.treatments)
+    if order is not None:
+        aided = aided_reading.analyze_aided_reading(
+            study.ratings[list(order)], study.truth, None if study.calls is None else study.calls[list(order)],
+            readers, clusters, covariance, n_bootstrap, seed, confidence,
+        )
     return ReaderStudyAnalysis(
         study, str(mrmc.Metric(metric)), threshold, str(mrmc.CovarianceMethod(covariance)),
-        bool(patient_level), readers, result, model_reader, comparison, confidence,
+        bool(patient_level), readers, result, model_reader, comparison, confidence, aided,
     )
 
 
@@ -311,6 +352,8 @@ def _analysis_as_dict(analysis: ReaderStudyAnalysis) -> dict:
             "frrc": _difference_test_as_dict(comparison.fixed_readers_random_cases),
             "rrfc": _difference_test_as_dict(comparison.random_readers_fixed_cases),
         }
+    if analysis.aided is not None:
+        payload["aided_vs_unaided"] = aided_vs_unaided_as_dict(analysis.aided)
     return payload
 
 
@@ -340,6 +383,75 @@ def model_vs_readers_sentence(analysis: ReaderStudyAnalysis) -> str:
         f"{_percent(analysis.confidence)} CI {_fmt(test.ci_low, 2)} to {_fmt(test.ci_high, 2)}, "
         f"p {_p(test.p_value)}, random readers and cases."
     )
+
+
+def aided_vs_unaided_sentence(comparison: aided_reading.ModalityComparison, confidence: float = 0.95) -> str:
+    """One sentence: readers' mean unaided and aided, difference (aided − unaided), CI, p, random readers and cases.
+
+    "rose", "fell" or "was unchanged" follows the difference as printed (two decimals).
+    """
+    test = comparison.random_readers_random_cases
+    name = comparison.metric if comparison.metric != "auc" else "AUC"
+    shown = round(test.difference, 2) + 0.0  # + 0.0: no "−0.00"
+    unaided, aided = _fmt(comparison.unaided, 2), _fmt(comparison.aided, 2)
+    if shown > 0:
+        change = f"rose from {unaided} unaided to {aided} aided"
+    elif shown < 0:
+        change = f"fell from {unaided} unaided to {aided} aided"
+    else:
+        change = f"was unchanged ({unaided} unaided, {aided} aided)"
+    return (
+        f"Readers' mean {name} {change}, difference {_fmt(shown, 2)}, "
+        f"{_percent(confidence)} CI {_fmt(test.ci_low, 2)} to {_fmt(test.ci_high, 2)}, "
+        f"p {_p(test.p_value)}, random readers and cases."
+    )
+
+
+def aided_vs_unaided_as_dict(aided: aided_reading.AidedReadingAnalysis) -> dict:
+    """The JSON form of an aided-reading analysis with each metric's sentence under ``sentence``."""
+    payload = aided.as_dict()
+    for comparison in aided.comparisons():
+        payload[comparison.metric]["sentence"] = aided_vs_unaided_sentence(comparison, aided.confidence)
+    return payload
+
+
+def _aided_report_lines(aided: aided_reading.AidedReadingAnalysis) -> list[str]:
+    ci = _percent(aided.confidence)
+    lines = ["", "Aided versus unaided (differences aided − unaided; per reader: fixed reader, random cases):"]
+    labels = {"random_readers_random_cases": "Random readers, random cases",
+              "fixed_readers_random_cases": "Fixed readers, random cases",
+              "random_readers_fixed_cases": "Random readers, fixed cases"}
+    for comparison in aided.comparisons():
+        name = comparison.metric if comparison.metric != "auc" else "AUC"
+        at_calls = " at the readers' own calls" if comparison.metric != "auc" else ""
+        lines.append(f"  {name}{at_calls}: {_fmt(comparison.unaided, 4)} unaided, {_fmt(comparison.aided, 4)} aided")
+        for d in comparison.readers:
+            lines.append(
+                f"    {d.reader[:14].ljust(14)} {_fmt(d.unaided, 4)} → {_fmt(d.aided, 4)}, difference "
+                f"{_fmt(d.difference, 4)}, {ci} CI {_fmt(d.ci_low, 4)} to {_fmt(d.ci_high, 4)}, p {_p(d.p_value)}"
+            )
+        for key, label in labels.items():
+            test = getattr(comparison, key)
+            statistic = f"X² = {_fmt(test.statistic, 4)}, df {test.ndf}" if test.ddf is None else (
+                f"F = {_fmt(test.statistic, 4)}, df ({test.ndf}, {_fmt(test.ddf, 2)})"
+            )
+            lines.append(
+                f"    {label}: difference {_fmt(test.difference, 4)}, {ci} CI {_fmt(test.ci_low, 4)} to "
+                f"{_fmt(test.ci_high, 4)}, {statistic}, p {_p(test.p_value)}"
+            )
+    if aided.call_changes is None:
+        lines.append("  Sensitivity, specificity and call changes need the readers' binary calls (a 'call' column).")
+    else:
+        columns = ("unchanged", "benign→malignant", "malignant→benign", "corrected", "newly wrong")
+        lines += ["  Calls after seeing the model:", "    " + "reader".ljust(14) + "".join(c.rjust(18) for c in columns)]
+        rows = [*aided.call_changes.per_reader.items(), ("all readers", aided.call_changes.pooled)]
+        for reader, counts in rows:
+            values = (counts.unchanged, counts.benign_to_malignant, counts.malignant_to_benign,
+                      counts.corrected, counts.newly_wrong)
+            lines.append("    " + reader[:14].ljust(14) + "".join(f"{v} / {counts.reads}".rjust(18) for v in values))
+    lines.append("")
+    lines += [aided_vs_unaided_sentence(c, aided.confidence) for c in aided.comparisons()]
+    return lines
 
 
 def format_report(analysis: ReaderStudyAnalysis) -> str:
@@ -389,4 +501,6 @@ def format_report(analysis: ReaderStudyAnalysis) -> str:
                 f"to {_fmt(test['ci_high'], 4)}, {statistic} = {_fmt(test['statistic'], 3)}, p {_p(test['p'])}"
             )
         lines += ["", model_vs_readers_sentence(analysis)]
+    if analysis.aided is not None:
+        lines += _aided_report_lines(analysis.aided)
     return "\n".join(lines)
