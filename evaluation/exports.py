@@ -1,12 +1,15 @@
 """Exports of a reader-study comparison: joined CSV, long CSV, iMRMC input, JSON.
 
 Each takes ``services.ComparisonInputs`` (what entered the analysis) and returns
-text; the views add the HTTP headers. Simulated calls are marked in every export.
+text; the views add the HTTP headers. ``imrmc_modalities_text`` is the pure
+iMRMC writer for an aided-versus-unaided study (plain arrays, no database). Simulated calls are marked in every export.
 No CSV cell is one a spreadsheet would run as a formula (:mod:`portal.spreadsheets`).
 """
 import io
 import json
 import re
+
+import numpy as np
 
 from portal.spreadsheets import FormulaSafeWriter
 
@@ -110,32 +113,93 @@ def imrmc_text(inputs) -> str:
     ``-simulated``.
     """
     lesions, readers, models = inputs.analysed_lesions, inputs.analysed_readers, inputs.analysed_models
-    negatives = sum(1 for l in lesions if not l.malignant)
-    reader_ids = {r.pk: _imrmc_id(r.label) + ("-simulated" if r.simulated else "") for r in readers}
-    lines = [
+    reader_ids = {r.pk: _imrmc_reader_id(r.label, r.simulated) for r in readers}
+    description = [
         f"Reader study {_imrmc_id(inputs.reader_study.name)} (portal id {inputs.reader_study.pk}) exported for iMRMC",
         f"Input revision {inputs.revision}",
         "Readers rate the probability of malignancy 0-100; models give held-out scores 0-1 (out-of-fold, "
         "or from a model that never trained on the patient)",
         "Truth: 1 = malignant (pathology), 0 = benign",
-        "",
-        f"NR: {len(readers) + len(models)}",
-        f"N0: {negatives}",
-        f"N1: {len(lesions) - negatives}",
-        f"NM: {(1 if readers else 0) + len(models)}",
-        "",
-        "BEGIN DATA:",
     ]
-    for lesion in lesions:
-        lines.append(f"-1,{lesion.pk},0,{int(lesion.malignant)}")
+    rows = []
     for reader in readers:
         for lesion in lesions:
-            lines.append(f"{reader_ids[reader.pk]},{lesion.pk},readers,{inputs.calls[(reader.pk, lesion.pk)].probability}")
+            rows.append((reader_ids[reader.pk], lesion.pk, "readers", inputs.calls[(reader.pk, lesion.pk)].probability))
     for model in models:
         model_id = _imrmc_id(model.key.replace(":", "_"))
         for lesion in lesions:
-            lines.append(f"{model_id},{lesion.pk},{model_id},{inputs.scores[(model.pk, lesion.pk)][0]:.10g}")
+            rows.append((model_id, lesion.pk, model_id, f"{inputs.scores[(model.pk, lesion.pk)][0]:.10g}"))
+    return _imrmc_document(
+        description, [(lesion.pk, int(lesion.malignant)) for lesion in lesions], rows,
+        n_readers=len(readers) + len(models), n_modalities=(1 if readers else 0) + len(models),
+    )
+
+
+def _imrmc_reader_id(label: str, simulated: bool) -> str:
+    return _imrmc_id(label) + ("-simulated" if simulated else "")
+
+
+def _imrmc_document(description, truth, rows, n_readers: int, n_modalities: int) -> str:
+    """iMRMC input text: free-text ``description`` lines, the ``NR/N0/N1/NM`` header, then
+    ``BEGIN DATA:``, one truth row ``-1,case,0,truth`` per ``(case, truth)`` and the rating
+    ``rows`` ``(reader, case, modality, score)`` as given."""
+    negatives = sum(1 for _, malignant in truth if not malignant)
+    lines = [
+        *description,
+        "",
+        f"NR: {n_readers}",
+        f"N0: {negatives}",
+        f"N1: {len(truth) - negatives}",
+        f"NM: {n_modalities}",
+        "",
+        "BEGIN DATA:",
+    ]
+    lines += [f"-1,{case},0,{malignant}" for case, malignant in truth]
+    lines += [f"{reader},{case},{modality},{score}" for reader, case, modality, score in rows]
     return "\n".join(lines) + "\n"
+
+
+def imrmc_modalities_text(
+    readers,
+    cases,
+    truth,
+    ratings,
+    modalities=("unaided", "aided"),
+    simulated_readers=(),
+    description=(),
+) -> str:
+    """iMRMC input for a fully crossed study: every reader reads every case in every modality.
+
+    ``ratings[modality, reader, case]`` (for aided reading: index 0
+    ``unaided``, 1 ``aided``), ``truth`` 0/1 per case, ``readers`` and
+    ``cases`` the names (case names are the iMRMC case IDs, e.g. lesion
+    ids). Reader, case and modality IDs are reduced to letters, digits and
+    ``_.+-`` (names that then clash are refused); a reader in ``simulated_readers`` gets ``-simulated``, as in
+    :func:`imrmc_text`. ``description`` lines go above the header. Scores are
+    written with 10 significant digits.
+    """
+    ratings = np.asarray(ratings, dtype=float)
+    truth = np.asarray(truth)
+    shape = (len(modalities), len(readers), len(cases))
+    if ratings.shape != shape:
+        raise ValueError(f"ratings have shape {ratings.shape}; expected [modality, reader, case] = {shape}")
+    if truth.shape != (len(cases),) or not np.all(np.isin(truth, (0, 1))):
+        raise ValueError(f"truth must be 0 (benign) or 1 (malignant) for each of the {len(cases)} cases")
+    if np.isnan(ratings).any():
+        raise ValueError("ratings contain NaN (every reader must rate every case in every modality)")
+    modality_ids = [_imrmc_id(str(m)) for m in modalities]
+    case_ids = [_imrmc_id(str(c)) for c in cases]
+    simulated = {str(r) for r in simulated_readers}
+    reader_ids = [_imrmc_reader_id(str(r), str(r) in simulated) for r in readers]
+    for kind, ids in (("reader", reader_ids), ("modality", modality_ids), ("case", case_ids)):
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"two {kind} names give the same iMRMC ID ({', '.join(ids)})")
+    rows = [
+        (reader_ids[j], case_ids[k], modality_ids[m], f"{ratings[m, j, k]:.10g}")
+        for m in range(len(modalities)) for j in range(len(readers)) for k in range(len(cases))
+    ]
+    return _imrmc_document(list(description), [(case, int(t)) for case, t in zip(case_ids, truth)], rows,
+                           n_readers=len(readers), n_modalities=len(modalities))
 
 
 def parse_imrmc(text: str) -> dict:
