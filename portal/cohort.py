@@ -700,16 +700,90 @@ def simulate_reader_calls(lesions: Sequence[Lesion], k: int, seed: int) -> list[
     malignant when that probability is >= 50. The added noise keeps every reader
     below the oracle AUC; readers differ in skill as in a real study.
     """
+    return _reader_calls(lesions, _simulated_ratings(lesions, k, seed))
+
+
+def _simulated_ratings(lesions: Sequence[Lesion], k: int, seed: int) -> np.ndarray:
+    """The simulated readers' ratings (log-odds scale) ``[reader, lesion]``; see :func:`simulate_reader_calls`."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 9091]))
     llr = np.array([lesion.oracle_llr for lesion in lesions])
-    calls = []
+    ratings = np.empty((k, llr.size))
     for reader in range(k):
         skill, sigma = rng.uniform(0.4, 0.9), rng.uniform(1.0, 2.0)
-        rating = skill * llr + rng.normal(0.0, sigma, llr.size)
+        ratings[reader] = skill * llr + rng.normal(0.0, sigma, llr.size)
+    return ratings
+
+
+def _reader_calls(lesions: Sequence[Lesion], ratings: np.ndarray) -> list[ReaderCall]:
+    """Calls from log-odds ratings: probability ``100 * logistic`` to 1 decimal, malignant when >= 50."""
+    calls = []
+    for reader, rating in enumerate(ratings):
         probability = np.round(100.0 / (1.0 + np.exp(-rating)), 1)
         calls += [ReaderCall(reader, lesion.lesion_id, float(p), bool(p >= 50.0))
                   for lesion, p in zip(lesions, probability)]
     return calls
+
+
+AIDED_WEIGHT_RANGE = (0.2, 0.6)
+_MODEL_SCORE_CLIP = 1e-4
+
+
+class AidedReading(NamedTuple):
+    """Simulated calls of the same readers on the same lesions without and with the model.
+
+    ``unaided`` equals :func:`simulate_reader_calls` for the same lesions, k
+    and seed; ``aided`` is in the same order; ``weights[r]`` is reader r's
+    weight on the model.
+    """
+
+    unaided: list[ReaderCall]
+    aided: list[ReaderCall]
+    weights: tuple[float, ...]
+
+
+def simulate_aided_reader_calls(
+    lesions: Sequence[Lesion],
+    k: int,
+    seed: int,
+    model_scores: Sequence[float],
+    weights: Sequence[float] | None = None,
+) -> AidedReading:
+    """Simulated unaided and aided calls of ``k`` readers (demo only; pure, deterministic for ``seed``).
+
+    Model of aided reading: the reader sees the model's probability of
+    malignancy ``s`` (``model_scores``, 0-1, one per lesion, in ``lesions``
+    order) and moves their rating toward it by a weight ``w_r`` of their
+    own, on the log-odds rating scale of :func:`simulate_reader_calls`::
+
+        aided rating = (1 - w_r) * unaided rating + w_r * logit(s)
+
+    (``s`` clipped to [1e-4, 1 - 1e-4]). The aided probability and call
+    follow from the aided rating as the unaided ones do (``100 *
+    logistic``, 1 decimal, malignant when >= 50), so each aided
+    probability lies between the reader's unaided probability and ``100 *
+    s``. ``w_r`` is drawn uniformly in :data:`AIDED_WEIGHT_RANGE` (0.2-0.6)
+    from its own stream of ``seed``, so adding aided reading leaves the
+    unaided calls unchanged; ``weights`` overrides it (0 = ignores the model,
+    1 = adopts its score). A reader who follows a better model gets
+    better; one who follows a worse model gets worse, as in real studies.
+    """
+    scores = np.asarray(model_scores, dtype=float)
+    if scores.shape != (len(lesions),):
+        raise ValueError(f"{scores.size} model scores for {len(lesions)} lesions (one score per lesion, in order)")
+    if not np.all((scores >= 0) & (scores <= 1)):
+        raise ValueError("model scores must be probabilities of malignancy between 0 and 1")
+    if weights is None:
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 9092]))
+        weights = rng.uniform(*AIDED_WEIGHT_RANGE, k)
+    weights = np.asarray(weights, dtype=float)
+    if weights.shape != (k,) or not np.all((weights >= 0) & (weights <= 1)):
+        raise ValueError(f"weights must be {k} numbers between 0 and 1, one per reader")
+    unaided = _simulated_ratings(lesions, k, seed)
+    clipped = np.clip(scores, _MODEL_SCORE_CLIP, 1 - _MODEL_SCORE_CLIP)
+    model_rating = np.log(clipped / (1 - clipped))
+    aided = (1 - weights[:, None]) * unaided + weights[:, None] * model_rating[None, :]
+    return AidedReading(_reader_calls(lesions, unaided), _reader_calls(lesions, aided),
+                        tuple(float(w) for w in weights))
 
 
 # ----------------------------------------------------------------------------- anatomy and pixels
