@@ -10,9 +10,11 @@ from evaluation.reader_study import ReaderStudyDataError, analyze_reader_study, 
 class Command(BaseCommand):
     help = (
         "Obuchowski-Rockette MRMC analysis (Hillis df) of a long-format reader-study CSV "
-        "with columns reader,treatment,case,truth,rating (treatment optional; reader_type "
-        "and patient optional). With --model-reader NAME the model, given as one reader of a "
-        "single-treatment study, is compared with the other readers."
+        "with columns reader,treatment,case,truth,rating (treatment optional; reader_type, "
+        "patient and call optional). With --model-reader NAME the model, given as one reader of a "
+        "single-treatment study, is compared with the other readers. With treatments named unaided "
+        "and aided it adds aided - unaided (AUC; with a call column also sensitivity, specificity "
+        "and call changes)."
     )
 
     def add_arguments(self, parser):
