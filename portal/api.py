@@ -180,7 +180,7 @@ class SeriesViewSet(viewsets.ReadOnlyModelViewSet):
 class InstanceFileView(viewsets.ViewSet):
     """``GET /api/v1/instances/{SOPInstanceUID}/file/``: the stored Part-10 file (application/dicom)."""
 
-    throttle_classes = []  # the viewer loads every slice of four series at once (settings DEFAULT_THROTTLE_CLASSES)
+    throttle_classes = []  # the viewer loads every slice of 4 series at once (DEFAULT_THROTTLE_CLASSES)
 
     lookup_value_regex = r"[0-9.]+"
 

@@ -103,7 +103,8 @@ def lockout_response(request, original_response=None, credentials=None):
     if wants_json:
         response = JsonResponse({"error": message}, status=429)
     else:
-        context = {"form": AuthenticationForm(request), "lockout": message, "next": request.POST.get("next", "")}
+        form = AuthenticationForm(request)
+        context = {"form": form, "lockout": message, "next": request.POST.get("next", "")}
         response = render(request, "registration/login.html", context, status=429)
     response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
     return response

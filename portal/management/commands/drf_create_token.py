@@ -25,7 +25,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, username, reset_token, expires_days, **options):
         if expires_days is not None and expires_days < 0:
-            raise CommandError(f"--expires-days is {expires_days}; give a number of days >= 0 (0: never expires)")
+            raise CommandError(
+                f"--expires-days is {expires_days}; give a number of days >= 0 (0: never expires)"
+            )
         User = get_user_model()
         try:
             user = User._default_manager.get_by_natural_key(username)
