@@ -298,9 +298,11 @@ def analyze_aided_reading(
     sensitivity = specificity = changes = None
     if calls is not None:
         calls = _calls_array(calls, ratings.shape)
-        binary_covariance = "jackknife" if mrmc.CovarianceMethod(covariance) == mrmc.CovarianceMethod.DELONG else covariance
+        delong = mrmc.CovarianceMethod(covariance) == mrmc.CovarianceMethod.DELONG
+        binary_covariance = "jackknife" if delong else covariance
         sensitivity, specificity = (
-            compare_modalities(calls.astype(float), truth, readers, metric, 1.0, covariance=binary_covariance, **options)
+            compare_modalities(calls.astype(float), truth, readers, metric, 1.0,
+                               covariance=binary_covariance, **options)
             for metric in ("sensitivity", "specificity")
         )
         changes = call_changes(calls, truth, readers)

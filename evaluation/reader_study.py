@@ -443,7 +443,8 @@ def _aided_report_lines(aided: aided_reading.AidedReadingAnalysis) -> list[str]:
         lines.append("  Sensitivity, specificity and call changes need the readers' binary calls (a 'call' column).")
     else:
         columns = ("unchanged", "benign→malignant", "malignant→benign", "corrected", "newly wrong")
-        lines += ["  Calls after seeing the model:", "    " + "reader".ljust(14) + "".join(c.rjust(18) for c in columns)]
+        header = "    " + "reader".ljust(14) + "".join(c.rjust(18) for c in columns)
+        lines += ["  Calls after seeing the model:", header]
         rows = [*aided.call_changes.per_reader.items(), ("all readers", aided.call_changes.pooled)]
         for reader, counts in rows:
             values = (counts.unchanged, counts.benign_to_malignant, counts.malignant_to_benign,

@@ -186,7 +186,8 @@ def test_long_csv_with_unaided_and_aided_treatments_and_calls_gets_the_aided_rep
     aided = payload["aided_vs_unaided"]
     assert aided["auc"]["rrrc"]["difference"] == pytest.approx(0.0438, abs=0.00005)
     assert aided["auc"]["rrrc"]["p"] == pytest.approx(0.0517, abs=0.00005)
-    assert aided["auc"]["sentence"].startswith("Readers' mean AUC rose from 0.90 unaided to 0.94 aided, difference 0.04")
+    assert aided["auc"]["sentence"].startswith(
+        "Readers' mean AUC rose from 0.90 unaided to 0.94 aided, difference 0.04")
     assert set(aided["sensitivity"]["per_reader"]) == {"1", "2", "3", "4", "5"}
     assert aided["call_changes"]["pooled"]["reads"] == 5 * 114
     assert aided["specificity"]["sentence"].endswith("random readers and cases.")
