@@ -336,7 +336,8 @@ def record_call(reader_study, lesion, reader, malignant, probability, subtype_gu
     """Create the reader's current call on ``lesion``, or update it while unlocked (autosave).
 
     ``blinded`` defaults to what :mod:`annotations.access` says of ``reader`` now.
-    A locked current call is not changed: :class:`Conflict` (use :func:`revise_call`).
+    A locked current call is not changed: :class:`Conflict` (use :func:`revise_call`);
+    the same locked call sent again (a retry) is returned as it is, so a retry never fails or duplicates.
     """
     if not access.lesion_in_reader_study(lesion, reader_study):
         raise Invalid(f"lesion {lesion.pk} is not in a case of reader study {reader_study.name!r}", "lesion")
@@ -351,6 +352,8 @@ def record_call(reader_study, lesion, reader, malignant, probability, subtype_gu
     )
     if current is not None:
         if current.locked:
+            if lock and all(getattr(current, name) == value for name, value in values.items()):
+                return current  # the same locked call sent again: a client's retry whose answer was lost
             raise Conflict(_locked_message(current))
         call = update_call(current, actor, **values)
     else:

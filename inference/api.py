@@ -41,14 +41,18 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             runs = runs.filter(state__in=["queued", "running"])
         return runs
 
-    @extend_schema(request=StartTrainingSerializer, responses={201: TrainingRunSerializer})
+    @extend_schema(request=StartTrainingSerializer, responses={201: TrainingRunSerializer, 503: dict})
     def create(self, request):
         require(request.user, "start_training")
         payload = StartTrainingSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        with transaction.atomic():
-            (run,) = services.start_training(request.user, data["experiment"], [data["variant"]], data["overrides"])
+        try:
+            with transaction.atomic():
+                (run,) = services.start_training(request.user, data["experiment"], [data["variant"]], data["overrides"])
+        except services.TaskQueueUnavailable as exc:  # the run is saved and sent when Redis is back
+            body = {"error": str(exc), "training_run": exc.runs[0].pk}
+            return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         return Response(TrainingRunSerializer(run).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=TrainingRunSerializer)

@@ -52,10 +52,68 @@ def start_training(user, experiment_name, variants=None, overrides=None, enqueue
     return runs
 
 
+class TaskQueueUnavailable(Exception):
+    """The broker (Redis) refused a task; the message says what was kept. The API answers 503."""
+
+    def __init__(self, message, runs=()):
+        super().__init__(message)
+        self.runs = list(runs)
+
+
 def _enqueue_train(run):
+    """Send ``train`` for ``run``; when the broker is unreachable the run waits for :func:`dispatch_waiting_runs`.
+
+    A waiting run is a queued run without a task id (the committed row is the outbox):
+    nothing is lost while Redis is down, and the caller gets :class:`TaskQueueUnavailable`.
+    """
+    from kombu.exceptions import OperationalError
+
     from .tasks import train
 
-    train.apply_async(kwargs={"training_run_pk": run.pk}, task_id=run.celery_task_id)
+    try:
+        train.apply_async(kwargs={"training_run_pk": run.pk}, task_id=run.celery_task_id)
+    except OperationalError as error:
+        logger.warning("training run %s waits for the task queue: %s", run.pk, error)
+        TrainingRun.objects.filter(pk=run.pk, celery_task_id=run.celery_task_id).update(celery_task_id="")
+        run.append_log("the task queue (Redis) was unreachable; the run waits and is sent when it is back")
+        run.save(update_fields=["log"])
+        raise TaskQueueUnavailable(
+            f"the task queue (Redis) is unreachable: training run {run.pk} is saved as queued and is sent "
+            "to a worker as soon as the queue is back (within a minute); do not start it again",
+            [run],
+        ) from error
+
+
+def dispatch_waiting_runs():
+    """Send ``train`` for every queued run that has no task id (its first send failed); returns their keys.
+
+    Run every minute by celery beat (``inference.tasks.dispatch_waiting_runs``). Each run
+    is locked while its message is sent and its new task id saved; a failed send leaves it
+    waiting for the next call. The ``train`` status guard makes a message sent twice harmless.
+    """
+    from kombu.exceptions import OperationalError
+
+    from .tasks import train
+
+    sent = []
+    waiting = TrainingRun.objects.filter(state=RunState.QUEUED, celery_task_id="", cancel_requested=False)
+    for pk in waiting.order_by("pk").values_list("pk", flat=True):
+        with transaction.atomic():
+            run = waiting.select_for_update(skip_locked=True).filter(pk=pk).first()
+            if run is None:
+                continue
+            run.celery_task_id = str(uuid.uuid4())
+            try:
+                train.apply_async(kwargs={"training_run_pk": run.pk}, task_id=run.celery_task_id)
+            except OperationalError as error:
+                logger.warning("training runs still wait for the task queue: %s", error)
+                break
+            run.append_log("sent to the task queue")
+            run.save(update_fields=["celery_task_id", "log"])
+        sent.append(pk)
+    if sent:
+        logger.info("sent waiting training runs: %s", sent)
+    return sent
 
 
 def request_cancel(run):

@@ -365,3 +365,9 @@ def score(self, *, model_version_pk, lesion_pks=None):
 def sweep_stale_runs(minutes=None):
     """Mark running runs without a recent heartbeat failed (run it periodically, e.g. from celery beat)."""
     return services.sweep_stale_runs(minutes)
+
+
+@shared_task(name="inference.tasks.dispatch_waiting_runs")
+def dispatch_waiting_runs():
+    """Send the queued runs whose first send failed (Redis was down); celery beat runs it every minute."""
+    return services.dispatch_waiting_runs()

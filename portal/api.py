@@ -2,6 +2,8 @@
 import logging
 import os
 
+import kombu.exceptions
+from django import db
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.files.uploadhandler import MemoryFileUploadHandler, TemporaryFileUploadHandler
@@ -18,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import dicomfiles
-from .ingest import ingest_upload, read_stored_file
+from .ingest import StorageFull, ingest_upload, read_stored_file
 from .models import Instance, Series, Study, Upload
 from .serializers import (
     InstanceSerializer,
@@ -32,13 +34,43 @@ from .serializers import (
 logger = logging.getLogger(__name__)
 
 
+DATABASE_UNAVAILABLE = (
+    "the database is unreachable at the moment (restarting?); this request was not completed: "
+    "send it again in a few seconds"
+)
+TASK_QUEUE_UNAVAILABLE = (
+    "the task queue (Redis) is unreachable: what this request saved is kept, but the background work "
+    "it starts did not start; tell an administrator"
+)
+
+
+def _database_unavailable(exc):
+    """True for a lost or refused database connection (not for an error in a query on a working one)."""
+    if isinstance(exc, db.InterfaceError):
+        return True
+    if not isinstance(exc, db.OperationalError):
+        return False
+    connection = db.connections[db.DEFAULT_DB_ALIAS]
+    return connection.connection is None or not connection.is_usable()
+
+
 def exception_handler(exc, context):
-    """DRF errors as they are; anything unexpected as a JSON 500 that names no internals."""
+    """DRF errors as they are; a service that is down as 503 and a full disk as 507, each saying what to do;
+    anything else unexpected as a JSON 500 that names no internals."""
     response = drf_exception_handler(exc, context)
-    if response is None:
-        logger.exception("unhandled error in %s", context.get("view"))
-        return Response({"error": "internal error; the administrators have the details in the log"}, status=500)
-    return response
+    if response is not None:
+        return response
+    if _database_unavailable(exc):
+        logger.warning("database unavailable in %s: %s", context.get("view"), exc)
+        return Response({"error": DATABASE_UNAVAILABLE}, status=503, headers={"Retry-After": "5"})
+    if isinstance(exc, kombu.exceptions.OperationalError):
+        logger.warning("task queue unavailable in %s: %s", context.get("view"), exc)
+        return Response({"error": TASK_QUEUE_UNAVAILABLE}, status=503)
+    if isinstance(exc, StorageFull):  # RFC 4918 section 11.5: 507 Insufficient Storage
+        logger.error("storage full in %s: %s", context.get("view"), exc)
+        return Response({"error": str(exc)}, status=507)
+    logger.exception("unhandled error in %s", context.get("view"))
+    return Response({"error": "internal error; the administrators have the details in the log"}, status=500)
 
 
 def require(user, capability):

@@ -7,10 +7,13 @@ why. Otherwise the files are written to content-addressed storage and the rows a
 created in one transaction; files written by an upload whose transaction fails are
 removed again.
 """
+import contextlib
+import errno
 import hashlib
 import io
 import logging
 import os
+import uuid
 from dataclasses import dataclass, field
 
 import pydicom
@@ -39,6 +42,14 @@ NOT_YOURS = (
     "StudyInstanceUID: this study is already in the archive and you may not add to it "
     "(only the user who uploaded it first, or a coordinator, may add instances or series to a study)"
 )
+
+
+# No space left, disk quota exceeded, file too large for the file system or its limit.
+STORAGE_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+class StorageFull(Exception):
+    """Storage refused an upload's files for want of space; nothing was stored (the API answers 507)."""
 
 
 @dataclass
@@ -343,6 +354,14 @@ def ingest_upload(files, user, channel=Upload.Channel.REST, deidentify=False, st
             candidate.result.status = NOT_STORED
             candidate.result.reason = "a concurrent upload stored some of these instances; retry the upload"
         return IngestReport(REJECTED, results)
+    except OSError as error:
+        _remove(written)
+        if error.errno in STORAGE_FULL_ERRNOS:
+            raise StorageFull(
+                f"the archive's storage is full ({os.strerror(error.errno)}): nothing of this upload was stored; "
+                "tell an administrator"
+            ) from error
+        raise
     except Exception:
         _remove(written)
         raise
@@ -352,39 +371,48 @@ def ingest_upload(files, user, channel=Upload.Channel.REST, deidentify=False, st
 def _write(name, data):
     """Store ``data`` under its content-addressed ``name``; returns the name if this call wrote it.
 
-    On a local FileSystemStorage the file is created with one exclusive open
-    (``xb``: an existing file, identical by construction, is left alone and a
-    concurrent writer of the same name cannot be overwritten); the folders are made
-    only when missing. Other storages go through the storage API.
+    On a local FileSystemStorage the file is written under a temporary name and
+    hard-linked to ``name`` (an existing file, identical by construction, is left
+    alone unless its size shows it was cut short, and a concurrent writer of the same
+    name cannot be overwritten); the folders are made only when missing. Other
+    storages go through the storage API.
     """
     if default_storage._wrapped is empty:
         default_storage._setup()
     storage = default_storage._wrapped
     if type(storage) is FileSystemStorage and storage.directory_permissions_mode is None:
         path = storage.path(name)
+        # Written under a name of its own, then linked to ``name`` in one step: a process
+        # killed mid-write leaves a ``.incoming`` file (listed by verify_archive), never a
+        # file cut short under the content address that the next upload would trust.
+        incoming = f"{path}.{uuid.uuid4().hex[:12]}.incoming"
         try:
-            handle = open(path, "xb")
-        except FileExistsError:
-            return None
+            handle = open(incoming, "xb")
         except FileNotFoundError:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            try:
-                handle = open(path, "xb")
-            except FileExistsError:
-                return None
+            handle = open(incoming, "xb")
         try:
             with handle:
                 handle.write(data)
             if storage.file_permissions_mode is not None:
-                os.chmod(path, storage.file_permissions_mode)
-        except BaseException:
+                os.chmod(incoming, storage.file_permissions_mode)
+            try:
+                os.link(incoming, path)  # fails when ``name`` exists: a concurrent writer is never overwritten
+            except FileExistsError:
+                if os.path.getsize(path) != len(data):  # cut short by a writer killed before this version
+                    os.replace(incoming, path)
+                return None
+        finally:
             handle.close()
-            os.remove(path)
-            raise
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(incoming)
         return name
     if default_storage.exists(name):
         return None
-    return default_storage.save(name, ContentFile(data))
+    try:
+        return default_storage.save(name, ContentFile(data))
+    except FileExistsError:  # written since exists() by a concurrent upload (portal.object_storage never overwrites)
+        return None
 
 
 def _remove(names):

@@ -8,8 +8,10 @@ to decide (e.g. after restoring a database backup older than the media backup).
 """
 import hashlib
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.core.files.storage import default_storage
+from django.utils import timezone
 
 from .models import Instance
 
@@ -95,5 +97,32 @@ def verify_archive(storage=default_storage, on_instance=None):
             on_instance(report.instances)
     for name in stored_names(storage=storage):
         if name not in named:
-            report.findings.append(Finding("orphan", name, "no Instance names this file (left in place)"))
+            detail = (
+                "an upload interrupted while writing this file left it (left in place)" if name.endswith(".incoming")
+                else "no Instance names this file (left in place)"
+            )
+            report.findings.append(Finding("orphan", name, detail))
     return report
+
+
+def remove_orphans(report, older_than_minutes=60, storage=default_storage, now=None):
+    """Delete the ``orphan`` files of ``report`` last changed more than ``older_than_minutes`` ago.
+
+    What a killed upload leaves behind (its files are written before its rows are
+    committed, so a worker killed in between leaves files without rows). The age
+    spares the files of an upload being stored right now. Removed findings leave
+    ``report``; returns their names. Only on an operator's request (``verify_archive
+    --remove-orphans``): after restoring a database older than the media, the files
+    are the data, so look at the list first.
+    """
+    now = now or timezone.now()
+    removed = []
+    for finding in list(report.findings):
+        if finding.kind != "orphan":
+            continue
+        if now - storage.get_modified_time(finding.name) < timedelta(minutes=older_than_minutes):
+            continue
+        storage.delete(finding.name)
+        report.findings.remove(finding)
+        removed.append(finding.name)
+    return removed

@@ -112,6 +112,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'portal.sqlite3'}",
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        # A kept connection is checked before a request reuses it: after a database restart
+        # the next request reconnects instead of failing (Django docs, "Persistent connections").
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
@@ -293,6 +296,8 @@ INFERENCE_HEARTBEAT_TIMEOUT_MINUTES = env_int("INFERENCE_HEARTBEAT_TIMEOUT_MINUT
 CELERY_BEAT_SCHEDULE = {
     # Runs whose worker died (no heartbeat) are marked failed, never left "running".
     "sweep-stale-training-runs": {"task": "inference.tasks.sweep_stale_runs", "schedule": 300.0},
+    # Runs saved while Redis was down (queued, no task id) are sent when it is back.
+    "dispatch-waiting-training-runs": {"task": "inference.tasks.dispatch_waiting_runs", "schedule": 60.0},
 }
 
 LOGGING = {
