@@ -98,6 +98,7 @@ class ReaderStudyViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
         studies = serializer.validated_data.pop("studies", [])
         reader_study = serializer.save(created_by=self.request.user)
         self._save_cases(reader_study, studies)
+        services.audit_reader_study_saved(self.request.user, reader_study, None)
 
     def update(self, request, *args, **kwargs):
         response = super().update(request, *args, **kwargs)
@@ -107,43 +108,39 @@ class ReaderStudyViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
     @transaction.atomic
     def perform_update(self, serializer):
         self._require_manager()
+        before = services.reader_study_snapshot(serializer.instance)
         studies = serializer.validated_data.pop("studies", None)
         reader_study = serializer.save()
         self._save_cases(reader_study, studies)
+        services.audit_reader_study_saved(self.request.user, reader_study, before)
 
     def perform_destroy(self, instance):
         self._require_manager()
-        if instance.calls.exists():
-            raise Conflict(f"reader study {instance.name!r} has reader calls; close it instead of deleting it")
-        instance.delete()
+        services.delete_reader_study(instance, self.request.user)
 
-    def _set_state(self, capability, allowed_from, new_state):
+    def _set_state(self, capability, new_state):
         reader_study = self.get_object()
         require(self.request.user, capability)
-        if reader_study.state not in allowed_from:
-            raise Conflict(f"reader study {reader_study.name!r} is {reader_study.state}; cannot change it to {new_state}")
-        reader_study.state = new_state
-        reader_study.save(update_fields=["state"])
+        services.set_reader_study_state(reader_study, self.request.user, new_state)
         return Response(self.get_serializer(self.get_object()).data)
 
     @extend_schema(request=None, responses=ReaderStudySerializer)
     @action(detail=True, methods=["post"])
     def unblind(self, request, pk=None):
         """Unblind: assigned readers now see pathology, model scores and other calls."""
-        open_or_closed = {ReaderStudy.State.OPEN, ReaderStudy.State.CLOSED}
-        return self._set_state("unblind_reader_studies", open_or_closed, ReaderStudy.State.UNBLINDED)
+        return self._set_state("unblind_reader_studies", ReaderStudy.State.UNBLINDED)
 
     @extend_schema(request=None, responses=ReaderStudySerializer)
     @action(detail=True, methods=["post"])
     def close(self, request, pk=None):
         """Close for reading (no more calls); can be reopened."""
-        return self._set_state("manage_reader_studies", {ReaderStudy.State.OPEN}, ReaderStudy.State.CLOSED)
+        return self._set_state("manage_reader_studies", ReaderStudy.State.CLOSED)
 
     @extend_schema(request=None, responses=ReaderStudySerializer)
     @action(detail=True, methods=["post"])
     def reopen(self, request, pk=None):
         """Reopen a closed (not an unblinded) reader study."""
-        return self._set_state("manage_reader_studies", {ReaderStudy.State.CLOSED}, ReaderStudy.State.OPEN)
+        return self._set_state("manage_reader_studies", ReaderStudy.State.OPEN)
 
     @extend_schema(responses=dict)
     @action(detail=True, methods=["get"])
@@ -184,11 +181,13 @@ class ReaderStudyViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
 
     @extend_schema(responses={(200, "text/csv"): str})
     def export(self, request, pk=None):
-        """``export.csv``: one row per lesion x reader (coordinators, admins)."""
+        """``export.csv``: one row per lesion x reader (coordinators, admins); audited."""
         reader_study = self.get_object()
         require(request.user, "manage_reader_studies")
+        filename = f"reader-study-{reader_study.pk}.csv"
         response = HttpResponse(reader_study_csv(reader_study), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="reader-study-{reader_study.pk}.csv"'
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        services.audit_export(request.user, reader_study, filename)
         return response
 
 

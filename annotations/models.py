@@ -196,20 +196,69 @@ class ReaderCall(models.Model):
         return self.locked_at is not None
 
 
+class AuditLogIsAppendOnly(Exception):
+    """An audit event was to be changed or deleted: the log only grows."""
+
+
+class AuditEventQuerySet(models.QuerySet):
+    """Audit events are written once: bulk deletes and updates through the ORM are refused."""
+
+    def delete(self):
+        raise AuditLogIsAppendOnly("audit events cannot be deleted")
+
+    def update(self, **kwargs):
+        raise AuditLogIsAppendOnly("audit events cannot be changed")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise AuditLogIsAppendOnly("audit events cannot be changed")
+
+
 class AuditEvent(models.Model):
-    """Every create/change/delete of lesions, ROIs, pathology and calls, and every addition to a stored study."""
+    """Who did what, when: every change to lesions, ROIs, pathology, calls, reader studies, series phases and
+    stored studies; model activation, training start and cancel; logins and failed logins; downloads and exports.
+
+    Append-only: :meth:`save` of a stored event, :meth:`delete` and the queryset's
+    ``delete``/``update`` raise :class:`AuditLogIsAppendOnly`, and a database trigger
+    (:mod:`annotations.audit_guard`) refuses UPDATE and DELETE of the table's rows.
+    A user with audit events cannot be deleted (deactivate them instead).
+    """
 
     class Action(models.TextChoices):
         CREATE = "create", "create"
         UPDATE = "update", "update"
         DELETE = "delete", "delete"
+        UNBLIND = "unblind", "unblind"
+        CLOSE = "close", "close"
+        REOPEN = "reopen", "reopen"
+        ACTIVATE = "activate", "activate model"
+        START = "start", "start training"
+        CANCEL = "cancel", "cancel training"
+        LOGIN = "login", "login"
+        LOGIN_FAILED = "login_failed", "failed login"
+        LOGOUT = "logout", "logout"
+        EXPORT = "export", "export (table, plot, SR)"
+        DOWNLOAD = "download", "download (DICOM)"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    action = models.CharField(max_length=8, choices=Action.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(max_length=16, choices=Action.choices)
     object_type = models.CharField(max_length=32)
-    object_id = models.PositiveBigIntegerField()
+    object_id = models.PositiveBigIntegerField(null=True, blank=True, help_text="empty for e.g. a failed login")
     changes = models.JSONField(default=dict)
     at = models.DateTimeField(auto_now_add=True)
 
+    objects = AuditEventQuerySet.as_manager()
+
     class Meta:
         ordering = ["-at"]
+        indexes = [models.Index(fields=["object_type", "object_id"], name="auditevent_object_idx")]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.user} {self.action} {self.object_type} {self.object_id or ''}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AuditLogIsAppendOnly("audit events cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AuditLogIsAppendOnly("audit events cannot be deleted")

@@ -1,4 +1,4 @@
-"""Every change to lesions, ROIs, pathology and reader calls, each written with its AuditEvent.
+"""Every change to lesions, ROIs, pathology and reader calls, each written with its AuditEvent; the audit log.
 
 The API, the SR importer, the cohort importer and the inference app call these
 functions; they check the data rules (values, consistency, locking) and raise
@@ -11,6 +11,7 @@ import datetime
 import math
 
 from django.db import IntegrityError, transaction
+from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from portal.models import Instance, Phase, Series
@@ -33,7 +34,11 @@ CALL_FIELDS = ["malignant", "probability", "subtype_guess", "time_spent_s", "loc
 def _json_value(value):
     if isinstance(value, (datetime.date, datetime.datetime)):
         return value.isoformat()
-    return value
+    if isinstance(value, FieldFile):
+        return value.name or None
+    if value is None or isinstance(value, (bool, int, float, str, list, dict)):
+        return value
+    return str(value)
 
 
 def snapshot(obj, fields) -> dict:
@@ -41,15 +46,34 @@ def snapshot(obj, fields) -> dict:
     return {f: _json_value(getattr(obj, f)) for f in fields}
 
 
-def audit(user, action, obj, changes: dict) -> AuditEvent:
-    """Record one create/update/delete; ``changes`` maps field -> [old, new]."""
+def _actor(user):
+    return user if user is not None and user.is_authenticated else None
+
+
+def audit(user, action, obj=None, changes: dict | None = None, *, object_type=None, object_id=None) -> AuditEvent:
+    """Record one event of ``user`` (None or anonymous: none) on ``obj``.
+
+    ``changes`` maps field -> [old, new] for create/update/delete, and holds what else
+    identifies the event for the other actions (e.g. the file of an export). Without
+    ``obj``, ``object_type`` names what the event is about (``object_id`` may be None).
+    """
     return AuditEvent.objects.create(
-        user=user if user is not None and user.is_authenticated else None,
+        user=_actor(user),
         action=action,
-        object_type=obj._meta.model_name,
-        object_id=obj.pk,
-        changes=changes,
+        object_type=obj._meta.model_name if obj is not None else object_type,
+        object_id=obj.pk if obj is not None else object_id,
+        changes=changes or {},
     )
+
+
+def audit_export(user, obj, filename, **details) -> AuditEvent:
+    """Record that ``user`` downloaded ``filename``, an export of ``obj`` (a table, a plot, an SR)."""
+    return audit(user, AuditEvent.Action.EXPORT, obj, {"file": filename, **details})
+
+
+def client_address(request) -> str | None:
+    """The client's address as the web server gave it (REMOTE_ADDR; behind a proxy, the proxy's)."""
+    return request.META.get("REMOTE_ADDR") if request is not None else None
 
 
 def _created(user, obj, fields):
@@ -71,6 +95,67 @@ def _apply(user, obj, fields, values: dict) -> dict:
         obj.save()
         audit(user, AuditEvent.Action.UPDATE, obj, changes)
     return changes
+
+
+# --- reader studies --------------------------------------------------------
+
+READER_STUDY_FIELDS = ["name", "instructions", "state", "case_order", "seed"]
+
+
+def reader_study_snapshot(reader_study) -> dict:
+    """The audited state of a reader study: its fields, its readers and its cases (StudyInstanceUIDs in order)."""
+    return {
+        **snapshot(reader_study, READER_STUDY_FIELDS),
+        "readers": sorted(reader_study.readers.values_list("username", flat=True)),
+        "cases": list(reader_study.cases.order_by("position", "id").values_list("study__study_instance_uid", flat=True)),
+    }
+
+
+def audit_reader_study_saved(user, reader_study, before: dict | None) -> dict:
+    """Audit a created (``before`` None) or changed reader study, assignments included; returns the changes."""
+    after = reader_study_snapshot(reader_study)
+    if before is None:
+        changes = {f: [None, v] for f, v in after.items()}
+        audit(user, AuditEvent.Action.CREATE, reader_study, changes)
+        return changes
+    changes = {f: [before[f], after[f]] for f in after if before.get(f) != after[f]}
+    if changes:
+        audit(user, AuditEvent.Action.UPDATE, reader_study, changes)
+    return changes
+
+
+@transaction.atomic
+def delete_reader_study(reader_study, user):
+    """Delete a reader study without calls (a study with calls is closed instead: :class:`Conflict`)."""
+    if reader_study.calls.exists():
+        raise Conflict(f"reader study {reader_study.name!r} has reader calls; close it instead of deleting it")
+    audit(user, AuditEvent.Action.DELETE, reader_study, {f: [v, None] for f, v in reader_study_snapshot(reader_study).items()})
+    reader_study.delete()
+
+
+STATE_ACTIONS = {
+    ReaderStudy.State.UNBLINDED: (AuditEvent.Action.UNBLIND, {ReaderStudy.State.OPEN, ReaderStudy.State.CLOSED}),
+    ReaderStudy.State.CLOSED: (AuditEvent.Action.CLOSE, {ReaderStudy.State.OPEN}),
+    ReaderStudy.State.OPEN: (AuditEvent.Action.REOPEN, {ReaderStudy.State.CLOSED}),
+}
+
+
+@transaction.atomic
+def set_reader_study_state(reader_study, user, new_state) -> ReaderStudy:
+    """Unblind, close or reopen a reader study (audited); :class:`Conflict` from a state that does not allow it.
+
+    Open or closed can be unblinded, open can be closed, closed can be reopened; an
+    unblinded study stays unblinded.
+    """
+    action, allowed_from = STATE_ACTIONS[new_state]
+    reader_study = ReaderStudy.objects.select_for_update().get(pk=reader_study.pk)
+    if reader_study.state not in allowed_from:
+        raise Conflict(f"reader study {reader_study.name!r} is {reader_study.state}; cannot change it to {new_state}")
+    old = reader_study.state
+    reader_study.state = new_state
+    reader_study.save(update_fields=["state"])
+    audit(user, action, reader_study, {"state": [old, new_state]})
+    return reader_study
 
 
 # --- lesions ---------------------------------------------------------------

@@ -11,14 +11,14 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import access
+from . import access, services
 from .api import AnnotationViewMixin
 from .errors import Invalid
 from .sr import build_measurement_report, import_measurement_report
 
 
 class StudySRView(AnnotationViewMixin, APIView):
-    """``GET /api/v1/studies/{StudyInstanceUID}/sr/``: a TID 1500 Measurement Report (application/dicom)."""
+    """``GET /api/v1/studies/{StudyInstanceUID}/sr/``: a TID 1500 Measurement Report (application/dicom); audited."""
 
     @extend_schema(responses={(200, "application/dicom"): bytes})
     def get(self, request, study_instance_uid):
@@ -28,8 +28,10 @@ class StudySRView(AnnotationViewMixin, APIView):
         report = build_measurement_report(study, request.user)
         buffer = io.BytesIO()
         report.save_as(buffer, enforce_file_format=True)
+        filename = f"{study_instance_uid}-sr.dcm"
         response = HttpResponse(buffer.getvalue(), content_type="application/dicom")
-        response["Content-Disposition"] = f'attachment; filename="{study_instance_uid}-sr.dcm"'
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        services.audit_export(request.user, study, filename)
         return response
 
 

@@ -3,14 +3,22 @@
 Who may open them: coordinators and admins (``portal.view_comparisons``), and the
 reader study's own readers once it is unblinded (``services.may_view_comparison``).
 Anyone else gets 404 (or 403 for an assigned reader before unblinding).
+
+The downloads of the analysis (JSON, ROC PNG/SVG) take the page's path to the result
+(``services.current_result``): cached, else computed here for a small study, else
+requested from a worker, and then the answer is 202 with the state and the status
+URL, never a computation of a large study in the web process. Every download is
+audited (``AuditEvent`` action ``export``).
 """
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from annotations.models import ReaderStudy
+from annotations.services import audit_export
 
 from . import exports, plots, presentation, services
 from .models import ComparisonResult
@@ -30,21 +38,39 @@ def _inputs(request, pk):
     return services.gather_inputs(reader_study, services.ComparisonOptions.from_query(request.GET))
 
 
-def _fresh_result(inputs) -> ComparisonResult:
-    """The result for ``inputs``, computing it now if needed (downloads always get a file)."""
-    row = services.cached_result(inputs)
-    if row is None or row.state != ComparisonResult.State.DONE:
-        row = services.store_result(inputs)
-    return row
+# Seconds a client is asked to wait before it asks again for a download being computed.
+RETRY_AFTER_S = 5
+
+
+def _result_or_answer(inputs) -> tuple[ComparisonResult | None, JsonResponse | None]:
+    """The done result for ``inputs`` as the page gets it, or the answer to give instead.
+
+    202 while a worker computes it (with ``Retry-After`` and the status URL the page
+    polls), 409 when the analysis failed (its error, as the page shows it).
+    """
+    row = services.current_result(inputs)
+    if row.state == ComparisonResult.State.DONE:
+        return row, None
+    status_url = reverse("evaluation:comparison-status", args=[inputs.reader_study.pk])
+    if row.state == ComparisonResult.State.FAILED:
+        body = {"state": row.state, "detail": f"the comparison failed: {row.error}"}
+        return None, JsonResponse(body, status=409)
+    body = {"state": row.state, "status_url": status_url,
+            "detail": "the comparison is being computed by a worker; ask again when status.json says fresh"}
+    answer = JsonResponse(body, status=202)
+    answer["Retry-After"] = str(RETRY_AFTER_S)
+    return None, answer
 
 
 def _filename(inputs, suffix):
     return f"reader-study-{inputs.reader_study.pk}-comparison{suffix}"
 
 
-def _download(content, content_type, filename):
+def _download(request, inputs, content, content_type, filename):
+    """The file as an attachment; the download is audited."""
     response = HttpResponse(content, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    audit_export(request.user, inputs.reader_study, filename, options=inputs.options.as_dict(), revision=inputs.revision)
     return response
 
 
@@ -71,7 +97,7 @@ def comparison_status(request, pk):
 @login_required
 def export_joined_csv(request, pk):
     inputs = _inputs(request, pk)
-    return _download(exports.joined_csv(inputs), "text/csv; charset=utf-8", _filename(inputs, ".csv"))
+    return _download(request, inputs, exports.joined_csv(inputs), "text/csv; charset=utf-8", _filename(inputs, ".csv"))
 
 
 @require_GET
@@ -79,27 +105,32 @@ def export_joined_csv(request, pk):
 def export_long_csv(request, pk):
     inputs = _inputs(request, pk)
     model_key = presentation.selected_model_key(inputs.analysed_models, request.GET)
-    return _download(exports.long_csv(inputs, model_key), "text/csv; charset=utf-8", _filename(inputs, "-long.csv"))
+    content = exports.long_csv(inputs, model_key)
+    return _download(request, inputs, content, "text/csv; charset=utf-8", _filename(inputs, "-long.csv"))
 
 
 @require_GET
 @login_required
 def export_imrmc(request, pk):
     inputs = _inputs(request, pk)
-    return _download(exports.imrmc_text(inputs), "text/plain; charset=utf-8", _filename(inputs, ".imrmc"))
+    return _download(request, inputs, exports.imrmc_text(inputs), "text/plain; charset=utf-8", _filename(inputs, ".imrmc"))
 
 
 @require_GET
 @login_required
 def export_json(request, pk):
     inputs = _inputs(request, pk)
-    row = _fresh_result(inputs)
-    return _download(exports.analysis_json(row, inputs), "application/json", _filename(inputs, ".json"))
+    row, answer = _result_or_answer(inputs)
+    if answer is not None:
+        return answer
+    return _download(request, inputs, exports.analysis_json(row, inputs), "application/json", _filename(inputs, ".json"))
 
 
 def _roc(request, pk, kind):
     inputs = _inputs(request, pk)
-    row = _fresh_result(inputs)
+    row, answer = _result_or_answer(inputs)
+    if answer is not None:
+        return answer
     groups = {g["key"]: g for g in row.result.get("subgroups", []) if "error" not in g}
     key = request.GET.get("subgroup", "all")
     if key not in groups:
@@ -108,8 +139,10 @@ def _roc(request, pk, kind):
     title = f"{inputs.reader_study.name}: {group['label']} (n = {group['n']}, {group['n_malignant']} malignant)"
     readers, models = row.result["readers"], row.result["models"]
     if kind == "png":
-        return _download(plots.roc_png(group, readers, models, title), "image/png", _filename(inputs, f"-roc-{key}.png"))
-    return _download(plots.roc_svg(group, readers, models, title), "image/svg+xml", _filename(inputs, f"-roc-{key}.svg"))
+        content, content_type = plots.roc_png(group, readers, models, title), "image/png"
+    else:
+        content, content_type = plots.roc_svg(group, readers, models, title), "image/svg+xml"
+    return _download(request, inputs, content, content_type, _filename(inputs, f"-roc-{key}.{kind}"))
 
 
 @require_GET

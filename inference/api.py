@@ -28,7 +28,8 @@ def require_view(user):
 
 
 class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """``POST /api/v1/training-runs/`` starts one (admin); GET lists them with progress; ``POST …/cancel/``."""
+    """``POST /api/v1/training-runs/`` starts one (admin; 409 while the variant has a queued or running run,
+    400 naming an override out of bounds); GET lists them with progress; ``POST …/cancel/``."""
 
     serializer_class = TrainingRunSerializer
 
@@ -41,7 +42,7 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             runs = runs.filter(state__in=["queued", "running"])
         return runs
 
-    @extend_schema(request=StartTrainingSerializer, responses={201: TrainingRunSerializer, 503: dict})
+    @extend_schema(request=StartTrainingSerializer, responses={201: TrainingRunSerializer, 409: dict, 503: dict})
     def create(self, request):
         require(request.user, "start_training")
         payload = StartTrainingSerializer(data=request.data)
@@ -50,6 +51,8 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         try:
             with transaction.atomic():
                 (run,) = services.start_training(request.user, data["experiment"], [data["variant"]], data["overrides"])
+        except services.RunAlreadyLive as exc:
+            return Response({"detail": str(exc), "run": exc.run.pk}, status=status.HTTP_409_CONFLICT)
         except services.TaskQueueUnavailable as exc:  # the run is saved and sent when Redis is back
             body = {"error": str(exc), "training_run": exc.runs[0].pk}
             return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE)
@@ -60,7 +63,7 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     def cancel(self, request, pk=None):
         run = self.get_object()
         require(request.user, "start_training")
-        run = services.request_cancel(run)
+        run = services.request_cancel(run, request.user)
         return Response(TrainingRunSerializer(run).data)
 
 

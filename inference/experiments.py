@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,78 @@ FAMILIES = ("cnn", "radiomics")
 
 class ExperimentError(ValueError):
     """An experiment description that cannot be trained (the message says which field and why)."""
+
+
+class OverrideError(ExperimentError):
+    """An override out of its bounds or of the wrong type; ``field`` names it (``epochs``, ``patch.size_px``)."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+# Bounds of the overrides a run may ask for (the API, the models page, ``train --set``): the
+# queue is shared, and a single request must not hold a worker for days or exhaust its
+# memory. A field not listed here is checked only for its type and by Experiment.validate.
+# Registered experiments and experiment files are trusted as written.
+OVERRIDE_LIMITS = {
+    "epochs": (1, 500),
+    "batch_size": (1, 1024),
+    "folds": (2, 20),
+    "weight_averaging_from": (0, 500),
+    "patch.size_px": (4, 512),
+    "patch.neighbours": (0, 10),
+    "builder_options.dense_units": (1, 4096),
+    "classifier.max_features": (1, 200),
+    "classifier.spline_knots": (0, 50),
+    "classifier.boosting_iterations": (1, 5000),
+    "classifier.boosting_max_depth": (1, 16),
+    "radiomics.spacing_mm": (0.25, 10.0),
+    "radiomics.bin_count": (2, 1024),
+    "radiomics.bin_width_hu": (1.0, 1000.0),
+}
+# builder_options.filters: convolution widths, at most this many layers of at most this many filters.
+MAX_FILTER_LAYERS, MAX_FILTERS = 8, 1024
+NESTED_FIELDS = ("patch", "augmentation", "builder_options", "radiomics", "classifier")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_override_value(name: str, default, value):
+    """The override ``name`` has the type of its default and lies within :data:`OVERRIDE_LIMITS`."""
+    if isinstance(default, bool) and not isinstance(value, bool):
+        raise OverrideError(name, f"must be true or false (got {value!r})")
+    if isinstance(default, int) and not isinstance(default, bool) and not (_is_number(value) and isinstance(value, int)):
+        raise OverrideError(name, f"must be a whole number (got {value!r})")
+    if isinstance(default, float) and not (_is_number(value) and math.isfinite(value)):
+        raise OverrideError(name, f"must be a finite number (got {value!r})")
+    if isinstance(default, str) and not isinstance(value, str):
+        raise OverrideError(name, f"must be text (got {value!r})")
+    if name in OVERRIDE_LIMITS:
+        low, high = OVERRIDE_LIMITS[name]
+        if not _is_number(value) or not low <= value <= high:
+            raise OverrideError(name, f"must be from {low} to {high} (got {value!r})")
+    if name == "builder_options.filters":
+        if not isinstance(value, list) or not 1 <= len(value) <= MAX_FILTER_LAYERS or not all(
+            _is_number(n) and isinstance(n, int) and 1 <= n <= MAX_FILTERS for n in value
+        ):
+            raise OverrideError(name, f"must be a list of 1 to {MAX_FILTER_LAYERS} whole numbers from 1 to {MAX_FILTERS}")
+
+
+def check_overrides(data: dict, overrides: dict):
+    """Check ``overrides`` against the experiment ``data`` they change (its ``as_dict()``); :class:`OverrideError`."""
+    if not isinstance(overrides, dict):
+        raise OverrideError("overrides", "must be an object of experiment fields, e.g. {\"epochs\": 3}")
+    for key, value in overrides.items():
+        if key in NESTED_FIELDS:
+            if not isinstance(value, dict):
+                raise OverrideError(key, "must be an object, e.g. {\"size_px\": 32}")
+            for inner, inner_value in value.items():
+                _check_override_value(f"{key}.{inner}", data[key].get(inner), inner_value)
+        elif key in data:
+            _check_override_value(key, data[key], value)
 
 
 @dataclass(frozen=True)
@@ -208,9 +281,14 @@ class Experiment:
         return experiment.validate()
 
     def with_overrides(self, overrides: dict) -> "Experiment":
-        """A copy with top-level fields (and ``patch``/``augmentation``/``builder_options``/``radiomics``/``classifier`` dicts) replaced."""
+        """A copy with top-level fields (and ``patch``/``augmentation``/``builder_options``/``radiomics``/``classifier`` dicts) replaced.
+
+        Each override is checked first (:func:`check_overrides`): its type, and the bounds
+        of :data:`OVERRIDE_LIMITS`.
+        """
         data = self.as_dict()
         overrides = overrides or {}
+        check_overrides(data, overrides)
         if overrides.get("builder", data["builder"]) != data["builder"]:
             data["builder_options"] = {}  # another network: the old one's options do not apply
         for key, value in overrides.items():

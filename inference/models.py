@@ -65,6 +65,13 @@ class TrainingRun(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            # At most one queued or running run per experiment and variant (inference.services.start_training).
+            models.UniqueConstraint(
+                fields=["experiment_name", "variant"], condition=Q(state__in=["queued", "running"]),
+                name="one_live_run_per_experiment_variant",
+            ),
+        ]
 
     def __str__(self):
         return f"run {self.pk} {self.experiment_name}/{self.variant} {self.state}"
@@ -138,3 +145,16 @@ class Prediction(models.Model):
     class Meta:
         ordering = ["model_version_id", "lesion_id", "kind"]
         constraints = [models.UniqueConstraint(fields=["model_version", "lesion", "kind"], name="one_prediction_per_kind")]
+
+
+class PendingScoring(models.Model):
+    """A lesion whose ROI or pathology changed, waiting for its scoring task: one row, and one queued task, per lesion.
+
+    The row is written in the transaction that saved the change; only the save that
+    creates it enqueues :func:`inference.tasks.score_lesion` (after commit, with a
+    countdown). The task deletes the row before it reads the lesion, so a burst of saves
+    becomes one task, and a save after the task began queues the next one.
+    """
+
+    lesion = models.OneToOneField(Lesion, on_delete=models.CASCADE, related_name="+")
+    requested_at = models.DateTimeField(auto_now_add=True)

@@ -1,7 +1,7 @@
 """Serializers of the inference API: training runs (with progress), model versions, experiments."""
 from rest_framework import serializers
 
-from .experiments import EXPERIMENTS, ExperimentError, get_experiment
+from .experiments import EXPERIMENTS, ExperimentError, OverrideError, get_experiment
 from .models import ModelVersion, TrainingRun
 
 
@@ -20,7 +20,8 @@ class TrainingRunSerializer(serializers.ModelSerializer):
 
 
 class StartTrainingSerializer(serializers.Serializer):
-    """``experiment`` (name, default source-study), ``variant`` (one of its variants), optional ``overrides``."""
+    """``experiment`` (name, default source-study), ``variant`` (one of its variants), optional ``overrides``
+    (bounded: :data:`inference.experiments.OVERRIDE_LIMITS`)."""
 
     experiment = serializers.ChoiceField(choices=sorted(EXPERIMENTS), default="source-study")
     variant = serializers.CharField(max_length=32)
@@ -30,6 +31,8 @@ class StartTrainingSerializer(serializers.Serializer):
         try:
             experiment = get_experiment(data["experiment"], data["overrides"])
             experiment.variant(data["variant"])
+        except OverrideError as exc:  # names the field: {"overrides": {"epochs": ["epochs: must be from 1 to 500 ..."]}}
+            raise serializers.ValidationError({"overrides": {exc.field: [str(exc)]}}) from None
         except ExperimentError as exc:
             raise serializers.ValidationError({"experiment": str(exc)}) from None
         return data

@@ -12,40 +12,82 @@ import socket
 import tempfile
 import uuid
 
+from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from annotations.models import AuditEvent
+from annotations.services import audit
+
 from .experiments import get_experiment
-from .models import ModelFamily, ModelVersion, Prediction, RunState, TrainingRun, heartbeat_timeout_minutes
+from .models import (
+    ModelFamily,
+    ModelVersion,
+    PendingScoring,
+    Prediction,
+    RunState,
+    TrainingRun,
+    heartbeat_timeout_minutes,
+)
 
 logger = logging.getLogger(__name__)
+
+
+class RunAlreadyLive(Exception):
+    """A variant already has a queued or running run (``run``); the message names it. The API answers 409."""
+
+    def __init__(self, run):
+        super().__init__(
+            f"{run.experiment_name}/{run.variant} already has a {run.state} training run (run {run.pk}); "
+            f"wait for it to finish or cancel it first (one queued or running run per experiment and variant)"
+        )
+        self.run = run
+
+
+def _live_run(experiment_name, variant):
+    return TrainingRun.objects.filter(
+        experiment_name=experiment_name, variant=variant, state__in=[RunState.QUEUED, RunState.RUNNING]
+    ).first()
 
 
 def start_training(user, experiment_name, variants=None, overrides=None, enqueue=True):
     """Create one queued TrainingRun per variant (all variants when ``variants`` is empty) and enqueue ``train``.
 
     Raises :class:`inference.experiments.ExperimentError` for an unknown experiment,
-    variant or override.
+    variant or an override out of bounds (:class:`~inference.experiments.OverrideError`),
+    and :class:`RunAlreadyLive` when one of the variants has a queued or running run
+    (nothing is created then). Each start is audited.
     """
     experiment = get_experiment(experiment_name, overrides)
     names = list(variants) if variants else experiment.variant_names
     for name in names:
         experiment.variant(name)
     runs = []
+    by = user.get_username() if user is not None and user.is_authenticated else "command line"
     with transaction.atomic():
         for name in names:
-            run = TrainingRun.objects.create(
-                created_by=user if user is not None and user.is_authenticated else None,
-                experiment_name=experiment.name,
-                experiment=experiment.as_dict(),
-                variant=name,
-                celery_task_id=str(uuid.uuid4()),
-                progress={"stage": "queued"},
-            )
-            run.append_log(f"queued by {user.get_username() if user is not None else 'command line'}")
+            live = _live_run(experiment.name, name)
+            if live is not None:
+                raise RunAlreadyLive(live)
+            try:
+                with transaction.atomic():
+                    run = TrainingRun.objects.create(
+                        created_by=user if user is not None and user.is_authenticated else None,
+                        experiment_name=experiment.name,
+                        experiment=experiment.as_dict(),
+                        variant=name,
+                        celery_task_id=str(uuid.uuid4()),
+                        progress={"stage": "queued"},
+                    )
+            except IntegrityError:  # another request queued one at the same moment
+                raise RunAlreadyLive(_live_run(experiment.name, name)) from None
+            run.append_log(f"queued by {by}")
             run.save(update_fields=["log"])
+            audit(user, AuditEvent.Action.START, run, {
+                "experiment": experiment.name, "variant": name, "overrides": overrides or {}, "by": by,
+            })
             runs.append(run)
             if enqueue:
                 transaction.on_commit(lambda run=run: _enqueue_train(run))
@@ -116,19 +158,27 @@ def dispatch_waiting_runs():
     return sent
 
 
-def request_cancel(run):
-    """Cancel a queued run at once; ask a running one to stop after its current epoch (CNN) or fold (radiomics)."""
+def request_cancel(run, user=None):
+    """Cancel a queued run at once; ask a running one to stop after its current epoch (CNN) or fold (radiomics).
+
+    A cancel of a queued or running run is audited (who); a finished run is left as it is.
+    """
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        before = run.state
+        by = f" by {user.get_username()}" if user is not None and user.is_authenticated else ""
         if run.state == RunState.QUEUED:
             run.state = RunState.CANCELLED
             run.finished_at = timezone.now()
-            run.append_log("cancelled before it started")
+            run.append_log(f"cancelled before it started{by}")
         elif run.state == RunState.RUNNING:
             run.cancel_requested = True
             step = "fold" if run.experiment.get("family") == ModelFamily.RADIOMICS else "epoch"
-            run.append_log(f"cancel requested; stops after the current {step}")
+            run.append_log(f"cancel requested{by}; stops after the current {step}")
         run.save()
+        if before in (RunState.QUEUED, RunState.RUNNING):
+            changes = {"state": [before, run.state], "cancel_requested": run.cancel_requested}
+            audit(user, AuditEvent.Action.CANCEL, run, changes)
     return run
 
 
@@ -187,11 +237,16 @@ def activate(version, user=None):
     Models of other experiments stay active: a CM radiomics model does not replace a CM CNN.
     """
     with transaction.atomic():
+        replaced = list(
+            ModelVersion.objects.filter(experiment_name=version.experiment_name, variant=version.variant, is_active=True)
+            .exclude(pk=version.pk).values_list("pk", flat=True)
+        )
         _deactivate_others(version)
         version.is_active = True
         version.activated_at = timezone.now()
         version.activated_by = user if user is not None and user.is_authenticated else None
         version.save()
+        audit(user, AuditEvent.Action.ACTIVATE, version, {"model": str(version), "deactivated": replaced})
         transaction.on_commit(lambda: enqueue_scoring(version.pk, None))
     return version
 
@@ -262,10 +317,32 @@ def enqueue_scoring(model_version_pk, lesion_pks):
     score.apply_async(kwargs={"model_version_pk": model_version_pk, "lesion_pks": lesion_pks})
 
 
+def scoring_debounce_seconds() -> float:
+    """How long a changed lesion waits before it is scored: saves within it share one task."""
+    return float(getattr(settings, "INFERENCE_SCORING_DEBOUNCE_S", 10))
+
+
+def enqueue_lesion_scoring(lesion_pk):
+    """Enqueue ``score_lesion`` for one lesion, to run after the debounce window."""
+    from .tasks import score_lesion
+
+    score_lesion.apply_async(kwargs={"lesion_pk": lesion_pk}, countdown=scoring_debounce_seconds())
+
+
 def score_changed_lesion(lesion_pk):
-    """After a lesion's ROI or pathology was saved: have every active model score it (after commit)."""
+    """After a lesion's ROI or pathology was saved: have every active model score it, once per burst of saves.
+
+    The first save marks the lesion pending (:class:`inference.models.PendingScoring`, in
+    the saving transaction) and enqueues one ``score_lesion`` task after commit; saves
+    while it is pending enqueue nothing, as the task reads the lesion when it runs.
+    Returns the active model versions' primary keys (none: nothing is marked).
+    """
     versions = list(ModelVersion.objects.filter(is_active=True).values_list("pk", flat=True))
-    for pk in versions:
-        transaction.on_commit(lambda pk=pk: enqueue_scoring(pk, [lesion_pk]))
+    if not versions:
+        return versions
+    with transaction.atomic():
+        _, created = PendingScoring.objects.get_or_create(lesion_id=lesion_pk)
+    if created:
+        transaction.on_commit(lambda: enqueue_lesion_scoring(lesion_pk))
     return versions
 

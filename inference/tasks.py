@@ -1,4 +1,4 @@
-"""Celery tasks on the ``gpu`` queue: ``train`` a run, ``score`` lesions; ``sweep_stale_runs``.
+"""Celery tasks on the ``gpu`` queue: ``train`` a run, ``score`` lesions, ``score_lesion`` (debounced); ``sweep_stale_runs``.
 
 Each task takes primary keys as keyword arguments, is ``acks_late`` with
 ``reject_on_worker_lost`` (a worker that dies hands the message back) and starts
@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from . import datasets, services
 from .experiments import Experiment
-from .models import ModelFamily, ModelVersion, Prediction, PredictionKind, RunState, TrainingRun
+from .models import ModelFamily, ModelVersion, PendingScoring, Prediction, PredictionKind, RunState, TrainingRun
 
 logger = logging.getLogger(__name__)
 
@@ -332,22 +332,20 @@ def _lesion_scorer(version, experiment):
     return score_patches
 
 
-@shared_task(name="inference.tasks.score", **TASK_OPTIONS)
-def score(self, *, model_version_pk, lesion_pks=None):
-    """Final-model scores of lesions (``None``: every lesion with ROIs on the model's phases); idempotent."""
-    version = ModelVersion.objects.filter(pk=model_version_pk).first()
-    if version is None:
-        return 0
-    experiment = Experiment.from_dict(version.experiment)
+def score_lesions(version, lesion_pks=None) -> int:
+    """Final-model scores of ``version`` for lesions (``None``: every lesion with ROIs on its phases); idempotent.
+
+    Returns how many lesions were scored; a lesion the model cannot read is logged and skipped.
+    """
     lesions, _ = datasets.lesions_with_phases(version.phases, require_pathology=False, lesion_ids=lesion_pks)
     if not lesions:
         return 0
-    score_lesion = _lesion_scorer(version, experiment)
+    scorer = _lesion_scorer(version, Experiment.from_dict(version.experiment))
     trained = {e["lesion"]: e["pathology_revision"] for e in version.training_data.get("lesions", [])}
     scored = 0
     for lesion in lesions:
         try:
-            value = float(score_lesion(lesion))
+            value = float(scorer(lesion))
         except (datasets.PatchError, datasets.FeatureError) as exc:
             logger.warning("score: %s", exc)
             continue
@@ -359,6 +357,26 @@ def score(self, *, model_version_pk, lesion_pks=None):
         )
         scored += 1
     return scored
+
+
+@shared_task(name="inference.tasks.score", **TASK_OPTIONS)
+def score(self, *, model_version_pk, lesion_pks=None):
+    """Final-model scores of lesions (``None``: every lesion with ROIs on the model's phases); idempotent."""
+    version = ModelVersion.objects.filter(pk=model_version_pk).first()
+    if version is None:
+        return 0
+    return score_lesions(version, lesion_pks)
+
+
+@shared_task(name="inference.tasks.score_lesion", **TASK_OPTIONS)
+def score_lesion(self, *, lesion_pk):
+    """Score one changed lesion with every active model (the debounced task of ``services.score_changed_lesion``).
+
+    The lesion's pending mark is removed first, so a save from now on queues the next
+    task; a redelivered message scores again (idempotent). Returns {model version: scored}.
+    """
+    PendingScoring.objects.filter(lesion_id=lesion_pk).delete()
+    return {version.pk: score_lesions(version, [lesion_pk]) for version in ModelVersion.objects.filter(is_active=True)}
 
 
 @shared_task(name="inference.tasks.sweep_stale_runs")

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from knox.models import AuthToken
 
+from annotations.admin import AuditedAdmin  # the audit log: series phases and studies changed here are audited
+
 from .models import Instance, Patient, Series, Study, Upload
 
 
@@ -18,14 +20,14 @@ class SeriesInline(admin.TabularInline):
 
 
 @admin.register(Study)
-class StudyAdmin(admin.ModelAdmin):
+class StudyAdmin(AuditedAdmin):
     list_display = ("study_instance_uid", "patient", "study_date", "description")
     search_fields = ("study_instance_uid", "patient__patient_id")
     inlines = [SeriesInline]
 
 
 @admin.register(Series)
-class SeriesAdmin(admin.ModelAdmin):
+class SeriesAdmin(AuditedAdmin):
     list_display = ("series_instance_uid", "study", "series_number", "phase", "phase_source", "phase_reason")
     list_filter = ("phase", "phase_source", "modality")
     search_fields = ("series_instance_uid", "study__study_instance_uid")

@@ -7,7 +7,7 @@ import numpy as np
 import pydicom
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
@@ -214,13 +214,25 @@ class Series(models.Model):
         return f"{self.series_number} {self.phase} {self.series_instance_uid}"
 
     def set_phase_manually(self, phase, user):
-        """A person's phase override; recorded, and kept by later automatic re-classification."""
-        self.phase = phase
-        self.phase_source = PhaseSource.MANUAL
-        self.phase_reason = f"set by {user.get_username()}"
-        self.phase_set_by = user
-        self.phase_set_at = timezone.now()
-        self.save(update_fields=["phase", "phase_source", "phase_reason", "phase_set_by", "phase_set_at"])
+        """A person's phase override; kept by later automatic re-classification, and audited.
+
+        Every override is an AuditEvent (``phase`` and ``phase_source`` as [old, new]), so
+        the series' history of phases stays readable after the next override.
+        """
+        # The audit log is annotations.AuditEvent; imported here, as annotations builds on portal.
+        from annotations.models import AuditEvent
+        from annotations.services import audit
+
+        with transaction.atomic():
+            before = {"phase": self.phase, "phase_source": self.phase_source}
+            self.phase = phase
+            self.phase_source = PhaseSource.MANUAL
+            self.phase_reason = f"set by {user.get_username()}"
+            self.phase_set_by = user
+            self.phase_set_at = timezone.now()
+            self.save(update_fields=["phase", "phase_source", "phase_reason", "phase_set_by", "phase_set_at"])
+            changes = {name: [old, getattr(self, name)] for name, old in before.items()}
+            audit(user, AuditEvent.Action.UPDATE, self, changes)
 
 
 class UploadStatus(models.TextChoices):

@@ -282,6 +282,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "inference.tasks.train": {"queue": "gpu"},
     "inference.tasks.score": {"queue": "gpu"},
+    "inference.tasks.score_lesion": {"queue": "gpu"},
     "portal.tasks.train_demo_model": {"queue": "gpu"},
 }
 CELERY_TASK_ACKS_LATE = True
@@ -293,6 +294,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Comparison pages with more ratings (lesions x (readers + models)) than this are computed by a worker.
 EVALUATION_SYNC_MAX_RATINGS = env_int("EVALUATION_SYNC_MAX_RATINGS", 2500)
 INFERENCE_HEARTBEAT_TIMEOUT_MINUTES = env_int("INFERENCE_HEARTBEAT_TIMEOUT_MINUTES", 15)
+# A lesion whose ROIs or pathology change is scored this many seconds after the first save; the
+# saves in between share that one task (inference.services.score_changed_lesion).
+INFERENCE_SCORING_DEBOUNCE_S = env_int("INFERENCE_SCORING_DEBOUNCE_S", 10)
 CELERY_BEAT_SCHEDULE = {
     # Runs whose worker died (no heartbeat) are marked failed, never left "running".
     "sweep-stale-training-runs": {"task": "inference.tasks.sweep_stale_runs", "schedule": 300.0},

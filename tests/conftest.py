@@ -100,3 +100,29 @@ def token_for(db):
 def stored_files(media_root):
     """A function listing every file under the storage folder (what uploads left on disk)."""
     return lambda: sorted(p for p in media_root.rglob("*") if p.is_file())
+
+
+@pytest.fixture(autouse=True, scope="session")
+def audit_log_flushable_on_sqlite():
+    """Lets a transactional test's flush empty the audit log on SQLite.
+
+    The append-only triggers (annotations.audit_guard) refuse DELETE; PostgreSQL's
+    flush is a TRUNCATE, which they do not stop, SQLite's is one DELETE per table. The
+    flush lifts the triggers around its statements and puts them back.
+    """
+    from django.db.backends.sqlite3.base import DatabaseWrapper
+
+    from annotations import audit_guard
+
+    DatabaseOperations = DatabaseWrapper.ops_class
+    original = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, **kwargs):
+        statements = original(self, style, tables, **kwargs)
+        if audit_guard.TABLE not in tables:
+            return statements
+        return [*audit_guard.SQLITE_REMOVE, *statements, *audit_guard.SQLITE_INSTALL]
+
+    DatabaseOperations.sql_flush = sql_flush
+    yield
+    DatabaseOperations.sql_flush = original

@@ -108,10 +108,11 @@ def test_a_saved_roi_is_scored_by_every_active_model_of_both_families(settings, 
     cnn = _version("source-study", ModelFamily.CNN, active=True)
     radiomics_version = _version("radiomics", ModelFamily.RADIOMICS, active=True)
     sent = []
-    monkeypatch.setattr(services, "enqueue_scoring", lambda version, lesions: sent.append((version, lesions)))
+    monkeypatch.setattr(services, "enqueue_lesion_scoring", lambda lesion_pk: sent.append(lesion_pk))
     with django_capture_on_commit_callbacks(execute=True):
         lesion.rois.get(phase="CM").save()
-    assert sorted(sent) == sorted([(cnn.pk, [lesion.pk]), (radiomics_version.pk, [lesion.pk])])
+    assert sorted(services.score_changed_lesion(lesion.pk)) == sorted([cnn.pk, radiomics_version.pk])
+    assert sent == [lesion.pk]  # one task for the lesion; it scores with every active model (inference.tasks.score_lesion)
 
 
 def test_the_feature_matrix_has_one_column_per_phase_feature_in_a_fixed_order(settings, tmp_path):

@@ -17,8 +17,8 @@ from .conftest import build_archive
 pytestmark = pytest.mark.django_db
 
 
-def _run(**fields):
-    return TrainingRun.objects.create(experiment_name="tiny", experiment={}, variant="CM", **fields)
+def _run(variant="CM", **fields):
+    return TrainingRun.objects.create(experiment_name="tiny", experiment={}, variant=variant, **fields)
 
 
 def test_a_finished_run_is_not_trained_again():
@@ -56,7 +56,7 @@ def test_a_redelivered_run_still_heartbeating_elsewhere_is_left_alone():
 
 def test_the_sweep_fails_runs_without_a_recent_heartbeat_and_keeps_live_ones():
     stale = _run(state=RunState.RUNNING, worker="h:1", heartbeat_at=timezone.now() - timedelta(minutes=30))
-    live = _run(state=RunState.RUNNING, worker="h:2", heartbeat_at=timezone.now())
+    live = _run("NG", state=RunState.RUNNING, worker="h:2", heartbeat_at=timezone.now())  # one live run per variant
     call_command("sweep_training_runs", "--minutes", "15")
     stale.refresh_from_db()
     live.refresh_from_db()
@@ -68,13 +68,13 @@ def test_a_saved_roi_is_scored_by_the_active_model_after_commit(settings, tmp_pa
     settings.VAR_DIR = tmp_path
     lesion = build_archive(1, phases=("CM",))[0]
     sent = []
-    monkeypatch.setattr(services, "enqueue_scoring", lambda version, lesions: sent.append((version, lesions)))
+    monkeypatch.setattr(services, "enqueue_lesion_scoring", lambda lesion_pk: sent.append(lesion_pk))
     roi = lesion.rois.get(phase="CM")
     with django_capture_on_commit_callbacks(execute=True):
         roi.save()
     assert sent == []  # no active model: nothing to score with
-    version = ModelVersion.objects.create(experiment_name="x", experiment={}, variant="CM", phases=["CM"], builder="small_cnn",
-                                          version=1, artifact="a.keras", artifact_sha256="0" * 64, is_active=True)
-    with django_capture_on_commit_callbacks(execute=True):
+    ModelVersion.objects.create(experiment_name="x", experiment={}, variant="CM", phases=["CM"], builder="small_cnn",
+                                version=1, artifact="a.keras", artifact_sha256="0" * 64, is_active=True)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
         ROI.objects.get(pk=roi.pk).save()
-    assert sent == [(version.pk, [lesion.pk])]
+    assert sent == [lesion.pk] and len(callbacks) == 1

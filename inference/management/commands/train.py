@@ -22,7 +22,7 @@ class Command(BaseCommand):
         try:
             overrides = parse_overrides(options["set"])
             runs = services.start_training(None, options["experiment"], options["variant"], overrides, enqueue=not options["inline"])
-        except ExperimentError as exc:
+        except (ExperimentError, services.RunAlreadyLive) as exc:
             raise CommandError(str(exc)) from None
         for run in runs:
             self.stdout.write(f"run {run.pk}: {run.experiment_name}/{run.variant} queued")
