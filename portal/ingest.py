@@ -20,7 +20,7 @@ import pydicom
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, default_storage
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils.functional import empty
 
 from . import archives, deid, dicomfiles
@@ -416,7 +416,22 @@ def _write(name, data):
 
 
 def _remove(names):
+    """Delete the files this upload wrote, after its rows were not stored.
+
+    A file that an Instance row names stays: a concurrent upload of the same instance
+    found it written by this one and stored its rows first. When the database cannot
+    tell, every file stays (``verify_archive`` lists them as orphans).
+    """
+    if not names:
+        return
+    try:
+        kept = set(Instance.objects.filter(file__in=names).values_list("file", flat=True))
+    except DatabaseError:
+        logger.exception("files of a failed upload left in place: the database cannot tell which are in use")
+        return
     for name in names:
+        if name in kept:
+            continue
         try:
             default_storage.delete(name)
         except OSError:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.processes import Processes, free_port, wait_for_http
+from portal.object_storage import S3Storage
 
 MOTO_SERVER = Path(sys.executable).with_name("moto_server")
 REGION = "us-east-1"
@@ -141,3 +142,23 @@ def use_object_store(store, settings):
     # and the next use builds an S3Storage that reads the AWS_* values above.
     settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": values["STORAGE_BACKEND"]}}
     return store
+
+
+class PausingS3Storage(S3Storage):
+    """The portal's S3 storage that calls ``pause(name)`` just ``before`` or ``after`` it writes an object.
+
+    For a test that puts two uploads of the same file in a given order (the class
+    attributes are shared by every thread).
+    """
+
+    pause = None
+    stage = "after"
+
+    def _save(self, name, content):
+        pause, stage = PausingS3Storage.pause, PausingS3Storage.stage
+        if pause is not None and stage == "before":
+            pause(name)
+        saved = super()._save(name, content)
+        if pause is not None and stage == "after":
+            pause(saved)
+        return saved

@@ -7,15 +7,17 @@ overwritten; an upload the store refuses halfway leaves no object and no row; an
 """
 import hashlib
 import io
+import threading
 
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from portal.ingest import ingest_upload, storage_name
 from portal.models import Instance, Patient, Series, Study, Upload
-from tests.object_store import object_store, s3_storage, use_object_store  # noqa: F401  (fixtures)
+from tests.object_store import PausingS3Storage, object_store, s3_storage, use_object_store  # noqa: F401
 from tests.portal_tests.dicom_factories import dataset_bytes, make_ct_series, make_ct_study
 from tests.portal_tests.test_dicomweb import client_for
 from tests.portal_tests.test_settings_and_roles import run_django
@@ -109,6 +111,48 @@ def test_the_storage_refuses_to_save_over_an_existing_object_and_keeps_its_name(
     with pytest.raises(FileExistsError):
         default_storage.save(name, ContentFile(b"second"))
     assert s3_storage.keys() == [name] and s3_storage.read(name) == b"first"
+
+
+@pytest.mark.parametrize("stage", ["before", "after"])
+@pytest.mark.django_db(transaction=True)
+def test_of_two_uploads_of_one_file_at_once_one_stores_it_and_the_other_is_told_to_retry(
+    s3_storage, settings, reader, stage
+):
+    """Upload 1 pauses just before (or after) writing the object; upload 2 of the same file is
+    stored whole meanwhile. Upload 1 is then refused with a reason, and the object that the stored
+    instance names stays (upload 1 neither overwrites it nor removes it when its rows fail)."""
+    files = _files(make_ct_series(1, phase="NC"))
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "tests.object_store.PausingS3Storage"}}
+    paused, go_on, first = threading.Event(), threading.Event(), {}
+
+    def pause(name):
+        paused.set()
+        go_on.wait(60)
+
+    def upload_first():
+        try:
+            first["report"] = ingest_upload(files, reader)
+        finally:
+            connection.close()
+
+    PausingS3Storage.pause, PausingS3Storage.stage = pause, stage
+    thread = threading.Thread(target=upload_first)
+    try:
+        thread.start()
+        assert paused.wait(60)
+        PausingS3Storage.pause = None
+        assert ingest_upload(files, reader).status == "stored"
+    finally:
+        PausingS3Storage.pause = None
+        go_on.set()
+        thread.join(60)
+    report = first["report"].as_dict()
+    assert report["status"] == "rejected"
+    assert "a concurrent upload stored some of these instances; retry" in report["files"][0]["reason"]
+    stored = Instance.objects.get()
+    assert s3_storage.keys() == [stored.file.name]
+    code, out, _ = _verify()
+    assert code == 0, out
 
 
 def _deny_writing(store, keys):
