@@ -753,6 +753,22 @@ def _not_modified(request, etag):
     return None
 
 
+def _audit_retrieval(request, study, series, n_instances):
+    """A study or series retrieved whole (WADO-RS) is a download in the audit log.
+
+    Single instances and frames are not: the viewer reads them slice by slice, as does
+    ``/api/v1/instances/{uid}/file/``, and an event per slice would bury the downloads.
+    """
+    # The audit log is annotations.AuditEvent; imported here, as annotations builds on portal.
+    from annotations.models import AuditEvent
+    from annotations.services import audit
+
+    found = (Series.objects.filter(series_instance_uid=series) if series
+             else Study.objects.filter(study_instance_uid=study)).first()
+    details = {"StudyInstanceUID": study, "SeriesInstanceUID": series, "instances": n_instances}
+    audit(request.user, AuditEvent.Action.DOWNLOAD, found, details)
+
+
 class RetrieveView(DicomWebView):
     """``GET .../studies/{study}[/series/{series}[/instances/{instance}]]`` (WADO-RS, application/dicom)."""
 
@@ -778,6 +794,7 @@ class RetrieveView(DicomWebView):
             if cached is not None:
                 return cached
             return _cacheable(multipart_response([_read_file(instances[0])], "application/dicom"), etag)
+        _audit_retrieval(request, study, series, len(instances))
         return multipart_response([_read_file(i) for i in instances], "application/dicom")
 
 

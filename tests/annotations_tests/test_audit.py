@@ -15,6 +15,10 @@ def _form_errors(response):
     return context["adminform"].form.errors if "adminform" in context else response.status_code
 
 
+def _body(response):
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
 def _events(**filters):
     return list(AuditEvent.objects.filter(**filters).order_by("id"))
 
@@ -102,6 +106,22 @@ def test_reader_study_csv_and_sr_exports_are_audited(api_client_for, coordinator
     ]
 
 
+def test_study_and_series_retrieval_is_a_download_but_single_instances_and_frames_are_not(client, coordinator, study_a):
+    client.force_login(coordinator)
+    series = study_a.series.get(phase="CM")
+    instance = series.instances.get()
+    accept = {"HTTP_ACCEPT": 'multipart/related; type="application/dicom"'}
+    base = f"/dicomweb/studies/{study_a.study_instance_uid}"
+    for url in (base, f"{base}/series/{series.series_instance_uid}",
+                f"{base}/series/{series.series_instance_uid}/instances/{instance.sop_instance_uid}"):
+        response = client.get(url, **accept)
+        assert response.status_code == 200 and _body(response)
+    client.get(f"{base}/series/{series.series_instance_uid}/instances/{instance.sop_instance_uid}/frames/1")
+    client.get(f"/api/v1/instances/{instance.sop_instance_uid}/file/")
+    downloads = [(e.user, e.object_type, e.object_id, e.changes["instances"]) for e in _events(action="download")]
+    assert downloads == [(coordinator, "study", study_a.pk, 4), (coordinator, "series", series.pk, 1)]
+
+
 def test_a_refused_export_is_not_audited(api_client_for, reader, reader_study_a):
     assert api_client_for(reader).get(f"/api/v1/reader-studies/{reader_study_a.pk}/export.csv").status_code == 403
     assert not _events(action="export")
@@ -135,10 +155,11 @@ def test_the_database_refuses_update_and_delete_of_audit_rows(lesion_a, statemen
     assert not AuditEvent.objects.exclude(action="create").exists()
 
 
-def test_a_user_with_audit_events_cannot_be_deleted(coordinator, lesion_a):
+def test_a_user_with_audit_events_cannot_be_deleted(client, reader):
+    client.force_login(reader)  # a login: the reader's one audit event
     with pytest.raises(ProtectedError):
-        coordinator.delete()
-    assert AuditEvent.objects.filter(user=coordinator).exists()
+        reader.delete()
+    assert AuditEvent.objects.filter(user=reader, action="login").exists()
 
 
 def test_the_admin_shows_audit_events_read_only_and_offers_no_delete(client, admin_user, lesion_a):
