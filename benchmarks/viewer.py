@@ -200,7 +200,7 @@ def measure(args, base, case_url, login):
             context.add_cookies(cookies)
             page = context.new_page()
             page.goto(case_url)
-            page.wait_for_function("document.getElementById('case').dataset.timeToFirstImagesMs", timeout=120_000)
+            page.wait_for_function("() => document.getElementById('case').dataset.timeToFirstImagesMs", timeout=120_000)
             result = page.evaluate(MARKS_JS)
             context.close()
             runs.append(result)

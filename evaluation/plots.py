@@ -91,7 +91,8 @@ def roc_svg(subgroup, readers, models, title=None, inline: bool = False) -> str:
     svg = buffer.getvalue()
     if inline:
         svg = svg[svg.index("<svg"):]
-        svg = re.sub(r'width="[0-9.]+pt" height="[0-9.]+pt"', 'width="100%" height="auto"', svg, count=1)
+        # No height attribute: "auto" is not an SVG length (a console error); the viewBox keeps the aspect.
+        svg = re.sub(r'width="[0-9.]+pt" height="[0-9.]+pt"', 'width="100%"', svg, count=1)
     return svg
 
 

@@ -1,6 +1,6 @@
 // Bundles the ES module entry points into Django static files (portal/static/portal/build/).
 //
-// Entry points: one per page (upload, case, worklist) plus the DICOM decode worker,
+// Entry points: one per page (home, upload, case, worklist, models, comparison) plus the DICOM decode worker,
 // which esbuild does not emit by itself (the page registers it before the loader's init).
 // The codec .wasm files are copied into build/codecs/ (the loader's wasmBasePath).
 // Node built-ins reached from codec glue and vtk.js are aliased to small browser stubs.
@@ -27,7 +27,7 @@ const CODECS = {
   'codec-libjxl': ['jpegxlwasm_decode.wasm'],
 };
 
-const PAGES = ['upload', 'case', 'worklist'];
+const PAGES = ['home', 'upload', 'case', 'worklist', 'models', 'comparison'];
 const FIRST_STEP = { case: ['src/viewer.js'] };
 
 const nodeStubs = Object.fromEntries(

@@ -7,6 +7,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+import csp.constants as csp
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from whitenoise.compress import Compressor
@@ -55,6 +56,33 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", HTTPS)
 if env_bool("SECURE_PROXY_SSL_HEADER"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Content-Security-Policy (django-csp 4; README "Content-Security-Policy"). Scripts only from
+# the portal's own static files or carrying the response's nonce (portal.csp). Styles allow
+# 'unsafe-inline' (style="" attributes and <style> elements, never script): Cornerstone3D's
+# annotation text boxes set a style attribute (tools drawingSvg/drawTextBox.js), the comparison
+# page's ROC plot is matplotlib's inline SVG (style attributes and a <style> element), and
+# the admin's change lists, Swagger UI and DRF's browsable API have inline styles of their own.
+# A nonce in style-src would switch 'unsafe-inline' off (CSP Level 3, section 6.7.3.3).
+# Workers: the decode worker is a same-origin module; blob: for workers a library makes itself.
+# The codecs' WebAssembly is compiled in that worker, whose script comes without this policy.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.SELF],
+        "script-src": [csp.SELF, csp.NONCE],
+        "style-src": [csp.SELF, csp.UNSAFE_INLINE],
+        "img-src": [csp.SELF, "data:", "blob:"],
+        "worker-src": [csp.SELF, "blob:"],
+        "connect-src": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+        "object-src": [csp.NONE],
+        "base-uri": [csp.SELF],
+        "form-action": [csp.SELF],
+    },
+}
+# Where browsers send violation reports (e.g. a collector of the hospital's SIEM); none by default.
+if os.environ.get("CSP_REPORT_URI"):
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["report-uri"] = [os.environ["CSP_REPORT_URI"]]
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -68,6 +96,7 @@ INSTALLED_APPS = [
     "axes",  # failed-login lockout per account and per address (portal.authentication)
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from our static files, not a CDN
+    "csp",  # django-csp: its system checks (Django's own CSP arrives in 6.0)
     "portal",
     "annotations",
     "inference",
@@ -78,6 +107,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "portal.middleware.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After WhiteNoise: static files (the decode worker included) leave without the page policy.
+    "portal.csp.NonceEveryResponseCSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

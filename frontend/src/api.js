@@ -105,6 +105,15 @@ export const annotations = {
   reviseCall: (id, body) => apiFetch(`/api/v1/calls/${enc(id)}/revise/`, { method: 'POST', body }),
 };
 
+// Training runs and model versions (the models page).
+export const training = {
+  runs: () => apiFetch('/api/v1/training-runs/?limit=20'),
+  start: (body) => apiFetch('/api/v1/training-runs/', { method: 'POST', body }),
+  cancel: (id) => apiFetch(`/api/v1/training-runs/${enc(id)}/cancel/`, { method: 'POST' }),
+  versions: () => apiFetch('/api/v1/model-versions/?limit=50'),
+  activate: (id) => apiFetch(`/api/v1/model-versions/${enc(id)}/activate/`, { method: 'POST' }),
+};
+
 /** The list inside a DRF answer, paginated (``results``) or not. */
 export function listOf(data) {
   if (Array.isArray(data)) return data;

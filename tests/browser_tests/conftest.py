@@ -4,6 +4,10 @@ and cases (a phantom study ingested through the one ingest path, in a reader stu
 Chromium is ``/usr/bin/chromium`` (never ``playwright install``); without it the tests
 skip, or fail when ``REQUIRE_SERVICES=1``. The JS bundle must have been built
 (``make frontend``); the live server serves it straight from the app's static folder.
+
+The pages run under the portal's Content-Security-Policy, which refuses ``eval``: give
+``page.wait_for_function`` a function (``"() => ..."``), which Playwright evaluates once,
+not an expression, which it evaluates again at every poll (microsoft/playwright#36986).
 """
 import os
 import shutil

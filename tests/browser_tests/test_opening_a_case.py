@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def wait_until_ready(page):
-    page.wait_for_function("['1', 'error'].includes(document.getElementById('case').dataset.ready)", timeout=60_000)
+    page.wait_for_function("() => ['1', 'error'].includes(document.getElementById('case').dataset.ready)", timeout=60_000)
     assert page.evaluate("document.getElementById('case').dataset.ready") == "1", page.locator(".case-error").text_content()
 
 
@@ -79,7 +79,7 @@ def test_each_phase_opens_at_the_lesions_reference_roi_and_a_phase_without_one_a
 
     # Scrolling the active phase (CM) takes every phase to its position (synchronized slice position).
     page.keyboard.press("ArrowDown")
-    page.wait_for_function("[...document.querySelectorAll('.slice-index')].every((label) => label.dataset.index === '5')")
+    page.wait_for_function("() => [...document.querySelectorAll('.slice-index')].every((label) => label.dataset.index === '5')")
 
 
 def test_a_case_without_a_reference_roi_opens_every_phase_at_its_middle_slice(live_server, new_page, login, make_case, reader):

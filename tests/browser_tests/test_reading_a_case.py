@@ -27,7 +27,7 @@ def time_to_first_images(page):
 
 
 def wait_until_ready(page):
-    page.wait_for_function("['1', 'error'].includes(document.getElementById('case').dataset.ready)", timeout=60_000)
+    page.wait_for_function("() => ['1', 'error'].includes(document.getElementById('case').dataset.ready)", timeout=60_000)
     error = page.locator(".case-error")
     assert page.evaluate("document.getElementById('case').dataset.ready") == "1", error.text_content()
 
@@ -131,7 +131,7 @@ def test_reader_reads_a_case_draws_an_roi_locks_a_call_and_finds_both_restored(
     page.mouse.up()
     roi_row = page.locator('.lesion-list tr.roi[data-phase="CM"]')
     roi_row.wait_for()
-    page.wait_for_function("document.querySelector('.roi-status').dataset.state === 'saved'")
+    page.wait_for_function("() => document.querySelector('.roi-status').dataset.state === 'saved'")
     roi = ROI.objects.select_related("lesion").get()
     assert (roi.lesion.label, roi.phase, roi.tool, roi.is_reference) == ("L1", "CM", "ellipse", True)
     assert len(roi.points) == 4
@@ -154,8 +154,8 @@ def test_reader_reads_a_case_draws_an_roi_locks_a_call_and_finds_both_restored(
     form.locator("input[name=malignant][value=true]").check()
     form.locator("input[name=probability]").evaluate("(el) => { el.value = 80; el.dispatchEvent(new Event('input', {bubbles: true})); }")
     form.locator("select[name=subtype_guess]").select_option("ccRCC")
-    page.wait_for_function("document.querySelector('form.call-form .save-status').dataset.state === 'saved'")
-    page.wait_for_function("document.querySelector('form.call-form').dataset.dirty === '0'")
+    page.wait_for_function("() => document.querySelector('form.call-form .save-status').dataset.state === 'saved'")
+    page.wait_for_function("() => document.querySelector('form.call-form').dataset.dirty === '0'")
     call = ReaderCall.objects.get()
     assert (call.malignant, call.probability, call.subtype_guess, call.locked_at) == (True, 80, "ccRCC", None)
     page.once("dialog", lambda dialog: dialog.accept())
@@ -179,7 +179,7 @@ def test_reader_reads_a_case_draws_an_roi_locks_a_call_and_finds_both_restored(
     assert form.locator("input[name=probability]").is_disabled()  # inside the disabled fieldset
     assert "mean 1" in page.locator('.lesion-list tr.roi[data-phase="CM"] .stats').text_content()
     page.wait_for_function(
-        "document.querySelectorAll('.viewport-cell[data-phase=\"CM\"] svg [data-annotation-uid], .viewport-cell[data-phase=\"CM\"] svg ellipse, .viewport-cell[data-phase=\"CM\"] svg path').length > 0"
+        "() => document.querySelectorAll('.viewport-cell[data-phase=\"CM\"] svg [data-annotation-uid], .viewport-cell[data-phase=\"CM\"] svg ellipse, .viewport-cell[data-phase=\"CM\"] svg path').length > 0"
     )
     # Locked: the blinding is lifted for this lesion.
     assert "ccRCC" in page.locator(".pathology-view").text_content()

@@ -26,7 +26,7 @@ def test_upload_page_reports_each_file_and_stores_nothing_when_one_is_refused(ne
     assert not Instance.objects.exists()
 
     page.set_input_files("#file-input", [file_payload(f"IM000{i}.dcm", ds) for i, ds in enumerate(good, 1)])
-    page.wait_for_function("document.querySelectorAll('section.upload').length == 2")
+    page.wait_for_function("() => document.querySelectorAll('section.upload').length == 2")
     newest = page.query_selector("section.upload")
     newest.wait_for_selector("table.report")
     assert "2 stored" in newest.inner_text()

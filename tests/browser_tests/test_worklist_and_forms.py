@@ -60,7 +60,7 @@ def test_a_refused_call_save_shows_the_api_message_keeps_the_values_and_retries(
     form.locator("input[name=malignant][value=false]").check()
     form.locator("input[name=probability]").evaluate("(el) => { el.value = 15; el.dispatchEvent(new Event('input', {bubbles: true})); }")
     status = form.locator(".save-status")
-    page.wait_for_function("document.querySelector('form.call-form .save-status').dataset.state === 'error'")
+    page.wait_for_function("() => document.querySelector('form.call-form .save-status').dataset.state === 'error'")
     assert "probability: Ensure this value is less than or equal to 100." in status.text_content()
     assert "Your input is kept" in status.text_content()
     assert form.locator("input[name=malignant][value=false]").is_checked()
@@ -69,7 +69,7 @@ def test_a_refused_call_save_shows_the_api_message_keeps_the_values_and_retries(
 
     page.unroute("**/api/v1/calls/")
     status.locator("button.retry").click()
-    page.wait_for_function("document.querySelector('form.call-form .save-status').dataset.state === 'saved'")
+    page.wait_for_function("() => document.querySelector('form.call-form .save-status').dataset.state === 'saved'")
     call = ReaderCall.objects.get()
     assert (call.malignant, call.probability, call.locked_at) == (False, 15, None)
 
@@ -88,7 +88,7 @@ def test_coordinator_enters_pathology_in_the_study_viewer(live_server, new_page,
     form.locator("select[name=source]").select_option("biopsy")
     form.locator("input[name=date]").fill("2024-02-01")
     form.locator("button[type=submit]").click()
-    page.wait_for_function("document.querySelector('form.pathology-form .save-status').dataset.state === 'saved'")
+    page.wait_for_function("() => document.querySelector('form.pathology-form .save-status').dataset.state === 'saved'")
     pathology = Pathology.objects.get(lesion=lesion)
     assert (pathology.subtype, pathology.malignant, pathology.source, str(pathology.date)) == ("oncocytoma", False, "biopsy", "2024-02-01")
 
@@ -115,7 +115,7 @@ def test_a_length_sets_the_long_axis_and_a_rectangle_is_the_reference_roi_of_its
     page.click('button[data-tool="length"]')
     drag(page, (centre[0] - 60, centre[1]), (centre[0] + 60, centre[1]))
     page.locator('.lesion-list tr.roi[data-tool="length"]').wait_for()
-    page.wait_for_function("document.querySelector('.roi-status').dataset.state === 'saved'")
+    page.wait_for_function("() => document.querySelector('.roi-status').dataset.state === 'saved'")
     lesion = Lesion.objects.get()
     roi = lesion.rois.get()
     assert (lesion.label, roi.phase, roi.tool, roi.is_reference) == ("L1", "NG", "length", False)
@@ -125,6 +125,6 @@ def test_a_length_sets_the_long_axis_and_a_rectangle_is_the_reference_roi_of_its
     page.keyboard.press("r")
     drag(page, (centre[0] - 20, centre[1] - 20), (centre[0] + 20, centre[1] + 20))
     page.locator('.lesion-list tr.roi[data-tool="rectangle"]').wait_for()
-    page.wait_for_function("document.querySelector('.roi-status').dataset.state === 'saved'")
+    page.wait_for_function("() => document.querySelector('.roi-status').dataset.state === 'saved'")
     rectangle = lesion.rois.get(tool="rectangle")
     assert rectangle.is_reference and rectangle.phase == "NG" and rectangle.stats["area"] > 0
