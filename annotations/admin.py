@@ -8,7 +8,7 @@ from .services import audit, snapshot
 
 
 def admin_snapshot(obj) -> dict:
-    """Every concrete field (foreign keys as ids) and many-to-many field (primary keys) of ``obj``, JSON-ready."""
+    """Every concrete field (foreign keys as ids) and many-to-many field (primary keys) of ``obj``."""
     values = snapshot(obj, [f.attname for f in obj._meta.concrete_fields if not f.primary_key])
     if obj.pk is not None:
         for field in obj._meta.many_to_many:
@@ -24,7 +24,8 @@ def _stored_snapshot(obj) -> dict | None:
 def _audit_saved(user, obj, before):
     after = admin_snapshot(obj)
     if before is None:
-        audit(user, AuditEvent.Action.CREATE, obj, {f: [None, v] for f, v in after.items()} | {"via": "admin"})
+        changes = {f: [None, v] for f, v in after.items()}
+        audit(user, AuditEvent.Action.CREATE, obj, changes | {"via": "admin"})
         return
     changes = {f: [before.get(f), v] for f, v in after.items() if before.get(f) != v}
     if changes:
@@ -32,7 +33,7 @@ def _audit_saved(user, obj, before):
 
 
 def _audit_deleted(user, objs):
-    """One delete event per object, with its values; one per row deleted with it (cascade), naming the cause."""
+    """One delete event per object, with its values; one per row deleted with it (cascade), naming it."""
     objs = list(objs)
     if not objs:
         return
@@ -42,7 +43,8 @@ def _audit_deleted(user, objs):
     cascaded = [o for instances in collector.data.values() for o in instances]
     cascaded += [o for queryset in collector.fast_deletes for o in queryset]
     for obj in objs:
-        audit(user, AuditEvent.Action.DELETE, obj, {f: [v, None] for f, v in admin_snapshot(obj).items()} | {"via": "admin"})
+        changes = {f: [v, None] for f, v in admin_snapshot(obj).items()}
+        audit(user, AuditEvent.Action.DELETE, obj, changes | {"via": "admin"})
     cause = [objs[0]._meta.model_name, objs[0].pk] if len(objs) == 1 else [objs[0]._meta.model_name, None]
     for obj in cascaded:
         if (type(obj), obj.pk) not in direct and not isinstance(obj, AuditEvent):
@@ -62,12 +64,13 @@ class AuditedAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
     def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)  # many-to-many and inlines, audited in save_formset
+        super().save_related(request, form, formsets, change)  # many-to-many, and inlines (save_formset)
         before = getattr(request, "_audit_before", {}).pop(id(form.instance), None)
         _audit_saved(request.user, form.instance, before)
 
     def save_formset(self, request, form, formset, change):
-        before = {id(f.instance): _stored_snapshot(f.instance) for f in formset.forms if f.instance.pk is not None}
+        stored = [f.instance for f in formset.forms if f.instance.pk is not None]
+        before = {id(obj): _stored_snapshot(obj) for obj in stored}
         deleted = [f.instance for f in formset.deleted_forms if f.instance.pk is not None]
         with transaction.atomic(using=router.db_for_write(formset.model)):
             _audit_deleted(request.user, deleted)

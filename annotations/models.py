@@ -214,8 +214,9 @@ class AuditEventQuerySet(models.QuerySet):
 
 
 class AuditEvent(models.Model):
-    """Who did what, when: every change to lesions, ROIs, pathology, calls, reader studies, series phases and
-    stored studies; model activation, training start and cancel; logins and failed logins; downloads and exports.
+    """Who did what, when: every change to lesions, ROIs, pathology, calls, reader studies, series
+    phases and stored studies; model activation, training start and cancel; logins and failed
+    logins; downloads and exports.
 
     Append-only: :meth:`save` of a stored event, :meth:`delete` and the queryset's
     ``delete``/``update`` raise :class:`AuditLogIsAppendOnly`, and a database trigger
@@ -242,7 +243,7 @@ class AuditEvent(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     action = models.CharField(max_length=16, choices=Action.choices)
     object_type = models.CharField(max_length=32)
-    object_id = models.PositiveBigIntegerField(null=True, blank=True, help_text="empty for e.g. a failed login")
+    object_id = models.PositiveBigIntegerField(null=True, blank=True, help_text="empty for a failed login")
     changes = models.JSONField(default=dict)
     at = models.DateTimeField(auto_now_add=True)
 
@@ -253,7 +254,8 @@ class AuditEvent(models.Model):
         indexes = [models.Index(fields=["object_type", "object_id"], name="auditevent_object_idx")]
 
     def __str__(self):
-        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.user} {self.action} {self.object_type} {self.object_id or ''}"
+        what = f"{self.object_type} {self.object_id or ''}"
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.user} {self.action} {what}"
 
     def save(self, *args, **kwargs):
         if not self._state.adding:

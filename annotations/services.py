@@ -50,7 +50,8 @@ def _actor(user):
     return user if user is not None and user.is_authenticated else None
 
 
-def audit(user, action, obj=None, changes: dict | None = None, *, object_type=None, object_id=None) -> AuditEvent:
+def audit(user, action, obj=None, changes: dict | None = None, *, object_type=None,
+          object_id=None) -> AuditEvent:
     """Record one event of ``user`` (None or anonymous: none) on ``obj``.
 
     ``changes`` maps field -> [old, new] for create/update/delete, and holds what else
@@ -103,16 +104,18 @@ READER_STUDY_FIELDS = ["name", "instructions", "state", "case_order", "seed"]
 
 
 def reader_study_snapshot(reader_study) -> dict:
-    """The audited state of a reader study: its fields, its readers and its cases (StudyInstanceUIDs in order)."""
+    """The audited state of a reader study: fields, readers, cases (StudyInstanceUIDs in order)."""
     return {
         **snapshot(reader_study, READER_STUDY_FIELDS),
         "readers": sorted(reader_study.readers.values_list("username", flat=True)),
-        "cases": list(reader_study.cases.order_by("position", "id").values_list("study__study_instance_uid", flat=True)),
+        "cases": list(
+            reader_study.cases.order_by("position", "id").values_list("study__study_instance_uid", flat=True)
+        ),
     }
 
 
 def audit_reader_study_saved(user, reader_study, before: dict | None) -> dict:
-    """Audit a created (``before`` None) or changed reader study, assignments included; returns the changes."""
+    """Audit a created (``before`` None) or changed reader study, assignments included."""
     after = reader_study_snapshot(reader_study)
     if before is None:
         changes = {f: [None, v] for f, v in after.items()}
@@ -128,13 +131,18 @@ def audit_reader_study_saved(user, reader_study, before: dict | None) -> dict:
 def delete_reader_study(reader_study, user):
     """Delete a reader study without calls (a study with calls is closed instead: :class:`Conflict`)."""
     if reader_study.calls.exists():
-        raise Conflict(f"reader study {reader_study.name!r} has reader calls; close it instead of deleting it")
-    audit(user, AuditEvent.Action.DELETE, reader_study, {f: [v, None] for f, v in reader_study_snapshot(reader_study).items()})
+        raise Conflict(
+            f"reader study {reader_study.name!r} has reader calls; close it instead of deleting it"
+        )
+    changes = {f: [v, None] for f, v in reader_study_snapshot(reader_study).items()}
+    audit(user, AuditEvent.Action.DELETE, reader_study, changes)
     reader_study.delete()
 
 
 STATE_ACTIONS = {
-    ReaderStudy.State.UNBLINDED: (AuditEvent.Action.UNBLIND, {ReaderStudy.State.OPEN, ReaderStudy.State.CLOSED}),
+    ReaderStudy.State.UNBLINDED: (
+        AuditEvent.Action.UNBLIND, {ReaderStudy.State.OPEN, ReaderStudy.State.CLOSED}
+    ),
     ReaderStudy.State.CLOSED: (AuditEvent.Action.CLOSE, {ReaderStudy.State.OPEN}),
     ReaderStudy.State.OPEN: (AuditEvent.Action.REOPEN, {ReaderStudy.State.CLOSED}),
 }
@@ -142,7 +150,7 @@ STATE_ACTIONS = {
 
 @transaction.atomic
 def set_reader_study_state(reader_study, user, new_state) -> ReaderStudy:
-    """Unblind, close or reopen a reader study (audited); :class:`Conflict` from a state that does not allow it.
+    """Unblind, close or reopen a reader study (audited); :class:`Conflict` from a state not allowing it.
 
     Open or closed can be unblinded, open can be closed, closed can be reopened; an
     unblinded study stays unblinded.
@@ -150,7 +158,9 @@ def set_reader_study_state(reader_study, user, new_state) -> ReaderStudy:
     action, allowed_from = STATE_ACTIONS[new_state]
     reader_study = ReaderStudy.objects.select_for_update().get(pk=reader_study.pk)
     if reader_study.state not in allowed_from:
-        raise Conflict(f"reader study {reader_study.name!r} is {reader_study.state}; cannot change it to {new_state}")
+        raise Conflict(
+            f"reader study {reader_study.name!r} is {reader_study.state}; cannot change it to {new_state}"
+        )
     old = reader_study.state
     reader_study.state = new_state
     reader_study.save(update_fields=["state"])

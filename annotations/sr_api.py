@@ -18,7 +18,7 @@ from .sr import build_measurement_report, import_measurement_report
 
 
 class StudySRView(AnnotationViewMixin, APIView):
-    """``GET /api/v1/studies/{StudyInstanceUID}/sr/``: a TID 1500 Measurement Report (application/dicom); audited."""
+    """``GET /api/v1/studies/{StudyInstanceUID}/sr/``: a TID 1500 Measurement Report (audited)."""
 
     @extend_schema(responses={(200, "application/dicom"): bytes})
     def get(self, request, study_instance_uid):

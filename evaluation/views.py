@@ -70,7 +70,8 @@ def _download(request, inputs, content, content_type, filename):
     """The file as an attachment; the download is audited."""
     response = HttpResponse(content, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    audit_export(request.user, inputs.reader_study, filename, options=inputs.options.as_dict(), revision=inputs.revision)
+    audit_export(request.user, inputs.reader_study, filename,
+                 options=inputs.options.as_dict(), revision=inputs.revision)
     return response
 
 
@@ -97,7 +98,8 @@ def comparison_status(request, pk):
 @login_required
 def export_joined_csv(request, pk):
     inputs = _inputs(request, pk)
-    return _download(request, inputs, exports.joined_csv(inputs), "text/csv; charset=utf-8", _filename(inputs, ".csv"))
+    content = exports.joined_csv(inputs)
+    return _download(request, inputs, content, "text/csv; charset=utf-8", _filename(inputs, ".csv"))
 
 
 @require_GET
@@ -113,7 +115,8 @@ def export_long_csv(request, pk):
 @login_required
 def export_imrmc(request, pk):
     inputs = _inputs(request, pk)
-    return _download(request, inputs, exports.imrmc_text(inputs), "text/plain; charset=utf-8", _filename(inputs, ".imrmc"))
+    content = exports.imrmc_text(inputs)
+    return _download(request, inputs, content, "text/plain; charset=utf-8", _filename(inputs, ".imrmc"))
 
 
 @require_GET
@@ -123,7 +126,8 @@ def export_json(request, pk):
     row, answer = _result_or_answer(inputs)
     if answer is not None:
         return answer
-    return _download(request, inputs, exports.analysis_json(row, inputs), "application/json", _filename(inputs, ".json"))
+    content = exports.analysis_json(row, inputs)
+    return _download(request, inputs, content, "application/json", _filename(inputs, ".json"))
 
 
 def _roc(request, pk, kind):

@@ -32,7 +32,7 @@ class ExperimentError(ValueError):
 
 
 class OverrideError(ExperimentError):
-    """An override out of its bounds or of the wrong type; ``field`` names it (``epochs``, ``patch.size_px``)."""
+    """An override out of its bounds or of the wrong type; ``field`` names it (``patch.size_px``)."""
 
     def __init__(self, field_name: str, message: str):
         super().__init__(f"{field_name}: {message}")
@@ -72,7 +72,8 @@ def _check_override_value(name: str, default, value):
     """The override ``name`` has the type of its default and lies within :data:`OVERRIDE_LIMITS`."""
     if isinstance(default, bool) and not isinstance(value, bool):
         raise OverrideError(name, f"must be true or false (got {value!r})")
-    if isinstance(default, int) and not isinstance(default, bool) and not (_is_number(value) and isinstance(value, int)):
+    whole = _is_number(value) and isinstance(value, int)
+    if isinstance(default, int) and not isinstance(default, bool) and not whole:
         raise OverrideError(name, f"must be a whole number (got {value!r})")
     if isinstance(default, float) and not (_is_number(value) and math.isfinite(value)):
         raise OverrideError(name, f"must be a finite number (got {value!r})")
@@ -86,11 +87,13 @@ def _check_override_value(name: str, default, value):
         if not isinstance(value, list) or not 1 <= len(value) <= MAX_FILTER_LAYERS or not all(
             _is_number(n) and isinstance(n, int) and 1 <= n <= MAX_FILTERS for n in value
         ):
-            raise OverrideError(name, f"must be a list of 1 to {MAX_FILTER_LAYERS} whole numbers from 1 to {MAX_FILTERS}")
+            raise OverrideError(
+                name, f"must be a list of 1 to {MAX_FILTER_LAYERS} whole numbers from 1 to {MAX_FILTERS}"
+            )
 
 
 def check_overrides(data: dict, overrides: dict):
-    """Check ``overrides`` against the experiment ``data`` they change (its ``as_dict()``); :class:`OverrideError`."""
+    """Check ``overrides`` against the experiment ``data`` (its ``as_dict()``): :class:`OverrideError`."""
     if not isinstance(overrides, dict):
         raise OverrideError("overrides", "must be an object of experiment fields, e.g. {\"epochs\": 3}")
     for key, value in overrides.items():

@@ -66,7 +66,7 @@ class TrainingRun(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            # At most one queued or running run per experiment and variant (inference.services.start_training).
+            # At most one queued or running run per experiment and variant (services.start_training).
             models.UniqueConstraint(
                 fields=["experiment_name", "variant"], condition=Q(state__in=["queued", "running"]),
                 name="one_live_run_per_experiment_variant",
@@ -148,7 +148,7 @@ class Prediction(models.Model):
 
 
 class PendingScoring(models.Model):
-    """A lesion whose ROI or pathology changed, waiting for its scoring task: one row, and one queued task, per lesion.
+    """A lesion whose ROI or pathology changed, waiting for its scoring task: one row and one task per lesion.
 
     The row is written in the transaction that saved the change; only the save that
     creates it enqueues :func:`inference.tasks.score_lesion` (after commit, with a

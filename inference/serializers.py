@@ -31,7 +31,7 @@ class StartTrainingSerializer(serializers.Serializer):
         try:
             experiment = get_experiment(data["experiment"], data["overrides"])
             experiment.variant(data["variant"])
-        except OverrideError as exc:  # names the field: {"overrides": {"epochs": ["epochs: must be from 1 to 500 ..."]}}
+        except OverrideError as exc:  # {"overrides": {"epochs": ["epochs: must be from 1 to 500 ..."]}}
             raise serializers.ValidationError({"overrides": {exc.field: [str(exc)]}}) from None
         except ExperimentError as exc:
             raise serializers.ValidationError({"experiment": str(exc)}) from None

@@ -159,7 +159,7 @@ def dispatch_waiting_runs():
 
 
 def request_cancel(run, user=None):
-    """Cancel a queued run at once; ask a running one to stop after its current epoch (CNN) or fold (radiomics).
+    """Cancel a queued run at once; ask a running one to stop after its epoch (CNN) or fold (radiomics).
 
     A cancel of a queued or running run is audited (who); a finished run is left as it is.
     """
@@ -238,8 +238,9 @@ def activate(version, user=None):
     """
     with transaction.atomic():
         replaced = list(
-            ModelVersion.objects.filter(experiment_name=version.experiment_name, variant=version.variant, is_active=True)
-            .exclude(pk=version.pk).values_list("pk", flat=True)
+            ModelVersion.objects.filter(
+                experiment_name=version.experiment_name, variant=version.variant, is_active=True
+            ).exclude(pk=version.pk).values_list("pk", flat=True)
         )
         _deactivate_others(version)
         version.is_active = True

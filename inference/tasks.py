@@ -1,4 +1,5 @@
-"""Celery tasks on the ``gpu`` queue: ``train`` a run, ``score`` lesions, ``score_lesion`` (debounced); ``sweep_stale_runs``.
+"""Celery tasks on the ``gpu`` queue: ``train`` a run, ``score`` lesions, ``score_lesion`` (debounced);
+``sweep_stale_runs``.
 
 Each task takes primary keys as keyword arguments, is ``acks_late`` with
 ``reject_on_worker_lost`` (a worker that dies hands the message back) and starts
@@ -26,7 +27,15 @@ from django.utils import timezone
 
 from . import datasets, services
 from .experiments import Experiment
-from .models import ModelFamily, ModelVersion, PendingScoring, Prediction, PredictionKind, RunState, TrainingRun
+from .models import (
+    ModelFamily,
+    ModelVersion,
+    PendingScoring,
+    Prediction,
+    PredictionKind,
+    RunState,
+    TrainingRun,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -333,7 +342,7 @@ def _lesion_scorer(version, experiment):
 
 
 def score_lesions(version, lesion_pks=None) -> int:
-    """Final-model scores of ``version`` for lesions (``None``: every lesion with ROIs on its phases); idempotent.
+    """Final-model scores of ``version`` for lesions (``None``: all with ROIs on its phases); idempotent.
 
     Returns how many lesions were scored; a lesion the model cannot read is logged and skipped.
     """
@@ -370,13 +379,14 @@ def score(self, *, model_version_pk, lesion_pks=None):
 
 @shared_task(name="inference.tasks.score_lesion", **TASK_OPTIONS)
 def score_lesion(self, *, lesion_pk):
-    """Score one changed lesion with every active model (the debounced task of ``services.score_changed_lesion``).
+    """Score one changed lesion with every active model (debounced: ``services.score_changed_lesion``).
 
     The lesion's pending mark is removed first, so a save from now on queues the next
     task; a redelivered message scores again (idempotent). Returns {model version: scored}.
     """
     PendingScoring.objects.filter(lesion_id=lesion_pk).delete()
-    return {version.pk: score_lesions(version, [lesion_pk]) for version in ModelVersion.objects.filter(is_active=True)}
+    active = ModelVersion.objects.filter(is_active=True)
+    return {version.pk: score_lesions(version, [lesion_pk]) for version in active}
 
 
 @shared_task(name="inference.tasks.sweep_stale_runs")

@@ -31,7 +31,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='auditevent',
             name='object_id',
-            field=models.PositiveBigIntegerField(blank=True, help_text='empty for e.g. a failed login', null=True),
+            field=models.PositiveBigIntegerField(blank=True, help_text='empty for a failed login', null=True),
         ),
         migrations.AlterField(
             model_name='auditevent',
