@@ -690,10 +690,11 @@ def series_metadata_items(user, study, series, base):
     if not found or not Study.objects.is_visible_to(user, found[0][1]):
         return None
     items = []
+    keep = _series_metadata_budget() > 0
     for series_id, _, study_uid, series_uid, n, last in found:
         key = (series_id, study_uid, series_uid, n, last, base)
         with _series_metadata_lock:
-            text = _series_metadata.get(key)
+            text = _series_metadata.get(key) if keep else None
             if text is not None:
                 _series_metadata.move_to_end(key)
         if text is None:

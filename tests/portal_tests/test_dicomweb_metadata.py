@@ -52,6 +52,11 @@ def stored(**filters):
     )
 
 
+def metadata_column_sql():
+    quote = connection.ops.quote_name
+    return f"{quote(Instance._meta.db_table)}.{quote('metadata')}"
+
+
 def series_url(slices):
     return f"/dicomweb/studies/{slices[0].StudyInstanceUID}/series/{slices[0].SeriesInstanceUID}/metadata"
 
@@ -85,9 +90,7 @@ def test_a_repeated_series_metadata_request_does_not_read_the_instances_again(
     with CaptureQueriesContext(connection) as queries:
         again = get_metadata(client, url)
     assert again.status_code == 200 and again.content == first.content
-    quote = connection.ops.quote_name
-    metadata_column = f'{quote(Instance._meta.db_table)}.{quote("metadata")}'
-    assert not [q["sql"] for q in queries.captured_queries if metadata_column in q["sql"]]
+    assert not [q["sql"] for q in queries.captured_queries if metadata_column_sql() in q["sql"]]
 
 
 @pytest.mark.django_db
@@ -142,4 +145,6 @@ def test_the_kept_metadata_stays_within_its_budget_and_answers_the_same_when_off
     answers = [get_metadata(client, url).content for url in urls]
     assert dicomweb._series_metadata_size <= 1.5 * one_series
     settings.DICOMWEB_METADATA_CACHE_MB = 0
-    assert [get_metadata(client, url).content for url in urls] == answers
+    with CaptureQueriesContext(connection) as queries:
+        assert [get_metadata(client, url).content for url in urls] == answers
+    assert sum(metadata_column_sql() in q["sql"] for q in queries.captured_queries) == len(urls)  # off: built each time
