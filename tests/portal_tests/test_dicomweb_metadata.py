@@ -5,6 +5,7 @@ these tests check that what it answers is what the stored instances say, also af
 instance was added to or removed from a series it had kept, and that a kept series is not
 shown to a reader who may not see its study.
 """
+
 import json
 
 import pytest
@@ -47,7 +48,8 @@ def expected_json(instances):
 
 def stored(**filters):
     return list(
-        Instance.objects.filter(**filters).select_related("series__study")
+        Instance.objects.filter(**filters)
+        .select_related("series__study")
         .order_by("series__series_number", "series_id", "slice_position", "instance_number", "id")
     )
 
@@ -81,9 +83,7 @@ def test_study_and_series_metadata_are_byte_for_byte_the_json_of_their_instances
 
 
 @pytest.mark.django_db
-def test_a_repeated_series_metadata_request_does_not_read_the_instances_again(
-    study, reader, api_client_for
-):
+def test_a_repeated_series_metadata_request_does_not_read_the_instances_again(study, reader, api_client_for):
     client = api_client_for(reader)
     url = series_url(study["NC"])
     first = get_metadata(client, url)
@@ -100,9 +100,14 @@ def test_series_metadata_shows_an_instance_added_after_it_was_kept(study, reader
     url = series_url(nc)
     assert len(json.loads(get_metadata(client, url).content)) == 3
     (extra,) = make_ct_series(
-        1, phase="NC", study_uid=nc[0].StudyInstanceUID, series_uid=nc[0].SeriesInstanceUID,
-        frame_of_reference_uid=nc[0].FrameOfReferenceUID, PatientID=nc[0].PatientID,
-        ImagePositionPatient=[-160.0, -160.0, 2.5], InstanceNumber=99,
+        1,
+        phase="NC",
+        study_uid=nc[0].StudyInstanceUID,
+        series_uid=nc[0].SeriesInstanceUID,
+        frame_of_reference_uid=nc[0].FrameOfReferenceUID,
+        PatientID=nc[0].PatientID,
+        ImagePositionPatient=[-160.0, -160.0, 2.5],
+        InstanceNumber=99,
     )
     assert ingest_upload([("extra.dcm", dataset_bytes(extra))], reader).status == "stored"
     after = get_metadata(client, url)
@@ -147,4 +152,6 @@ def test_the_kept_metadata_stays_within_its_budget_and_answers_the_same_when_off
     settings.DICOMWEB_METADATA_CACHE_MB = 0
     with CaptureQueriesContext(connection) as queries:
         assert [get_metadata(client, url).content for url in urls] == answers
-    assert sum(metadata_column_sql() in q["sql"] for q in queries.captured_queries) == len(urls)  # off: built each time
+    assert sum(metadata_column_sql() in q["sql"] for q in queries.captured_queries) == len(
+        urls
+    )  # off: built each time
