@@ -11,6 +11,7 @@ import shutil
 import socket
 import tempfile
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.files import File
@@ -33,6 +34,9 @@ from .models import (
 )
 
 logger = logging.getLogger(__name__)
+
+# A lesion's pending scoring mark older than the debounce plus this is re-sent (dispatch_waiting_scoring).
+SCORING_RESEND_AFTER_S = 120
 
 
 class RunAlreadyLive(Exception):
@@ -323,11 +327,52 @@ def scoring_debounce_seconds() -> float:
     return float(getattr(settings, "INFERENCE_SCORING_DEBOUNCE_S", 10))
 
 
-def enqueue_lesion_scoring(lesion_pk):
-    """Enqueue ``score_lesion`` for one lesion, to run after the debounce window."""
+def enqueue_lesion_scoring(lesion_pk, countdown=None):
+    """Enqueue ``score_lesion`` for one lesion, to run after the debounce window.
+
+    When the broker is unreachable the save that asked for it still stands: the lesion's
+    pending mark stays and :func:`dispatch_waiting_scoring` sends the task later.
+    Returns whether the task was sent.
+    """
+    from kombu.exceptions import OperationalError
+
     from .tasks import score_lesion
 
-    score_lesion.apply_async(kwargs={"lesion_pk": lesion_pk}, countdown=scoring_debounce_seconds())
+    try:
+        score_lesion.apply_async(
+            kwargs={"lesion_pk": lesion_pk}, countdown=scoring_debounce_seconds() if countdown is None else countdown
+        )
+    except OperationalError as error:
+        logger.warning("scoring of lesion %s waits for the task queue: %s", lesion_pk, error)
+        return False
+    return True
+
+
+def dispatch_waiting_scoring(now=None):
+    """Send ``score_lesion`` again for lesions pending longer than their task should take; returns their keys.
+
+    A pending mark outlives its task only when the send failed (Redis was down) or the
+    message was lost; celery beat runs this every minute (``inference.tasks.dispatch_waiting_scoring``).
+    A mark counts as stale ``SCORING_RESEND_AFTER_S`` (120 s) after the debounce; it is
+    renewed when sent, so a lesion is sent at most once per that time. Scoring twice is harmless.
+    """
+    now = now or timezone.now()
+    stale_before = now - timedelta(seconds=scoring_debounce_seconds() + SCORING_RESEND_AFTER_S)
+    sent = []
+    for pk in PendingScoring.objects.filter(requested_at__lt=stale_before).values_list("lesion_id", flat=True):
+        with transaction.atomic():
+            renewed = PendingScoring.objects.filter(lesion_id=pk, requested_at__lt=stale_before).update(
+                requested_at=now
+            )
+            if not renewed:
+                continue
+            if not enqueue_lesion_scoring(pk, countdown=0):
+                transaction.set_rollback(True)
+                break
+        sent.append(pk)
+    if sent:
+        logger.info("sent waiting lesion scoring: %s", sent)
+    return sent
 
 
 def score_changed_lesion(lesion_pk):

@@ -395,6 +395,12 @@ def sweep_stale_runs(minutes=None):
     return services.sweep_stale_runs(minutes)
 
 
+@shared_task(name="inference.tasks.dispatch_waiting_scoring")
+def dispatch_waiting_scoring():
+    """Send the lesion scoring whose first send failed (Redis was down); celery beat runs it every minute."""
+    return services.dispatch_waiting_scoring()
+
+
 @shared_task(name="inference.tasks.dispatch_waiting_runs")
 def dispatch_waiting_runs():
     """Send the queued runs whose first send failed (Redis was down); celery beat runs it every minute."""

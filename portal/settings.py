@@ -333,6 +333,8 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-stale-training-runs": {"task": "inference.tasks.sweep_stale_runs", "schedule": 300.0},
     # Runs saved while Redis was down (queued, no task id) are sent when it is back.
     "dispatch-waiting-training-runs": {"task": "inference.tasks.dispatch_waiting_runs", "schedule": 60.0},
+    # Lesions whose scoring could not be sent (Redis was down) are sent when it is back.
+    "dispatch-waiting-lesion-scoring": {"task": "inference.tasks.dispatch_waiting_scoring", "schedule": 60.0},
 }
 
 LOGGING = {

@@ -255,6 +255,44 @@ def test_with_redis_stopped_an_upload_is_stored_whole_and_a_training_request_get
     assert code == 0 and "4 instance(s) checked: 4 ok" in output, output
 
 
+SAVE_ROI_WITHOUT_REDIS = """
+import json
+from annotations import services
+from inference.models import ModelVersion, PendingScoring
+from tests.inference_tests.conftest import build_archive
+
+lesion = build_archive(1, phases=("CM",))[0]
+ModelVersion.objects.create(
+    experiment_name="tiny", experiment={}, variant="CM", phases=["CM"], builder="small_cnn",
+    version=1, artifact="models/none.keras", artifact_sha256="0" * 64, is_active=True,
+)
+services.update_roi(lesion.rois.get(), None, stats={"mean": 1.0})  # the scoring task cannot be sent
+print(json.dumps([lesion.pk, list(PendingScoring.objects.values_list("lesion_id", flat=True))]))
+"""
+
+RESEND_SCORING = """
+import json
+from datetime import timedelta
+from django.utils import timezone
+from inference import services
+later = timezone.now() + timedelta(seconds=services.scoring_debounce_seconds() + services.SCORING_RESEND_AFTER_S + 1)
+print(json.dumps([services.dispatch_waiting_scoring(), services.dispatch_waiting_scoring(now=later),
+                  services.dispatch_waiting_scoring(now=later)]))
+"""
+
+
+def test_with_redis_stopped_an_roi_save_stands_and_its_scoring_is_sent_when_redis_is_back(portal):
+    portal.stop_redis()
+    lesion, pending = portal.shell(SAVE_ROI_WITHOUT_REDIS)
+    assert pending == [lesion]  # the save committed; the lesion waits to be scored
+
+    portal.start_redis()
+    # The beat task inference.tasks.dispatch_waiting_scoring: nothing while the mark is fresh, then one send.
+    assert portal.shell(RESEND_SCORING) == [[], [lesion], []]
+    messages = [json.loads(m) for m in redis.Redis(port=portal.redis_port).lrange("gpu", 0, -1)]
+    assert [m["headers"]["task"] for m in messages] == ["inference.tasks.score_lesion"]
+
+
 # --- 2. PostgreSQL restarted during a call save ------------------------------------
 
 CASE = """
