@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
+from portal import authentication
 from portal.models import Instance, Phase, Series
 
 from . import access
@@ -73,8 +74,8 @@ def audit_export(user, obj, filename, **details) -> AuditEvent:
 
 
 def client_address(request) -> str | None:
-    """The client's address as the web server gave it (REMOTE_ADDR; behind a proxy, the proxy's)."""
-    return request.META.get("REMOTE_ADDR") if request is not None else None
+    """The client's address as the login lockout sees it (behind ``TRUSTED_PROXY_COUNT`` proxies, the client's)."""
+    return authentication.client_address(request) if request is not None else None
 
 
 def _created(user, obj, fields):

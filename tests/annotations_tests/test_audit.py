@@ -94,6 +94,16 @@ def test_logins_and_failed_logins_are_audited_with_the_username_and_address_neve
     assert "not-the-password" not in stored and "secret-guess" not in stored and "pw-reader1" not in stored
 
 
+def test_a_login_is_audited_with_the_address_the_trusted_proxy_saw_never_one_the_client_claims(
+    client, reader, settings
+):
+    form = {"username": "reader1", "password": "pw-reader1"}
+    client.post(reverse("login"), form, REMOTE_ADDR="10.9.9.9", HTTP_X_FORWARDED_FOR="192.0.2.7")
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}  # one proxy in front
+    client.post(reverse("login"), form, REMOTE_ADDR="10.9.9.9", HTTP_X_FORWARDED_FOR="192.0.2.8")
+    assert [e.changes["address"] for e in _events(action="login")] == ["10.9.9.9", "192.0.2.8"]
+
+
 # --- downloads and exports ------------------------------------------------------
 
 def test_reader_study_csv_and_sr_exports_are_audited(api_client_for, coordinator, reader, reader_study_a, lesion_a, study_a):
