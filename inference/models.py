@@ -158,3 +158,46 @@ class PendingScoring(models.Model):
 
     lesion = models.OneToOneField(Lesion, on_delete=models.CASCADE, related_name="+")
     requested_at = models.DateTimeField(auto_now_add=True)
+
+
+class HeatMapMethod(models.TextChoices):
+    GRAD_CAM = "grad_cam", "Grad-CAM on the last convolutional block (Selvaraju et al. 2017)"
+    OCCLUSION = "occlusion", "occlusion sensitivity (Zeiler & Fergus 2014)"
+
+
+# The largest map stored (rows, columns): Grad-CAM maps are as coarse as the last block's
+# feature map, occlusion maps as coarse as their grid; larger ones are resampled down.
+HEAT_MAP_MAX_SIDE = 64
+
+
+class HeatMap(models.Model):
+    """What drove a final-model score on one phase: a 2-D map over the patch the model saw.
+
+    A derived object of the Prediction (no pixels are added to the archive). ``values``
+    are ``shape[0]`` rows of ``shape[1]`` floats in [0, 1] (at most
+    :data:`HEAT_MAP_MAX_SIDE` a side); they cover the image window ``window_row``,
+    ``window_column`` (top-left edge), ``window_rows`` by ``window_columns`` of the
+    instance ``sop_instance_uid``, in image pixel units with the image spanning
+    ``[0, Rows] x [0, Columns]`` (pixel ``i`` covers ``i .. i + 1``).
+    """
+
+    prediction = models.ForeignKey(Prediction, on_delete=models.CASCADE, related_name="heat_maps")
+    phase = models.CharField(max_length=8)
+    method = models.CharField(max_length=12, choices=HeatMapMethod.choices)
+    layer = models.CharField(max_length=100, blank=True, help_text="Grad-CAM: the layer whose activations it weighs")
+    series_instance_uid = models.CharField(max_length=64)
+    sop_instance_uid = models.CharField(max_length=64)
+    window_row = models.FloatField()
+    window_column = models.FloatField()
+    window_rows = models.FloatField()
+    window_columns = models.FloatField()
+    shape = models.JSONField(help_text="[rows, columns] of values")
+    values = models.JSONField(help_text="rows of floats in [0, 1]")
+    created_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["prediction_id", "phase"]
+        constraints = [models.UniqueConstraint(fields=["prediction", "phase"], name="one_heat_map_per_prediction_phase")]
+
+    def __str__(self):
+        return f"heat map {self.phase} of prediction {self.prediction_id} ({self.method})"
