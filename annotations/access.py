@@ -7,6 +7,9 @@ Rules (DESIGN.md, "Blinding"):
 - Ground truth (pathology), model scores and other readers' calls of a lesion are
   hidden from a reader until the reader's own current call on that lesion is locked,
   or a reader study of the lesion's study that the reader is assigned to is unblinded.
+  In a sequential (aided) reader study the call that unblinds is the aided one (locked
+  only after the unaided one): locking the unaided call shows the model's output for
+  the aided session (:func:`may_see_model_output`), never the truth.
   Users who may enter pathology (coordinators, admins) always see the truth.
 - A call made by someone who could see the truth at that moment is stored with
   ``blinded=False`` and left out of :func:`analysable_calls` by default.
@@ -14,9 +17,11 @@ Rules (DESIGN.md, "Blinding"):
 Views, serializers, exports and the inference app ask these functions; none of
 them repeats the rules.
 """
+from django.db.models import Q
+
 from portal.models import Study
 
-from .models import Lesion, ReaderCall, ReaderStudy
+from .models import Lesion, ReaderCall, ReaderStudy, Session
 
 
 def _can(user, capability: str) -> bool:
@@ -78,7 +83,8 @@ def truth_visible_lesion_ids(user, lesion_ids) -> set:
     if may_enter_pathology(user):
         return lesion_ids
     locked = ReaderCall.objects.filter(
-        lesion_id__in=lesion_ids, reader=user, is_current=True, locked_at__isnull=False
+        Q(session=Session.AIDED) | ~Q(reader_study__design=ReaderStudy.Design.SEQUENTIAL),
+        lesion_id__in=lesion_ids, reader=user, is_current=True, locked_at__isnull=False,
     ).values_list("lesion_id", flat=True)
     unblinded = Lesion.objects.filter(
         pk__in=lesion_ids,
@@ -119,9 +125,30 @@ def call_would_be_blinded(user, lesion) -> bool:
     return not may_see_truth(user, lesion)
 
 
-def analysable_calls(reader_study, include_unblinded: bool = False):
-    """Calls that enter the reader-study analysis: current, locked and (by default) blinded."""
-    calls = ReaderCall.objects.filter(reader_study=reader_study, is_current=True, locked_at__isnull=False)
+def may_see_model_output(user, reader_study, lesion) -> bool:
+    """May ``user`` see the model's output for ``lesion`` in ``reader_study``'s aided session?
+
+    Coordinators and admins: yes. A reader: only in a sequential reader study they are
+    assigned to, for a lesion of its cases, once their own unaided call on it is locked.
+    (Which model version is shown is the inference app's: the one frozen for the study.)
+    """
+    if not (user and user.is_authenticated) or not lesion_in_reader_study(lesion, reader_study):
+        return False
+    if manages_reader_studies(user):
+        return True
+    if not reader_study.aided or not reader_study.readers.filter(pk=user.pk).exists():
+        return False
+    return ReaderCall.objects.filter(
+        reader_study=reader_study, lesion=lesion, reader=user, session=Session.UNAIDED,
+        is_current=True, locked_at__isnull=False,
+    ).exists()
+
+
+def analysable_calls(reader_study, include_unblinded: bool = False, session: str = Session.UNAIDED):
+    """Calls of one reading session that enter the reader-study analysis: current, locked and (by default) blinded."""
+    calls = ReaderCall.objects.filter(
+        reader_study=reader_study, session=session, is_current=True, locked_at__isnull=False
+    )
     if not include_unblinded:
         calls = calls.filter(blinded=True)
     return calls

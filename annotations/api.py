@@ -19,7 +19,7 @@ from portal.api import require
 from . import access, services
 from .errors import AnnotationError, Conflict, Invalid, NotAllowed
 from .exports import reader_study_csv
-from .models import ROI, Lesion, ReaderCall, ReaderStudy
+from .models import ROI, Lesion, ReaderCall, ReaderStudy, Session
 from .serializers import (
     CallInputSerializer,
     CallValuesSerializer,
@@ -108,6 +108,9 @@ class ReaderStudyViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
     @transaction.atomic
     def perform_update(self, serializer):
         self._require_manager()
+        design = serializer.validated_data.get("design")
+        if design not in (None, serializer.instance.design) and serializer.instance.calls.exists():
+            raise Conflict("the reader study has calls; its design (reading sessions) can no longer change", "design")
         before = services.reader_study_snapshot(serializer.instance)
         studies = serializer.validated_data.pop("studies", None)
         reader_study = serializer.save()
@@ -152,8 +155,11 @@ class ReaderStudyViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
         lesions = dict(
             Lesion.objects.filter(study_id__in=study_ids).values("study_id").annotate(n=Count("id")).values_list("study_id", "n")
         )
+        final_session = Session.AIDED if reader_study.aided else Session.UNAIDED  # a case is done when that is locked
         calls = (
-            ReaderCall.objects.filter(reader_study=reader_study, reader=request.user, is_current=True)
+            ReaderCall.objects.filter(
+                reader_study=reader_study, reader=request.user, is_current=True, session=final_session
+            )
             .values("lesion__study_id")
             .annotate(called=Count("id"), locked=Count("id", filter=Q(locked_at__isnull=False)))
         )
@@ -176,7 +182,7 @@ class ReaderStudyViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
         totals["n_cases_done"] = sum(1 for r in rows if r["n_lesions"] and r["n_locked"] == r["n_lesions"])
         return Response({
             "reader_study": reader_study.pk, "name": reader_study.name, "instructions": reader_study.instructions,
-            "state": reader_study.state, "cases": rows, "totals": totals,
+            "state": reader_study.state, "design": reader_study.design, "cases": rows, "totals": totals,
         })
 
     @extend_schema(responses={(200, "text/csv"): str})
@@ -349,12 +355,15 @@ class ReaderCallViewSet(AnnotationViewMixin, mixins.ListModelMixin, mixins.Retri
             calls = calls.filter(reader_study_id=_int_or_none(params["reader_study"]))
         if params.get("lesion"):
             calls = calls.filter(lesion_id=_int_or_none(params["lesion"]))
+        if params.get("session"):
+            calls = calls.filter(session=params["session"])
         if self.action == "list" and params.get("all_revisions", "") not in {"1", "true", "yes"}:
             calls = calls.filter(is_current=True)
         return calls.order_by("reader_study_id", "lesion_id", "reader_id", "revision")
 
     @extend_schema(parameters=[
         OpenApiParameter("reader_study", int), OpenApiParameter("lesion", int),
+        OpenApiParameter("session", str, description="unaided or aided"),
         OpenApiParameter("all_revisions", bool, description="include superseded revisions"),
     ])
     def list(self, request, *args, **kwargs):
@@ -370,7 +379,11 @@ class ReaderCallViewSet(AnnotationViewMixin, mixins.ListModelMixin, mixins.Retri
 
     @extend_schema(request=CallInputSerializer, responses={201: ReaderCallSerializer, 200: ReaderCallSerializer})
     def create(self, request, *args, **kwargs):
-        """Save the requester's call (create, or update while unlocked); ``lock`` locks it too."""
+        """Save the requester's call (create, or update while unlocked); ``lock`` locks it too.
+
+        ``session`` ``aided`` (sequential reader studies): the call after seeing the model's
+        output, accepted once the unaided call on the lesion is locked (else 409).
+        """
         payload = self.validated(CallInputSerializer)
         reader_study = access.reader_studies_visible_to(request.user).filter(pk=payload["reader_study"]).first()
         if reader_study is None:
@@ -380,9 +393,13 @@ class ReaderCallViewSet(AnnotationViewMixin, mixins.ListModelMixin, mixins.Retri
         lesion = access.lesions_visible_to(request.user).filter(pk=payload["lesion"]).first()
         if lesion is None or not access.lesion_in_reader_study(lesion, reader_study):
             raise Invalid(f"lesion {payload['lesion']} is not a lesion of reader study {reader_study.name!r}", "lesion")
-        existed = ReaderCall.objects.filter(reader_study=reader_study, lesion=lesion, reader=request.user, is_current=True).exists()
+        session = payload["session"]
+        existed = ReaderCall.objects.filter(
+            reader_study=reader_study, lesion=lesion, reader=request.user, session=session, is_current=True
+        ).exists()
         call = services.record_call(
-            reader_study, lesion, request.user, lock=payload["lock"], **_raw(request.data, payload, CALL_VALUES)
+            reader_study, lesion, request.user, lock=payload["lock"], session=session,
+            **_raw(request.data, payload, CALL_VALUES),
         )
         return Response(ReaderCallSerializer(call).data, status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED)
 

@@ -1,14 +1,14 @@
-"""CSV export of a reader study: one row per lesion x reader (no cell a spreadsheet runs as a formula)."""
+"""CSV export of a reader study: one row per lesion x reader x reading session (no cell a spreadsheet runs as a formula)."""
 import io
 
 from portal.spreadsheets import FormulaSafeWriter
 
-from .models import ReaderCall
+from .models import ReaderCall, Session
 
 HEADERS = [
     "Patient ID", "Study Instance UID", "Lesion", "Side", "Location", "Long axis (mm)",
     "Pathology subtype", "Pathology malignant", "Reader", "Call", "Probability of malignancy (%)",
-    "Subtype guess", "Time spent (s)", "Locked", "Blinded", "Simulated", "Revision",
+    "Subtype guess", "Time spent (s)", "Locked", "Blinded", "Simulated", "Revision", "Session",
 ]
 
 
@@ -17,10 +17,11 @@ def _yes_no(value):
 
 
 def reader_study_rows(reader_study):
-    """Rows (lists, in :data:`HEADERS` order) for every lesion of the study x every reader.
+    """Rows (lists, in :data:`HEADERS` order) for every lesion of the study x every reader x session.
 
     Readers are the assigned readers plus anyone else with a current call; a reader
-    without a call on a lesion gets a row with the call columns empty.
+    without a call on a lesion gets a row with the call columns empty. A sequential
+    (aided) reader study has an unaided and an aided row per lesion and reader.
     """
     from .access import reader_study_lesions
 
@@ -30,16 +31,17 @@ def reader_study_rows(reader_study):
         )
     )
     calls = {
-        (c.lesion_id, c.reader_id): c
+        (c.lesion_id, c.reader_id, c.session): c
         for c in ReaderCall.objects.filter(reader_study=reader_study, is_current=True).select_related("reader")
     }
     readers = {u.pk: u for u in reader_study.readers.all()}
     readers.update({c.reader_id: c.reader for c in calls.values()})
     ordered_readers = sorted(readers.values(), key=lambda u: u.get_username())
+    sessions = Session.values if reader_study.aided or any(k[2] != Session.UNAIDED for k in calls) else [Session.UNAIDED]
     for lesion in lesions:
         pathology = getattr(lesion, "pathology", None)
-        for reader in ordered_readers:
-            call = calls.get((lesion.pk, reader.pk))
+        for reader, session in ((r, s) for r in ordered_readers for s in sessions):
+            call = calls.get((lesion.pk, reader.pk, session))
             yield [
                 lesion.study.patient.patient_id, lesion.study.study_instance_uid, lesion.label, lesion.side,
                 lesion.location, "" if lesion.long_axis_mm is None else lesion.long_axis_mm,
@@ -53,6 +55,7 @@ def reader_study_rows(reader_study):
                 "" if call is None else _yes_no(call.blinded),
                 "" if call is None else _yes_no(call.simulated),
                 "" if call is None else call.revision,
+                session,
             ]
 
 

@@ -40,11 +40,19 @@ class ReaderStudy(models.Model):
         SHUFFLED = "shuffled", "shuffled per reader (reproducible)"
         FIXED = "fixed", "fixed"
 
+    class Design(models.TextChoices):
+        UNAIDED = "unaided", "unaided only"
+        SEQUENTIAL = "sequential", "sequential: unaided call locked, then the model's output and an aided call"
+
     name = models.CharField(max_length=200, unique=True)
     instructions = models.TextField(blank=True)
     state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
     case_order = models.CharField(max_length=10, choices=CaseOrder.choices, default=CaseOrder.SHUFFLED)
     seed = models.PositiveIntegerField(default=0)
+    design = models.CharField(
+        max_length=10, choices=Design.choices, default=Design.UNAIDED,
+        help_text="reading sessions: unaided only, or sequential unaided then aided (the model's output shown)",
+    )
     studies = models.ManyToManyField(Study, through="ReaderStudyCase", related_name="reader_studies")
     readers = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="reader_studies", blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
@@ -66,6 +74,11 @@ class ReaderStudy(models.Model):
         if self.case_order == self.CaseOrder.SHUFFLED:
             random.Random(f"{self.seed}:{getattr(reader, 'pk', 0)}").shuffle(cases)
         return cases
+
+    @property
+    def aided(self) -> bool:
+        """Whether readers record an aided call after their unaided one (a sequential design)."""
+        return self.design == self.Design.SEQUENTIAL
 
 
 class ReaderStudyCase(models.Model):
@@ -158,15 +171,25 @@ class Pathology(models.Model):
         verbose_name_plural = "pathology"
 
 
+class Session(models.TextChoices):
+    """A reading session: without (``unaided``) or with (``aided``) the model's output."""
+
+    UNAIDED = "unaided", "unaided"
+    AIDED = "aided", "aided (the model's output shown)"
+
+
 class ReaderCall(models.Model):
-    """One reader's benign/malignant call on one lesion in one reader study.
+    """One reader's benign/malignant call on one lesion in one reader study and reading session.
 
     After locking, a change is a new revision: the old row stays (``is_current`` False).
+    In a sequential reader study each reader has an ``unaided`` call and, once that one
+    is locked, an ``aided`` call on the same lesion.
     """
 
     reader_study = models.ForeignKey(ReaderStudy, on_delete=models.CASCADE, related_name="calls")
     lesion = models.ForeignKey(Lesion, on_delete=models.CASCADE, related_name="calls")
     reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reader_calls")
+    session = models.CharField(max_length=8, choices=Session.choices, default=Session.UNAIDED)
     malignant = models.BooleanField()
     probability = models.PositiveSmallIntegerField(validators=[MinValueValidator(0), MaxValueValidator(100)])
     subtype_guess = models.CharField(max_length=16, choices=Subtype.choices, blank=True)
@@ -184,12 +207,14 @@ class ReaderCall(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["reader_study", "lesion", "reader"], condition=Q(is_current=True), name="one_current_call"
+                fields=["reader_study", "lesion", "reader", "session"], condition=Q(is_current=True),
+                name="one_current_call_per_session",
             )
         ]
 
     def __str__(self):
-        return f"{self.reader} {self.lesion} r{self.revision}"
+        aided = " aided" if self.session == Session.AIDED else ""
+        return f"{self.reader} {self.lesion}{aided} r{self.revision}"
 
     @property
     def locked(self):

@@ -5,7 +5,7 @@ from rest_framework import serializers
 from portal.models import Phase, Study
 
 from . import access
-from .models import ROI, Lesion, Pathology, ReaderCall, ReaderStudy, Side, Subtype
+from .models import ROI, Lesion, Pathology, ReaderCall, ReaderStudy, Session, Side, Subtype
 
 
 class ReaderStudySerializer(serializers.ModelSerializer):
@@ -20,7 +20,10 @@ class ReaderStudySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ReaderStudy
-        fields = ["id", "name", "instructions", "state", "case_order", "seed", "studies", "readers", "n_cases", "n_lesions", "created_at"]
+        fields = [
+            "id", "name", "instructions", "state", "case_order", "seed", "design", "studies", "readers", "n_cases",
+            "n_lesions", "created_at",
+        ]
         read_only_fields = ["state", "created_at"]
 
     def to_representation(self, instance):
@@ -81,7 +84,7 @@ class ReaderCallSerializer(serializers.ModelSerializer):
     class Meta:
         model = ReaderCall
         fields = [
-            "id", "reader_study", "lesion", "reader", "malignant", "probability", "subtype_guess", "time_spent_s",
+            "id", "reader_study", "lesion", "reader", "session", "malignant", "probability", "subtype_guess", "time_spent_s",
             "locked", "locked_at", "revision", "is_current", "supersedes", "blinded", "simulated", "changed_by",
             "created_at", "updated_at",
         ]
@@ -103,6 +106,10 @@ class CallInputSerializer(CallValuesSerializer):
     reader_study = serializers.IntegerField()
     lesion = serializers.IntegerField()
     lock = serializers.BooleanField(default=False, help_text="lock the call after saving it")
+    session = serializers.ChoiceField(
+        choices=Session.choices, default=Session.UNAIDED,
+        help_text="aided: the call after seeing the model's output (sequential reader studies, unaided call locked)",
+    )
 
 
 class LesionSerializer(serializers.ModelSerializer):

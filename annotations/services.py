@@ -20,14 +20,26 @@ from portal.models import Instance, Phase, Series
 from . import access
 from .errors import Conflict, Invalid, NotAllowed
 from .geometry import GeometryError, validate_points
-from .models import MALIGNANT_SUBTYPES, ROI, AuditEvent, Lesion, Pathology, ReaderCall, ReaderStudy, Side, Subtype
+from .models import (
+    MALIGNANT_SUBTYPES,
+    ROI,
+    AuditEvent,
+    Lesion,
+    Pathology,
+    ReaderCall,
+    ReaderStudy,
+    Session,
+    Side,
+    Subtype,
+)
 
 analysable_calls = access.analysable_calls
 
 LESION_FIELDS = ["label", "side", "location", "long_axis_mm"]
 ROI_FIELDS = ["phase", "series_id", "sop_instance_uid", "frame_number", "tool", "points", "stats", "is_reference"]
 PATHOLOGY_FIELDS = ["subtype", "malignant", "source", "date", "revision"]
-CALL_FIELDS = ["malignant", "probability", "subtype_guess", "time_spent_s", "locked_at", "is_current", "blinded"]
+CALL_FIELDS = ["session", "malignant", "probability", "subtype_guess", "time_spent_s", "locked_at", "is_current",
+               "blinded"]
 
 
 # --- audit -----------------------------------------------------------------
@@ -101,7 +113,7 @@ def _apply(user, obj, fields, values: dict) -> dict:
 
 # --- reader studies --------------------------------------------------------
 
-READER_STUDY_FIELDS = ["name", "instructions", "state", "case_order", "seed"]
+READER_STUDY_FIELDS = ["name", "instructions", "state", "case_order", "seed", "design"]
 
 
 def reader_study_snapshot(reader_study) -> dict:
@@ -426,24 +438,45 @@ def _locked_message(call):
     return f"call {call.pk} is locked; POST /api/v1/calls/{call.pk}/revise/ to record a new revision"
 
 
+def _check_session(reader_study, lesion, reader, session):
+    """An aided call needs a sequential reader study and the reader's locked unaided call on the lesion."""
+    if session not in Session.values:
+        raise Invalid(f"session must be one of {', '.join(Session.values)}", "session")
+    if session != Session.AIDED:
+        return
+    if not reader_study.aided:
+        raise Invalid(
+            f"reader study {reader_study.name!r} has no aided session (design {reader_study.design}); "
+            "record the call with session unaided", "session",
+        )
+    unaided_locked = ReaderCall.objects.filter(
+        reader_study=reader_study, lesion=lesion, reader=reader, session=Session.UNAIDED,
+        is_current=True, locked_at__isnull=False,
+    ).exists()
+    if not unaided_locked:
+        raise Conflict("lock your unaided call on this lesion before recording the aided call", "session")
+
+
 @transaction.atomic
 def record_call(reader_study, lesion, reader, malignant, probability, subtype_guess="", time_spent_s=None,
-                simulated=False, lock=True, blinded=None, changed_by=None) -> ReaderCall:
-    """Create the reader's current call on ``lesion``, or update it while unlocked (autosave).
+                simulated=False, lock=True, blinded=None, changed_by=None, session=Session.UNAIDED) -> ReaderCall:
+    """Create the reader's current call on ``lesion`` in ``session``, or update it while unlocked (autosave).
 
     ``blinded`` defaults to what :mod:`annotations.access` says of ``reader`` now.
     A locked current call is not changed: :class:`Conflict` (use :func:`revise_call`);
     the same locked call sent again (a retry) is returned as it is, so a retry never fails or duplicates.
+    An ``aided`` call needs a sequential reader study and the reader's unaided call locked (:class:`Conflict`).
     """
     if not access.lesion_in_reader_study(lesion, reader_study):
         raise Invalid(f"lesion {lesion.pk} is not in a case of reader study {reader_study.name!r}", "lesion")
     _check_reader_study_open(reader_study)
     values = {"malignant": malignant, "probability": probability, "subtype_guess": subtype_guess or "", "time_spent_s": time_spent_s}
     _check_call_values(values)
+    _check_session(reader_study, lesion, reader, session)
     actor = changed_by or reader
     current = (
         ReaderCall.objects.select_for_update()
-        .filter(reader_study=reader_study, lesion=lesion, reader=reader, is_current=True)
+        .filter(reader_study=reader_study, lesion=lesion, reader=reader, session=session, is_current=True)
         .first()
     )
     if current is not None:
@@ -458,7 +491,7 @@ def record_call(reader_study, lesion, reader, malignant, probability, subtype_gu
         try:
             with transaction.atomic():
                 call = ReaderCall.objects.create(
-                    reader_study=reader_study, lesion=lesion, reader=reader, blinded=blinded,
+                    reader_study=reader_study, lesion=lesion, reader=reader, session=session, blinded=blinded,
                     simulated=simulated, changed_by=actor, **values,
                 )
         except IntegrityError:
@@ -513,6 +546,11 @@ def revise_call(call, user, **values) -> ReaderCall:
         raise Conflict(f"call {call.pk} is an old revision; revise the current one")
     if not call.locked:
         raise Conflict(f"call {call.pk} is not locked yet; change it directly (PATCH) instead of revising")
+    if call.session == Session.UNAIDED and call.reader_study.aided:
+        raise Conflict(
+            f"call {call.pk} is the unaided call of a sequential reader study; once locked it cannot change "
+            "(record the aided call instead)"
+        )
     _check_reader_study_open(call.reader_study)
     unknown = set(values) - {"malignant", "probability", "subtype_guess", "time_spent_s"}
     if unknown:
@@ -525,7 +563,8 @@ def revise_call(call, user, **values) -> ReaderCall:
     could_see_truth = access.may_see_truth(call.reader, call.lesion)
     _apply(user, call, CALL_FIELDS, {"is_current": False, "changed_by": user})
     revision = ReaderCall.objects.create(
-        reader_study=call.reader_study, lesion=call.lesion, reader=call.reader, revision=call.revision + 1,
+        reader_study=call.reader_study, lesion=call.lesion, reader=call.reader, session=call.session,
+        revision=call.revision + 1,
         supersedes=call, blinded=call.blinded and not could_see_truth,
         simulated=call.simulated, changed_by=user, locked_at=timezone.now(), **new_values,
     )
