@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from annotations.models import Lesion
+from annotations.models import Lesion, ReaderStudy
 
 
 class RunState(models.TextChoices):
@@ -201,3 +201,19 @@ class HeatMap(models.Model):
 
     def __str__(self):
         return f"heat map {self.phase} of prediction {self.prediction_id} ({self.method})"
+
+
+class ReaderStudyModel(models.Model):
+    """The model version a reader study shows its readers in the aided session, frozen by the coordinator.
+
+    A retrain or another activation during the study does not change it; the comparison
+    names it. (In the inference app: annotations may not import inference.)
+    """
+
+    reader_study = models.OneToOneField(ReaderStudy, on_delete=models.CASCADE, related_name="frozen_model")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="reader_studies")
+    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    set_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"{self.reader_study} shows {self.model_version}"

@@ -57,3 +57,9 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     def get_trained_on(self, version) -> str:
         """The training data in words: its recorded source (a model trained outside the archive), else the lesion count."""
         return version.training_data.get("source") or f"{self.get_n_training_lesions(version)} lesions of this archive"
+
+
+class FreezeModelSerializer(serializers.Serializer):
+    """``PUT /reader-studies/{id}/model/``: the model version the aided session shows."""
+
+    model_version = serializers.IntegerField(help_text="id of a model version")

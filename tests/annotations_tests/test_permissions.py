@@ -23,6 +23,13 @@ def _roi(ctx):
     return ctx["lesion_a"].rois.first().pk
 
 
+def _with_heat_map(ctx, get, url):
+    from tests.inference_tests.heat_map_factory import make_heat_maps
+
+    make_heat_maps(ctx["lesion_a"], ("CM",))
+    return get(url)
+
+
 ENDPOINTS = {
     "list reader studies": lambda c, x: c.get("/api/v1/reader-studies/"),
     "read reader study": lambda c, x: c.get(f"/api/v1/reader-studies/{_rs(x)}/"),
@@ -47,6 +54,8 @@ ENDPOINTS = {
     "list calls": lambda c, x: c.get("/api/v1/calls/", {"reader_study": _rs(x)}),
     "create call": lambda c, x: c.post("/api/v1/calls/", {"reader_study": _rs(x), "lesion": _lesion(x), "malignant": True, "probability": 80}, format="json"),
     "study sr": lambda c, x: c.get(f"/api/v1/studies/{x['study_a'].study_instance_uid}/sr/"),
+    "read heat maps": lambda c, x: _with_heat_map(x, c.get, f"/api/v1/lesions/{_lesion(x)}/heat-maps/"),
+    "heat map dicom": lambda c, x: _with_heat_map(x, c.get, f"/api/v1/lesions/{_lesion(x)}/heat-maps/CM.dcm"),
 }
 
 ANON = (401, 403)  # refused before any lookup; which one depends on the first authentication class
@@ -76,6 +85,8 @@ MATRIX = {
     "list calls": (200, 200, 200, 200, ANON),
     "create call": (201, 403, 201, 201, ANON),
     "study sr": (200, 404, 200, 200, ANON),
+    "read heat maps": (403, 404, 200, 200, ANON),  # readers: only in an aided session (inference.access)
+    "heat map dicom": (403, 404, 200, 200, ANON),
 }
 
 
