@@ -5,18 +5,28 @@ Starting and cancelling training needs ``portal.start_training``, activating a m
 ``portal.view_comparisons`` (coordinators). Readers see nothing here: model scores
 would unblind them.
 """
+import io
+
+import pydicom
 from django.db import transaction
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from annotations.access import lesions_visible_to
+from annotations.services import audit_export
 from portal.api import require
+from portal.models import Instance
 
 from . import services
-from .experiments import EXPERIMENTS
-from .models import ModelVersion, TrainingRun
+from .access import may_see_heat_maps
+from .experiments import EXPERIMENTS, PHASES
+from .heatmaps import PatchWindow
+from .models import HeatMap, ModelVersion, PredictionKind, TrainingRun
 from .serializers import ModelVersionSerializer, StartTrainingSerializer, TrainingRunSerializer
 
 VIEW_CAPABILITIES = ("start_training", "manage_models", "view_comparisons")
@@ -96,3 +106,120 @@ class ExperimentViewSet(viewsets.ViewSet):
         return Response([
             {**e.as_dict(), "variant_names": e.variant_names} for e in EXPERIMENTS.values()
         ])
+
+
+# At most this many maps in one answer (one per active model and phase: six variants on four phases fit).
+MAX_HEAT_MAPS_PER_RESPONSE = 24
+
+
+def _heat_map_lesion(request, lesion_pk):
+    """The lesion if ``request.user`` may see its heat maps (404: may not open it; 403: may not see its maps)."""
+    lesion = lesions_visible_to(request.user).filter(pk=lesion_pk).first()
+    if lesion is None:
+        raise NotFound("no such lesion")
+    if not may_see_heat_maps(request.user, lesion):
+        raise PermissionDenied("heat maps are model output: readers see them only in an aided reading session")
+    return lesion
+
+
+def _heat_maps(request, lesion):
+    """The lesion's final-model heat maps: of ``?model_version=`` when given, else of the active models."""
+    maps = HeatMap.objects.filter(prediction__lesion=lesion, prediction__kind=PredictionKind.FINAL)
+    raw = request.query_params.get("model_version")
+    if raw is not None:
+        if not raw.isdigit():
+            raise ValidationError({"model_version": f"must be a model version id (a whole number), got {raw[:20]!r}"})
+        maps = maps.filter(prediction__model_version_id=int(raw))
+    else:
+        maps = maps.filter(prediction__model_version__is_active=True)
+    return maps.select_related("prediction__model_version").order_by("prediction__model_version_id", "phase")
+
+
+def heat_map_as_dict(heat_map) -> dict:
+    """A heat map with its geometry, method and model, as the API answers it."""
+    version = heat_map.prediction.model_version
+    return {
+        "id": heat_map.pk,
+        "phase": heat_map.phase,
+        "method": heat_map.method,
+        "method_name": heat_map.get_method_display(),
+        "layer": heat_map.layer,
+        "model_version": version.pk,
+        "model": str(version),
+        "score": heat_map.prediction.score,
+        "series_instance_uid": heat_map.series_instance_uid,
+        "sop_instance_uid": heat_map.sop_instance_uid,
+        "window": {"row": heat_map.window_row, "column": heat_map.window_column,
+                   "rows": heat_map.window_rows, "columns": heat_map.window_columns},
+        "shape": heat_map.shape,
+        "values": heat_map.values,
+        "dicom": f"/api/v1/lesions/{heat_map.prediction.lesion_id}/heat-maps/{heat_map.phase}.dcm"
+                 f"?model_version={version.pk}",
+    }
+
+
+class LesionHeatMapsView(APIView):
+    """``GET /api/v1/lesions/{id}/heat-maps/``: per model and phase, what drove the model's score.
+
+    Each map is rows of floats in [0, 1] over the image window of the patch the model saw
+    (``window`` in image pixel units, the image spanning ``[0, Rows] x [0, Columns]``),
+    with the method (Grad-CAM or occlusion) and the model version. ``?model_version=``
+    picks a version; by default the active models' maps. Coordinators and admins only
+    (``inference.access.may_see_heat_maps``).
+    """
+
+    @extend_schema(responses=dict)
+    def get(self, request, lesion_pk):
+        lesion = _heat_map_lesion(request, lesion_pk)
+        maps = list(_heat_maps(request, lesion)[: MAX_HEAT_MAPS_PER_RESPONSE + 1])
+        return Response({
+            "lesion": lesion.pk,
+            "heat_maps": [heat_map_as_dict(m) for m in maps[:MAX_HEAT_MAPS_PER_RESPONSE]],
+            "truncated": len(maps) > MAX_HEAT_MAPS_PER_RESPONSE,
+        })
+
+
+class LesionHeatMapDicomView(APIView):
+    """``GET /api/v1/lesions/{id}/heat-maps/{phase}.dcm``: the phase's heat map as a DICOM Parametric Map.
+
+    ``?model_version=`` is needed when several active models have a map on the phase.
+    """
+
+    @extend_schema(responses={(200, "application/dicom"): bytes})
+    def get(self, request, lesion_pk, phase):
+        lesion = _heat_map_lesion(request, lesion_pk)
+        if phase not in PHASES:
+            raise ValidationError({"phase": f"unknown phase {phase[:10]!r}; one of {', '.join(PHASES)}"})
+        maps = list(_heat_maps(request, lesion).filter(phase=phase)[:MAX_HEAT_MAPS_PER_RESPONSE])
+        if not maps:
+            raise NotFound(f"lesion {lesion.pk} has no heat map on {phase}")
+        if len(maps) > 1:
+            versions = sorted(m.prediction.model_version_id for m in maps)
+            raise ValidationError(
+                {"model_version": f"several models have a heat map on {phase}: give one of {versions}"}
+            )
+        heat_map = maps[0]
+        instance = Instance.objects.filter(sop_instance_uid=heat_map.sop_instance_uid).first()
+        if instance is None:
+            raise NotFound("the image the heat map was computed on is no longer in the archive")
+        from .heatmap_dicom import heat_map_parametric_map
+
+        import highdicom as hd
+
+        with instance.file.open("rb") as handle:
+            source = pydicom.dcmread(io.BytesIO(handle.read()))
+        version = heat_map.prediction.model_version
+        parametric_map = heat_map_parametric_map(
+            source, heat_map.values,
+            PatchWindow(heat_map.window_row, heat_map.window_column, heat_map.window_rows, heat_map.window_columns),
+            series_instance_uid=hd.UID(), sop_instance_uid=hd.UID(), method=heat_map.get_method_display(),
+            model_name=str(version), software_version=f"model version {version.pk}",
+        )
+        out = io.BytesIO()
+        parametric_map.save_as(out, enforce_file_format=True)
+        filename = f"heat-map-lesion{lesion.pk}-{phase}-model{version.pk}.dcm"
+        audit_export(request.user, heat_map, filename, lesion=lesion.pk, phase=phase, model_version=version.pk)
+        response = HttpResponse(out.getvalue(), content_type="application/dicom")
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+

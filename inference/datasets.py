@@ -33,6 +33,7 @@ from portal.models import Instance
 
 from . import radiomics
 from .experiments import PatchSpec
+from .heatmaps import PatchWindow, patch_window
 from .patches import extract_lesion_patches, neighbour_indices, patient_to_pixel, roi_mask_channels, stack_phases
 from .radiomics import RadiomicsSettings
 
@@ -161,6 +162,22 @@ def roi_patches(roi: ROI, spec: PatchSpec, use_cache: bool = True) -> np.ndarray
             np.save(handle, patches)
         os.replace(handle.name, path)  # atomic: a concurrent reader never sees half a file
     return patches
+
+
+def roi_patch_window(roi: ROI, spec: PatchSpec) -> tuple[Instance, PatchWindow]:
+    """The instance a phase's patch is centred on (the ROI slice) and the patch's window on that image.
+
+    A heat map over the patch is placed on the image with this window
+    (:func:`inference.heatmaps.patch_window`).
+    """
+    instances, centre_index = _roi_slices(roi, spec.neighbours)
+    reference = instances[centre_index]
+    if not (reference.image_position_patient and reference.image_orientation_patient and reference.pixel_spacing):
+        raise PatchError(f"ROI {roi.pk}: instance {reference.sop_instance_uid} lacks position, orientation or spacing")
+    centre_rc = patient_to_pixel(
+        roi.centre, reference.image_position_patient, reference.image_orientation_patient, reference.pixel_spacing
+    )
+    return reference, patch_window(centre_rc, reference.pixel_spacing, spec.field_of_view_for(roi_extent_mm(roi)))
 
 
 def lesion_patches(lesion: Lesion, phases, spec: PatchSpec, use_cache: bool = True) -> np.ndarray:

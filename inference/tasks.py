@@ -28,6 +28,8 @@ from django.utils import timezone
 from . import datasets, services
 from .experiments import Experiment
 from .models import (
+    HEAT_MAP_MAX_SIDE,
+    HeatMap,
     ModelFamily,
     ModelVersion,
     PendingScoring,
@@ -360,12 +362,45 @@ def score_lesions(version, lesion_pks=None) -> int:
             continue
         pathology = getattr(lesion, "pathology", None)
         in_training = lesion.pk in trained and trained[lesion.pk] == (pathology.revision if pathology else None)
-        Prediction.objects.update_or_create(
+        prediction, _ = Prediction.objects.update_or_create(
             model_version=version, lesion=lesion, kind=PredictionKind.FINAL,
             defaults={"score": value, "in_training_data": in_training},
         )
+        if version.family == ModelFamily.CNN:
+            store_heat_maps(version, prediction, lesion)
         scored += 1
     return scored
+
+
+def store_heat_maps(version, prediction, lesion) -> list[HeatMap]:
+    """Compute and store (replace) the per-phase heat maps of a CNN's final-model ``prediction``.
+
+    Grad-CAM on the last convolutional block, or occlusion sensitivity for a model
+    without one (:mod:`inference.gradcam`); each map is placed on its phase's ROI slice.
+    A lesion whose maps cannot be made is logged and keeps its score.
+    """
+    from .gradcam import lesion_heat_maps
+
+    experiment = Experiment.from_dict(version.experiment)
+    try:
+        patches = datasets.lesion_patches(lesion, version.phases, experiment.patch)
+        maps = lesion_heat_maps(load_version_model(version), patches, version.phases, HEAT_MAP_MAX_SIDE)
+        rows = []
+        for heat_map in maps:
+            instance, window = datasets.roi_patch_window(datasets.reference_roi(lesion, heat_map.phase), experiment.patch)
+            rows.append(HeatMap(
+                prediction=prediction, phase=heat_map.phase, method=heat_map.method, layer=heat_map.layer[:100],
+                series_instance_uid=instance.series.series_instance_uid, sop_instance_uid=instance.sop_instance_uid,
+                window_row=window.row, window_column=window.column, window_rows=window.rows,
+                window_columns=window.columns, shape=list(heat_map.values.shape),
+                values=[[round(float(v), 4) for v in row] for row in heat_map.values],
+            ))
+    except (datasets.PatchError, ValueError) as exc:
+        logger.warning("heat maps of lesion %s with %s: %s", lesion.pk, version, exc)
+        return []
+    with transaction.atomic():
+        HeatMap.objects.filter(prediction=prediction).delete()
+        return HeatMap.objects.bulk_create(rows)
 
 
 @shared_task(name="inference.tasks.score", **TASK_OPTIONS)
