@@ -1,0 +1,38 @@
+"""A real Celery worker scores a lesion with a tiny CNN and stores its heat map (Grad-CAM), readable through the API."""
+import time
+
+import pytest
+
+from inference import datasets, services
+from inference.models import HeatMap
+
+from .conftest import build_archive
+from .test_heat_maps import _tiny_model_version
+from .test_worker import running_worker
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module")
+def worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    with running_worker(tmp_path_factory) as started:
+        yield started
+
+
+def test_the_worker_stores_a_heat_map_per_phase_when_it_scores_a_lesion(worker, settings, coordinator, api_client_for):
+    settings.MEDIA_ROOT = worker.media
+    lesion = build_archive(1, phases=("CM", "NG"))[0]
+    version = _tiny_model_version(("CM", "NG"))
+    services.enqueue_scoring(version.pk, [lesion.pk])
+    deadline = time.monotonic() + 90
+    while HeatMap.objects.filter(prediction__lesion=lesion).count() < 2:
+        if time.monotonic() > deadline:
+            pytest.fail("no heat maps stored; worker:\n" + worker.tail())
+        time.sleep(0.3)
+    body = api_client_for(coordinator).get(f"/api/v1/lesions/{lesion.pk}/heat-maps/").json()
+    assert [(m["phase"], m["method"], m["model_version"]) for m in body["heat_maps"]] == [
+        ("CM", "grad_cam", version.pk), ("NG", "grad_cam", version.pk)
+    ]
+    for heat_map in body["heat_maps"]:
+        assert heat_map["sop_instance_uid"] == datasets.reference_roi(lesion, heat_map["phase"]).sop_instance_uid
+        assert heat_map["shape"] == [2, 2] and heat_map["score"] is not None
