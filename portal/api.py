@@ -1,11 +1,12 @@
 """REST API of the archive: uploads, studies, series (phase override), instance files."""
+import io
 import logging
 import os
 
 import kombu.exceptions
 from django import db
 from django.conf import settings
-from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import MemoryFileUploadHandler, TemporaryFileUploadHandler
 from django.http import FileResponse, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404
@@ -19,7 +20,7 @@ from rest_framework.parsers import BaseParser, DataAndFiles, FormParser, MultiPa
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from . import dicomfiles
+from . import archives, dicomfiles
 from .ingest import StorageFull, ingest_upload, read_stored_file
 from .models import Instance, Series, Study, Upload
 from .serializers import (
@@ -83,15 +84,15 @@ class UploadMemoryHandler(MemoryFileUploadHandler):
 
     Django's own memory handler gives up when the whole request exceeds
     FILE_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), so a batch of a few CT slices went to
-    temporary files, written and read back once each. The ingest holds every file
-    of an upload in memory anyway; larger requests still go to temporary files.
+    temporary files, written and read back once each. Larger requests go to
+    temporary files as they are read, so a request's memory does not grow with its size.
     """
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
         self.activated = content_length is not None and 0 < content_length <= IN_MEMORY_UPLOAD_BYTES
 
 
-IN_MEMORY_UPLOAD_BYTES = 64 * 1024 * 1024
+IN_MEMORY_UPLOAD_BYTES = 8 * 1024 * 1024
 
 
 class BodyTooLarge(APIException):
@@ -104,28 +105,41 @@ class RawDicomParser(BaseParser):
 
     ``Content-Type: application/dicom`` (or ``application/zip`` with :class:`RawZipParser`);
     the file's name is the ``Content-Disposition`` filename when one is sent. The body is
-    refused before it is read when its Content-Length exceeds the per-file upload limit.
+    refused before it is read when its Content-Length exceeds the parser's limit (one
+    file: UPLOAD_MAX_FILE_BYTES; a zip: UPLOAD_MAX_TOTAL_BYTES), and is copied in chunks to
+    a temporary file as it is read (``archives.spool``), never held whole in memory.
     """
 
     media_type = "application/dicom"
     default_name = "body.dcm"
+    limit_setting = "UPLOAD_MAX_FILE_BYTES"
+    what = "one file"
 
     def parse(self, stream, media_type=None, parser_context=None):
         request = parser_context["request"]
+        limit = getattr(settings, self.limit_setting)
         length = int(request.META.get("CONTENT_LENGTH") or 0)
-        if length > settings.UPLOAD_MAX_FILE_BYTES:
-            raise BodyTooLarge(
-                f"the request body has {length} bytes; one file may have at most {settings.UPLOAD_MAX_FILE_BYTES}"
-            )
-        data = stream.read() if stream is not None else b""
+        if length > limit:
+            raise BodyTooLarge(f"the request body has {length} bytes; {self.what} may have at most {limit}")
+        body = io.BytesIO()
+        if stream is not None:
+            body = archives.spool(stream, limit, directory=settings.FILE_UPLOAD_TEMP_DIR)
+            if body is None:
+                raise BodyTooLarge(f"the request body has more than {limit} bytes ({self.what}: at most {limit})")
         _, params = parse_header_parameters(request.META.get("HTTP_CONTENT_DISPOSITION", ""))
         name = os.path.basename(params.get("filename", "")) or self.default_name
-        return DataAndFiles(QueryDict(), MultiValueDict({"file": [SimpleUploadedFile(name, data, self.media_type)]}))
+        body.seek(0, io.SEEK_END)
+        size = body.tell()
+        body.seek(0)
+        upload = UploadedFile(body, name=name, content_type=self.media_type, size=size)
+        return DataAndFiles(QueryDict(), MultiValueDict({"file": [upload]}))
 
 
 class RawZipParser(RawDicomParser):
     media_type = "application/zip"
     default_name = "body.zip"
+    limit_setting = "UPLOAD_MAX_TOTAL_BYTES"
+    what = "a zip archive"
 
 
 class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -12,6 +12,7 @@ import datetime
 import io
 import math
 import re
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -24,6 +25,7 @@ from pydicom.pixels.decoders.base import DecodeRunner
 from pydicom.pixels.utils import as_pixel_options
 from pydicom.uid import (
     UID,
+    DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
@@ -38,6 +40,26 @@ ACCEPTED_SOP_CLASSES = {
 
 _REQUIRED_UIDS = ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID")
 _MAX_DECODER_MESSAGE = 300
+_INFLATE_CHUNK = 1 << 16
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """How much memory checking one file may take, decided before anything large is allocated.
+
+    ``max_pixel_bytes`` bounds the decoded pixel data, Rows x Columns x NumberOfFrames
+    x SamplesPerPixel x bytes per sample, computed from the header before any frame
+    is decoded (a compressed frame may claim any size). ``max_inflated_bytes`` and
+    ``max_inflate_ratio`` (once ``ratio_grace_bytes`` are out) bound a Deflated
+    Explicit VR Little Endian data set: pydicom inflates it whole in memory
+    (``zlib.decompress`` in ``pydicom.filereader.read_partial``), so it is first
+    inflated here in chunks, counted and thrown away.
+    """
+
+    max_pixel_bytes: int = 1024 * 1024 * 1024
+    max_inflated_bytes: int = 512 * 1024 * 1024
+    max_inflate_ratio: float = 200.0
+    ratio_grace_bytes: int = 1024 * 1024
 
 
 class DicomRejected(Exception):
@@ -108,7 +130,7 @@ def _ensure_transfer_syntax(ds: Dataset) -> None:
     ds.file_meta.TransferSyntaxUID = syntax
 
 
-def _check_pixel_data(ds: Dataset, filename: str) -> None:
+def _check_pixel_data(ds: Dataset, filename: str, limits: DecodeLimits) -> None:
     if not any(tag in ds for tag in (0x7FE00010, 0x7FE00008, 0x7FE00009)):
         raise DicomRejected(filename, "PixelData is missing: an image is required")
     syntax = _transfer_syntax(ds)
@@ -117,6 +139,7 @@ def _check_pixel_data(ds: Dataset, filename: str) -> None:
         rows, columns = int(ds.Rows), int(ds.Columns)
     except Exception:
         raise DicomRejected(filename, "Rows or Columns is missing or not a number") from None
+    _check_pixel_size(ds, filename, rows, columns, limits.max_pixel_bytes)
     try:
         if _native_pixel_data_is_valid(ds, syntax):
             return
@@ -133,6 +156,63 @@ def _check_pixel_data(ds: Dataset, filename: str) -> None:
         raise DicomRejected(
             filename, f"PixelData could not be decoded ({syntax_text}): {_first_line(exc)}"
         ) from None
+
+
+def _check_pixel_size(ds: Dataset, filename: str, rows: int, columns: int, limit: int) -> None:
+    """Refuses a header whose decoded pixel data would be larger than ``limit`` bytes, before any decoding."""
+    try:
+        frames = max(int(ds.get("NumberOfFrames", 1) or 1), 1)
+        samples = max(int(ds.get("SamplesPerPixel", 1) or 1), 1)
+        sample_bytes = (max(int(ds.get("BitsAllocated", 8) or 8), 1) + 7) // 8
+    except (TypeError, ValueError, OverflowError):
+        raise DicomRejected(
+            filename, "NumberOfFrames, SamplesPerPixel or BitsAllocated is not a number"
+        ) from None
+    size = rows * columns * frames * samples * sample_bytes
+    if size > limit:
+        raise DicomRejected(
+            filename,
+            f"PixelData would decode to {size} bytes (Rows {rows} x Columns {columns} x NumberOfFrames "
+            f"{frames} x SamplesPerPixel {samples} x {sample_bytes} byte(s)), more than the archive's "
+            f"limit of {limit} bytes per instance",
+        )
+
+
+def _check_inflation(data: bytes, filename: str, limits: DecodeLimits) -> None:
+    """Refuses a deflated data set that inflates beyond ``limits``; it is inflated in chunks, never kept."""
+    offset, syntax = _file_meta(data)
+    if syntax != DeflatedExplicitVRLittleEndian:
+        return
+    deflated = len(data) - offset
+    cap = min(
+        limits.max_inflated_bytes,
+        max(limits.ratio_grace_bytes, int(limits.max_inflate_ratio * max(deflated, 1))),
+    )
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, as PS3.5 A.5 and pydicom read it
+    view = memoryview(data)[offset:]
+    inflated = 0
+    try:
+        for start in range(0, len(view), _INFLATE_CHUNK):
+            pending = view[start:start + _INFLATE_CHUNK]
+            while pending and not inflater.eof and inflated <= cap:
+                inflated += len(inflater.decompress(pending, _INFLATE_CHUNK))
+                pending = inflater.unconsumed_tail  # bytes after the end of the stream stay here: ignored
+            if inflated > cap or inflater.eof:
+                break
+    except zlib.error:
+        return  # damaged: pydicom's own reading refuses it
+    if inflated > limits.max_inflated_bytes:
+        raise DicomRejected(
+            filename,
+            f"TransferSyntaxUID is {_uid_name(syntax)} and the data set inflates to more than "
+            f"{limits.max_inflated_bytes} bytes",
+        )
+    if inflated > cap:
+        raise DicomRejected(
+            filename,
+            f"TransferSyntaxUID is {_uid_name(syntax)} and the data set inflates at a ratio above "
+            f"{limits.max_inflate_ratio:g} (decompression bomb)",
+        )
 
 
 def _native_pixel_data_is_valid(ds: Dataset, syntax: str | None) -> bool:
@@ -174,17 +254,18 @@ def _transfer_syntax(ds: Dataset) -> str | None:
     return None
 
 
-def read_instance(data: bytes, filename: str) -> Dataset:
+def read_instance(data: bytes, filename: str, limits: DecodeLimits | None = None) -> Dataset:
     """Parse one uploaded file and check that it is an acceptable CT instance.
 
     Accepts CT Image Storage and Enhanced CT Image Storage with valid
     SOPInstanceUID, SeriesInstanceUID and StudyInstanceUID, a Modality, and pixel
     data that decodes in every frame (native, deflated, RLE, JPEG, JPEG-LS and
-    JPEG 2000 transfer syntaxes through the pydicom pixel plugins). Returns the
+    JPEG 2000 transfer syntaxes through the pydicom pixel plugins), within
+    ``limits`` (:class:`DecodeLimits`; its defaults when None). Returns the
     parsed dataset. Raises :class:`DicomRejected`, and nothing else, for any input.
     """
     try:
-        return _read_instance(data, filename)
+        return _read_instance(data, filename, limits or DecodeLimits())
     except DicomRejected:
         raise
     except (MemoryError, RecursionError) as exc:
@@ -195,12 +276,14 @@ def read_instance(data: bytes, filename: str) -> Dataset:
         ) from None
 
 
-def _read_instance(data: bytes, filename: str) -> Dataset:
+def _read_instance(data: bytes, filename: str, limits: DecodeLimits) -> Dataset:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise DicomRejected(filename, "not a DICOM file (no bytes)")
     if len(data) == 0:
         raise DicomRejected(filename, "not a DICOM file (the file is empty)")
-    ds = _parse(bytes(data), filename)
+    data = bytes(data)
+    _check_inflation(data, filename, limits)
+    ds = _parse(data, filename)
     try:
         sop_class = str(ds.get("SOPClassUID", "") or "").strip()
     except Exception:
@@ -227,7 +310,7 @@ def _read_instance(data: bytes, filename: str) -> Dataset:
     if not str(ds.get("Modality", "") or "").strip():
         raise DicomRejected(filename, "Modality is missing")
     _ensure_transfer_syntax(ds)
-    _check_pixel_data(ds, filename)
+    _check_pixel_data(ds, filename, limits)
     return ds
 
 
@@ -250,16 +333,27 @@ def dataset_offset(data: bytes) -> int:
     The File Meta Information is Explicit VR Little Endian (PS3.10 7.1); a sender that
     left out the preamble may still have sent the group, and it is skipped the same way.
     """
+    return _file_meta(data)[0]
+
+
+def _file_meta(data: bytes) -> tuple[int, str | None]:
+    """:func:`dataset_offset`, and the TransferSyntaxUID (0002,0010) of the File Meta Information if any."""
     position = _PREAMBLE + 4 if is_part10(data) else 0
+    syntax = None
     while position + 8 <= len(data) and data[position:position + 2] == b"\x02\x00":
+        element = int.from_bytes(data[position + 2:position + 4], "little")
         vr = data[position + 4:position + 6]
         if vr in _LONG_VRS:
-            position += 12 + int.from_bytes(data[position + 8:position + 12], "little")
+            header, length = 12, int.from_bytes(data[position + 8:position + 12], "little")
         elif vr.isalpha() and vr.isupper():
-            position += 8 + int.from_bytes(data[position + 6:position + 8], "little")
+            header, length = 8, int.from_bytes(data[position + 6:position + 8], "little")
         else:  # implicit VR: a 4-byte length follows the tag
-            position += 8 + int.from_bytes(data[position + 4:position + 8], "little")
-    return min(position, len(data))
+            header, length = 8, int.from_bytes(data[position + 4:position + 8], "little")
+        if element == 0x0010:
+            value = data[position + header:position + header + min(length, 64)]
+            syntax = value.rstrip(b"\x00 ").decode("ascii", "replace")
+        position += header + length
+    return min(position, len(data)), syntax
 
 
 def as_part10(data: bytes, ds: Dataset) -> bytes:

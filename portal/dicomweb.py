@@ -32,7 +32,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import connection
 from django.db.models import Count, F, Lookup
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.http import parse_header_parameters
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
@@ -41,6 +41,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
+from . import archives, dicomfiles
 from .ingest import FileResult, ingest_upload, read_stored_file
 from .models import Instance, Series, Study, Upload
 
@@ -58,9 +59,16 @@ FAILURE_CANNOT_UNDERSTAND = 0xC000
 # multipart/related
 
 
-def parse_multipart_related(body, content_type):
-    """Split a ``multipart/related`` body into ``(content type, bytes)`` parts.
+_CHUNK = 1 << 18
+# The most header bytes one part of a STOW-RS body may have.
+_PART_HEADER_MAX = 1 << 16
 
+
+def multipart_related_parts(source, content_type):
+    """The parts of a ``multipart/related`` body in the seekable binary file ``source``.
+
+    Returns ``(content type, start, end)`` per part: its content is the bytes
+    ``start:end`` of ``source``. The body is scanned in chunks, never read whole.
     Raises ``ValueError`` naming what is wrong with the request.
     """
     main, params = parse_header_parameters(content_type or "")
@@ -70,12 +78,17 @@ def parse_multipart_related(body, content_type):
     if not boundary:
         raise ValueError("Content-Type multipart/related has no boundary parameter")
     delimiter = b"\r\n--" + boundary.encode("latin-1")
-    pieces = (b"\r\n" + body).split(delimiter)
+    offsets = _delimiter_offsets(source, delimiter)
+    source.seek(0, io.SEEK_END)
+    ends = offsets[1:] + [source.tell()]
     parts = []
-    for piece in pieces[1:]:
-        if piece.startswith(b"--"):
+    for offset, end in zip(offsets, ends):
+        start = offset + len(delimiter)
+        source.seek(start)
+        head = source.read(min(end - start, _PART_HEADER_MAX))
+        if head.startswith(b"--"):
             break
-        header_blob, separator, content = piece.partition(b"\r\n\r\n")
+        header_blob, separator, _ = head.partition(b"\r\n\r\n")
         if not separator:
             raise ValueError("a multipart part has no header/body separator")
         part_type = params.get("type", "")
@@ -83,25 +96,119 @@ def parse_multipart_related(body, content_type):
             name, _, value = line.partition(":")
             if name.strip().lower() == "content-type":
                 part_type = value.strip()
-        parts.append((part_type, content))
+        parts.append((part_type, start + len(header_blob) + 4, end))
     return parts
+
+
+def _delimiter_offsets(source, delimiter):
+    """Where each CRLF + ``--boundary`` of ``source`` starts (a first line without the CRLF: offset -2)."""
+    source.seek(0)
+    offsets, tail, tail_at = [], b"\r\n", -2  # tail: bytes not yet searched whole, from offset tail_at
+    while True:
+        chunk = source.read(_CHUNK)
+        window = tail + chunk
+        start = 0
+        while (found := window.find(delimiter, start)) >= 0:
+            offsets.append(tail_at + found)
+            start = found + len(delimiter)
+        if not chunk:
+            return offsets
+        keep = max(start, len(window) - len(delimiter) + 1)
+        tail, tail_at = window[keep:], tail_at + keep
+
+
+def parse_multipart_related(body, content_type):
+    """Split a ``multipart/related`` body held in memory into ``(content type, bytes)`` parts."""
+    parts = multipart_related_parts(io.BytesIO(body), content_type)
+    return [(part_type, body[start:end]) for part_type, start, end in parts]
+
+
+class _PartFile(io.RawIOBase):
+    """The bytes ``start:end`` of the binary file ``source`` as a seekable file (one STOW-RS part)."""
+
+    def __init__(self, source, start, end):
+        super().__init__()
+        self.source, self.start, self.end, self.position = source, start, end, 0
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def readinto(self, buffer):
+        n = max(0, min(len(buffer), self.end - self.start - self.position))
+        self.source.seek(self.start + self.position)
+        data = self.source.read(n)
+        buffer[:len(data)] = data
+        self.position += len(data)
+        return len(data)
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.end - self.start}[whence]
+        self.position = max(0, base + offset)
+        return self.position
+
+    def tell(self):
+        return self.position
+
+
+def _multipart_chunks(parts, part_type, boundary):
+    """The body of a ``multipart/related`` response from parts given as iterables of byte strings.
+
+    Yields pieces of about :data:`_CHUNK` bytes (a part's header goes with its first bytes).
+    """
+    pending, size = [], 0
+    for part in parts:
+        pending.append(f"--{boundary}\r\nContent-Type: {part_type}\r\n\r\n".encode("latin-1"))
+        for chunk in _then_crlf(part):
+            pending.append(chunk)
+            size += len(chunk)
+            if size >= _CHUNK:
+                yield b"".join(pending)
+                pending, size = [], 0
+    pending.append(f"--{boundary}--\r\n".encode("latin-1"))
+    yield b"".join(pending)
+
+
+def _then_crlf(chunks):
+    yield from chunks
+    yield b"\r\n"
+
+
+def _multipart_type(part_type, boundary):
+    main_type = part_type.split(";")[0]
+    extra = part_type[len(main_type):]
+    return f'multipart/related; type="{main_type}"{extra}; boundary={boundary}'
 
 
 def multipart_response(parts, part_type):
     """An HttpResponse ``multipart/related; type=...`` from byte strings, all of one content type."""
     boundary = uuid.uuid4().hex
-    chunks = []
-    for content in parts:
-        chunks.append(f"--{boundary}\r\nContent-Type: {part_type}\r\n\r\n".encode("latin-1"))
-        chunks.append(content)
-        chunks.append(b"\r\n")
-    chunks.append(f"--{boundary}--\r\n".encode("latin-1"))
-    main_type = part_type.split(";")[0]
-    extra = part_type[len(main_type):]
-    return HttpResponse(
-        b"".join(chunks),
-        content_type=f'multipart/related; type="{main_type}"{extra}; boundary={boundary}',
-    )
+    body = b"".join(_multipart_chunks(([content] for content in parts), part_type, boundary))
+    return HttpResponse(body, content_type=_multipart_type(part_type, boundary))
+
+
+def multipart_stream(file_names, part_type="application/dicom"):
+    """A StreamingHttpResponse ``multipart/related`` of stored files, read one after another in chunks.
+
+    Memory stays at about one chunk whatever the number of files (a study's retrieval).
+    """
+    boundary = uuid.uuid4().hex
+    chunks = _multipart_chunks((_stored_file_chunks(name) for name in file_names), part_type, boundary)
+    return StreamingHttpResponse(chunks, content_type=_multipart_type(part_type, boundary))
+
+
+def _stored_file_chunks(name):
+    """The stored file ``name`` as a PS3.10 file (:func:`read_stored_file`), in chunks."""
+    with default_storage.open(name, "rb") as handle:
+        head = handle.read(132)
+        if not dicomfiles.is_part10(head):  # stored without a preamble by an earlier version
+            yield read_stored_file(name)
+            return
+        yield head
+        while chunk := handle.read(_CHUNK):
+            yield chunk
 
 
 # ---------------------------------------------------------------------------
@@ -421,25 +528,31 @@ def store_instances(request, study_uid, base_url):
     """STOW-RS: store the parts of a multipart/related request through the one ingest path."""
     if not request.user.has_perm("portal.upload_studies"):
         return JsonResponse({"error": "you may not upload studies"}, status=403)
-    try:
-        # read(), not .body: the body's limit is UPLOAD_MAX_TOTAL_BYTES, checked by portal.middleware
-        parts = parse_multipart_related(request.read(), request.META.get("CONTENT_TYPE", ""))
-    except ValueError as error:
-        return JsonResponse({"error": str(error)}, status=415 if "must be multipart" in str(error) else 400)
-    files = []
-    for index, (part_type, content) in enumerate(parts, start=1):
-        if not part_type.lower().startswith("application/dicom"):
-            return JsonResponse(
-                {"error": f"part {index} has Content-Type {part_type or 'none'}; only application/dicom is accepted"},
-                status=415,
-            )
-        files.append((f"part {index}", content))
-    if not files:
-        return JsonResponse({"error": "the request has no parts"}, status=400)
-    deidentify = request.GET.get("deidentify", "").lower() in {"1", "true", "yes"}
-    report = ingest_upload(
-        files, request.user, channel=Upload.Channel.STOW, deidentify=deidentify, study_instance_uid=study_uid
-    )
+    # Read in chunks into a temporary file, not .body: its limit is UPLOAD_MAX_TOTAL_BYTES, checked
+    # first by Content-Length (portal.middleware), and again here while copying.
+    limit = settings.UPLOAD_MAX_TOTAL_BYTES
+    body = archives.spool(request, limit, directory=settings.FILE_UPLOAD_TEMP_DIR)
+    if body is None:
+        return JsonResponse({"error": f"the request body has more than {limit} bytes"}, status=413)
+    with body:
+        try:
+            parts = multipart_related_parts(body, request.META.get("CONTENT_TYPE", ""))
+        except ValueError as error:
+            return JsonResponse({"error": str(error)}, status=415 if "must be multipart" in str(error) else 400)
+        files = []
+        for index, (part_type, start, end) in enumerate(parts, start=1):
+            if not part_type.lower().startswith("application/dicom"):
+                return JsonResponse(
+                    {"error": f"part {index} has Content-Type {part_type or 'none'}; only application/dicom is accepted"},
+                    status=415,
+                )
+            files.append((f"part {index}", _PartFile(body, start, end)))
+        if not files:
+            return JsonResponse({"error": "the request has no parts"}, status=400)
+        deidentify = request.GET.get("deidentify", "").lower() in {"1", "true", "yes"}
+        report = ingest_upload(
+            files, request.user, channel=Upload.Channel.STOW, deidentify=deidentify, study_instance_uid=study_uid
+        )
     return _store_response(report, base_url, study_uid)
 
 
@@ -771,7 +884,11 @@ def _audit_retrieval(request, study, series, n_instances):
 
 
 class RetrieveView(DicomWebView):
-    """``GET .../studies/{study}[/series/{series}[/instances/{instance}]]`` (WADO-RS, application/dicom)."""
+    """``GET .../studies/{study}[/series/{series}[/instances/{instance}]]`` (WADO-RS, application/dicom).
+
+    A study or series is streamed (:func:`multipart_stream`), file after file; one
+    instance is answered whole, with its ETag.
+    """
 
     throttle_classes = []  # WADO-RS: viewers read in bursts (settings DEFAULT_THROTTLE_CLASSES)
 
@@ -782,21 +899,20 @@ class RetrieveView(DicomWebView):
             and "type=" in accept
         ):
             return JsonResponse({"error": f"cannot answer Accept: {accept}; use multipart/related; type=\"application/dicom\""}, status=406)
-        if instance is not None:
-            found = _instance_for(request, study, series, instance)
-            instances = [found] if found is not None else []
-        else:
-            instances = list(_instances_for(request, study, series))
-        if not instances:
+        if instance is None:
+            file_names = list(_instances_for(request, study, series).values_list("file", flat=True))
+            if not file_names:
+                return JsonResponse({"error": "not found"}, status=404)
+            _audit_retrieval(request, study, series, len(file_names))
+            return multipart_stream(file_names)
+        found = _instance_for(request, study, series, instance)
+        if found is None:
             return JsonResponse({"error": "not found"}, status=404)
-        if instance is not None:
-            etag = _etag(instances[0])
-            cached = _not_modified(request, etag)
-            if cached is not None:
-                return cached
-            return _cacheable(multipart_response([_read_file(instances[0])], "application/dicom"), etag)
-        _audit_retrieval(request, study, series, len(instances))
-        return multipart_response([_read_file(i) for i in instances], "application/dicom")
+        etag = _etag(found)
+        cached = _not_modified(request, etag)
+        if cached is not None:
+            return cached
+        return _cacheable(multipart_response([_read_file(found)], "application/dicom"), etag)
 
 
 def _check_frame_numbers(frame_numbers, frames):

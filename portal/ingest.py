@@ -6,6 +6,12 @@ if any file is rejected, nothing is written and the report names each bad file a
 why. Otherwise the files are written to content-addressed storage and the rows are
 created in one transaction; files written by an upload whose transaction fails are
 removed again.
+
+Memory stays bounded whatever the size of the upload: files are checked one at a
+time, and each accepted file waits for the verdict on the others in a temporary
+file (:class:`_Spool`), not in memory. One budget of files and bytes holds for the
+whole upload (``archives.UploadBudget``); a file's decoded pixel data and a deflated
+data set's inflated size are bounded before they are decoded (``dicomfiles.DecodeLimits``).
 """
 import contextlib
 import errno
@@ -13,6 +19,7 @@ import hashlib
 import io
 import logging
 import os
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 
@@ -91,13 +98,57 @@ class IngestReport:
         }
 
 
+class _Spool:
+    """The accepted files of one upload, one after another in a temporary file, until they are stored.
+
+    In memory up to ``archives.SPOOL_MEMORY_BYTES`` (an upload of a slice or two), then
+    on disk in ``FILE_UPLOAD_TEMP_DIR``; the file is gone when closed (also when the
+    process dies: it has no name).
+    """
+
+    def __init__(self):
+        self.file = tempfile.SpooledTemporaryFile(
+            max_size=archives.SPOOL_MEMORY_BYTES, dir=settings.FILE_UPLOAD_TEMP_DIR
+        )
+        self.end = 0
+
+    def add(self, data):
+        """Keep ``data``; returns its offset."""
+        self.file.seek(self.end)
+        self.file.write(data)
+        offset, self.end = self.end, self.end + len(data)
+        return offset
+
+    def read(self, offset, size):
+        self.file.seek(offset)
+        return self.file.read(size)
+
+    def copy_to(self, offset, size, destination):
+        """Copy ``size`` bytes from ``offset`` to the binary file ``destination`` in chunks."""
+        self.file.seek(offset)
+        while size > 0:
+            chunk = self.file.read(min(size, 1 << 20))
+            destination.write(chunk)
+            size -= len(chunk)
+
+    def close(self):
+        self.file.close()
+
+
 @dataclass
 class _Candidate:
     result: FileResult
-    data: bytes
+    spool: _Spool
+    offset: int
+    size: int
     sha256: str
     attributes: dicomfiles.InstanceAttributes
     metadata: dict
+
+    @property
+    def data(self):
+        """The file's bytes, read back from the spool (only on a UID clash and to store it)."""
+        return self.spool.read(self.offset, self.size)
 
 
 def upload_limits():
@@ -107,6 +158,15 @@ def upload_limits():
         max_total_bytes=settings.UPLOAD_MAX_TOTAL_BYTES,
         max_members=settings.UPLOAD_MAX_MEMBERS,
         max_ratio=settings.UPLOAD_MAX_ZIP_RATIO,
+    )
+
+
+def decode_limits():
+    """The bounds on decoding one file from settings: pixel data (PIXELS_MAX_MB), deflated data sets."""
+    return dicomfiles.DecodeLimits(
+        max_pixel_bytes=settings.PIXELS_MAX_BYTES,
+        max_inflated_bytes=settings.UPLOAD_MAX_FILE_BYTES,
+        max_inflate_ratio=settings.UPLOAD_MAX_ZIP_RATIO,
     )
 
 
@@ -132,10 +192,10 @@ def metadata_json(ds):
             ds[element.tag] = element
 
 
-def _prepare(name, data, context, pseudonym_pattern):
-    """Parse, check and (if asked) de-identify one file; returns a candidate or a rejected result."""
+def _prepare(name, data, context, pseudonym_pattern, spool, limits):
+    """Parse, check and (if asked) de-identify one file: a candidate (kept in ``spool``) or a rejection."""
     try:
-        ds = dicomfiles.read_instance(data, name)
+        ds = dicomfiles.read_instance(data, name, limits)
     except dicomfiles.DicomRejected as rejection:
         return FileResult(name, REJECTED, rejection.reason)
     identifiers = FileResult(name, REJECTED, SOPInstanceUID=str(ds.get("SOPInstanceUID", "")))
@@ -170,7 +230,8 @@ def _prepare(name, data, context, pseudonym_pattern):
         StudyInstanceUID=attributes.StudyInstanceUID,
         SeriesInstanceUID=attributes.SeriesInstanceUID,
     )
-    return _Candidate(result, data, hashlib.sha256(data).hexdigest(), attributes, metadata_json(ds))
+    sha256 = hashlib.sha256(data).hexdigest()
+    return _Candidate(result, spool, spool.add(data), len(data), sha256, attributes, metadata_json(ds))
 
 
 @dataclass
@@ -294,18 +355,27 @@ def ingest_upload(files, user, channel=Upload.Channel.REST, deidentify=False, st
     ``rejected`` (nothing stored, see the per-file reasons), ``duplicate`` (nothing
     new) or ``stored``.
     """
-    limits = upload_limits()
+    spool = _Spool()
+    try:
+        return _ingest(files, user, channel, deidentify, study_instance_uid, spool)
+    finally:
+        spool.close()
+
+
+def _ingest(files, user, channel, deidentify, study_instance_uid, spool):
+    budget = archives.UploadBudget(upload_limits())
+    limits = decode_limits()
     context = deid.DeidentificationContext(secret=settings.DEID_SECRET) if deidentify else None
     pattern = settings.DEID_PSEUDONYM_PATTERN or None
     results, candidates = [], []
     for name, source in files:
-        for member in archives.iter_upload_files(name, source, limits):
+        for member in archives.iter_upload_files(name, source, budget=budget):
             if member.skipped:
                 results.append(FileResult(member.name, SKIPPED, member.reason))
             elif member.reason:
                 results.append(FileResult(member.name, REJECTED, member.reason))
             else:
-                prepared = _prepare(member.name, member.data, context, pattern)
+                prepared = _prepare(member.name, member.data, context, pattern, spool, limits)
                 if (
                     study_instance_uid
                     and isinstance(prepared, _Candidate)
@@ -332,7 +402,7 @@ def ingest_upload(files, user, channel=Upload.Channel.REST, deidentify=False, st
     written = []
     try:
         for candidate in new:
-            saved = _write(storage_name(candidate.sha256), candidate.data)
+            saved = _write(storage_name(candidate.sha256), candidate)
             if saved is not None:
                 written.append(saved)
         with transaction.atomic():
@@ -368,8 +438,8 @@ def ingest_upload(files, user, channel=Upload.Channel.REST, deidentify=False, st
     return IngestReport(upload.status, results, upload)
 
 
-def _write(name, data):
-    """Store ``data`` under its content-addressed ``name``; returns the name if this call wrote it.
+def _write(name, candidate):
+    """Store ``candidate``'s file under its content-addressed ``name``; the name if this call wrote it.
 
     On a local FileSystemStorage the file is written under a temporary name and
     hard-linked to ``name`` (an existing file, identical by construction, is left
@@ -393,13 +463,13 @@ def _write(name, data):
             handle = open(incoming, "xb")
         try:
             with handle:
-                handle.write(data)
+                candidate.spool.copy_to(candidate.offset, candidate.size, handle)
             if storage.file_permissions_mode is not None:
                 os.chmod(incoming, storage.file_permissions_mode)
             try:
                 os.link(incoming, path)  # fails when ``name`` exists: a concurrent writer is never overwritten
             except FileExistsError:
-                if os.path.getsize(path) != len(data):  # cut short by a writer killed before this version
+                if os.path.getsize(path) != candidate.size:  # cut short by a writer killed before this version
                     os.replace(incoming, path)
                 return None
         finally:
@@ -410,7 +480,7 @@ def _write(name, data):
     if default_storage.exists(name):
         return None
     try:
-        return default_storage.save(name, ContentFile(data))
+        return default_storage.save(name, ContentFile(candidate.data))
     except FileExistsError:  # written since exists() by a concurrent upload (portal.object_storage never overwrites)
         return None
 
@@ -528,7 +598,7 @@ def _create_rows(candidates, upload, known):
                 acquisition_time=a.AcquisitionTime or "",
                 sha256=candidate.sha256,
                 file=storage_name(candidate.sha256),
-                size_bytes=len(candidate.data),
+                size_bytes=candidate.size,
                 metadata=candidate.metadata,
             )
         )

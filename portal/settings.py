@@ -227,11 +227,16 @@ for _name in ("AWS_STORAGE_BUCKET_NAME", "AWS_S3_ENDPOINT_URL", "AWS_S3_REGION_N
     if os.environ.get(_name):
         globals()[_name] = os.environ[_name]
 
-# Uploads: requests up to this size are accepted; files are spooled to disk beyond 2.5 MB.
+# Uploads (the upload API, the upload page, STOW-RS): the body up to UPLOAD_MAX_TOTAL_MB, copied
+# to a temporary file (in FILE_UPLOAD_TEMP_DIR, the system's by default) as it is read; one file
+# up to UPLOAD_MAX_FILE_MB; files, unpacked bytes and the zip ratio counted over the whole upload.
 UPLOAD_MAX_FILE_BYTES = env_int("UPLOAD_MAX_FILE_MB", 512) * 1024 * 1024
 UPLOAD_MAX_TOTAL_BYTES = env_int("UPLOAD_MAX_TOTAL_MB", 4096) * 1024 * 1024
 UPLOAD_MAX_MEMBERS = env_int("UPLOAD_MAX_MEMBERS", 20000)
 UPLOAD_MAX_ZIP_RATIO = env_int("UPLOAD_MAX_ZIP_RATIO", 200)
+# Decoded pixel data of one instance (Rows x Columns x NumberOfFrames x samples x bytes), checked
+# from the header before anything is decoded.
+PIXELS_MAX_BYTES = env_int("PIXELS_MAX_MB", 1024) * 1024 * 1024
 # Every other request body (forms, the login page, the JSON API): refused above this size
 # by its Content-Length before it is read (portal.middleware); the upload API and STOW-RS
 # have UPLOAD_MAX_TOTAL_BYTES instead.

@@ -220,3 +220,54 @@ def test_plain_file_above_file_size_limit_is_refused():
 def test_tiny_file_size_limit_still_refuses_instead_of_reading_everything():
     [member] = iter_upload_files("IM1.dcm", bytes(5000), UploadLimits(max_file_bytes=50))
     assert member.rejected
+
+
+def many_small_zeros(n=400, size=512 * 1024):
+    """``n`` members of ``size`` zero bytes: each below the 1 MiB grace, the archive about 1000:1."""
+    return zip_bytes([(f"IM{i:04d}.dcm", bytes(size)) for i in range(n)])
+
+
+def test_many_small_members_are_refused_by_the_ratio_over_the_whole_archive():
+    members = list(iter_upload_files("many.zip", many_small_zeros(), UploadLimits()))
+    rejected = refusal(members)
+    assert rejected.name == "many.zip" and not any(m.data for m in members)
+    assert "ratio above 100 over the whole archive" in rejected.reason
+
+
+def test_many_small_members_stop_while_decompressing_when_the_declared_sizes_lie(monkeypatch):
+    monkeypatch.setattr(archives, "_check_entries", lambda *args: None)
+    data = many_small_zeros()
+    members = list(iter_upload_files("many.zip", data, UploadLimits()))
+    rejected = refusal(members)
+    assert "ratio above 100 over the whole archive" in rejected.reason and "decompression bomb" in rejected.reason
+    # Stopped once the members had unpacked to 100 times the archive: not all 200 MiB.
+    unpacked = sum(len(m.data) for m in members if m.data)
+    assert unpacked <= 100 * len(data) + 512 * 1024
+
+
+def test_one_budget_counts_the_files_and_bytes_of_every_item_of_an_upload():
+    budget = archives.UploadBudget(UploadLimits(max_total_bytes=5000, max_members=10))
+    first = list(iter_upload_files("a.zip", zip_bytes([("IM1.dcm", bytes(3000))]), budget=budget))
+    assert not any(m.rejected for m in first)
+    second = list(iter_upload_files("b.dcm", bytes(3000), budget=budget))
+    assert "the upload unpacks to more than 5000 bytes" in refusal(second).reason
+
+
+def test_an_unseekable_stream_is_spooled_not_read_into_memory():
+    class Stream(io.RawIOBase):
+        def __init__(self, data):
+            self.source = io.BytesIO(data)
+
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            return self.source.readinto(buffer)
+
+        def seek(self, *args):
+            raise io.UnsupportedOperation("a stream")
+
+    members = list(iter_upload_files("study.zip", Stream(zip_bytes([("IM1.dcm", dicom())])), UploadLimits()))
+    assert [m.name for m in members] == ["study.zip/IM1.dcm"]
+    refused = list(iter_upload_files("big.zip", Stream(zip_bytes([("IM1.dcm", dicom())])), UploadLimits(max_total_bytes=100)))
+    assert "larger than 100 bytes" in refusal(refused).reason
