@@ -26,7 +26,7 @@ from itertools import combinations
 import numpy as np
 from scipy import stats
 
-from evaluation import agreement, mrmc, operating_points, reader_study, regression, roc
+from evaluation import agreement, aided_reading, mrmc, operating_points, reader_study, regression, roc
 
 SIZE_SUBGROUPS = (
     ("size_le_20", "≤ 2 cm", lambda size: size <= 20.0),
@@ -408,3 +408,25 @@ def compare(data: ComparisonData, patient_level: bool | None = None, confidence:
         "regression_steps": {"model_score": SCORE_STEP, "age_years": AGE_STEP_YEARS, "long_axis_mm": SIZE_STEP_MM},
         "subgroups": subgroups,
     }
+
+
+def aided_vs_unaided(readers, lesion_ids, truth, patients, ratings, calls, patient_level: bool,
+                     confidence: float = 0.95) -> dict:
+    """Aided − unaided OR-MRMC of a sequential reader study (:mod:`evaluation.aided_reading`), JSON-ready.
+
+    ``ratings``/``calls`` are ``[2, reader, lesion]`` (index 0 unaided, 1 aided; calls 1 =
+    malignant), ``readers`` the readers' labels. The AUC, sensitivity and specificity at
+    the readers' own calls (RRRC, FRRC, RRFC, per reader), the call changes, and each
+    metric's sentence under ``sentence``; ``{"error": ...}`` when it cannot be computed.
+    """
+    if len(readers) < 2:
+        return {"error": "aided − unaided needs at least two readers with an unaided and an aided call on every lesion"}
+
+    def analyse():
+        analysis = aided_reading.analyze_aided_reading(
+            np.asarray(ratings, dtype=float), np.asarray(truth).astype(int), np.asarray(calls).astype(int),
+            list(readers), np.asarray(patients) if patient_level else None, confidence=confidence,
+        )
+        return reader_study.aided_vs_unaided_as_dict(analysis)
+
+    return _safely(analyse)

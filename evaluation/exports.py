@@ -135,6 +135,30 @@ def imrmc_text(inputs) -> str:
     )
 
 
+def imrmc_aided_text(inputs) -> str:
+    """iMRMC input of a sequential reader study: the readers' unaided and aided ratings as two modalities.
+
+    Readers are those with an unaided and an aided call on every analysed lesion
+    (``inputs.aided_readers``); case IDs are lesion ids; the frozen model version is named
+    in the description. Written by :func:`imrmc_modalities_text`.
+    """
+    lesions, readers = inputs.analysed_lesions, inputs.aided_readers
+    ratings, _ = inputs.aided_arrays()
+    frozen = inputs.frozen_model["name"] if inputs.frozen_model else "none frozen"
+    description = [
+        f"Reader study {_imrmc_id(inputs.reader_study.name)} (portal id {inputs.reader_study.pk}) exported for iMRMC",
+        f"Input revision {inputs.revision}",
+        "Sequential aided reading: modality unaided (the reader's locked call without the model), "
+        "aided (after seeing the model's output); readers rate the probability of malignancy 0-100",
+        f"Model shown in the aided session: {frozen}",
+        "Truth: 1 = malignant (pathology), 0 = benign",
+    ]
+    return imrmc_modalities_text(
+        [r.label for r in readers], [l.pk for l in lesions], [int(l.malignant) for l in lesions], ratings,
+        simulated_readers=[r.label for r in readers if r.simulated], description=description,
+    )
+
+
 def _imrmc_reader_id(label: str, simulated: bool) -> str:
     return _imrmc_id(label) + ("-simulated" if simulated else "")
 

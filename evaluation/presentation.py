@@ -169,6 +169,48 @@ def _mrmc(group, model_key):
     }
 
 
+AIDED_METRICS = (("auc", "AUC"), ("sensitivity", "Sensitivity at the readers' own calls"),
+                 ("specificity", "Specificity at the readers' own calls"))
+CHANGE_COLUMNS = (("unchanged", "unchanged"), ("benign_to_malignant", "benign → malignant"),
+                  ("malignant_to_benign", "malignant → benign"), ("corrected", "corrected"),
+                  ("newly_wrong", "newly wrong"))
+
+
+def _aided(result) -> dict | None:
+    """The aided − unaided block of a sequential reader study: sentences, OR tests, per reader, call changes."""
+    block = result.get("aided_vs_unaided")
+    if block is None:
+        return None
+    model = (block.get("frozen_model") or {}).get("name") or "no model version frozen"
+    if "error" in block:
+        return {"error": block["error"], "model": model}
+    names = {"rrrc": "Random readers, random cases", "frrc": "Fixed readers, random cases",
+             "rrfc": "Random readers, fixed cases"}
+    metrics = []
+    for key, label in AIDED_METRICS:
+        metric = block.get(key)
+        if not metric:
+            continue
+        metrics.append({
+            "key": key, "label": label, "sentence": metric.get("sentence", ""),
+            "unaided": fmt(metric["unaided"]), "aided": fmt(metric["aided"]),
+            "rows": [{"name": name, "difference": fmt(metric[k]["difference"]),
+                      "ci": fmt_ci(metric[k]["ci_low"], metric[k]["ci_high"]), "p": fmt_p(metric[k]["p"])}
+                     for k, name in names.items()],
+            "readers": [{"name": reader, "unaided": fmt(d["unaided"]), "aided": fmt(d["aided"]),
+                         "difference": fmt(d["difference"]), "ci": fmt_ci(d["ci_low"], d["ci_high"]),
+                         "p": fmt_p(d["p"])} for reader, d in metric["per_reader"].items()],
+        })
+    changes = block.get("call_changes")
+    change_rows = []
+    if changes:
+        rows = [*changes.get("per_reader", {}).items(), ("all readers", changes.get("pooled"))]
+        change_rows = [{"name": name, "cells": [f"{counts[k]} / {counts['reads']}" for k, _ in CHANGE_COLUMNS]}
+                       for name, counts in rows if counts]
+    return {"model": model, "metrics": metrics, "n_readers": len(block.get("readers", [])),
+            "change_columns": [label for _, label in CHANGE_COLUMNS], "change_rows": change_rows}
+
+
 def _is_cm_versus_ex(first_key, second_key) -> bool:
     """The source study's test: CM against EX within one model family (``model:CM``/``model:EX``, ``model:radiomics-CM``/...)."""
     first, second = first_key.removeprefix("model:"), second_key.removeprefix("model:")
@@ -236,6 +278,8 @@ def page_context(inputs, row, query) -> dict:
         "lesion_rows": lesion_table_body(inputs),
         "svg": mark_safe(inline_roc_svg(row, group["key"])) if result and group and "error" not in group else "",
         "has_simulated": any(r.simulated for r in inputs.readers),
+        "aided": _aided(result),
+        "frozen_model": result.get("frozen_model") or inputs.frozen_model,
     }
     if group and "error" not in group:
         delong = group.get("model_vs_reader_delong", {}).get(model_key, [])

@@ -33,18 +33,18 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotations.access import analysable_calls
-from annotations.models import Lesion, ReaderStudy, Subtype
+from annotations.models import Lesion, ReaderStudy, Session, Subtype
 from portal.models import Sex
 
 from . import comparison, plots
 from .models import ComparisonResult
 
 try:  # the model registry is optional: without it the page compares readers only
-    from inference.models import ModelVersion, Prediction, PredictionKind
+    from inference.models import ModelVersion, Prediction, PredictionKind, ReaderStudyModel
 except ImportError:  # pragma: no cover - depends on the inference app being installed
-    ModelVersion = Prediction = PredictionKind = None
+    ModelVersion = Prediction = PredictionKind = ReaderStudyModel = None
 
-ANALYSIS_VERSION = "1"
+ANALYSIS_VERSION = "2"  # 2: aided − unaided of sequential reader studies
 VARIANT_ORDER = ["NC", "CM", "NG", "EX", "CM+NG", "ALL"]
 PATIENT_LEVEL_CHOICES = ("auto", "on", "off")
 
@@ -202,6 +202,23 @@ class ComparisonInputs:
     analysed_readers: list = field(default_factory=list)
     analysed_models: list = field(default_factory=list)
     exclusions: list = field(default_factory=list)
+    aided_calls: dict = field(default_factory=dict)  # (reader pk, lesion pk) -> Call of the aided session
+    aided_readers: list = field(default_factory=list)  # analysed readers with an aided call on every lesion
+    frozen_model: dict | None = None  # the model version the aided session showed
+
+    @property
+    def has_aided_session(self) -> bool:
+        return self.reader_study.aided or bool(self.aided_calls)
+
+    def aided_arrays(self):
+        """``(ratings, calls)``, each ``[2, reader, lesion]`` (0 unaided, 1 aided), of :attr:`aided_readers`."""
+        sessions = (self.calls, self.aided_calls)
+        lesions, readers = self.analysed_lesions, self.aided_readers
+        ratings = np.array([[[s[(r.pk, l.pk)].probability for l in lesions] for r in readers] for s in sessions],
+                           dtype=float).reshape(2, len(readers), len(lesions))
+        calls = np.array([[[int(s[(r.pk, l.pk)].malignant) for l in lesions] for r in readers] for s in sessions],
+                         dtype=int).reshape(2, len(readers), len(lesions))
+        return ratings, calls
 
     @property
     def size(self) -> int:
@@ -285,6 +302,29 @@ def gather_inputs(reader_study, options: ComparisonOptions | None = None) -> Com
             simulated_readers.add(reader_pk)
         digest.update(repr(("C", pk, reader_pk, lesion_pk, probability, malignant, blinded, simulated,
                             locked_at, revision)).encode())
+    aided_calls = {}
+    if reader_study.aided or analysable_calls(reader_study, session=Session.AIDED).exists():
+        aided_values = (
+            analysable_calls(reader_study, include_unblinded=options.include_unblinded, session=Session.AIDED)
+            .filter(lesion_id__in=lesion_pks).order_by("pk")
+            .values_list("pk", "reader_id", "lesion_id", "probability", "malignant", "blinded", "simulated",
+                         "locked_at", "revision")
+        )
+        for pk, reader_pk, lesion_pk, probability, malignant, blinded, simulated, locked_at, revision in aided_values:
+            aided_calls[(reader_pk, lesion_pk)] = Call(pk, probability, malignant, blinded, simulated, locked_at)
+            digest.update(repr(("A", pk, reader_pk, lesion_pk, probability, malignant, blinded, simulated,
+                                locked_at, revision)).encode())
+    frozen_model = None
+    if ReaderStudyModel is not None:
+        frozen = ReaderStudyModel.objects.filter(reader_study=reader_study).select_related("model_version").first()
+        if frozen is not None:
+            version = frozen.model_version
+            frozen_model = {"id": version.pk, "name": str(version), "family": version.family,
+                            "variant": version.variant, "version": version.version,
+                            "experiment": version.experiment_name,
+                            "label": f"{FAMILY_LABELS.get(version.family, version.family)} {version.variant} "
+                                     f"v{version.version}"}
+            digest.update(repr(("Z", version.pk)).encode())
     reader_pks |= set(reader_study.readers.values_list("pk", flat=True))
     users = reader_study.readers.model.objects.filter(pk__in=reader_pks).order_by("username")
     readers = [ReaderColumn(u.pk, u.get_full_name() or u.get_username(), u.pk in simulated_readers) for u in users]
@@ -320,7 +360,8 @@ def gather_inputs(reader_study, options: ComparisonOptions | None = None) -> Com
             if (version_pk, lesion_pk) not in scores:  # out-of-fold first
                 scores[(version_pk, lesion_pk)] = (score, None)
                 digest.update(repr(("F", pk, version_pk, lesion_pk, score)).encode())
-    inputs = ComparisonInputs(reader_study, options, lesions, readers, models, calls, scores, digest.hexdigest())
+    inputs = ComparisonInputs(reader_study, options, lesions, readers, models, calls, scores, digest.hexdigest(),
+                              aided_calls=aided_calls, frozen_model=frozen_model)
     _choose_analysed(inputs)
     return inputs
 
@@ -349,6 +390,15 @@ def _choose_analysed(inputs: ComparisonInputs):
                 f"model {model.label} left out: held-out scores (out-of-fold, or from a model that never trained on "
                 f"the patient) for {done} of {len(with_truth)} lesions")
     inputs.analysed_lesions = with_truth if (inputs.analysed_readers or inputs.analysed_models) else []
+    if inputs.has_aided_session:
+        for reader in inputs.analysed_readers:
+            done = sum((reader.pk, l.pk) in inputs.aided_calls for l in inputs.analysed_lesions)
+            if inputs.analysed_lesions and done == len(inputs.analysed_lesions):
+                inputs.aided_readers.append(reader)
+            else:
+                inputs.exclusions.append(
+                    f"reader {reader.label} left out of aided − unaided: analysable aided calls on {done} of "
+                    f"{len(inputs.analysed_lesions)} lesions")
 
 
 # --- computing and caching -----------------------------------------------------
@@ -377,6 +427,16 @@ def compute_result(inputs: ComparisonInputs) -> tuple[dict, dict]:
                                    "experiment": m.experiment_name, "phases": m.phases, "scores": m.scores_source,
                                    "trained_on": m.trained_on} for m in inputs.analysed_models},
     })
+    if inputs.frozen_model is not None:
+        result["frozen_model"] = inputs.frozen_model
+    if inputs.has_aided_session and inputs.analysed_lesions:
+        ratings, calls = inputs.aided_arrays()
+        aided = comparison.aided_vs_unaided(
+            [r.label for r in inputs.aided_readers], [l.pk for l in inputs.analysed_lesions], data.truth,
+            data.patients, ratings, calls, result["patient_level"], result.get("confidence", 0.95),
+        )
+        result["aided_vs_unaided"] = {**aided, "readers": [r.label for r in inputs.aided_readers],
+                                      "frozen_model": inputs.frozen_model}
     svgs = {
         group["key"]: plots.roc_svg(group, result["readers"], result["models"], inline=True)
         for group in result["subgroups"][:1] if "error" not in group

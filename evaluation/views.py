@@ -114,8 +114,13 @@ def export_long_csv(request, pk):
 @require_GET
 @login_required
 def export_imrmc(request, pk):
+    """iMRMC input: unaided and aided modalities for a reader study with an aided session (readers with both
+    calls on every lesion), else (or with ``?modalities=models``) the readers and each model."""
     inputs = _inputs(request, pk)
-    content = exports.imrmc_text(inputs)
+    if inputs.aided_readers and request.GET.get("modalities") != "models":
+        content = exports.imrmc_aided_text(inputs)
+    else:
+        content = exports.imrmc_text(inputs)
     return _download(request, inputs, content, "text/plain; charset=utf-8", _filename(inputs, ".imrmc"))
 
 
