@@ -45,6 +45,19 @@ TASK_QUEUE_UNAVAILABLE = (
 )
 
 
+STORAGE_UNAVAILABLE = (
+    "the file storage refused the request or could not be reached; nothing of this request was stored: "
+    "send it again later, and tell an administrator if it persists"
+)
+
+
+def _storage_unavailable(exc):
+    """True for the object store refusing or not answering, or a file store the portal may not write to."""
+    from .object_storage import StorageError  # imported once an error gets here (it loads boto3)
+
+    return isinstance(exc, (StorageError, PermissionError))
+
+
 def _database_unavailable(exc):
     """True for a lost or refused database connection (not for an error in a query on a working one)."""
     if isinstance(exc, db.InterfaceError):
@@ -70,6 +83,9 @@ def exception_handler(exc, context):
     if isinstance(exc, StorageFull):  # RFC 4918 section 11.5: 507 Insufficient Storage
         logger.error("storage full in %s: %s", context.get("view"), exc)
         return Response({"error": str(exc)}, status=507)
+    if _storage_unavailable(exc):
+        logger.error("file storage unavailable in %s: %s", context.get("view"), exc)
+        return Response({"error": STORAGE_UNAVAILABLE}, status=503, headers={"Retry-After": "60"})
     logger.exception("unhandled error in %s", context.get("view"))
     return Response({"error": "internal error; the administrators have the details in the log"}, status=500)
 

@@ -183,7 +183,7 @@ def test_an_upload_the_store_refuses_halfway_leaves_no_object_and_no_row(s3_stor
 
 
 @pytest.mark.django_db
-def test_the_upload_api_answers_a_refused_write_with_an_error_and_stores_nothing(
+def test_the_upload_api_answers_a_refused_write_with_503_and_stores_nothing(
     s3_storage, settings, api_client_for, reader
 ):
     files = _files(make_ct_series(3, phase="NC"))
@@ -191,7 +191,7 @@ def test_the_upload_api_answers_a_refused_write_with_an_error_and_stores_nothing
     use_object_store(s3_storage, settings)
 
     response = post(api_client_for(reader), [as_upload(name, data) for name, data in files])
-    assert response.status_code == 500 and "error" in response.json()
+    assert response.status_code == 503 and "nothing of this request was stored" in response.json()["error"]
     s3_storage.stop_enforcing()
     assert s3_storage.keys() == [] and _nothing_in_the_archive()
 
