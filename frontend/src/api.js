@@ -114,6 +114,11 @@ export const training = {
   activate: (id) => apiFetch(`/api/v1/model-versions/${enc(id)}/activate/`, { method: 'POST' }),
 };
 
+// A model's output for a lesion: coordinators and admins (readers only in an aided session).
+export const modelOutput = {
+  heatMaps: (lesionId) => apiFetch(`/api/v1/lesions/${enc(lesionId)}/heat-maps/`),
+};
+
 /** The list inside a DRF answer, paginated (``results``) or not. */
 export function listOf(data) {
   if (Array.isArray(data)) return data;

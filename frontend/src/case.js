@@ -168,11 +168,22 @@ async function main() {
   tools.synchronize(viewer);
 
   let form = null;
+  const heatMapControls = root.querySelector('.heat-map-controls');
+  let heatMaps = null;
+  if (heatMapControls) {
+    const { HeatMapOverlay } = await import('./heatmaps.js');
+    heatMaps = new HeatMapOverlay(viewer, heatMapControls);
+    window.caseHeatMaps = heatMaps; // for the browser tests and the console
+  }
+  const showHeatMaps = (lesion) => heatMaps && heatMaps.showLesion(lesion).catch(showError);
   const lesions = new LesionPanel(root.querySelector('.lesions'), {
     viewer,
     studyInstanceUID,
     readerStudyId,
-    onSelect: (lesion) => form && form.setLesion(lesion),
+    onSelect: (lesion) => {
+      showHeatMaps(lesion);
+      return form && form.setLesion(lesion);
+    },
   });
   bindToolbar(viewer, tools, lesions);
   if (mode === 'reader') showCaseNavigation();
@@ -186,6 +197,7 @@ async function main() {
   if (mode === 'reader') {
     form = await setUpReaderForms(CallForm, lesions);
     lesions.onSelect = (lesion) => {
+      showHeatMaps(lesion);
       form.setLesion(lesion);
       refreshBadges(lesions, form);
     };
@@ -193,6 +205,7 @@ async function main() {
     form = new PathologyForm(root.querySelector('form.pathology-form'));
   }
   await form.setLesion(lesions.selected);
+  if (heatMaps) await heatMaps.showLesion(lesions.selected).catch(showError);
   root.dataset.ready = '1';
 }
 

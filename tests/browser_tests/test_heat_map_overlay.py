@@ -1,0 +1,80 @@
+"""The model's heat map over a phase's viewport (issue 13): a coordinator turns it on and the pixels change;
+a reader gets no overlay and the API refuses them."""
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from annotations import services
+from tests.inference_tests.heat_map_factory import make_heat_maps
+
+from .conftest import copy_to_docs
+from .test_opening_a_case import ellipse_on, failures, record_responses, wait_until_ready
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def cm_pixels(page):
+    return np.asarray(Image.open(io.BytesIO(page.locator('.viewport-cell[data-phase="CM"]').screenshot())).convert("RGB"), int)
+
+
+def test_a_coordinator_overlays_the_heat_map_on_its_slice_and_a_reader_gets_none(
+    live_server, new_page, login, make_case, reader, coordinator, artifacts
+):
+    reader_study, study = make_case([reader], n=16, size=128)
+    lesion = services.create_lesion_with_reference_rois(
+        study, "L1", "left", None, {"CM": ellipse_on(study, "CM", 3, 128)}, coordinator
+    )
+    services.set_pathology(lesion, "ccRCC", source="surgery", user=coordinator)
+    make_heat_maps(lesion, ("CM",))
+
+    page = new_page()
+    responses = record_responses(page)
+    login(page, coordinator)
+    page.goto(f"{live_server.url}/studies/{study.study_instance_uid}/")
+    wait_until_ready(page)
+    controls = page.locator(".heat-map-controls")
+    assert controls.is_visible() and "Grad-CAM" in controls.text_content()
+    page.wait_for_timeout(300)
+    before = cm_pixels(page)
+    assert page.locator('.viewport-cell[data-phase="CM"] canvas.heat-map-overlay').get_attribute("data-shown") == ""
+
+    page.check("input.heat-map-toggle")
+    page.wait_for_function(
+        "() => document.querySelector('.viewport-cell[data-phase=\"CM\"] canvas.heat-map-overlay').dataset.shown === '1'"
+    )
+    page.wait_for_timeout(200)
+    after = cm_pixels(page)
+    shot = artifacts / "heat-map-overlay.png"
+    page.locator(".case-body").screenshot(path=str(shot))
+    copy_to_docs(shot, "heat-map-overlay.png")
+    changed = np.abs(after - before).sum(axis=-1) > 30
+    # The 20 mm window over the mass (about 22 x 22 screen pixels here) changes colour; the rest stays.
+    assert changed.sum() > 200 and changed.mean() < 0.05, (changed.sum(), changed.mean())
+    colour = after[changed]
+    assert (np.ptp(colour, axis=1) > 40).mean() > 0.5  # coloured, not grey
+    # Other phases (no map) and a lower opacity: NG unchanged, CM less different.
+    assert page.locator('.viewport-cell[data-phase="NG"] canvas.heat-map-overlay').get_attribute("data-shown") == ""
+    page.fill("input.heat-map-opacity", "10")
+    page.wait_for_timeout(200)
+    faint = cm_pixels(page)
+    assert np.abs(faint - before).sum() < np.abs(after - before).sum()
+    # Scrolling away from the map's slice hides it.
+    page.evaluate("() => document.activeElement.blur()")  # the slider has the keyboard
+    page.locator('.viewport-cell[data-phase="CM"] .viewport-element').first.hover()
+    page.keyboard.press("ArrowDown")
+    page.wait_for_function(
+        "() => document.querySelector('.viewport-cell[data-phase=\"CM\"] canvas.heat-map-overlay').dataset.shown === ''"
+    )
+    assert not failures(page, responses)
+
+    page = new_page()
+    responses = record_responses(page)
+    login(page, reader)
+    page.goto(f"{live_server.url}/reading/{reader_study.pk}/{study.study_instance_uid}/")
+    wait_until_ready(page)
+    assert page.locator(".heat-map-controls").count() == 0 and page.locator("canvas.heat-map-overlay").count() == 0
+    assert page.request.get(f"{live_server.url}/api/v1/lesions/{lesion.pk}/heat-maps/").status == 403
+    assert not failures(page, [r for r in responses if "/heat-maps/" not in r[1]])
+    assert not [url for _, url in responses if "/heat-maps/" in url]  # the page never asked
