@@ -26,7 +26,7 @@ which p95 of "open a case" passes 2 s for each load. ``--json FILE`` writes it a
 
     .venv/bin/pip install -r benchmarks/requirements.txt      # Locust, once
     .venv/bin/python benchmarks/load.py                       # ~15 min: 24 studies, 5/20/50 readers
-    .venv/bin/python benchmarks/load.py --quick               # ~3 min smoke run
+    .venv/bin/python benchmarks/load.py --quick               # ~5 min smoke run (6 studies, N = 2, 8)
     .venv/bin/python benchmarks/load.py --studies 160 --slices 64 --duration 120   # the cohort
 
 The script stops by itself and removes its processes, database, temp folder and what it put
