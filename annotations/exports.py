@@ -1,4 +1,4 @@
-"""CSV export of a reader study: one row per lesion x reader x reading session (no cell a spreadsheet runs as a formula)."""
+"""CSV export of a reader study: a row per lesion x reader x reading session (no cell a spreadsheet runs as formula)."""
 import io
 
 from portal.spreadsheets import FormulaSafeWriter
@@ -37,7 +37,8 @@ def reader_study_rows(reader_study):
     readers = {u.pk: u for u in reader_study.readers.all()}
     readers.update({c.reader_id: c.reader for c in calls.values()})
     ordered_readers = sorted(readers.values(), key=lambda u: u.get_username())
-    sessions = Session.values if reader_study.aided or any(k[2] != Session.UNAIDED for k in calls) else [Session.UNAIDED]
+    aided = reader_study.aided or any(key[2] != Session.UNAIDED for key in calls)
+    sessions = Session.values if aided else [Session.UNAIDED]
     for lesion in lesions:
         pathology = getattr(lesion, "pathology", None)
         for reader, session in ((r, s) for r in ordered_readers for s in sessions):

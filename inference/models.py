@@ -212,7 +212,9 @@ class ReaderStudyModel(models.Model):
 
     reader_study = models.OneToOneField(ReaderStudy, on_delete=models.CASCADE, related_name="frozen_model")
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="reader_studies")
-    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     set_at = models.DateTimeField(auto_now=True)
 
     def __str__(self):

@@ -43,11 +43,13 @@ class TimeSpent {
   }
 }
 
-/** The reader's call form; ``setLesion(lesion, call)`` shows one lesion's current call. */
+/** The reader's call form of one reading session (``unaided``, or ``aided`` after the unaided lock);
+ * ``setLesion(lesion, call)`` shows one lesion's current call of that session. */
 export class CallForm {
-  constructor(form, { readerStudyId, onLocked = () => {}, onSaved = () => {} }) {
+  constructor(form, { readerStudyId, session = 'unaided', onLocked = () => {}, onSaved = () => {} }) {
     this.form = form;
     this.readerStudyId = Number(readerStudyId);
+    this.session = session;
     this.onLocked = onLocked;
     this.onSavedCallback = onSaved;
     this.lesion = null;
@@ -73,14 +75,14 @@ export class CallForm {
   /** The current calls of this reader (from ``GET /calls/``), by lesion id. */
   setCalls(calls) {
     for (const call of calls) {
-      if (call.is_current === false) continue;
+      if (call.is_current === false || (call.session || 'unaided') !== this.session) continue;
       this.calls.set(call.lesion, call);
       if (!this.previousSeconds.has(call.lesion)) this.previousSeconds.set(call.lesion, call.time_spent_s || 0);
     }
   }
 
   remember(call) {
-    if (!call || call.lesion === undefined) return;
+    if (!call || call.lesion === undefined || (call.session || 'unaided') !== this.session) return;
     this.calls.set(call.lesion, call);
     this.drafts.delete(call.lesion);
     this.onSavedCallback(call);
@@ -95,7 +97,10 @@ export class CallForm {
     this.lesion = lesion;
     this.revising = null;
     this.form.hidden = !lesion;
-    if (!lesion) return;
+    if (!lesion) {
+      if (this.aided) this.aided.setLesion(null);
+      return;
+    }
     this.time.show(lesion.id);
     this.form.querySelector('.lesion-label').textContent = lesion.label;
     const call = this.calls.get(lesion.id);
@@ -104,6 +109,7 @@ export class CallForm {
     this.form.dataset.dirty = this.drafts.has(lesion.id) ? '1' : '0';
     this.showLocked(call);
     this.saver.show(call ? 'saved' : 'idle', call ? `Saved (revision ${call.revision || 1}).` : 'Not called yet.');
+    if (this.aided) this.aided.setLesion(lesion);
   }
 
   fill({ malignant, probability, subtype_guess: subtypeGuess }) {
@@ -150,6 +156,7 @@ export class CallForm {
     const call = await annotations.saveCall({
       reader_study: this.readerStudyId,
       lesion: lesion.id,
+      session: this.session,
       ...values,
       time_spent_s: Math.round(((this.previousSeconds.get(lesion.id) || 0) + this.time.total(lesion.id)) * 10) / 10,
     });
@@ -183,6 +190,7 @@ export class CallForm {
     this.showLocked(call);
     this.saver.show('saved', `Locked (revision ${call.revision || 1}).`);
     this.onLocked(call);
+    if (this.aided) this.aided.setLesion(this.lesion); // a sequential study: now the model and the aided call
   }
 
   /** Open the locked call for a revision: the next submit stores a new locked revision. */

@@ -96,7 +96,7 @@ async function showCaseNavigation() {
 }
 
 async function setUpReaderForms(CallForm, lesions) {
-  const callForm = new CallForm(root.querySelector('form.call-form'), {
+  const callForm = new CallForm(root.querySelector('form.call-form:not(.aided-call-form)'), {
     readerStudyId,
     onLocked: async () => {
       await refreshBadges(lesions, callForm);
@@ -111,11 +111,17 @@ async function setUpReaderForms(CallForm, lesions) {
     onSaved: () => refreshBadges(lesions, callForm),
   });
   const lesionIds = new Set(lesions.lesions.map((l) => l.id));
+  let calls = [];
   try {
-    const calls = listOf(await annotations.calls(readerStudyId));
-    callForm.setCalls(calls.filter((c) => lesionIds.has(c.lesion)));
+    calls = listOf(await annotations.calls(readerStudyId)).filter((c) => lesionIds.has(c.lesion));
+    callForm.setCalls(calls);
   } catch (error) {
     showError(error);
+  }
+  const aidedSection = root.querySelector('.aided-reading');
+  if (aidedSection) { // a sequential reader study: the aided call after the unaided lock
+    const { AidedReading } = await import('./aided.js');
+    callForm.aided = new AidedReading(aidedSection, { readerStudyId, CallForm, unaided: callForm, calls, onLocked: callForm.onLocked });
   }
   refreshBadges(lesions, callForm);
   return callForm;
