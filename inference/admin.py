@@ -3,7 +3,7 @@ from django.contrib import admin
 
 from annotations.admin import AuditedAdmin
 
-from .models import ModelVersion, Prediction, TrainingRun
+from .models import HeatMap, ModelVersion, Prediction, TrainingRun
 
 
 @admin.register(TrainingRun)
@@ -23,3 +23,10 @@ class ModelVersionAdmin(AuditedAdmin):
 class PredictionAdmin(AuditedAdmin):
     list_display = ["model_version", "lesion", "kind", "fold", "score"]
     list_filter = ["kind"]
+
+
+@admin.register(HeatMap)
+class HeatMapAdmin(AuditedAdmin):
+    list_display = ["prediction", "phase", "method", "layer", "sop_instance_uid", "created_at"]
+    list_filter = ["method", "phase"]
+    readonly_fields = ["shape", "values"]

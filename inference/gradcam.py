@@ -48,6 +48,10 @@ def last_convolutional_block(model) -> keras.layers.Layer | None:
     return block
 
 
+# (id(model), layer name) -> (model, its two-output feature model); the model is kept so its id stays its own.
+_FEATURE_MODELS = {}
+
+
 def grad_cam(model, layer, patches: np.ndarray) -> np.ndarray:
     """Grad-CAM ``(h, w)`` at ``layer``'s resolution, the mean over a lesion's patches.
 
@@ -57,7 +61,12 @@ def grad_cam(model, layer, patches: np.ndarray) -> np.ndarray:
     """
     import tensorflow as tf
 
-    feature_model = keras.Model(model.inputs, [layer.output, model.outputs[0]])
+    key = (id(model), layer.name)
+    if key not in _FEATURE_MODELS:  # built once per loaded model (the worker caches those), not per lesion
+        if len(_FEATURE_MODELS) >= 8:
+            _FEATURE_MODELS.clear()
+        _FEATURE_MODELS[key] = (model, keras.Model(model.inputs, [layer.output, model.outputs[0]]))
+    feature_model = _FEATURE_MODELS[key][1]
     x = tf.convert_to_tensor(np.asarray(patches, np.float32))
     with tf.GradientTape() as tape:
         features, output = feature_model(x, training=False)

@@ -201,3 +201,11 @@ def test_the_dicom_export_is_a_parametric_map_of_the_values_on_the_referenced_im
     mapping = groups.RealWorldValueMappingSequence[0]
     assert mapping.LUTLabel == "HEATMAP" and "Grad-CAM" in mapping.LUTExplanation
     assert parametric_map.SOPInstanceUID == ds.SOPInstanceUID
+
+
+@pytest.mark.django_db
+def test_an_admin_lists_heat_maps_in_the_django_admin(lesion, admin_user, client):
+    _, (heat_map,) = make_heat_maps(lesion, ("CM",))
+    client.force_login(admin_user)
+    assert client.get("/admin/inference/heatmap/").status_code == 200
+    assert client.get(f"/admin/inference/heatmap/{heat_map.pk}/change/").status_code == 200
