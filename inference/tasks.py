@@ -288,6 +288,10 @@ def _store_version(run, experiment, variant, data, excluded, result, metrics, st
         current.timings = timings
         current.append_log(f"stored {version} ({stored}, sha256 {sha256[:12]}){' and activated it' if first else ''}")
         current.save()
+        if first and experiment.family == ModelFamily.CNN:  # the trained lesions' final scores get their heat maps
+            trained = list(data.lesion_ids)
+            # robust: a send lost while Redis is down costs these maps only (the next activation makes them)
+            transaction.on_commit(lambda: enqueue_heat_maps(version.pk, trained), robust=True)
         if first:
             untrained, _ = datasets.lesions_with_phases(variant.phases, require_pathology=False)
             others = [lesion.pk for lesion in untrained if lesion.pk not in set(data.lesion_ids)]
@@ -401,6 +405,31 @@ def store_heat_maps(version, prediction, lesion) -> list[HeatMap]:
     with transaction.atomic():
         HeatMap.objects.filter(prediction=prediction).delete()
         return HeatMap.objects.bulk_create(rows)
+
+
+def enqueue_heat_maps(model_version_pk, lesion_pks):
+    """Enqueue ``heat_maps`` on the ``gpu`` queue for lesions that already have the version's final score."""
+    heat_maps.apply_async(kwargs={"model_version_pk": model_version_pk, "lesion_pks": lesion_pks}, queue="gpu")
+
+
+@shared_task(name="inference.tasks.heat_maps", **TASK_OPTIONS)
+def heat_maps(self, *, model_version_pk, lesion_pks):
+    """Heat maps of a CNN version's stored final scores (the lesions it trained on, scored during training).
+
+    Scores are left as they are; a repeated message recomputes the same maps. Returns how
+    many lesions got maps.
+    """
+    version = ModelVersion.objects.filter(pk=model_version_pk, family=ModelFamily.CNN).first()
+    if version is None:
+        return 0
+    lesions, _ = datasets.lesions_with_phases(version.phases, require_pathology=False, lesion_ids=lesion_pks)
+    predictions = {
+        p.lesion_id: p
+        for p in Prediction.objects.filter(model_version=version, kind=PredictionKind.FINAL, lesion_id__in=lesion_pks)
+    }
+    stored = [store_heat_maps(version, predictions[lesion.pk], lesion)
+              for lesion in lesions if lesion.pk in predictions]
+    return sum(bool(maps) for maps in stored)
 
 
 @shared_task(name="inference.tasks.score", **TASK_OPTIONS)

@@ -36,3 +36,24 @@ def test_the_worker_stores_a_heat_map_per_phase_when_it_scores_a_lesion(worker, 
     for heat_map in body["heat_maps"]:
         assert heat_map["sop_instance_uid"] == datasets.reference_roi(lesion, heat_map["phase"]).sop_instance_uid
         assert heat_map["shape"] == [2, 2] and heat_map["score"] is not None
+
+
+def test_a_first_trained_model_gets_heat_maps_for_the_lesions_it_trained_on(worker, settings, admin_user, tmp_path):
+    from inference.models import ModelVersion, PredictionKind, RunState
+
+    from .test_worker import _experiment_file, _wait
+
+    settings.MEDIA_ROOT = worker.media
+    lesions = build_archive(4, phases=("CM",))
+    (run,) = services.start_training(admin_user, _experiment_file(tmp_path), ["CM"])
+    _wait(run, worker, lambda r: r.finished, timeout=120)
+    assert run.state == RunState.SUCCEEDED, run.log + worker.tail()
+    version = ModelVersion.objects.get(training_run=run)
+    deadline = time.monotonic() + 60
+    while HeatMap.objects.filter(prediction__model_version=version).count() < len(lesions):
+        if time.monotonic() > deadline:
+            pytest.fail("the trained lesions got no heat maps; worker:\n" + worker.tail())
+        time.sleep(0.3)
+    maps = HeatMap.objects.filter(prediction__model_version=version)
+    assert {m.prediction.lesion_id for m in maps} == {lesion.pk for lesion in lesions}
+    assert {(m.phase, m.method, m.prediction.kind) for m in maps} == {("CM", "grad_cam", PredictionKind.FINAL)}
