@@ -7,9 +7,9 @@ Rules (DESIGN.md, "Blinding"):
 - Ground truth (pathology), model scores and other readers' calls of a lesion are
   hidden from a reader until the reader's own current call on that lesion is locked,
   or a reader study of the lesion's study that the reader is assigned to is unblinded.
-  In a sequential (aided) reader study the call that unblinds is the aided one (locked
-  only after the unaided one): locking the unaided call shows the model's output for
-  the aided session (:func:`may_see_model_output`), never the truth.
+  In a reader study with an aided session (sequential or crossover) both the reader's
+  unaided and aided calls must be locked; the first locked call shows the model's output
+  for the aided session (:func:`may_see_model_output`), never the truth.
   Users who may enter pathology (coordinators, admins) always see the truth.
 - A call made by someone who could see the truth at that moment is stored with
   ``blinded=False`` and left out of :func:`analysable_calls` by default.
@@ -17,7 +17,9 @@ Rules (DESIGN.md, "Blinding"):
 Views, serializers, exports and the inference app ask these functions; none of
 them repeats the rules.
 """
-from django.db.models import Q
+from datetime import timedelta
+
+from django.utils import timezone
 
 from portal.models import Study
 
@@ -82,10 +84,15 @@ def truth_visible_lesion_ids(user, lesion_ids) -> set:
         return set()
     if may_enter_pathology(user):
         return lesion_ids
-    locked = ReaderCall.objects.filter(
-        Q(session=Session.AIDED) | ~Q(reader_study__design=ReaderStudy.Design.SEQUENTIAL),
-        lesion_id__in=lesion_ids, reader=user, is_current=True, locked_at__isnull=False,
-    ).values_list("lesion_id", flat=True)
+    locked_calls = ReaderCall.objects.filter(
+        lesion_id__in=lesion_ids, reader=user, is_current=True, locked_at__isnull=False
+    )
+    single = locked_calls.filter(reader_study__design=ReaderStudy.Design.UNAIDED).values_list("lesion_id", flat=True)
+    with_aided = locked_calls.exclude(reader_study__design=ReaderStudy.Design.UNAIDED)
+    sessions = {}  # (lesion, reader study) -> sessions locked: both unblind in a study with an aided session
+    for lesion_id, reader_study_id, session in with_aided.values_list("lesion_id", "reader_study_id", "session"):
+        sessions.setdefault((lesion_id, reader_study_id), set()).add(session)
+    locked = set(single) | {lesion_id for (lesion_id, _), done in sessions.items() if len(done) == 2}
     unblinded = Lesion.objects.filter(
         pk__in=lesion_ids,
         study__reader_study_cases__reader_study__state=ReaderStudy.State.UNBLINDED,
@@ -128,9 +135,12 @@ def call_would_be_blinded(user, lesion) -> bool:
 def may_see_model_output(user, reader_study, lesion) -> bool:
     """May ``user`` see the model's output for ``lesion`` in ``reader_study``'s aided session?
 
-    Coordinators and admins: yes. A reader: only in a sequential reader study they are
-    assigned to, for a lesion of its cases, once their own unaided call on it is locked.
-    (Which model version is shown is the inference app's: the one frozen for the study.)
+    Coordinators and admins: yes. A reader only in a reader study with an aided session
+    that they are assigned to, for a lesion of its cases, while their aided read is open:
+    sequential, once their unaided call is locked; crossover, during an aided-first read
+    until the aided call is locked, or after a locked unaided read once the washout has
+    passed. Never in the unaided session. (Which model version is shown is the inference
+    app's: the one frozen for the study.)
     """
     if not (user and user.is_authenticated) or not lesion_in_reader_study(lesion, reader_study):
         return False
@@ -138,10 +148,19 @@ def may_see_model_output(user, reader_study, lesion) -> bool:
         return True
     if not reader_study.aided or not reader_study.readers.filter(pk=user.pk).exists():
         return False
-    return ReaderCall.objects.filter(
-        reader_study=reader_study, lesion=lesion, reader=user, session=Session.UNAIDED,
-        is_current=True, locked_at__isnull=False,
-    ).exists()
+    calls = {
+        call.session: call for call in ReaderCall.objects.filter(
+            reader_study=reader_study, lesion=lesion, reader=user, is_current=True, locked_at__isnull=False,
+        )
+    }
+    unaided = calls.get(Session.UNAIDED)
+    if reader_study.design == ReaderStudy.Design.SEQUENTIAL:
+        return unaided is not None
+    if Session.AIDED in calls:  # crossover: the aided read is over
+        return False
+    if reader_study.first_session(user, lesion.study_id) == Session.AIDED:
+        return unaided is None
+    return unaided is not None and timezone.now() >= unaided.locked_at + timedelta(days=reader_study.washout_days)
 
 
 def analysable_calls(reader_study, include_unblinded: bool = False, session: str = Session.UNAIDED):

@@ -164,6 +164,7 @@ class ReaderStudyViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
             .annotate(called=Count("id"), locked=Count("id", filter=Q(locked_at__isnull=False)))
         )
         progress = {row["lesion__study_id"]: row for row in calls}
+        aided_first = reader_study.aided_first_study_ids(request.user)
         rows = []
         for position, case in enumerate(cases, start=1):
             done = progress.get(case.study_id, {})
@@ -176,13 +177,15 @@ class ReaderStudyViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
                 "n_called": done.get("called", 0),
                 "n_locked": done.get("locked", 0),
                 "case_url": f"/reading/{reader_study.pk}/{uid}/",
+                "first_session": Session.AIDED if case.study_id in aided_first else Session.UNAIDED,
             })
         totals = {k: sum(r[k] for r in rows) for k in ("n_lesions", "n_called", "n_locked")}
         totals["n_cases"] = len(rows)
         totals["n_cases_done"] = sum(1 for r in rows if r["n_lesions"] and r["n_locked"] == r["n_lesions"])
         return Response({
             "reader_study": reader_study.pk, "name": reader_study.name, "instructions": reader_study.instructions,
-            "state": reader_study.state, "design": reader_study.design, "cases": rows, "totals": totals,
+            "state": reader_study.state, "design": reader_study.design, "washout_days": reader_study.washout_days,
+            "cases": rows, "totals": totals,
         })
 
     @extend_schema(responses={(200, "text/csv"): str})

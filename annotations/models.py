@@ -43,6 +43,7 @@ class ReaderStudy(models.Model):
     class Design(models.TextChoices):
         UNAIDED = "unaided", "unaided only"
         SEQUENTIAL = "sequential", "sequential: unaided call locked, then the model's output and an aided call"
+        CROSSOVER = "crossover", "crossover: half the cases aided first, the second read after a washout"
 
     name = models.CharField(max_length=200, unique=True)
     instructions = models.TextField(blank=True)
@@ -51,7 +52,12 @@ class ReaderStudy(models.Model):
     seed = models.PositiveIntegerField(default=0)
     design = models.CharField(
         max_length=10, choices=Design.choices, default=Design.UNAIDED,
-        help_text="reading sessions: unaided only, or sequential unaided then aided (the model's output shown)",
+        help_text="reading sessions: unaided only; sequential unaided then aided (the model's output shown); "
+                  "or crossover with washout",
+    )
+    washout_days = models.PositiveSmallIntegerField(
+        default=28, validators=[MaxValueValidator(365)],
+        help_text="crossover: days between a lesion's first read and its second read",
     )
     studies = models.ManyToManyField(Study, through="ReaderStudyCase", related_name="reader_studies")
     readers = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="reader_studies", blank=True)
@@ -77,8 +83,24 @@ class ReaderStudy(models.Model):
 
     @property
     def aided(self) -> bool:
-        """Whether readers record an aided call after their unaided one (a sequential design)."""
-        return self.design == self.Design.SEQUENTIAL
+        """Whether readers record an aided call besides their unaided one (sequential or crossover)."""
+        return self.design in (self.Design.SEQUENTIAL, self.Design.CROSSOVER)
+
+    def aided_first_study_ids(self, reader) -> set:
+        """Crossover: the ids of the studies ``reader`` reads aided first (half the cases, rounded down).
+
+        Drawn from ``seed`` and the reader's id, so each reader gets their own half and the
+        same one every time. Empty for the other designs (unaided always comes first).
+        """
+        if self.design != self.Design.CROSSOVER:
+            return set()
+        study_ids = sorted(self.cases.values_list("study_id", flat=True))
+        chosen = random.Random(f"{self.seed}:crossover:{getattr(reader, 'pk', 0)}").sample(study_ids, len(study_ids) // 2)
+        return set(chosen)
+
+    def first_session(self, reader, study_id) -> str:
+        """The session of ``reader``'s first read of the case ``study_id`` (``unaided`` or ``aided``)."""
+        return Session.AIDED if study_id in self.aided_first_study_ids(reader) else Session.UNAIDED
 
 
 class ReaderStudyCase(models.Model):

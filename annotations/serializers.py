@@ -21,7 +21,8 @@ class ReaderStudySerializer(serializers.ModelSerializer):
     class Meta:
         model = ReaderStudy
         fields = [
-            "id", "name", "instructions", "state", "case_order", "seed", "design", "studies", "readers", "n_cases",
+            "id", "name", "instructions", "state", "case_order", "seed", "design", "washout_days", "studies", "readers",
+            "n_cases",
             "n_lesions", "created_at",
         ]
         read_only_fields = ["state", "created_at"]

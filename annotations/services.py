@@ -113,7 +113,7 @@ def _apply(user, obj, fields, values: dict) -> dict:
 
 # --- reader studies --------------------------------------------------------
 
-READER_STUDY_FIELDS = ["name", "instructions", "state", "case_order", "seed", "design"]
+READER_STUDY_FIELDS = ["name", "instructions", "state", "case_order", "seed", "design", "washout_days"]
 
 
 def reader_study_snapshot(reader_study) -> dict:
@@ -439,22 +439,38 @@ def _locked_message(call):
 
 
 def _check_session(reader_study, lesion, reader, session):
-    """An aided call needs a sequential reader study and the reader's locked unaided call on the lesion."""
+    """A call's session must be the reader's next read of the lesion.
+
+    Unaided-only studies have the unaided session only. Sequential: the aided call needs
+    the reader's unaided call locked. Crossover: the first read of a case is the session
+    :meth:`ReaderStudy.first_session` names for the reader; the second read needs the
+    first one locked and ``washout_days`` passed since (:class:`Conflict` naming the date).
+    """
     if session not in Session.values:
         raise Invalid(f"session must be one of {', '.join(Session.values)}", "session")
-    if session != Session.AIDED:
-        return
     if not reader_study.aided:
-        raise Invalid(
-            f"reader study {reader_study.name!r} has no aided session (design {reader_study.design}); "
-            "record the call with session unaided", "session",
-        )
-    unaided_locked = ReaderCall.objects.filter(
-        reader_study=reader_study, lesion=lesion, reader=reader, session=Session.UNAIDED,
+        if session == Session.AIDED:
+            raise Invalid(
+                f"reader study {reader_study.name!r} has no aided session (design {reader_study.design}); "
+                "record the call with session unaided", "session",
+            )
+        return
+    first = reader_study.first_session(reader, lesion.study_id)
+    if session == first:
+        return
+    previous = ReaderCall.objects.filter(
+        reader_study=reader_study, lesion=lesion, reader=reader, session=first,
         is_current=True, locked_at__isnull=False,
-    ).exists()
-    if not unaided_locked:
-        raise Conflict("lock your unaided call on this lesion before recording the aided call", "session")
+    ).first()
+    if previous is None:
+        raise Conflict(f"lock your {first} call on this lesion before recording the {session} call", "session")
+    if reader_study.design == ReaderStudy.Design.CROSSOVER:
+        opens = previous.locked_at + datetime.timedelta(days=reader_study.washout_days)
+        if timezone.now() < opens:
+            raise Conflict(
+                f"washout: your {session} read of this lesion opens on {opens:%Y-%m-%d %H:%M} UTC, "
+                f"{reader_study.washout_days} days after your {first} call was locked", "session",
+            )
 
 
 @transaction.atomic
@@ -548,8 +564,8 @@ def revise_call(call, user, **values) -> ReaderCall:
         raise Conflict(f"call {call.pk} is not locked yet; change it directly (PATCH) instead of revising")
     if call.session == Session.UNAIDED and call.reader_study.aided:
         raise Conflict(
-            f"call {call.pk} is the unaided call of a sequential reader study; once locked it cannot change "
-            "(record the aided call instead)"
+            f"call {call.pk} is the unaided call of a reader study with an aided session; once locked it cannot "
+            "change"
         )
     _check_reader_study_open(call.reader_study)
     unknown = set(values) - {"malignant", "probability", "subtype_guess", "time_spent_s"}

@@ -221,6 +221,7 @@ def test_assigning_readers_in_the_admin_is_audited(client, admin_user, reader, o
     case = reader_study_a.cases.get()
     form = {
         "name": "A", "instructions": "Call every lesion.", "state": "open", "case_order": "shuffled", "seed": 7, "design": "unaided",
+        "washout_days": 28,
         "readers": [reader.pk, other_reader.pk], "created_by": reader_study_a.created_by_id,
         "cases-TOTAL_FORMS": 1, "cases-INITIAL_FORMS": 1, "cases-MIN_NUM_FORMS": 0, "cases-MAX_NUM_FORMS": 1000,
         "cases-0-id": case.pk, "cases-0-reader_study": reader_study_a.pk, "cases-0-study": study_a.pk,

@@ -1,4 +1,6 @@
 """Reading sessions: a sequential reader study has an unaided call, locked for good, then an aided call."""
+import datetime
+
 import pytest
 
 from annotations import access
@@ -95,7 +97,7 @@ def test_may_see_model_output_rules(sequential_a, reader_study_a, lesion_a, lesi
 def test_the_design_cannot_change_once_there_are_calls(reader_study_a, lesion_a, reader, coordinator, api_client_for):
     url = f"/api/v1/reader-studies/{reader_study_a.pk}/"
     coordinator_client = api_client_for(coordinator)
-    bad = coordinator_client.patch(url, {"design": "crossover"}, format="json")
+    bad = coordinator_client.patch(url, {"design": "parallel"}, format="json")
     assert bad.status_code == 400 and "design" in bad.json()
     assert coordinator_client.patch(url, {"design": "sequential"}, format="json").json()["design"] == "sequential"
     api_client_for(reader).post(CALLS, _call(reader_study_a, lesion_a), format="json")
@@ -112,3 +114,71 @@ def test_the_csv_export_has_a_row_per_session_in_a_sequential_study(sequential_a
     text = api_client_for(coordinator).get(f"/api/v1/reader-studies/{sequential_a.pk}/export.csv").content.decode()
     rows = [line.split(",") for line in text.splitlines()[1:]]
     assert {(r[-1], r[10]) for r in rows} == {("unaided", "40"), ("aided", "75")}
+
+
+# --- crossover with washout ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def crossover(reader_study_a, study_b, lesion_a, lesion_b):
+    """Reader study A as a crossover of two cases (study A, study B), washout 28 days."""
+    reader_study_a.design = ReaderStudy.Design.CROSSOVER
+    reader_study_a.washout_days = 28
+    reader_study_a.save(update_fields=["design", "washout_days"])
+    reader_study_a.cases.create(study=study_b, position=2)
+    return reader_study_a
+
+
+def _wait_out_the_washout(reader, days=29):
+    ReaderCall.objects.filter(reader=reader).update(
+        locked_at=datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days))
+
+
+@pytest.mark.django_db
+def test_crossover_reads_half_the_cases_aided_first_reproducibly_per_reader(crossover, reader, other_reader,
+                                                                            study_a, study_b):
+    first = crossover.aided_first_study_ids(reader)
+    assert len(first) == 1 and first <= {study_a.pk, study_b.pk}
+    assert all(crossover.aided_first_study_ids(reader) == first for _ in range(3))
+    assert {crossover.first_session(reader, s.pk) for s in (study_a, study_b)} == {"aided", "unaided"}
+    assert ReaderStudy.objects.get(pk=crossover.pk).aided_first_study_ids(reader) == first
+    crossover.design = ReaderStudy.Design.SEQUENTIAL
+    assert crossover.aided_first_study_ids(reader) == set()  # sequential: unaided always first
+
+
+@pytest.mark.django_db
+def test_crossover_second_read_is_refused_before_the_washout_with_its_date(crossover, reader, lesion_a, lesion_b,
+                                                                          api_client_for):
+    client = api_client_for(reader)
+    by_first = {crossover.first_session(reader, lesion.study_id): lesion for lesion in (lesion_a, lesion_b)}
+    aided_first, unaided_first = by_first["aided"], by_first["unaided"]
+    worklist = client.get(f"/api/v1/reader-studies/{crossover.pk}/worklist/").json()
+    assert {row["first_session"] for row in worklist["cases"]} == {"aided", "unaided"}
+    assert worklist["washout_days"] == 28
+
+    # Aided-first case: the model's output at once, the unaided read only after the washout.
+    assert client.post(CALLS, _call(crossover, aided_first), format="json").status_code == 409
+    assert access.may_see_model_output(reader, crossover, aided_first)
+    assert client.post(CALLS, _call(crossover, aided_first, "aided"), format="json").status_code == 201
+    assert not access.may_see_model_output(reader, crossover, aided_first)  # the aided read is over
+    refused = client.post(CALLS, _call(crossover, aided_first), format="json")
+    assert refused.status_code == 409
+    message = refused.json()["session"][0]
+    assert message.startswith("washout: your unaided read of this lesion opens on ") and "28 days" in message
+    assert client.get(f"/api/v1/lesions/{aided_first.pk}/pathology/").status_code == 403
+
+    # Unaided-first case: no model until the unaided call is locked and the washout has passed.
+    assert not access.may_see_model_output(reader, crossover, unaided_first)
+    assert client.post(CALLS, _call(crossover, unaided_first), format="json").status_code == 201
+    assert not access.may_see_model_output(reader, crossover, unaided_first)
+    assert client.post(CALLS, _call(crossover, unaided_first, "aided"), format="json").status_code == 409
+    assert ReaderCall.objects.filter(reader=reader).count() == 2
+
+    _wait_out_the_washout(reader)
+    assert access.may_see_model_output(reader, crossover, unaided_first)
+    assert client.post(CALLS, _call(crossover, unaided_first, "aided"), format="json").status_code == 201
+    assert client.post(CALLS, _call(crossover, aided_first), format="json").status_code == 201
+    assert not access.may_see_model_output(reader, crossover, aided_first)  # its unaided session: never
+    for lesion in (aided_first, unaided_first):
+        assert client.get(f"/api/v1/lesions/{lesion.pk}/pathology/").status_code == 200  # both calls locked
+    assert set(ReaderCall.objects.values_list("session", "blinded")) == {("unaided", True), ("aided", True)}
