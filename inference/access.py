@@ -1,20 +1,25 @@
 """Who may see a model's heat maps (the one rule; views and exports ask it, none repeats it).
 
 Heat maps show where the model looked, so they are model output: hidden from readers
-like the model's score (``annotations.access``). Today coordinators and admins see
-them always and readers never; the aided reading sessions extend
-:func:`may_see_heat_maps` (a reader in an aided session, once the unaided call is
-locked: ``annotations.access.may_see_model_output``), and every caller follows.
+like the model's score (``annotations.access``). Coordinators and admins see them
+always; a reader exactly when they may see the model's output in a reader study's
+aided session (``annotations.access.may_see_model_output``: sequential, once their
+unaided call on the lesion is locked), and then only the maps of the model version
+frozen for that reader study (``inference.services.frozen_model_version``; the API
+serves no other). Never in the unaided session, never without a reader study.
 """
-from annotations.access import lesions_visible_to, manages_reader_studies
+from annotations.access import lesions_visible_to, manages_reader_studies, may_see_model_output
 
 
 def may_see_heat_maps(user, lesion, reader_study=None) -> bool:
     """May ``user`` see the heat maps of ``lesion`` (in ``reader_study``'s aided session, when given)?
 
-    Coordinators and admins: yes, for any lesion they may open. Readers: not yet (no
-    aided session grants it).
+    Coordinators and admins: yes, for any lesion they may open. Readers: only with a
+    reader study in whose aided session they may see the model's output for the lesion.
     """
     if not (user and user.is_authenticated):
         return False
-    return manages_reader_studies(user) and lesions_visible_to(user).filter(pk=lesion.pk).exists()
+    if manages_reader_studies(user):
+        return lesions_visible_to(user).filter(pk=lesion.pk).exists()
+    return reader_study is not None and may_see_model_output(user, reader_study, lesion)
+

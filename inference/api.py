@@ -17,12 +17,14 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotations.access import lesions_visible_to
+from annotations.access import lesion_in_reader_study, lesions_visible_to, reader_studies_visible_to
+from annotations.errors import Conflict
 from annotations.services import audit_export
 from portal.api import require
 from portal.models import Instance
 
 from . import services
+from .aided_api import AnnotationErrorsMixin
 from .access import may_see_heat_maps
 from .experiments import EXPERIMENTS, PHASES
 from .heatmaps import PatchWindow
@@ -112,32 +114,66 @@ class ExperimentViewSet(viewsets.ViewSet):
 MAX_HEAT_MAPS_PER_RESPONSE = 24
 
 
-def _heat_map_lesion(request, lesion_pk):
-    """The lesion if ``request.user`` may see its heat maps (404: may not open it; 403: may not see its maps)."""
-    lesion = lesions_visible_to(request.user).filter(pk=lesion_pk).first()
-    if lesion is None:
-        raise NotFound("no such lesion")
-    if not may_see_heat_maps(request.user, lesion):
-        raise PermissionDenied("heat maps are model output: readers see them only in an aided reading session")
-    return lesion
+def _whole_number(request, name):
+    """The query parameter ``name`` as an id (None when absent; 400 naming it when not a whole number)."""
+    raw = request.query_params.get(name)
+    if raw is not None and not raw.isdigit():
+        raise ValidationError({name: f"must be a {name.replace('_', ' ')} id (a whole number), got {raw[:20]!r}"})
+    return None if raw is None else int(raw)
 
 
-def _heat_maps(request, lesion):
-    """The lesion's final-model heat maps: of ``?model_version=`` when given, else of the active models."""
-    maps = HeatMap.objects.filter(prediction__lesion=lesion, prediction__kind=PredictionKind.FINAL)
-    raw = request.query_params.get("model_version")
-    if raw is not None:
-        if not raw.isdigit():
-            raise ValidationError({"model_version": f"must be a model version id (a whole number), got {raw[:20]!r}"})
-        maps = maps.filter(prediction__model_version_id=int(raw))
-    else:
-        maps = maps.filter(prediction__model_version__is_active=True)
-    return maps.select_related("prediction__model_version").order_by("prediction__model_version_id", "phase")
+class HeatMapRequest:
+    """Whose maps a heat-map request may get: the lesion, and the reader study of an aided session when given.
+
+    404: the user may not open the lesion or the reader study, or the lesion is not one
+    of the reader study's; 403: they may not see the lesion's maps
+    (``inference.access.may_see_heat_maps``).
+    """
+
+    def __init__(self, request, lesion_pk):
+        self.request = request
+        self.lesion = lesions_visible_to(request.user).filter(pk=lesion_pk).first()
+        if self.lesion is None:
+            raise NotFound("no such lesion")
+        reader_study_pk = _whole_number(request, "reader_study")
+        self.reader_study = None
+        if reader_study_pk is not None:
+            self.reader_study = reader_studies_visible_to(request.user).filter(pk=reader_study_pk).first()
+            if self.reader_study is None:
+                raise NotFound("no such reader study")
+            if not lesion_in_reader_study(self.lesion, self.reader_study):
+                raise NotFound(f"lesion {self.lesion.pk} is not a lesion of this reader study")
+        if not may_see_heat_maps(request.user, self.lesion, self.reader_study):
+            raise PermissionDenied(
+                "heat maps are model output: readers see them only in the aided session of a reader study "
+                "(give ?reader_study=), after their unaided call on the lesion is locked"
+            )
+
+    def heat_maps(self):
+        """The lesion's final-model maps: in a reader study, only its frozen model version's; else of
+        ``?model_version=`` when given, else of the active models."""
+        maps = HeatMap.objects.filter(prediction__lesion=self.lesion, prediction__kind=PredictionKind.FINAL)
+        model_version = _whole_number(self.request, "model_version")
+        if self.reader_study is not None:
+            frozen = services.frozen_model_version(self.reader_study)
+            if frozen is None:
+                raise Conflict(f"no model version is frozen for reader study {self.reader_study.name!r}; "
+                               "a coordinator sets one")
+            if model_version is not None and model_version != frozen.pk:
+                raise ValidationError({"model_version": f"reader study {self.reader_study.name!r} shows only "
+                                                        f"model version {frozen.pk} ({frozen})"})
+            maps = maps.filter(prediction__model_version=frozen)
+        elif model_version is not None:
+            maps = maps.filter(prediction__model_version_id=model_version)
+        else:
+            maps = maps.filter(prediction__model_version__is_active=True)
+        return maps.select_related("prediction__model_version").order_by("prediction__model_version_id", "phase")
 
 
-def heat_map_as_dict(heat_map) -> dict:
-    """A heat map with its geometry, method and model, as the API answers it."""
+def heat_map_as_dict(heat_map, reader_study=None) -> dict:
+    """A heat map with its geometry, method and model, as the API answers it (its DICOM link in ``reader_study``)."""
     version = heat_map.prediction.model_version
+    in_study = f"&reader_study={reader_study.pk}" if reader_study is not None else ""
     return {
         "id": heat_map.pk,
         "phase": heat_map.phase,
@@ -154,43 +190,49 @@ def heat_map_as_dict(heat_map) -> dict:
         "shape": heat_map.shape,
         "values": heat_map.values,
         "dicom": f"/api/v1/lesions/{heat_map.prediction.lesion_id}/heat-maps/{heat_map.phase}.dcm"
-                 f"?model_version={version.pk}",
+                 f"?model_version={version.pk}{in_study}",
     }
 
 
-class LesionHeatMapsView(APIView):
+class LesionHeatMapsView(AnnotationErrorsMixin, APIView):
     """``GET /api/v1/lesions/{id}/heat-maps/``: per model and phase, what drove the model's score.
 
     Each map is rows of floats in [0, 1] over the image window of the patch the model saw
     (``window`` in image pixel units, the image spanning ``[0, Rows] x [0, Columns]``),
     with the method (Grad-CAM or occlusion) and the model version. ``?model_version=``
-    picks a version; by default the active models' maps. Coordinators and admins only
+    picks a version; by default the active models' maps. ``?reader_study=``: the maps of
+    the model version frozen for that reader study's aided session, and no other (409
+    when none is frozen). Coordinators and admins always; readers only with
+    ``?reader_study=`` when they may see the model's output there
     (``inference.access.may_see_heat_maps``).
     """
 
     @extend_schema(responses=dict)
     def get(self, request, lesion_pk):
-        lesion = _heat_map_lesion(request, lesion_pk)
-        maps = list(_heat_maps(request, lesion)[: MAX_HEAT_MAPS_PER_RESPONSE + 1])
+        asked = HeatMapRequest(request, lesion_pk)
+        maps = list(asked.heat_maps()[: MAX_HEAT_MAPS_PER_RESPONSE + 1])
         return Response({
-            "lesion": lesion.pk,
-            "heat_maps": [heat_map_as_dict(m) for m in maps[:MAX_HEAT_MAPS_PER_RESPONSE]],
+            "lesion": asked.lesion.pk,
+            "reader_study": asked.reader_study.pk if asked.reader_study else None,
+            "heat_maps": [heat_map_as_dict(m, asked.reader_study) for m in maps[:MAX_HEAT_MAPS_PER_RESPONSE]],
             "truncated": len(maps) > MAX_HEAT_MAPS_PER_RESPONSE,
         })
 
 
-class LesionHeatMapDicomView(APIView):
+class LesionHeatMapDicomView(AnnotationErrorsMixin, APIView):
     """``GET /api/v1/lesions/{id}/heat-maps/{phase}.dcm``: the phase's heat map as a DICOM Parametric Map.
 
-    ``?model_version=`` is needed when several active models have a map on the phase.
+    ``?model_version=`` is needed when several active models have a map on the phase;
+    ``?reader_study=`` as for the maps (a reader in an aided session: the frozen version's map).
     """
 
     @extend_schema(responses={(200, "application/dicom"): bytes})
     def get(self, request, lesion_pk, phase):
-        lesion = _heat_map_lesion(request, lesion_pk)
+        asked = HeatMapRequest(request, lesion_pk)
+        lesion = asked.lesion
         if phase not in PHASES:
             raise ValidationError({"phase": f"unknown phase {phase[:10]!r}; one of {', '.join(PHASES)}"})
-        maps = list(_heat_maps(request, lesion).filter(phase=phase)[:MAX_HEAT_MAPS_PER_RESPONSE])
+        maps = list(asked.heat_maps().filter(phase=phase)[:MAX_HEAT_MAPS_PER_RESPONSE])
         if not maps:
             raise NotFound(f"lesion {lesion.pk} has no heat map on {phase}")
         if len(maps) > 1:
@@ -218,7 +260,8 @@ class LesionHeatMapDicomView(APIView):
         out = io.BytesIO()
         parametric_map.save_as(out, enforce_file_format=True)
         filename = f"heat-map-lesion{lesion.pk}-{phase}-model{version.pk}.dcm"
-        audit_export(request.user, heat_map, filename, lesion=lesion.pk, phase=phase, model_version=version.pk)
+        audit_export(request.user, heat_map, filename, lesion=lesion.pk, phase=phase, model_version=version.pk,
+                     **({"reader_study": asked.reader_study.pk} if asked.reader_study else {}))
         response = HttpResponse(out.getvalue(), content_type="application/dicom")
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response

@@ -5,7 +5,7 @@ only to reader study B; coordinator and admin manage everything; anonymous is re
 """
 import pytest
 
-from annotations.models import ROI, ReaderStudy
+from annotations.models import ROI, ReaderCall, ReaderStudy
 from tests.annotations_tests.conftest import roi_values
 
 ROLES = ["reader", "other_reader", "coordinator", "admin", "anonymous"]
@@ -28,6 +28,27 @@ def _with_heat_map(ctx, get, url):
 
     make_heat_maps(ctx["lesion_a"], ("CM",))
     return get(url)
+
+
+def _with_aided_heat_map(ctx, get, url, design=ReaderStudy.Design.SEQUENTIAL, locked=True):
+    """Heat maps of the model frozen for reader study A (of ``design``), reader1's unaided call locked or not."""
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from inference.services import freeze_model_version
+    from tests.inference_tests.heat_map_factory import make_heat_maps
+
+    reader_study = ctx["reader_study_a"]
+    reader_study.design = design
+    reader_study.save(update_fields=["design"])
+    version, _ = make_heat_maps(ctx["lesion_a"], ("CM",))
+    freeze_model_version(reader_study, version.pk)
+    if locked:
+        ReaderCall.objects.create(
+            reader_study=reader_study, lesion=ctx["lesion_a"], reader=get_user_model().objects.get(username="reader1"),
+            malignant=False, probability=30, locked_at=timezone.now(),
+        )
+    return get(f"{url}?reader_study={reader_study.pk}")
 
 
 ENDPOINTS = {
@@ -56,6 +77,16 @@ ENDPOINTS = {
     "study sr": lambda c, x: c.get(f"/api/v1/studies/{x['study_a'].study_instance_uid}/sr/"),
     "read heat maps": lambda c, x: _with_heat_map(x, c.get, f"/api/v1/lesions/{_lesion(x)}/heat-maps/"),
     "heat map dicom": lambda c, x: _with_heat_map(x, c.get, f"/api/v1/lesions/{_lesion(x)}/heat-maps/CM.dcm"),
+    "heat maps, aided, before the unaided lock": lambda c, x: _with_aided_heat_map(
+        x, c.get, f"/api/v1/lesions/{_lesion(x)}/heat-maps/", locked=False),
+    "heat maps, aided, after the unaided lock": lambda c, x: _with_aided_heat_map(
+        x, c.get, f"/api/v1/lesions/{_lesion(x)}/heat-maps/"),
+    "heat map dicom, aided, after the unaided lock": lambda c, x: _with_aided_heat_map(
+        x, c.get, f"/api/v1/lesions/{_lesion(x)}/heat-maps/CM.dcm"),
+    "heat maps, unaided-only study, after the lock": lambda c, x: _with_aided_heat_map(
+        x, c.get, f"/api/v1/lesions/{_lesion(x)}/heat-maps/", design=ReaderStudy.Design.UNAIDED),
+    "heat map dicom, unaided-only study, after the lock": lambda c, x: _with_aided_heat_map(
+        x, c.get, f"/api/v1/lesions/{_lesion(x)}/heat-maps/CM.dcm", design=ReaderStudy.Design.UNAIDED),
 }
 
 ANON = (401, 403)  # refused before any lookup; which one depends on the first authentication class
@@ -87,6 +118,12 @@ MATRIX = {
     "study sr": (200, 404, 200, 200, ANON),
     "read heat maps": (403, 404, 200, 200, ANON),  # readers: only in an aided session (inference.access)
     "heat map dicom": (403, 404, 200, 200, ANON),
+    # ?reader_study=A: readers exactly when they may see the model's output there (the frozen version's maps)
+    "heat maps, aided, before the unaided lock": (403, 404, 200, 200, ANON),
+    "heat maps, aided, after the unaided lock": (200, 404, 200, 200, ANON),
+    "heat map dicom, aided, after the unaided lock": (200, 404, 200, 200, ANON),
+    "heat maps, unaided-only study, after the lock": (403, 404, 200, 200, ANON),
+    "heat map dicom, unaided-only study, after the lock": (403, 404, 200, 200, ANON),
 }
 
 
