@@ -6,7 +6,9 @@ import pydicom
 import pytest
 from django.core.management import CommandError, call_command
 
-from annotations.models import Lesion, Pathology, ReaderCall, ReaderStudy, ROI
+from annotations.cohort_import import CohortImportError, cohort_lesions, record_simulated_aided_calls
+from annotations.models import Lesion, Pathology, ReaderCall, ReaderStudy, ROI, Session
+from portal.cohort import CohortSpec, sample_cohort, simulate_aided_reader_calls
 from portal.models import Instance, Series, Study, Upload
 
 
@@ -83,3 +85,74 @@ def test_imported_reference_rois_carry_mean_sd_min_max_and_area_measured_on_thei
         assert roi.stats["mean"] == pytest.approx(hu[disc].mean(), abs=1e-3)
         assert roi.stats["stdDev"] == pytest.approx(hu[disc].std(), abs=1e-3) and roi.stats["stdDev"] > 0
         assert (roi.stats["min"], roi.stats["max"]) == (hu[disc].min(), hu[disc].max())
+
+
+def _small_cohort_lesions(seed=2):
+    """The generator's lesions of import_small_cohort (latents only), in import order."""
+    return [lesion for case in sample_cohort(CohortSpec(patients=3, seed=seed, size=64, slices=24))
+            for lesion in case.lesions]
+
+
+def _oracle_scores(lesions):
+    return {lesion.lesion_id: 1 / (1 + math.exp(-lesion.oracle_llr)) for lesion in lesions}
+
+
+@pytest.mark.django_db
+def test_simulated_readers_of_a_sequential_import_record_aided_calls_toward_the_models_score_once(
+        tmp_path, admin_user, reader):
+    import_small_cohort(tmp_path, "--design", "sequential")
+    reader_study = ReaderStudy.objects.get()
+    assert reader_study.design == ReaderStudy.Design.SEQUENTIAL
+    lesions = _small_cohort_lesions()
+    scores = _oracle_scores(lesions)
+    assert record_simulated_aided_calls(reader_study, lesions, 2, 2, scores, changed_by=admin_user) == 2 * len(lesions)
+
+    expected = simulate_aided_reader_calls(lesions, 2, 2, [scores[lesion.lesion_id] for lesion in lesions])
+    rows = cohort_lesions(reader_study)
+    for call in expected.aided:
+        reader_name = f"simulated-reader-{call.reader + 1}"
+        lesion = rows[call.lesion_id]
+        aided = ReaderCall.objects.get(lesion=lesion, reader__username=reader_name, session=Session.AIDED)
+        unaided = ReaderCall.objects.get(lesion=lesion, reader__username=reader_name, session=Session.UNAIDED)
+        assert aided.simulated and aided.blinded and aided.is_current and aided.locked
+        assert (aided.probability, aided.malignant) == (round(call.probability), call.malignant_call)
+        assert aided.locked_at >= unaided.locked_at
+    assert not ReaderCall.objects.filter(reader=reader).exists()  # real readers read through the UI
+    assert record_simulated_aided_calls(reader_study, lesions, 2, 2, scores) == 0  # idempotent
+
+
+@pytest.mark.django_db
+def test_simulated_aided_calls_are_refused_without_the_sequential_design_or_for_another_cohort_and_nothing_is_stored(
+        tmp_path, admin_user, reader):
+    import_small_cohort(tmp_path)
+    reader_study = ReaderStudy.objects.get()
+    lesions = _small_cohort_lesions()
+    with pytest.raises(CohortImportError, match="sequential design"):
+        record_simulated_aided_calls(reader_study, lesions, 2, 2, _oracle_scores(lesions))
+    reader_study.design = ReaderStudy.Design.SEQUENTIAL
+    reader_study.save()
+    with pytest.raises(CohortImportError, match="not the simulated one of this cohort"):
+        record_simulated_aided_calls(reader_study, lesions, 2, 3, _oracle_scores(lesions))  # another seed
+    scores = _oracle_scores(lesions)
+    scores.pop(lesions[-1].lesion_id)
+    with pytest.raises(CohortImportError, match=f"no model score for lesion\\(s\\) {lesions[-1].lesion_id}"):
+        record_simulated_aided_calls(reader_study, lesions, 2, 2, scores)
+    with pytest.raises(CohortImportError, match="no simulated reader\\(s\\) simulated-reader-3"):
+        record_simulated_aided_calls(reader_study, lesions, 3, 2, _oracle_scores(lesions))
+    assert not ReaderCall.objects.filter(session=Session.AIDED).exists()
+
+
+@pytest.mark.django_db
+def test_import_with_crossover_and_simulated_readers_is_refused_before_anything_is_written(tmp_path, admin_user):
+    with pytest.raises(CommandError, match="--design crossover"):
+        call_command("make_cohort", "--out", str(tmp_path / "c"), "--patients", "1", "--size", "64", "--slices", "16",
+                     "--import", "--user", "admin", "--simulate-readers", "2", "--design", "crossover", verbosity=0)
+    assert not (tmp_path / "c").exists() and not Study.objects.exists()
+
+
+@pytest.mark.django_db
+def test_import_into_an_existing_reader_study_of_another_design_is_refused(tmp_path, admin_user, reader):
+    ReaderStudy.objects.create(name="Synthetic cohort seed 2")
+    with pytest.raises(CommandError, match="already exists with design unaided, not sequential"):
+        import_small_cohort(tmp_path, "--design", "sequential")
+    assert not Study.objects.exists()

@@ -51,8 +51,15 @@ class Command(BaseCommand):
         parser.add_argument("--simulate-readers", type=int, default=0, metavar="K",
                             help="--import (demo only): K simulated readers record calls around the oracle; "
                                  "marked simulated everywhere")
+        parser.add_argument("--design", choices=["unaided", "sequential", "crossover"],
+                            help="--import: reading sessions of a new reader study (default unaided; sequential: "
+                                 "an aided call after each locked unaided one; simulated readers' aided calls "
+                                 "follow once a model has scored the lesions, as demo_setup does)")
 
     def handle(self, *args, **options):
+        if options["design"] == "crossover" and options["simulate_readers"]:
+            raise CommandError("--design crossover: simulated readers read every case unaided first; "
+                               "use --design sequential with --simulate-readers")
         slices = options["slices"] or 64
         if options["z_extent_mm"] is not None:
             slices = max(1, round(options["z_extent_mm"] / options["slice_mm"]))
@@ -106,6 +113,7 @@ class Command(BaseCommand):
             summary = import_cohort(
                 result, user, options["reader_study"] or f"Synthetic cohort seed {spec.seed}", readers=readers,
                 simulate_readers=options["simulate_readers"], seed=spec.seed, progress=progress,
+                design=options["design"],
             )
         except CohortImportError as error:
             raise CommandError(str(error)) from None
