@@ -1,6 +1,8 @@
 // The aided session of a sequential reader study on the case page: once the reader's unaided
 // call on the selected lesion is locked, the model's probability of malignancy (the version
 // frozen for the reader study, named) and a second call form, for the aided call.
+// The model's heat maps follow the same rule: their controls sit in this panel and the overlay
+// asks for the frozen version's maps (?reader_study=) only while the panel shows.
 // The server decides who sees the model's output (annotations.access.may_see_model_output);
 // before the unaided lock this panel stays hidden and asks for nothing.
 import { apiFetch } from './api.js';
@@ -8,8 +10,10 @@ import { apiFetch } from './api.js';
 const enc = encodeURIComponent;
 
 export class AidedReading {
-  constructor(section, { readerStudyId, CallForm, unaided, calls = [], onLocked = () => {} }) {
+  constructor(section, { readerStudyId, CallForm, unaided, calls = [], onLocked = () => {}, heatMaps = null, onError = () => {} }) {
     this.section = section;
+    this.heatMaps = heatMaps; // a HeatMapOverlay whose controls are in this panel, or null
+    this.onError = onError;
     this.readerStudyId = Number(readerStudyId);
     this.unaided = unaided;
     this.lesion = null;
@@ -30,6 +34,7 @@ export class AidedReading {
     if (!unaided || !unaided.locked_at) {
       this.section.hidden = true;
       this.form.setLesion(null);
+      if (this.heatMaps) this.heatMaps.showLesion(null).catch(this.onError);
       return;
     }
     this.section.hidden = false;
@@ -37,6 +42,7 @@ export class AidedReading {
     this.output.dataset.state = 'loading';
     this.output.textContent = 'Loading the model output…';
     this.form.setLesion(lesion);
+    if (this.heatMaps) this.heatMaps.showLesion(lesion).catch(this.onError);
     try {
       const answer = await apiFetch(
         `/api/v1/reader-studies/${enc(this.readerStudyId)}/lesions/${enc(lesion.id)}/model-output/`,

@@ -116,7 +116,10 @@ export const training = {
 
 // A model's output for a lesion: coordinators and admins (readers only in an aided session).
 export const modelOutput = {
-  heatMaps: (lesionId) => apiFetch(`/api/v1/lesions/${enc(lesionId)}/heat-maps/`),
+  // ``readerStudyId``: a reader's aided session (the frozen model version's maps only).
+  heatMaps: (lesionId, readerStudyId = null) => apiFetch(
+    `/api/v1/lesions/${enc(lesionId)}/heat-maps/${readerStudyId ? `?reader_study=${enc(readerStudyId)}` : ''}`,
+  ),
 };
 
 /** The list inside a DRF answer, paginated (``results``) or not. */

@@ -95,7 +95,7 @@ async function showCaseNavigation() {
   }
 }
 
-async function setUpReaderForms(CallForm, lesions) {
+async function setUpReaderForms(CallForm, lesions, heatMaps) {
   const callForm = new CallForm(root.querySelector('form.call-form:not(.aided-call-form)'), {
     readerStudyId,
     onLocked: async () => {
@@ -121,7 +121,10 @@ async function setUpReaderForms(CallForm, lesions) {
   const aidedSection = root.querySelector('.aided-reading');
   if (aidedSection) { // a sequential reader study: the aided call after the unaided lock
     const { AidedReading } = await import('./aided.js');
-    callForm.aided = new AidedReading(aidedSection, { readerStudyId, CallForm, unaided: callForm, calls, onLocked: callForm.onLocked });
+    const aidedHeatMaps = heatMaps && aidedSection.contains(heatMaps.controls) ? heatMaps : null;
+    callForm.aided = new AidedReading(aidedSection, {
+      readerStudyId, CallForm, unaided: callForm, calls, onLocked: callForm.onLocked, heatMaps: aidedHeatMaps, onError: showError,
+    });
   }
   refreshBadges(lesions, callForm);
   return callForm;
@@ -176,12 +179,14 @@ async function main() {
   let form = null;
   const heatMapControls = root.querySelector('.heat-map-controls');
   let heatMaps = null;
+  // In a reader's aided panel the overlay follows the panel (shown after the unaided lock), not the selection.
+  const heatMapsInAidedPanel = Boolean(heatMapControls && heatMapControls.closest('.aided-reading'));
   if (heatMapControls) {
     const { HeatMapOverlay } = await import('./heatmaps.js');
-    heatMaps = new HeatMapOverlay(viewer, heatMapControls);
+    heatMaps = new HeatMapOverlay(viewer, heatMapControls, { readerStudyId: heatMapsInAidedPanel ? readerStudyId : null });
     window.caseHeatMaps = heatMaps; // for the browser tests and the console
   }
-  const showHeatMaps = (lesion) => heatMaps && heatMaps.showLesion(lesion).catch(showError);
+  const showHeatMaps = (lesion) => heatMaps && !heatMapsInAidedPanel && heatMaps.showLesion(lesion).catch(showError);
   const lesions = new LesionPanel(root.querySelector('.lesions'), {
     viewer,
     studyInstanceUID,
@@ -201,7 +206,7 @@ async function main() {
   });
   await lesions.load();
   if (mode === 'reader') {
-    form = await setUpReaderForms(CallForm, lesions);
+    form = await setUpReaderForms(CallForm, lesions, heatMaps);
     lesions.onSelect = (lesion) => {
       showHeatMaps(lesion);
       form.setLesion(lesion);
@@ -211,7 +216,7 @@ async function main() {
     form = new PathologyForm(root.querySelector('form.pathology-form'));
   }
   await form.setLesion(lesions.selected);
-  if (heatMaps) await heatMaps.showLesion(lesions.selected).catch(showError);
+  if (heatMaps && !heatMapsInAidedPanel) await heatMaps.showLesion(lesions.selected).catch(showError);
   root.dataset.ready = '1';
 }
 

@@ -3,7 +3,8 @@
 // A canvas over each viewport draws the map, stretched over the image window of the patch
 // the model saw, whenever the viewport shows the map's slice (on every render, so it
 // follows scrolling, zoom and pan). A toggle, an opacity slider and a colour bar sit in
-// the toolbar; they stay hidden unless the API answers with maps (a reader is refused).
+// the toolbar (coordinators) or in the aided panel (a reader, after the unaided lock: the maps of
+// the model frozen for the reader study); they stay hidden unless the API answers with maps.
 import { Enums, utilities as csUtilities } from '@cornerstonejs/core';
 
 import { modelOutput } from './api.js';
@@ -33,10 +34,12 @@ function mapImage(values) {
 }
 
 export class HeatMapOverlay {
-  /** ``controls``: the toolbar group with ``input.heat-map-toggle``, ``input.heat-map-opacity`` and ``canvas.heat-map-colour-bar``. */
-  constructor(viewer, controls) {
+  /** ``controls``: the group with ``input.heat-map-toggle``, ``input.heat-map-opacity`` and ``canvas.heat-map-colour-bar``;
+   * ``readerStudyId``: ask for the maps of that reader study's aided session (a reader's case page). */
+  constructor(viewer, controls, { readerStudyId = null } = {}) {
     this.viewer = viewer;
     this.controls = controls;
+    this.readerStudyId = readerStudyId;
     this.toggle = controls.querySelector('input.heat-map-toggle');
     this.opacity = controls.querySelector('input.heat-map-opacity');
     this.note = controls.querySelector('.heat-map-note');
@@ -74,9 +77,10 @@ export class HeatMapOverlay {
     let heatMaps = [];
     if (lesionId !== null) {
       try {
-        heatMaps = (await modelOutput.heatMaps(lesionId)).heat_maps || [];
+        heatMaps = (await modelOutput.heatMaps(lesionId, this.readerStudyId)).heat_maps || [];
       } catch (error) {
-        if (error.status !== 403 && error.status !== 404) throw error;
+        // 403: not (yet) for this user; 404: no such lesion here; 409: no model frozen for the reader study.
+        if (![403, 404, 409].includes(error.status)) throw error;
       }
     }
     if (this.lesionId !== lesionId) return; // another lesion was selected meanwhile
