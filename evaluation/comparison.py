@@ -26,7 +26,7 @@ from itertools import combinations
 import numpy as np
 from scipy import stats
 
-from evaluation import agreement, aided_reading, mrmc, operating_points, reader_study, regression, roc
+from evaluation import agreement, aided_reading, mrmc, operating_points, reader_study, regression, roc, sample_size
 
 SIZE_SUBGROUPS = (
     ("size_le_20", "≤ 2 cm", lambda size: size <= 20.0),
@@ -430,3 +430,63 @@ def aided_vs_unaided(readers, lesion_ids, truth, patients, ratings, calls, patie
         return reader_study.aided_vs_unaided_as_dict(analysis)
 
     return _safely(analyse)
+
+
+PLAN_NEEDS_A_PILOT = (
+    "Planning the next study needs a pilot with aided and unaided reads: the same readers' unaided and aided "
+    "calls on the same cases (a sequential or crossover reader study), or run manage.py plan_reader_study "
+    "FILE.csv --effect 0.05 on a long CSV with two treatments."
+)
+PLAN_POWER, PLAN_ALPHA = 0.8, 0.05
+PLAN_SOURCE = ("Hillis, Obuchowski & Berbaum (2011), Power estimation for multireader ROC methods, "
+               "Acad. Radiol. 18:129–142; validated against RJafroc's SsPowerGivenJK and SsSampleSizeKGivenJ "
+               "(Van Dyke and Franken data)")
+
+
+def _finite(value):
+    """``value`` with every non-finite float replaced by None (the result is stored as JSON)."""
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    if isinstance(value, float):
+        return number(value)
+    return value
+
+
+def plan_next_study(readers, truth, patients, ratings, patient_level: bool, effect: float,
+                    target_power: float = PLAN_POWER, alpha: float = PLAN_ALPHA) -> dict:
+    """Power of the next aided-versus-unaided study over readers × cases, with this study as the pilot.
+
+    ``ratings`` is ``[2, reader, lesion]`` (0 unaided, 1 aided), ``readers`` their labels. The OR
+    variance components of the readers' AUCs (jackknife; by patient with ``patient_level``, and
+    then case counts are patients) go into :func:`sample_size.plan_study` (Hillis, Obuchowski &
+    Berbaum 2011): power for RRRC, FRRC and RRFC and the smallest number of cases per reader
+    count. JSON-ready: ``StudyPlan.as_dict()`` plus the unit, the observed aided − unaided
+    difference, the method and its source; ``{"error": ...}`` when it cannot be computed.
+    """
+    if len(readers) < 2:
+        return {"error": "planning the next study needs at least two readers with an unaided and an aided call "
+                         "on every lesion"}
+
+    def plan():
+        clusters = np.asarray(patients) if patient_level else None
+        pilot = sample_size.pilot_from_ratings(np.asarray(ratings, dtype=float), np.asarray(truth).astype(int),
+                                               clusters=clusters)
+        study_plan = sample_size.plan_study(pilot, effect, target_power, alpha)
+        unit = "patients" if patient_level else "cases"
+        payload = study_plan.as_dict()
+        payload["pilot"].update(treatments=list(aided_reading.MODALITIES), patient_level=bool(patient_level),
+                                covariance="jackknife", readers=list(readers))
+        payload.update(
+            unit=unit,
+            observed_difference=number(-pilot.observed_effect),  # aided − unaided
+            method=(f"Power of the two-sided test (α = {alpha:g}) of an AUC difference of {effect:g} between aided "
+                    f"and unaided reading, predicted from this study's Obuchowski–Rockette variance components "
+                    f"({pilot.n_readers} readers, {pilot.n_cases} {unit}, jackknife"
+                    f"{' by patient' if patient_level else ''}) by the method of Hillis, Obuchowski & Berbaum."),
+            source=PLAN_SOURCE,
+        )
+        return _finite(payload)
+
+    return _safely(plan)

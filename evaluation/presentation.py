@@ -211,6 +211,39 @@ def _aided(result) -> dict | None:
             "change_columns": [label for _, label in CHANGE_COLUMNS], "change_rows": change_rows}
 
 
+PLAN_ANALYSES = (("rrrc", "Random readers, random cases"), ("frrc", "Fixed readers, random cases"),
+                 ("rrfc", "Random readers, fixed cases"))
+
+
+def _cases_needed(needed, plan) -> str:
+    unit = plan["unit"]
+    if needed["cases"] is not None:
+        return f"{needed['cases']} {unit} (power {fmt(needed['power'])})"
+    limit = needed.get("power_limit")
+    if limit is not None and limit < plan["power"]:
+        return f"not reachable (power at most {fmt(limit)} with unlimited {unit})"
+    return f"more than {plan['max_cases']} {unit}"
+
+
+def _plan(result) -> dict | None:
+    """The power tables of the next aided-versus-unaided study (RRRC first), or the line saying what is needed."""
+    plan = result.get("study_plan")
+    if plan is None:
+        return None
+    if "error" in plan:
+        return {"error": plan["error"]}
+    analyses = []
+    for key, name in PLAN_ANALYSES:
+        block = plan["analyses"][key]
+        rows = [{"readers": readers, "needed": _cases_needed(needed, plan),
+                 "cells": [{"power": fmt(p), "reached": p is not None and p >= plan["power"]} for p in powers]}
+                for readers, powers, needed in zip(block["readers"], block["power"], block["cases_needed"])]
+        analyses.append({"key": key, "name": name, "cases": block["cases"], "rows": rows})
+    return {"effect": fmt(plan["effect"], 3).rstrip("0").rstrip("."), "power": f"{plan['power']:g}",
+            "alpha": f"{plan['alpha']:g}", "unit": plan["unit"], "method": plan["method"], "source": plan["source"],
+            "observed": fmt(plan.get("observed_difference"), 3), "analyses": analyses}
+
+
 def _is_cm_versus_ex(first_key, second_key) -> bool:
     """The source study's test: CM against EX within one model family (``model:CM``/``model:EX``, ``model:radiomics-CM``/...)."""
     first, second = first_key.removeprefix("model:"), second_key.removeprefix("model:")
@@ -255,7 +288,8 @@ def page_context(inputs, row, query) -> dict:
     model_key = selected_model_key(inputs.analysed_models, query)
     labels = _labels(result)
     options_query = inputs.options.as_query()
-    keep = {k: v for k, v in query.items() if k in ("subgroup", "model", "include_unblinded", "patient_level")}
+    keep = {k: v for k, v in query.items()
+            if k in ("subgroup", "model", "include_unblinded", "patient_level", "effect")}
     context = {
         "reader_study": inputs.reader_study,
         "inputs": inputs,
@@ -279,6 +313,7 @@ def page_context(inputs, row, query) -> dict:
         "svg": mark_safe(inline_roc_svg(row, group["key"])) if result and group and "error" not in group else "",
         "has_simulated": any(r.simulated for r in inputs.readers),
         "aided": _aided(result),
+        "plan": _plan(result),
         "frozen_model": result.get("frozen_model") or inputs.frozen_model,
     }
     if group and "error" not in group:

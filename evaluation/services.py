@@ -44,7 +44,7 @@ try:  # the model registry is optional: without it the page compares readers onl
 except ImportError:  # pragma: no cover - depends on the inference app being installed
     ModelVersion = Prediction = PredictionKind = ReaderStudyModel = None
 
-ANALYSIS_VERSION = "2"  # 2: aided − unaided of sequential reader studies
+ANALYSIS_VERSION = "3"  # 2: aided − unaided of sequential reader studies; 3: the plan of the next study
 VARIANT_ORDER = ["NC", "CM", "NG", "EX", "CM+NG", "ALL"]
 PATIENT_LEVEL_CHOICES = ("auto", "on", "off")
 
@@ -69,21 +69,57 @@ def may_know_reader_study(user, reader_study) -> bool:
 
 # --- options -------------------------------------------------------------------
 
+PLAN_EFFECT_MAX = 0.5  # an AUC difference above this is not a plausible effect to plan for
+
+
+def default_plan_effect() -> float:
+    """The AUC difference the page plans for unless ``?effect=`` says otherwise (``EVALUATION_PLAN_EFFECT``)."""
+    return float(getattr(settings, "EVALUATION_PLAN_EFFECT", 0.05))
+
+
+class OptionError(ValueError):
+    """A comparison option that cannot be used; ``field`` names the query parameter."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
+def check_plan_effect(value) -> float:
+    """``value`` as an AUC difference in (0, 0.5], else :class:`OptionError` naming ``effect``."""
+    try:
+        effect = float(value)
+    except (TypeError, ValueError):
+        raise OptionError("effect", f"must be an AUC difference such as 0.05 (got {value!r})") from None
+    if not 0 < effect <= PLAN_EFFECT_MAX:  # also refuses nan
+        raise OptionError("effect", f"must be an AUC difference above 0 and at most {PLAN_EFFECT_MAX} (got {value!r})")
+    return effect
+
+
 @dataclass(frozen=True)
 class ComparisonOptions:
     include_unblinded: bool = False
     patient_level: str = "auto"  # auto: on when some patient has more than one lesion
+    effect: float = field(default_factory=default_plan_effect)  # AUC difference the next study is planned for
+
+    def __post_init__(self):
+        object.__setattr__(self, "effect", check_plan_effect(self.effect))
 
     @classmethod
     def from_query(cls, query) -> "ComparisonOptions":
+        """The options of ``?include_unblinded=&patient_level=&effect=``; a bad ``effect`` raises :class:`OptionError`."""
         level = query.get("patient_level", "auto")
+        effect = query.get("effect", "")
         return cls(
             include_unblinded=query.get("include_unblinded", "") in {"1", "true", "on", "yes"},
             patient_level=level if level in PATIENT_LEVEL_CHOICES else "auto",
+            effect=default_plan_effect() if effect == "" else effect,
         )
 
     def as_dict(self) -> dict:
-        return {"include_unblinded": self.include_unblinded, "patient_level": self.patient_level}
+        return {"include_unblinded": self.include_unblinded, "patient_level": self.patient_level,
+                "effect": self.effect}
 
     def as_query(self) -> str:
         parts = []
@@ -91,6 +127,8 @@ class ComparisonOptions:
             parts.append("include_unblinded=1")
         if self.patient_level != "auto":
             parts.append(f"patient_level={self.patient_level}")
+        if self.effect != default_plan_effect():
+            parts.append(f"effect={self.effect:g}")
         return "&".join(parts)
 
 
@@ -437,6 +475,12 @@ def compute_result(inputs: ComparisonInputs) -> tuple[dict, dict]:
         )
         result["aided_vs_unaided"] = {**aided, "readers": [r.label for r in inputs.aided_readers],
                                       "frozen_model": inputs.frozen_model}
+        result["study_plan"] = comparison.plan_next_study(
+            [r.label for r in inputs.aided_readers], data.truth, data.patients, ratings, result["patient_level"],
+            inputs.options.effect,
+        )
+    elif not inputs.has_aided_session:
+        result["study_plan"] = {"error": comparison.PLAN_NEEDS_A_PILOT}
     svgs = {
         group["key"]: plots.roc_svg(group, result["readers"], result["models"], inline=True)
         for group in result["subgroups"][:1] if "error" not in group

@@ -8,16 +8,21 @@ from .models import ComparisonResult
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def compute_comparison(*, reader_study_pk: int, include_unblinded: bool = False, patient_level: str = "auto"):
+def compute_comparison(*, reader_study_pk: int, include_unblinded: bool = False, patient_level: str = "auto",
+                       effect: float | None = None):
     """Compute and store the comparison for the reader study's current inputs.
 
     A second run for inputs whose result is already stored is a no-op; if the
     inputs changed since the task was queued, the current inputs are computed.
+    ``effect`` is the AUC difference the next study is planned for (None: the setting).
     """
     reader_study = ReaderStudy.objects.filter(pk=reader_study_pk).first()
     if reader_study is None:
         return None
-    options = services.ComparisonOptions(include_unblinded=include_unblinded, patient_level=patient_level)
+    options = services.ComparisonOptions(
+        include_unblinded=include_unblinded, patient_level=patient_level,
+        effect=services.default_plan_effect() if effect is None else effect,
+    )
     inputs = services.gather_inputs(reader_study, options)
     done = ComparisonResult.objects.filter(
         reader_study=reader_study, revision=inputs.revision, state=ComparisonResult.State.DONE

@@ -8,8 +8,11 @@ The downloads of the analysis (JSON, ROC PNG/SVG) take the page's path to the re
 (``services.current_result``): cached, else computed here for a small study, else
 requested from a worker, and then the answer is 202 with the state and the status
 URL, never a computation of a large study in the web process. Every download is
-audited (``AuditEvent`` action ``export``).
+audited (``AuditEvent`` action ``export``). An option in the query that cannot be used
+(``?effect=`` outside (0, 0.5]) is answered 400 naming it.
 """
+from functools import wraps
+
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
@@ -31,6 +34,17 @@ def _reader_study_for(request, pk) -> ReaderStudy:
     if not services.may_view_comparison(request.user, reader_study):
         raise PermissionDenied("The comparison opens to readers once the coordinator unblinds the reader study.")
     return reader_study
+
+
+def answers_bad_options(view):
+    """400 ``{"field": ..., "error": ...}`` when ``view``'s query has an option that cannot be used."""
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except services.OptionError as error:
+            return JsonResponse({"field": error.field, "error": str(error)}, status=400)
+    return wrapper
 
 
 def _inputs(request, pk):
@@ -77,6 +91,7 @@ def _download(request, inputs, content, content_type, filename):
 
 @require_GET
 @login_required
+@answers_bad_options
 def comparison_page(request, pk):
     inputs = _inputs(request, pk)
     row = services.current_result(inputs)
@@ -86,6 +101,7 @@ def comparison_page(request, pk):
 
 @require_GET
 @login_required
+@answers_bad_options
 def comparison_status(request, pk):
     """``{"state": ..., "fresh": bool}`` for the page's poll while a worker computes."""
     inputs = _inputs(request, pk)
@@ -96,6 +112,7 @@ def comparison_status(request, pk):
 
 @require_GET
 @login_required
+@answers_bad_options
 def export_joined_csv(request, pk):
     inputs = _inputs(request, pk)
     content = exports.joined_csv(inputs)
@@ -104,6 +121,7 @@ def export_joined_csv(request, pk):
 
 @require_GET
 @login_required
+@answers_bad_options
 def export_long_csv(request, pk):
     inputs = _inputs(request, pk)
     model_key = presentation.selected_model_key(inputs.analysed_models, request.GET)
@@ -113,6 +131,7 @@ def export_long_csv(request, pk):
 
 @require_GET
 @login_required
+@answers_bad_options
 def export_imrmc(request, pk):
     """iMRMC input: unaided and aided modalities for a reader study with an aided session (readers with both
     calls on every lesion), else (or with ``?modalities=models``) the readers and each model."""
@@ -126,6 +145,7 @@ def export_imrmc(request, pk):
 
 @require_GET
 @login_required
+@answers_bad_options
 def export_json(request, pk):
     inputs = _inputs(request, pk)
     row, answer = _result_or_answer(inputs)
@@ -135,6 +155,7 @@ def export_json(request, pk):
     return _download(request, inputs, content, "application/json", _filename(inputs, ".json"))
 
 
+@answers_bad_options
 def _roc(request, pk, kind):
     inputs = _inputs(request, pk)
     row, answer = _result_or_answer(inputs)
@@ -156,11 +177,13 @@ def _roc(request, pk, kind):
 
 @require_GET
 @login_required
+@answers_bad_options
 def roc_png(request, pk):
     return _roc(request, pk, "png")
 
 
 @require_GET
 @login_required
+@answers_bad_options
 def roc_svg(request, pk):
     return _roc(request, pk, "svg")

@@ -330,6 +330,8 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Comparison pages with more ratings (lesions x (readers + models)) than this are computed by a worker.
 EVALUATION_SYNC_MAX_RATINGS = env_int("EVALUATION_SYNC_MAX_RATINGS", 2500)
+# The AUC difference the comparison page plans the next aided-versus-unaided study for (?effect= overrides).
+EVALUATION_PLAN_EFFECT = float(os.environ.get("EVALUATION_PLAN_EFFECT") or 0.05)
 INFERENCE_HEARTBEAT_TIMEOUT_MINUTES = env_int("INFERENCE_HEARTBEAT_TIMEOUT_MINUTES", 15)
 # A lesion whose ROIs or pathology change is scored this many seconds after the first save; the
 # saves in between share that one task (inference.services.score_changed_lesion).
