@@ -200,7 +200,8 @@ def import_cohort(cohort_files, user, reader_study_name, readers=(), simulate_re
 
 def cohort_lesions(reader_study) -> dict:
     """The reader study's lesions by the generator's lesion id (``<PatientID>-<label>``, e.g. ``SRM-0001-L1``)."""
-    lesions = Lesion.objects.filter(study__reader_study_cases__reader_study=reader_study).select_related("study__patient")
+    lesions = (Lesion.objects.filter(study__reader_study_cases__reader_study=reader_study)
+               .select_related("study__patient"))
     return {f"{lesion.study.patient.patient_id}-{lesion.label}": lesion for lesion in lesions}
 
 

@@ -12,6 +12,10 @@ the normal scoring path (:func:`inference.tasks.score`) score every lesion of th
 archive. None of the demo reader study's patients is in its training data, so the
 comparison page uses those final-model scores as held-out scores.
 
+Once the demo model has scored the lesions, :func:`simulate_demo_aided_reading` freezes
+it for the demo reader study (a sequential one) and records the simulated readers'
+aided calls with its scores, so the comparison page shows aided versus unaided reading.
+
 Keras is imported inside :func:`train_demo_model` only (a Celery task or a command
 calls it).
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 from inference.experiments import ExperimentError, get_experiment
 
@@ -32,6 +37,12 @@ DEMO_MODEL_VARIANT = "CM"
 # Trained beside it, on the same cohort and variant: the radiomics family, the stronger one at a few
 # hundred lesions (benchmarks/learning_curve.py), so the demo compares readers with both families.
 DEMO_ALSO_EXPERIMENTS = ("radiomics",)
+
+# The demo reader study: a sequential one (unaided, then aided with the demo model), seed 0,
+# read by DEMO_SIMULATED_READERS simulated readers and the demo's reader accounts.
+DEMO_READER_STUDY = "Demo reader study (synthetic cohort)"
+DEMO_COHORT_SEED = 0
+DEMO_SIMULATED_READERS = 3
 
 
 
@@ -183,3 +194,63 @@ def train_demo_model(experiment_name: str = DEMO_MODEL_EXPERIMENT, variant_name:
         logger.info("demo model: %s scored %d lesions in %.0f s", version, scored, time.perf_counter() - started)
         versions[experiment.name] = version
     return versions[wanted[0][0].name]
+
+
+@dataclass(frozen=True)
+class AidedDemo:
+    """What :func:`simulate_demo_aided_reading` did: the model version aided readers see, calls recorded."""
+
+    model_version: object
+    recorded: int
+
+
+def demo_cohort_lesions(patients: int):
+    """The generator's lesions of the demo cohort's first ``patients`` patients, in import order (latents only)."""
+    from .cohort import CohortSpec, sample_cohort
+    from .management.commands.make_cohort import parse_mix
+
+    # The mix exactly as make_cohort received it from demo_setup (text, then parsed).
+    spec = CohortSpec(patients=patients, seed=DEMO_COHORT_SEED, subtype_mix=parse_mix(mix_argument(DEMO_SUBTYPE_MIX)))
+    return [lesion for case in sample_cohort(spec) for lesion in case.lesions]
+
+
+def simulate_demo_aided_reading(version, reader_study_name: str = DEMO_READER_STUDY,
+                                readers: int = DEMO_SIMULATED_READERS) -> AidedDemo | None:
+    """The demo's simulated readers read aided with the demo model ``version`` (a ModelVersion that scored the lesions).
+
+    Freezes ``version`` as the model the sequential demo reader study shows in its aided
+    session (a version frozen earlier stays once aided calls exist) and records each
+    simulated reader's aided call on every lesion with the score the model-output
+    endpoint serves (:func:`inference.services.aided_model_output`: out-of-fold where
+    there is one, else the final model's), following
+    :func:`portal.cohort.simulate_aided_reader_calls`; the calls are locked after the
+    reader's unaided call and marked simulated. Real readers' calls are not touched.
+    Idempotent. None when there is no demo reader study or it is unaided only (a demo
+    imported before aided reading). :class:`annotations.cohort_import.CohortImportError`
+    when the calls cannot be simulated (a lesion without a score, other unaided calls).
+    """
+    from annotations.cohort_import import cohort_lesions, record_simulated_aided_calls
+    from annotations.errors import Conflict
+    from annotations.models import ReaderStudy
+    from inference import services
+
+    reader_study = ReaderStudy.objects.filter(name=reader_study_name).first()
+    if reader_study is None or reader_study.design != ReaderStudy.Design.SEQUENTIAL:
+        return None
+    try:
+        frozen = services.freeze_model_version(reader_study, version.pk)
+    except Conflict:  # aided calls were made with the version frozen earlier: it stays
+        frozen = services.frozen_model_version(reader_study)
+    lesions = demo_cohort_lesions(reader_study.cases.count())
+    rows = cohort_lesions(reader_study)
+    scores = {}
+    for lesion in lesions:
+        if lesion.lesion_id in rows:
+            try:
+                output = services.aided_model_output(reader_study, rows[lesion.lesion_id])
+                scores[lesion.lesion_id] = output["probability"]
+            except LookupError:
+                pass  # record_simulated_aided_calls names the lesions without a score
+    recorded = record_simulated_aided_calls(reader_study, lesions, readers, DEMO_COHORT_SEED, scores)
+    logger.info("demo aided reading: %d simulated aided calls with %s", recorded, frozen)
+    return AidedDemo(frozen, recorded)

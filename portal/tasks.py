@@ -4,12 +4,29 @@ Keyword arguments are plain values; the task is ``acks_late`` with
 ``reject_on_worker_lost``, and a repeated message is a no-op once the model exists
 (:func:`portal.demo_model.existing_demo_model`). Keras is imported inside the task only.
 """
+import logging
+
 from celery import shared_task
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="portal.tasks.train_demo_model", bind=True, acks_late=True, reject_on_worker_lost=True)
 def train_demo_model(self, *, experiment_name, variant_name, patients, seed, size, overrides=None):
-    """Train, register, activate the demo model on an independent synthetic cohort and score the archive; its pk."""
+    """Train, register, activate the demo model on an independent synthetic cohort and score the archive; its pk.
+
+    Then the demo reader study's simulated readers read aided with it
+    (:func:`portal.demo_model.simulate_demo_aided_reading`); a failure there is logged,
+    the model stays.
+    """
+    from annotations.cohort_import import CohortImportError
+
+    from .demo_model import simulate_demo_aided_reading
     from .demo_model import train_demo_model as train
 
-    return train(experiment_name, variant_name, patients, seed, size, overrides).pk
+    version = train(experiment_name, variant_name, patients, seed, size, overrides)
+    try:
+        simulate_demo_aided_reading(version)
+    except CohortImportError as error:
+        logger.warning("demo model %s: no simulated aided calls: %s", version, error)
+    return version.pk

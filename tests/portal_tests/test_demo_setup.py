@@ -1,4 +1,6 @@
-"""``manage.py demo_setup``: a demo whose model learned from patients the reader study does not hold."""
+"""``manage.py demo_setup``: a demo whose model learned from patients the reader study does not hold, and whose
+simulated readers read again aided by it."""
+import html
 import io
 
 import numpy as np
@@ -7,13 +9,15 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from annotations.models import ReaderStudy
+from annotations.cohort_import import cohort_lesions
+from annotations.models import ReaderCall, ReaderStudy, Session
 from evaluation import services as evaluation
 from inference.experiments import get_experiment
 from inference.folds import assign_folds
-from inference.models import ModelVersion
+from inference.models import ModelVersion, Prediction, PredictionKind, ReaderStudyModel
 from portal import demo_model
-from portal.cohort import CohortSpec, sample_cohort
+from portal import tasks as demo_tasks
+from portal.cohort import CohortSpec, sample_cohort, simulate_aided_reader_calls
 from portal.management.commands import demo_setup
 from portal.management.commands.make_cohort import parse_mix
 
@@ -38,7 +42,8 @@ def _setup(*arguments):
     return out.getvalue()
 
 
-def test_a_small_demo_compares_readers_with_models_trained_on_other_patients_that_beat_chance(var_dir):
+def test_a_small_demo_compares_readers_with_models_trained_on_other_patients_that_beat_chance_and_aided_with_unaided(
+        var_dir, client):
     _setup(*SMALL_DEMO)
     reader_study = ReaderStudy.objects.get(name=demo_setup.DEMO_READER_STUDY)
     models = ModelVersion.objects.filter(is_active=True, variant=demo_model.DEMO_MODEL_VARIANT)
@@ -57,6 +62,22 @@ def test_a_small_demo_compares_readers_with_models_trained_on_other_patients_tha
     for compared in inputs.analysed_models:
         auc = next(row["auc"] for row in result["subgroups"][0]["auc"] if row["key"] == compared.key)
         assert auc > 0.5, compared.key
+
+    # A sequential study: the demo CNN frozen for it, each simulated reader's aided call on every lesion
+    # (moved toward the CNN's held-out score), the aided − unaided section on the comparison page.
+    demo_cnn = models.get(experiment_name=demo_model.DEMO_MODEL_EXPERIMENT)
+    assert reader_study.design == ReaderStudy.Design.SEQUENTIAL
+    assert ReaderStudyModel.objects.get(reader_study=reader_study).model_version == demo_cnn
+    aided = ReaderCall.objects.filter(reader_study=reader_study, session=Session.AIDED)
+    assert aided.count() == 3 * 21 and all(call.simulated and call.locked and call.blinded for call in aided)
+    assert not ReaderCall.objects.filter(reader_study=reader_study, simulated=False).exists()  # real readers: the UI
+    block = result["aided_vs_unaided"]
+    assert sorted(block["readers"]) == ["Simulated reader 1", "Simulated reader 2", "Simulated reader 3"]
+    assert block["frozen_model"]["id"] == demo_cnn.pk and block["auc"]["sentence"].startswith("Readers' mean AUC")
+    assert block["call_changes"]["pooled"]["reads"] == 3 * 21
+    client.force_login(get_user_model().objects.get(username="coordinator"))
+    page = html.unescape(client.get(f"/reader-studies/{reader_study.pk}/comparison/").content.decode())
+    assert "Aided versus unaided reading" in page and block["auc"]["sentence"] in page
 
     cross_validated = ModelVersion.objects.get(training_run__isnull=False)
     assert not cross_validated.is_active  # the demo model stays the one compared
@@ -103,7 +124,7 @@ def test_a_demo_model_already_trained_on_the_cohort_is_not_trained_again(var_dir
         (["--training-patients", "0"], "--training-patients must be at least 1"),
         (["--model-variant", "XX"], "has no variant 'XX'"),
         (["--model-experiment", "no-such-experiment"], "unknown experiment"),
-        (["--model-set", "epochs=0"], "epochs and batch_size must be >= 1"),
+        (["--model-set", "epochs=0"], "epochs: must be from 1 to 500"),
         (["--patients", "3"], "--patients must be at least 5"),
     ],
 )
@@ -112,3 +133,57 @@ def test_bad_options_are_refused_before_anything_is_written(var_dir, arguments, 
         _setup(*arguments)
     assert not get_user_model().objects.exists()
     assert not ReaderStudy.objects.exists() and not ModelVersion.objects.exists()
+
+
+def _existing_demo_models():
+    """Both demo models as if the worker had trained them on the default independent cohort (nothing to train)."""
+    cohort = {"independent_cohort": demo_model.independent_cohort(300, 1000, 256), "lesions": []}
+    return [ModelVersion.objects.create(
+        experiment_name=name, experiment={}, variant="CM", phases=["CM"], builder=builder, version=1,
+        artifact="a", artifact_sha256="0" * 64, training_data=cohort, is_active=True)
+        for name, builder in (("source-study", "small_cnn"), ("radiomics", "radiomics"))]
+
+
+def test_the_worker_task_freezes_the_demo_model_and_the_simulated_readers_read_aided_with_its_scores(var_dir):
+    """The task path (no --inline): after the demo model is stored and has scored the lesions, the simulated
+    readers' aided calls follow portal.cohort.simulate_aided_reader_calls with its scores; a second run adds none."""
+    call_command("create_demo_users", stdout=io.StringIO())
+    call_command("make_cohort", "--out", str(var_dir / "cohort"), "--patients", "3", "--seed", "0", "--size", "64",
+                 "--slices", "24", "--mix", demo_model.mix_argument(demo_model.DEMO_SUBTYPE_MIX), "--import",
+                 "--user", "admin", "--readers", "reader1", "--simulate-readers", "3", "--design", "sequential",
+                 "--reader-study", demo_setup.DEMO_READER_STUDY, verbosity=0)
+    reader_study = ReaderStudy.objects.get(name=demo_setup.DEMO_READER_STUDY)
+    cnn, radiomics = _existing_demo_models()
+    lesions = cohort_lesions(reader_study)
+    for number, lesion in enumerate(lesions.values()):
+        for version, score in ((cnn, 0.1 + 0.2 * number), (radiomics, 0.5)):
+            Prediction.objects.create(model_version=version, lesion=lesion, kind=PredictionKind.FINAL, score=score)
+    arguments = {"experiment_name": "source-study", "variant_name": "CM", "patients": 300, "seed": 1000, "size": 256}
+    assert demo_tasks.train_demo_model(**arguments) == cnn.pk
+
+    assert ReaderStudyModel.objects.get(reader_study=reader_study).model_version == cnn
+    generated = demo_model.demo_cohort_lesions(3)
+    scores = {lesion_id: cnn.predictions.get(lesion=lesion).score for lesion_id, lesion in lesions.items()}
+    expected = simulate_aided_reader_calls(generated, 3, demo_model.DEMO_COHORT_SEED,
+                                           [scores[lesion.lesion_id] for lesion in generated])
+    stored = {(call.reader.username, call.lesion_id): call.probability for call in
+              ReaderCall.objects.filter(session=Session.AIDED).select_related("reader")}
+    assert stored == {(f"simulated-reader-{c.reader + 1}", lesions[c.lesion_id].pk): round(c.probability)
+                      for c in expected.aided}
+    assert demo_tasks.train_demo_model(**arguments) == cnn.pk
+    assert ReaderCall.objects.filter(session=Session.AIDED).count() == len(stored)
+    assert "0 simulated aided calls recorded" in _setup("--inline")  # demo_setup again: the model exists, no new call
+
+
+def test_the_demo_model_without_a_score_for_every_lesion_leaves_no_aided_calls_and_says_why(var_dir):
+    call_command("create_demo_users", stdout=io.StringIO())
+    call_command("make_cohort", "--out", str(var_dir / "cohort"), "--patients", "2", "--seed", "0", "--size", "64",
+                 "--slices", "24", "--mix", demo_model.mix_argument(demo_model.DEMO_SUBTYPE_MIX), "--import",
+                 "--user", "admin", "--simulate-readers", "3", "--design", "sequential",
+                 "--reader-study", demo_setup.DEMO_READER_STUDY, verbosity=0)
+    cnn, _ = _existing_demo_models()
+    errors = io.StringIO()
+    call_command("demo_setup", "--inline", stdout=io.StringIO(), stderr=errors)
+    assert "No simulated aided calls" in errors.getvalue()
+    assert "no model score for lesion(s) SRM-0001-L1" in errors.getvalue()
+    assert not ReaderCall.objects.filter(session=Session.AIDED).exists()

@@ -1,11 +1,15 @@
 """Everything ``make demo`` needs in the database: demo users, the demo cohort, a model that has learned.
 
-The demo reader study is a synthetic cohort (seed 0) drawn with a benign share of 40 %
-(:data:`portal.demo_model.DEMO_SUBTYPE_MIX`) and three simulated readers. Its model is
+The demo reader study is a sequential one (unaided, then aided) of a synthetic cohort
+(seed 0) drawn with a benign share of 40 % (:data:`portal.demo_model.DEMO_SUBTYPE_MIX`)
+and three simulated readers. Its model is
 trained on an independent synthetic cohort rendered in memory and never imported
 (:func:`portal.demo_model.train_demo_model`), so none of the reader study's patients
 is in its training data; a cross-validated training run on the demo's own lesions is
-queued beside it to show the training page at work.
+queued beside it to show the training page at work. Once that model has scored the
+lesions it is frozen for the reader study and the simulated readers record their aided
+calls with its scores (:func:`portal.demo_model.simulate_demo_aided_reading`; here with
+``--inline`` or an existing model, otherwise by the worker's task).
 """
 import shutil
 
@@ -13,14 +17,18 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from annotations.cohort_import import CohortImportError
 from annotations.models import ReaderStudy
 from inference.experiments import ExperimentError, parse_overrides
 from portal.cohort import CohortSpec
 from portal.demo_model import (
     DEMO_ALSO_EXPERIMENTS,
     DEMO_BENIGN_SHARE,
+    DEMO_COHORT_SEED,
     DEMO_MODEL_EXPERIMENT,
     DEMO_MODEL_VARIANT,
+    DEMO_READER_STUDY,
+    DEMO_SIMULATED_READERS,
     DEMO_SUBTYPE_MIX,
     TRAINING_COHORT_PATIENTS,
     TRAINING_COHORT_SEED,
@@ -29,21 +37,21 @@ from portal.demo_model import (
     existing_demo_model,
     independent_cohort,
     mix_argument,
+    simulate_demo_aided_reading,
     train_demo_model,
 )
 from portal.management.commands.create_demo_users import DEMO_USERS
 from portal.tasks import train_demo_model as train_demo_model_task
 
-DEMO_READER_STUDY = "Demo reader study (synthetic cohort)"
-DEMO_COHORT_SEED = 0
 DEMO_PATIENTS = 48
 
 
 class Command(BaseCommand):
     help = (
-        "Create the demo users; the first time, generate and import the demo cohort (40 % benign mix, 3 simulated "
-        "readers); train the demo model on an independent synthetic cohort (queued for the worker, or --inline) "
-        "and queue a cross-validated training run on the demo's own lesions."
+        "Create the demo users; the first time, generate and import the demo cohort (40 % benign mix, a sequential "
+        "reader study with 3 simulated readers); train the demo model on an independent synthetic cohort (queued "
+        "for the worker, or --inline), freeze it for the reader study and record the simulated readers' aided "
+        "calls with its scores; queue a cross-validated training run on the demo's own lesions."
     )
 
     def add_arguments(self, parser):
@@ -108,7 +116,8 @@ class Command(BaseCommand):
         call_command(
             "make_cohort", "--out", str(out), "--patients", str(options["patients"]), "--seed", str(DEMO_COHORT_SEED),
             "--size", str(options["size"]), "--mix", mix_argument(DEMO_SUBTYPE_MIX), "--import", "--user", "admin",
-            "--readers", readers, "--simulate-readers", "3", "--reader-study", DEMO_READER_STUDY, stdout=self.stdout,
+            "--readers", readers, "--simulate-readers", str(DEMO_SIMULATED_READERS), "--design", "sequential",
+            "--reader-study", DEMO_READER_STUDY, stdout=self.stdout,
         )
         # The archive holds the images now; keep only the ground truth table.
         for child in out.iterdir():
@@ -123,6 +132,7 @@ class Command(BaseCommand):
         existing = existing_demo_model(experiment.name, variant.name, cohort["patients"], cohort["seed"])
         if existing is not None:
             self.stdout.write(f"Demo model: {existing}, trained on {describe_cohort(cohort)}.")
+            self._aided_reading(existing)
             return
         arguments = {"experiment_name": options["model_experiment"], "variant_name": variant.name,
                      "patients": cohort["patients"], "seed": cohort["seed"], "size": cohort["size"], "overrides": overrides}
@@ -135,12 +145,26 @@ class Command(BaseCommand):
             version = train_demo_model(**arguments)
             self.stdout.write(f"Demo models active ({version} and {variant.name} of {', '.join(also) or 'no other'}); "
                               "the demo lesions are scored.")
+            self._aided_reading(version)
         else:
             train_demo_model_task.apply_async(kwargs=arguments)
             self.stdout.write(
                 f"The demo models are queued: the worker trains {what}, activates them and scores the demo lesions "
-                "(a few minutes after it starts; then it is on the comparison page)."
+                "(a few minutes after it starts; then it is on the comparison page, with the simulated readers' "
+                "aided calls)."
             )
+
+    def _aided_reading(self, version):
+        """The simulated readers' aided calls with the demo model (frozen for the reader study); a warning if not."""
+        try:
+            aided = simulate_demo_aided_reading(version)
+        except CohortImportError as error:
+            self.stderr.write(f"No simulated aided calls: {error}")
+            return
+        if aided is not None:
+            self.stdout.write(
+                f"Aided reading: {aided.model_version} is frozen for {DEMO_READER_STUDY!r}; "
+                f"{aided.recorded} simulated aided calls recorded (simulated readers move toward its score).")
 
     def _training_run(self, options):
         sets = [argument for text in options["model_set"] for argument in ("--set", text)]
