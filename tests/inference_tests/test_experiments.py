@@ -27,7 +27,7 @@ def test_overrides_replace_fields_and_nested_patch_values():
     [
         ({"builder": "resnet"}, "unknown builder"),
         ({"builder": "inception_v3", "patch": {"size_px": 32}}, "size_px >= 75"),
-        ({"folds": 1}, "folds >= 2"),
+        ({"folds": 1}, "folds: must be from 2 to 20"),
         ({"patch": {"roi_scale": -1}}, "roi_scale"),
         ({"colour": "red"}, "unknown experiment field"),
         ({"builder_options": {"weights": "/nonexistent/weights.h5"}}, "never downloaded"),
