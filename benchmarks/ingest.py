@@ -52,7 +52,7 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
-from benchmarks.processes import Processes, free_port, start_gunicorn, wait_for_http  # noqa: E402
+from benchmarks.processes import Processes, free_port, postgres_admin, start_gunicorn, wait_for_http  # noqa: E402
 
 ORTHANC_PLUGIN_DIRS = ("/usr/share/orthanc/plugins", "/usr/lib/orthanc/plugins", "/usr/lib/x86_64-linux-gnu/orthanc/plugins")
 OUR_PORT = None  # chosen at start
@@ -105,20 +105,8 @@ def database_url(args, workdir):
     if args.database == "sqlite":
         return f"sqlite:///{workdir / 'var' / 'portal.sqlite3'}"
     args.postgres_name = f"bench_ingest_{os.getpid()}"
-    _postgres_admin(args, f"CREATE DATABASE {args.postgres_name}")
+    postgres_admin(args.postgres, f"CREATE DATABASE {args.postgres_name}")
     return f"{args.postgres}/{args.postgres_name}"
-
-
-def _postgres_admin(args, statement):
-    import psycopg2
-
-    connection = psycopg2.connect(f"{args.postgres}/postgres")
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(statement)
-    finally:
-        connection.close()
 
 
 def drop_database(args):
@@ -128,7 +116,7 @@ def drop_database(args):
     from django.db import connections
 
     connections.close_all()
-    _postgres_admin(args, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    postgres_admin(args.postgres, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def start_ours(args, workdir, processes):

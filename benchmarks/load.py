@@ -53,7 +53,7 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
-from benchmarks.processes import Processes, start_gunicorn  # noqa: E402
+from benchmarks.processes import Processes, postgres_admin, start_gunicorn  # noqa: E402
 
 BIN = Path(sys.executable).parent
 P95_LIMIT_MS = 2000.0
@@ -121,18 +121,6 @@ def parse_args(argv=None):
 # ---------------------------------------------------------------- the portal
 
 
-def _postgres_admin(args, statement):
-    import psycopg2
-
-    connection = psycopg2.connect(f"{args.postgres}/postgres")
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(statement)
-    finally:
-        connection.close()
-
-
 def _redis(args):
     import redis
 
@@ -144,7 +132,7 @@ def portal_environment(args, workdir):
     if _redis(args).dbsize():
         raise SystemExit(f"the Redis database {args.redis} is not empty: name an empty one with --redis")
     args.database = f"bench_load_{os.getpid()}"
-    _postgres_admin(args, f"CREATE DATABASE {args.database}")
+    postgres_admin(args.postgres, f"CREATE DATABASE {args.database}")
     (workdir / "var" / "media").mkdir(parents=True)
     env = dict(
         os.environ,
@@ -733,7 +721,7 @@ def main(argv=None):
 
             connections.close_all()
         if getattr(args, "database", None):
-            _postgres_admin(args, f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)")
+            postgres_admin(args.postgres, f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)")
             _redis(args).flushdb()
         shutil.rmtree(workdir, ignore_errors=True)
 

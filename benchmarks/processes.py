@@ -87,6 +87,19 @@ def start_gunicorn(processes, workdir, env, workers, threads, ready_path, reposi
     return base, port
 
 
+def postgres_admin(server_url, statement):
+    """Run one statement (CREATE/DROP DATABASE) on ``server_url``'s maintenance database, outside a transaction."""
+    import psycopg2
+
+    connection = psycopg2.connect(f"{server_url}/postgres")
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(statement)
+    finally:
+        connection.close()
+
+
 def wait_for_port(port, child=None, log=None, timeout=30):
     """Wait until something accepts TCP connections on 127.0.0.1:``port``; fail early when ``child`` exits."""
     deadline = time.monotonic() + timeout
