@@ -19,7 +19,10 @@ DEFAULT_MODEL = "model:CM"
 def fmt(value, digits=2):
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
-    return f"{value:.{digits}f}".replace("-", "−")
+    text = f"{value:.{digits}f}"
+    if text.startswith("-") and float(text) == 0:  # -0.001 prints as 0.00, not −0.00
+        text = text[1:]
+    return text.replace("-", "−")
 
 
 def fmt_ci(low, high, digits=2):
