@@ -160,7 +160,51 @@ def may_see_model_output(user, reader_study, lesion) -> bool:
         return False
     if reader_study.first_session(user, lesion.study_id) == Session.AIDED:
         return unaided is None
-    return unaided is not None and timezone.now() >= unaided.locked_at + timedelta(days=reader_study.washout_days)
+    return unaided is not None and timezone.now() >= second_read_opens(reader_study, unaided.locked_at)
+
+
+def second_read_opens(reader_study, first_locked_at):
+    """When a reader's second read of a lesion opens, their first read having been locked at
+    ``first_locked_at``: at once (sequential), or ``washout_days`` later (crossover)."""
+    if reader_study.design == ReaderStudy.Design.CROSSOVER:
+        return first_locked_at + timedelta(days=reader_study.washout_days)
+    return first_locked_at
+
+
+def reading_schedule(user, reader_study, lesions) -> dict:
+    """The reading sessions of ``user`` (a reader of ``reader_study``) on each of ``lesions``, for the case page.
+
+    ``{lesion id: {"first_session", "second_session", "washout_days", "second_read_opens",
+    "second_read_open"}}``: ``second_read_opens`` is None until the first read is locked;
+    ``second_read_open`` says whether the server accepts the second read now (the rule of
+    ``services.record_call`` and :func:`may_see_model_output`). Empty for an unaided-only study
+    or a user who is not one of its readers.
+    """
+    lesions = list(lesions)
+    if not reader_study.aided or not lesions or not reader_study.readers.filter(pk=user.pk).exists():
+        return {}
+    aided_first = reader_study.aided_first_study_ids(user)
+    locked = {
+        (lesion_id, session): locked_at for lesion_id, session, locked_at in ReaderCall.objects.filter(
+            reader_study=reader_study, reader=user, lesion__in=[lesion.pk for lesion in lesions],
+            is_current=True, locked_at__isnull=False,
+        ).values_list("lesion_id", "session", "locked_at")
+    }
+    crossover = reader_study.design == ReaderStudy.Design.CROSSOVER
+    now = timezone.now()
+    schedule = {}
+    for lesion in lesions:
+        first = Session.AIDED if lesion.study_id in aided_first else Session.UNAIDED
+        first_locked_at = locked.get((lesion.pk, first))
+        opens = second_read_opens(reader_study, first_locked_at) if first_locked_at else None
+        schedule[lesion.pk] = {
+            "first_session": first,
+            "second_session": Session.UNAIDED if first == Session.AIDED else Session.AIDED,
+            "washout_days": reader_study.washout_days if crossover else 0,
+            "second_read_opens": opens,
+            "second_read_open": opens is not None and now >= opens,
+        }
+    return schedule
 
 
 def analysable_calls(reader_study, include_unblinded: bool = False, session: str = Session.UNAIDED):

@@ -204,7 +204,8 @@ class ReaderStudyViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
 
 LESION_PARAMETERS = [
     OpenApiParameter("study", str, description="StudyInstanceUID"),
-    OpenApiParameter("reader_study", int, description="only lesions of this reader study's cases"),
+    OpenApiParameter("reader_study", int, description="only lesions of this reader study's cases; for its readers, "
+                     "with an aided session, each lesion's ``reading`` (first session, when the second read opens)"),
 ]
 
 
@@ -233,7 +234,12 @@ class LesionViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         visible = access.truth_visible_lesion_ids(request.user, [lesion.pk for lesion in page])
-        data = LesionSerializer(page, many=True, context={**self.get_serializer_context(), "truth_visible": visible}).data
+        context = {**self.get_serializer_context(), "truth_visible": visible}
+        reader_study = access.reader_studies_visible_to(request.user).filter(
+            pk=_int_or_none(request.query_params.get("reader_study"))).first()
+        if reader_study is not None:
+            context["reading_schedule"] = access.reading_schedule(request.user, reader_study, page)
+        data = LesionSerializer(page, many=True, context=context).data
         return self.get_paginated_response(data)
 
     def create(self, request, *args, **kwargs):

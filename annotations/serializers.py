@@ -114,7 +114,8 @@ class CallInputSerializer(CallValuesSerializer):
 
 
 class LesionSerializer(serializers.ModelSerializer):
-    """A lesion with its ROIs; ``pathology`` only where the requester may see it."""
+    """A lesion with its ROIs; ``pathology`` only where the requester may see it; ``reading`` (listed with
+    ``?reader_study=`` of a study with an aided session, for its readers): their sessions on the lesion."""
 
     study = serializers.SlugRelatedField(slug_field="study_instance_uid", queryset=Study.objects.all())
     patient_id = serializers.CharField(source="study.patient.patient_id", read_only=True)
@@ -139,4 +140,17 @@ class LesionSerializer(serializers.ModelSerializer):
         if may_see:
             pathology = getattr(instance, "pathology", None)
             data["pathology"] = PathologySerializer(pathology).data if pathology is not None else None
+        reading = self.context.get("reading_schedule", {}).get(instance.pk)
+        if reading is not None:
+            data["reading"] = ReadingScheduleSerializer(reading).data
         return data
+
+
+class ReadingScheduleSerializer(serializers.Serializer):
+    """A reader's two reads of a lesion in a reader study with an aided session (``access.reading_schedule``)."""
+
+    first_session = serializers.ChoiceField(choices=Session.choices)
+    second_session = serializers.ChoiceField(choices=Session.choices)
+    washout_days = serializers.IntegerField(help_text="crossover: days between the first read's lock and the second read")
+    second_read_opens = serializers.DateTimeField(allow_null=True, help_text="None until the first read is locked")
+    second_read_open = serializers.BooleanField(help_text="whether the second read (its call, the model's output) is allowed now")

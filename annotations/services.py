@@ -465,7 +465,7 @@ def _check_session(reader_study, lesion, reader, session):
     if previous is None:
         raise Conflict(f"lock your {first} call on this lesion before recording the {session} call", "session")
     if reader_study.design == ReaderStudy.Design.CROSSOVER:
-        opens = previous.locked_at + datetime.timedelta(days=reader_study.washout_days)
+        opens = access.second_read_opens(reader_study, previous.locked_at)
         if timezone.now() < opens:
             raise Conflict(
                 f"washout: your {session} read of this lesion opens on {opens:%Y-%m-%d %H:%M} UTC, "

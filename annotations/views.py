@@ -118,7 +118,9 @@ def case(request, reader_study_id, study_instance_uid):
     )
     if not reader_study.cases.filter(study=study).exists():
         raise Http404("this study is not a case of this reader study")
-    return render(request, "annotations/case.html", _viewer_context(request, study, "reader", reader_study))
+    context = _viewer_context(request, study, "reader", reader_study)
+    context["first_session"] = reader_study.first_session(request.user, study.pk)  # lesions the reader adds here
+    return render(request, "annotations/case.html", context)
 
 
 @login_required

@@ -182,3 +182,49 @@ def test_crossover_second_read_is_refused_before_the_washout_with_its_date(cross
     for lesion in (aided_first, unaided_first):
         assert client.get(f"/api/v1/lesions/{lesion.pk}/pathology/").status_code == 200  # both calls locked
     assert set(ReaderCall.objects.values_list("session", "blinded")) == {("unaided", True), ("aided", True)}
+
+
+@pytest.mark.django_db
+def test_the_lesion_list_tells_a_crossover_reader_each_first_session_and_when_the_second_read_opens(
+        crossover, reader, coordinator, lesion_a, lesion_b, api_client_for):
+    client = api_client_for(reader)
+    by_first = {crossover.first_session(reader, lesion.study_id): lesion for lesion in (lesion_a, lesion_b)}
+
+    def reading():
+        listed = client.get("/api/v1/lesions/", {"reader_study": crossover.pk}).json()["results"]
+        return {row["id"]: row["reading"] for row in listed}
+
+    before = reading()
+    for first, lesion in by_first.items():
+        assert before[lesion.pk] == {
+            "first_session": first, "second_session": "unaided" if first == "aided" else "aided",
+            "washout_days": 28, "second_read_opens": None, "second_read_open": False,
+        }
+    aided_call = client.post(CALLS, _call(crossover, by_first["aided"], "aided"), format="json").json()
+    after = reading()[by_first["aided"].pk]
+    locked_at = datetime.datetime.fromisoformat(aided_call["locked_at"].replace("Z", "+00:00"))
+    opens = datetime.datetime.fromisoformat(after["second_read_opens"].replace("Z", "+00:00"))
+    assert opens == locked_at + datetime.timedelta(days=28) and after["second_read_open"] is False
+    refused = client.post(CALLS, _call(crossover, by_first["aided"]), format="json").json()["session"][0]
+    assert f"opens on {opens:%Y-%m-%d %H:%M} UTC" in refused  # the page's date is the server's refusal's
+
+    _wait_out_the_washout(reader)
+    assert reading()[by_first["aided"].pk]["second_read_open"] is True
+    assert client.post(CALLS, _call(crossover, by_first["aided"]), format="json").status_code == 201
+    # A coordinator (not one of its readers) and an unaided-only study get no reading schedule.
+    listed = api_client_for(coordinator).get("/api/v1/lesions/", {"reader_study": crossover.pk}).json()["results"]
+    assert listed and all("reading" not in row for row in listed)
+    crossover.design = ReaderStudy.Design.UNAIDED
+    crossover.save(update_fields=["design"])
+    assert all("reading" not in row for row in client.get("/api/v1/lesions/", {"reader_study": crossover.pk}).json()["results"])
+
+
+@pytest.mark.django_db
+def test_a_sequential_reader_reads_unaided_first_and_the_aided_read_opens_at_the_unaided_lock(
+        sequential_a, lesion_a, reader, api_client_for):
+    client = api_client_for(reader)
+    listed = client.get("/api/v1/lesions/", {"reader_study": sequential_a.pk}).json()["results"]
+    assert [row["reading"]["first_session"] for row in listed] == ["unaided"]
+    client.post(CALLS, _call(sequential_a, lesion_a), format="json")
+    reading = client.get("/api/v1/lesions/", {"reader_study": sequential_a.pk}).json()["results"][0]["reading"]
+    assert reading["washout_days"] == 0 and reading["second_read_open"] is True
