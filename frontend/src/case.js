@@ -101,12 +101,15 @@ async function setUpReaderForms(CallForm, lesions, heatMaps) {
     onLocked: async () => {
       await refreshBadges(lesions, callForm);
       // Locking may unblind this lesion's pathology for the reader: reload what the API shows.
+      // And in a crossover, whether the second read is open now (the server's washout rule).
       const data = await annotations.lesions(studyInstanceUID, readerStudyId);
       for (const fresh of listOf(data)) {
         const lesion = lesions.lesions.find((l) => l.id === fresh.id);
-        if (lesion) lesion.pathology = fresh.pathology;
+        if (lesion) Object.assign(lesion, { pathology: fresh.pathology, reading: fresh.reading });
       }
       lesions.renderList();
+      const { aided } = callForm;
+      if (aided && aided.design === 'crossover' && aided.lesion) aided.setLesion(aided.lesion);
     },
     onSaved: () => refreshBadges(lesions, callForm),
   });
@@ -119,11 +122,12 @@ async function setUpReaderForms(CallForm, lesions, heatMaps) {
     showError(error);
   }
   const aidedSection = root.querySelector('.aided-reading');
-  if (aidedSection) { // a sequential reader study: the aided call after the unaided lock
+  if (aidedSection) { // a reader study with an aided session: sequential or crossover (aided.js)
     const { AidedReading } = await import('./aided.js');
     const aidedHeatMaps = heatMaps && aidedSection.contains(heatMaps.controls) ? heatMaps : null;
     callForm.aided = new AidedReading(aidedSection, {
       readerStudyId, CallForm, unaided: callForm, calls, onLocked: callForm.onLocked, heatMaps: aidedHeatMaps, onError: showError,
+      design: root.dataset.design, firstSession: root.dataset.firstSession, scheduleLine: root.querySelector('.reading-schedule'),
     });
   }
   refreshBadges(lesions, callForm);
