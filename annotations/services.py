@@ -562,10 +562,13 @@ def revise_call(call, user, **values) -> ReaderCall:
         raise Conflict(f"call {call.pk} is an old revision; revise the current one")
     if not call.locked:
         raise Conflict(f"call {call.pk} is not locked yet; change it directly (PATCH) instead of revising")
-    if call.session == Session.UNAIDED and call.reader_study.aided:
+    reader_study = call.reader_study
+    first_read = reader_study.aided and call.session == reader_study.first_session(call.reader, call.lesion.study_id)
+    if reader_study.aided and (call.session == Session.UNAIDED or first_read):
         raise Conflict(
-            f"call {call.pk} is the unaided call of a reader study with an aided session; once locked it cannot "
-            "change"
+            f"call {call.pk} is the {call.session} call of a reader study with an aided session"
+            + (" and the reader's first read of the case (the washout counts from its lock)" if first_read else "")
+            + "; once locked it cannot change"
         )
     _check_reader_study_open(call.reader_study)
     unknown = set(values) - {"malignant", "probability", "subtype_guess", "time_spent_s"}

@@ -228,3 +228,13 @@ def test_a_sequential_reader_reads_unaided_first_and_the_aided_read_opens_at_the
     client.post(CALLS, _call(sequential_a, lesion_a), format="json")
     reading = client.get("/api/v1/lesions/", {"reader_study": sequential_a.pk}).json()["results"][0]["reading"]
     assert reading["washout_days"] == 0 and reading["second_read_open"] is True
+
+
+def test_a_locked_aided_first_read_of_a_crossover_cannot_be_revised_so_the_washout_date_stays(
+        crossover, reader, lesion_a, lesion_b, api_client_for):
+    client = api_client_for(reader)
+    aided_first = next(l for l in (lesion_a, lesion_b) if crossover.first_session(reader, l.study_id) == "aided")
+    call = client.post(CALLS, _call(crossover, aided_first, "aided"), format="json").json()
+    revised = client.post(f"{CALLS}{call['id']}/revise/", {"probability": 10, "malignant": False}, format="json")
+    assert revised.status_code == 409 and "washout counts from its lock" in revised.json()["detail"]
+    assert ReaderCall.objects.get(pk=call["id"]).is_current
