@@ -155,19 +155,21 @@ class ReaderStudyViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
         lesions = dict(
             Lesion.objects.filter(study_id__in=study_ids).values("study_id").annotate(n=Count("id")).values_list("study_id", "n")
         )
-        final_session = Session.AIDED if reader_study.aided else Session.UNAIDED  # a case is done when that is locked
         calls = (
-            ReaderCall.objects.filter(
-                reader_study=reader_study, reader=request.user, is_current=True, session=final_session
-            )
-            .values("lesion__study_id")
+            ReaderCall.objects.filter(reader_study=reader_study, reader=request.user, is_current=True)
+            .values("lesion__study_id", "session")
             .annotate(called=Count("id"), locked=Count("id", filter=Q(locked_at__isnull=False)))
         )
-        progress = {row["lesion__study_id"]: row for row in calls}
+        progress = {(row["lesion__study_id"], row["session"]): row for row in calls}
         aided_first = reader_study.aided_first_study_ids(request.user)
         rows = []
         for position, case in enumerate(cases, start=1):
-            done = progress.get(case.study_id, {})
+            # A case is done when its last read is locked: unaided-only, the aided read, or in a
+            # crossover the unaided read of a case read aided first.
+            last_session = Session.UNAIDED
+            if reader_study.aided and case.study_id not in aided_first:
+                last_session = Session.AIDED
+            done = progress.get((case.study_id, last_session), {})
             uid = case.study.study_instance_uid
             rows.append({
                 "position": position,

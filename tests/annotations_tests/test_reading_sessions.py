@@ -238,3 +238,19 @@ def test_a_locked_aided_first_read_of_a_crossover_cannot_be_revised_so_the_washo
     revised = client.post(f"{CALLS}{call['id']}/revise/", {"probability": 10, "malignant": False}, format="json")
     assert revised.status_code == 409 and "washout counts from its lock" in revised.json()["detail"]
     assert ReaderCall.objects.get(pk=call["id"]).is_current
+
+
+def test_the_worklist_counts_a_crossover_case_done_only_when_its_second_read_is_locked(
+        crossover, reader, lesion_a, lesion_b, api_client_for):
+    client = api_client_for(reader)
+    aided_first = next(l for l in (lesion_a, lesion_b) if crossover.first_session(reader, l.study_id) == "aided")
+
+    def row():
+        cases = client.get(f"/api/v1/reader-studies/{crossover.pk}/worklist/").json()["cases"]
+        return next(c for c in cases if c["first_session"] == "aided")
+
+    assert client.post(CALLS, _call(crossover, aided_first, "aided"), format="json").status_code == 201
+    assert row()["n_locked"] == 0  # the first read only
+    _wait_out_the_washout(reader)
+    assert client.post(CALLS, _call(crossover, aided_first), format="json").status_code == 201
+    assert row()["n_locked"] == row()["n_lesions"] == 1
