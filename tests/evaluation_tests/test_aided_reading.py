@@ -19,17 +19,12 @@ from evaluation.reader_study import (
     load_reader_study,
 )
 
-
-def _wide(frame):
-    frame = frame.sort_values(["treatment", "reader", "case"])
-    shape = (frame.treatment.nunique(), frame.reader.nunique(), frame.case.nunique())
-    truth = frame.drop_duplicates("case").sort_values("case").truth.to_numpy()
-    return frame.rating.to_numpy(dtype=float).reshape(shape), truth
+from .conftest import wide_ratings
 
 
 @pytest.fixture(scope="module")
 def van_dyke(reference_dir):
-    return _wide(pd.read_csv(reference_dir / "vandyke.csv"))
+    return wide_ratings(pd.read_csv(reference_dir / "vandyke.csv"))
 
 
 def _van_dyke_csv(reference_dir, tmp_path, with_call=True, names=("unaided", "aided")):
@@ -50,7 +45,7 @@ def test_franken_read_as_unaided_then_aided_reproduces_the_published_or_dbm_mrmc
     # OR-DBM MRMC 2.51 on Franken (treatment 1 minus treatment 2): F 4.69, ddf 3.00, p 0.1188,
     # CI -0.00509 to 0.02680, X² 0.32101 (p 0.5710). With treatment 2 unaided and 1 aided,
     # aided - unaided is that same difference.
-    ratings, truth = _wide(pd.read_csv(reference_dir / "franken.csv"))
+    ratings, truth = wide_ratings(pd.read_csv(reference_dir / "franken.csv"))
     auc = analyze_aided_reading(ratings[::-1], truth).auc
     assert auc.unaided == pytest.approx(0.83689507, abs=5e-9)
     assert auc.aided == pytest.approx(0.84774989, abs=5e-9)

@@ -6,17 +6,12 @@ import pytest
 
 from evaluation import mrmc
 
-
-def _wide(frame):
-    frame = frame.sort_values(["treatment", "reader", "case"])
-    shape = (frame.treatment.nunique(), frame.reader.nunique(), frame.case.nunique())
-    truth = frame.drop_duplicates("case").sort_values("case").truth.to_numpy()
-    return frame.rating.to_numpy(dtype=float).reshape(shape), truth
+from .conftest import wide_ratings
 
 
 @pytest.fixture(scope="module")
 def franken(reference_dir):
-    return _wide(pd.read_csv(reference_dir / "franken.csv"))
+    return wide_ratings(pd.read_csv(reference_dir / "franken.csv"))
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +71,7 @@ def test_random_readers_fixed_cases_uses_interaction_mean_square(franken_result)
 
 def test_van_dyke_random_readers_random_cases_matches_mrmcaov(reference_dir):
     # MRMCaov's documented VanDyke example: F 4.456, df (1, 15.26), p 0.0517.
-    result = mrmc.or_mrmc(*_wide(pd.read_csv(reference_dir / "vandyke.csv")))
+    result = mrmc.or_mrmc(*wide_ratings(pd.read_csv(reference_dir / "vandyke.csv")))
     test = result.random_readers_random_cases
     assert test.statistic == pytest.approx(4.456, abs=0.0005)
     assert test.ddf == pytest.approx(15.26, abs=0.005)
