@@ -416,7 +416,7 @@ def full_media(portal):
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(portal.media)],
                              capture_output=True, text=True)
     if mounted.returncode != 0:
-        pytest.skip(f"this machine does not allow mounting a tmpfs: {mounted.stderr.strip()}")
+        service_missing(f"this machine does not allow mounting a tmpfs: {mounted.stderr.strip()}")
     yield portal.media
     subprocess.run(["umount", "-l", str(portal.media)], capture_output=True)
 
