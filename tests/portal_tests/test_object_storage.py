@@ -6,13 +6,11 @@ overwritten; an upload the store refuses halfway leaves no object and no row; an
 ``verify_archive`` checks the bucket as it checks a folder.
 """
 import hashlib
-import io
 import threading
 
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.core.management import CommandError, call_command
 from django.db import connection
 
 from portal.ingest import ingest_upload, storage_name
@@ -22,6 +20,7 @@ from tests.portal_tests.dicom_factories import dataset_bytes, make_ct_series, ma
 from tests.portal_tests.test_dicomweb import client_for
 from tests.portal_tests.test_settings_and_roles import run_django
 from tests.portal_tests.test_upload_api import as_upload, post
+from tests.portal_tests.test_verify_archive import verify
 
 
 def test_the_storage_settings_come_from_the_environment_and_the_plain_s3_backend_means_the_portals():
@@ -151,7 +150,7 @@ def test_of_two_uploads_of_one_file_at_once_one_stores_it_and_the_other_is_told_
     assert "a concurrent upload stored some of these instances; retry" in report["files"][0]["reason"]
     stored = Instance.objects.get()
     assert s3_storage.keys() == [stored.file.name]
-    code, out, _ = _verify()
+    code, out, _ = verify()
     assert code == 0, out
 
 
@@ -196,19 +195,10 @@ def test_the_upload_api_answers_a_refused_write_with_503_and_stores_nothing(
     assert s3_storage.keys() == [] and _nothing_in_the_archive()
 
 
-def _verify():
-    out = io.StringIO()
-    try:
-        call_command("verify_archive", stdout=out)
-    except CommandError as error:
-        return error.returncode, out.getvalue(), str(error)
-    return 0, out.getvalue(), ""
-
-
 @pytest.mark.django_db
 def test_verify_archive_checks_the_bucket_and_lists_objects_without_a_row(s3_storage, reader):
     assert ingest_upload(_files(make_ct_series(3, phase="NC")), reader).status == "stored"
-    code, out, _ = _verify()
+    code, out, _ = verify()
     assert code == 0 and "3 instance(s) checked: 3 ok" in out
 
     missing, corrupt, _ = Instance.objects.order_by("instance_number")
@@ -218,7 +208,7 @@ def test_verify_archive_checks_the_bucket_and_lists_objects_without_a_row(s3_sto
     orphan = "instances/ff/ee/ffee" + "0" * 60 + ".dcm"
     client.put_object(Bucket=s3_storage.bucket, Key=orphan, Body=b"left behind")
 
-    code, out, summary = _verify()
+    code, out, summary = verify()
     lines = out.splitlines()
     assert code == 1
     assert any(line.startswith(f"missing  {missing.file.name}") for line in lines)
@@ -239,7 +229,7 @@ def test_verify_archive_reports_an_object_it_may_not_read_as_unreadable(s3_stora
     ])
     use_object_store(s3_storage, settings)
 
-    code, out, summary = _verify()
+    code, out, summary = verify()
     assert code == 1
     assert any(line.startswith(f"unreadable {hidden}") for line in out.splitlines()), out
     assert "1 ok, 0 missing, 1 unreadable, 0 corrupt" in summary
