@@ -704,16 +704,19 @@ def _instance_for(request, study, series, instance):
     return StoredInstance(found[0], found[1])
 
 
+def _with_bulkdata(metadata, base, study_uid, series_uid, sop_uid, frames):
+    """An instance's stored DICOM JSON with PixelData as a BulkDataURI to all its frames."""
+    url = (
+        f"{base}/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}/frames/"
+        + ",".join(str(i) for i in range(1, frames + 1))
+    )
+    return {**metadata, "7FE00010": {"vr": "OW", "BulkDataURI": url}}
+
+
 def _metadata_with_bulkdata(instance, base):
     series = instance.series
-    url = (
-        f"{base}/studies/{series.study.study_instance_uid}/series/{series.series_instance_uid}"
-        f"/instances/{instance.sop_instance_uid}/frames/"
-        + ",".join(str(i) for i in range(1, instance.number_of_frames + 1))
-    )
-    metadata = dict(instance.metadata)
-    metadata["7FE00010"] = {"vr": "OW", "BulkDataURI": url}
-    return metadata
+    return _with_bulkdata(instance.metadata, base, series.study.study_instance_uid, series.series_instance_uid,
+                          instance.sop_instance_uid, instance.number_of_frames)
 
 
 # WADO-RS metadata of whole series, kept per process as the JSON text of each series' items.
@@ -741,12 +744,7 @@ def _series_metadata_text(series_id, study_uid, series_uid, base):
     )
     items = []
     for _, sop_uid, frames, metadata in rows:
-        url = (
-            f"{base}/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}/frames/"
-            + ",".join(str(i) for i in range(1, frames + 1))
-        )
-        metadata["7FE00010"] = {"vr": "OW", "BulkDataURI": url}
-        items.append(json.dumps(metadata))
+        items.append(json.dumps(_with_bulkdata(metadata, base, study_uid, series_uid, sop_uid, frames)))
     key = (series_id, study_uid, series_uid, len(rows), max((row[0] for row in rows), default=None), base)
     return key, ", ".join(items)
 
