@@ -17,6 +17,7 @@ Rules (DESIGN.md, "Blinding"):
 Views, serializers, exports and the inference app ask these functions; none of
 them repeats the rules.
 """
+
 from datetime import timedelta
 
 from django.utils import timezone
@@ -87,12 +88,18 @@ def truth_visible_lesion_ids(user, lesion_ids) -> set:
     locked_calls = ReaderCall.objects.filter(
         lesion_id__in=lesion_ids, reader=user, is_current=True, locked_at__isnull=False
     )
-    single = locked_calls.filter(reader_study__design=ReaderStudy.Design.UNAIDED).values_list("lesion_id", flat=True)
+    single = locked_calls.filter(reader_study__design=ReaderStudy.Design.UNAIDED).values_list(
+        "lesion_id", flat=True
+    )
     with_aided = locked_calls.exclude(reader_study__design=ReaderStudy.Design.UNAIDED)
     sessions = {}  # (lesion, reader study) -> sessions locked: both unblind in a study with an aided session
-    for lesion_id, reader_study_id, session in with_aided.values_list("lesion_id", "reader_study_id", "session"):
+    for lesion_id, reader_study_id, session in with_aided.values_list(
+        "lesion_id", "reader_study_id", "session"
+    ):
         sessions.setdefault((lesion_id, reader_study_id), set()).add(session)
-    locked = set(single) | {lesion_id for (lesion_id, _), done in sessions.items() if len(done) == 2}
+    locked = set(single) | {
+        lesion_id for (lesion_id, _), done in sessions.items() if len(done) == 2
+    }
     unblinded = Lesion.objects.filter(
         pk__in=lesion_ids,
         study__reader_study_cases__reader_study__state=ReaderStudy.State.UNBLINDED,
@@ -149,8 +156,13 @@ def may_see_model_output(user, reader_study, lesion) -> bool:
     if not reader_study.aided or not reader_study.readers.filter(pk=user.pk).exists():
         return False
     calls = {
-        call.session: call for call in ReaderCall.objects.filter(
-            reader_study=reader_study, lesion=lesion, reader=user, is_current=True, locked_at__isnull=False,
+        call.session: call
+        for call in ReaderCall.objects.filter(
+            reader_study=reader_study,
+            lesion=lesion,
+            reader=user,
+            is_current=True,
+            locked_at__isnull=False,
         )
     }
     unaided = calls.get(Session.UNAIDED)
@@ -160,7 +172,9 @@ def may_see_model_output(user, reader_study, lesion) -> bool:
         return False
     if reader_study.first_session(user, lesion.study_id) == Session.AIDED:
         return unaided is None
-    return unaided is not None and timezone.now() >= second_read_opens(reader_study, unaided.locked_at)
+    return unaided is not None and timezone.now() >= second_read_opens(
+        reader_study, unaided.locked_at
+    )
 
 
 def second_read_opens(reader_study, first_locked_at):
@@ -181,13 +195,21 @@ def reading_schedule(user, reader_study, lesions) -> dict:
     or a user who is not one of its readers.
     """
     lesions = list(lesions)
-    if not reader_study.aided or not lesions or not reader_study.readers.filter(pk=user.pk).exists():
+    if (
+        not reader_study.aided
+        or not lesions
+        or not reader_study.readers.filter(pk=user.pk).exists()
+    ):
         return {}
     aided_first = reader_study.aided_first_study_ids(user)
     locked = {
-        (lesion_id, session): locked_at for lesion_id, session, locked_at in ReaderCall.objects.filter(
-            reader_study=reader_study, reader=user, lesion__in=[lesion.pk for lesion in lesions],
-            is_current=True, locked_at__isnull=False,
+        (lesion_id, session): locked_at
+        for lesion_id, session, locked_at in ReaderCall.objects.filter(
+            reader_study=reader_study,
+            reader=user,
+            lesion__in=[lesion.pk for lesion in lesions],
+            is_current=True,
+            locked_at__isnull=False,
         ).values_list("lesion_id", "session", "locked_at")
     }
     crossover = reader_study.design == ReaderStudy.Design.CROSSOVER
@@ -224,4 +246,3 @@ def reader_study_lesions(reader_study):
 
 def lesion_in_reader_study(lesion, reader_study) -> bool:
     return reader_study.cases.filter(study_id=lesion.study_id).exists()
-

@@ -1,4 +1,5 @@
 """The Django admin of the annotations app, and :class:`AuditedAdmin`: every admin change is audited."""
+
 from django.contrib import admin
 from django.db import router, transaction
 from django.db.models.deletion import Collector
@@ -45,7 +46,11 @@ def _audit_deleted(user, objs):
     for obj in objs:
         changes = {f: [v, None] for f, v in admin_snapshot(obj).items()}
         audit(user, AuditEvent.Action.DELETE, obj, changes | {"via": "admin"})
-    cause = [objs[0]._meta.model_name, objs[0].pk] if len(objs) == 1 else [objs[0]._meta.model_name, None]
+    cause = (
+        [objs[0]._meta.model_name, objs[0].pk]
+        if len(objs) == 1
+        else [objs[0]._meta.model_name, None]
+    )
     for obj in cascaded:
         if (type(obj), obj.pk) not in direct and not isinstance(obj, AuditEvent):
             audit(user, AuditEvent.Action.DELETE, obj, {"deleted_with": cause, "via": "admin"})
@@ -64,7 +69,9 @@ class AuditedAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
     def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)  # many-to-many, and inlines (save_formset)
+        super().save_related(
+            request, form, formsets, change
+        )  # many-to-many, and inlines (save_formset)
         before = getattr(request, "_audit_before", {}).pop(id(form.instance), None)
         _audit_saved(request.user, form.instance, before)
 
@@ -145,7 +152,18 @@ class PathologyAdmin(AuditedAdmin):
 
 @admin.register(ReaderCall)
 class ReaderCallAdmin(AuditedAdmin):
-    list_display = ["reader_study", "lesion", "reader", "malignant", "probability", "locked_at", "revision", "is_current", "blinded", "simulated"]
+    list_display = [
+        "reader_study",
+        "lesion",
+        "reader",
+        "malignant",
+        "probability",
+        "locked_at",
+        "revision",
+        "is_current",
+        "blinded",
+        "simulated",
+    ]
     list_filter = ["reader_study", "is_current", "blinded", "simulated"]
     raw_id_fields = ["lesion", "supersedes"]
 

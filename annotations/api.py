@@ -4,6 +4,7 @@ Thin views: who may do what is asked of :mod:`annotations.access`, every change 
 through :mod:`annotations.services`, whose errors become 400/403/409 answers naming
 the field.
 """
+
 from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpResponse
@@ -47,17 +48,22 @@ class AnnotationViewMixin:
         return super().handle_exception(exc)
 
     def validated(self, serializer_class, data=None, partial=False):
-        payload = serializer_class(data=self.request.data if data is None else data, partial=partial)
+        payload = serializer_class(
+            data=self.request.data if data is None else data, partial=partial
+        )
         payload.is_valid(raise_exception=True)
         return payload.validated_data
 
 
 def _raw(data, validated, names):
     """Values for the services: the raw JSON values where sent (so the services check types), else defaults."""
-    return {n: data[n] if n in data else validated.get(n) for n in names if n in data or n in validated}
+    return {
+        n: data[n] if n in data else validated.get(n) for n in names if n in data or n in validated
+    }
 
 
 # --- reader studies --------------------------------------------------------
+
 
 class ReaderStudyViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
     """Reader studies; readers see (read-only) the ones they are assigned to."""
@@ -102,7 +108,9 @@ class ReaderStudyViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
 
     def update(self, request, *args, **kwargs):
         response = super().update(request, *args, **kwargs)
-        response.data = self.get_serializer(self.get_queryset().get(pk=kwargs["pk"])).data  # fresh counts
+        response.data = self.get_serializer(
+            self.get_queryset().get(pk=kwargs["pk"])
+        ).data  # fresh counts
         return response
 
     @transaction.atomic
@@ -110,7 +118,10 @@ class ReaderStudyViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
         self._require_manager()
         design = serializer.validated_data.get("design")
         if design not in (None, serializer.instance.design) and serializer.instance.calls.exists():
-            raise Conflict("the reader study has calls; its design (reading sessions) can no longer change", "design")
+            raise Conflict(
+                "the reader study has calls; its design (reading sessions) can no longer change",
+                "design",
+            )
         before = services.reader_study_snapshot(serializer.instance)
         studies = serializer.validated_data.pop("studies", None)
         reader_study = serializer.save()
@@ -153,10 +164,15 @@ class ReaderStudyViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
         cases = reader_study.cases_for(request.user)
         study_ids = [c.study_id for c in cases]
         lesions = dict(
-            Lesion.objects.filter(study_id__in=study_ids).values("study_id").annotate(n=Count("id")).values_list("study_id", "n")
+            Lesion.objects.filter(study_id__in=study_ids)
+            .values("study_id")
+            .annotate(n=Count("id"))
+            .values_list("study_id", "n")
         )
         calls = (
-            ReaderCall.objects.filter(reader_study=reader_study, reader=request.user, is_current=True)
+            ReaderCall.objects.filter(
+                reader_study=reader_study, reader=request.user, is_current=True
+            )
             .values("lesion__study_id", "session")
             .annotate(called=Count("id"), locked=Count("id", filter=Q(locked_at__isnull=False)))
         )
@@ -171,24 +187,37 @@ class ReaderStudyViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
                 last_session = Session.AIDED
             done = progress.get((case.study_id, last_session), {})
             uid = case.study.study_instance_uid
-            rows.append({
-                "position": position,
-                "study_instance_uid": uid,
-                "patient_id": case.study.patient.patient_id,
-                "n_lesions": lesions.get(case.study_id, 0),
-                "n_called": done.get("called", 0),
-                "n_locked": done.get("locked", 0),
-                "case_url": f"/reading/{reader_study.pk}/{uid}/",
-                "first_session": Session.AIDED if case.study_id in aided_first else Session.UNAIDED,
-            })
+            rows.append(
+                {
+                    "position": position,
+                    "study_instance_uid": uid,
+                    "patient_id": case.study.patient.patient_id,
+                    "n_lesions": lesions.get(case.study_id, 0),
+                    "n_called": done.get("called", 0),
+                    "n_locked": done.get("locked", 0),
+                    "case_url": f"/reading/{reader_study.pk}/{uid}/",
+                    "first_session": Session.AIDED
+                    if case.study_id in aided_first
+                    else Session.UNAIDED,
+                }
+            )
         totals = {k: sum(r[k] for r in rows) for k in ("n_lesions", "n_called", "n_locked")}
         totals["n_cases"] = len(rows)
-        totals["n_cases_done"] = sum(1 for r in rows if r["n_lesions"] and r["n_locked"] == r["n_lesions"])
-        return Response({
-            "reader_study": reader_study.pk, "name": reader_study.name, "instructions": reader_study.instructions,
-            "state": reader_study.state, "design": reader_study.design, "washout_days": reader_study.washout_days,
-            "cases": rows, "totals": totals,
-        })
+        totals["n_cases_done"] = sum(
+            1 for r in rows if r["n_lesions"] and r["n_locked"] == r["n_lesions"]
+        )
+        return Response(
+            {
+                "reader_study": reader_study.pk,
+                "name": reader_study.name,
+                "instructions": reader_study.instructions,
+                "state": reader_study.state,
+                "design": reader_study.design,
+                "washout_days": reader_study.washout_days,
+                "cases": rows,
+                "totals": totals,
+            }
+        )
 
     @extend_schema(responses={(200, "text/csv"): str})
     def export(self, request, pk=None):
@@ -196,7 +225,9 @@ class ReaderStudyViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
         reader_study = self.get_object()
         require(request.user, "manage_reader_studies")
         filename = f"reader-study-{reader_study.pk}.csv"
-        response = HttpResponse(reader_study_csv(reader_study), content_type="text/csv; charset=utf-8")
+        response = HttpResponse(
+            reader_study_csv(reader_study), content_type="text/csv; charset=utf-8"
+        )
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         services.audit_export(request.user, reader_study, filename)
         return response
@@ -206,8 +237,12 @@ class ReaderStudyViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
 
 LESION_PARAMETERS = [
     OpenApiParameter("study", str, description="StudyInstanceUID"),
-    OpenApiParameter("reader_study", int, description="only lesions of this reader study's cases; for its readers, "
-                     "with an aided session, each lesion's ``reading`` (first session, when the second read opens)"),
+    OpenApiParameter(
+        "reader_study",
+        int,
+        description="only lesions of this reader study's cases; for its readers, "
+        "with an aided session, each lesion's ``reading`` (first session, when the second read opens)",
+    ),
 ]
 
 
@@ -217,13 +252,17 @@ class LesionViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
     serializer_class = LesionSerializer
 
     def get_queryset(self):
-        lesions = access.lesions_visible_to(self.request.user).select_related("study__patient", "created_by", "pathology")
+        lesions = access.lesions_visible_to(self.request.user).select_related(
+            "study__patient", "created_by", "pathology"
+        )
         lesions = lesions.prefetch_related("rois__series", "rois__created_by")
         params = self.request.query_params
         if params.get("study"):
             lesions = lesions.filter(study__study_instance_uid=params["study"])
         if params.get("reader_study"):
-            reader_studies = access.reader_studies_visible_to(self.request.user).filter(pk=_int_or_none(params["reader_study"]))
+            reader_studies = access.reader_studies_visible_to(self.request.user).filter(
+                pk=_int_or_none(params["reader_study"])
+            )
             lesions = lesions.filter(study__reader_study_cases__reader_study__in=reader_studies)
         return lesions.order_by("study_id", "label", "id")
 
@@ -237,8 +276,11 @@ class LesionViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         visible = access.truth_visible_lesion_ids(request.user, [lesion.pk for lesion in page])
         context = {**self.get_serializer_context(), "truth_visible": visible}
-        reader_study = access.reader_studies_visible_to(request.user).filter(
-            pk=_int_or_none(request.query_params.get("reader_study"))).first()
+        reader_study = (
+            access.reader_studies_visible_to(request.user)
+            .filter(pk=_int_or_none(request.query_params.get("reader_study")))
+            .first()
+        )
         if reader_study is not None:
             context["reading_schedule"] = access.reading_schedule(request.user, reader_study, page)
         data = LesionSerializer(page, many=True, context=context).data
@@ -258,7 +300,11 @@ class LesionViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
         if not access.may_change_lesion(request.user, lesion):
             raise NotAllowed("only the lesion's author or a coordinator may change it")
         partial = kwargs.get("partial", False)
-        payload = self.validated(LesionSerializer, data={"study": lesion.study.study_instance_uid, **request.data}, partial=partial)
+        payload = self.validated(
+            LesionSerializer,
+            data={"study": lesion.study.study_instance_uid, **request.data},
+            partial=partial,
+        )
         if payload.get("study") not in (None, lesion.study):
             raise Invalid("a lesion cannot move to another study", "study")
         values = _raw(request.data, payload, ["label", "side", "location", "long_axis_mm"])
@@ -271,7 +317,9 @@ class LesionViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
             raise NotAllowed("only the lesion's author or a coordinator may delete it")
         if not access.manages_reader_studies(request.user):
             if hasattr(lesion, "pathology") or lesion.calls.exclude(reader=request.user).exists():
-                raise Conflict("the lesion has pathology or other readers' calls; ask a coordinator to delete it")
+                raise Conflict(
+                    "the lesion has pathology or other readers' calls; ask a coordinator to delete it"
+                )
         services.delete_lesion(lesion, request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -286,12 +334,18 @@ class LesionViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
                 raise NotAllowed("your role may not enter pathology")
             payload = self.validated(PathologySerializer)
             pathology = services.set_pathology(
-                lesion, payload["subtype"], malignant=request.data.get("malignant"),
-                source=payload["source"], date=payload.get("date"), user=request.user,
+                lesion,
+                payload["subtype"],
+                malignant=request.data.get("malignant"),
+                source=payload["source"],
+                date=payload.get("date"),
+                user=request.user,
             )
             return Response(PathologySerializer(pathology).data)
         if not access.may_see_pathology(request.user, lesion):
-            raise NotAllowed("pathology is hidden until your call on this lesion is locked or the reader study is unblinded")
+            raise NotAllowed(
+                "pathology is hidden until your call on this lesion is locked or the reader study is unblinded"
+            )
         pathology = getattr(lesion, "pathology", None)
         if pathology is None:
             raise NotFound("no pathology has been entered for this lesion")
@@ -307,6 +361,7 @@ def _int_or_none(value):
 
 # --- ROIs ------------------------------------------------------------------
 
+
 class ROIViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
     """ROIs of lesions; a reader changes only their own."""
 
@@ -314,7 +369,9 @@ class ROIViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
-        rois = ROI.objects.filter(lesion__in=access.lesions_visible_to(self.request.user)).select_related("series", "created_by")
+        rois = ROI.objects.filter(
+            lesion__in=access.lesions_visible_to(self.request.user)
+        ).select_related("series", "created_by")
         if self.request.query_params.get("lesion"):
             rois = rois.filter(lesion_id=_int_or_none(self.request.query_params["lesion"]))
         return rois.order_by("id")
@@ -322,12 +379,26 @@ class ROIViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
     @extend_schema(request=ROIInputSerializer, responses={201: ROISerializer})
     def create(self, request, *args, **kwargs):
         payload = self.validated(ROIInputSerializer)
-        lesion = access.lesions_visible_to(request.user).filter(pk=payload["lesion"]).select_related("study").first()
+        lesion = (
+            access.lesions_visible_to(request.user)
+            .filter(pk=payload["lesion"])
+            .select_related("study")
+            .first()
+        )
         if lesion is None:
             raise Invalid(f"no lesion {payload['lesion']} that you may open", "lesion")
         if not access.may_annotate(request.user, lesion.study):
             raise NotAllowed("you may not annotate this study")
-        names = ["series", "sop_instance_uid", "frame_number", "tool", "points", "stats", "is_reference", "phase"]
+        names = [
+            "series",
+            "sop_instance_uid",
+            "frame_number",
+            "tool",
+            "points",
+            "stats",
+            "is_reference",
+            "phase",
+        ]
         roi = services.create_roi(lesion, request.user, **_raw(request.data, payload, names))
         return Response(ROISerializer(roi).data, status=status.HTTP_201_CREATED)
 
@@ -337,8 +408,20 @@ class ROIViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
         if not access.may_change_roi(request.user, roi):
             raise NotAllowed("a reader may change only their own ROIs")
         payload = self.validated(ROIInputSerializer, partial=True)
-        names = ["lesion", "series", "sop_instance_uid", "frame_number", "tool", "points", "stats", "is_reference", "phase"]
-        services.update_roi(roi, request.user, **{n: request.data[n] for n in names if n in payload})
+        names = [
+            "lesion",
+            "series",
+            "sop_instance_uid",
+            "frame_number",
+            "tool",
+            "points",
+            "stats",
+            "is_reference",
+            "phase",
+        ]
+        services.update_roi(
+            roi, request.user, **{n: request.data[n] for n in names if n in payload}
+        )
         return Response(ROISerializer(ROI.objects.get(pk=roi.pk)).data)
 
     def destroy(self, request, *args, **kwargs):
@@ -354,7 +437,9 @@ class ROIViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
 CALL_VALUES = ["malignant", "probability", "subtype_guess", "time_spent_s"]
 
 
-class ReaderCallViewSet(AnnotationViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ReaderCallViewSet(
+    AnnotationViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Reader calls: a reader sees and changes only their own; coordinators see all."""
 
     serializer_class = ReaderCallSerializer
@@ -372,11 +457,14 @@ class ReaderCallViewSet(AnnotationViewMixin, mixins.ListModelMixin, mixins.Retri
             calls = calls.filter(is_current=True)
         return calls.order_by("reader_study_id", "lesion_id", "reader_id", "revision")
 
-    @extend_schema(parameters=[
-        OpenApiParameter("reader_study", int), OpenApiParameter("lesion", int),
-        OpenApiParameter("session", str, description="unaided or aided"),
-        OpenApiParameter("all_revisions", bool, description="include superseded revisions"),
-    ])
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("reader_study", int),
+            OpenApiParameter("lesion", int),
+            OpenApiParameter("session", str, description="unaided or aided"),
+            OpenApiParameter("all_revisions", bool, description="include superseded revisions"),
+        ]
+    )
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
@@ -388,7 +476,10 @@ class ReaderCallViewSet(AnnotationViewMixin, mixins.ListModelMixin, mixins.Retri
             raise NotAllowed("you are not assigned to this reader study")
         return call
 
-    @extend_schema(request=CallInputSerializer, responses={201: ReaderCallSerializer, 200: ReaderCallSerializer})
+    @extend_schema(
+        request=CallInputSerializer,
+        responses={201: ReaderCallSerializer, 200: ReaderCallSerializer},
+    )
     def create(self, request, *args, **kwargs):
         """Save the requester's call (create, or update while unlocked); ``lock`` locks it too.
 
@@ -396,23 +487,43 @@ class ReaderCallViewSet(AnnotationViewMixin, mixins.ListModelMixin, mixins.Retri
         output, accepted once the unaided call on the lesion is locked (else 409).
         """
         payload = self.validated(CallInputSerializer)
-        reader_study = access.reader_studies_visible_to(request.user).filter(pk=payload["reader_study"]).first()
+        reader_study = (
+            access.reader_studies_visible_to(request.user)
+            .filter(pk=payload["reader_study"])
+            .first()
+        )
         if reader_study is None:
             raise NotAllowed("you are not assigned to this reader study", "reader_study")
         if not access.may_call(request.user, reader_study):
-            raise NotAllowed("your role may not record reader calls in this reader study", "reader_study")
+            raise NotAllowed(
+                "your role may not record reader calls in this reader study", "reader_study"
+            )
         lesion = access.lesions_visible_to(request.user).filter(pk=payload["lesion"]).first()
         if lesion is None or not access.lesion_in_reader_study(lesion, reader_study):
-            raise Invalid(f"lesion {payload['lesion']} is not a lesion of reader study {reader_study.name!r}", "lesion")
+            raise Invalid(
+                f"lesion {payload['lesion']} is not a lesion of reader study {reader_study.name!r}",
+                "lesion",
+            )
         session = payload["session"]
         existed = ReaderCall.objects.filter(
-            reader_study=reader_study, lesion=lesion, reader=request.user, session=session, is_current=True
+            reader_study=reader_study,
+            lesion=lesion,
+            reader=request.user,
+            session=session,
+            is_current=True,
         ).exists()
         call = services.record_call(
-            reader_study, lesion, request.user, lock=payload["lock"], session=session,
+            reader_study,
+            lesion,
+            request.user,
+            lock=payload["lock"],
+            session=session,
             **_raw(request.data, payload, CALL_VALUES),
         )
-        return Response(ReaderCallSerializer(call).data, status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED)
+        return Response(
+            ReaderCallSerializer(call).data,
+            status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED,
+        )
 
     @extend_schema(request=CallValuesSerializer(partial=True), responses=ReaderCallSerializer)
     def partial_update(self, request, *args, **kwargs):
@@ -421,7 +532,9 @@ class ReaderCallViewSet(AnnotationViewMixin, mixins.ListModelMixin, mixins.Retri
         if call.locked:
             raise Conflict(services._locked_message(call))
         payload = self.validated(CallValuesSerializer, partial=True)
-        call = services.update_call(call, request.user, **{n: request.data[n] for n in CALL_VALUES if n in payload})
+        call = services.update_call(
+            call, request.user, **{n: request.data[n] for n in CALL_VALUES if n in payload}
+        )
         return Response(ReaderCallSerializer(call).data)
 
     @extend_schema(request=None, responses=ReaderCallSerializer)
@@ -431,12 +544,15 @@ class ReaderCallViewSet(AnnotationViewMixin, mixins.ListModelMixin, mixins.Retri
         call = services.lock_call(self._own_call(), request.user)
         return Response(ReaderCallSerializer(call).data)
 
-    @extend_schema(request=CallValuesSerializer(partial=True), responses={201: ReaderCallSerializer})
+    @extend_schema(
+        request=CallValuesSerializer(partial=True), responses={201: ReaderCallSerializer}
+    )
     @action(detail=True, methods=["post"])
     def revise(self, request, pk=None):
         """A new (locked) revision of a locked call; the old one is kept, no longer current."""
         call = self._own_call()
         payload = self.validated(CallValuesSerializer, partial=True)
-        revision = services.revise_call(call, request.user, **{n: request.data[n] for n in CALL_VALUES if n in payload})
+        revision = services.revise_call(
+            call, request.user, **{n: request.data[n] for n in CALL_VALUES if n in payload}
+        )
         return Response(ReaderCallSerializer(revision).data, status=status.HTTP_201_CREATED)
-

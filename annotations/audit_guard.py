@@ -11,6 +11,7 @@ triggers with the table, and Django's SQLite schema editor rebuilds a table to a
 it: a later migration that alters ``AuditEvent`` must call :func:`install` again
 (a test checks the guard after all migrations, on both databases).
 """
+
 TABLE = "annotations_auditevent"
 MESSAGE = "the audit log is append-only"
 
@@ -40,7 +41,9 @@ SQLITE_INSTALL = [
     """
     for operation in ("UPDATE", "DELETE")
 ]
-SQLITE_REMOVE = [f"DROP TRIGGER IF EXISTS {TABLE}_no_{operation}" for operation in ("update", "delete")]
+SQLITE_REMOVE = [
+    f"DROP TRIGGER IF EXISTS {TABLE}_no_{operation}" for operation in ("update", "delete")
+]
 
 STATEMENTS = {
     "postgresql": (POSTGRESQL_INSTALL, POSTGRESQL_REMOVE),

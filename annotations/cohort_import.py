@@ -13,6 +13,7 @@ follow the generator's documented noise model around the oracle
 (:func:`portal.cohort.simulate_aided_reader_calls`: each reader's rating moves toward
 the model's score by a weight of their own), also marked ``simulated``.
 """
+
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
@@ -61,19 +62,29 @@ def _ingest_study(study_files, user):
     files = []
     for series in study_files.series.values():
         for path in series.paths:
-            files.append((f"{study_files.patient_id}/{series.phase}/{path.name}", path.read_bytes()))
+            files.append(
+                (f"{study_files.patient_id}/{series.phase}/{path.name}", path.read_bytes())
+            )
     report = ingest_upload(files, user, channel=Upload.Channel.COMMAND)
     if report.status == "rejected":
-        reasons = "; ".join(f"{f.file}: {f.reason}" for f in report.files if f.status == "rejected")[:500]
+        reasons = "; ".join(
+            f"{f.file}: {f.reason}" for f in report.files if f.status == "rejected"
+        )[:500]
         raise CohortImportError(f"study of {study_files.patient_id} was refused: {reasons}")
     return report.status
 
 
 def _measured_stats(roi, points):
     """The ROI's statistics from the stored slice, as the viewer measures an ellipse drawn there."""
-    instance = Instance.objects.get(series__series_instance_uid=roi.SeriesInstanceUID, sop_instance_uid=roi.SOPInstanceUID)
+    instance = Instance.objects.get(
+        series__series_instance_uid=roi.SeriesInstanceUID, sop_instance_uid=roi.SOPInstanceUID
+    )
     return measure_roi(
-        "ellipse", points, instance.pixels_hu(), instance.image_position_patient, instance.image_orientation_patient,
+        "ellipse",
+        points,
+        instance.pixels_hu(),
+        instance.image_position_patient,
+        instance.image_orientation_patient,
         instance.pixel_spacing,
     ).as_stats()
 
@@ -94,7 +105,12 @@ def _create_lesion(study, truth, user):
             "stats": _measured_stats(roi, points),
         }
     lesion = services.create_lesion_with_reference_rois(
-        study, label, SIDES.get(truth.lesion.side, "unknown"), round(truth.lesion.size_mm, 1), rois, user
+        study,
+        label,
+        SIDES.get(truth.lesion.side, "unknown"),
+        round(truth.lesion.size_mm, 1),
+        rois,
+        user,
     )
     services.set_pathology(
         lesion, SUBTYPE_NAMES[truth.lesion.subtype], source=Pathology.Source.SYNTHETIC, user=user
@@ -104,7 +120,8 @@ def _create_lesion(study, truth, user):
 
 def _simulated_reader(number):
     user, created = get_user_model().objects.get_or_create(
-        username=f"simulated-reader-{number}", defaults={"first_name": "Simulated", "last_name": f"reader {number}"}
+        username=f"simulated-reader-{number}",
+        defaults={"first_name": "Simulated", "last_name": f"reader {number}"},
     )
     if created:
         user.set_unusable_password()
@@ -117,18 +134,32 @@ def _check_design(reader_study_name, design, simulate_readers):
     if design is None:
         return
     if design not in ReaderStudy.Design.values:
-        raise CohortImportError(f"design must be one of {', '.join(ReaderStudy.Design.values)}, not {design!r}")
+        raise CohortImportError(
+            f"design must be one of {', '.join(ReaderStudy.Design.values)}, not {design!r}"
+        )
     if simulate_readers and design == ReaderStudy.Design.CROSSOVER:
-        raise CohortImportError("simulated readers read every case unaided first: choose the unaided or the "
-                                "sequential design")
+        raise CohortImportError(
+            "simulated readers read every case unaided first: choose the unaided or the "
+            "sequential design"
+        )
     existing = ReaderStudy.objects.filter(name=reader_study_name).exclude(design=design).first()
     if existing is not None:
-        raise CohortImportError(f"reader study {reader_study_name!r} already exists with design {existing.design}, "
-                                f"not {design}")
+        raise CohortImportError(
+            f"reader study {reader_study_name!r} already exists with design {existing.design}, "
+            f"not {design}"
+        )
 
 
-def import_cohort(cohort_files, user, reader_study_name, readers=(), simulate_readers=0, seed=0, progress=None,
-                  design=None):
+def import_cohort(
+    cohort_files,
+    user,
+    reader_study_name,
+    readers=(),
+    simulate_readers=0,
+    seed=0,
+    progress=None,
+    design=None,
+):
     """Import ``cohort_files`` (a :class:`portal.cohort.CohortFiles`) as ``user``.
 
     Creates (or extends) the reader study ``reader_study_name`` with every imported
@@ -161,8 +192,12 @@ def import_cohort(cohort_files, user, reader_study_name, readers=(), simulate_re
             },
         )
         summary.reader_study = reader_study
-        study_rows = {s.study_instance_uid: s for s in Study.objects.filter(
-            study_instance_uid__in=[f.StudyInstanceUID for f in cohort_files.studies])}
+        study_rows = {
+            s.study_instance_uid: s
+            for s in Study.objects.filter(
+                study_instance_uid__in=[f.StudyInstanceUID for f in cohort_files.studies]
+            )
+        }
         position = reader_study.cases.count()
         for study_files in cohort_files.studies:
             study = study_rows[study_files.StudyInstanceUID]
@@ -182,16 +217,25 @@ def import_cohort(cohort_files, user, reader_study_name, readers=(), simulate_re
             reader_study.readers.add(*simulated)
             summary.simulated_readers = simulated
             already = set(
-                ReaderCall.objects.filter(reader_study=reader_study, simulated=True, is_current=True)
-                .values_list("reader_id", "lesion_id")
+                ReaderCall.objects.filter(
+                    reader_study=reader_study, simulated=True, is_current=True
+                ).values_list("reader_id", "lesion_id")
             )
-            for call in simulate_reader_calls([t.lesion for t in cohort_files.truths], simulate_readers, seed):
+            for call in simulate_reader_calls(
+                [t.lesion for t in cohort_files.truths], simulate_readers, seed
+            ):
                 reader, lesion = simulated[call.reader], lesions_by_id[call.lesion_id]
                 if (reader.pk, lesion.pk) in already:
                     continue
                 services.record_call(
-                    reader_study, lesion, reader, malignant=call.malignant_call,
-                    probability=int(round(call.probability)), simulated=True, lock=True, blinded=True,
+                    reader_study,
+                    lesion,
+                    reader,
+                    malignant=call.malignant_call,
+                    probability=int(round(call.probability)),
+                    simulated=True,
+                    lock=True,
+                    blinded=True,
                     changed_by=user,
                 )
                 summary.simulated_calls += 1
@@ -200,12 +244,15 @@ def import_cohort(cohort_files, user, reader_study_name, readers=(), simulate_re
 
 def cohort_lesions(reader_study) -> dict:
     """The reader study's lesions by the generator's lesion id (``<PatientID>-<label>``, e.g. ``SRM-0001-L1``)."""
-    lesions = (Lesion.objects.filter(study__reader_study_cases__reader_study=reader_study)
-               .select_related("study__patient"))
+    lesions = Lesion.objects.filter(
+        study__reader_study_cases__reader_study=reader_study
+    ).select_related("study__patient")
     return {f"{lesion.study.patient.patient_id}-{lesion.label}": lesion for lesion in lesions}
 
 
-def record_simulated_aided_calls(reader_study, lesions, k, seed, model_scores, changed_by=None) -> int:
+def record_simulated_aided_calls(
+    reader_study, lesions, k, seed, model_scores, changed_by=None
+) -> int:
     """Record the aided calls of the ``k`` simulated readers of a sequential reader study (demo only).
 
     ``lesions`` are the generator's lesions (:class:`portal.cohort.Lesion`) the reader
@@ -220,36 +267,51 @@ def record_simulated_aided_calls(reader_study, lesions, k, seed, model_scores, c
     or the stored unaided calls are not those these lesions, ``k`` and ``seed`` give.
     """
     if reader_study.design != ReaderStudy.Design.SEQUENTIAL:
-        raise CohortImportError(f"reader study {reader_study.name!r} has design {reader_study.design}; simulated "
-                                "aided calls need the sequential design")
+        raise CohortImportError(
+            f"reader study {reader_study.name!r} has design {reader_study.design}; simulated "
+            "aided calls need the sequential design"
+        )
     rows = cohort_lesions(reader_study)
     missing = [lesion.lesion_id for lesion in lesions if lesion.lesion_id not in rows]
     if missing:
-        raise CohortImportError(f"lesion(s) {', '.join(missing[:5])} are not in reader study {reader_study.name!r}")
+        raise CohortImportError(
+            f"lesion(s) {', '.join(missing[:5])} are not in reader study {reader_study.name!r}"
+        )
     unscored = [lesion.lesion_id for lesion in lesions if lesion.lesion_id not in model_scores]
     if unscored:
         raise CohortImportError(f"no model score for lesion(s) {', '.join(unscored[:5])}")
     try:
-        reading = simulate_aided_reader_calls(lesions, k, seed, [model_scores[lesion.lesion_id] for lesion in lesions])
+        reading = simulate_aided_reader_calls(
+            lesions, k, seed, [model_scores[lesion.lesion_id] for lesion in lesions]
+        )
     except ValueError as error:
         raise CohortImportError(str(error)) from None
     names = [f"simulated-reader-{number + 1}" for number in range(k)]
     by_name = {user.username: user for user in get_user_model().objects.filter(username__in=names)}
     absent = [name for name in names if name not in by_name]
     if absent:
-        raise CohortImportError(f"no simulated reader(s) {', '.join(absent)}: import the cohort with "
-                                f"--simulate-readers {k} first")
+        raise CohortImportError(
+            f"no simulated reader(s) {', '.join(absent)}: import the cohort with "
+            f"--simulate-readers {k} first"
+        )
     readers = [by_name[name] for name in names]
-    calls = ReaderCall.objects.filter(reader_study=reader_study, reader__in=readers, simulated=True, is_current=True)
-    unaided = {(reader_pk, lesion_pk): probability for reader_pk, lesion_pk, probability in calls.filter(
-        session=Session.UNAIDED, locked_at__isnull=False).values_list("reader_id", "lesion_id", "probability")}
+    calls = ReaderCall.objects.filter(
+        reader_study=reader_study, reader__in=readers, simulated=True, is_current=True
+    )
+    unaided = {
+        (reader_pk, lesion_pk): probability
+        for reader_pk, lesion_pk, probability in calls.filter(
+            session=Session.UNAIDED, locked_at__isnull=False
+        ).values_list("reader_id", "lesion_id", "probability")
+    }
     aided = set(calls.filter(session=Session.AIDED).values_list("reader_id", "lesion_id"))
     for call in reading.unaided:
         key = (readers[call.reader].pk, rows[call.lesion_id].pk)
         if unaided.get(key) != int(round(call.probability)):
             raise CohortImportError(
                 f"{readers[call.reader].username}'s locked unaided call on {call.lesion_id} is not the simulated one "
-                f"of this cohort (seed {seed}, {k} readers): no aided calls recorded")
+                f"of this cohort (seed {seed}, {k} readers): no aided calls recorded"
+            )
     recorded = 0
     try:
         with transaction.atomic():
@@ -258,9 +320,16 @@ def record_simulated_aided_calls(reader_study, lesions, k, seed, model_scores, c
                 if (reader.pk, lesion.pk) in aided:
                     continue
                 services.record_call(
-                    reader_study, lesion, reader, malignant=call.malignant_call,
-                    probability=int(round(call.probability)), simulated=True, lock=True, blinded=True,
-                    changed_by=changed_by, session=Session.AIDED,
+                    reader_study,
+                    lesion,
+                    reader,
+                    malignant=call.malignant_call,
+                    probability=int(round(call.probability)),
+                    simulated=True,
+                    lock=True,
+                    blinded=True,
+                    changed_by=changed_by,
+                    session=Session.AIDED,
                 )
                 recorded += 1
     except AnnotationError as error:

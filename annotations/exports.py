@@ -1,4 +1,5 @@
 """CSV export of a reader study: a row per lesion x reader x reading session (no cell a spreadsheet runs as formula)."""
+
 import io
 
 from portal.spreadsheets import FormulaSafeWriter
@@ -6,9 +7,24 @@ from portal.spreadsheets import FormulaSafeWriter
 from .models import ReaderCall, Session
 
 HEADERS = [
-    "Patient ID", "Study Instance UID", "Lesion", "Side", "Location", "Long axis (mm)",
-    "Pathology subtype", "Pathology malignant", "Reader", "Call", "Probability of malignancy (%)",
-    "Subtype guess", "Time spent (s)", "Locked", "Blinded", "Simulated", "Revision", "Session",
+    "Patient ID",
+    "Study Instance UID",
+    "Lesion",
+    "Side",
+    "Location",
+    "Long axis (mm)",
+    "Pathology subtype",
+    "Pathology malignant",
+    "Reader",
+    "Call",
+    "Probability of malignancy (%)",
+    "Subtype guess",
+    "Time spent (s)",
+    "Locked",
+    "Blinded",
+    "Simulated",
+    "Revision",
+    "Session",
 ]
 
 
@@ -26,13 +42,15 @@ def reader_study_rows(reader_study):
     from .access import reader_study_lesions
 
     lesions = list(
-        reader_study_lesions(reader_study).select_related("study__patient", "pathology").order_by(
-            "study__patient__patient_id", "study__study_instance_uid", "label"
-        )
+        reader_study_lesions(reader_study)
+        .select_related("study__patient", "pathology")
+        .order_by("study__patient__patient_id", "study__study_instance_uid", "label")
     )
     calls = {
         (c.lesion_id, c.reader_id, c.session): c
-        for c in ReaderCall.objects.filter(reader_study=reader_study, is_current=True).select_related("reader")
+        for c in ReaderCall.objects.filter(
+            reader_study=reader_study, is_current=True
+        ).select_related("reader")
     }
     readers = {u.pk: u for u in reader_study.readers.all()}
     readers.update({c.reader_id: c.reader for c in calls.values()})
@@ -44,9 +62,14 @@ def reader_study_rows(reader_study):
         for reader, session in ((r, s) for r in ordered_readers for s in sessions):
             call = calls.get((lesion.pk, reader.pk, session))
             yield [
-                lesion.study.patient.patient_id, lesion.study.study_instance_uid, lesion.label, lesion.side,
-                lesion.location, "" if lesion.long_axis_mm is None else lesion.long_axis_mm,
-                pathology.subtype if pathology else "", _yes_no(pathology.malignant if pathology else None),
+                lesion.study.patient.patient_id,
+                lesion.study.study_instance_uid,
+                lesion.label,
+                lesion.side,
+                lesion.location,
+                "" if lesion.long_axis_mm is None else lesion.long_axis_mm,
+                pathology.subtype if pathology else "",
+                _yes_no(pathology.malignant if pathology else None),
                 reader.get_username(),
                 "" if call is None else ("malignant" if call.malignant else "benign"),
                 "" if call is None else call.probability,

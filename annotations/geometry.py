@@ -3,6 +3,7 @@
 Framework-free: plain lists in, plain values out. The serializer, the services and
 the SR importer share :func:`validate_points`, so every way in checks the same rules.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,7 +39,9 @@ def validate_points(tool: str, points) -> list[list[float]]:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise GeometryError(f"point {index} holds {value!r}, which is not a number")
             if not math.isfinite(value):
-                raise GeometryError(f"point {index} holds {value!r}; coordinates must be finite numbers")
+                raise GeometryError(
+                    f"point {index} holds {value!r}; coordinates must be finite numbers"
+                )
         checked.append([float(v) for v in point])
     low, high = POINT_COUNTS[tool]
     if high is not None and len(checked) != low:
@@ -92,7 +95,9 @@ def is_rectangle(points, tolerance=1e-3) -> bool:
     return True
 
 
-def patient_to_pixel(point_mm, image_position, image_orientation, pixel_spacing) -> tuple[float, float]:
+def patient_to_pixel(
+    point_mm, image_position, image_orientation, pixel_spacing
+) -> tuple[float, float]:
     """(row, column) of a patient-coordinate point (mm) projected onto an image plane.
 
     ``image_position``/``image_orientation``/``pixel_spacing`` are the DICOM

@@ -12,6 +12,7 @@ when the viewer measures it again.
 
 Framework-free: a NumPy image and the DICOM plane geometry in, plain values out.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -39,7 +40,9 @@ def _inside_polygon(rows, cols, polygon_rc) -> np.ndarray:
     return inside
 
 
-def roi_mask(tool: str, points, image_position, image_orientation, pixel_spacing, shape) -> np.ndarray:
+def roi_mask(
+    tool: str, points, image_position, image_orientation, pixel_spacing, shape
+) -> np.ndarray:
     """Boolean mask ``(rows, columns)`` of the pixels of one slice whose centre lies inside an ROI.
 
     ``points`` are the ROI's stored points in patient coordinates (mm; see
@@ -54,24 +57,33 @@ def roi_mask(tool: str, points, image_position, image_orientation, pixel_spacing
         raise RoiMaskError("a length ROI has no area")
     if tool not in ("ellipse", "rectangle", "freehand"):
         raise RoiMaskError(f"unknown ROI tool {tool!r}")
-    rc = np.array([patient_to_pixel(p, image_position, image_orientation, pixel_spacing) for p in points], float)
+    rc = np.array(
+        [patient_to_pixel(p, image_position, image_orientation, pixel_spacing) for p in points],
+        float,
+    )
     rows, cols = np.mgrid[: shape[0], : shape[1]].astype(float)
     if tool == "ellipse":
         if len(rc) != 4:
             raise RoiMaskError(f"an ellipse ROI has 4 points, got {len(rc)}")
         centre = rc.mean(axis=0)
-        axes = np.column_stack([(rc[1] - rc[0]) / 2.0, (rc[3] - rc[2]) / 2.0])  # conjugate semi-diameters
+        axes = np.column_stack(
+            [(rc[1] - rc[0]) / 2.0, (rc[3] - rc[2]) / 2.0]
+        )  # conjugate semi-diameters
         if abs(np.linalg.det(axes)) < 1e-12:
             raise RoiMaskError("the ellipse ROI is degenerate (its axes have no area on the slice)")
         offsets = np.stack([rows - centre[0], cols - centre[1]])
         local = np.linalg.solve(axes, offsets.reshape(2, -1)).reshape(offsets.shape)
-        mask = (local**2).sum(axis=0) <= 1.0 + 1e-9  # a centre on the outline (up to rounding) is inside
+        mask = (local**2).sum(
+            axis=0
+        ) <= 1.0 + 1e-9  # a centre on the outline (up to rounding) is inside
     else:
         if len(rc) < 3:
             raise RoiMaskError(f"a {tool} ROI needs at least 3 points, got {len(rc)}")
         mask = _inside_polygon(rows, cols, rc)
     if not mask.any():
-        raise RoiMaskError("the ROI contains no pixel centre of its slice (too small, or outside the image)")
+        raise RoiMaskError(
+            "the ROI contains no pixel centre of its slice (too small, or outside the image)"
+        )
     return mask
 
 
@@ -87,11 +99,19 @@ class RoiStatistics(NamedTuple):
 
     def as_stats(self) -> dict[str, float]:
         """The ``ROI.stats`` object, with the viewer's names and its rounding (0.001)."""
-        values = {"mean": self.mean, "stdDev": self.std_dev, "min": self.minimum, "max": self.maximum, "area": self.area}
+        values = {
+            "mean": self.mean,
+            "stdDev": self.std_dev,
+            "min": self.minimum,
+            "max": self.maximum,
+            "area": self.area,
+        }
         return {name: round(float(value), 3) for name, value in values.items()}
 
 
-def measure_roi(tool: str, points, image_hu: np.ndarray, image_position, image_orientation, pixel_spacing) -> RoiStatistics:
+def measure_roi(
+    tool: str, points, image_hu: np.ndarray, image_position, image_orientation, pixel_spacing
+) -> RoiStatistics:
     """Statistics of the pixels of ``image_hu`` (rows, columns; HU) inside an area ROI.
 
     ``points`` are the ROI's stored points in patient coordinates (mm); the slice is

@@ -1,4 +1,5 @@
 """Lesions and their ROIs, pathology (ground truth), reader studies and blinded reader calls."""
+
 import random
 
 from django.conf import settings
@@ -42,26 +43,43 @@ class ReaderStudy(models.Model):
 
     class Design(models.TextChoices):
         UNAIDED = "unaided", "unaided only"
-        SEQUENTIAL = "sequential", "sequential: unaided call locked, then the model's output and an aided call"
-        CROSSOVER = "crossover", "crossover: half the cases aided first, the second read after a washout"
+        SEQUENTIAL = (
+            "sequential",
+            "sequential: unaided call locked, then the model's output and an aided call",
+        )
+        CROSSOVER = (
+            "crossover",
+            "crossover: half the cases aided first, the second read after a washout",
+        )
 
     name = models.CharField(max_length=200, unique=True)
     instructions = models.TextField(blank=True)
     state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
-    case_order = models.CharField(max_length=10, choices=CaseOrder.choices, default=CaseOrder.SHUFFLED)
+    case_order = models.CharField(
+        max_length=10, choices=CaseOrder.choices, default=CaseOrder.SHUFFLED
+    )
     seed = models.PositiveIntegerField(default=0)
     design = models.CharField(
-        max_length=10, choices=Design.choices, default=Design.UNAIDED,
+        max_length=10,
+        choices=Design.choices,
+        default=Design.UNAIDED,
         help_text="reading sessions: unaided only; sequential unaided then aided (the model's output shown); "
-                  "or crossover with washout",
+        "or crossover with washout",
     )
     washout_days = models.PositiveSmallIntegerField(
-        default=28, validators=[MaxValueValidator(365)],
+        default=28,
+        validators=[MaxValueValidator(365)],
         help_text="crossover: days between a lesion's first read and its second read",
     )
-    studies = models.ManyToManyField(Study, through="ReaderStudyCase", related_name="reader_studies")
-    readers = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="reader_studies", blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    studies = models.ManyToManyField(
+        Study, through="ReaderStudyCase", related_name="reader_studies"
+    )
+    readers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="reader_studies", blank=True
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -95,7 +113,9 @@ class ReaderStudy(models.Model):
         if self.design != self.Design.CROSSOVER:
             return set()
         study_ids = sorted(self.cases.values_list("study_id", flat=True))
-        chosen = random.Random(f"{self.seed}:crossover:{getattr(reader, 'pk', 0)}").sample(study_ids, len(study_ids) // 2)
+        chosen = random.Random(f"{self.seed}:crossover:{getattr(reader, 'pk', 0)}").sample(
+            study_ids, len(study_ids) // 2
+        )
         return set(chosen)
 
     def first_session(self, reader, study_id) -> str:
@@ -110,22 +130,32 @@ class ReaderStudyCase(models.Model):
 
     class Meta:
         ordering = ["position", "id"]
-        constraints = [models.UniqueConstraint(fields=["reader_study", "study"], name="one_case_per_study")]
+        constraints = [
+            models.UniqueConstraint(fields=["reader_study", "study"], name="one_case_per_study")
+        ]
 
 
 class Lesion(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="lesions")
     label = models.CharField(max_length=32, help_text="e.g. L1, unique within the study")
     side = models.CharField(max_length=8, choices=Side.choices, default=Side.UNKNOWN)
-    location = models.CharField(max_length=64, blank=True, help_text="e.g. upper pole, interpolar, lower pole")
-    long_axis_mm = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(300.0)])
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    location = models.CharField(
+        max_length=64, blank=True, help_text="e.g. upper pole, interpolar, lower pole"
+    )
+    long_axis_mm = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(300.0)]
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["study_id", "label"]
-        constraints = [models.UniqueConstraint(fields=["study", "label"], name="lesion_label_unique_in_study")]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "label"], name="lesion_label_unique_in_study")
+        ]
 
     def __str__(self):
         return f"{self.study.patient} {self.label}"
@@ -147,13 +177,19 @@ class ROI(models.Model):
     lesion = models.ForeignKey(Lesion, on_delete=models.CASCADE, related_name="rois")
     phase = models.CharField(max_length=8, choices=Phase.choices)
     series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="rois")
-    sop_instance_uid = models.CharField(max_length=64, help_text="the instance the ROI was drawn on")
+    sop_instance_uid = models.CharField(
+        max_length=64, help_text="the instance the ROI was drawn on"
+    )
     frame_number = models.PositiveIntegerField(default=1)
     tool = models.CharField(max_length=10, choices=Tool.choices)
     points = models.JSONField(help_text="[[x, y, z], ...] in patient coordinates (mm)")
-    stats = models.JSONField(default=dict, blank=True, help_text="mean/stdDev/min/max HU, area mm², as measured")
+    stats = models.JSONField(
+        default=dict, blank=True, help_text="mean/stdDev/min/max HU, area mm², as measured"
+    )
     is_reference = models.BooleanField(default=False)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -161,7 +197,9 @@ class ROI(models.Model):
         verbose_name = "ROI"
         constraints = [
             models.UniqueConstraint(
-                fields=["lesion", "phase"], condition=Q(is_reference=True), name="one_reference_roi_per_lesion_phase"
+                fields=["lesion", "phase"],
+                condition=Q(is_reference=True),
+                name="one_reference_roi_per_lesion_phase",
             )
         ]
 
@@ -186,7 +224,9 @@ class Pathology(models.Model):
     source = models.CharField(max_length=10, choices=Source.choices)
     date = models.DateField(null=True, blank=True)
     revision = models.PositiveIntegerField(default=1)
-    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     entered_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -210,26 +250,39 @@ class ReaderCall(models.Model):
 
     reader_study = models.ForeignKey(ReaderStudy, on_delete=models.CASCADE, related_name="calls")
     lesion = models.ForeignKey(Lesion, on_delete=models.CASCADE, related_name="calls")
-    reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reader_calls")
+    reader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reader_calls"
+    )
     session = models.CharField(max_length=8, choices=Session.choices, default=Session.UNAIDED)
     malignant = models.BooleanField()
-    probability = models.PositiveSmallIntegerField(validators=[MinValueValidator(0), MaxValueValidator(100)])
+    probability = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
     subtype_guess = models.CharField(max_length=16, choices=Subtype.choices, blank=True)
     time_spent_s = models.FloatField(null=True, blank=True)
     locked_at = models.DateTimeField(null=True, blank=True)
     revision = models.PositiveIntegerField(default=1)
     is_current = models.BooleanField(default=True)
-    supersedes = models.OneToOneField("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="superseded_by")
-    blinded = models.BooleanField(default=True, help_text="False if the reader could see the pathology before calling")
-    simulated = models.BooleanField(default=False, help_text="made by the cohort generator's simulated reader")
-    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    supersedes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="superseded_by"
+    )
+    blinded = models.BooleanField(
+        default=True, help_text="False if the reader could see the pathology before calling"
+    )
+    simulated = models.BooleanField(
+        default=False, help_text="made by the cohort generator's simulated reader"
+    )
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["reader_study", "lesion", "reader", "session"], condition=Q(is_current=True),
+                fields=["reader_study", "lesion", "reader", "session"],
+                condition=Q(is_current=True),
                 name="one_current_call_per_session",
             )
         ]
@@ -287,10 +340,14 @@ class AuditEvent(models.Model):
         EXPORT = "export", "export (table, plot, SR)"
         DOWNLOAD = "download", "download (DICOM)"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
     action = models.CharField(max_length=16, choices=Action.choices)
     object_type = models.CharField(max_length=32)
-    object_id = models.PositiveBigIntegerField(null=True, blank=True, help_text="empty for a failed login")
+    object_id = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="empty for a failed login"
+    )
     changes = models.JSONField(default=dict)
     at = models.DateTimeField(auto_now_add=True)
 

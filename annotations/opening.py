@@ -15,6 +15,7 @@ case's lesions, as the lesion panel selects it) on every phase.
 
 Framework-free: plain values in, ``{phase: SOPInstanceUID}`` out.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -51,7 +52,11 @@ def opening_slices(stacks: dict[str, Stack], references: dict[str, str]) -> dict
     anchor_phase = next((phase for phase in PHASE_ORDER if phase in anchors), None)
     anchor = None
     if anchor_phase is not None:
-        position = next(s.slice_position for s in stacks[anchor_phase].slices if s.sop_instance_uid == anchors[anchor_phase])
+        position = next(
+            s.slice_position
+            for s in stacks[anchor_phase].slices
+            if s.sop_instance_uid == anchors[anchor_phase]
+        )
         anchor = (stacks[anchor_phase].frame_of_reference_uid, position)
 
     opening = {}
@@ -60,7 +65,12 @@ def opening_slices(stacks: dict[str, Stack], references: dict[str, str]) -> dict
             continue
         if phase in anchors:
             opening[phase] = anchors[phase]
-        elif anchor and anchor[1] is not None and stack.frame_of_reference_uid and stack.frame_of_reference_uid == anchor[0]:
+        elif (
+            anchor
+            and anchor[1] is not None
+            and stack.frame_of_reference_uid
+            and stack.frame_of_reference_uid == anchor[0]
+        ):
             opening[phase] = _nearest(stack.slices, anchor[1])
         else:
             opening[phase] = stack.slices[len(stack.slices) // 2].sop_instance_uid

@@ -1,4 +1,5 @@
 """HTML pages of the annotations app (worklist, case page, study viewer)."""
+
 from django.urls import path, re_path
 
 from . import views

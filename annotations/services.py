@@ -5,6 +5,7 @@ functions; they check the data rules (values, consistency, locking) and raise
 :mod:`annotations.errors` exceptions. Who may call them is :mod:`annotations.access`'s
 business, checked by the caller.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -36,13 +37,31 @@ from .models import (
 analysable_calls = access.analysable_calls
 
 LESION_FIELDS = ["label", "side", "location", "long_axis_mm"]
-ROI_FIELDS = ["phase", "series_id", "sop_instance_uid", "frame_number", "tool", "points", "stats", "is_reference"]
+ROI_FIELDS = [
+    "phase",
+    "series_id",
+    "sop_instance_uid",
+    "frame_number",
+    "tool",
+    "points",
+    "stats",
+    "is_reference",
+]
 PATHOLOGY_FIELDS = ["subtype", "malignant", "source", "date", "revision"]
-CALL_FIELDS = ["session", "malignant", "probability", "subtype_guess", "time_spent_s", "locked_at", "is_current",
-               "blinded"]
+CALL_FIELDS = [
+    "session",
+    "malignant",
+    "probability",
+    "subtype_guess",
+    "time_spent_s",
+    "locked_at",
+    "is_current",
+    "blinded",
+]
 
 
 # --- audit -----------------------------------------------------------------
+
 
 def _json_value(value):
     if isinstance(value, (datetime.date, datetime.datetime)):
@@ -63,8 +82,9 @@ def _actor(user):
     return user if user is not None and user.is_authenticated else None
 
 
-def audit(user, action, obj=None, changes: dict | None = None, *, object_type=None,
-          object_id=None) -> AuditEvent:
+def audit(
+    user, action, obj=None, changes: dict | None = None, *, object_type=None, object_id=None
+) -> AuditEvent:
     """Record one event of ``user`` (None or anonymous: none) on ``obj``.
 
     ``changes`` maps field -> [old, new] for create/update/delete, and holds what else
@@ -91,11 +111,21 @@ def client_address(request) -> str | None:
 
 
 def _created(user, obj, fields):
-    audit(user, AuditEvent.Action.CREATE, obj, {f: [None, v] for f, v in snapshot(obj, fields).items()})
+    audit(
+        user,
+        AuditEvent.Action.CREATE,
+        obj,
+        {f: [None, v] for f, v in snapshot(obj, fields).items()},
+    )
 
 
 def _deleted(user, obj, fields):
-    audit(user, AuditEvent.Action.DELETE, obj, {f: [v, None] for f, v in snapshot(obj, fields).items()})
+    audit(
+        user,
+        AuditEvent.Action.DELETE,
+        obj,
+        {f: [v, None] for f, v in snapshot(obj, fields).items()},
+    )
 
 
 def _apply(user, obj, fields, values: dict) -> dict:
@@ -113,7 +143,15 @@ def _apply(user, obj, fields, values: dict) -> dict:
 
 # --- reader studies --------------------------------------------------------
 
-READER_STUDY_FIELDS = ["name", "instructions", "state", "case_order", "seed", "design", "washout_days"]
+READER_STUDY_FIELDS = [
+    "name",
+    "instructions",
+    "state",
+    "case_order",
+    "seed",
+    "design",
+    "washout_days",
+]
 
 
 def reader_study_snapshot(reader_study) -> dict:
@@ -122,7 +160,9 @@ def reader_study_snapshot(reader_study) -> dict:
         **snapshot(reader_study, READER_STUDY_FIELDS),
         "readers": sorted(reader_study.readers.values_list("username", flat=True)),
         "cases": list(
-            reader_study.cases.order_by("position", "id").values_list("study__study_instance_uid", flat=True)
+            reader_study.cases.order_by("position", "id").values_list(
+                "study__study_instance_uid", flat=True
+            )
         ),
     }
 
@@ -154,7 +194,8 @@ def delete_reader_study(reader_study, user):
 
 STATE_ACTIONS = {
     ReaderStudy.State.UNBLINDED: (
-        AuditEvent.Action.UNBLIND, {ReaderStudy.State.OPEN, ReaderStudy.State.CLOSED}
+        AuditEvent.Action.UNBLIND,
+        {ReaderStudy.State.OPEN, ReaderStudy.State.CLOSED},
     ),
     ReaderStudy.State.CLOSED: (AuditEvent.Action.CLOSE, {ReaderStudy.State.OPEN}),
     ReaderStudy.State.OPEN: (AuditEvent.Action.REOPEN, {ReaderStudy.State.CLOSED}),
@@ -183,13 +224,16 @@ def set_reader_study_state(reader_study, user, new_state) -> ReaderStudy:
 
 # --- lesions ---------------------------------------------------------------
 
+
 def _check_lesion_values(values: dict, study=None, lesion=None):
     if "label" in values:
         label = (values["label"] or "").strip()
         if not label:
             raise Invalid("a lesion needs a label, e.g. L1", "label")
         study = study or lesion.study
-        clash = Lesion.objects.filter(study=study, label=label).exclude(pk=getattr(lesion, "pk", None))
+        clash = Lesion.objects.filter(study=study, label=label).exclude(
+            pk=getattr(lesion, "pk", None)
+        )
         if clash.exists():
             raise Invalid(f"the study already has a lesion labelled {label!r}", "label")
         values["label"] = label
@@ -197,16 +241,30 @@ def _check_lesion_values(values: dict, study=None, lesion=None):
         raise Invalid(f"side must be one of {', '.join(Side.values)}", "side")
     size = values.get("long_axis_mm")
     if size is not None:
-        if isinstance(size, bool) or not isinstance(size, (int, float)) or not math.isfinite(size) or not 0 <= size <= 300:
-            raise Invalid("long_axis_mm must be a number of millimetres between 0 and 300", "long_axis_mm")
+        if (
+            isinstance(size, bool)
+            or not isinstance(size, (int, float))
+            or not math.isfinite(size)
+            or not 0 <= size <= 300
+        ):
+            raise Invalid(
+                "long_axis_mm must be a number of millimetres between 0 and 300", "long_axis_mm"
+            )
 
 
 @transaction.atomic
 def create_lesion(study, user, label, side=Side.UNKNOWN, location="", long_axis_mm=None) -> Lesion:
     """A new lesion on ``study`` (label unique within the study)."""
-    values = {"label": label, "side": side, "location": location or "", "long_axis_mm": long_axis_mm}
+    values = {
+        "label": label,
+        "side": side,
+        "location": location or "",
+        "long_axis_mm": long_axis_mm,
+    }
     _check_lesion_values(values, study=study)
-    lesion = Lesion.objects.create(study=study, created_by=user if user and user.is_authenticated else None, **values)
+    lesion = Lesion.objects.create(
+        study=study, created_by=user if user and user.is_authenticated else None, **values
+    )
     _created(user, lesion, LESION_FIELDS)
     return lesion
 
@@ -216,7 +274,9 @@ def update_lesion(lesion, user, **values) -> Lesion:
     """Change label, side, location or long-axis size."""
     unknown = set(values) - set(LESION_FIELDS)
     if unknown:
-        raise Invalid(f"a lesion's {', '.join(sorted(unknown))} cannot be changed", sorted(unknown)[0])
+        raise Invalid(
+            f"a lesion's {', '.join(sorted(unknown))} cannot be changed", sorted(unknown)[0]
+        )
     _check_lesion_values(values, lesion=lesion)
     _apply(user, lesion, LESION_FIELDS, values)
     return lesion
@@ -237,13 +297,19 @@ def delete_lesion(lesion, user):
 
 # --- ROIs ------------------------------------------------------------------
 
+
 def _resolve_series(lesion, series) -> Series:
     if isinstance(series, Series):
         found = series if series.study_id == lesion.study_id else None
     else:
-        found = Series.objects.filter(series_instance_uid=str(series or ""), study_id=lesion.study_id).first()
+        found = Series.objects.filter(
+            series_instance_uid=str(series or ""), study_id=lesion.study_id
+        ).first()
     if found is None:
-        raise Invalid(f"series {getattr(series, 'series_instance_uid', series)!r} is not a series of the lesion's study", "series")
+        raise Invalid(
+            f"series {getattr(series, 'series_instance_uid', series)!r} is not a series of the lesion's study",
+            "series",
+        )
     return found
 
 
@@ -251,20 +317,36 @@ def _check_roi(lesion, values: dict) -> dict:
     """Validate a full set of ROI values; returns them cleaned (series resolved, phase from the series)."""
     series = _resolve_series(lesion, values.get("series"))
     if series.phase not in Phase.values or series.phase == Phase.UNKNOWN:
-        raise Invalid(f"series {series.series_instance_uid} has no known contrast phase; set its phase first", "phase")
+        raise Invalid(
+            f"series {series.series_instance_uid} has no known contrast phase; set its phase first",
+            "phase",
+        )
     requested_phase = values.get("phase")
     if requested_phase not in (None, ""):
         if requested_phase not in Phase.values or requested_phase == Phase.UNKNOWN:
-            raise Invalid(f"unknown phase {requested_phase!r}; expected one of NC, CM, NG, EX", "phase")
+            raise Invalid(
+                f"unknown phase {requested_phase!r}; expected one of NC, CM, NG, EX", "phase"
+            )
         if requested_phase != series.phase:
-            raise Invalid(f"phase {requested_phase} contradicts the series' phase {series.phase}", "phase")
+            raise Invalid(
+                f"phase {requested_phase} contradicts the series' phase {series.phase}", "phase"
+            )
     sop_uid = str(values.get("sop_instance_uid") or "")
     instance = Instance.objects.filter(series=series, sop_instance_uid=sop_uid).first()
     if instance is None:
-        raise Invalid(f"SOPInstanceUID {sop_uid!r} is not an instance of series {series.series_instance_uid}", "sop_instance_uid")
+        raise Invalid(
+            f"SOPInstanceUID {sop_uid!r} is not an instance of series {series.series_instance_uid}",
+            "sop_instance_uid",
+        )
     frame = values.get("frame_number", 1)
-    if isinstance(frame, bool) or not isinstance(frame, int) or not 1 <= frame <= instance.number_of_frames:
-        raise Invalid(f"frame_number must be between 1 and {instance.number_of_frames}", "frame_number")
+    if (
+        isinstance(frame, bool)
+        or not isinstance(frame, int)
+        or not 1 <= frame <= instance.number_of_frames
+    ):
+        raise Invalid(
+            f"frame_number must be between 1 and {instance.number_of_frames}", "frame_number"
+        )
     tool = values.get("tool")
     if tool not in ROI.Tool.values:
         raise Invalid(f"tool must be one of {', '.join(ROI.Tool.values)}", "tool")
@@ -275,13 +357,22 @@ def _check_roi(lesion, values: dict) -> dict:
     stats = values.get("stats") or {}
     if not isinstance(stats, dict) or any(
         isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
-        for v in stats.values() if v is not None
+        for v in stats.values()
+        if v is not None
     ):
-        raise Invalid("stats must be an object of finite numbers (or null), e.g. {\"mean\": 35.2}", "stats")
+        raise Invalid(
+            'stats must be an object of finite numbers (or null), e.g. {"mean": 35.2}', "stats"
+        )
     stats = {k: v for k, v in stats.items() if v is not None}
     return {
-        "series": series, "phase": series.phase, "sop_instance_uid": sop_uid, "frame_number": frame,
-        "tool": tool, "points": points, "stats": stats, "is_reference": bool(values.get("is_reference", False)),
+        "series": series,
+        "phase": series.phase,
+        "sop_instance_uid": sop_uid,
+        "frame_number": frame,
+        "tool": tool,
+        "points": points,
+        "stats": stats,
+        "is_reference": bool(values.get("is_reference", False)),
     }
 
 
@@ -326,11 +417,18 @@ def create_roi(lesion, user, **values) -> ROI:
 def update_roi(roi, user, **values) -> ROI:
     """Change an ROI; the full set of values is validated again."""
     if "lesion" in values and values["lesion"] not in (roi.lesion_id, roi.lesion):
-        raise Invalid("an ROI cannot move to another lesion; delete it and draw a new one", "lesion")
+        raise Invalid(
+            "an ROI cannot move to another lesion; delete it and draw a new one", "lesion"
+        )
     values.pop("lesion", None)
     current = {
-        "series": roi.series, "sop_instance_uid": roi.sop_instance_uid, "frame_number": roi.frame_number,
-        "tool": roi.tool, "points": roi.points, "stats": roi.stats, "is_reference": roi.is_reference,
+        "series": roi.series,
+        "sop_instance_uid": roi.sop_instance_uid,
+        "frame_number": roi.frame_number,
+        "tool": roi.tool,
+        "points": roi.points,
+        "stats": roi.stats,
+        "is_reference": roi.is_reference,
     }
     cleaned = _check_roi(roi.lesion, {**current, **values})
     cleaned["series_id"] = cleaned.pop("series").pk
@@ -346,7 +444,9 @@ def delete_roi(roi, user):
     roi.delete()
 
 
-def create_lesion_with_reference_rois(study, label, side, long_axis_mm, rois_by_phase: dict, user, location="") -> Lesion:
+def create_lesion_with_reference_rois(
+    study, label, side, long_axis_mm, rois_by_phase: dict, user, location=""
+) -> Lesion:
     """A lesion and one reference ROI per phase, in one transaction.
 
     ``rois_by_phase`` maps a phase ("NC", "CM", ...) to the ROI values: ``tool``,
@@ -355,13 +455,18 @@ def create_lesion_with_reference_rois(study, label, side, long_axis_mm, rois_by_
     series of that phase).
     """
     with transaction.atomic():
-        lesion = create_lesion(study, user, label=label, side=side, location=location, long_axis_mm=long_axis_mm)
+        lesion = create_lesion(
+            study, user, label=label, side=side, location=location, long_axis_mm=long_axis_mm
+        )
         for phase, values in rois_by_phase.items():
             values = dict(values)
             if values.get("series") is None:
                 candidates = list(study.series.filter(phase=phase)[:2])
                 if len(candidates) != 1:
-                    raise Invalid(f"the study has {len(candidates) or 'no'} series of phase {phase}; name the series", "series")
+                    raise Invalid(
+                        f"the study has {len(candidates) or 'no'} series of phase {phase}; name the series",
+                        "series",
+                    )
                 values["series"] = candidates[0]
             create_roi(lesion, user, phase=phase, is_reference=True, **values)
         return lesion
@@ -369,13 +474,16 @@ def create_lesion_with_reference_rois(study, label, side, long_axis_mm, rois_by_
 
 # --- pathology -------------------------------------------------------------
 
+
 def malignant_for_subtype(subtype: str) -> bool:
     """Malignancy implied by a histologic subtype (every RCC malignant, the rest benign)."""
     return subtype in MALIGNANT_SUBTYPES
 
 
 @transaction.atomic
-def set_pathology(lesion, subtype, malignant=None, source=Pathology.Source.SURGERY, date=None, user=None) -> Pathology:
+def set_pathology(
+    lesion, subtype, malignant=None, source=Pathology.Source.SURGERY, date=None, user=None
+) -> Pathology:
     """Enter or change the lesion's pathology; each change increments ``revision``.
 
     ``malignant`` follows from ``subtype``; passing a contradicting value is an error
@@ -387,7 +495,8 @@ def set_pathology(lesion, subtype, malignant=None, source=Pathology.Source.SURGE
     if malignant is not None and bool(malignant) != implied:
         raise Invalid(
             f"malignant={str(bool(malignant)).lower()} contradicts subtype {subtype} "
-            f"({'malignant' if implied else 'benign'})", "malignant",
+            f"({'malignant' if implied else 'benign'})",
+            "malignant",
         )
     if source not in Pathology.Source.values:
         raise Invalid(f"source must be one of {', '.join(Pathology.Source.values)}", "source")
@@ -399,7 +508,9 @@ def set_pathology(lesion, subtype, malignant=None, source=Pathology.Source.SURGE
     values = {"subtype": subtype, "malignant": implied, "source": source, "date": date}
     existing = Pathology.objects.select_for_update().filter(lesion=lesion).first()
     if existing is None:
-        pathology = Pathology.objects.create(lesion=lesion, entered_by=user if user and user.is_authenticated else None, **values)
+        pathology = Pathology.objects.create(
+            lesion=lesion, entered_by=user if user and user.is_authenticated else None, **values
+        )
         _created(user, pathology, PATHOLOGY_FIELDS)
         return pathology
     before = snapshot(existing, ["subtype", "malignant", "source", "date"])
@@ -412,30 +523,51 @@ def set_pathology(lesion, subtype, malignant=None, source=Pathology.Source.SURGE
 
 # --- reader calls ----------------------------------------------------------
 
+
 def _check_call_values(values: dict):
     if "malignant" in values and not isinstance(values["malignant"], bool):
         raise Invalid("malignant must be true or false", "malignant")
     if "probability" in values:
         p = values["probability"]
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p) or not 0 <= p <= 100 or p != int(p):
-            raise Invalid("probability must be a whole number from 0 to 100 (probability of malignancy, %)", "probability")
+        if (
+            isinstance(p, bool)
+            or not isinstance(p, (int, float))
+            or not math.isfinite(p)
+            or not 0 <= p <= 100
+            or p != int(p)
+        ):
+            raise Invalid(
+                "probability must be a whole number from 0 to 100 (probability of malignancy, %)",
+                "probability",
+            )
         values["probability"] = int(p)
-    if values.get("subtype_guess") not in (None, "") and values["subtype_guess"] not in Subtype.values:
-        raise Invalid(f"subtype_guess must be empty or one of {', '.join(Subtype.values)}", "subtype_guess")
+    if (
+        values.get("subtype_guess") not in (None, "")
+        and values["subtype_guess"] not in Subtype.values
+    ):
+        raise Invalid(
+            f"subtype_guess must be empty or one of {', '.join(Subtype.values)}", "subtype_guess"
+        )
     if values.get("subtype_guess") is None and "subtype_guess" in values:
         values["subtype_guess"] = ""
     t = values.get("time_spent_s")
-    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0):
+    if t is not None and (
+        isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0
+    ):
         raise Invalid("time_spent_s must be a non-negative number of seconds", "time_spent_s")
 
 
 def _check_reader_study_open(reader_study):
     if reader_study.state != ReaderStudy.State.OPEN:
-        raise Conflict(f"reader study {reader_study.name!r} is {reader_study.state}; calls are recorded only while it is open")
+        raise Conflict(
+            f"reader study {reader_study.name!r} is {reader_study.state}; calls are recorded only while it is open"
+        )
 
 
 def _locked_message(call):
-    return f"call {call.pk} is locked; POST /api/v1/calls/{call.pk}/revise/ to record a new revision"
+    return (
+        f"call {call.pk} is locked; POST /api/v1/calls/{call.pk}/revise/ to record a new revision"
+    )
 
 
 def _check_session(reader_study, lesion, reader, session):
@@ -452,30 +584,50 @@ def _check_session(reader_study, lesion, reader, session):
         if session == Session.AIDED:
             raise Invalid(
                 f"reader study {reader_study.name!r} has no aided session (design {reader_study.design}); "
-                "record the call with session unaided", "session",
+                "record the call with session unaided",
+                "session",
             )
         return
     first = reader_study.first_session(reader, lesion.study_id)
     if session == first:
         return
     previous = ReaderCall.objects.filter(
-        reader_study=reader_study, lesion=lesion, reader=reader, session=first,
-        is_current=True, locked_at__isnull=False,
+        reader_study=reader_study,
+        lesion=lesion,
+        reader=reader,
+        session=first,
+        is_current=True,
+        locked_at__isnull=False,
     ).first()
     if previous is None:
-        raise Conflict(f"lock your {first} call on this lesion before recording the {session} call", "session")
+        raise Conflict(
+            f"lock your {first} call on this lesion before recording the {session} call", "session"
+        )
     if reader_study.design == ReaderStudy.Design.CROSSOVER:
         opens = access.second_read_opens(reader_study, previous.locked_at)
         if timezone.now() < opens:
             raise Conflict(
                 f"washout: your {session} read of this lesion opens on {opens:%Y-%m-%d %H:%M} UTC, "
-                f"{reader_study.washout_days} days after your {first} call was locked", "session",
+                f"{reader_study.washout_days} days after your {first} call was locked",
+                "session",
             )
 
 
 @transaction.atomic
-def record_call(reader_study, lesion, reader, malignant, probability, subtype_guess="", time_spent_s=None,
-                simulated=False, lock=True, blinded=None, changed_by=None, session=Session.UNAIDED) -> ReaderCall:
+def record_call(
+    reader_study,
+    lesion,
+    reader,
+    malignant,
+    probability,
+    subtype_guess="",
+    time_spent_s=None,
+    simulated=False,
+    lock=True,
+    blinded=None,
+    changed_by=None,
+    session=Session.UNAIDED,
+) -> ReaderCall:
     """Create the reader's current call on ``lesion`` in ``session``, or update it while unlocked (autosave).
 
     ``blinded`` defaults to what :mod:`annotations.access` says of ``reader`` now.
@@ -484,15 +636,28 @@ def record_call(reader_study, lesion, reader, malignant, probability, subtype_gu
     An ``aided`` call needs a sequential reader study and the reader's unaided call locked (:class:`Conflict`).
     """
     if not access.lesion_in_reader_study(lesion, reader_study):
-        raise Invalid(f"lesion {lesion.pk} is not in a case of reader study {reader_study.name!r}", "lesion")
+        raise Invalid(
+            f"lesion {lesion.pk} is not in a case of reader study {reader_study.name!r}", "lesion"
+        )
     _check_reader_study_open(reader_study)
-    values = {"malignant": malignant, "probability": probability, "subtype_guess": subtype_guess or "", "time_spent_s": time_spent_s}
+    values = {
+        "malignant": malignant,
+        "probability": probability,
+        "subtype_guess": subtype_guess or "",
+        "time_spent_s": time_spent_s,
+    }
     _check_call_values(values)
     _check_session(reader_study, lesion, reader, session)
     actor = changed_by or reader
     current = (
         ReaderCall.objects.select_for_update()
-        .filter(reader_study=reader_study, lesion=lesion, reader=reader, session=session, is_current=True)
+        .filter(
+            reader_study=reader_study,
+            lesion=lesion,
+            reader=reader,
+            session=session,
+            is_current=True,
+        )
         .first()
     )
     if current is not None:
@@ -507,11 +672,19 @@ def record_call(reader_study, lesion, reader, malignant, probability, subtype_gu
         try:
             with transaction.atomic():
                 call = ReaderCall.objects.create(
-                    reader_study=reader_study, lesion=lesion, reader=reader, session=session, blinded=blinded,
-                    simulated=simulated, changed_by=actor, **values,
+                    reader_study=reader_study,
+                    lesion=lesion,
+                    reader=reader,
+                    session=session,
+                    blinded=blinded,
+                    simulated=simulated,
+                    changed_by=actor,
+                    **values,
                 )
         except IntegrityError:
-            raise Conflict("another request created this call at the same moment; send it again") from None
+            raise Conflict(
+                "another request created this call at the same moment; send it again"
+            ) from None
         _created(actor, call, CALL_FIELDS)
     if lock:
         call = lock_call(call, actor)
@@ -529,7 +702,9 @@ def update_call(call, user, **values) -> ReaderCall:
     _check_reader_study_open(call.reader_study)
     unknown = set(values) - {"malignant", "probability", "subtype_guess", "time_spent_s"}
     if unknown:
-        raise Invalid(f"{', '.join(sorted(unknown))} cannot be changed on a call", sorted(unknown)[0])
+        raise Invalid(
+            f"{', '.join(sorted(unknown))} cannot be changed on a call", sorted(unknown)[0]
+        )
     _check_call_values(values)
     values["changed_by"] = user
     if call.blinded and not call.simulated and access.may_see_truth(user, call.lesion):
@@ -561,31 +736,51 @@ def revise_call(call, user, **values) -> ReaderCall:
     if not call.is_current:
         raise Conflict(f"call {call.pk} is an old revision; revise the current one")
     if not call.locked:
-        raise Conflict(f"call {call.pk} is not locked yet; change it directly (PATCH) instead of revising")
+        raise Conflict(
+            f"call {call.pk} is not locked yet; change it directly (PATCH) instead of revising"
+        )
     reader_study = call.reader_study
-    first_read = reader_study.aided and call.session == reader_study.first_session(call.reader, call.lesion.study_id)
+    first_read = reader_study.aided and call.session == reader_study.first_session(
+        call.reader, call.lesion.study_id
+    )
     if reader_study.aided and (call.session == Session.UNAIDED or first_read):
         raise Conflict(
             f"call {call.pk} is the {call.session} call of a reader study with an aided session"
-            + (" and the reader's first read of the case (the washout counts from its lock)" if first_read else "")
+            + (
+                " and the reader's first read of the case (the washout counts from its lock)"
+                if first_read
+                else ""
+            )
             + "; once locked it cannot change"
         )
     _check_reader_study_open(call.reader_study)
     unknown = set(values) - {"malignant", "probability", "subtype_guess", "time_spent_s"}
     if unknown:
-        raise Invalid(f"{', '.join(sorted(unknown))} cannot be changed on a call", sorted(unknown)[0])
+        raise Invalid(
+            f"{', '.join(sorted(unknown))} cannot be changed on a call", sorted(unknown)[0]
+        )
     new_values = {
-        "malignant": call.malignant, "probability": call.probability,
-        "subtype_guess": call.subtype_guess, "time_spent_s": call.time_spent_s, **values,
+        "malignant": call.malignant,
+        "probability": call.probability,
+        "subtype_guess": call.subtype_guess,
+        "time_spent_s": call.time_spent_s,
+        **values,
     }
     _check_call_values(new_values)
     could_see_truth = access.may_see_truth(call.reader, call.lesion)
     _apply(user, call, CALL_FIELDS, {"is_current": False, "changed_by": user})
     revision = ReaderCall.objects.create(
-        reader_study=call.reader_study, lesion=call.lesion, reader=call.reader, session=call.session,
+        reader_study=call.reader_study,
+        lesion=call.lesion,
+        reader=call.reader,
+        session=call.session,
         revision=call.revision + 1,
-        supersedes=call, blinded=call.blinded and not could_see_truth,
-        simulated=call.simulated, changed_by=user, locked_at=timezone.now(), **new_values,
+        supersedes=call,
+        blinded=call.blinded and not could_see_truth,
+        simulated=call.simulated,
+        changed_by=user,
+        locked_at=timezone.now(),
+        **new_values,
     )
     _created(user, revision, CALL_FIELDS + ["revision"])
     return revision

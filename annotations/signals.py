@@ -4,6 +4,7 @@ A failed login records the username that was tried and the client's address, nev
 the password: Django sends the credentials with every secret-looking key already
 masked (``django.contrib.auth.authenticate``), and only the username is kept.
 """
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
@@ -11,7 +12,9 @@ from django.dispatch import receiver
 from .models import AuditEvent
 from .services import audit, client_address
 
-USERNAME_MAX_CHARS = 150  # the attempted name is the client's text: kept at most as long as a username may be
+USERNAME_MAX_CHARS = (
+    150  # the attempted name is the client's text: kept at most as long as a username may be
+)
 
 
 @receiver(user_logged_in, dispatch_uid="audit_login")
@@ -27,7 +30,15 @@ def audit_logout(sender, request, user, **kwargs):
 
 @receiver(user_login_failed, dispatch_uid="audit_login_failed")
 def audit_login_failed(sender, credentials, request=None, **kwargs):
-    username = str(credentials.get(get_user_model().USERNAME_FIELD) or credentials.get("username") or "")
-    audit(None, AuditEvent.Action.LOGIN_FAILED, object_type="user", changes={
-        "username": username[:USERNAME_MAX_CHARS], "address": client_address(request),
-    })
+    username = str(
+        credentials.get(get_user_model().USERNAME_FIELD) or credentials.get("username") or ""
+    )
+    audit(
+        None,
+        AuditEvent.Action.LOGIN_FAILED,
+        object_type="user",
+        changes={
+            "username": username[:USERNAME_MAX_CHARS],
+            "address": client_address(request),
+        },
+    )

@@ -20,6 +20,7 @@ Import reads such an SR back into lesions and ROIs (phase from the referenced
 instance's series); SRs from other systems work as long as each group references
 an instance of the archive.
 """
+
 from __future__ import annotations
 
 import highdicom as hd
@@ -63,8 +64,10 @@ SUBTYPE_CODES = {
     Subtype.OTHER_RCC: codes.SCT.RenalCellCarcinoma,
 }
 STAT_CODES = {
-    "mean": codes.SCT.Mean, "stdDev": codes.SCT.StandardDeviation,
-    "min": codes.SCT.Minimum, "max": codes.SCT.Maximum,
+    "mean": codes.SCT.Mean,
+    "stdDev": codes.SCT.StandardDeviation,
+    "min": codes.SCT.Minimum,
+    "max": codes.SCT.Maximum,
 }
 LATERALITY = {Side.LEFT: codes.SCT.Left, Side.RIGHT: codes.SCT.Right}
 MANUFACTURER = "Renal mass reader-study portal"
@@ -97,13 +100,23 @@ def _lesion_tracking_uid(lesion):
 
 
 def _finding_sites(lesion):
-    return [hd.sr.FindingSite(anatomic_location=codes.SCT.Kidney, laterality=LATERALITY.get(lesion.side))]
+    return [
+        hd.sr.FindingSite(
+            anatomic_location=codes.SCT.Kidney, laterality=LATERALITY.get(lesion.side)
+        )
+    ]
 
 
 def _measurements(lesion, roi, image):
-    source = [hd.sr.SourceImageForMeasurement.from_source_image(image, referenced_frame_numbers=None)]
+    source = [
+        hd.sr.SourceImageForMeasurement.from_source_image(image, referenced_frame_numbers=None)
+    ]
     if image.get("NumberOfFrames") and int(image.NumberOfFrames) > 1:
-        source = [hd.sr.SourceImageForMeasurement(image.SOPClassUID, image.SOPInstanceUID, [roi.frame_number])]
+        source = [
+            hd.sr.SourceImageForMeasurement(
+                image.SOPClassUID, image.SOPInstanceUID, [roi.frame_number]
+            )
+        ]
     found = []
     if roi.tool == ROI.Tool.LENGTH:
         line = hd.sr.CoordinatesForMeasurement3D(
@@ -111,37 +124,74 @@ def _measurements(lesion, roi, image):
             graphic_data=np.array(roi.points, dtype=float),
             frame_of_reference_uid=roi.series.frame_of_reference_uid,
         )
-        found.append(hd.sr.Measurement(
-            name=codes.SCT.Length, value=length_mm(roi.points), unit=codes.UCUM.Millimeter,
-            referenced_images=source, referenced_coordinates=[line],
-        ))
+        found.append(
+            hd.sr.Measurement(
+                name=codes.SCT.Length,
+                value=length_mm(roi.points),
+                unit=codes.UCUM.Millimeter,
+                referenced_images=source,
+                referenced_coordinates=[line],
+            )
+        )
     else:
         area = roi.stats.get("area", area_mm2(roi.tool, roi.points))
-        found.append(hd.sr.Measurement(name=codes.SCT.Area, value=float(area), unit=codes.UCUM.SquareMillimeter, referenced_images=source))
+        found.append(
+            hd.sr.Measurement(
+                name=codes.SCT.Area,
+                value=float(area),
+                unit=codes.UCUM.SquareMillimeter,
+                referenced_images=source,
+            )
+        )
         for key, code in STAT_CODES.items():
             if roi.stats.get(key) is not None:
-                found.append(hd.sr.Measurement(name=code, value=float(roi.stats[key]), unit=codes.UCUM.HounsfieldUnit, referenced_images=source))
+                found.append(
+                    hd.sr.Measurement(
+                        name=code,
+                        value=float(roi.stats[key]),
+                        unit=codes.UCUM.HounsfieldUnit,
+                        referenced_images=source,
+                    )
+                )
     if lesion.long_axis_mm is not None:
-        found.append(hd.sr.Measurement(name=codes.SCT.LongAxis, value=float(lesion.long_axis_mm), unit=codes.UCUM.Millimeter, referenced_images=source))
+        found.append(
+            hd.sr.Measurement(
+                name=codes.SCT.LongAxis,
+                value=float(lesion.long_axis_mm),
+                unit=codes.UCUM.Millimeter,
+                referenced_images=source,
+            )
+        )
     return found
 
 
 def _evaluations(roi, pathology):
     found = [
         hd.sr.QualitativeEvaluation(TOOL, _tool_code(roi.tool)),
-        hd.sr.QualitativeEvaluation(REFERENCE_ROI, codes.SCT.Yes if roi.is_reference else codes.SCT.No),
+        hd.sr.QualitativeEvaluation(
+            REFERENCE_ROI, codes.SCT.Yes if roi.is_reference else codes.SCT.No
+        ),
     ]
     if pathology is not None:
         found.append(hd.sr.QualitativeEvaluation(PATHOLOGY, subtype_code(pathology.subtype)))
-        found.append(hd.sr.QualitativeEvaluation(MALIGNANCY, codes.SCT.Malignant if pathology.malignant else codes.SCT.Benign))
+        found.append(
+            hd.sr.QualitativeEvaluation(
+                MALIGNANCY, codes.SCT.Malignant if pathology.malignant else codes.SCT.Benign
+            )
+        )
     return found
 
 
 def _group(lesion, roi, image, pathology):
     if not roi.series.frame_of_reference_uid:
-        raise Invalid(f"series {roi.series.series_instance_uid} has no FrameOfReferenceUID; its ROIs cannot be placed in patient coordinates", "series")
+        raise Invalid(
+            f"series {roi.series.series_instance_uid} has no FrameOfReferenceUID; its ROIs cannot be placed in patient coordinates",
+            "series",
+        )
     common = {
-        "tracking_identifier": hd.sr.TrackingIdentifier(uid=_lesion_tracking_uid(lesion), identifier=lesion.label),
+        "tracking_identifier": hd.sr.TrackingIdentifier(
+            uid=_lesion_tracking_uid(lesion), identifier=lesion.label
+        ),
         "finding_type": codes.SCT.Lesion,
         "finding_sites": _finding_sites(lesion),
         "measurements": _measurements(lesion, roi, image),
@@ -155,7 +205,8 @@ def _group(lesion, roi, image, pathology):
         graphic_type = hd.sr.GraphicTypeValues3D.POLYGON
         points.append(points[0])
     region = hd.sr.ImageRegion3D(
-        graphic_type=graphic_type, graphic_data=np.array(points, dtype=float),
+        graphic_type=graphic_type,
+        graphic_data=np.array(points, dtype=float),
         frame_of_reference_uid=roi.series.frame_of_reference_uid,
     )
     return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(referenced_region=region, **common)
@@ -168,11 +219,21 @@ def _read_header(instance):
 
 def build_measurement_report(study, user) -> pydicom.Dataset:
     """A Comprehensive 3D SR of ``study``'s lesions and ROIs as ``user`` may see them."""
-    lesions = list(Lesion.objects.filter(study=study).select_related("study", "pathology").prefetch_related("rois__series").order_by("label"))
+    lesions = list(
+        Lesion.objects.filter(study=study)
+        .select_related("study", "pathology")
+        .prefetch_related("rois__series")
+        .order_by("label")
+    )
     visible = access.truth_visible_lesion_ids(user, [lesion.pk for lesion in lesions])
-    rois = [(lesion, roi) for lesion in lesions for roi in lesion.rois.all().order_by("phase", "id")]
+    rois = [
+        (lesion, roi) for lesion in lesions for roi in lesion.rois.all().order_by("phase", "id")
+    ]
     sop_uids = {roi.sop_instance_uid for _, roi in rois}
-    instances = {i.sop_instance_uid: i for i in Instance.objects.filter(series__study=study, sop_instance_uid__in=sop_uids)}
+    instances = {
+        i.sop_instance_uid: i
+        for i in Instance.objects.filter(series__study=study, sop_instance_uid__in=sop_uids)
+    }
     if not instances:
         first = Instance.objects.filter(series__study=study).first()
         if first is None:
@@ -185,7 +246,9 @@ def build_measurement_report(study, user) -> pydicom.Dataset:
         groups.append(_group(lesion, roi, headers[roi.sop_instance_uid], pathology))
     observer = hd.sr.ObserverContext(
         observer_type=codes.DCM.Person,
-        observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(name=observer_name(user)),
+        observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(
+            name=observer_name(user)
+        ),
     )
     report = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_person_context=observer),
@@ -206,6 +269,7 @@ def build_measurement_report(study, user) -> pydicom.Dataset:
 
 
 # --- import ----------------------------------------------------------------
+
 
 def _code_value(item):
     return getattr(item, "value", None)
@@ -243,14 +307,24 @@ def _parse_group(group, roi_region_points, tool_from_graphic):
             roi_region_points = measurement.referenced_coordinates[0].value.tolist()
             tool_from_graphic = ROI.Tool.LENGTH
     if roi_region_points is None:
-        raise Invalid(f"measurement group of {group.tracking_identifier!r} has no image region", "file")
+        raise Invalid(
+            f"measurement group of {group.tracking_identifier!r} has no image region", "file"
+        )
     if sop_uid is None:
-        raise Invalid(f"measurement group of {group.tracking_identifier!r} references no source image", "file")
+        raise Invalid(
+            f"measurement group of {group.tracking_identifier!r} references no source image", "file"
+        )
     return {
-        "label": group.tracking_identifier or "L?", "side": side, "long_axis_mm": long_axis,
+        "label": group.tracking_identifier or "L?",
+        "side": side,
+        "long_axis_mm": long_axis,
         "roi": {
-            "sop_instance_uid": sop_uid, "frame_number": frame, "tool": tool or tool_from_graphic,
-            "points": roi_region_points, "stats": stats, "is_reference": reference,
+            "sop_instance_uid": sop_uid,
+            "frame_number": frame,
+            "tool": tool or tool_from_graphic,
+            "points": roi_region_points,
+            "stats": stats,
+            "is_reference": reference,
         },
     }
 
@@ -260,13 +334,18 @@ def read_measurement_groups(dataset) -> list[dict]:
     try:
         sr = hd.sr.Comprehensive3DSR.from_dataset(dataset)
     except Exception as error:  # highdicom raises several kinds for a non-conforming SR
-        raise Invalid(f"not a TID 1500 Measurement Report this portal can read: {error}", "file") from None
+        raise Invalid(
+            f"not a TID 1500 Measurement Report this portal can read: {error}", "file"
+        ) from None
     report = sr.content
     parsed = []
     for group in report.get_planar_roi_measurement_groups():
         region = group.roi
         if region is None or not isinstance(region, hd.sr.ImageRegion3D):
-            raise Invalid(f"group {group.tracking_identifier!r}: only SCOORD3D image regions are imported", "file")
+            raise Invalid(
+                f"group {group.tracking_identifier!r}: only SCOORD3D image regions are imported",
+                "file",
+            )
         points = region.value.tolist()
         if region.graphic_type == hd.sr.GraphicTypeValues3D.ELLIPSE:
             guess = ROI.Tool.ELLIPSE
@@ -290,25 +369,45 @@ def import_measurement_report(dataset, user, check_access=True) -> list[Lesion]:
     study = studies.filter(study_instance_uid=str(dataset.get("StudyInstanceUID", ""))).first()
     if study is None:
         # The same answer for a study the user may not open as for one the archive does not hold.
-        raise Invalid("the SR's StudyInstanceUID is not a study of the archive that you may open", "file")
+        raise Invalid(
+            "the SR's StudyInstanceUID is not a study of the archive that you may open", "file"
+        )
     if check_access and not access.may_annotate(user, study):
         raise NotAllowed("you may not annotate the SR's study", "file")
     by_label = {}
     for values in read_measurement_groups(dataset):
-        lesion_values = by_label.setdefault(values["label"], {"side": values["side"], "long_axis_mm": values["long_axis_mm"], "rois": []})
+        lesion_values = by_label.setdefault(
+            values["label"],
+            {"side": values["side"], "long_axis_mm": values["long_axis_mm"], "rois": []},
+        )
         if lesion_values["long_axis_mm"] is None:
             lesion_values["long_axis_mm"] = values["long_axis_mm"]
         lesion_values["rois"].append(values["roi"])
-    existing = set(Lesion.objects.filter(study=study, label__in=by_label).values_list("label", flat=True))
+    existing = set(
+        Lesion.objects.filter(study=study, label__in=by_label).values_list("label", flat=True)
+    )
     if existing:
-        raise Conflict(f"the study already has lesion(s) {', '.join(sorted(existing))}; delete them first to re-import")
+        raise Conflict(
+            f"the study already has lesion(s) {', '.join(sorted(existing))}; delete them first to re-import"
+        )
     created = []
     for label, values in by_label.items():
-        lesion = services.create_lesion(study, user, label=label, side=values["side"], long_axis_mm=values["long_axis_mm"])
+        lesion = services.create_lesion(
+            study, user, label=label, side=values["side"], long_axis_mm=values["long_axis_mm"]
+        )
         for roi in values["rois"]:
-            instance = Instance.objects.filter(series__study=study, sop_instance_uid=roi["sop_instance_uid"]).select_related("series").first()
+            instance = (
+                Instance.objects.filter(
+                    series__study=study, sop_instance_uid=roi["sop_instance_uid"]
+                )
+                .select_related("series")
+                .first()
+            )
             if instance is None:
-                raise Invalid(f"lesion {label}: SOPInstanceUID {roi['sop_instance_uid']} is not an instance of the study", "file")
+                raise Invalid(
+                    f"lesion {label}: SOPInstanceUID {roi['sop_instance_uid']} is not an instance of the study",
+                    "file",
+                )
             services.create_roi(lesion, user, series=instance.series, **roi)
         created.append(lesion)
     return created

@@ -1,4 +1,5 @@
 """DICOM SR of a study's lesions (``GET /studies/{uid}/sr/``) and its re-import (``POST /sr-imports/``)."""
+
 import io
 
 import pydicom
@@ -22,7 +23,11 @@ class StudySRView(AnnotationViewMixin, APIView):
 
     @extend_schema(responses={(200, "application/dicom"): bytes})
     def get(self, request, study_instance_uid):
-        study = access.studies_visible_to(request.user).filter(study_instance_uid=study_instance_uid).first()
+        study = (
+            access.studies_visible_to(request.user)
+            .filter(study_instance_uid=study_instance_uid)
+            .first()
+        )
         if study is None:
             raise NotFound("no such study that you may open")
         report = build_measurement_report(study, request.user)
@@ -36,7 +41,9 @@ class StudySRView(AnnotationViewMixin, APIView):
 
 
 class SRImportRequestSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="a DICOM SR (TID 1500) as exported by GET /studies/{uid}/sr/")
+    file = serializers.FileField(
+        help_text="a DICOM SR (TID 1500) as exported by GET /studies/{uid}/sr/"
+    )
 
 
 def read_sr_file(handle):
@@ -56,8 +63,15 @@ class SRImportViewSet(AnnotationViewMixin, viewsets.ViewSet):
     def create(self, request):
         payload = SRImportRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        lesions = import_measurement_report(read_sr_file(payload.validated_data["file"]), request.user)
+        lesions = import_measurement_report(
+            read_sr_file(payload.validated_data["file"]), request.user
+        )
         return Response(
-            {"lesions": [{"id": lesion.pk, "label": lesion.label, "n_rois": lesion.rois.count()} for lesion in lesions]},
+            {
+                "lesions": [
+                    {"id": lesion.pk, "label": lesion.label, "n_rois": lesion.rois.count()}
+                    for lesion in lesions
+                ]
+            },
             status=status.HTTP_201_CREATED,
         )

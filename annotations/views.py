@@ -4,6 +4,7 @@ The pages are shells: the viewer, the lesion panel and the forms are JavaScript 
 talks to the REST and DICOMweb APIs. Access is checked here as well, so that a page a
 user may not open is a 404 rather than an empty viewer.
 """
+
 import functools
 import json
 
@@ -39,13 +40,21 @@ def _opening(study, user, shown):
     """{phase: SOPInstanceUID} of each phase's opening slice (see annotations.opening),
     for the lesion the lesion panel selects: the first of the study's lesions in the API's order."""
     stacks = {
-        phase: Stack(series.frame_of_reference_uid, tuple(Slice(*row) for row in series.instances.values_list("sop_instance_uid", "slice_position")))
+        phase: Stack(
+            series.frame_of_reference_uid,
+            tuple(
+                Slice(*row)
+                for row in series.instances.values_list("sop_instance_uid", "slice_position")
+            ),
+        )
         for phase, series in shown.items()
     }
     lesion = access.lesions_visible_to(user).filter(study=study).order_by("label", "id").first()
     references = {}
     if lesion is not None:
-        rois = ROI.objects.filter(lesion=lesion, is_reference=True, series__in=shown.values()).order_by("updated_at", "id")
+        rois = ROI.objects.filter(
+            lesion=lesion, is_reference=True, series__in=shown.values()
+        ).order_by("updated_at", "id")
         references = {roi.phase: roi.sop_instance_uid for roi in rois}
     return opening_slices(stacks, references)
 
@@ -114,12 +123,15 @@ def case(request, reader_study_id, study_instance_uid):
     """One case of a reader study: the four-phase viewer with the reader's call form."""
     reader_study = get_object_or_404(ReaderStudy, pk=reader_study_id, readers=request.user)
     study = get_object_or_404(
-        Study.objects.visible_to(request.user).select_related("patient"), study_instance_uid=study_instance_uid
+        Study.objects.visible_to(request.user).select_related("patient"),
+        study_instance_uid=study_instance_uid,
     )
     if not reader_study.cases.filter(study=study).exists():
         raise Http404("this study is not a case of this reader study")
     context = _viewer_context(request, study, "reader", reader_study)
-    context["first_session"] = reader_study.first_session(request.user, study.pk)  # lesions the reader adds here
+    context["first_session"] = reader_study.first_session(
+        request.user, study.pk
+    )  # lesions the reader adds here
     return render(request, "annotations/case.html", context)
 
 
@@ -128,6 +140,7 @@ def case(request, reader_study_id, study_instance_uid):
 def study_viewer(request, study_instance_uid):
     """The same viewer for coordinators, with the pathology form instead of the call form."""
     study = get_object_or_404(
-        Study.objects.visible_to(request.user).select_related("patient"), study_instance_uid=study_instance_uid
+        Study.objects.visible_to(request.user).select_related("patient"),
+        study_instance_uid=study_instance_uid,
     )
     return render(request, "annotations/case.html", _viewer_context(request, study, "coordinator"))

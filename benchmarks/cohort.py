@@ -14,6 +14,7 @@ CPU figure is the steadier one. Run from the repository root::
     .venv/bin/python benchmarks/cohort.py --quick               # 2 studies, 256^2 x 24
     .venv/bin/python benchmarks/cohort.py --syntaxes explicit-le rle jpeg-ls
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,7 +50,9 @@ def import_hook(out_dir: Path, spec: CohortSpec) -> float:
     every study through the ingest path, lesions with reference ROIs and pathology.
     """
     var = Path(tempfile.mkdtemp(prefix="cohort-bench-var-"))
-    os.environ.update(DJANGO_SETTINGS_MODULE="portal.settings", DEBUG="1", VAR_DIR=str(var), DATABASE_URL="")
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="portal.settings", DEBUG="1", VAR_DIR=str(var), DATABASE_URL=""
+    )
     import django
     from django.core.management import call_command
 
@@ -76,14 +79,18 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--syntaxes", nargs="+", default=["explicit-le", "rle"])
     parser.add_argument("--quick", action="store_true", help="2 studies of 256^2 x 24")
-    parser.add_argument("--import", dest="do_import", action="store_true", help="also time the import hook")
+    parser.add_argument(
+        "--import", dest="do_import", action="store_true", help="also time the import hook"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.patients, args.size, args.slices = 2, 256, 24
     spec = CohortSpec(patients=args.patients, seed=args.seed, size=args.size, slices=args.slices)
     slices = args.patients * args.slices * len(PHASES)
-    print(f"portal.cohort benchmark: {args.patients} studies of {args.size}^2 x {args.slices} slices x 4 phases "
-          f"({slices} slices), seed {args.seed}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    print(
+        f"portal.cohort benchmark: {args.patients} studies of {args.size}^2 x {args.slices} slices x 4 phases "
+        f"({slices} slices), seed {args.seed}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
+    )
 
     with Timer() as t:
         cases = sample_cohort(CohortSpec(patients=1000, seed=args.seed))
@@ -94,23 +101,34 @@ def main(argv=None) -> int:
     with Timer() as t:
         for case in cases:
             rendered.append(render_volumes(case, spec))
-    print(f"render    {slices / t.wall:8.1f} slices/s wall  {slices / t.cpu:8.1f} slices/s CPU  "
-          f"({t.wall / args.patients:.2f} s wall per study)")
+    print(
+        f"render    {slices / t.wall:8.1f} slices/s wall  {slices / t.cpu:8.1f} slices/s CPU  "
+        f"({t.wall / args.patients:.2f} s wall per study)"
+    )
 
     for syntax in args.syntaxes:
-        syntax_spec = CohortSpec(patients=args.patients, seed=args.seed, size=args.size, slices=args.slices,
-                                 transfer_syntax=syntax)
+        syntax_spec = CohortSpec(
+            patients=args.patients,
+            seed=args.seed,
+            size=args.size,
+            slices=args.slices,
+            transfer_syntax=syntax,
+        )
         out = Path(tempfile.mkdtemp(prefix=f"cohort-bench-{syntax}-"))
         try:
             with Timer() as t:
                 for study in rendered:
                     write_study(type(study)(study.case, syntax_spec, study.hu), out)
             megabytes = folder_bytes(out) / 1e6 / args.patients
-            print(f"write {syntax:<12} {slices / t.wall:8.1f} slices/s wall  {slices / t.cpu:8.1f} slices/s CPU  "
-                  f"{megabytes:7.1f} MB/study  ~{megabytes * 160 / 1000:.1f} GB per 160 patients")
+            print(
+                f"write {syntax:<12} {slices / t.wall:8.1f} slices/s wall  {slices / t.cpu:8.1f} slices/s CPU  "
+                f"{megabytes:7.1f} MB/study  ~{megabytes * 160 / 1000:.1f} GB per 160 patients"
+            )
             if args.do_import and syntax == args.syntaxes[0]:
                 seconds = import_hook(out, syntax_spec)
-                print(f"import    {slices / seconds:8.1f} slices/s wall (ingest + lesions + pathology)")
+                print(
+                    f"import    {slices / seconds:8.1f} slices/s wall (ingest + lesions + pathology)"
+                )
         finally:
             shutil.rmtree(out, ignore_errors=True)
     return 0

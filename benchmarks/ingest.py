@@ -32,6 +32,7 @@ Run from the repository root::
 
 The script stops by itself and removes its processes, namespace and temp folders.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,7 +55,11 @@ sys.path.insert(0, str(REPOSITORY))
 
 from benchmarks.processes import Processes, free_port, postgres_admin, start_gunicorn, wait_for_http  # noqa: E402
 
-ORTHANC_PLUGIN_DIRS = ("/usr/share/orthanc/plugins", "/usr/lib/orthanc/plugins", "/usr/lib/x86_64-linux-gnu/orthanc/plugins")
+ORTHANC_PLUGIN_DIRS = (
+    "/usr/share/orthanc/plugins",
+    "/usr/lib/orthanc/plugins",
+    "/usr/lib/x86_64-linux-gnu/orthanc/plugins",
+)
 OUR_PORT = None  # chosen at start
 ORTHANC_PORT = None
 FRAME_MEDIA_TYPES = ("application/octet-stream",)
@@ -62,22 +67,43 @@ FRAME_MEDIA_TYPES = ("application/octet-stream",)
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run: 16 slices per series, 2 pairs")
-    parser.add_argument("--ours-only", action="store_true", help="measure only our server (no Orthanc, no namespace)")
-    parser.add_argument("--slices", type=int, default=None, help="slices per series (default 64; 16 with --quick)")
-    parser.add_argument("--size", type=int, default=512, help="Rows = Columns (default 512)")
-    parser.add_argument("--pairs", type=int, default=None, help="A/B pairs (default 5; 2 with --quick)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
-    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (default 4, gthread)")
-    parser.add_argument("--rest-batch", type=int, default=16, help="files per request, our batched REST upload")
-    parser.add_argument("--stow-batch", type=int, default=32, help="instances per STOW-RS request")
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     parser.add_argument(
-        "--database", choices=("sqlite", "postgres"), default="sqlite",
+        "--quick", action="store_true", help="smoke run: 16 slices per series, 2 pairs"
+    )
+    parser.add_argument(
+        "--ours-only",
+        action="store_true",
+        help="measure only our server (no Orthanc, no namespace)",
+    )
+    parser.add_argument(
+        "--slices", type=int, default=None, help="slices per series (default 64; 16 with --quick)"
+    )
+    parser.add_argument("--size", type=int, default=512, help="Rows = Columns (default 512)")
+    parser.add_argument(
+        "--pairs", type=int, default=None, help="A/B pairs (default 5; 2 with --quick)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="gunicorn worker processes (default 2)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=4, help="gunicorn threads per worker (default 4, gthread)"
+    )
+    parser.add_argument(
+        "--rest-batch", type=int, default=16, help="files per request, our batched REST upload"
+    )
+    parser.add_argument("--stow-batch", type=int, default=32, help="instances per STOW-RS request")
+    parser.add_argument(
+        "--json", type=Path, default=None, help="also write the figures to this JSON file"
+    )
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
         help="ours on a fresh SQLite file (default) or a fresh PostgreSQL database (dropped afterwards)",
     )
     parser.add_argument(
-        "--postgres", default="postgres://postgres@%2Fvar%2Frun%2Fpostgresql",
+        "--postgres",
+        default="postgres://postgres@%2Fvar%2Frun%2Fpostgresql",
         help="PostgreSQL server for --database postgres, as a URL without database name (default: the local "
         "Unix socket, which the private network namespace still reaches)",
     )
@@ -136,10 +162,27 @@ def start_ours(args, workdir, processes):
     env.pop("CELERY_BROKER_URL", None)
     (workdir / "var" / "media").mkdir(parents=True)
     subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPOSITORY, env=env, check=True
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=REPOSITORY,
+        env=env,
+        check=True,
     )
     # This process shares the database (to make the user and to delete ingested copies).
-    os.environ.update({k: env[k] for k in ("DEBUG", "SECRET_KEY", "DEID_SECRET", "VAR_DIR", "MEDIA_ROOT", "DATABASE_URL", "DJANGO_SETTINGS_MODULE", "LOG_LEVEL")})
+    os.environ.update(
+        {
+            k: env[k]
+            for k in (
+                "DEBUG",
+                "SECRET_KEY",
+                "DEID_SECRET",
+                "VAR_DIR",
+                "MEDIA_ROOT",
+                "DATABASE_URL",
+                "DJANGO_SETTINGS_MODULE",
+                "LOG_LEVEL",
+            )
+        }
+    )
     import django
 
     django.setup()
@@ -154,7 +197,9 @@ def start_ours(args, workdir, processes):
     token = issue_token(user)
 
     global OUR_PORT
-    _, OUR_PORT = start_gunicorn(processes, workdir, env, args.workers, args.threads, "/dicomweb/studies", REPOSITORY)
+    _, OUR_PORT = start_gunicorn(
+        processes, workdir, env, args.workers, args.threads, "/dicomweb/studies", REPOSITORY
+    )
     return Server(
         name="ours",
         dicomweb_url=f"http://127.0.0.1:{OUR_PORT}/dicomweb",
@@ -184,13 +229,19 @@ def _drop_ours(study_uid):
 
 def find_orthanc_plugin():
     for folder in ORTHANC_PLUGIN_DIRS:
-        for candidate in sorted(Path(folder).glob("libOrthancDicomWeb*.so*")) if Path(folder).is_dir() else []:
+        for candidate in (
+            sorted(Path(folder).glob("libOrthancDicomWeb*.so*")) if Path(folder).is_dir() else []
+        ):
             return candidate
-    found = subprocess.run(["dpkg", "-L", "orthanc-dicomweb"], capture_output=True, text=True).stdout.split()
+    found = subprocess.run(
+        ["dpkg", "-L", "orthanc-dicomweb"], capture_output=True, text=True
+    ).stdout.split()
     for path in found:
         if "DicomWeb" in path and ".so" in path and Path(path).is_file():
             return Path(path)
-    raise RuntimeError("the Orthanc DICOMweb plugin is not installed (apt-get install -y orthanc orthanc-dicomweb)")
+    raise RuntimeError(
+        "the Orthanc DICOMweb plugin is not installed (apt-get install -y orthanc orthanc-dicomweb)"
+    )
 
 
 def start_orthanc(workdir, processes):
@@ -295,7 +346,7 @@ def _session(server):
 
 
 def _chunks(items, size):
-    return [items[i: i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def ingest_rest(server, files, batch):
@@ -309,12 +360,20 @@ def ingest_rest(server, files, batch):
     if server.name == "ours" and batch == 1:
         url = server.dicomweb_url.replace("/dicomweb", "/api/v1/uploads/")
         for data in files:
-            _check(session.post(url, data=data, headers={"Content-Type": "application/dicom"}, timeout=600), 201)
+            _check(
+                session.post(
+                    url, data=data, headers={"Content-Type": "application/dicom"}, timeout=600
+                ),
+                201,
+            )
     elif server.name == "ours":
         for chunk in _chunks(files, batch):
             response = session.post(
                 server.dicomweb_url.replace("/dicomweb", "/api/v1/uploads/"),
-                files=[("files", (f"IM{i:04d}.dcm", data, "application/dicom")) for i, data in enumerate(chunk)],
+                files=[
+                    ("files", (f"IM{i:04d}.dcm", data, "application/dicom"))
+                    for i, data in enumerate(chunk)
+                ],
                 timeout=600,
             )
             _check(response, 201)
@@ -337,13 +396,17 @@ def ingest_stow(server, datasets, batch):
     for chunk in _chunks(datasets, batch):
         response = client.store_instances(chunk)
         if response.get("FailedSOPSequence"):
-            raise RuntimeError(f"{server.name}: STOW-RS refused instances: {response.FailedSOPSequence}")
+            raise RuntimeError(
+                f"{server.name}: STOW-RS refused instances: {response.FailedSOPSequence}"
+            )
     return len(datasets) / (time.perf_counter() - start)
 
 
 def _check(response, expected):
     if response.status_code != expected:
-        raise RuntimeError(f"{response.request.method} {response.url}: {response.status_code} {response.text[:500]}")
+        raise RuntimeError(
+            f"{response.request.method} {response.url}: {response.status_code} {response.text[:500]}"
+        )
 
 
 def _rate(count, call):
@@ -376,10 +439,16 @@ def measure_reads(server, reference, repeats):
     figures = {}
     figures["QIDO studies (queries/s)"] = _rate(repeats, lambda: client.search_for_studies())
     figures["QIDO instances of a series (queries/s)"] = _rate(
-        repeats, lambda: _expect(len(client.search_for_instances(study_uid, series_uid)), len(instances[series_uid]))
+        repeats,
+        lambda: _expect(
+            len(client.search_for_instances(study_uid, series_uid)), len(instances[series_uid])
+        ),
     )
     figures["WADO-RS series metadata (requests/s)"] = _rate(
-        repeats, lambda: _expect(len(client.retrieve_series_metadata(study_uid, series_uid)), len(instances[series_uid]))
+        repeats,
+        lambda: _expect(
+            len(client.retrieve_series_metadata(study_uid, series_uid)), len(instances[series_uid])
+        ),
     )
     jobs = [(series, sop) for series, sops in instances.items() for sop in sops]
 
@@ -387,7 +456,9 @@ def measure_reads(server, reference, repeats):
         own = dicomweb_client(server)
 
         def fetch(job):
-            frames = own.retrieve_instance_frames(study_uid, job[0], job[1], frame_numbers=[1], media_types=FRAME_MEDIA_TYPES)
+            frames = own.retrieve_instance_frames(
+                study_uid, job[0], job[1], frame_numbers=[1], media_types=FRAME_MEDIA_TYPES
+            )
             _expect(len(frames), 1)
 
         return fetch
@@ -422,14 +493,20 @@ def reference_of(study_uid, datasets):
 def run(args, workdir):
     processes = Processes()
     try:
-        print(f"generating the study: 4 x {args.slices} slices of {args.size} x {args.size} ...", flush=True)
+        print(
+            f"generating the study: 4 x {args.slices} slices of {args.size} x {args.size} ...",
+            flush=True,
+        )
         copies = StudyCopies(args.slices, args.size)
         servers = [start_ours(args, workdir, processes)]
         if not args.ours_only:
             servers.append(start_orthanc(workdir, processes))
         n = len(copies.datasets)
         mib = sum(len(b) for b in copies.fresh()[2]) / 2**20
-        print(f"{n} instances, {mib:.0f} MiB; servers: {', '.join(s.name for s in servers)}", flush=True)
+        print(
+            f"{n} instances, {mib:.0f} MiB; servers: {', '.join(s.name for s in servers)}",
+            flush=True,
+        )
 
         # The retrieval study: stored once on each server (not timed), with its own UIDs.
         study_uid, datasets, _ = copies.fresh()
@@ -458,20 +535,32 @@ def run(args, workdir):
             uid, _, files = copies.fresh()
             for server in servers:
                 cpu = time.process_time()
-                record("REST ingest, 1 file/request both (inst/s)", server, ingest_rest(server, files, 1))
+                record(
+                    "REST ingest, 1 file/request both (inst/s)",
+                    server,
+                    ingest_rest(server, files, 1),
+                )
                 client_ms = 1000 * (time.process_time() - cpu) / len(files)
-                client_cpu.setdefault("REST ingest, 1 file/request both (inst/s)", {}).setdefault(server.name, []).append(client_ms)
+                client_cpu.setdefault("REST ingest, 1 file/request both (inst/s)", {}).setdefault(
+                    server.name, []
+                ).append(client_ms)
                 server.drop_study(uid)
             uid, datasets, _ = copies.fresh()
             for server in servers:
-                record(f"STOW-RS ingest, {args.stow_batch}/request (inst/s)", server, ingest_stow(server, datasets, args.stow_batch))
+                record(
+                    f"STOW-RS ingest, {args.stow_batch}/request (inst/s)",
+                    server,
+                    ingest_stow(server, datasets, args.stow_batch),
+                )
                 server.drop_study(uid)
             per_server = {server.name: measure_reads(server, reference, 20) for server in servers}
             for measurement in per_server[ours.name]:
                 for server in servers:
                     rate, client_ms = per_server[server.name][measurement]
                     record(measurement, server, rate)
-                    client_cpu.setdefault(measurement, {}).setdefault(server.name, []).append(client_ms)
+                    client_cpu.setdefault(measurement, {}).setdefault(server.name, []).append(
+                        client_ms
+                    )
         report(args, servers, rows, n, client_cpu)
     finally:
         processes.stop_all()
@@ -493,41 +582,93 @@ def report(args, servers, rows, n, client_cpu=None):
         ours = by_server[names[0]]
         entry = {"ours": ours, "ours_median": statistics.median(ours)}
         lines.append(measurement)
-        lines.append("  ours:    " + "  ".join(f"{v:8.1f}" for v in ours) + f"   median {statistics.median(ours):8.1f}")
+        lines.append(
+            "  ours:    "
+            + "  ".join(f"{v:8.1f}" for v in ours)
+            + f"   median {statistics.median(ours):8.1f}"
+        )
         if len(names) > 1:
             theirs = by_server[names[1]]
             ratios = [a / b for a, b in zip(ours, theirs)]
-            entry.update(orthanc=theirs, orthanc_median=statistics.median(theirs), ratios=ratios, ratio_median=statistics.median(ratios))
-            lines.append("  Orthanc: " + "  ".join(f"{v:8.1f}" for v in theirs) + f"   median {statistics.median(theirs):8.1f}")
-            lines.append("  ratio:   " + "  ".join(f"{v:8.2f}" for v in ratios) + f"   median {statistics.median(ratios):8.2f}")
+            entry.update(
+                orthanc=theirs,
+                orthanc_median=statistics.median(theirs),
+                ratios=ratios,
+                ratio_median=statistics.median(ratios),
+            )
+            lines.append(
+                "  Orthanc: "
+                + "  ".join(f"{v:8.1f}" for v in theirs)
+                + f"   median {statistics.median(theirs):8.1f}"
+            )
+            lines.append(
+                "  ratio:   "
+                + "  ".join(f"{v:8.2f}" for v in ratios)
+                + f"   median {statistics.median(ratios):8.2f}"
+            )
         figures[measurement] = entry
     if len(names) > 1:
-        lines += ["", "| measurement | ours (median) | Orthanc (median) | ours/Orthanc per pair | median ratio |", "| --- | --- | --- | --- | --- |"]
+        lines += [
+            "",
+            "| measurement | ours (median) | Orthanc (median) | ours/Orthanc per pair | median ratio |",
+            "| --- | --- | --- | --- | --- |",
+        ]
         for measurement, entry in figures.items():
             lines.append(
                 f"| {measurement} | {entry['ours_median']:.1f} | {entry['orthanc_median']:.1f} | "
-                + ", ".join(f"{r:.2f}" for r in entry["ratios"]) + f" | {entry['ratio_median']:.2f} |"
+                + ", ".join(f"{r:.2f}" for r in entry["ratios"])
+                + f" | {entry['ratio_median']:.2f} |"
             )
         lines.append(f"\nanchor: {names[1]}")
     if client_cpu:
-        lines += ["", "client CPU per item (ms, median over pairs; the same client work for both servers):"]
+        lines += [
+            "",
+            "client CPU per item (ms, median over pairs; the same client work for both servers):",
+        ]
         for measurement, by_server in client_cpu.items():
-            lines.append(f"  {measurement}: " + ", ".join(f"{name} {statistics.median(v):.2f}" for name, v in by_server.items()))
-        figures["client_cpu_ms"] = {m: {k: statistics.median(v) for k, v in by.items()} for m, by in client_cpu.items()}
+            lines.append(
+                f"  {measurement}: "
+                + ", ".join(f"{name} {statistics.median(v):.2f}" for name, v in by_server.items())
+            )
+        figures["client_cpu_ms"] = {
+            m: {k: statistics.median(v) for k, v in by.items()} for m, by in client_cpu.items()
+        }
     print("\n".join(lines), flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "servers": names, "figures": figures}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "args": {k: str(v) for k, v in vars(args).items()},
+                    "servers": names,
+                    "figures": figures,
+                },
+                indent=2,
+            )
+        )
 
 
 def in_namespace(args, argv):
     """Re-run this script inside a private network namespace that has only loopback."""
     if os.geteuid() != 0 or not shutil.which("ip"):
-        raise SystemExit("measuring Orthanc needs root and `ip netns` (Orthanc listens on 0.0.0.0); use --ours-only")
+        raise SystemExit(
+            "measuring Orthanc needs root and `ip netns` (Orthanc listens on 0.0.0.0); use --ours-only"
+        )
     namespace = f"bench-ingest-{os.getpid()}"
     subprocess.run(["ip", "netns", "add", namespace], check=True)
     try:
-        subprocess.run(["ip", "netns", "exec", namespace, "ip", "link", "set", "lo", "up"], check=True)
-        command = ["ip", "netns", "exec", namespace, sys.executable, str(Path(__file__).resolve()), "--inside", *argv]
+        subprocess.run(
+            ["ip", "netns", "exec", namespace, "ip", "link", "set", "lo", "up"], check=True
+        )
+        command = [
+            "ip",
+            "netns",
+            "exec",
+            namespace,
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--inside",
+            *argv,
+        ]
         child = subprocess.Popen(command, start_new_session=True)
         try:
             return child.wait()

@@ -18,6 +18,7 @@ latents; then a learning curve: the same learners trained on n lesions drawn fro
 independent cohorts (seeds 1000+) and tested on the seed-0 cohort, showing how many
 training lesions the aim needs when the features are free. No database, no Keras.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,7 +45,10 @@ def learners() -> dict:
     return {
         "forest": RandomForestClassifier(300, min_samples_leaf=3, random_state=0),
         "logistic": make_pipeline(
-            ColumnTransformer([("splines", SplineTransformer(n_knots=5, degree=3), [0, 1])], remainder="passthrough"),
+            ColumnTransformer(
+                [("splines", SplineTransformer(n_knots=5, degree=3), [0, 1])],
+                remainder="passthrough",
+            ),
             LogisticRegression(max_iter=3000),
         ),
     }
@@ -72,40 +76,58 @@ def out_of_fold_auc(model, x, y, groups, folds: int, seed: int) -> float:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--phase", choices=PHASES + ("ALL",), default="CM",
-                        help="ALL: the latents of every phase together, against the overall oracle (without sex)")
+    parser.add_argument(
+        "--phase",
+        choices=PHASES + ("ALL",),
+        default="CM",
+        help="ALL: the latents of every phase together, against the overall oracle (without sex)",
+    )
     parser.add_argument("--patients", type=int, default=160)
     parser.add_argument("--seeds", type=int, default=20, help="cohort seeds 0..N-1")
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--pool-seeds", type=int, default=40, help="independent cohorts for the learning curve")
+    parser.add_argument(
+        "--pool-seeds", type=int, default=40, help="independent cohorts for the learning curve"
+    )
     args = parser.parse_args(argv)
 
-    print(f"{args.phase}: oracle vs learned-on-exact-latents, {args.patients} patients, {args.folds}-fold\n")
+    print(
+        f"{args.phase}: oracle vs learned-on-exact-latents, {args.patients} patients, {args.folds}-fold\n"
+    )
     print("| seed | lesions (benign) | oracle | aim | forest | logistic | best/aim |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     rows = []
     for seed in range(args.seeds):
         x, y, groups, oracle = cohort_arrays(seed, args.patients, args.phase)
         aim = 0.5 + AIM * (oracle - 0.5)
-        learned = {name: out_of_fold_auc(m, x, y, groups, args.folds, seed=0) for name, m in learners().items()}
+        learned = {
+            name: out_of_fold_auc(m, x, y, groups, args.folds, seed=0)
+            for name, m in learners().items()
+        }
         best = max(learned.values())
         rows.append((oracle, aim, learned["forest"], learned["logistic"], best))
-        print(f"| {seed} | {len(y)} ({int((~y).sum())}) | {oracle:.3f} | {aim:.3f} | {learned['forest']:.3f} "
-              f"| {learned['logistic']:.3f} | {'met' if best >= aim else 'not met'} |", flush=True)
+        print(
+            f"| {seed} | {len(y)} ({int((~y).sum())}) | {oracle:.3f} | {aim:.3f} | {learned['forest']:.3f} "
+            f"| {learned['logistic']:.3f} | {'met' if best >= aim else 'not met'} |",
+            flush=True,
+        )
     r = np.array(rows)
     met = int((r[:, 4] >= r[:, 1]).sum())
     share = (r[:, 4] - 0.5) / (r[:, 0] - 0.5)
-    print(f"\nmean oracle {r[:, 0].mean():.3f}; mean forest {r[:, 2].mean():.3f}, logistic {r[:, 3].mean():.3f}; "
-          f"better learner's share of the oracle's discrimination above chance: mean {share.mean():.2f} "
-          f"(range {share.min():.2f}-{share.max():.2f}); aim met in {met}/{len(r)} seeds")
+    print(
+        f"\nmean oracle {r[:, 0].mean():.3f}; mean forest {r[:, 2].mean():.3f}, logistic {r[:, 3].mean():.3f}; "
+        f"better learner's share of the oracle's discrimination above chance: mean {share.mean():.2f} "
+        f"(range {share.min():.2f}-{share.max():.2f}); aim met in {met}/{len(r)} seeds"
+    )
 
     x_test, y_test, _, oracle = cohort_arrays(0, args.patients, args.phase)
     pool = [cohort_arrays(1000 + s, args.patients, args.phase) for s in range(args.pool_seeds)]
     x_pool = np.concatenate([p[0] for p in pool])
     y_pool = np.concatenate([p[1] for p in pool])
     rng = np.random.default_rng(0)
-    print(f"\nlearning curve: trained on n lesions of independent cohorts, tested on seed 0 "
-          f"(oracle {oracle:.3f}, aim {0.5 + AIM * (oracle - 0.5):.3f}); mean of 5 draws")
+    print(
+        f"\nlearning curve: trained on n lesions of independent cohorts, tested on seed 0 "
+        f"(oracle {oracle:.3f}, aim {0.5 + AIM * (oracle - 0.5):.3f}); mean of 5 draws"
+    )
     for n in [n for n in (134, 300, 600, 1200, 2500) if n < len(y_pool)] + [len(y_pool)]:
         draws = 5 if n < len(y_pool) else 1
         result = {name: [] for name in learners()}
@@ -114,7 +136,10 @@ def main(argv=None):
             for name, model in learners().items():
                 model.fit(x_pool[chosen], y_pool[chosen])
                 result[name].append(auc(model.predict_proba(x_test)[:, 1], y_test))
-        print(f"  n = {n:5d}: " + ", ".join(f"{name} {np.mean(v):.3f}" for name, v in result.items()), flush=True)
+        print(
+            f"  n = {n:5d}: " + ", ".join(f"{name} {np.mean(v):.3f}" for name, v in result.items()),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

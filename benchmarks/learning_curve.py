@@ -32,6 +32,7 @@ Rendered crops are cached per seed under ``var/benchmark-crops`` (``benchmarks/m
 about 110 MB per seed at 256 px), radiomics features per seed and phase under
 ``var/benchmarks/radiomics``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -83,34 +84,59 @@ class CohortInputs:
 
     def subset(self, index) -> "CohortInputs":
         index = np.asarray(index)
-        return CohortInputs(self.seeds[index], self.patient_key[index], self.labels[index], self.patches[index],
-                            self.roi_radius_mm[index], [self.features[i] for i in index], self.latents[index],
-                            float("nan"))
+        return CohortInputs(
+            self.seeds[index],
+            self.patient_key[index],
+            self.labels[index],
+            self.patches[index],
+            self.roi_radius_mm[index],
+            [self.features[i] for i in index],
+            self.latents[index],
+            float("nan"),
+        )
 
     @classmethod
     def concatenate(cls, parts: list["CohortInputs"]) -> "CohortInputs":
-        return cls(np.concatenate([p.seeds for p in parts]), np.concatenate([p.patient_key for p in parts]),
-                   np.concatenate([p.labels for p in parts]), np.concatenate([p.patches for p in parts]),
-                   np.concatenate([p.roi_radius_mm for p in parts]), [row for p in parts for row in p.features],
-                   np.concatenate([p.latents for p in parts]), float("nan"))
+        return cls(
+            np.concatenate([p.seeds for p in parts]),
+            np.concatenate([p.patient_key for p in parts]),
+            np.concatenate([p.labels for p in parts]),
+            np.concatenate([p.patches for p in parts]),
+            np.concatenate([p.roi_radius_mm for p in parts]),
+            [row for p in parts for row in p.features],
+            np.concatenate([p.latents for p in parts]),
+            float("nan"),
+        )
 
 
 def _variant_phases(experiment: Experiment, phase: str) -> tuple[str, ...]:
     return experiment.variant(phase).phases
 
 
-def cohort_inputs(crops, phase: str, cnn: Experiment, radiomics_experiment: Experiment,
-                  feature_cache: Path | None = None) -> CohortInputs:
+def cohort_inputs(
+    crops,
+    phase: str,
+    cnn: Experiment,
+    radiomics_experiment: Experiment,
+    feature_cache: Path | None = None,
+) -> CohortInputs:
     """The CNN patches, radiomics features and exact latents of every lesion of ``crops`` (a LesionCrops)."""
     spec = crops.spec
     radiomics_phases = _variant_phases(radiomics_experiment, phase)
     settings = radiomics_experiment.radiomics
     path = None
     if feature_cache is not None:
-        key = hashlib.sha256(json.dumps([spec.seed, spec.patients, spec.size, radiomics_phases, settings.__dict__],
-                                        default=list, sort_keys=True).encode()).hexdigest()[:12]
-        path = feature_cache / (f"crops-seed{spec.seed}-n{spec.patients}-{spec.size}px-"
-                                f"{'+'.join(radiomics_phases)}-{key}.json")
+        key = hashlib.sha256(
+            json.dumps(
+                [spec.seed, spec.patients, spec.size, radiomics_phases, settings.__dict__],
+                default=list,
+                sort_keys=True,
+            ).encode()
+        ).hexdigest()[:12]
+        path = feature_cache / (
+            f"crops-seed{spec.seed}-n{spec.patients}-{spec.size}px-"
+            f"{'+'.join(radiomics_phases)}-{key}.json"
+        )
     if path is not None and path.is_file():
         features = json.loads(path.read_text())
     else:
@@ -120,9 +146,14 @@ def cohort_inputs(crops, phase: str, cnn: Experiment, radiomics_experiment: Expe
             path.write_text(json.dumps(features))
     latents, labels, groups, oracle = cohort_arrays(spec.seed, spec.patients, phase)
     # The latents are sampled without pixels; they must be the very lesions that were rendered.
-    if not (np.array_equal(labels.astype(int), crops.labels) and np.array_equal(groups, crops.patient_index)
-            and np.allclose(latents[:, 1], [lesion.size_mm for lesion in crops.lesions])):
-        raise RuntimeError(f"cohort seed {spec.seed}: the latents do not line up with the rendered lesions")
+    if not (
+        np.array_equal(labels.astype(int), crops.labels)
+        and np.array_equal(groups, crops.patient_index)
+        and np.allclose(latents[:, 1], [lesion.size_mm for lesion in crops.lesions])
+    ):
+        raise RuntimeError(
+            f"cohort seed {spec.seed}: the latents do not line up with the rendered lesions"
+        )
     return CohortInputs(
         seeds=np.full(len(crops.labels), spec.seed),
         patient_key=np.array([f"{spec.seed}/{p}" for p in crops.patient_index]),
@@ -144,8 +175,13 @@ def pool_seeds(test_seed: int, first: int = FIRST_POOL_SEED) -> Iterator[int]:
         seed += 1
 
 
-def training_pool(needed_lesions: int, test_seed: int, load: Callable[[int], CohortInputs],
-                  first_seed: int = FIRST_POOL_SEED, log=print) -> CohortInputs:
+def training_pool(
+    needed_lesions: int,
+    test_seed: int,
+    load: Callable[[int], CohortInputs],
+    first_seed: int = FIRST_POOL_SEED,
+    log=print,
+) -> CohortInputs:
     """Independent cohorts (``load(seed)`` for :func:`pool_seeds`) until they hold ``needed_lesions`` lesions."""
     parts, total = [], 0
     for seed in pool_seeds(test_seed, first_seed):
@@ -154,8 +190,10 @@ def training_pool(needed_lesions: int, test_seed: int, load: Callable[[int], Coh
         started = time.perf_counter()
         parts.append(load(seed))
         total += len(parts[-1])
-        log(f"pool: cohort seed {seed}, {len(parts[-1])} lesions ({time.perf_counter() - started:.0f} s); "
-            f"{total} of {needed_lesions}")
+        log(
+            f"pool: cohort seed {seed}, {len(parts[-1])} lesions ({time.perf_counter() - started:.0f} s); "
+            f"{total} of {needed_lesions}"
+        )
     return CohortInputs.concatenate(parts)
 
 
@@ -174,8 +212,14 @@ def draw_by_patient(patient_key: np.ndarray, n: int, rng: np.random.Generator) -
     return np.flatnonzero(np.isin(lesion_patient, taken))
 
 
-def held_out_aucs(train: CohortInputs, test: CohortInputs, phase: str, cnn: Experiment,
-                  radiomics_experiment: Experiment, seed: int) -> tuple[dict, dict]:
+def held_out_aucs(
+    train: CohortInputs,
+    test: CohortInputs,
+    phase: str,
+    cnn: Experiment,
+    radiomics_experiment: Experiment,
+    seed: int,
+) -> tuple[dict, dict]:
     """Each family trained on ``train`` and scored on ``test``: ({family: AUC}, {family: seconds})."""
     import keras
 
@@ -183,17 +227,29 @@ def held_out_aucs(train: CohortInputs, test: CohortInputs, phase: str, cnn: Expe
 
     aucs, seconds = {}, {}
     started = time.perf_counter()
-    model = training.fit_model(cnn, train.patches, train.labels, seed, training.Reporter(),
-                               roi_extent_mm=train.roi_radius_mm)
-    scores = training.predict_lesions(model, test.patches, cnn.batch_size, cnn.test_time_augmentation)
+    model = training.fit_model(
+        cnn,
+        train.patches,
+        train.labels,
+        seed,
+        training.Reporter(),
+        roi_extent_mm=train.roi_radius_mm,
+    )
+    scores = training.predict_lesions(
+        model, test.patches, cnn.batch_size, cnn.test_time_augmentation
+    )
     aucs["cnn"], seconds["cnn"] = auc(scores, test.labels == 1), time.perf_counter() - started
     del model
     keras.backend.clear_session()
 
     started = time.perf_counter()
     x, names = radiomics.feature_matrix(train.features)
-    pipeline = radiomics_training.build_classifier(radiomics_experiment.classifier, seed).fit(x, train.labels)
-    fitted = radiomics_training.RadiomicsModel(pipeline, names, _variant_phases(radiomics_experiment, phase))
+    pipeline = radiomics_training.build_classifier(radiomics_experiment.classifier, seed).fit(
+        x, train.labels
+    )
+    fitted = radiomics_training.RadiomicsModel(
+        pipeline, names, _variant_phases(radiomics_experiment, phase)
+    )
     aucs["radiomics"] = auc(fitted.predict(test.features), test.labels == 1)
     seconds["radiomics"] = time.perf_counter() - started
 
@@ -205,8 +261,17 @@ def held_out_aucs(train: CohortInputs, test: CohortInputs, phase: str, cnn: Expe
     return aucs, seconds
 
 
-def learning_curve(pool: CohortInputs, test: CohortInputs, sizes, repeats: int, phase: str, cnn: Experiment,
-                   radiomics_experiment: Experiment, seed: int = 0, log=print) -> list[dict]:
+def learning_curve(
+    pool: CohortInputs,
+    test: CohortInputs,
+    sizes,
+    repeats: int,
+    phase: str,
+    cnn: Experiment,
+    radiomics_experiment: Experiment,
+    seed: int = 0,
+    log=print,
+) -> list[dict]:
     """One row per (size, draw): the draw's lesions, patients, benign lesions and each family's held-out AUC."""
     overlap = set(pool.seeds) & set(test.seeds)
     if overlap:
@@ -216,13 +281,25 @@ def learning_curve(pool: CohortInputs, test: CohortInputs, sizes, repeats: int, 
         for draw in range(repeats):
             chosen = draw_by_patient(pool.patient_key, n, np.random.default_rng([seed, n, draw]))
             train = pool.subset(chosen)
-            aucs, seconds = held_out_aucs(train, test, phase, cnn, radiomics_experiment, cnn.seed + draw)
-            row = {"size": n, "draw": draw, "lesions": len(train), "patients": len(set(train.patient_key)),
-                   "benign": int((train.labels == 0).sum()), "seeds": sorted(int(s) for s in set(train.seeds)),
-                   **aucs, "seconds": {k: round(v, 1) for k, v in seconds.items()}}
+            aucs, seconds = held_out_aucs(
+                train, test, phase, cnn, radiomics_experiment, cnn.seed + draw
+            )
+            row = {
+                "size": n,
+                "draw": draw,
+                "lesions": len(train),
+                "patients": len(set(train.patient_key)),
+                "benign": int((train.labels == 0).sum()),
+                "seeds": sorted(int(s) for s in set(train.seeds)),
+                **aucs,
+                "seconds": {k: round(v, 1) for k, v in seconds.items()},
+            }
             rows.append(row)
-            log(f"n = {n} draw {draw}: {row['lesions']} lesions ({row['benign']} benign) of {row['patients']} "
-                f"patients; " + ", ".join(f"{f} {aucs[f]:.3f} ({seconds[f]:.0f} s)" for f in FAMILIES))
+            log(
+                f"n = {n} draw {draw}: {row['lesions']} lesions ({row['benign']} benign) of {row['patients']} "
+                f"patients; "
+                + ", ".join(f"{f} {aucs[f]:.3f} ({seconds[f]:.0f} s)" for f in FAMILIES)
+            )
     return rows
 
 
@@ -231,11 +308,17 @@ def summarise(rows: list[dict]) -> dict:
     out = {}
     for n in sorted({r["size"] for r in rows}):
         group = [r for r in rows if r["size"] == n]
-        entry = {"draws": len(group), "lesions": float(np.mean([r["lesions"] for r in group])),
-                 "benign": float(np.mean([r["benign"] for r in group]))}
+        entry = {
+            "draws": len(group),
+            "lesions": float(np.mean([r["lesions"] for r in group])),
+            "benign": float(np.mean([r["benign"] for r in group])),
+        }
         for family in FAMILIES:
             values = np.array([r[family] for r in group], float)
-            entry[family] = (float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0)
+            entry[family] = (
+                float(values.mean()),
+                float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+            )
         out[n] = entry
     return out
 
@@ -250,12 +333,19 @@ def family_labels(phase: str, cnn: Experiment, radiomics_experiment: Experiment)
 
 
 def markdown_table(summary: dict, oracle: float, labels: dict) -> str:
-    lines = ["| training lesions (benign) | draws | " + " | ".join(labels[f] for f in FAMILIES) + " | oracle |",
-             "| --- | --- |" + " --- |" * (len(FAMILIES) + 1)]
+    lines = [
+        "| training lesions (benign) | draws | "
+        + " | ".join(labels[f] for f in FAMILIES)
+        + " | oracle |",
+        "| --- | --- |" + " --- |" * (len(FAMILIES) + 1),
+    ]
     for n, entry in summary.items():
         cells = [f"{entry[f][0]:.3f} ± {entry[f][1]:.3f}" for f in FAMILIES]
-        lines.append(f"| {entry['lesions']:.0f} ({entry['benign']:.0f}) | {entry['draws']} | " + " | ".join(cells)
-                     + f" | {oracle:.3f} |")
+        lines.append(
+            f"| {entry['lesions']:.0f} ({entry['benign']:.0f}) | {entry['draws']} | "
+            + " | ".join(cells)
+            + f" | {oracle:.3f} |"
+        )
     return "\n".join(lines)
 
 
@@ -268,15 +358,29 @@ def plot_curve(summary: dict, oracle: float, labels: dict, path: Path, title: st
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     lesions = np.array([entry["lesions"] for entry in summary.values()])
-    styles = {"cnn": ("C0", "o", "-"), "radiomics": ("C1", "s", "-"), "forest": ("C2", "^", "--"),
-              "logistic": ("C3", "v", "--")}
+    styles = {
+        "cnn": ("C0", "o", "-"),
+        "radiomics": ("C1", "s", "-"),
+        "forest": ("C2", "^", "--"),
+        "logistic": ("C3", "v", "--"),
+    }
     for family in FAMILIES:
         colour, marker, line = styles[family]
         mean = np.array([entry[family][0] for entry in summary.values()])
         sd = np.array([entry[family][1] for entry in summary.values()])
-        axes.errorbar(lesions, mean, yerr=sd, color=colour, marker=marker, linestyle=line, capsize=3,
-                      label=labels[family])
-    axes.axhline(oracle, color="black", linestyle=":", label=f"oracle of the test cohort ({oracle:.3f})")
+        axes.errorbar(
+            lesions,
+            mean,
+            yerr=sd,
+            color=colour,
+            marker=marker,
+            linestyle=line,
+            capsize=3,
+            label=labels[family],
+        )
+    axes.axhline(
+        oracle, color="black", linestyle=":", label=f"oracle of the test cohort ({oracle:.3f})"
+    )
     axes.axhline(0.5, color="grey", linewidth=0.8)
     axes.set_xscale("log", base=2)
     axes.set_xticks(lesions, [f"{v:.0f}" for v in lesions])
@@ -294,19 +398,36 @@ def plot_curve(summary: dict, oracle: float, labels: dict, path: Path, title: st
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--phase", choices=PHASES + ("ALL",), default="CM",
-                        help="the variant of each experiment; ALL: the four phases stacked, overall oracle")
-    parser.add_argument("--sizes", type=int, nargs="+", help=f"training lesions per draw (default {DEFAULT_SIZES})")
+    parser.add_argument(
+        "--phase",
+        choices=PHASES + ("ALL",),
+        default="CM",
+        help="the variant of each experiment; ALL: the four phases stacked, overall oracle",
+    )
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", help=f"training lesions per draw (default {DEFAULT_SIZES})"
+    )
     parser.add_argument("--repeats", type=int, help="draws per size (default 2)")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"smoke run: sizes {QUICK_SIZES}, 1 draw, {QUICK_EPOCHS} CNN epochs (unless given)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke run: sizes {QUICK_SIZES}, 1 draw, {QUICK_EPOCHS} CNN epochs (unless given)",
+    )
     parser.add_argument("--cnn-experiment", default="source-study")
-    parser.add_argument("--set", action="append", default=[], help="CNN experiment override, e.g. epochs=40")
+    parser.add_argument(
+        "--set", action="append", default=[], help="CNN experiment override, e.g. epochs=40"
+    )
     parser.add_argument("--radiomics-experiment", default="radiomics")
-    parser.add_argument("--radiomics-set", action="append", default=[],
-                        help="radiomics experiment override, e.g. classifier.C=1")
+    parser.add_argument(
+        "--radiomics-set",
+        action="append",
+        default=[],
+        help="radiomics experiment override, e.g. classifier.C=1",
+    )
     parser.add_argument("--test-seed", type=int, default=0)
-    parser.add_argument("--patients", type=int, default=160, help="patients per cohort (test and pool)")
+    parser.add_argument(
+        "--patients", type=int, default=160, help="patients per cohort (test and pool)"
+    )
     parser.add_argument("--size", type=int, default=256, help="image matrix of every cohort")
     parser.add_argument("--seed", type=int, default=0, help="seed of the draws")
     parser.add_argument("--plot", default=str(ROOT / "docs" / "learning_curve.png"))
@@ -315,16 +436,26 @@ def main(argv=None):
 
     sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
     repeats = args.repeats or (1 if args.quick else 2)
-    cnn_overrides = {**({"epochs": QUICK_EPOCHS} if args.quick else {}), **parse_overrides(args.set)}
+    cnn_overrides = {
+        **({"epochs": QUICK_EPOCHS} if args.quick else {}),
+        **parse_overrides(args.set),
+    }
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     cnn = get_experiment(args.cnn_experiment, cnn_overrides)
-    radiomics_experiment = get_experiment(args.radiomics_experiment, parse_overrides(args.radiomics_set))
+    radiomics_experiment = get_experiment(
+        args.radiomics_experiment, parse_overrides(args.radiomics_set)
+    )
     if cnn.family != "cnn" or radiomics_experiment.family != "radiomics":
-        parser.error("--cnn-experiment must be a CNN experiment and --radiomics-experiment a radiomics one")
+        parser.error(
+            "--cnn-experiment must be a CNN experiment and --radiomics-experiment a radiomics one"
+        )
     feature_cache = ROOT / "var" / "benchmarks" / "radiomics"
-    print(f"{args.phase}: sizes {list(sizes)}, {repeats} draw(s) each; CNN {cnn.name} {json.dumps(cnn_overrides)}, "
-          f"radiomics {radiomics_experiment.name} {json.dumps(parse_overrides(args.radiomics_set))}; test cohort seed "
-          f"{args.test_seed}, cohorts of {args.patients} patients at {args.size} px", flush=True)
+    print(
+        f"{args.phase}: sizes {list(sizes)}, {repeats} draw(s) each; CNN {cnn.name} {json.dumps(cnn_overrides)}, "
+        f"radiomics {radiomics_experiment.name} {json.dumps(parse_overrides(args.radiomics_set))}; test cohort seed "
+        f"{args.test_seed}, cohorts of {args.patients} patients at {args.size} px",
+        flush=True,
+    )
 
     def load(seed: int) -> CohortInputs:
         crops = cached_crops(seed, args.patients, args.size)
@@ -332,19 +463,41 @@ def main(argv=None):
 
     started = time.perf_counter()
     test = load(args.test_seed)
-    print(f"test cohort seed {args.test_seed}: {len(test)} lesions ({int((test.labels == 0).sum())} benign), "
-          f"oracle {test.oracle:.3f} ({time.perf_counter() - started:.0f} s)", flush=True)
+    print(
+        f"test cohort seed {args.test_seed}: {len(test)} lesions ({int((test.labels == 0).sum())} benign), "
+        f"oracle {test.oracle:.3f} ({time.perf_counter() - started:.0f} s)",
+        flush=True,
+    )
     pool = training_pool(max(sizes), args.test_seed, load, log=lambda text: print(text, flush=True))
-    rows = learning_curve(pool, test, sizes, repeats, args.phase, cnn, radiomics_experiment, args.seed,
-                          log=lambda text: print(text, flush=True))
+    rows = learning_curve(
+        pool,
+        test,
+        sizes,
+        repeats,
+        args.phase,
+        cnn,
+        radiomics_experiment,
+        args.seed,
+        log=lambda text: print(text, flush=True),
+    )
     summary = summarise(rows)
     labels = family_labels(args.phase, cnn, radiomics_experiment)
-    title = (f"{args.phase}: trained on n lesions of independent synthetic cohorts ({args.size} px),\n"
-             f"tested on cohort seed {args.test_seed} ({len(test)} lesions); mean ± SD of {repeats} draw(s) per size")
+    title = (
+        f"{args.phase}: trained on n lesions of independent synthetic cohorts ({args.size} px),\n"
+        f"tested on cohort seed {args.test_seed} ({len(test)} lesions); mean ± SD of {repeats} draw(s) per size"
+    )
     plot_curve(summary, test.oracle, labels, Path(args.plot), title)
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "summary": {str(k): v for k, v in summary.items()},
-                                               "oracle": test.oracle}, indent=1))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "rows": rows,
+                    "summary": {str(k): v for k, v in summary.items()},
+                    "oracle": test.oracle,
+                },
+                indent=1,
+            )
+        )
     print(f"\nplot: {args.plot}; {time.perf_counter() - started:.0f} s in all\n")
     print(markdown_table(summary, test.oracle, labels))
 

@@ -62,7 +62,9 @@ CASE = "open a case"
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--studies", type=int, default=24, help="cohort studies (default 24; the issue: 160)")
+    parser.add_argument(
+        "--studies", type=int, default=24, help="cohort studies (default 24; the issue: 160)"
+    )
     parser.add_argument("--slices", type=int, default=64, help="slices per series (default 64)")
     parser.add_argument("--size", type=int, default=256, help="Rows = Columns (default 256)")
     parser.add_argument(
@@ -71,23 +73,39 @@ def parse_args(argv=None):
     parser.add_argument(
         "--loads", default="closed,think", help="closed (no think time), think, or both (default)"
     )
-    parser.add_argument("--duration", type=int, default=45, help="seconds per closed-loop run (default 45)")
+    parser.add_argument(
+        "--duration", type=int, default=45, help="seconds per closed-loop run (default 45)"
+    )
     parser.add_argument(
         "--think-duration", type=int, default=120, help="seconds per think-time run (default 120)"
     )
     parser.add_argument(
-        "--think", default="30,60", help="think time between cases, LOW,HIGH seconds (default 30,60)"
+        "--think",
+        default="30,60",
+        help="think time between cases, LOW,HIGH seconds (default 30,60)",
     )
-    parser.add_argument("--no-compare", action="store_true", help="closed loop on the default server only")
+    parser.add_argument(
+        "--no-compare", action="store_true", help="closed loop on the default server only"
+    )
     parser.add_argument(
         "--warmup", type=int, default=15, help="seconds of unrecorded reading per server first"
     )
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
-    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (default 4)")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="gunicorn worker processes (default 2)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=4, help="gunicorn threads per worker (default 4)"
+    )
     parser.add_argument("--no-upload", action="store_true", help="no uploader beside the readers")
-    parser.add_argument("--upload-interval", type=float, default=5.0, help="seconds between upload batches")
-    parser.add_argument("--upload-batch", type=int, default=16, help="files per upload request (default 16)")
-    parser.add_argument("--no-training", action="store_true", help="no Celery worker and training run")
+    parser.add_argument(
+        "--upload-interval", type=float, default=5.0, help="seconds between upload batches"
+    )
+    parser.add_argument(
+        "--upload-batch", type=int, default=16, help="files per upload request (default 16)"
+    )
+    parser.add_argument(
+        "--no-training", action="store_true", help="no Celery worker and training run"
+    )
     parser.add_argument(
         "--postgres",
         default="postgres://postgres@127.0.0.1:5432",
@@ -104,7 +122,9 @@ def parse_args(argv=None):
         help="smoke run: 6 studies of 16 slices, 2 and 8 readers, 20 s runs, think 5-10 s",
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    parser.add_argument(
+        "--json", type=Path, default=None, help="also write the figures to this JSON file"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.studies, args.slices, args.readers = 6, 16, "2,8"
@@ -113,7 +133,11 @@ def parse_args(argv=None):
     args.readers = [int(n) for n in args.readers.split(",")]
     args.loads = [load for load in args.loads.split(",") if load]
     args.think = [float(s) for s in args.think.split(",")]
-    if set(args.loads) - {"closed", "think"} or len(args.think) != 2 or args.think[0] > args.think[1]:
+    if (
+        set(args.loads) - {"closed", "think"}
+        or len(args.think) != 2
+        or args.think[0] > args.think[1]
+    ):
         parser.error("--loads takes closed and/or think; --think takes LOW,HIGH")
     return args
 
@@ -130,7 +154,9 @@ def _redis(args):
 def portal_environment(args, workdir):
     """The environment of every process of the portal (and of this one): fresh database, media, broker."""
     if _redis(args).dbsize():
-        raise SystemExit(f"the Redis database {args.redis} is not empty: name an empty one with --redis")
+        raise SystemExit(
+            f"the Redis database {args.redis} is not empty: name an empty one with --redis"
+        )
     args.database = f"bench_load_{os.getpid()}"
     postgres_admin(args.postgres, f"CREATE DATABASE {args.database}")
     (workdir / "var" / "media").mkdir(parents=True)
@@ -150,7 +176,10 @@ def portal_environment(args, workdir):
     )
     env.pop("CELERY_TASK_ALWAYS_EAGER", None)
     subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPOSITORY, env=env, check=True
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=REPOSITORY,
+        env=env,
+        check=True,
     )
     os.environ.update(
         {
@@ -253,7 +282,9 @@ def make_readers(reader_study, prefix, n):
     for i in range(n):
         user = User.objects.create_user(f"{prefix}-{i + 1}")
         user.groups.add(group)
-        readers.append({"username": user.username, "token": issue_token(user, expires_days=0), "id": user.pk})
+        readers.append(
+            {"username": user.username, "token": issue_token(user, expires_days=0), "id": user.pk}
+        )
     reader_study.readers.add(*[r["id"] for r in readers])
     return readers
 
@@ -284,7 +315,9 @@ class Training(threading.Thread):
             while not self.stopping.wait(0 if not self.started else 5):
                 if not TrainingRun.objects.filter(state__in=["queued", "running"]).exists():
                     try:
-                        run = self.api("training-runs/", {"experiment": "source-study", "variant": "CM"})
+                        run = self.api(
+                            "training-runs/", {"experiment": "source-study", "variant": "CM"}
+                        )
                         self.started.append(run["id"])
                     except (urllib.error.URLError, OSError) as error:
                         self.errors.append(str(error))
@@ -370,13 +403,16 @@ def run_locust(
     with open(folder / "locust_stats.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     entries = [
-        json.loads(line) for line in (folder / "client.jsonl").read_text().splitlines() if line.strip()
+        json.loads(line)
+        for line in (folder / "client.jsonl").read_text().splitlines()
+        if line.strip()
     ]
     failures = []
     if (folder / "locust_failures.csv").exists():
         with open(folder / "locust_failures.csv", newline="") as handle:
             failures = [
-                f"{r['Occurrences']} x {r['Name']}: {r['Error'][:160]}" for r in csv.DictReader(handle)
+                f"{r['Occurrences']} x {r['Name']}: {r['Error'][:160]}"
+                for r in csv.DictReader(handle)
             ]
     return rows, entries, failures, (load_before, os.getloadavg()[0]), cpu
 
@@ -439,13 +475,17 @@ def check_saves(entries, readers):
     confirmed = [e for e in entries if e["kind"] == "roi" and e["id"] is not None]
     refused = [e for e in entries if e["kind"] == "roi" and e["id"] is None]
     lost_rois = sum(
-        1 for e in confirmed if e["id"] not in by_points.get((e["reader"], json.dumps(e["points"])), [])
+        1
+        for e in confirmed
+        if e["id"] not in by_points.get((e["reader"], json.dumps(e["points"])), [])
     )
     sent = {(e["reader"], json.dumps(e["points"])) for e in confirmed + refused}
     doubled_rois = sum(len(pks) - 1 for pks in by_points.values()) + sum(
         len(pks) for key, pks in by_points.items() if key not in sent
     )
-    stored_though_refused = sum(1 for e in refused if (e["reader"], json.dumps(e["points"])) in by_points)
+    stored_though_refused = sum(
+        1 for e in refused if (e["reader"], json.dumps(e["points"])) in by_points
+    )
 
     calls = {}
     for e in entries:
@@ -455,7 +495,9 @@ def check_saves(entries, readers):
     for username, lesion, probability, locked_at, current in ReaderCall.objects.filter(
         reader__username__in=usernames
     ).values_list("reader__username", "lesion_id", "probability", "locked_at", "is_current"):
-        stored.setdefault((username, lesion), []).append((probability, locked_at is not None, current))
+        stored.setdefault((username, lesion), []).append(
+            (probability, locked_at is not None, current)
+        )
     lost_calls = sum(
         1
         for key, e in calls.items()
@@ -522,21 +564,32 @@ def seconds(ms):
 
 def print_run(r):
     c, cpu = r["saves"], r["cpu_ms_per_case"]
-    print(f"\n== {r['run']}: {r['case_opens']} case opens ({r['case_opens_per_s']:.2f}/s), open a case "
-          f"p50 {seconds(r['case_p50_ms'])} s, p95 {seconds(r['case_p95_ms'])} s, "
-          f"{r['failed_requests']} failed requests; load average {r['load_average'][0]:.1f} -> "
-          f"{r['load_average'][1]:.1f}", flush=True)
-    print(f"   CPU per case opened (its saves and the uploader's share included): server "
-          f"{cpu['server']:.0f} ms, PostgreSQL {cpu['database']:.0f} ms, client {cpu['client']:.0f} ms")
+    print(
+        f"\n== {r['run']}: {r['case_opens']} case opens ({r['case_opens_per_s']:.2f}/s), open a case "
+        f"p50 {seconds(r['case_p50_ms'])} s, p95 {seconds(r['case_p95_ms'])} s, "
+        f"{r['failed_requests']} failed requests; load average {r['load_average'][0]:.1f} -> "
+        f"{r['load_average'][1]:.1f}",
+        flush=True,
+    )
+    print(
+        f"   CPU per case opened (its saves and the uploader's share included): server "
+        f"{cpu['server']:.0f} ms, PostgreSQL {cpu['database']:.0f} ms, client {cpu['client']:.0f} ms"
+    )
     for name, q in sorted(r["requests"].items()):
-        print(f"   {name:26s} {q['count']:6d} requests {q['failed']:4d} failed  "
-              f"p50 {q['p50_ms']:6.0f} ms  p95 {q['p95_ms']:6.0f} ms")
-    print(f"   ROIs: {c['rois_confirmed']} confirmed, {c['rois_lost']} lost, "
-          f"{c['rois_duplicated']} duplicated ({c['rois_refused']} refused, "
-          f"{c['rois_stored_though_refused']} of them stored anyway)")
-    print(f"   calls: {c['calls_confirmed']} confirmed, {c['calls_lost']} lost, "
-          f"{c['calls_duplicated']} duplicated; uploads: {r['uploaded_files']} files stored, "
-          f"{r['upload_failures']} batches failed")
+        print(
+            f"   {name:26s} {q['count']:6d} requests {q['failed']:4d} failed  "
+            f"p50 {q['p50_ms']:6.0f} ms  p95 {q['p95_ms']:6.0f} ms"
+        )
+    print(
+        f"   ROIs: {c['rois_confirmed']} confirmed, {c['rois_lost']} lost, "
+        f"{c['rois_duplicated']} duplicated ({c['rois_refused']} refused, "
+        f"{c['rois_stored_though_refused']} of them stored anyway)"
+    )
+    print(
+        f"   calls: {c['calls_confirmed']} confirmed, {c['calls_lost']} lost, "
+        f"{c['calls_duplicated']} duplicated; uploads: {r['uploaded_files']} files stored, "
+        f"{r['upload_failures']} batches failed"
+    )
     for failure in r["failures"]:
         print(f"   failure: {failure}")
 
@@ -550,30 +603,41 @@ def crossing(results, load, server):
 
 
 def print_table(results, args):
-    print("\n| load | readers | server | case opens/s | open a case p50 / p95 (s) | failed requests "
-          "| server CPU per case (ms) | ROIs / calls saved (lost, duplicated) |")
+    print(
+        "\n| load | readers | server | case opens/s | open a case p50 / p95 (s) | failed requests "
+        "| server CPU per case (ms) | ROIs / calls saved (lost, duplicated) |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         c = r["saves"]
-        lost, doubled = c["rois_lost"] + c["calls_lost"], c["rois_duplicated"] + c["calls_duplicated"]
-        print(f"| {r['load']} | {r['readers']} | {r['server']} | {r['case_opens_per_s']:.2f} "
-              f"| {seconds(r['case_p50_ms'])} / {seconds(r['case_p95_ms'])} | {r['failed_requests']} "
-              f"| {r['cpu_ms_per_case']['server']:.0f} "
-              f"| {c['rois_confirmed']} / {c['calls_confirmed']} ({lost}, {doubled}) |")
+        lost, doubled = (
+            c["rois_lost"] + c["calls_lost"],
+            c["rois_duplicated"] + c["calls_duplicated"],
+        )
+        print(
+            f"| {r['load']} | {r['readers']} | {r['server']} | {r['case_opens_per_s']:.2f} "
+            f"| {seconds(r['case_p50_ms'])} / {seconds(r['case_p95_ms'])} | {r['failed_requests']} "
+            f"| {r['cpu_ms_per_case']['server']:.0f} "
+            f"| {c['rois_confirmed']} / {c['calls_confirmed']} ({lost}, {doubled}) |"
+        )
     for load in args.loads:
         for server in sorted({r["server"] for r in results if r["load"] == load}):
             n = crossing(results, load, server)
             where = f"N = {n}" if n else f"none of N = {','.join(map(str, args.readers))}"
             print(f"{load}, {server}: p95 of opening a case passes 2 s at {where}")
-    kept = {r["readers"]: r for r in results if r["load"] == "closed" and r["server"] == "metadata kept"}
+    kept = {
+        r["readers"]: r for r in results if r["load"] == "closed" and r["server"] == "metadata kept"
+    }
     for built in results:
         new = kept.get(built["readers"]) if built["server"] == "metadata built" else None
         if new is not None:
             cpu = built["cpu_ms_per_case"]["server"] / max(new["cpu_ms_per_case"]["server"], 1e-9)
             rate = new["case_opens_per_s"] / max(built["case_opens_per_s"], 1e-9)
             p95 = (built["case_p95_ms"] or 0) / max(new["case_p95_ms"] or 1, 1)
-            print(f"closed loop, {built['readers']} readers: server CPU per case built/kept {cpu:.2f}, "
-                  f"case opens/s kept/built {rate:.2f}, p95 built/kept {p95:.2f}")
+            print(
+                f"closed loop, {built['readers']} readers: server CPU per case built/kept {cpu:.2f}, "
+                f"case opens/s kept/built {rate:.2f}, p95 built/kept {p95:.2f}"
+            )
 
 
 # ---------------------------------------------------------------- main
@@ -637,7 +701,8 @@ def main(argv=None):
                 "batch": args.upload_batch,
                 "interval_s": args.upload_interval,
                 "studies": [
-                    [str(p) for s in study.series.values() for p in s.paths] for study in files.studies
+                    [str(p) for s in study.series.values() for p in s.paths]
+                    for study in files.studies
                 ],
             }
         )
@@ -705,7 +770,10 @@ def main(argv=None):
         if args.json:
             args.json.write_text(
                 json.dumps(
-                    {"arguments": {k: v for k, v in vars(args).items() if k != "json"}, "results": results},
+                    {
+                        "arguments": {k: v for k, v in vars(args).items() if k != "json"},
+                        "results": results,
+                    },
                     indent=1,
                     default=str,
                 )

@@ -68,7 +68,10 @@ class Reader(FastHttpUser):
     def on_start(self):
         identity = next(_readers)
         self.username = identity["username"]
-        self.headers = {"Authorization": f"Token {identity['token']}", "Accept-Encoding": "identity"}
+        self.headers = {
+            "Authorization": f"Token {identity['token']}",
+            "Accept-Encoding": "identity",
+        }
         self.rng = random.Random(f"{CONFIG['seed']}-{self.username}")
         self.position = self.rng.randrange(len(CONFIG["cases"]))
         self.locked = set()
@@ -99,17 +102,23 @@ class Reader(FastHttpUser):
         if not ok:
             return False, size
         frame_ok, frame_size = self.get(
-            f"{base}/instances/{series['middle']}/frames/1", "middle frame of a series", FRAME_ACCEPT
+            f"{base}/instances/{series['middle']}/frames/1",
+            "middle frame of a series",
+            FRAME_ACCEPT,
         )
         return frame_ok, size + frame_size
 
     def open_case(self, case):
         start = time.perf_counter()
         ok, size = self.get(
-            f"/dicomweb/studies/{case['study']}/series", "QIDO series of a study", "application/dicom+json"
+            f"/dicomweb/studies/{case['study']}/series",
+            "QIDO series of a study",
+            "application/dicom+json",
         )
         if ok:
-            phases = [gevent.spawn(self.open_phase, case["study"], s) for s in case["series"].values()]
+            phases = [
+                gevent.spawn(self.open_phase, case["study"], s) for s in case["series"].values()
+            ]
             gevent.joinall(phases)
             results = [p.value if p.successful() else (False, 0) for p in phases]
             ok = all(r[0] for r in results)
@@ -134,7 +143,11 @@ class Reader(FastHttpUser):
                 data=json.dumps(body),
                 name=name,
                 catch_response=True,
-                headers={**self.headers, "Content-Type": "application/json", "Accept": "application/json"},
+                headers={
+                    **self.headers,
+                    "Content-Type": "application/json",
+                    "Accept": "application/json",
+                },
             ) as answer:
                 status = answer.status_code or 0
                 if 200 <= status < 300:
@@ -197,7 +210,9 @@ class Reader(FastHttpUser):
 class Uploader(FastHttpUser):
     """Uploads copies of the cohort's studies (new UIDs, same pixels) in batches, one batch per wait."""
 
-    fixed_count = 1  # load.py names this class on locust's command line only when it wants an uploader
+    fixed_count = (
+        1  # load.py names this class on locust's command line only when it wants an uploader
+    )
     network_timeout = connection_timeout = 300.0
 
     def wait_time(self):

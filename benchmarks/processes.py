@@ -1,4 +1,5 @@
 """Servers started by a benchmark: child processes stopped on exit, a free port, waiting for HTTP."""
+
 from __future__ import annotations
 
 import contextlib
@@ -22,7 +23,9 @@ class Processes:
 
     def start(self, command, log, **kwargs):
         handle = open(log, "wb")
-        child = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True, **kwargs)
+        child = subprocess.Popen(
+            command, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True, **kwargs
+        )
         self.children.append((child, handle))
         return child
 
@@ -54,7 +57,9 @@ def wait_for_http(url, child, log, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if child.poll() is not None:
-            raise RuntimeError(f"{child.args[0]} exited with {child.returncode}; see its log:\n{Path(log).read_text()[-3000:]}")
+            raise RuntimeError(
+                f"{child.args[0]} exited with {child.returncode}; see its log:\n{Path(log).read_text()[-3000:]}"
+            )
         try:
             urllib.request.urlopen(url, timeout=30)
             return
@@ -72,13 +77,20 @@ def start_gunicorn(processes, workdir, env, workers, threads, ready_path, reposi
     """
     port = free_port()
     command = [
-        str(Path(sys.executable).with_name("gunicorn")), "portal.wsgi",
-        "--bind", f"127.0.0.1:{port}",
-        "--workers", str(workers),
-        "--worker-class", "gthread" if threads > 1 else "sync",
-        "--threads", str(threads),
-        "--timeout", "300",
-        "--log-level", "warning",
+        str(Path(sys.executable).with_name("gunicorn")),
+        "portal.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "gthread" if threads > 1 else "sync",
+        "--threads",
+        str(threads),
+        "--timeout",
+        "300",
+        "--log-level",
+        "warning",
     ]
     log = workdir / "gunicorn.log"
     child = processes.start(command, log, cwd=repository, env=env)
@@ -105,7 +117,9 @@ def wait_for_port(port, child=None, log=None, timeout=30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if child is not None and child.poll() is not None:
-            raise RuntimeError(f"{child.args[0]} exited with {child.returncode}; see its log:\n{Path(log).read_text()[-3000:]}")
+            raise RuntimeError(
+                f"{child.args[0]} exited with {child.returncode}; see its log:\n{Path(log).read_text()[-3000:]}"
+            )
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
             return
         time.sleep(0.05)
@@ -119,7 +133,17 @@ def start_redis(processes, workdir, port=None):
     """
     port = port or free_port()
     log = Path(workdir) / f"redis-{port}.log"
-    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    command = [
+        "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
     child = processes.start(command, log, cwd=workdir)
     wait_for_port(port, child, log)
     return child, port
@@ -142,9 +166,14 @@ class PostgresCluster:
     def __init__(self, datadir, port=None, bindir=None):
         self.datadir = Path(datadir)
         self.port = port or free_port()
-        self.bindir = Path(bindir) if bindir else max(
-            Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name)
-        ).parent
+        self.bindir = (
+            Path(bindir)
+            if bindir
+            else max(
+                Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
+                key=lambda p: int(p.parent.parent.name),
+            ).parent
+        )
         self.log = self.datadir.parent / f"postgres-{self.port}.log"
 
     def _run(self, *command, timeout=120):
@@ -155,7 +184,16 @@ class PostgresCluster:
         """initdb (trust authentication for local connections, no fsync: test data only)."""
         if os.geteuid() == 0:
             shutil.chown(self.datadir.parent, "postgres")
-        self._run(str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres", "-A", "trust", "--no-sync")
+        self._run(
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.datadir),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+        )
         with open(self.datadir / "postgresql.conf", "a") as conf:
             conf.write(
                 f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{self.datadir}'\n"
@@ -165,7 +203,16 @@ class PostgresCluster:
 
     def pg_ctl(self, action, *options):
         """``pg_ctl start|stop|restart`` and wait for it (``-m fast`` stops, ending every session)."""
-        self._run(str(self.bindir / "pg_ctl"), action, "-D", str(self.datadir), "-l", str(self.log), "-w", *options)
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            action,
+            "-D",
+            str(self.datadir),
+            "-l",
+            str(self.log),
+            "-w",
+            *options,
+        )
 
     def start(self):
         self.pg_ctl("start")

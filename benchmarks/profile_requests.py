@@ -10,6 +10,7 @@ lever, ``benchmarks/ingest.py`` for the figure.
     .venv/bin/python benchmarks/profile_requests.py                 # every path
     .venv/bin/python benchmarks/profile_requests.py --path frames --top 25
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,17 +27,32 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
-PATHS = ("rest-single", "rest-batched", "stow", "qido-studies", "qido-instances", "metadata", "frames", "instances")
+PATHS = (
+    "rest-single",
+    "rest-batched",
+    "stow",
+    "qido-studies",
+    "qido-instances",
+    "metadata",
+    "frames",
+    "instances",
+)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--path", choices=PATHS, action="append", help="profile only these paths (repeatable)")
+    parser.add_argument(
+        "--path", choices=PATHS, action="append", help="profile only these paths (repeatable)"
+    )
     parser.add_argument("--requests", type=int, default=64, help="requests per path (default 64)")
     parser.add_argument("--size", type=int, default=512, help="Rows = Columns (default 512)")
     parser.add_argument("--top", type=int, default=15, help="lines per table (default 15)")
-    parser.add_argument("--timing-only", action="store_true", help="no profiler: milliseconds per request only")
-    parser.add_argument("--database-url", default=None, help="DATABASE_URL (default: a fresh SQLite file)")
+    parser.add_argument(
+        "--timing-only", action="store_true", help="no profiler: milliseconds per request only"
+    )
+    parser.add_argument(
+        "--database-url", default=None, help="DATABASE_URL (default: a fresh SQLite file)"
+    )
     return parser.parse_args(argv)
 
 
@@ -65,7 +81,9 @@ def setup(workdir, database_url):
     from portal.roles import READER, ensure_roles
 
     ensure_roles()
-    user = User.objects.create_user(f"profile-{secrets.token_hex(4)}", password=secrets.token_urlsafe(16))
+    user = User.objects.create_user(
+        f"profile-{secrets.token_hex(4)}", password=secrets.token_urlsafe(16)
+    )
     user.groups.add(Group.objects.get(name=READER))
     return issue_token(user)
 
@@ -82,16 +100,24 @@ def fresh_study(size, slices):
     for series in study.values():
         series_uid = generate_uid()
         for ds in series:
-            ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = study_uid, series_uid, generate_uid()
+            ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = (
+                study_uid,
+                series_uid,
+                generate_uid(),
+            )
             ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     return study_uid, datasets, [dataset_bytes(ds) for ds in datasets]
 
 
 def multipart(parts, content_type):
     boundary = secrets.token_hex(8)
-    body = b"".join(
-        f"--{boundary}\r\nContent-Type: {content_type}\r\n\r\n".encode() + part + b"\r\n" for part in parts
-    ) + f"--{boundary}--\r\n".encode()
+    body = (
+        b"".join(
+            f"--{boundary}\r\nContent-Type: {content_type}\r\n\r\n".encode() + part + b"\r\n"
+            for part in parts
+        )
+        + f"--{boundary}--\r\n".encode()
+    )
     return body, f'multipart/related; type="{content_type}"; boundary={boundary}'
 
 
@@ -103,7 +129,7 @@ def requests_for(path, client, headers, n, size):
     if path in ("rest-single", "rest-batched", "stow"):
         per_request = {"rest-single": 1, "rest-batched": 16, "stow": 32}[path]
         _, _, files = fresh_study(size, max(1, n * per_request // 4))
-        chunks = [files[i: i + per_request] for i in range(0, len(files), per_request)][:n]
+        chunks = [files[i : i + per_request] for i in range(0, len(files), per_request)][:n]
         for chunk in chunks:
             if path == "stow":
                 body, content_type = multipart(chunk, "application/dicom")
@@ -112,12 +138,17 @@ def requests_for(path, client, headers, n, size):
                 body, content_type, url = chunk[0], "application/dicom", "/api/v1/uploads/"
             else:
                 boundary = secrets.token_hex(8)
-                body = encode_multipart(boundary, {"files": [_named(i, data) for i, data in enumerate(chunk)]})
+                body = encode_multipart(
+                    boundary, {"files": [_named(i, data) for i, data in enumerate(chunk)]}
+                )
                 content_type, url = f"multipart/form-data; boundary={boundary}", "/api/v1/uploads/"
 
             def call(body=body, content_type=content_type, url=url):
                 response = client.generic("POST", url, body, content_type=content_type, **headers)
-                assert response.status_code in (200, 201), (response.status_code, response.content[:300])
+                assert response.status_code in (200, 201), (
+                    response.status_code,
+                    response.content[:300],
+                )
 
             calls.append(call)
         return calls
@@ -130,7 +161,10 @@ def requests_for(path, client, headers, n, size):
     }.get(path)
     for i in range(n):
         ds = datasets[i % len(datasets)]
-        target = url or f"/dicomweb/studies/{study_uid}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}"
+        target = (
+            url
+            or f"/dicomweb/studies/{study_uid}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}"
+        )
         accept = "application/dicom+json"
         if path == "frames":
             target += "/frames/1"
@@ -172,8 +206,14 @@ def main(argv=None):
         from django.contrib.auth.models import User
 
         user = User.objects.get(auth_token__key=token)
-        ingest_upload([(f"{i}.dcm", data) for i, data in enumerate(REFERENCE[2])], user, channel=Upload.Channel.REST)
-        client.get("/dicomweb/studies", **headers)  # imports the URLconf and views, as a warm server has
+        ingest_upload(
+            [(f"{i}.dcm", data) for i, data in enumerate(REFERENCE[2])],
+            user,
+            channel=Upload.Channel.REST,
+        )
+        client.get(
+            "/dicomweb/studies", **headers
+        )  # imports the URLconf and views, as a warm server has
         for path in args.path or PATHS:
             calls = requests_for(path, client, headers, args.requests, args.size)
             if path not in ("rest-single", "rest-batched", "stow"):
@@ -187,15 +227,20 @@ def main(argv=None):
             profiler.disable()
             elapsed = time.perf_counter() - start
             kind = "not profiled" if args.timing_only else "profiled"
-            print(f"\n=== {path}: {len(calls)} requests, {1000 * elapsed / len(calls):.2f} ms/request ({kind})", flush=True)
+            print(
+                f"\n=== {path}: {len(calls)} requests, {1000 * elapsed / len(calls):.2f} ms/request ({kind})",
+                flush=True,
+            )
             if args.timing_only:
                 continue
             for order in ("cumulative", "tottime"):
                 out = io.StringIO()
-                pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order).print_stats(args.top)
+                pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order).print_stats(
+                    args.top
+                )
                 table = out.getvalue()
                 print(f"--- by {order}")
-                print(table[table.index("   ncalls"):].rstrip())
+                print(table[table.index("   ncalls") :].rstrip())
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ Features are cached per cohort seed, size and settings under
 rendering; later runs: seconds). Prints, per variant, the out-of-fold AUC of each seed,
 their mean +- SD (sample SD), and the cohort's oracle AUC for the same phases.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,32 +36,58 @@ sys.path.insert(0, str(ROOT))
 
 from inference import radiomics, radiomics_training  # noqa: E402
 from inference.experiments import get_experiment  # noqa: E402
-from portal.cohort import CohortSpec, circle_points, lesion_truths, oracle_auc, render_volumes, sample_cohort  # noqa: E402
+from portal.cohort import (
+    CohortSpec,
+    circle_points,
+    lesion_truths,
+    oracle_auc,
+    render_volumes,
+    sample_cohort,
+)  # noqa: E402
 
 AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
 
-def roi_features(image, pixel_mm: float, first_pixel_mm, centre_mm, radius_mm: float,
-                 settings: radiomics.RadiomicsSettings) -> dict[str, float]:
+def roi_features(
+    image,
+    pixel_mm: float,
+    first_pixel_mm,
+    centre_mm,
+    radius_mm: float,
+    settings: radiomics.RadiomicsSettings,
+) -> dict[str, float]:
     """Features of a circular reference ROI on one axial slice, as the portal computes them from an archive slice.
 
     ``first_pixel_mm``: (x, y) of the centre of the slice's first pixel (ImagePositionPatient);
     ``centre_mm``: the ROI centre (x, y, z) in the same patient coordinates.
     """
     x_mm, y_mm, z_mm = centre_mm
-    mask = radiomics.roi_mask("ellipse", circle_points(x_mm, y_mm, z_mm, radius_mm),
-                              (first_pixel_mm[0], first_pixel_mm[1], z_mm), AXIAL, (pixel_mm, pixel_mm), image.shape)
+    mask = radiomics.roi_mask(
+        "ellipse",
+        circle_points(x_mm, y_mm, z_mm, radius_mm),
+        (first_pixel_mm[0], first_pixel_mm[1], z_mm),
+        AXIAL,
+        (pixel_mm, pixel_mm),
+        image.shape,
+    )
     return radiomics.compute_features(image, (pixel_mm, pixel_mm), mask, settings)
 
 
 def feature_rows(lesions: list[dict], phases) -> list[dict]:
     """One ``{"<phase>:<feature>": value}`` row per lesion (the names a radiomics model reads) over ``phases``."""
-    return [{f"{p}:{k}": v for p in phases for k, v in lesion["features"][p].items()} for lesion in lesions]
+    return [
+        {f"{p}:{k}": v for p in phases for k, v in lesion["features"][p].items()}
+        for lesion in lesions
+    ]
 
 
-def cohort_features(seed: int, patients: int, size: int, settings: radiomics.RadiomicsSettings, cache: Path) -> dict:
+def cohort_features(
+    seed: int, patients: int, size: int, settings: radiomics.RadiomicsSettings, cache: Path
+) -> dict:
     """Per lesion: patient index, label, and {phase: features}; cached by seed, size and settings."""
-    key = hashlib.sha256(json.dumps([seed, patients, size, settings.__dict__], default=list, sort_keys=True).encode())
+    key = hashlib.sha256(
+        json.dumps([seed, patients, size, settings.__dict__], default=list, sort_keys=True).encode()
+    )
     path = cache / f"seed{seed}-n{patients}-{size}px-{key.hexdigest()[:12]}.json"
     if path.is_file():
         return json.loads(path.read_text())
@@ -71,13 +98,25 @@ def cohort_features(seed: int, patients: int, size: int, settings: radiomics.Rad
         rendered = render_volumes(case, spec)
         for truth in lesion_truths(case, spec):
             per_phase = {
-                phase: roi_features(rendered.hu[phase][roi.InstanceNumber - 1], spec.pixel_mm,
-                                    (spec.first_pixel_mm, spec.first_pixel_mm), (roi.x_mm, roi.y_mm, roi.z_mm),
-                                    roi.radius_mm, settings)
+                phase: roi_features(
+                    rendered.hu[phase][roi.InstanceNumber - 1],
+                    spec.pixel_mm,
+                    (spec.first_pixel_mm, spec.first_pixel_mm),
+                    (roi.x_mm, roi.y_mm, roi.z_mm),
+                    roi.radius_mm,
+                    settings,
+                )
                 for phase, roi in truth.rois.items()
             }
-            lesions.append({"patient": case.index, "malignant": bool(truth.lesion.malignant), "features": per_phase,
-                            "oracle_llr_phase": truth.lesion.oracle_llr_phase, "oracle_llr": truth.lesion.oracle_llr})
+            lesions.append(
+                {
+                    "patient": case.index,
+                    "malignant": bool(truth.lesion.malignant),
+                    "features": per_phase,
+                    "oracle_llr_phase": truth.lesion.oracle_llr_phase,
+                    "oracle_llr": truth.lesion.oracle_llr,
+                }
+            )
     data = {"seed": seed, "seconds": round(time.perf_counter() - started, 1), "lesions": lesions}
     cache.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data))
@@ -94,17 +133,27 @@ def crops_features(crops, phases, settings: radiomics.RadiomicsSettings) -> dict
     lesions = []
     for i, lesion in enumerate(crops.lesions):
         per_phase = {phase: crops.roi_features(i, phase, settings) for phase in phases}
-        lesions.append({"patient": int(crops.patient_index[i]), "malignant": bool(lesion.malignant),
-                        "features": per_phase, "oracle_llr_phase": lesion.oracle_llr_phase,
-                        "oracle_llr": lesion.oracle_llr})
+        lesions.append(
+            {
+                "patient": int(crops.patient_index[i]),
+                "malignant": bool(lesion.malignant),
+                "features": per_phase,
+                "oracle_llr_phase": lesion.oracle_llr_phase,
+                "oracle_llr": lesion.oracle_llr,
+            }
+        )
     return {"seed": crops.spec.seed, "lesions": lesions}
 
 
-def variant_auc(data: dict, phases, spec: radiomics.ClassifierSpec, folds: int, fold_seed: int) -> float:
+def variant_auc(
+    data: dict, phases, spec: radiomics.ClassifierSpec, folds: int, fold_seed: int
+) -> float:
     x, names = radiomics.feature_matrix(feature_rows(data["lesions"], phases))
     labels = np.array([int(lesion["malignant"]) for lesion in data["lesions"]])
     patients = np.array([lesion["patient"] for lesion in data["lesions"]])
-    return radiomics_training.cross_validate_features(x, labels, patients, names, spec, folds, fold_seed).oof_auc
+    return radiomics_training.cross_validate_features(
+        x, labels, patients, names, spec, folds, fold_seed
+    ).oof_auc
 
 
 def oracle_for(data: dict, phases) -> float:
@@ -124,33 +173,59 @@ def main(argv=None):
     parser.add_argument("--patients", type=int, default=160)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--experiment", default="radiomics")
-    parser.add_argument("--variant", action="append", default=[], help="default: every variant of the experiment")
-    parser.add_argument("--radiomics", default="{}", help="JSON overrides of the experiment's radiomics settings")
-    parser.add_argument("--classifier", default="{}", help="JSON overrides of the experiment's classifier")
+    parser.add_argument(
+        "--variant", action="append", default=[], help="default: every variant of the experiment"
+    )
+    parser.add_argument(
+        "--radiomics", default="{}", help="JSON overrides of the experiment's radiomics settings"
+    )
+    parser.add_argument(
+        "--classifier", default="{}", help="JSON overrides of the experiment's classifier"
+    )
     parser.add_argument("--cache", default=str(ROOT / "var" / "benchmarks" / "radiomics"))
     args = parser.parse_args(argv)
 
-    experiment = get_experiment(args.experiment, {"radiomics": json.loads(args.radiomics),
-                                                  "classifier": json.loads(args.classifier)})
+    experiment = get_experiment(
+        args.experiment,
+        {"radiomics": json.loads(args.radiomics), "classifier": json.loads(args.classifier)},
+    )
     variants = [experiment.variant(name) for name in (args.variant or experiment.variant_names)]
-    print(f"{experiment.name}: {experiment.radiomics}\n{experiment.classifier}\n"
-          f"{args.patients} patients, {args.size} px, {experiment.folds}-fold out-of-fold AUC\n")
+    print(
+        f"{experiment.name}: {experiment.radiomics}\n{experiment.classifier}\n"
+        f"{args.patients} patients, {args.size} px, {experiment.folds}-fold out-of-fold AUC\n"
+    )
     cohorts = {}
     for seed in args.seeds:
-        cohorts[seed] = cohort_features(seed, args.patients, args.size, experiment.radiomics, Path(args.cache))
-        print(f"seed {seed}: {len(cohorts[seed]['lesions'])} lesions (features computed in {cohorts[seed]['seconds']} s)",
-              flush=True)
-    print("\n| variant | " + " | ".join(f"seed {s}" for s in args.seeds) + " | mean ± SD | oracle (mean) |")
+        cohorts[seed] = cohort_features(
+            seed, args.patients, args.size, experiment.radiomics, Path(args.cache)
+        )
+        print(
+            f"seed {seed}: {len(cohorts[seed]['lesions'])} lesions (features computed in {cohorts[seed]['seconds']} s)",
+            flush=True,
+        )
+    print(
+        "\n| variant | "
+        + " | ".join(f"seed {s}" for s in args.seeds)
+        + " | mean ± SD | oracle (mean) |"
+    )
     print("| --- |" + " --- |" * (len(args.seeds) + 2))
     for variant in variants:
         started = time.perf_counter()
-        aucs = [variant_auc(cohorts[s], variant.phases, experiment.classifier, experiment.folds, experiment.seed)
-                for s in args.seeds]
+        aucs = [
+            variant_auc(
+                cohorts[s], variant.phases, experiment.classifier, experiment.folds, experiment.seed
+            )
+            for s in args.seeds
+        ]
         oracle = np.nanmean([oracle_for(cohorts[s], variant.phases) for s in args.seeds])
         sd = np.std(aucs, ddof=1) if len(aucs) > 1 else 0.0
-        print(f"| {variant.name} | " + " | ".join(f"{a:.3f}" for a in aucs)
-              + f" | {np.mean(aucs):.3f} ± {sd:.3f} | {'–' if np.isnan(oracle) else f'{oracle:.3f}'} |"
-              + f"  <!-- {time.perf_counter() - started:.1f} s -->", flush=True)
+        print(
+            f"| {variant.name} | "
+            + " | ".join(f"{a:.3f}" for a in aucs)
+            + f" | {np.mean(aucs):.3f} ± {sd:.3f} | {'–' if np.isnan(oracle) else f'{oracle:.3f}'} |"
+            + f"  <!-- {time.perf_counter() - started:.1f} s -->",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

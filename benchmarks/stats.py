@@ -31,9 +31,9 @@ def pairwise_placements(score, positive, chunk=256):
     v10 = np.empty(len(positives))
     v01 = np.zeros(len(negatives))
     for start in range(0, len(positives), chunk):
-        diff = positives[start:start + chunk, None] - negatives[None, :]
+        diff = positives[start : start + chunk, None] - negatives[None, :]
         psi = (diff > 0) + 0.5 * (diff == 0)
-        v10[start:start + chunk] = psi.mean(axis=1)
+        v10[start : start + chunk] = psi.mean(axis=1)
         v01 += psi.sum(axis=0)
     return v10.mean(), v10, v01 / len(positives)
 
@@ -81,7 +81,11 @@ def benchmark_delong(rng, n_cases, n_scores, baseline_cases):
     ours, ours_seconds = timed(roc.delong_covariance, scores, truth)
     print(f"Fast DeLong, {n_cases:,} cases x {n_scores} scores: {ours_seconds:.3f} s")
     m, n = truth.sum(), len(truth) - truth.sum()
-    sub = rng.choice(n_cases, baseline_cases, replace=False) if baseline_cases < n_cases else np.arange(n_cases)
+    sub = (
+        rng.choice(n_cases, baseline_cases, replace=False)
+        if baseline_cases < n_cases
+        else np.arange(n_cases)
+    )
     sub_truth = truth[sub]
     baseline_cov, baseline_seconds = timed(baseline_delong, scores[:, sub], sub_truth)
     check = roc.delong_covariance(scores[:, sub], sub_truth).covariance
@@ -104,7 +108,8 @@ def benchmark_mrmc(rng, n_treatments, n_readers, n_cases, baseline_leave_outs):
     truth = (rng.random(n_cases) < 0.4).astype(int)
     case_effect = truth + rng.normal(size=n_cases)
     ratings = np.round(
-        case_effect[None, None, :] + rng.normal(scale=0.7, size=(n_treatments, n_readers, n_cases)), 1
+        case_effect[None, None, :] + rng.normal(scale=0.7, size=(n_treatments, n_readers, n_cases)),
+        1,
     )
     _, ours_seconds = timed(mrmc.or_mrmc, ratings, truth)
     print(
@@ -129,7 +134,9 @@ def benchmark_mrmc(rng, n_treatments, n_readers, n_cases, baseline_leave_outs):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds in all")
     args = parser.parse_args()
     rng = np.random.default_rng(20240601)

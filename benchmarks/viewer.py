@@ -30,6 +30,7 @@ Run from the repository root, after ``make frontend``::
     .venv/bin/python benchmarks/viewer.py --load 2        # 5 runs beside 2 busy processes
     .venv/bin/python benchmarks/viewer.py --sizes-only    # bundle sizes, no browser
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,11 +62,19 @@ def parse_args(argv=None):
     parser.add_argument("--runs", type=int, default=5, help="page loads (default 5)")
     parser.add_argument("--slices", type=int, default=64, help="slices per phase (default 64)")
     parser.add_argument("--size", type=int, default=512, help="Rows = Columns (default 512)")
-    parser.add_argument("--load", type=int, default=0, help="busy processes running beside the runs (default 0)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
-    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (default 4)")
+    parser.add_argument(
+        "--load", type=int, default=0, help="busy processes running beside the runs (default 0)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="gunicorn worker processes (default 2)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=4, help="gunicorn threads per worker (default 4)"
+    )
     parser.add_argument("--sizes-only", action="store_true", help="print the bundle sizes and stop")
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    parser.add_argument(
+        "--json", type=Path, default=None, help="also write the figures to this JSON file"
+    )
     return parser.parse_args(argv)
 
 
@@ -88,7 +97,14 @@ def bundle_sizes(build: Path = BUILD) -> list[dict]:
     for path in sorted(build.rglob("*.js")):
         data = path.read_bytes()
         gzipped, brotli_size = compressed_sizes(data)
-        rows.append({"file": str(path.relative_to(build)), "raw": len(data), "gzip": gzipped, "brotli": brotli_size})
+        rows.append(
+            {
+                "file": str(path.relative_to(build)),
+                "raw": len(data),
+                "gzip": gzipped,
+                "brotli": brotli_size,
+            }
+        )
     return rows
 
 
@@ -99,9 +115,13 @@ def kib(n):
 def print_sizes(rows):
     print(f"JavaScript in {BUILD.relative_to(REPOSITORY)} (raw / gzip -9 / brotli -q 11):")
     for row in rows:
-        print(f"  {row['file']:<48} {kib(row['raw']):>10} {kib(row['gzip']):>10} {kib(row['brotli']):>10}")
+        print(
+            f"  {row['file']:<48} {kib(row['raw']):>10} {kib(row['gzip']):>10} {kib(row['brotli']):>10}"
+        )
     total = {key: sum(r[key] or 0 for r in rows) for key in ("raw", "gzip", "brotli")}
-    print(f"  {'all':<48} {kib(total['raw']):>10} {kib(total['gzip']):>10} {kib(total['brotli']):>10}")
+    print(
+        f"  {'all':<48} {kib(total['raw']):>10} {kib(total['gzip']):>10} {kib(total['brotli']):>10}"
+    )
 
 
 # ---------------------------------------------------------------- server
@@ -125,9 +145,27 @@ def start_portal(args, workdir, processes):
     env.pop("CELERY_BROKER_URL", None)
     (var / "media").mkdir(parents=True)
     manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=REPOSITORY, env=env, check=True)
-    subprocess.run([*manage, "collectstatic", "--noinput", "-v", "0"], cwd=REPOSITORY, env=env, check=True)
-    os.environ.update({k: env[k] for k in ("DEBUG", "SECRET_KEY", "DEID_SECRET", "VAR_DIR", "MEDIA_ROOT", "STATIC_ROOT", "DATABASE_URL", "DJANGO_SETTINGS_MODULE")})
+    subprocess.run(
+        [*manage, "migrate", "--noinput", "-v", "0"], cwd=REPOSITORY, env=env, check=True
+    )
+    subprocess.run(
+        [*manage, "collectstatic", "--noinput", "-v", "0"], cwd=REPOSITORY, env=env, check=True
+    )
+    os.environ.update(
+        {
+            k: env[k]
+            for k in (
+                "DEBUG",
+                "SECRET_KEY",
+                "DEID_SECRET",
+                "VAR_DIR",
+                "MEDIA_ROOT",
+                "STATIC_ROOT",
+                "DATABASE_URL",
+                "DJANGO_SETTINGS_MODULE",
+            )
+        }
+    )
     os.environ.pop("CELERY_BROKER_URL", None)
     import django
 
@@ -151,11 +189,15 @@ def start_portal(args, workdir, processes):
     if report.status != "stored":
         raise RuntimeError(f"the phantom study was not stored: {report.as_dict()}")
     study = Study.objects.get(study_instance_uid=study_uid)
-    reader_study = ReaderStudy.objects.create(name="Viewer benchmark", case_order=ReaderStudy.CaseOrder.FIXED, created_by=coordinator)
+    reader_study = ReaderStudy.objects.create(
+        name="Viewer benchmark", case_order=ReaderStudy.CaseOrder.FIXED, created_by=coordinator
+    )
     reader_study.readers.add(reader)
     ReaderStudyCase.objects.create(reader_study=reader_study, study=study, position=1)
 
-    base, _ = start_gunicorn(processes, workdir, env, args.workers, args.threads, "/accounts/login/", REPOSITORY)
+    base, _ = start_gunicorn(
+        processes, workdir, env, args.workers, args.threads, "/accounts/login/", REPOSITORY
+    )
     return base, f"{base}/reading/{reader_study.pk}/{study_uid}/", (reader.username, password)
 
 
@@ -185,7 +227,9 @@ def measure(args, base, case_url, login):
 
     runs = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
         context = browser.new_context()
         page = context.new_page()
         page.goto(f"{base}/accounts/login/")
@@ -200,7 +244,9 @@ def measure(args, base, case_url, login):
             context.add_cookies(cookies)
             page = context.new_page()
             page.goto(case_url)
-            page.wait_for_function("() => document.getElementById('case').dataset.timeToFirstImagesMs", timeout=120_000)
+            page.wait_for_function(
+                "() => document.getElementById('case').dataset.timeToFirstImagesMs", timeout=120_000
+            )
             result = page.evaluate(MARKS_JS)
             context.close()
             runs.append(result)
@@ -230,17 +276,24 @@ def main(argv=None):
     try:
         base, case_url, login = start_portal(args, workdir, processes)
         start_load(args.load, processes, workdir)
-        print(f"case of {len(PHASES)} x {args.slices} slices of {args.size}², gunicorn {args.workers}x{args.threads}, "
-              f"{args.load} busy process(es), {os.cpu_count()} CPU(s):", flush=True)
+        print(
+            f"case of {len(PHASES)} x {args.slices} slices of {args.size}², gunicorn {args.workers}x{args.threads}, "
+            f"{args.load} busy process(es), {os.cpu_count()} CPU(s):",
+            flush=True,
+        )
         runs = measure(args, base, case_url, login)
     finally:
         processes.stop_all()
         shutil.rmtree(workdir, ignore_errors=True)
     figures = [r["firstImages"] for r in runs]
-    print(f"time to the first image of every phase: median {statistics.median(figures):.0f} ms "
-          f"(min {min(figures)}, max {max(figures)}, {len(figures)} runs, {args.load} busy process(es))")
+    print(
+        f"time to the first image of every phase: median {statistics.median(figures):.0f} ms "
+        f"(min {min(figures)}, max {max(figures)}, {len(figures)} runs, {args.load} busy process(es))"
+    )
     if args.json:
-        args.json.write_text(json.dumps({"sizes": sizes, "runs": runs, "load": args.load}, indent=1))
+        args.json.write_text(
+            json.dumps({"sizes": sizes, "runs": runs, "load": args.load}, indent=1)
+        )
 
 
 if __name__ == "__main__":

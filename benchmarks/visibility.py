@@ -14,6 +14,7 @@ AUC for malignancy (how much it would be worth if it were read perfectly)::
     .venv/bin/python benchmarks/visibility.py                 # CM, seeds 0-2
     .venv/bin/python benchmarks/visibility.py --phase EX --seeds 0 1 2 3
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,7 +39,9 @@ from portal.cohort import PHASE_LATENT_NAMES, auc, phase_latents  # noqa: E402
 WINDOW = dict(window_level=100.0, window_width=600.0)
 
 
-def image_statistics(crops, phase: str, size_px: int = 64, field_of_view_mm: float = 48.0) -> np.ndarray:
+def image_statistics(
+    crops, phase: str, size_px: int = 64, field_of_view_mm: float = 48.0
+) -> np.ndarray:
     """Per lesion: the ROI statistics of the centre slice and two more (centre vs disc, dark share)."""
     spec = PatchSpec(field_of_view_mm=field_of_view_mm, size_px=size_px, neighbours=0, **WINDOW)
     patches = crops.patches((phase,), spec)[:, 0]
@@ -50,8 +53,10 @@ def image_statistics(crops, phase: str, size_px: int = 64, field_of_view_mm: flo
     extra = []
     for i, patch in enumerate(patches[..., 0]):
         disc = patch[distance <= max(radius[i], 1.0)]
-        core = patch[centre - 1:centre + 2, centre - 1:centre + 2].mean()
-        extra.append((core - disc.mean(), np.mean(disc < disc.mean() - 40.0 / WINDOW["window_width"])))
+        core = patch[centre - 1 : centre + 2, centre - 1 : centre + 2].mean()
+        extra.append(
+            (core - disc.mean(), np.mean(disc < disc.mean() - 40.0 / WINDOW["window_width"]))
+        )
     return np.hstack([stats, np.asarray(extra)])
 
 
@@ -71,8 +76,12 @@ def main(argv=None):
         groups += [f"{seed}-{p}" for p in crops.patient_index]
     x, z, y = np.vstack(features), np.asarray(latents), np.asarray(malignant)
     folds = GroupKFold(5)
-    print(f"{args.phase}, seeds {args.seeds}: {len(y)} lesions; image statistics of the reference ROI (centre slice)\n")
-    print("| latent | share / spread | recovered from the image | the latent's own AUC for malignancy |")
+    print(
+        f"{args.phase}, seeds {args.seeds}: {len(y)} lesions; image statistics of the reference ROI (centre slice)\n"
+    )
+    print(
+        "| latent | share / spread | recovered from the image | the latent's own AUC for malignancy |"
+    )
     print("| --- | --- | --- | --- |")
     for j, name in enumerate(PHASE_LATENT_NAMES):
         target = z[:, j]
@@ -81,13 +90,28 @@ def main(argv=None):
             print(f"| {name} | constant in {args.phase} | - | - |")
             continue
         if name in ("mean_hu", "size_mm"):
-            predicted = cross_val_predict(RandomForestRegressor(300, min_samples_leaf=3, random_state=0), x, target,
-                                          groups=groups, cv=folds)
-            print(f"| {name} | SD {target.std():.1f} | Spearman r {spearmanr(predicted, target)[0]:.2f} | {own:.2f} |")
+            predicted = cross_val_predict(
+                RandomForestRegressor(300, min_samples_leaf=3, random_state=0),
+                x,
+                target,
+                groups=groups,
+                cv=folds,
+            )
+            print(
+                f"| {name} | SD {target.std():.1f} | Spearman r {spearmanr(predicted, target)[0]:.2f} | {own:.2f} |"
+            )
         else:
-            predicted = cross_val_predict(RandomForestClassifier(300, min_samples_leaf=3, random_state=0), x, target,
-                                          groups=groups, cv=folds, method="predict_proba")[:, 1]
-            print(f"| {name} | {target.mean():.0%} of lesions | AUC {auc(predicted, target.astype(bool)):.2f} | {own:.2f} |")
+            predicted = cross_val_predict(
+                RandomForestClassifier(300, min_samples_leaf=3, random_state=0),
+                x,
+                target,
+                groups=groups,
+                cv=folds,
+                method="predict_proba",
+            )[:, 1]
+            print(
+                f"| {name} | {target.mean():.0%} of lesions | AUC {auc(predicted, target.astype(bool)):.2f} | {own:.2f} |"
+            )
 
 
 if __name__ == "__main__":

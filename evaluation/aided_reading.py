@@ -41,9 +41,16 @@ from evaluation import mrmc
 
 UNAIDED, AIDED = "unaided", "aided"
 MODALITIES = (UNAIDED, AIDED)
-ANALYSES = ("random_readers_random_cases", "fixed_readers_random_cases", "random_readers_fixed_cases")
-ANALYSIS_KEYS = {"random_readers_random_cases": "rrrc", "fixed_readers_random_cases": "frrc",
-                 "random_readers_fixed_cases": "rrfc"}
+ANALYSES = (
+    "random_readers_random_cases",
+    "fixed_readers_random_cases",
+    "random_readers_fixed_cases",
+)
+ANALYSIS_KEYS = {
+    "random_readers_random_cases": "rrrc",
+    "fixed_readers_random_cases": "frrc",
+    "random_readers_fixed_cases": "rrfc",
+}
 
 
 @dataclass(frozen=True)
@@ -117,11 +124,16 @@ class CallChangeCounts:
 
     def as_dict(self) -> dict:
         return {
-            "reads": self.reads, "unchanged": self.unchanged, "changed": self.changed,
+            "reads": self.reads,
+            "unchanged": self.unchanged,
+            "changed": self.changed,
             "changed_fraction": self.changed / self.reads if self.reads else None,
-            "benign_to_malignant": self.benign_to_malignant, "malignant_to_benign": self.malignant_to_benign,
-            "corrected": self.corrected, "newly_wrong": self.newly_wrong,
-            "both_right": self.both_right, "both_wrong": self.both_wrong,
+            "benign_to_malignant": self.benign_to_malignant,
+            "malignant_to_benign": self.malignant_to_benign,
+            "corrected": self.corrected,
+            "newly_wrong": self.newly_wrong,
+            "both_right": self.both_right,
+            "both_wrong": self.both_wrong,
         }
 
 
@@ -131,8 +143,10 @@ class CallChanges:
     pooled: CallChangeCounts
 
     def as_dict(self) -> dict:
-        return {"pooled": self.pooled.as_dict(),
-                "per_reader": {reader: counts.as_dict() for reader, counts in self.per_reader.items()}}
+        return {
+            "pooled": self.pooled.as_dict(),
+            "per_reader": {reader: counts.as_dict() for reader, counts in self.per_reader.items()},
+        }
 
 
 @dataclass(frozen=True)
@@ -174,7 +188,9 @@ class AidedReadingAnalysis:
 def _two_modalities(array, name, n_cases=None):
     array = np.asarray(array, dtype=float)
     if array.ndim != 3 or array.shape[0] != 2:
-        raise ValueError(f"{name} must be an array [2 (unaided, aided), reader, case]; got shape {array.shape}")
+        raise ValueError(
+            f"{name} must be an array [2 (unaided, aided), reader, case]; got shape {array.shape}"
+        )
     if n_cases is not None and array.shape[2] != n_cases:
         raise ValueError(f"{name} have {array.shape[2]} cases but truth has {n_cases}")
     return array
@@ -183,7 +199,9 @@ def _two_modalities(array, name, n_cases=None):
 def _calls_array(calls, shape):
     calls = _two_modalities(calls, "calls")
     if calls.shape != shape:
-        raise ValueError(f"calls have shape {calls.shape} but ratings have {shape}; every read needs a call")
+        raise ValueError(
+            f"calls have shape {calls.shape} but ratings have {shape}; every read needs a call"
+        )
     if not np.all(np.isin(calls, (0, 1))):
         raise ValueError("calls must contain only 0 (benign) and 1 (malignant)")
     return calls.astype(bool)
@@ -199,7 +217,9 @@ def call_changes(calls, truth, readers=None) -> CallChanges:
     truth = np.asarray(truth)
     calls = np.asarray(calls)
     if calls.ndim != 3 or calls.shape[0] != 2 or calls.shape[2] != truth.shape[0]:
-        raise ValueError(f"calls must be an array [2 (unaided, aided), reader, case] over the {truth.shape[0]} cases")
+        raise ValueError(
+            f"calls must be an array [2 (unaided, aided), reader, case] over the {truth.shape[0]} cases"
+        )
     calls = _calls_array(calls, calls.shape)
     readers = _reader_names(readers, calls.shape[1])
     malignant = truth.astype(bool)
@@ -233,8 +253,15 @@ def _reader_names(readers, n_readers):
 def _modality_test(test: mrmc.OrTest) -> ModalityTest:
     unaided_minus_aided = test.differences[0]
     return ModalityTest(
-        test.analysis, 0.0 - unaided_minus_aided.difference, unaided_minus_aided.se, test.statistic, test.ndf,
-        test.ddf, test.p_value, 0.0 - unaided_minus_aided.ci_high, 0.0 - unaided_minus_aided.ci_low,
+        test.analysis,
+        0.0 - unaided_minus_aided.difference,
+        unaided_minus_aided.se,
+        test.statistic,
+        test.ndf,
+        test.ddf,
+        test.p_value,
+        0.0 - unaided_minus_aided.ci_high,
+        0.0 - unaided_minus_aided.ci_low,
     )
 
 
@@ -246,15 +273,29 @@ def _reader_differences(result: mrmc.OrMrmcResult, readers, confidence) -> list[
     for j, reader in enumerate(readers):
         difference = float(theta[1, j] - theta[0, j])
         se = float(np.sqrt(max(cov[j, j] + cov[r + j, r + j] - 2 * cov[j, r + j], 0.0)))
-        p_value = float(2 * stats.norm.sf(abs(difference) / se)) if se > 0 else (1.0 if difference == 0 else 0.0)
-        differences.append(ReaderDifference(reader, float(theta[0, j]), float(theta[1, j]), difference, se,
-                                            float(difference - critical * se), float(difference + critical * se),
-                                            p_value))
+        p_value = (
+            float(2 * stats.norm.sf(abs(difference) / se))
+            if se > 0
+            else (1.0 if difference == 0 else 0.0)
+        )
+        differences.append(
+            ReaderDifference(
+                reader,
+                float(theta[0, j]),
+                float(theta[1, j]),
+                difference,
+                se,
+                float(difference - critical * se),
+                float(difference + critical * se),
+                p_value,
+            )
+        )
     return differences
 
 
-def compare_modalities(ratings, truth, readers=None, metric: str = "auc", threshold: float | None = None,
-                       **or_options) -> ModalityComparison:
+def compare_modalities(
+    ratings, truth, readers=None, metric: str = "auc", threshold: float | None = None, **or_options
+) -> ModalityComparison:
     """One metric unaided and aided from ``ratings[2 (unaided, aided), reader, case]``.
 
     ``or_options`` go to :func:`mrmc.or_mrmc` (covariance, clusters,
@@ -266,8 +307,13 @@ def compare_modalities(ratings, truth, readers=None, metric: str = "auc", thresh
     means = result.reader_metric.mean(axis=1)
     tests = [_modality_test(getattr(result, analysis)) for analysis in ANALYSES]
     return ModalityComparison(
-        str(mrmc.Metric(metric)), float(means[0]), float(means[1]), float(means[1] - means[0]),
-        _reader_differences(result, readers, or_options.get("confidence", 0.95)), *tests, result,
+        str(mrmc.Metric(metric)),
+        float(means[0]),
+        float(means[1]),
+        float(means[1] - means[0]),
+        _reader_differences(result, readers, or_options.get("confidence", 0.95)),
+        *tests,
+        result,
     )
 
 
@@ -301,14 +347,29 @@ def analyze_aided_reading(
         delong = mrmc.CovarianceMethod(covariance) == mrmc.CovarianceMethod.DELONG
         binary_covariance = "jackknife" if delong else covariance
         sensitivity, specificity = (
-            compare_modalities(calls.astype(float), truth, readers, metric, 1.0,
-                               covariance=binary_covariance, **options)
+            compare_modalities(
+                calls.astype(float),
+                truth,
+                readers,
+                metric,
+                1.0,
+                covariance=binary_covariance,
+                **options,
+            )
             for metric in ("sensitivity", "specificity")
         )
         changes = call_changes(calls, truth, readers)
     return AidedReadingAnalysis(
-        readers, int(truth.shape[0]), int(truth.sum()), str(mrmc.CovarianceMethod(covariance)),
-        clusters is not None, confidence, auc, sensitivity, specificity, changes,
+        readers,
+        int(truth.shape[0]),
+        int(truth.sum()),
+        str(mrmc.CovarianceMethod(covariance)),
+        clusters is not None,
+        confidence,
+        auc,
+        sensitivity,
+        specificity,
+        changes,
     )
 
 
@@ -331,15 +392,28 @@ def _comparison_as_dict(comparison: ModalityComparison | None) -> dict | None:
         "aided": _number(comparison.aided),
         "difference": _number(comparison.difference),
         "per_reader": {
-            d.reader: {"unaided": _number(d.unaided), "aided": _number(d.aided), "difference": _number(d.difference),
-                       "se": _number(d.se), "ci_low": _number(d.ci_low), "ci_high": _number(d.ci_high),
-                       "p": _number(d.p_value)}
+            d.reader: {
+                "unaided": _number(d.unaided),
+                "aided": _number(d.aided),
+                "difference": _number(d.difference),
+                "se": _number(d.se),
+                "ci_low": _number(d.ci_low),
+                "ci_high": _number(d.ci_high),
+                "p": _number(d.p_value),
+            }
             for d in comparison.readers
         },
     }
     for analysis, key in ANALYSIS_KEYS.items():
         test = getattr(comparison, analysis)
-        payload[key] = {"difference": _number(test.difference), "se": _number(test.se),
-                        "statistic": _number(test.statistic), "ndf": test.ndf, "ddf": _number(test.ddf),
-                        "p": _number(test.p_value), "ci_low": _number(test.ci_low), "ci_high": _number(test.ci_high)}
+        payload[key] = {
+            "difference": _number(test.difference),
+            "se": _number(test.se),
+            "statistic": _number(test.statistic),
+            "ndf": test.ndf,
+            "ddf": _number(test.ddf),
+            "p": _number(test.p_value),
+            "ci_low": _number(test.ci_low),
+            "ci_high": _number(test.ci_high),
+        }
     return payload

@@ -26,7 +26,16 @@ from itertools import combinations
 import numpy as np
 from scipy import stats
 
-from evaluation import agreement, aided_reading, mrmc, operating_points, reader_study, regression, roc, sample_size
+from evaluation import (
+    agreement,
+    aided_reading,
+    mrmc,
+    operating_points,
+    reader_study,
+    regression,
+    roc,
+    sample_size,
+)
 
 SIZE_SUBGROUPS = (
     ("size_le_20", "≤ 2 cm", lambda size: size <= 20.0),
@@ -74,10 +83,19 @@ class ComparisonData:
         mask = np.asarray(mask, dtype=bool)
         pick = np.flatnonzero(mask)
         return ComparisonData(
-            [self.lesion_ids[i] for i in pick], self.truth[mask], self.patients[mask], self.size_mm[mask],
-            [self.subtype[i] for i in pick], self.age[mask], self.sex[mask], self.readers,
-            self.reader_probability[:, mask], self.reader_call[:, mask], self.models,
-            self.model_score[:, mask], self.subtype_labels,
+            [self.lesion_ids[i] for i in pick],
+            self.truth[mask],
+            self.patients[mask],
+            self.size_mm[mask],
+            [self.subtype[i] for i in pick],
+            self.age[mask],
+            self.sex[mask],
+            self.readers,
+            self.reader_probability[:, mask],
+            self.reader_call[:, mask],
+            self.models,
+            self.model_score[:, mask],
+            self.subtype_labels,
         )
 
 
@@ -109,14 +127,21 @@ def subgroup_masks(data: ComparisonData) -> list[tuple[str, str, np.ndarray]]:
     for key, label, rule in SIZE_SUBGROUPS:
         groups.append((key, f"Size {label}", known & rule(size)))
     subtypes = np.asarray(data.subtype, dtype=object)
-    for subtype in sorted({s for s in data.subtype if s}, key=lambda s: (list(data.subtype_labels).index(s) if s in data.subtype_labels else 99, s)):
+    for subtype in sorted(
+        {s for s in data.subtype if s},
+        key=lambda s: (list(data.subtype_labels).index(s) if s in data.subtype_labels else 99, s),
+    ):
         members = subtypes == subtype
         name = data.subtype_labels.get(subtype, subtype)
         classes = set(data.truth[members].tolist())
         if classes == {1}:
-            groups.append((f"subtype_{subtype}", f"{name} vs all benign", members | (data.truth == 0)))
+            groups.append(
+                (f"subtype_{subtype}", f"{name} vs all benign", members | (data.truth == 0))
+            )
         elif classes == {0}:
-            groups.append((f"subtype_{subtype}", f"{name} vs all malignant", members | (data.truth == 1)))
+            groups.append(
+                (f"subtype_{subtype}", f"{name} vs all malignant", members | (data.truth == 1))
+            )
         else:
             groups.append((f"subtype_{subtype}", name, members))
     return groups
@@ -133,7 +158,9 @@ def _auc_covariance(rows, truth, clusters):
     if clusters is None:
         return roc.delong_covariance(rows, truth)
     result = roc.delong_placements(rows, truth)
-    return roc.DelongCovariance(result.auc, mrmc.clustered_delong_covariance(rows, truth == 1, clusters))
+    return roc.DelongCovariance(
+        result.auc, mrmc.clustered_delong_covariance(rows, truth == 1, clusters)
+    )
 
 
 def _wald(difference, variance, confidence):
@@ -152,16 +179,21 @@ def _wald(difference, variance, confidence):
 
 def _proportion(p: operating_points.Proportion) -> dict:
     return {
-        "successes": p.successes, "total": p.total, "estimate": number(p.estimate),
-        "ci_low": number(p.wilson_low), "ci_high": number(p.wilson_high),
+        "successes": p.successes,
+        "total": p.total,
+        "estimate": number(p.estimate),
+        "ci_low": number(p.wilson_low),
+        "ci_high": number(p.wilson_high),
     }
 
 
 def _operating_point(point: operating_points.OperatingPoint) -> dict:
     return {
         "cutoff": number(point.cutoff),
-        "tp": point.true_positives, "fn": point.false_negatives,
-        "tn": point.true_negatives, "fp": point.false_positives,
+        "tp": point.true_positives,
+        "fn": point.false_negatives,
+        "tn": point.true_negatives,
+        "fp": point.false_positives,
         "sensitivity": _proportion(point.sensitivity),
         "specificity": _proportion(point.specificity),
         "accuracy": _proportion(point.accuracy),
@@ -187,11 +219,18 @@ def _auc_table(raters, covariance, confidence) -> list[dict]:
     for i, rater in enumerate(raters):
         auc, variance = float(covariance.auc[i]), float(covariance.covariance[i, i])
         half = z_crit * math.sqrt(max(variance, 0.0))
-        table.append({
-            "key": rater.key, "label": rater.label, "kind": rater.kind, "simulated": rater.simulated,
-            "auc": number(auc), "se": number(math.sqrt(max(variance, 0.0))),
-            "ci_low": number(max(auc - half, 0.0)), "ci_high": number(min(auc + half, 1.0)),
-        })
+        table.append(
+            {
+                "key": rater.key,
+                "label": rater.label,
+                "kind": rater.kind,
+                "simulated": rater.simulated,
+                "auc": number(auc),
+                "se": number(math.sqrt(max(variance, 0.0))),
+                "ci_low": number(max(auc - half, 0.0)),
+                "ci_high": number(min(auc + half, 1.0)),
+            }
+        )
     return table
 
 
@@ -205,8 +244,12 @@ def _model_vs_reader_delong(data, covariance, confidence) -> dict:
     r = len(data.readers)
     return {
         model.key: [
-            {"reader": reader.key, "label": reader.label, "simulated": reader.simulated,
-             **_pairwise(covariance, r + m, i, confidence)}
+            {
+                "reader": reader.key,
+                "label": reader.label,
+                "simulated": reader.simulated,
+                **_pairwise(covariance, r + m, i, confidence),
+            }
             for i, reader in enumerate(data.readers)
         ]
         for m, model in enumerate(data.models)
@@ -227,15 +270,24 @@ def _phase_comparison(data, covariance, confidence) -> dict | None:
     contrasted_cov = contrast @ cov @ contrast.T
     chi_square = float(contrasted @ np.linalg.pinv(contrasted_cov) @ contrasted)
     df = int(np.linalg.matrix_rank(contrasted_cov))
-    pairs = [(a, b, _pairwise(covariance, offset + a, offset + b, confidence)) for a, b in combinations(range(k), 2)]
+    pairs = [
+        (a, b, _pairwise(covariance, offset + a, offset + b, confidence))
+        for a, b in combinations(range(k), 2)
+    ]
     holm = roc.holm_adjust([p["p"] if p["p"] is not None else 1.0 for _, _, p in pairs])
     return {
-        "chi_square": number(chi_square), "df": df,
+        "chi_square": number(chi_square),
+        "df": df,
         "p": number(stats.chi2.sf(chi_square, df)) if df > 0 else None,
         "pairwise": [
-            {"first": data.models[a].key, "second": data.models[b].key,
-             "first_label": data.models[a].label, "second_label": data.models[b].label,
-             **result, "p_holm": number(adjusted)}
+            {
+                "first": data.models[a].key,
+                "second": data.models[b].key,
+                "first_label": data.models[a].label,
+                "second_label": data.models[b].label,
+                **result,
+                "p_holm": number(adjusted),
+            }
             for (a, b, result), adjusted in zip(pairs, holm)
         ],
     }
@@ -243,16 +295,23 @@ def _phase_comparison(data, covariance, confidence) -> dict | None:
 
 def _operating_points(data, confidence) -> dict:
     readers = {
-        reader.key: _safely(lambda i=i: _operating_point(
-            operating_points.operating_point(data.reader_call[i], data.truth, 0.5, confidence)))
+        reader.key: _safely(
+            lambda i=i: _operating_point(
+                operating_points.operating_point(data.reader_call[i], data.truth, 0.5, confidence)
+            )
+        )
         for i, reader in enumerate(data.readers)
     }
     models = {}
     for m, model in enumerate(data.models):
+
         def youden(m=m):
             cutoff = operating_points.youden_cutoff(data.model_score[m], data.truth)
-            point = operating_points.operating_point(data.model_score[m], data.truth, cutoff.cutoff, confidence)
+            point = operating_points.operating_point(
+                data.model_score[m], data.truth, cutoff.cutoff, confidence
+            )
             return {**_operating_point(point), "youden_index": number(cutoff.youden_index)}
+
         models[model.key] = _safely(youden)
     return {"readers": readers, "models": models}
 
@@ -262,6 +321,7 @@ def _regression(data, confidence) -> dict:
     known = ~(np.isnan(data.age) | np.isnan(data.sex) | np.isnan(data.size_mm))
     results = {}
     for m, model in enumerate(data.models):
+
         def fit(m=m):
             if known.sum() < 5:
                 raise ValueError(f"only {int(known.sum())} lesions have age, sex and size recorded")
@@ -273,16 +333,27 @@ def _regression(data, confidence) -> dict:
             }
             result = regression.logistic_regression(data.truth[known], covariates, confidence)
             return {
-                "n": result.n_observations, "n_left_out": int((~known).sum()),
-                "converged": result.converged, "separation": result.separation,
+                "n": result.n_observations,
+                "n_left_out": int((~known).sum()),
+                "converged": result.converged,
+                "separation": result.separation,
                 "log_likelihood": number(result.log_likelihood),
                 "coefficients": [
-                    {"name": c.name, "estimate": number(c.estimate), "se": number(c.standard_error),
-                     "z": number(c.z), "p": number(c.p_value), "odds_ratio": number(c.odds_ratio),
-                     "ci_low": number(c.odds_ratio_ci_low), "ci_high": number(c.odds_ratio_ci_high)}
-                    for c in result.coefficients if c.name != "const"
+                    {
+                        "name": c.name,
+                        "estimate": number(c.estimate),
+                        "se": number(c.standard_error),
+                        "z": number(c.z),
+                        "p": number(c.p_value),
+                        "odds_ratio": number(c.odds_ratio),
+                        "ci_low": number(c.odds_ratio_ci_low),
+                        "ci_high": number(c.odds_ratio_ci_high),
+                    }
+                    for c in result.coefficients
+                    if c.name != "const"
                 ],
             }
+
         results[model.key] = _safely(fit)
     return results
 
@@ -290,26 +361,52 @@ def _regression(data, confidence) -> dict:
 def _kappa(data, confidence) -> dict:
     pairs = []
     for a, b in combinations(range(len(data.readers)), 2):
+
         def cohen(a=a, b=b):
             k = agreement.cohen_kappa(data.reader_call[a], data.reader_call[b], confidence)
-            return {"kappa": number(k.kappa), "ci_low": number(k.ci_low), "ci_high": number(k.ci_high),
-                    "observed_agreement": number(k.observed_agreement), "p": number(k.p_value)}
-        pairs.append({"first": data.readers[a].key, "second": data.readers[b].key,
-                      "first_label": data.readers[a].label, "second_label": data.readers[b].label, **_safely(cohen)})
+            return {
+                "kappa": number(k.kappa),
+                "ci_low": number(k.ci_low),
+                "ci_high": number(k.ci_high),
+                "observed_agreement": number(k.observed_agreement),
+                "p": number(k.p_value),
+            }
+
+        pairs.append(
+            {
+                "first": data.readers[a].key,
+                "second": data.readers[b].key,
+                "first_label": data.readers[a].label,
+                "second_label": data.readers[b].label,
+                **_safely(cohen),
+            }
+        )
     fleiss = None
     if len(data.readers) >= 2:
+
         def panel():
             k = agreement.fleiss_kappa(data.reader_call.T.astype(int))
-            return {"kappa": number(k.kappa), "observed_agreement": number(k.observed_agreement),
-                    "n_subjects": k.n_subjects, "n_raters": k.n_raters}
+            return {
+                "kappa": number(k.kappa),
+                "observed_agreement": number(k.observed_agreement),
+                "n_subjects": k.n_subjects,
+                "n_raters": k.n_raters,
+            }
+
         fleiss = _safely(panel)
     return {"cohen": pairs, "fleiss": fleiss}
 
 
 def _difference(test: mrmc.DifferenceTest) -> dict:
-    return {"mean_difference": number(test.mean_difference), "se": number(test.se),
-            "statistic": number(test.statistic), "df": number(test.df), "p": number(test.p_value),
-            "ci_low": number(test.ci_low), "ci_high": number(test.ci_high)}
+    return {
+        "mean_difference": number(test.mean_difference),
+        "se": number(test.se),
+        "statistic": number(test.statistic),
+        "df": number(test.df),
+        "p": number(test.p_value),
+        "ci_low": number(test.ci_low),
+        "ci_high": number(test.ci_high),
+    }
 
 
 def _mrmc(data, patient_level, confidence) -> dict:
@@ -320,15 +417,20 @@ def _mrmc(data, patient_level, confidence) -> dict:
     case_ids = [str(i) for i in data.lesion_ids]
     reader_labels = [r.key for r in data.readers]
     for m, model in enumerate(data.models):
+
         def analyse(m=m, model=model):
             study = reader_study.ReaderStudy(
-                readers=reader_labels + [model.key], treatments=[reader_study.SINGLE_TREATMENT], cases=case_ids,
+                readers=reader_labels + [model.key],
+                treatments=[reader_study.SINGLE_TREATMENT],
+                cases=case_ids,
                 truth=data.truth.astype(int),
                 ratings=np.vstack((data.reader_probability, data.model_score[m][None]))[None],
-                patients=np.asarray(data.patients), reader_types={},
+                patients=np.asarray(data.patients),
+                reader_types={},
             )
             analysis = reader_study.analyze_reader_study(
-                study, model_reader=model.key, patient_level=patient_level, confidence=confidence)
+                study, model_reader=model.key, patient_level=patient_level, confidence=confidence
+            )
             comparison = analysis.model_vs_readers
             return {
                 "sentence": reader_study.model_vs_readers_sentence(analysis),
@@ -338,24 +440,42 @@ def _mrmc(data, patient_level, confidence) -> dict:
                 "frrc": _difference(comparison.fixed_readers_random_cases),
                 "rrfc": _difference(comparison.random_readers_fixed_cases),
             }
+
         results[model.key] = _safely(analyse)
     if not data.models:
+
         def readers_only():
-            result = mrmc.or_mrmc(data.reader_probability[None], data.truth,
-                                  clusters=data.patients if patient_level else None, confidence=confidence)
+            result = mrmc.or_mrmc(
+                data.reader_probability[None],
+                data.truth,
+                clusters=data.patients if patient_level else None,
+                confidence=confidence,
+            )
             estimate = result.treatment_estimates[0]
-            return {"estimate": number(estimate.estimate), "ci_low": number(estimate.ci_low),
-                    "ci_high": number(estimate.ci_high), "df": number(estimate.df)}
+            return {
+                "estimate": number(estimate.estimate),
+                "ci_low": number(estimate.ci_low),
+                "ci_high": number(estimate.ci_high),
+                "df": number(estimate.df),
+            }
+
         return {"readers": _safely(readers_only), "models": {}}
     return {"models": results}
 
 
-def analyse_subgroup(data: ComparisonData, patient_level: bool, confidence: float = 0.95,
-                     with_regression: bool = True) -> dict:
+def analyse_subgroup(
+    data: ComparisonData,
+    patient_level: bool,
+    confidence: float = 0.95,
+    with_regression: bool = True,
+) -> dict:
     """Every analysis of the page for one set of lesions (see the module docstring)."""
     truth = data.truth.astype(int)
-    summary = {"n": int(len(truth)), "n_malignant": int(truth.sum()),
-               "n_patients": int(len(np.unique(data.patients))) if len(truth) else 0}
+    summary = {
+        "n": int(len(truth)),
+        "n_malignant": int(truth.sum()),
+        "n_patients": int(len(np.unique(data.patients))) if len(truth) else 0,
+    }
     if len(truth) == 0 or truth.all() or not truth.any():
         return {**summary, "error": "this subgroup needs both malignant and benign lesions"}
     raters = list(data.readers) + list(data.models)
@@ -387,7 +507,9 @@ def analyse_subgroup(data: ComparisonData, patient_level: bool, confidence: floa
     }
 
 
-def compare(data: ComparisonData, patient_level: bool | None = None, confidence: float = 0.95) -> dict:
+def compare(
+    data: ComparisonData, patient_level: bool | None = None, confidence: float = 0.95
+) -> dict:
     """Every subgroup's analyses (``analyse_subgroup``), as one JSON-ready dict.
 
     ``patient_level`` None means on when some patient has more than one lesion.
@@ -398,20 +520,37 @@ def compare(data: ComparisonData, patient_level: bool | None = None, confidence:
     for key, label, mask in subgroup_masks(data):
         # A subtype subgroup's case mix is made by selection, so a risk model fitted on it means little.
         with_regression = not key.startswith("subtype_")
-        subgroups.append({"key": key, "label": label,
-                          **analyse_subgroup(data.subset(mask), patient_level, confidence, with_regression)})
+        subgroups.append(
+            {
+                "key": key,
+                "label": label,
+                **analyse_subgroup(data.subset(mask), patient_level, confidence, with_regression),
+            }
+        )
     return {
         "confidence": confidence,
         "patient_level": bool(patient_level),
         "readers": [vars(r) for r in data.readers],
         "models": [vars(r) for r in data.models],
-        "regression_steps": {"model_score": SCORE_STEP, "age_years": AGE_STEP_YEARS, "long_axis_mm": SIZE_STEP_MM},
+        "regression_steps": {
+            "model_score": SCORE_STEP,
+            "age_years": AGE_STEP_YEARS,
+            "long_axis_mm": SIZE_STEP_MM,
+        },
         "subgroups": subgroups,
     }
 
 
-def aided_vs_unaided(readers, lesion_ids, truth, patients, ratings, calls, patient_level: bool,
-                     confidence: float = 0.95) -> dict:
+def aided_vs_unaided(
+    readers,
+    lesion_ids,
+    truth,
+    patients,
+    ratings,
+    calls,
+    patient_level: bool,
+    confidence: float = 0.95,
+) -> dict:
     """Aided − unaided OR-MRMC of a sequential reader study (:mod:`evaluation.aided_reading`), JSON-ready.
 
     ``ratings``/``calls`` are ``[2, reader, lesion]`` (index 0 unaided, 1 aided; calls 1 =
@@ -420,12 +559,18 @@ def aided_vs_unaided(readers, lesion_ids, truth, patients, ratings, calls, patie
     metric's sentence under ``sentence``; ``{"error": ...}`` when it cannot be computed.
     """
     if len(readers) < 2:
-        return {"error": "aided − unaided needs at least two readers with an unaided and an aided call on every lesion"}
+        return {
+            "error": "aided − unaided needs at least two readers with an unaided and an aided call on every lesion"
+        }
 
     def analyse():
         analysis = aided_reading.analyze_aided_reading(
-            np.asarray(ratings, dtype=float), np.asarray(truth).astype(int), np.asarray(calls).astype(int),
-            list(readers), np.asarray(patients) if patient_level else None, confidence=confidence,
+            np.asarray(ratings, dtype=float),
+            np.asarray(truth).astype(int),
+            np.asarray(calls).astype(int),
+            list(readers),
+            np.asarray(patients) if patient_level else None,
+            confidence=confidence,
         )
         return reader_study.aided_vs_unaided_as_dict(analysis)
 
@@ -438,9 +583,11 @@ PLAN_NEEDS_A_PILOT = (
     "FILE.csv --effect 0.05 on a long CSV with two treatments."
 )
 PLAN_POWER, PLAN_ALPHA = 0.8, 0.05
-PLAN_SOURCE = ("Hillis, Obuchowski & Berbaum (2011), Power estimation for multireader ROC methods, "
-               "Acad. Radiol. 18:129–142; validated against RJafroc's SsPowerGivenJK and SsSampleSizeKGivenJ "
-               "(Van Dyke and Franken data)")
+PLAN_SOURCE = (
+    "Hillis, Obuchowski & Berbaum (2011), Power estimation for multireader ROC methods, "
+    "Acad. Radiol. 18:129–142; validated against RJafroc's SsPowerGivenJK and SsSampleSizeKGivenJ "
+    "(Van Dyke and Franken data)"
+)
 
 
 def _finite(value):
@@ -454,8 +601,16 @@ def _finite(value):
     return value
 
 
-def plan_next_study(readers, truth, patients, ratings, patient_level: bool, effect: float,
-                    target_power: float = PLAN_POWER, alpha: float = PLAN_ALPHA) -> dict:
+def plan_next_study(
+    readers,
+    truth,
+    patients,
+    ratings,
+    patient_level: bool,
+    effect: float,
+    target_power: float = PLAN_POWER,
+    alpha: float = PLAN_ALPHA,
+) -> dict:
     """Power of the next aided-versus-unaided study over readers × cases, with this study as the pilot.
 
     ``ratings`` is ``[2, reader, lesion]`` (0 unaided, 1 aided), ``readers`` their labels. The OR
@@ -466,25 +621,34 @@ def plan_next_study(readers, truth, patients, ratings, patient_level: bool, effe
     difference, the method and its source; ``{"error": ...}`` when it cannot be computed.
     """
     if len(readers) < 2:
-        return {"error": "planning the next study needs at least two readers with an unaided and an aided call "
-                         "on every lesion"}
+        return {
+            "error": "planning the next study needs at least two readers with an unaided and an aided call "
+            "on every lesion"
+        }
 
     def plan():
         clusters = np.asarray(patients) if patient_level else None
-        pilot = sample_size.pilot_from_ratings(np.asarray(ratings, dtype=float), np.asarray(truth).astype(int),
-                                               clusters=clusters)
+        pilot = sample_size.pilot_from_ratings(
+            np.asarray(ratings, dtype=float), np.asarray(truth).astype(int), clusters=clusters
+        )
         study_plan = sample_size.plan_study(pilot, effect, target_power, alpha)
         unit = "patients" if patient_level else "cases"
         payload = study_plan.as_dict()
-        payload["pilot"].update(treatments=list(aided_reading.MODALITIES), patient_level=bool(patient_level),
-                                covariance="jackknife", readers=list(readers))
+        payload["pilot"].update(
+            treatments=list(aided_reading.MODALITIES),
+            patient_level=bool(patient_level),
+            covariance="jackknife",
+            readers=list(readers),
+        )
         payload.update(
             unit=unit,
             observed_difference=number(-pilot.observed_effect),  # aided − unaided
-            method=(f"Power of the two-sided test (α = {alpha:g}) of an AUC difference of {effect:g} between aided "
-                    f"and unaided reading, predicted from this study's Obuchowski–Rockette variance components "
-                    f"({pilot.n_readers} readers, {pilot.n_cases} {unit}, jackknife"
-                    f"{' by patient' if patient_level else ''}) by the method of Hillis, Obuchowski & Berbaum."),
+            method=(
+                f"Power of the two-sided test (α = {alpha:g}) of an AUC difference of {effect:g} between aided "
+                f"and unaided reading, predicted from this study's Obuchowski–Rockette variance components "
+                f"({pilot.n_readers} readers, {pilot.n_cases} {unit}, jackknife"
+                f"{' by patient' if patient_level else ''}) by the method of Hillis, Obuchowski & Berbaum."
+            ),
             source=PLAN_SOURCE,
         )
         return _finite(payload)

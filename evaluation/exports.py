@@ -5,6 +5,7 @@ text; the views add the HTTP headers. ``imrmc_modalities_text`` is the pure
 iMRMC writer for an aided-versus-unaided study (plain arrays, no database). Simulated calls are marked in every export.
 No CSV cell is one a spreadsheet would run as a formula (:mod:`portal.spreadsheets`).
 """
+
 import io
 import json
 import re
@@ -32,12 +33,29 @@ def joined_csv(inputs) -> str:
     model_columns = []
     for model in inputs.models:
         model_columns += [f"{model.label} {model.scores_source} score", f"{model.label} fold"]
-    writer.writerow([
-        "Reader study", "Lesion ID", "Patient", "Lesion", "Age (years)", "Sex", "Long axis (mm)", "Size group",
-        "Pathology subtype", "Malignant (pathology)", "Pathology revision", "Reader", "Reader call",
-        "Reader probability of malignancy (%)", "Call locked at", "Call blinded", "Simulated call", "In analysis",
-        *model_columns,
-    ])
+    writer.writerow(
+        [
+            "Reader study",
+            "Lesion ID",
+            "Patient",
+            "Lesion",
+            "Age (years)",
+            "Sex",
+            "Long axis (mm)",
+            "Size group",
+            "Pathology subtype",
+            "Malignant (pathology)",
+            "Pathology revision",
+            "Reader",
+            "Reader call",
+            "Reader probability of malignancy (%)",
+            "Call locked at",
+            "Call blinded",
+            "Simulated call",
+            "In analysis",
+            *model_columns,
+        ]
+    )
     analysed_lesions = {l.pk for l in inputs.analysed_lesions}
     analysed_readers = {r.pk for r in inputs.analysed_readers}
     subtype_label = _subtype_labels()
@@ -48,20 +66,29 @@ def joined_csv(inputs) -> str:
             model_values += ["" if score is None else f"{score:.6g}", "" if fold is None else fold]
         for reader in inputs.readers:
             call = inputs.calls.get((reader.pk, lesion.pk))
-            writer.writerow([
-                inputs.reader_study.name, lesion.pk, lesion.patient_id, lesion.label,
-                "" if lesion.age_years is None else lesion.age_years, lesion.sex,
-                "" if lesion.long_axis_mm is None else f"{lesion.long_axis_mm:g}", lesion.size_group,
-                subtype_label.get(lesion.subtype, lesion.subtype or ""),
-                _yes_no(lesion.malignant), lesion.pathology_revision or "", reader.label,
-                "" if call is None else ("malignant" if call.malignant else "benign"),
-                "" if call is None else call.probability,
-                "" if call is None or call.locked_at is None else call.locked_at.isoformat(),
-                "" if call is None else _yes_no(call.blinded),
-                "" if call is None else ("simulated" if call.simulated else "no"),
-                _yes_no(lesion.pk in analysed_lesions and reader.pk in analysed_readers),
-                *model_values,
-            ])
+            writer.writerow(
+                [
+                    inputs.reader_study.name,
+                    lesion.pk,
+                    lesion.patient_id,
+                    lesion.label,
+                    "" if lesion.age_years is None else lesion.age_years,
+                    lesion.sex,
+                    "" if lesion.long_axis_mm is None else f"{lesion.long_axis_mm:g}",
+                    lesion.size_group,
+                    subtype_label.get(lesion.subtype, lesion.subtype or ""),
+                    _yes_no(lesion.malignant),
+                    lesion.pathology_revision or "",
+                    reader.label,
+                    "" if call is None else ("malignant" if call.malignant else "benign"),
+                    "" if call is None else call.probability,
+                    "" if call is None or call.locked_at is None else call.locked_at.isoformat(),
+                    "" if call is None else _yes_no(call.blinded),
+                    "" if call is None else ("simulated" if call.simulated else "no"),
+                    _yes_no(lesion.pk in analysed_lesions and reader.pk in analysed_readers),
+                    *model_values,
+                ]
+            )
     return buffer.getvalue()
 
 
@@ -87,14 +114,32 @@ def long_csv(inputs, model_key: str | None = None) -> str:
     for reader in inputs.analysed_readers:
         for lesion in inputs.analysed_lesions:
             call = inputs.calls[(reader.pk, lesion.pk)]
-            writer.writerow([reader.label, "radiologist", "simulated" if call.simulated else "no", lesion.pk,
-                             lesion.patient_pk, int(lesion.malignant), call.probability])
+            writer.writerow(
+                [
+                    reader.label,
+                    "radiologist",
+                    "simulated" if call.simulated else "no",
+                    lesion.pk,
+                    lesion.patient_pk,
+                    int(lesion.malignant),
+                    call.probability,
+                ]
+            )
     for model in inputs.analysed_models:
         if model.key != model_key:
             continue
         for lesion in inputs.analysed_lesions:
-            writer.writerow([model.key, "model", "no", lesion.pk, lesion.patient_pk, int(lesion.malignant),
-                             f"{inputs.scores[(model.pk, lesion.pk)][0]:.10g}"])
+            writer.writerow(
+                [
+                    model.key,
+                    "model",
+                    "no",
+                    lesion.pk,
+                    lesion.patient_pk,
+                    int(lesion.malignant),
+                    f"{inputs.scores[(model.pk, lesion.pk)][0]:.10g}",
+                ]
+            )
     return buffer.getvalue()
 
 
@@ -112,7 +157,11 @@ def imrmc_text(inputs) -> str:
     reader (iMRMC's one-versus-many design). A simulated reader's ID ends in
     ``-simulated``.
     """
-    lesions, readers, models = inputs.analysed_lesions, inputs.analysed_readers, inputs.analysed_models
+    lesions, readers, models = (
+        inputs.analysed_lesions,
+        inputs.analysed_readers,
+        inputs.analysed_models,
+    )
     reader_ids = {r.pk: _imrmc_reader_id(r.label, r.simulated) for r in readers}
     description = [
         f"Reader study {_imrmc_id(inputs.reader_study.name)} (portal id {inputs.reader_study.pk}) exported for iMRMC",
@@ -124,14 +173,26 @@ def imrmc_text(inputs) -> str:
     rows = []
     for reader in readers:
         for lesion in lesions:
-            rows.append((reader_ids[reader.pk], lesion.pk, "readers", inputs.calls[(reader.pk, lesion.pk)].probability))
+            rows.append(
+                (
+                    reader_ids[reader.pk],
+                    lesion.pk,
+                    "readers",
+                    inputs.calls[(reader.pk, lesion.pk)].probability,
+                )
+            )
     for model in models:
         model_id = _imrmc_id(model.key.replace(":", "_"))
         for lesion in lesions:
-            rows.append((model_id, lesion.pk, model_id, f"{inputs.scores[(model.pk, lesion.pk)][0]:.10g}"))
+            rows.append(
+                (model_id, lesion.pk, model_id, f"{inputs.scores[(model.pk, lesion.pk)][0]:.10g}")
+            )
     return _imrmc_document(
-        description, [(lesion.pk, int(lesion.malignant)) for lesion in lesions], rows,
-        n_readers=len(readers) + len(models), n_modalities=(1 if readers else 0) + len(models),
+        description,
+        [(lesion.pk, int(lesion.malignant)) for lesion in lesions],
+        rows,
+        n_readers=len(readers) + len(models),
+        n_modalities=(1 if readers else 0) + len(models),
     )
 
 
@@ -154,8 +215,12 @@ def imrmc_aided_text(inputs) -> str:
         "Truth: 1 = malignant (pathology), 0 = benign",
     ]
     return imrmc_modalities_text(
-        [r.label for r in readers], [l.pk for l in lesions], [int(l.malignant) for l in lesions], ratings,
-        simulated_readers=[r.label for r in readers if r.simulated], description=description,
+        [r.label for r in readers],
+        [l.pk for l in lesions],
+        [int(l.malignant) for l in lesions],
+        ratings,
+        simulated_readers=[r.label for r in readers if r.simulated],
+        description=description,
     )
 
 
@@ -206,11 +271,17 @@ def imrmc_modalities_text(
     truth = np.asarray(truth)
     shape = (len(modalities), len(readers), len(cases))
     if ratings.shape != shape:
-        raise ValueError(f"ratings have shape {ratings.shape}; expected [modality, reader, case] = {shape}")
+        raise ValueError(
+            f"ratings have shape {ratings.shape}; expected [modality, reader, case] = {shape}"
+        )
     if truth.shape != (len(cases),) or not np.all(np.isin(truth, (0, 1))):
-        raise ValueError(f"truth must be 0 (benign) or 1 (malignant) for each of the {len(cases)} cases")
+        raise ValueError(
+            f"truth must be 0 (benign) or 1 (malignant) for each of the {len(cases)} cases"
+        )
     if np.isnan(ratings).any():
-        raise ValueError("ratings contain NaN (every reader must rate every case in every modality)")
+        raise ValueError(
+            "ratings contain NaN (every reader must rate every case in every modality)"
+        )
     modality_ids = [_imrmc_id(str(m)) for m in modalities]
     case_ids = [_imrmc_id(str(c)) for c in cases]
     simulated = {str(r) for r in simulated_readers}
@@ -220,10 +291,17 @@ def imrmc_modalities_text(
             raise ValueError(f"two {kind} names give the same iMRMC ID ({', '.join(ids)})")
     rows = [
         (reader_ids[j], case_ids[k], modality_ids[m], f"{ratings[m, j, k]:.10g}")
-        for m in range(len(modalities)) for j in range(len(readers)) for k in range(len(cases))
+        for m in range(len(modalities))
+        for j in range(len(readers))
+        for k in range(len(cases))
     ]
-    return _imrmc_document(list(description), [(case, int(t)) for case, t in zip(case_ids, truth)], rows,
-                           n_readers=len(readers), n_modalities=len(modalities))
+    return _imrmc_document(
+        list(description),
+        [(case, int(t)) for case, t in zip(case_ids, truth)],
+        rows,
+        n_readers=len(readers),
+        n_modalities=len(modalities),
+    )
 
 
 def parse_imrmc(text: str) -> dict:
@@ -255,5 +333,12 @@ def parse_imrmc(text: str) -> dict:
 
 def analysis_json(row, inputs) -> str:
     """The cached analysis with what entered it (revision, options, left-out readers/models)."""
-    return json.dumps({**row.result, "computed_at": row.finished_at.isoformat() if row.finished_at else None,
-                       "compute_seconds": row.compute_seconds}, indent=1, ensure_ascii=False)
+    return json.dumps(
+        {
+            **row.result,
+            "computed_at": row.finished_at.isoformat() if row.finished_at else None,
+            "compute_seconds": row.compute_seconds,
+        },
+        indent=1,
+        ensure_ascii=False,
+    )

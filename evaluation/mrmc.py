@@ -179,7 +179,9 @@ def _metric_rows(rows, positive, metric, threshold):
     return (ranks[:, positive].sum(axis=1) - m * (m + 1) / 2) / (m * n)
 
 
-def reader_metrics(ratings, truth, metric: str = "auc", threshold: float | None = None) -> np.ndarray:
+def reader_metrics(
+    ratings, truth, metric: str = "auc", threshold: float | None = None
+) -> np.ndarray:
     """Metric of every reader in every treatment: array ``[treatment, reader]``.
 
     Empirical AUC (ties ½, never flipped) or sensitivity/specificity with
@@ -289,7 +291,9 @@ def clustered_delong_covariance(rows, positive, clusters) -> np.ndarray:
     return s10 / big_m + s01 / big_n + 2 * s11 / (big_m * big_n)
 
 
-def bootstrap_covariance(rows, positive, metric, threshold, clusters=None, n_resamples=2000, seed=0) -> np.ndarray:
+def bootstrap_covariance(
+    rows, positive, metric, threshold, clusters=None, n_resamples=2000, seed=0
+) -> np.ndarray:
     """Bootstrap covariance (divisor B - 1) of the row metrics.
 
     Without clusters the cases are resampled within truth strata; with
@@ -307,10 +311,15 @@ def bootstrap_covariance(rows, positive, metric, threshold, clusters=None, n_res
     while done < n_resamples:
         if clusters is None:
             sample = np.concatenate(
-                (rng.choice(positive_idx, len(positive_idx)), rng.choice(negative_idx, len(negative_idx)))
+                (
+                    rng.choice(positive_idx, len(positive_idx)),
+                    rng.choice(negative_idx, len(negative_idx)),
+                )
             )
         else:
-            sample = np.concatenate([members[c] for c in rng.integers(0, len(members), len(members))])
+            sample = np.concatenate(
+                [members[c] for c in rng.integers(0, len(members), len(members))]
+            )
             if positive[sample].all() or not positive[sample].any():
                 continue
         draws[done] = _metric_rows(rows[:, sample], positive[sample], metric, threshold)
@@ -342,7 +351,9 @@ def metric_covariance(
     if method == CovarianceMethod.BOOTSTRAP:
         return bootstrap_covariance(rows, positive, metric, threshold, clusters, n_bootstrap, seed)
     if metric != Metric.AUC:
-        raise ValueError("DeLong covariance is defined for the AUC only; use jackknife or bootstrap")
+        raise ValueError(
+            "DeLong covariance is defined for the AUC only; use jackknife or bootstrap"
+        )
     if clusters is None:
         return roc.delong_covariance(rows, positive.astype(int)).covariance
     return clustered_delong_covariance(rows, positive, clusters)
@@ -376,7 +387,11 @@ def _components(theta, cov) -> VarianceComponents:
 
 
 def _interval(estimate, se, df, confidence):
-    critical = stats.norm.ppf(0.5 + confidence / 2) if df is None else stats.t.ppf(0.5 + confidence / 2, df)
+    critical = (
+        stats.norm.ppf(0.5 + confidence / 2)
+        if df is None
+        else stats.t.ppf(0.5 + confidence / 2, df)
+    )
     return estimate - critical * se, estimate + critical * se
 
 
@@ -404,7 +419,7 @@ def _treatment_estimates(theta, cov, analysis, confidence) -> list[TreatmentEsti
     t, r = theta.shape
     estimates = []
     for i in range(t):
-        block = cov[i * r:(i + 1) * r, i * r:(i + 1) * r]
+        block = cov[i * r : (i + 1) * r, i * r : (i + 1) * r]
         var_i = float(np.mean(np.diag(block)))
         cov2_i = float(block[~np.eye(r, dtype=bool)].mean())
         ms_reader_i = float(np.var(theta[i], ddof=1))
@@ -418,7 +433,13 @@ def _treatment_estimates(theta, cov, analysis, confidence) -> list[TreatmentEsti
         se = float(np.sqrt(denominator / r))
         estimate = float(theta[i].mean())
         estimates.append(
-            TreatmentEstimate(i, estimate, se, None if df is None else float(df), *map(float, _interval(estimate, se, df, confidence)))
+            TreatmentEstimate(
+                i,
+                estimate,
+                se,
+                None if df is None else float(df),
+                *map(float, _interval(estimate, se, df, confidence)),
+            )
         )
     return estimates
 
@@ -448,7 +469,9 @@ def _or_test(theta, cov, components, analysis, confidence) -> OrTest:
     for first, second in combinations(range(t), 2):
         difference = float(means[first] - means[second])
         low, high = _interval(difference, se, ddf, confidence)
-        differences.append(TreatmentDifference(first, second, difference, se, float(low), float(high)))
+        differences.append(
+            TreatmentDifference(first, second, difference, se, float(low), float(high))
+        )
     return OrTest(
         analysis,
         float(statistic),
@@ -501,7 +524,11 @@ def or_mrmc(
     components = _components(theta, cov)
     tests = [
         _or_test(theta, cov, components, analysis, confidence) if t > 1 else None
-        for analysis in ("random_readers_random_cases", "fixed_readers_random_cases", "random_readers_fixed_cases")
+        for analysis in (
+            "random_readers_random_cases",
+            "fixed_readers_random_cases",
+            "random_readers_fixed_cases",
+        )
     ]
     return OrMrmcResult(
         str(Metric(metric)),
@@ -545,7 +572,9 @@ def model_vs_readers(
     reader_ratings = np.asarray(reader_ratings, dtype=float)
     model_ratings = np.asarray(model_ratings, dtype=float)
     if reader_ratings.ndim != 2 or model_ratings.shape != reader_ratings.shape[1:]:
-        raise ValueError("reader ratings must be [reader, case] and model ratings [case] on the same cases")
+        raise ValueError(
+            "reader ratings must be [reader, case] and model ratings [case] on the same cases"
+        )
     r = reader_ratings.shape[0]
     if r < 2:
         raise ValueError("a model-versus-readers analysis needs at least two readers")
@@ -583,7 +612,11 @@ def model_vs_readers(
         float(theta[-1]),
         theta[:-1],
         float(theta[:-1].mean()),
-        single_sample("random_readers_random_cases", denominator / r, _satterthwaite_df(denominator, ms_reader, r - 1)),
+        single_sample(
+            "random_readers_random_cases",
+            denominator / r,
+            _satterthwaite_df(denominator, ms_reader, r - 1),
+        ),
         single_sample("fixed_readers_random_cases", (var + (r - 1) * cov2) / r, None),
         single_sample("random_readers_fixed_cases", ms_reader / r, r - 1),
     )

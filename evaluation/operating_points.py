@@ -92,7 +92,9 @@ def wilson_interval(successes: int, total: int, confidence: float = 0.95) -> tup
     )
 
 
-def clopper_pearson_interval(successes: int, total: int, confidence: float = 0.95) -> tuple[float, float]:
+def clopper_pearson_interval(
+    successes: int, total: int, confidence: float = 0.95
+) -> tuple[float, float]:
     """Clopper & Pearson (1934) exact interval from beta quantiles.
 
     Returns 0 (1) as the lower (upper) limit when there are no successes
@@ -102,7 +104,11 @@ def clopper_pearson_interval(successes: int, total: int, confidence: float = 0.9
         return (np.nan, np.nan)
     alpha = 1 - confidence
     low = stats.beta.ppf(alpha / 2, successes, total - successes + 1) if successes > 0 else 0.0
-    high = stats.beta.ppf(1 - alpha / 2, successes + 1, total - successes) if successes < total else 1.0
+    high = (
+        stats.beta.ppf(1 - alpha / 2, successes + 1, total - successes)
+        if successes < total
+        else 1.0
+    )
     return (float(low), float(high))
 
 
@@ -215,14 +221,18 @@ def bootstrap_youden_operating_point(
         positive_idx, negative_idx = np.flatnonzero(positive), np.flatnonzero(~positive)
     else:
         _, cluster_codes = np.unique(np.asarray(clusters), return_inverse=True)
-        members = np.split(np.argsort(cluster_codes, kind="stable"), np.cumsum(np.bincount(cluster_codes))[:-1])
+        members = np.split(
+            np.argsort(cluster_codes, kind="stable"), np.cumsum(np.bincount(cluster_codes))[:-1]
+        )
     done = 0
     while done < n_resamples:
         if clusters is None:
-            sample = np.concatenate((
-                rng.choice(positive_idx, len(positive_idx)),
-                rng.choice(negative_idx, len(negative_idx)),
-            ))
+            sample = np.concatenate(
+                (
+                    rng.choice(positive_idx, len(positive_idx)),
+                    rng.choice(negative_idx, len(negative_idx)),
+                )
+            )
         else:
             chosen = rng.integers(0, len(members), len(members))
             sample = np.concatenate([members[c] for c in chosen])
@@ -234,5 +244,7 @@ def bootstrap_youden_operating_point(
     tail = 100 * (1 - confidence) / 2
     low, high = np.percentile(draws, [tail, 100 - tail], axis=0)
     estimates = (point.cutoff, point.sensitivity, point.specificity)
-    intervals = [BootstrapInterval(e, float(lo), float(hi)) for e, lo, hi in zip(estimates, low, high)]
+    intervals = [
+        BootstrapInterval(e, float(lo), float(hi)) for e, lo, hi in zip(estimates, low, high)
+    ]
     return BootstrapOperatingPoint(*intervals, n_resamples=n_resamples, seed=seed)

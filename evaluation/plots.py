@@ -13,10 +13,31 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-MODEL_COLOURS = ["#0b4f9c", "#c0392b", "#1e8449", "#7d3c98", "#b9770e", "#117a8b", "#34495e", "#a04000"]
+MODEL_COLOURS = [
+    "#0b4f9c",
+    "#c0392b",
+    "#1e8449",
+    "#7d3c98",
+    "#b9770e",
+    "#117a8b",
+    "#34495e",
+    "#a04000",
+]
 INSIDE_LEGEND_MAX = 8  # more curves than this: the legend goes beside the plot
-READER_COLOURS = ["#5d6d7e", "#a6761d", "#e7298a", "#66a61e", "#7570b3", "#d95f02", "#1b9e77", "#666666",
-                  "#8c564b", "#17becf", "#bcbd22", "#9467bd"]
+READER_COLOURS = [
+    "#5d6d7e",
+    "#a6761d",
+    "#e7298a",
+    "#66a61e",
+    "#7570b3",
+    "#d95f02",
+    "#1b9e77",
+    "#666666",
+    "#8c564b",
+    "#17becf",
+    "#bcbd22",
+    "#9467bd",
+]
 
 
 def _label(entry, auc_by_key):
@@ -25,7 +46,9 @@ def _label(entry, auc_by_key):
     return f"{text}  AUC {auc:.2f}" if auc is not None else text
 
 
-def roc_figure(subgroup: dict, readers: list[dict], models: list[dict], title: str | None = None) -> Figure:
+def roc_figure(
+    subgroup: dict, readers: list[dict], models: list[dict], title: str | None = None
+) -> Figure:
     """A square ROC plot: models solid, readers dashed, each reader's call a filled marker."""
     inside = len(readers) + len(models) <= INSIDE_LEGEND_MAX
     width, height = (6.2, 5.9) if inside else (9.2, 5.9)
@@ -54,10 +77,31 @@ def roc_figure(subgroup: dict, readers: list[dict], models: list[dict], title: s
         point = points.get(reader["key"])
         marker = "s" if reader.get("simulated") else "o"
         if point and point["fpr"] is not None:
-            axes.plot([point["fpr"]], [point["tpr"]], marker=marker, markersize=6.5, color=colour,
-                      markeredgecolor="black", markeredgewidth=0.6, linestyle="none", zorder=4)
-        handles.append(Line2D([], [], color=colour, linewidth=1.1, linestyle="--", marker=marker, markersize=5.5,
-                              markeredgecolor="black", markeredgewidth=0.6, label=_label(reader, auc_by_key)))
+            axes.plot(
+                [point["fpr"]],
+                [point["tpr"]],
+                marker=marker,
+                markersize=6.5,
+                color=colour,
+                markeredgecolor="black",
+                markeredgewidth=0.6,
+                linestyle="none",
+                zorder=4,
+            )
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=colour,
+                linewidth=1.1,
+                linestyle="--",
+                marker=marker,
+                markersize=5.5,
+                markeredgecolor="black",
+                markeredgewidth=0.6,
+                label=_label(reader, auc_by_key),
+            )
+        )
     axes.set_xlim(-0.01, 1.01)
     axes.set_ylim(-0.01, 1.01)
     axes.set_aspect("equal")
@@ -73,11 +117,26 @@ def roc_figure(subgroup: dict, readers: list[dict], models: list[dict], title: s
         axes.set_title(title, fontsize=11, loc="left")
     handles.append(Line2D([], [], color="#9a9a9a", linestyle=":", label="Chance"))
     if inside:
-        legend = axes.legend(handles=handles, loc="lower right", fontsize=8.5, frameon=True, framealpha=0.95,
-                             edgecolor="#cccccc", handlelength=2.6, labelspacing=0.4)
+        legend = axes.legend(
+            handles=handles,
+            loc="lower right",
+            fontsize=8.5,
+            frameon=True,
+            framealpha=0.95,
+            edgecolor="#cccccc",
+            handlelength=2.6,
+            labelspacing=0.4,
+        )
     else:
-        legend = figure.legend(handles=handles, loc="upper left", bbox_to_anchor=((0.95 + side + 0.25) / width, 0.97),
-                               fontsize=8.5, frameon=False, handlelength=2.6, labelspacing=0.5)
+        legend = figure.legend(
+            handles=handles,
+            loc="upper left",
+            bbox_to_anchor=((0.95 + side + 0.25) / width, 0.97),
+            fontsize=8.5,
+            frameon=False,
+            handlelength=2.6,
+            labelspacing=0.5,
+        )
     legend.get_frame().set_linewidth(0.6)
     return figure
 
@@ -90,7 +149,7 @@ def roc_svg(subgroup, readers, models, title=None, inline: bool = False) -> str:
         figure.savefig(buffer, format="svg", facecolor="white", metadata={"Date": None})
     svg = buffer.getvalue()
     if inline:
-        svg = svg[svg.index("<svg"):]
+        svg = svg[svg.index("<svg") :]
         # No height attribute: "auto" is not an SVG length (a console error); the viewBox keeps the aspect.
         svg = re.sub(r'width="[0-9.]+pt" height="[0-9.]+pt"', 'width="100%"', svg, count=1)
     return svg
@@ -102,4 +161,3 @@ def roc_png(subgroup, readers, models, title=None, dpi: int = 200) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, facecolor="white", metadata={"Software": None})
     return buffer.getvalue()
-

@@ -30,14 +30,22 @@ CALL_VALUES = {"1": True, "1.0": True, "malignant": True, "0": False, "0.0": Fal
 class ReaderStudyDataError(ValueError):
     """A problem in the input table, naming the file, row and column."""
 
-    def __init__(self, message: str, file: str | None = None, row: int | None = None, column: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        file: str | None = None,
+        row: int | None = None,
+        column: str | None = None,
+    ):
         self.message, self.file, self.row, self.column = message, file, row, column
         where = ", ".join(
-            part for part in (
+            part
+            for part in (
                 file and f"file {file}",
                 row is not None and f"row {row}",
                 column and f"column '{column}'",
-            ) if part
+            )
+            if part
         )
         super().__init__(f"{where}: {message}" if where else message)
 
@@ -105,7 +113,11 @@ def reader_study_from_rows(rows, source: str = "<rows>", first_row_number: int =
                 source,
                 column=column,
             )
-    has_treatment, has_patient, has_call = "treatment" in columns, "patient" in columns, "call" in columns
+    has_treatment, has_patient, has_call = (
+        "treatment" in columns,
+        "patient" in columns,
+        "call" in columns,
+    )
     truth_of, patient_of, reader_types, rating_of, call_of = {}, {}, {}, {}, {}
     for number, row in enumerate(rows, start=first_row_number):
         values = {key: (value or "").strip() for key, value in row.items() if key}
@@ -117,37 +129,64 @@ def reader_study_from_rows(rows, source: str = "<rows>", first_row_number: int =
         try:
             rating = float(values["rating"])
         except ValueError:
-            raise ReaderStudyDataError(f"rating '{values['rating']}' is not a number", source, number, "rating") from None
+            raise ReaderStudyDataError(
+                f"rating '{values['rating']}' is not a number", source, number, "rating"
+            ) from None
         if not math.isfinite(rating):
-            raise ReaderStudyDataError(f"rating '{values['rating']}' is not a finite number", source, number, "rating")
+            raise ReaderStudyDataError(
+                f"rating '{values['rating']}' is not a finite number", source, number, "rating"
+            )
         if values["truth"] not in ("0", "1", "0.0", "1.0"):
             raise ReaderStudyDataError(
-                f"truth '{values['truth']}' is not 0 (negative) or 1 (positive)", source, number, "truth"
+                f"truth '{values['truth']}' is not 0 (negative) or 1 (positive)",
+                source,
+                number,
+                "truth",
             )
         truth = int(float(values["truth"]))
         if has_call:
             if values["call"].lower() not in CALL_VALUES:
                 raise ReaderStudyDataError(
-                    f"call '{values['call']}' is not malignant/benign (or 1/0)", source, number, "call"
+                    f"call '{values['call']}' is not malignant/benign (or 1/0)",
+                    source,
+                    number,
+                    "call",
                 )
             call_of[(treatment, reader, case)] = CALL_VALUES[values["call"].lower()]
         if truth_of.setdefault(case, truth) != truth:
-            raise ReaderStudyDataError(f"case {case} has truth {truth} here but {truth_of[case]} in an earlier row", source, number, "truth")
+            raise ReaderStudyDataError(
+                f"case {case} has truth {truth} here but {truth_of[case]} in an earlier row",
+                source,
+                number,
+                "truth",
+            )
         if has_patient and patient_of.setdefault(case, values["patient"]) != values["patient"]:
-            raise ReaderStudyDataError(f"case {case} belongs to patient {patient_of[case]} in an earlier row", source, number, "patient")
+            raise ReaderStudyDataError(
+                f"case {case} belongs to patient {patient_of[case]} in an earlier row",
+                source,
+                number,
+                "patient",
+            )
         if "reader_type" in values:
             reader_types.setdefault(reader, values["reader_type"])
         key = (treatment, reader, case)
         if key in rating_of:
             raise ReaderStudyDataError(
-                f"reader {reader} rated case {case} in treatment {treatment} twice", source, number, "case"
+                f"reader {reader} rated case {case} in treatment {treatment} twice",
+                source,
+                number,
+                "case",
             )
         rating_of[key] = rating
     readers = sorted({k[1] for k in rating_of}, key=_natural_key)
     treatments = sorted({k[0] for k in rating_of}, key=_natural_key)
     cases = sorted(truth_of, key=_natural_key)
     ratings = np.full((len(treatments), len(readers), len(cases)), np.nan)
-    index = {name: i for i, name in enumerate(treatments)}, {name: i for i, name in enumerate(readers)}, {name: i for i, name in enumerate(cases)}
+    index = (
+        {name: i for i, name in enumerate(treatments)},
+        {name: i for i, name in enumerate(readers)},
+        {name: i for i, name in enumerate(cases)},
+    )
     for (treatment, reader, case), rating in rating_of.items():
         ratings[index[0][treatment], index[1][reader], index[2][case]] = rating
     calls = None
@@ -165,7 +204,11 @@ def reader_study_from_rows(rows, source: str = "<rows>", first_row_number: int =
         )
     truth = np.array([truth_of[c] for c in cases])
     if truth.all() or not truth.any():
-        raise ReaderStudyDataError("the cases must include both positives (truth 1) and negatives (truth 0)", source, column="truth")
+        raise ReaderStudyDataError(
+            "the cases must include both positives (truth 1) and negatives (truth 0)",
+            source,
+            column="truth",
+        )
     patients = np.array([patient_of[c] for c in cases]) if has_patient else None
     return ReaderStudy(readers, treatments, cases, truth, ratings, patients, reader_types, calls)
 
@@ -221,42 +264,73 @@ def analyze_reader_study(
     if patient_level is None:
         patient_level = has_multi_lesion_patients(study)
     if patient_level and study.patients is None:
-        raise ReaderStudyDataError("patient-level analysis needs a 'patient' column", column="patient")
+        raise ReaderStudyDataError(
+            "patient-level analysis needs a 'patient' column", column="patient"
+        )
     clusters = study.patients if patient_level else None
-    options = dict(metric=metric, threshold=threshold, covariance=covariance, clusters=clusters,
-                   n_bootstrap=n_bootstrap, seed=seed, confidence=confidence)
+    options = dict(
+        metric=metric,
+        threshold=threshold,
+        covariance=covariance,
+        clusters=clusters,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        confidence=confidence,
+    )
     readers = list(study.readers)
     comparison = None
     if model_reader is not None:
         if model_reader not in readers:
             raise ReaderStudyDataError(
-                f"model reader '{model_reader}' is not among the readers ({', '.join(readers)})", column="reader"
+                f"model reader '{model_reader}' is not among the readers ({', '.join(readers)})",
+                column="reader",
             )
         if len(study.treatments) != 1:
             raise ReaderStudyDataError(
                 "a model-versus-readers analysis needs a single-treatment study "
-                f"(found treatments {', '.join(study.treatments)})", column="treatment"
+                f"(found treatments {', '.join(study.treatments)})",
+                column="treatment",
             )
         model_index = readers.index(model_reader)
         readers.remove(model_reader)
         human = np.delete(study.ratings[0], model_index, axis=0)
-        comparison = mrmc.model_vs_readers(human, study.ratings[0, model_index], study.truth, **options)
+        comparison = mrmc.model_vs_readers(
+            human, study.ratings[0, model_index], study.truth, **options
+        )
         ratings = human[None]
     else:
         ratings = study.ratings
     if len(readers) < 2:
-        raise ReaderStudyDataError("an MRMC analysis needs at least two (human) readers", column="reader")
+        raise ReaderStudyDataError(
+            "an MRMC analysis needs at least two (human) readers", column="reader"
+        )
     result = mrmc.or_mrmc(ratings, study.truth, **options)
     aided = None
     order = aided_reading_order(study.treatments)
     if order is not None:
         aided = aided_reading.analyze_aided_reading(
-            study.ratings[list(order)], study.truth, None if study.calls is None else study.calls[list(order)],
-            readers, clusters, covariance, n_bootstrap, seed, confidence,
+            study.ratings[list(order)],
+            study.truth,
+            None if study.calls is None else study.calls[list(order)],
+            readers,
+            clusters,
+            covariance,
+            n_bootstrap,
+            seed,
+            confidence,
         )
     return ReaderStudyAnalysis(
-        study, str(mrmc.Metric(metric)), threshold, str(mrmc.CovarianceMethod(covariance)),
-        bool(patient_level), readers, result, model_reader, comparison, confidence, aided,
+        study,
+        str(mrmc.Metric(metric)),
+        threshold,
+        str(mrmc.CovarianceMethod(covariance)),
+        bool(patient_level),
+        readers,
+        result,
+        model_reader,
+        comparison,
+        confidence,
+        aided,
     )
 
 
@@ -285,7 +359,11 @@ def _or_test_as_dict(test: mrmc.OrTest | None, treatments: list[str]):
         }
         for d in test.differences
     ]
-    pick = (lambda key: comparisons[0][key]) if len(comparisons) == 1 else (lambda key: [c[key] for c in comparisons])
+    pick = (
+        (lambda key: comparisons[0][key])
+        if len(comparisons) == 1
+        else (lambda key: [c[key] for c in comparisons])
+    )
     return {
         "statistic": _number(test.statistic),
         "ndf": test.ndf,
@@ -313,7 +391,9 @@ def _difference_test_as_dict(test: mrmc.DifferenceTest) -> dict:
 def _analysis_as_dict(analysis: ReaderStudyAnalysis) -> dict:
     study, result = analysis.study, analysis.or_result
     treatments = study.treatments
-    all_metrics = mrmc.reader_metrics(study.ratings, study.truth, analysis.metric, analysis.threshold)
+    all_metrics = mrmc.reader_metrics(
+        study.ratings, study.truth, analysis.metric, analysis.threshold
+    )
     reader_metric = {
         reader: {treatment: _number(all_metrics[t, r]) for t, treatment in enumerate(treatments)}
         for r, reader in enumerate(study.readers)
@@ -361,7 +441,11 @@ def _analysis_as_dict(analysis: ReaderStudyAnalysis) -> dict:
 
 
 def _fmt(value, digits=3):
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}".replace("-", "−")
+    return (
+        "n/a"
+        if value is None or not math.isfinite(value)
+        else f"{value:.{digits}f}".replace("-", "−")
+    )
 
 
 def _percent(confidence):
@@ -369,7 +453,11 @@ def _percent(confidence):
 
 
 def _p(value):
-    return "n/a" if value is None or not math.isfinite(value) else ("< 0.001" if value < 0.001 else f"= {value:.3f}")
+    return (
+        "n/a"
+        if value is None or not math.isfinite(value)
+        else ("< 0.001" if value < 0.001 else f"= {value:.3f}")
+    )
 
 
 def model_vs_readers_sentence(analysis: ReaderStudyAnalysis) -> str:
@@ -385,7 +473,9 @@ def model_vs_readers_sentence(analysis: ReaderStudyAnalysis) -> str:
     )
 
 
-def aided_vs_unaided_sentence(comparison: aided_reading.ModalityComparison, confidence: float = 0.95) -> str:
+def aided_vs_unaided_sentence(
+    comparison: aided_reading.ModalityComparison, confidence: float = 0.95
+) -> str:
     """One sentence: readers' mean unaided and aided, difference (aided − unaided), CI, p, random readers and cases.
 
     "rose", "fell" or "was unchanged" follows the difference as printed (two decimals).
@@ -411,20 +501,29 @@ def aided_vs_unaided_as_dict(aided: aided_reading.AidedReadingAnalysis) -> dict:
     """The JSON form of an aided-reading analysis with each metric's sentence under ``sentence``."""
     payload = aided.as_dict()
     for comparison in aided.comparisons():
-        payload[comparison.metric]["sentence"] = aided_vs_unaided_sentence(comparison, aided.confidence)
+        payload[comparison.metric]["sentence"] = aided_vs_unaided_sentence(
+            comparison, aided.confidence
+        )
     return payload
 
 
 def _aided_report_lines(aided: aided_reading.AidedReadingAnalysis) -> list[str]:
     ci = _percent(aided.confidence)
-    lines = ["", "Aided versus unaided (differences aided − unaided; per reader: fixed reader, random cases):"]
-    labels = {"random_readers_random_cases": "Random readers, random cases",
-              "fixed_readers_random_cases": "Fixed readers, random cases",
-              "random_readers_fixed_cases": "Random readers, fixed cases"}
+    lines = [
+        "",
+        "Aided versus unaided (differences aided − unaided; per reader: fixed reader, random cases):",
+    ]
+    labels = {
+        "random_readers_random_cases": "Random readers, random cases",
+        "fixed_readers_random_cases": "Fixed readers, random cases",
+        "random_readers_fixed_cases": "Random readers, fixed cases",
+    }
     for comparison in aided.comparisons():
         name = comparison.metric if comparison.metric != "auc" else "AUC"
         at_calls = " at the readers' own calls" if comparison.metric != "auc" else ""
-        lines.append(f"  {name}{at_calls}: {_fmt(comparison.unaided, 4)} unaided, {_fmt(comparison.aided, 4)} aided")
+        lines.append(
+            f"  {name}{at_calls}: {_fmt(comparison.unaided, 4)} unaided, {_fmt(comparison.aided, 4)} aided"
+        )
         for d in comparison.readers:
             lines.append(
                 f"    {d.reader[:14].ljust(14)} {_fmt(d.unaided, 4)} → {_fmt(d.aided, 4)}, difference "
@@ -432,24 +531,37 @@ def _aided_report_lines(aided: aided_reading.AidedReadingAnalysis) -> list[str]:
             )
         for key, label in labels.items():
             test = getattr(comparison, key)
-            statistic = f"X² = {_fmt(test.statistic, 4)}, df {test.ndf}" if test.ddf is None else (
-                f"F = {_fmt(test.statistic, 4)}, df ({test.ndf}, {_fmt(test.ddf, 2)})"
+            statistic = (
+                f"X² = {_fmt(test.statistic, 4)}, df {test.ndf}"
+                if test.ddf is None
+                else (f"F = {_fmt(test.statistic, 4)}, df ({test.ndf}, {_fmt(test.ddf, 2)})")
             )
             lines.append(
                 f"    {label}: difference {_fmt(test.difference, 4)}, {ci} CI {_fmt(test.ci_low, 4)} to "
                 f"{_fmt(test.ci_high, 4)}, {statistic}, p {_p(test.p_value)}"
             )
     if aided.call_changes is None:
-        lines.append("  Sensitivity, specificity and call changes need the readers' binary calls (a 'call' column).")
+        lines.append(
+            "  Sensitivity, specificity and call changes need the readers' binary calls (a 'call' column)."
+        )
     else:
         columns = ("unchanged", "benign→malignant", "malignant→benign", "corrected", "newly wrong")
         header = "    " + "reader".ljust(14) + "".join(c.rjust(18) for c in columns)
         lines += ["  Calls after seeing the model:", header]
         rows = [*aided.call_changes.per_reader.items(), ("all readers", aided.call_changes.pooled)]
         for reader, counts in rows:
-            values = (counts.unchanged, counts.benign_to_malignant, counts.malignant_to_benign,
-                      counts.corrected, counts.newly_wrong)
-            lines.append("    " + reader[:14].ljust(14) + "".join(f"{v} / {counts.reads}".rjust(18) for v in values))
+            values = (
+                counts.unchanged,
+                counts.benign_to_malignant,
+                counts.malignant_to_benign,
+                counts.corrected,
+                counts.newly_wrong,
+            )
+            lines.append(
+                "    "
+                + reader[:14].ljust(14)
+                + "".join(f"{v} / {counts.reads}".rjust(18) for v in values)
+            )
     lines.append("")
     lines += [aided_vs_unaided_sentence(c, aided.confidence) for c in aided.comparisons()]
     return lines
@@ -464,27 +576,44 @@ def format_report(analysis: ReaderStudyAnalysis) -> str:
     lines = [
         f"Reader study: {len(study.readers)} readers, {len(study.treatments)} treatment(s), "
         f"{len(study.cases)} cases ({payload['n_positive']} positive)",
-        f"Metric: {name}" + (f" (rating >= {analysis.threshold} is positive)" if analysis.threshold is not None else "")
+        f"Metric: {name}"
+        + (
+            f" (rating >= {analysis.threshold} is positive)"
+            if analysis.threshold is not None
+            else ""
+        )
         + f"; covariance: {analysis.covariance_method}"
         + ("; cases grouped by patient" if analysis.patient_level else ""),
         "",
         "reader".ljust(16) + "".join(t.rjust(12) for t in study.treatments),
     ]
     for reader, values in payload["reader_metric"].items():
-        label = reader + (f" ({study.reader_types[reader]})" if reader in study.reader_types else "")
-        lines.append(label[:16].ljust(16) + "".join(_fmt(values[t], 4).rjust(12) for t in study.treatments))
+        label = reader + (
+            f" ({study.reader_types[reader]})" if reader in study.reader_types else ""
+        )
+        lines.append(
+            label[:16].ljust(16) + "".join(_fmt(values[t], 4).rjust(12) for t in study.treatments)
+        )
     lines += ["", "Treatment means (random readers and cases):"]
     for treatment, e in payload["treatment_metric"].items():
         lines.append(
             f"  {treatment}: {_fmt(e['estimate'], 4)}  {ci} CI {_fmt(e['ci_low'], 4)} to {_fmt(e['ci_high'], 4)}  (df {_fmt(e['df'], 2)})"
         )
-    labels = {"rrrc": "Random readers, random cases", "frrc": "Fixed readers, random cases", "rrfc": "Random readers, fixed cases"}
+    labels = {
+        "rrrc": "Random readers, random cases",
+        "frrc": "Fixed readers, random cases",
+        "rrfc": "Random readers, fixed cases",
+    }
     if result.random_readers_random_cases is not None:
         lines.append("")
         for key, label in labels.items():
             test = payload[key]
-            statistic = f"X² = {_fmt(test['statistic'], 4)}, df {test['ndf']}" if test["ddf"] is None else (
-                f"F = {_fmt(test['statistic'], 4)}, df ({test['ndf']}, {_fmt(test['ddf'], 2)})"
+            statistic = (
+                f"X² = {_fmt(test['statistic'], 4)}, df {test['ndf']}"
+                if test["ddf"] is None
+                else (
+                    f"F = {_fmt(test['statistic'], 4)}, df ({test['ndf']}, {_fmt(test['ddf'], 2)})"
+                )
             )
             lines.append(f"{label}: {statistic}, p {_p(test['p'])}")
             for c in test["comparisons"]:

@@ -94,7 +94,9 @@ def detect_separation(outcome, design) -> str:
     return Separation.NONE
 
 
-def logistic_regression(outcome, covariates, confidence: float = 0.95, max_iterations: int = 100) -> LogisticRegressionResult:
+def logistic_regression(
+    outcome, covariates, confidence: float = 0.95, max_iterations: int = 100
+) -> LogisticRegressionResult:
     """Fit ``logit P(outcome = 1) = const + sum_j b_j x_j`` by maximum likelihood.
 
     ``outcome`` is a 0/1 vector; ``covariates`` maps names to numeric

@@ -100,9 +100,7 @@ def _as_scores_and_truth(scores, truth):
     scores = np.atleast_2d(np.asarray(scores, dtype=float))
     truth = np.asarray(truth)
     if scores.shape[1] != truth.shape[0]:
-        raise ValueError(
-            f"scores have {scores.shape[1]} cases but truth has {truth.shape[0]}"
-        )
+        raise ValueError(f"scores have {scores.shape[1]} cases but truth has {truth.shape[0]}")
     if not np.all(np.isin(truth, (0, 1))):
         raise ValueError("truth must contain only 0 (negative) and 1 (positive)")
     if np.isnan(scores).any():
@@ -182,9 +180,7 @@ def delong_auc_ci(score, truth, confidence: float = 0.95) -> AucInterval:
     result = delong_covariance(score, truth)
     auc, variance = float(result.auc[0]), float(result.covariance[0, 0])
     half_width = stats.norm.ppf(0.5 + confidence / 2) * np.sqrt(variance)
-    return AucInterval(
-        auc, variance, max(auc - half_width, 0.0), min(auc + half_width, 1.0)
-    )
+    return AucInterval(auc, variance, max(auc - half_width, 0.0), min(auc + half_width, 1.0))
 
 
 def _wald_comparison(difference, variance, confidence, df=None) -> AucComparison:
@@ -235,9 +231,7 @@ def delong_unpaired_test(
     df = (first_var + second_var) ** 2 / (
         first_var**2 / (first_cases - 1) + second_var**2 / (second_cases - 1)
     )
-    return _wald_comparison(
-        first.auc[0] - second.auc[0], first_var + second_var, confidence, df
-    )
+    return _wald_comparison(first.auc[0] - second.auc[0], first_var + second_var, confidence, df)
 
 
 def holm_adjust(p_values) -> np.ndarray:
@@ -273,7 +267,11 @@ def delong_omnibus_test(scores, truth, confidence: float = 0.95) -> OmnibusAucTe
         pair = np.zeros(k)
         pair[[first, second]] = (1.0, -1.0)
         comparisons.append(
-            (first, second, _wald_comparison(pair @ result.auc, pair @ result.covariance @ pair, confidence))
+            (
+                first,
+                second,
+                _wald_comparison(pair @ result.auc, pair @ result.covariance @ pair, confidence),
+            )
         )
     holm = holm_adjust([c.p_value for _, _, c in comparisons])
     pairwise = [

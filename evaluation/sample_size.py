@@ -95,7 +95,11 @@ class PilotComponents:
 
     @classmethod
     def from_or_components(
-        cls, components: mrmc.VarianceComponents, n_readers: int, n_cases: int, observed_effect: float | None = None
+        cls,
+        components: mrmc.VarianceComponents,
+        n_readers: int,
+        n_cases: int,
+        observed_effect: float | None = None,
     ) -> "PilotComponents":
         """σ²_TR = MS(T*R) - Var + Cov1 + max(Cov2 - Cov3, 0) (Hillis et al. 2011, eq. 9)."""
         c = components
@@ -169,7 +173,9 @@ class StudyPlan:
         return _plan_as_dict(self)
 
 
-def pilot_from_ratings(ratings, truth, covariance: str = "jackknife", clusters=None, **options) -> PilotComponents:
+def pilot_from_ratings(
+    ratings, truth, covariance: str = "jackknife", clusters=None, **options
+) -> PilotComponents:
     """OR components of a pilot ``ratings[2 treatments, reader, case]`` (AUC).
 
     Runs ``mrmc.or_mrmc`` (``covariance``, ``clusters`` and further options
@@ -180,10 +186,14 @@ def pilot_from_ratings(ratings, truth, covariance: str = "jackknife", clusters=N
         raise ValueError(
             f"a pilot for sample size needs exactly two treatments (ratings [2, reader, case]); got shape {ratings.shape}"
         )
-    result = mrmc.or_mrmc(ratings, truth, metric="auc", covariance=covariance, clusters=clusters, **options)
+    result = mrmc.or_mrmc(
+        ratings, truth, metric="auc", covariance=covariance, clusters=clusters, **options
+    )
     means = result.reader_metric.mean(axis=1)
     n_cases = ratings.shape[2] if clusters is None else len(np.unique(np.asarray(clusters)))
-    return PilotComponents.from_or_components(result.components, ratings.shape[1], n_cases, float(means[0] - means[1]))
+    return PilotComponents.from_or_components(
+        result.components, ratings.shape[1], n_cases, float(means[0] - means[1])
+    )
 
 
 def _check(alpha, analysis):
@@ -218,9 +228,15 @@ def _power_terms(pilot: PilotComponents, n_readers, n_cases, effect, alpha, anal
         denominator = var_tr + scale * (within + (j - 1) * delta)
         interaction = var_tr + scale * (within - delta)
         with np.errstate(divide="ignore"):
-            ddf = np.where(interaction > 0, denominator**2 * (j - 1) / np.where(interaction > 0, interaction, 1) ** 2, np.inf)
+            ddf = np.where(
+                interaction > 0,
+                denominator**2 * (j - 1) / np.where(interaction > 0, interaction, 1) ** 2,
+                np.inf,
+            )
     with np.errstate(divide="ignore", invalid="ignore"):
-        noncentrality = np.where(denominator > 0, effect**2 * j / (2 * np.where(denominator > 0, denominator, 1)), np.inf)
+        noncentrality = np.where(
+            denominator > 0, effect**2 * j / (2 * np.where(denominator > 0, denominator, 1)), np.inf
+        )
         finite = np.isfinite(ddf)
         safe_ddf = np.where(finite, ddf, 1.0)
         f_power = _noncentral_f_sf(stats.f.ppf(1 - alpha, 1, safe_ddf), safe_ddf, noncentrality)
@@ -231,7 +247,12 @@ def _power_terms(pilot: PilotComponents, n_readers, n_cases, effect, alpha, anal
 
 
 def power_given_readers_and_cases(
-    pilot: PilotComponents, n_readers: int, n_cases: int, effect: float, alpha: float = 0.05, analysis: str = "rrrc"
+    pilot: PilotComponents,
+    n_readers: int,
+    n_cases: int,
+    effect: float,
+    alpha: float = 0.05,
+    analysis: str = "rrrc",
 ) -> Power:
     """Predicted power of a study with ``n_readers`` and ``n_cases`` (see the module docstring).
 
@@ -243,12 +264,24 @@ def power_given_readers_and_cases(
         raise ValueError("a study needs at least two readers and one case")
     power, noncentrality, ddf = _power_terms(pilot, n_readers, n_cases, effect, alpha, analysis)
     return Power(
-        str(analysis), int(n_readers), int(n_cases), float(effect), float(alpha), float(power), float(noncentrality),
+        str(analysis),
+        int(n_readers),
+        int(n_cases),
+        float(effect),
+        float(alpha),
+        float(power),
+        float(noncentrality),
         None if ddf is None else float(ddf),
     )
 
 
-def power_limit(pilot: PilotComponents, n_readers: int, effect: float, alpha: float = 0.05, analysis: str = "rrrc") -> float:
+def power_limit(
+    pilot: PilotComponents,
+    n_readers: int,
+    effect: float,
+    alpha: float = 0.05,
+    analysis: str = "rrrc",
+) -> float:
     """Power with unlimited cases: 1 unless σ²_TR > 0 (RRRC, RRFC), then λ = J d² / (2 σ²_TR), ddf J - 1."""
     analysis = _check(alpha, analysis)
     var_tr = max(pilot.var_treatment_reader, 0.0)
@@ -261,7 +294,9 @@ def power_limit(pilot: PilotComponents, n_readers: int, effect: float, alpha: fl
 
 def _check_target(target_power):
     if not 0 < target_power < 1:
-        raise ValueError(f"the desired power must lie strictly between 0 and 1 (got {target_power})")
+        raise ValueError(
+            f"the desired power must lie strictly between 0 and 1 (got {target_power})"
+        )
 
 
 def cases_for_power(
@@ -287,7 +322,9 @@ def cases_for_power(
     if len(reached) == 0:
         return SampleSize(str(analysis), n_readers, None, None, target_power, limit)
     first = reached[0]
-    return SampleSize(str(analysis), n_readers, int(cases[first]), float(power[first]), target_power, limit)
+    return SampleSize(
+        str(analysis), n_readers, int(cases[first]), float(power[first]), target_power, limit
+    )
 
 
 def readers_for_power(
@@ -308,19 +345,30 @@ def readers_for_power(
     if len(reached) == 0:
         return SampleSize(str(analysis), None, n_cases, None, target_power)
     first = reached[0]
-    return SampleSize(str(analysis), int(readers[first]), n_cases, float(power[first]), target_power)
+    return SampleSize(
+        str(analysis), int(readers[first]), n_cases, float(power[first]), target_power
+    )
 
 
 def power_table(
-    pilot: PilotComponents, readers, cases, effect: float, alpha: float = 0.05, analysis: str = "rrrc"
+    pilot: PilotComponents,
+    readers,
+    cases,
+    effect: float,
+    alpha: float = 0.05,
+    analysis: str = "rrrc",
 ) -> PowerTable:
     """Power over every combination of ``readers`` × ``cases``."""
     analysis = _check(alpha, analysis)
     readers, cases = [int(j) for j in readers], [int(k) for k in cases]
     if min(readers, default=2) < 2 or min(cases, default=1) < 1:
         raise ValueError("reader counts must be at least 2 and case counts at least 1")
-    power = _power_terms(pilot, np.array(readers)[:, None], np.array(cases)[None, :], effect, alpha, analysis)[0]
-    return PowerTable(str(analysis), readers, cases, np.broadcast_to(power, (len(readers), len(cases))).copy())
+    power = _power_terms(
+        pilot, np.array(readers)[:, None], np.array(cases)[None, :], effect, alpha, analysis
+    )[0]
+    return PowerTable(
+        str(analysis), readers, cases, np.broadcast_to(power, (len(readers), len(cases))).copy()
+    )
 
 
 def plan_study(
@@ -341,7 +389,8 @@ def plan_study(
     for analysis in Analysis:
         tables[str(analysis)] = power_table(pilot, readers, cases, effect, alpha, analysis)
         needed[str(analysis)] = [
-            cases_for_power(pilot, j, effect, target_power, alpha, analysis, max_cases) for j in readers
+            cases_for_power(pilot, j, effect, target_power, alpha, analysis, max_cases)
+            for j in readers
         ]
     return StudyPlan(pilot, effect, alpha, target_power, tables, needed, max_cases)
 
@@ -369,7 +418,12 @@ def _plan_as_dict(plan: StudyPlan) -> dict:
                 "cases": table.cases,
                 "power": [[float(p) for p in row] for row in table.power],
                 "cases_needed": [
-                    {"readers": s.n_readers, "cases": s.n_cases, "power": s.power, "power_limit": s.power_limit}
+                    {
+                        "readers": s.n_readers,
+                        "cases": s.n_cases,
+                        "power": s.power,
+                        "power_limit": s.power_limit,
+                    }
                     for s in plan.cases_needed[analysis]
                 ],
             }

@@ -20,6 +20,7 @@ Which data enter (documented on the page):
   synthetic cohort, or a patient added after training). Final-model scores of
   patients the model trained on never enter.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,12 +45,15 @@ try:  # the model registry is optional: without it the page compares readers onl
 except ImportError:  # pragma: no cover - depends on the inference app being installed
     ModelVersion = Prediction = PredictionKind = ReaderStudyModel = None
 
-ANALYSIS_VERSION = "3"  # 2: aided − unaided of sequential reader studies; 3: the plan of the next study
+ANALYSIS_VERSION = (
+    "3"  # 2: aided − unaided of sequential reader studies; 3: the plan of the next study
+)
 VARIANT_ORDER = ["NC", "CM", "NG", "EX", "CM+NG", "ALL"]
 PATIENT_LEVEL_CHOICES = ("auto", "on", "off")
 
 
 # --- access ------------------------------------------------------------------
+
 
 def may_view_comparison(user, reader_study) -> bool:
     """Coordinators and admins (``view_comparisons``) always; an assigned reader once unblinded."""
@@ -57,14 +61,19 @@ def may_view_comparison(user, reader_study) -> bool:
         return False
     if user.has_perm("portal.view_comparisons"):
         return True
-    return reader_study.state == ReaderStudy.State.UNBLINDED and reader_study.readers.filter(pk=user.pk).exists()
+    return (
+        reader_study.state == ReaderStudy.State.UNBLINDED
+        and reader_study.readers.filter(pk=user.pk).exists()
+    )
 
 
 def may_know_reader_study(user, reader_study) -> bool:
     """Whether ``user`` may learn that the reader study exists (else the answer is 404)."""
     if not (user and user.is_authenticated):
         return False
-    return user.has_perm("portal.view_comparisons") or reader_study.readers.filter(pk=user.pk).exists()
+    return (
+        user.has_perm("portal.view_comparisons") or reader_study.readers.filter(pk=user.pk).exists()
+    )
 
 
 # --- options -------------------------------------------------------------------
@@ -91,9 +100,14 @@ def check_plan_effect(value) -> float:
     try:
         effect = float(value)
     except (TypeError, ValueError):
-        raise OptionError("effect", f"must be an AUC difference such as 0.05 (got {value!r})") from None
+        raise OptionError(
+            "effect", f"must be an AUC difference such as 0.05 (got {value!r})"
+        ) from None
     if not 0 < effect <= PLAN_EFFECT_MAX:  # also refuses nan
-        raise OptionError("effect", f"must be an AUC difference above 0 and at most {PLAN_EFFECT_MAX} (got {value!r})")
+        raise OptionError(
+            "effect",
+            f"must be an AUC difference above 0 and at most {PLAN_EFFECT_MAX} (got {value!r})",
+        )
     return effect
 
 
@@ -101,7 +115,9 @@ def check_plan_effect(value) -> float:
 class ComparisonOptions:
     include_unblinded: bool = False
     patient_level: str = "auto"  # auto: on when some patient has more than one lesion
-    effect: float = field(default_factory=default_plan_effect)  # AUC difference the next study is planned for
+    effect: float = field(
+        default_factory=default_plan_effect
+    )  # AUC difference the next study is planned for
 
     def __post_init__(self):
         object.__setattr__(self, "effect", check_plan_effect(self.effect))
@@ -118,8 +134,11 @@ class ComparisonOptions:
         )
 
     def as_dict(self) -> dict:
-        return {"include_unblinded": self.include_unblinded, "patient_level": self.patient_level,
-                "effect": self.effect}
+        return {
+            "include_unblinded": self.include_unblinded,
+            "patient_level": self.patient_level,
+            "effect": self.effect,
+        }
 
     def as_query(self) -> str:
         parts = []
@@ -133,6 +152,7 @@ class ComparisonOptions:
 
 
 # --- inputs --------------------------------------------------------------------
+
 
 @dataclass
 class LesionRow:
@@ -195,9 +215,11 @@ class ModelColumn:
     @property
     def scores_description(self) -> str:
         """A sentence for the page: which scores are compared and what the model trained on."""
-        kinds = {"out-of-fold": "out-of-fold scores (each from the fold model that never saw the patient)",
-                 "held-out final-model": "final-model scores of patients it never trained on",
-                 "held-out": "out-of-fold scores, and final-model scores of patients it never trained on"}
+        kinds = {
+            "out-of-fold": "out-of-fold scores (each from the fold model that never saw the patient)",
+            "held-out final-model": "final-model scores of patients it never trained on",
+            "held-out": "out-of-fold scores, and final-model scores of patients it never trained on",
+        }
         return f"{self.label}: {kinds[self.scores_source]}; trained on {self.trained_on}."
 
     @property
@@ -240,8 +262,12 @@ class ComparisonInputs:
     analysed_readers: list = field(default_factory=list)
     analysed_models: list = field(default_factory=list)
     exclusions: list = field(default_factory=list)
-    aided_calls: dict = field(default_factory=dict)  # (reader pk, lesion pk) -> Call of the aided session
-    aided_readers: list = field(default_factory=list)  # analysed readers with an aided call on every lesion
+    aided_calls: dict = field(
+        default_factory=dict
+    )  # (reader pk, lesion pk) -> Call of the aided session
+    aided_readers: list = field(
+        default_factory=list
+    )  # analysed readers with an aided call on every lesion
     frozen_model: dict | None = None  # the model version the aided session showed
 
     @property
@@ -252,10 +278,17 @@ class ComparisonInputs:
         """``(ratings, calls)``, each ``[2, reader, lesion]`` (0 unaided, 1 aided), of :attr:`aided_readers`."""
         sessions = (self.calls, self.aided_calls)
         lesions, readers = self.analysed_lesions, self.aided_readers
-        ratings = np.array([[[s[(r.pk, l.pk)].probability for l in lesions] for r in readers] for s in sessions],
-                           dtype=float).reshape(2, len(readers), len(lesions))
-        calls = np.array([[[int(s[(r.pk, l.pk)].malignant) for l in lesions] for r in readers] for s in sessions],
-                         dtype=int).reshape(2, len(readers), len(lesions))
+        ratings = np.array(
+            [[[s[(r.pk, l.pk)].probability for l in lesions] for r in readers] for s in sessions],
+            dtype=float,
+        ).reshape(2, len(readers), len(lesions))
+        calls = np.array(
+            [
+                [[int(s[(r.pk, l.pk)].malignant) for l in lesions] for r in readers]
+                for s in sessions
+            ],
+            dtype=int,
+        ).reshape(2, len(readers), len(lesions))
         return ratings, calls
 
     @property
@@ -264,19 +297,33 @@ class ComparisonInputs:
         return len(self.analysed_lesions) * (len(self.analysed_readers) + len(self.analysed_models))
 
     def analysis_data(self) -> comparison.ComparisonData:
-        lesions, readers, models = self.analysed_lesions, self.analysed_readers, self.analysed_models
+        lesions, readers, models = (
+            self.analysed_lesions,
+            self.analysed_readers,
+            self.analysed_models,
+        )
         n = len(lesions)
-        probability = np.array([[self.calls[(r.pk, l.pk)].probability for l in lesions] for r in readers], dtype=float).reshape(len(readers), n)
-        call = np.array([[int(self.calls[(r.pk, l.pk)].malignant) for l in lesions] for r in readers], dtype=int).reshape(len(readers), n)
-        score = np.array([[self.scores[(m.pk, l.pk)][0] for l in lesions] for m in models], dtype=float).reshape(len(models), n)
+        probability = np.array(
+            [[self.calls[(r.pk, l.pk)].probability for l in lesions] for r in readers], dtype=float
+        ).reshape(len(readers), n)
+        call = np.array(
+            [[int(self.calls[(r.pk, l.pk)].malignant) for l in lesions] for r in readers], dtype=int
+        ).reshape(len(readers), n)
+        score = np.array(
+            [[self.scores[(m.pk, l.pk)][0] for l in lesions] for m in models], dtype=float
+        ).reshape(len(models), n)
         sex = {Sex.MALE: 1.0, Sex.FEMALE: 0.0}
         return comparison.ComparisonData(
             lesion_ids=[l.pk for l in lesions],
             truth=np.array([int(l.malignant) for l in lesions], dtype=int),
             patients=np.array([l.patient_pk for l in lesions]),
-            size_mm=np.array([np.nan if l.long_axis_mm is None else l.long_axis_mm for l in lesions], dtype=float),
+            size_mm=np.array(
+                [np.nan if l.long_axis_mm is None else l.long_axis_mm for l in lesions], dtype=float
+            ),
             subtype=[l.subtype for l in lesions],
-            age=np.array([np.nan if l.age_years is None else l.age_years for l in lesions], dtype=float),
+            age=np.array(
+                [np.nan if l.age_years is None else l.age_years for l in lesions], dtype=float
+            ),
             sex=np.array([sex.get(l.sex, np.nan) for l in lesions], dtype=float),
             readers=[comparison.Rater(r.key, r.label, "reader", r.simulated) for r in readers],
             reader_probability=probability,
@@ -296,15 +343,23 @@ def _selected_model_versions(lesion_pks) -> list:
         return []
     candidates = (
         ModelVersion.objects.filter(predictions__lesion_id__in=lesion_pks)
-        .distinct().order_by("-is_active", "-created_at", "-id")
+        .distinct()
+        .order_by("-is_active", "-created_at", "-id")
     )
     chosen = {}
     for version in candidates:
         chosen.setdefault((version.family, version.variant), version)
     order = {name: i for i, name in enumerate(VARIANT_ORDER)}
     families = {name: i for i, name in enumerate(FAMILY_LABELS)}
-    return sorted(chosen.values(), key=lambda v: (families.get(v.family, len(families)), v.family,
-                                                  order.get(v.variant, len(order)), v.variant))
+    return sorted(
+        chosen.values(),
+        key=lambda v: (
+            families.get(v.family, len(families)),
+            v.family,
+            order.get(v.variant, len(order)),
+            v.variant,
+        ),
+    )
 
 
 def gather_inputs(reader_study, options: ComparisonOptions | None = None) -> ComparisonInputs:
@@ -313,59 +368,195 @@ def gather_inputs(reader_study, options: ComparisonOptions | None = None) -> Com
     lesion_values = (
         Lesion.objects.filter(study__reader_study_cases__reader_study=reader_study)
         .order_by("study__patient__patient_id", "study_id", "label", "pk")
-        .values_list("pk", "label", "long_axis_mm", "study__patient_id", "study__patient__patient_id",
-                     "study__patient__age_years", "study__patient__sex", "pathology__subtype",
-                     "pathology__malignant", "pathology__revision", "pathology__entered_at")
+        .values_list(
+            "pk",
+            "label",
+            "long_axis_mm",
+            "study__patient_id",
+            "study__patient__patient_id",
+            "study__patient__age_years",
+            "study__patient__sex",
+            "pathology__subtype",
+            "pathology__malignant",
+            "pathology__revision",
+            "pathology__entered_at",
+        )
     )
     lesions, digest = [], hashlib.sha256()
     digest.update(json.dumps([ANALYSIS_VERSION, reader_study.pk, options.as_dict()]).encode())
-    for pk, label, size, patient_pk, patient_id, age, sex, subtype, malignant, revision, entered_at in lesion_values:
-        lesions.append(LesionRow(pk, label, patient_pk, patient_id, age, sex or "", size, subtype, malignant, revision))
-        digest.update(repr(("L", pk, label, size, patient_pk, age, sex, subtype, malignant, revision, entered_at)).encode())
+    for (
+        pk,
+        label,
+        size,
+        patient_pk,
+        patient_id,
+        age,
+        sex,
+        subtype,
+        malignant,
+        revision,
+        entered_at,
+    ) in lesion_values:
+        lesions.append(
+            LesionRow(
+                pk,
+                label,
+                patient_pk,
+                patient_id,
+                age,
+                sex or "",
+                size,
+                subtype,
+                malignant,
+                revision,
+            )
+        )
+        digest.update(
+            repr(
+                (
+                    "L",
+                    pk,
+                    label,
+                    size,
+                    patient_pk,
+                    age,
+                    sex,
+                    subtype,
+                    malignant,
+                    revision,
+                    entered_at,
+                )
+            ).encode()
+        )
     lesion_pks = [l.pk for l in lesions]
     calls, reader_pks, simulated_readers = {}, set(), set()
     call_values = (
         analysable_calls(reader_study, include_unblinded=options.include_unblinded)
         .filter(lesion_id__in=lesion_pks)
         .order_by("pk")
-        .values_list("pk", "reader_id", "lesion_id", "probability", "malignant", "blinded", "simulated",
-                     "locked_at", "revision")
+        .values_list(
+            "pk",
+            "reader_id",
+            "lesion_id",
+            "probability",
+            "malignant",
+            "blinded",
+            "simulated",
+            "locked_at",
+            "revision",
+        )
     )
     # Every value that enters is hashed; timestamps other than locked_at are not (a save
     # that changes nothing must not invalidate the cache, and converting them is slow).
-    for pk, reader_pk, lesion_pk, probability, malignant, blinded, simulated, locked_at, revision in call_values:
-        calls[(reader_pk, lesion_pk)] = Call(pk, probability, malignant, blinded, simulated, locked_at)
+    for (
+        pk,
+        reader_pk,
+        lesion_pk,
+        probability,
+        malignant,
+        blinded,
+        simulated,
+        locked_at,
+        revision,
+    ) in call_values:
+        calls[(reader_pk, lesion_pk)] = Call(
+            pk, probability, malignant, blinded, simulated, locked_at
+        )
         reader_pks.add(reader_pk)
         if simulated:
             simulated_readers.add(reader_pk)
-        digest.update(repr(("C", pk, reader_pk, lesion_pk, probability, malignant, blinded, simulated,
-                            locked_at, revision)).encode())
+        digest.update(
+            repr(
+                (
+                    "C",
+                    pk,
+                    reader_pk,
+                    lesion_pk,
+                    probability,
+                    malignant,
+                    blinded,
+                    simulated,
+                    locked_at,
+                    revision,
+                )
+            ).encode()
+        )
     aided_calls = {}
     if reader_study.aided or analysable_calls(reader_study, session=Session.AIDED).exists():
         aided_values = (
-            analysable_calls(reader_study, include_unblinded=options.include_unblinded, session=Session.AIDED)
-            .filter(lesion_id__in=lesion_pks).order_by("pk")
-            .values_list("pk", "reader_id", "lesion_id", "probability", "malignant", "blinded", "simulated",
-                         "locked_at", "revision")
+            analysable_calls(
+                reader_study, include_unblinded=options.include_unblinded, session=Session.AIDED
+            )
+            .filter(lesion_id__in=lesion_pks)
+            .order_by("pk")
+            .values_list(
+                "pk",
+                "reader_id",
+                "lesion_id",
+                "probability",
+                "malignant",
+                "blinded",
+                "simulated",
+                "locked_at",
+                "revision",
+            )
         )
-        for pk, reader_pk, lesion_pk, probability, malignant, blinded, simulated, locked_at, revision in aided_values:
-            aided_calls[(reader_pk, lesion_pk)] = Call(pk, probability, malignant, blinded, simulated, locked_at)
-            digest.update(repr(("A", pk, reader_pk, lesion_pk, probability, malignant, blinded, simulated,
-                                locked_at, revision)).encode())
+        for (
+            pk,
+            reader_pk,
+            lesion_pk,
+            probability,
+            malignant,
+            blinded,
+            simulated,
+            locked_at,
+            revision,
+        ) in aided_values:
+            aided_calls[(reader_pk, lesion_pk)] = Call(
+                pk, probability, malignant, blinded, simulated, locked_at
+            )
+            digest.update(
+                repr(
+                    (
+                        "A",
+                        pk,
+                        reader_pk,
+                        lesion_pk,
+                        probability,
+                        malignant,
+                        blinded,
+                        simulated,
+                        locked_at,
+                        revision,
+                    )
+                ).encode()
+            )
     frozen_model = None
     if ReaderStudyModel is not None:
-        frozen = ReaderStudyModel.objects.filter(reader_study=reader_study).select_related("model_version").first()
+        frozen = (
+            ReaderStudyModel.objects.filter(reader_study=reader_study)
+            .select_related("model_version")
+            .first()
+        )
         if frozen is not None:
             version = frozen.model_version
-            frozen_model = {"id": version.pk, "name": str(version), "family": version.family,
-                            "variant": version.variant, "version": version.version,
-                            "experiment": version.experiment_name,
-                            "label": f"{FAMILY_LABELS.get(version.family, version.family)} {version.variant} "
-                                     f"v{version.version}"}
+            frozen_model = {
+                "id": version.pk,
+                "name": str(version),
+                "family": version.family,
+                "variant": version.variant,
+                "version": version.version,
+                "experiment": version.experiment_name,
+                "label": f"{FAMILY_LABELS.get(version.family, version.family)} {version.variant} "
+                f"v{version.version}",
+            }
             digest.update(repr(("Z", version.pk)).encode())
     reader_pks |= set(reader_study.readers.values_list("pk", flat=True))
     users = reader_study.readers.model.objects.filter(pk__in=reader_pks).order_by("username")
-    readers = [ReaderColumn(u.pk, u.get_full_name() or u.get_username(), u.pk in simulated_readers) for u in users]
+    readers = [
+        ReaderColumn(u.pk, u.get_full_name() or u.get_username(), u.pk in simulated_readers)
+        for u in users
+    ]
     labels = [r.label for r in readers]
     for reader, user in zip(readers, users):
         if labels.count(reader.label) > 1:  # two readers with the same full name
@@ -377,15 +568,39 @@ def gather_inputs(reader_study, options: ComparisonOptions | None = None) -> Com
         trained = version.training_data.get("lesions", [])
         trained_patients[version.pk] = {entry.get("patient") for entry in trained}
         trained_on = version.training_data.get("source") or (
-            f"{len(trained)} lesions of {len(trained_patients[version.pk])} patients of this archive")
-        models.append(ModelColumn(version.pk, version.variant, version.version, version.experiment_name,
-                                  list(version.phases or []), version.family, trained_on))
-        digest.update(repr(("M", version.pk, version.family, version.variant, version.version, version.is_active)).encode())
+            f"{len(trained)} lesions of {len(trained_patients[version.pk])} patients of this archive"
+        )
+        models.append(
+            ModelColumn(
+                version.pk,
+                version.variant,
+                version.version,
+                version.experiment_name,
+                list(version.phases or []),
+                version.family,
+                trained_on,
+            )
+        )
+        digest.update(
+            repr(
+                (
+                    "M",
+                    version.pk,
+                    version.family,
+                    version.variant,
+                    version.version,
+                    version.is_active,
+                )
+            ).encode()
+        )
     if models:
         patient_of = {l.pk: l.patient_pk for l in lesions}
         prediction_values = (
-            Prediction.objects.filter(model_version_id__in=[m.pk for m in models], lesion_id__in=lesion_pks)
-            .order_by("pk").values_list("pk", "model_version_id", "lesion_id", "kind", "score", "fold")
+            Prediction.objects.filter(
+                model_version_id__in=[m.pk for m in models], lesion_id__in=lesion_pks
+            )
+            .order_by("pk")
+            .values_list("pk", "model_version_id", "lesion_id", "kind", "score", "fold")
         )
         final_scores = {}
         for pk, version_pk, lesion_pk, kind, score, fold in prediction_values:
@@ -398,8 +613,18 @@ def gather_inputs(reader_study, options: ComparisonOptions | None = None) -> Com
             if (version_pk, lesion_pk) not in scores:  # out-of-fold first
                 scores[(version_pk, lesion_pk)] = (score, None)
                 digest.update(repr(("F", pk, version_pk, lesion_pk, score)).encode())
-    inputs = ComparisonInputs(reader_study, options, lesions, readers, models, calls, scores, digest.hexdigest(),
-                              aided_calls=aided_calls, frozen_model=frozen_model)
+    inputs = ComparisonInputs(
+        reader_study,
+        options,
+        lesions,
+        readers,
+        models,
+        calls,
+        scores,
+        digest.hexdigest(),
+        aided_calls=aided_calls,
+        frozen_model=frozen_model,
+    )
     _choose_analysed(inputs)
     return inputs
 
@@ -416,18 +641,25 @@ def _choose_analysed(inputs: ComparisonInputs):
             inputs.analysed_readers.append(reader)
         else:
             inputs.exclusions.append(
-                f"reader {reader.label} left out: analysable calls on {done} of {len(with_truth)} lesions")
+                f"reader {reader.label} left out: analysable calls on {done} of {len(with_truth)} lesions"
+            )
     for model in inputs.models:
         done = sum((model.pk, l.pk) in inputs.scores for l in with_truth)
-        model.score_kinds = {"out_of_fold" if inputs.scores[(model.pk, l.pk)][1] is not None else "final"
-                             for l in with_truth if (model.pk, l.pk) in inputs.scores}
+        model.score_kinds = {
+            "out_of_fold" if inputs.scores[(model.pk, l.pk)][1] is not None else "final"
+            for l in with_truth
+            if (model.pk, l.pk) in inputs.scores
+        }
         if with_truth and done == len(with_truth):
             inputs.analysed_models.append(model)
         else:
             inputs.exclusions.append(
                 f"model {model.label} left out: held-out scores (out-of-fold, or from a model that never trained on "
-                f"the patient) for {done} of {len(with_truth)} lesions")
-    inputs.analysed_lesions = with_truth if (inputs.analysed_readers or inputs.analysed_models) else []
+                f"the patient) for {done} of {len(with_truth)} lesions"
+            )
+    inputs.analysed_lesions = (
+        with_truth if (inputs.analysed_readers or inputs.analysed_models) else []
+    )
     if inputs.has_aided_session:
         for reader in inputs.analysed_readers:
             done = sum((reader.pk, l.pk) in inputs.aided_calls for l in inputs.analysed_lesions)
@@ -436,10 +668,12 @@ def _choose_analysed(inputs: ComparisonInputs):
             else:
                 inputs.exclusions.append(
                     f"reader {reader.label} left out of aided − unaided: analysable aided calls on {done} of "
-                    f"{len(inputs.analysed_lesions)} lesions")
+                    f"{len(inputs.analysed_lesions)} lesions"
+                )
 
 
 # --- computing and caching -----------------------------------------------------
+
 
 def _patient_level(options: ComparisonOptions):
     return {"auto": None, "on": True, "off": False}[options.patient_level]
@@ -452,38 +686,74 @@ def compute_result(inputs: ComparisonInputs) -> tuple[dict, dict]:
     """
     data = inputs.analysis_data()
     if not inputs.analysed_lesions:
-        result = {"confidence": 0.95, "patient_level": False, "readers": [], "models": [], "subgroups": []}
+        result = {
+            "confidence": 0.95,
+            "patient_level": False,
+            "readers": [],
+            "models": [],
+            "subgroups": [],
+        }
     else:
         result = comparison.compare(data, patient_level=_patient_level(inputs.options))
-    result.update({
-        "revision": inputs.revision,
-        "options": inputs.options.as_dict(),
-        "reader_study": {"id": inputs.reader_study.pk, "name": inputs.reader_study.name, "state": inputs.reader_study.state},
-        "n_lesions_in_study": len(inputs.lesions),
-        "exclusions": list(inputs.exclusions),
-        "model_versions": {m.key: {"id": m.pk, "family": m.family, "variant": m.variant, "version": m.version,
-                                   "experiment": m.experiment_name, "phases": m.phases, "scores": m.scores_source,
-                                   "trained_on": m.trained_on} for m in inputs.analysed_models},
-    })
+    result.update(
+        {
+            "revision": inputs.revision,
+            "options": inputs.options.as_dict(),
+            "reader_study": {
+                "id": inputs.reader_study.pk,
+                "name": inputs.reader_study.name,
+                "state": inputs.reader_study.state,
+            },
+            "n_lesions_in_study": len(inputs.lesions),
+            "exclusions": list(inputs.exclusions),
+            "model_versions": {
+                m.key: {
+                    "id": m.pk,
+                    "family": m.family,
+                    "variant": m.variant,
+                    "version": m.version,
+                    "experiment": m.experiment_name,
+                    "phases": m.phases,
+                    "scores": m.scores_source,
+                    "trained_on": m.trained_on,
+                }
+                for m in inputs.analysed_models
+            },
+        }
+    )
     if inputs.frozen_model is not None:
         result["frozen_model"] = inputs.frozen_model
     if inputs.has_aided_session and inputs.analysed_lesions:
         ratings, calls = inputs.aided_arrays()
         aided = comparison.aided_vs_unaided(
-            [r.label for r in inputs.aided_readers], [l.pk for l in inputs.analysed_lesions], data.truth,
-            data.patients, ratings, calls, result["patient_level"], result.get("confidence", 0.95),
+            [r.label for r in inputs.aided_readers],
+            [l.pk for l in inputs.analysed_lesions],
+            data.truth,
+            data.patients,
+            ratings,
+            calls,
+            result["patient_level"],
+            result.get("confidence", 0.95),
         )
-        result["aided_vs_unaided"] = {**aided, "readers": [r.label for r in inputs.aided_readers],
-                                      "frozen_model": inputs.frozen_model}
+        result["aided_vs_unaided"] = {
+            **aided,
+            "readers": [r.label for r in inputs.aided_readers],
+            "frozen_model": inputs.frozen_model,
+        }
         result["study_plan"] = comparison.plan_next_study(
-            [r.label for r in inputs.aided_readers], data.truth, data.patients, ratings, result["patient_level"],
+            [r.label for r in inputs.aided_readers],
+            data.truth,
+            data.patients,
+            ratings,
+            result["patient_level"],
             inputs.options.effect,
         )
     elif not inputs.has_aided_session:
         result["study_plan"] = {"error": comparison.PLAN_NEEDS_A_PILOT}
     svgs = {
         group["key"]: plots.roc_svg(group, result["readers"], result["models"], inline=True)
-        for group in result["subgroups"][:1] if "error" not in group
+        for group in result["subgroups"][:1]
+        if "error" not in group
     }
     return result, svgs
 
@@ -492,7 +762,14 @@ def inline_roc_svg(row: ComparisonResult, subgroup_key: str) -> str:
     """The page's inline ROC plot of one subgroup, rendered once and kept with the result."""
     if subgroup_key in row.plots:
         return row.plots[subgroup_key]
-    group = next((g for g in row.result.get("subgroups", []) if g["key"] == subgroup_key and "error" not in g), None)
+    group = next(
+        (
+            g
+            for g in row.result.get("subgroups", [])
+            if g["key"] == subgroup_key and "error" not in g
+        ),
+        None,
+    )
     if group is None:
         return ""
     svg = plots.roc_svg(group, row.result["readers"], row.result["models"], inline=True)
@@ -506,17 +783,39 @@ def store_result(inputs: ComparisonInputs) -> ComparisonResult:
     started = time.perf_counter()
     try:
         result, svgs = compute_result(inputs)
-        values = {"state": ComparisonResult.State.DONE, "result": result, "plots": svgs, "error": ""}
+        values = {
+            "state": ComparisonResult.State.DONE,
+            "result": result,
+            "plots": svgs,
+            "error": "",
+        }
     except Exception as error:  # noqa: BLE001 - a failed analysis is shown on the page, not as a 500
-        values = {"state": ComparisonResult.State.FAILED, "result": {}, "plots": {}, "error": f"{type(error).__name__}: {error}"}
-    values.update(compute_seconds=time.perf_counter() - started, finished_at=timezone.now(), options=inputs.options.as_dict())
+        values = {
+            "state": ComparisonResult.State.FAILED,
+            "result": {},
+            "plots": {},
+            "error": f"{type(error).__name__}: {error}",
+        }
+    values.update(
+        compute_seconds=time.perf_counter() - started,
+        finished_at=timezone.now(),
+        options=inputs.options.as_dict(),
+    )
     try:
         row, _ = ComparisonResult.objects.update_or_create(
-            reader_study=inputs.reader_study, revision=inputs.revision, defaults=values)
+            reader_study=inputs.reader_study, revision=inputs.revision, defaults=values
+        )
     except IntegrityError:
-        row = ComparisonResult.objects.get(reader_study=inputs.reader_study, revision=inputs.revision)
-    (ComparisonResult.objects.filter(reader_study=inputs.reader_study, options=inputs.options.as_dict())
-     .exclude(pk=row.pk).delete())
+        row = ComparisonResult.objects.get(
+            reader_study=inputs.reader_study, revision=inputs.revision
+        )
+    (
+        ComparisonResult.objects.filter(
+            reader_study=inputs.reader_study, options=inputs.options.as_dict()
+        )
+        .exclude(pk=row.pk)
+        .delete()
+    )
     return row
 
 
@@ -526,7 +825,9 @@ def sync_limit() -> int:
 
 def cached_result(inputs: ComparisonInputs) -> ComparisonResult | None:
     """The stored result for exactly these inputs, if any (any state)."""
-    return ComparisonResult.objects.filter(reader_study=inputs.reader_study, revision=inputs.revision).first()
+    return ComparisonResult.objects.filter(
+        reader_study=inputs.reader_study, revision=inputs.revision
+    ).first()
 
 
 def request_comparison(inputs: ComparisonInputs) -> ComparisonResult:
@@ -534,10 +835,14 @@ def request_comparison(inputs: ComparisonInputs) -> ComparisonResult:
     from .tasks import compute_comparison
 
     row, created = ComparisonResult.objects.get_or_create(
-        reader_study=inputs.reader_study, revision=inputs.revision,
+        reader_study=inputs.reader_study,
+        revision=inputs.revision,
         defaults={"options": inputs.options.as_dict(), "state": ComparisonResult.State.PENDING},
     )
-    stale = row.state == ComparisonResult.State.PENDING and (timezone.now() - row.created_at).total_seconds() > 600
+    stale = (
+        row.state == ComparisonResult.State.PENDING
+        and (timezone.now() - row.created_at).total_seconds() > 600
+    )
     if created or stale or row.state == ComparisonResult.State.FAILED and row.finished_at is None:
         kwargs = {"reader_study_pk": inputs.reader_study.pk, **inputs.options.as_dict()}
         transaction.on_commit(lambda: compute_comparison.delay(**kwargs))
@@ -547,7 +852,11 @@ def request_comparison(inputs: ComparisonInputs) -> ComparisonResult:
 def current_result(inputs: ComparisonInputs, compute_small: bool = True) -> ComparisonResult:
     """The fresh result: cached, else computed now (small studies) or requested from a worker."""
     row = cached_result(inputs)
-    if row is not None and row.state in (ComparisonResult.State.DONE, ComparisonResult.State.FAILED) and row.finished_at:
+    if (
+        row is not None
+        and row.state in (ComparisonResult.State.DONE, ComparisonResult.State.FAILED)
+        and row.finished_at
+    ):
         return row
     if compute_small and inputs.size <= sync_limit():
         return store_result(inputs)

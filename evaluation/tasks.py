@@ -1,4 +1,5 @@
 """Celery task: compute a reader study's comparison and cache it (default queue)."""
+
 from celery import shared_task
 
 from annotations.models import ReaderStudy
@@ -8,8 +9,13 @@ from .models import ComparisonResult
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def compute_comparison(*, reader_study_pk: int, include_unblinded: bool = False, patient_level: str = "auto",
-                       effect: float | None = None):
+def compute_comparison(
+    *,
+    reader_study_pk: int,
+    include_unblinded: bool = False,
+    patient_level: str = "auto",
+    effect: float | None = None,
+):
     """Compute and store the comparison for the reader study's current inputs.
 
     A second run for inputs whose result is already stored is a no-op; if the
@@ -20,7 +26,8 @@ def compute_comparison(*, reader_study_pk: int, include_unblinded: bool = False,
     if reader_study is None:
         return None
     options = services.ComparisonOptions(
-        include_unblinded=include_unblinded, patient_level=patient_level,
+        include_unblinded=include_unblinded,
+        patient_level=patient_level,
         effect=services.default_plan_effect() if effect is None else effect,
     )
     inputs = services.gather_inputs(reader_study, options)

@@ -11,6 +11,7 @@ URL, never a computation of a large study in the web process. Every download is
 audited (``AuditEvent`` action ``export``). An option in the query that cannot be used
 (``?effect=`` outside (0, 0.5]) is answered 400 naming it.
 """
+
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
@@ -32,18 +33,22 @@ def _reader_study_for(request, pk) -> ReaderStudy:
     if not services.may_know_reader_study(request.user, reader_study):
         raise Http404("No such reader study.")
     if not services.may_view_comparison(request.user, reader_study):
-        raise PermissionDenied("The comparison opens to readers once the coordinator unblinds the reader study.")
+        raise PermissionDenied(
+            "The comparison opens to readers once the coordinator unblinds the reader study."
+        )
     return reader_study
 
 
 def answers_bad_options(view):
     """400 ``{"field": ..., "error": ...}`` when ``view``'s query has an option that cannot be used."""
+
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         try:
             return view(request, *args, **kwargs)
         except services.OptionError as error:
             return JsonResponse({"field": error.field, "error": str(error)}, status=400)
+
     return wrapper
 
 
@@ -69,8 +74,11 @@ def _result_or_answer(inputs) -> tuple[ComparisonResult | None, JsonResponse | N
     if row.state == ComparisonResult.State.FAILED:
         body = {"state": row.state, "detail": f"the comparison failed: {row.error}"}
         return None, JsonResponse(body, status=409)
-    body = {"state": row.state, "status_url": status_url,
-            "detail": "the comparison is being computed by a worker; ask again when status.json says fresh"}
+    body = {
+        "state": row.state,
+        "status_url": status_url,
+        "detail": "the comparison is being computed by a worker; ask again when status.json says fresh",
+    }
     answer = JsonResponse(body, status=202)
     answer["Retry-After"] = str(RETRY_AFTER_S)
     return None, answer
@@ -84,8 +92,13 @@ def _download(request, inputs, content, content_type, filename):
     """The file as an attachment; the download is audited."""
     response = HttpResponse(content, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    audit_export(request.user, inputs.reader_study, filename,
-                 options=inputs.options.as_dict(), revision=inputs.revision)
+    audit_export(
+        request.user,
+        inputs.reader_study,
+        filename,
+        options=inputs.options.as_dict(),
+        revision=inputs.revision,
+    )
     return response
 
 
@@ -107,7 +120,9 @@ def comparison_status(request, pk):
     inputs = _inputs(request, pk)
     row = services.cached_result(inputs)
     state = row.state if row else "missing"
-    return JsonResponse({"state": state, "fresh": state in ("done", "failed"), "revision": inputs.revision})
+    return JsonResponse(
+        {"state": state, "fresh": state in ("done", "failed"), "revision": inputs.revision}
+    )
 
 
 @require_GET
@@ -126,7 +141,9 @@ def export_long_csv(request, pk):
     inputs = _inputs(request, pk)
     model_key = presentation.selected_model_key(inputs.analysed_models, request.GET)
     content = exports.long_csv(inputs, model_key)
-    return _download(request, inputs, content, "text/csv; charset=utf-8", _filename(inputs, "-long.csv"))
+    return _download(
+        request, inputs, content, "text/csv; charset=utf-8", _filename(inputs, "-long.csv")
+    )
 
 
 @require_GET
@@ -140,7 +157,9 @@ def export_imrmc(request, pk):
         content = exports.imrmc_aided_text(inputs)
     else:
         content = exports.imrmc_text(inputs)
-    return _download(request, inputs, content, "text/plain; charset=utf-8", _filename(inputs, ".imrmc"))
+    return _download(
+        request, inputs, content, "text/plain; charset=utf-8", _filename(inputs, ".imrmc")
+    )
 
 
 @require_GET
@@ -164,7 +183,9 @@ def _roc(request, pk, kind):
     groups = {g["key"]: g for g in row.result.get("subgroups", []) if "error" not in g}
     key = request.GET.get("subgroup", "all")
     if key not in groups:
-        raise Http404("No ROC plot for this subgroup (too few lesions of one class, or no ratings).")
+        raise Http404(
+            "No ROC plot for this subgroup (too few lesions of one class, or no ratings)."
+        )
     group = groups[key]
     title = f"{inputs.reader_study.name}: {group['label']} (n = {group['n']}, {group['n_malignant']} malignant)"
     readers, models = row.result["readers"], row.result["models"]
@@ -172,7 +193,9 @@ def _roc(request, pk, kind):
         content, content_type = plots.roc_png(group, readers, models, title), "image/png"
     else:
         content, content_type = plots.roc_svg(group, readers, models, title), "image/svg+xml"
-    return _download(request, inputs, content, content_type, _filename(inputs, f"-roc-{key}.{kind}"))
+    return _download(
+        request, inputs, content, content_type, _filename(inputs, f"-roc-{key}.{kind}")
+    )
 
 
 @require_GET

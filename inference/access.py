@@ -8,6 +8,7 @@ unaided call on the lesion is locked), and then only the maps of the model versi
 frozen for that reader study (``inference.services.frozen_model_version``; the API
 serves no other). Never in the unaided session, never without a reader study.
 """
+
 from annotations.access import lesions_visible_to, manages_reader_studies, may_see_model_output
 
 
@@ -22,4 +23,3 @@ def may_see_heat_maps(user, lesion, reader_study=None) -> bool:
     if manages_reader_studies(user):
         return lesions_visible_to(user).filter(pk=lesion.pk).exists()
     return reader_study is not None and may_see_model_output(user, reader_study, lesion)
-

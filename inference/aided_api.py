@@ -5,6 +5,7 @@ coordinators and admins) and ``/api/v1/reader-studies/{id}/lesions/{lesion}/mode
 (who may see it: :func:`annotations.access.may_see_model_output`). The rules live in
 annotations.access, the freezing in :mod:`inference.services`.
 """
+
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
@@ -44,8 +45,13 @@ class ReaderStudyModelView(AnnotationErrorsMixin, APIView):
     def get(self, request, pk):
         reader_study = _reader_study_or_404(request.user, pk)
         version = services.frozen_model_version(reader_study)
-        return Response({"reader_study": reader_study.pk, "design": reader_study.design,
-                         "model_version": services.model_version_dict(version) if version else None})
+        return Response(
+            {
+                "reader_study": reader_study.pk,
+                "design": reader_study.design,
+                "model_version": services.model_version_dict(version) if version else None,
+            }
+        )
 
     @extend_schema(request=FreezeModelSerializer, responses=dict)
     def put(self, request, pk):
@@ -53,9 +59,16 @@ class ReaderStudyModelView(AnnotationErrorsMixin, APIView):
         require(request.user, "manage_reader_studies")
         payload = FreezeModelSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        version = services.freeze_model_version(reader_study, payload.validated_data["model_version"], request.user)
-        return Response({"reader_study": reader_study.pk, "design": reader_study.design,
-                         "model_version": services.model_version_dict(version)})
+        version = services.freeze_model_version(
+            reader_study, payload.validated_data["model_version"], request.user
+        )
+        return Response(
+            {
+                "reader_study": reader_study.pk,
+                "design": reader_study.design,
+                "model_version": services.model_version_dict(version),
+            }
+        )
 
 
 class AidedModelOutputView(AnnotationErrorsMixin, APIView):

@@ -5,6 +5,7 @@ Starting and cancelling training needs ``portal.start_training``, activating a m
 ``portal.view_comparisons`` (coordinators). Readers see nothing here: model scores
 would unblind them.
 """
+
 import io
 
 import pydicom
@@ -54,7 +55,10 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             runs = runs.filter(state__in=["queued", "running"])
         return runs
 
-    @extend_schema(request=StartTrainingSerializer, responses={201: TrainingRunSerializer, 409: dict, 503: dict})
+    @extend_schema(
+        request=StartTrainingSerializer,
+        responses={201: TrainingRunSerializer, 409: dict, 503: dict},
+    )
     def create(self, request):
         require(request.user, "start_training")
         payload = StartTrainingSerializer(data=request.data)
@@ -62,9 +66,13 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         data = payload.validated_data
         try:
             with transaction.atomic():
-                (run,) = services.start_training(request.user, data["experiment"], [data["variant"]], data["overrides"])
+                (run,) = services.start_training(
+                    request.user, data["experiment"], [data["variant"]], data["overrides"]
+                )
         except services.RunAlreadyLive as exc:
-            return Response({"detail": str(exc), "run": exc.run.pk}, status=status.HTTP_409_CONFLICT)
+            return Response(
+                {"detail": str(exc), "run": exc.run.pk}, status=status.HTTP_409_CONFLICT
+            )
         except services.TaskQueueUnavailable as exc:  # the run is saved and sent when Redis is back
             body = {"error": str(exc), "training_run": exc.runs[0].pk}
             return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE)
@@ -105,9 +113,9 @@ class ExperimentViewSet(viewsets.ViewSet):
     @extend_schema(responses=dict)
     def list(self, request):
         require_view(request.user)
-        return Response([
-            {**e.as_dict(), "variant_names": e.variant_names} for e in EXPERIMENTS.values()
-        ])
+        return Response(
+            [{**e.as_dict(), "variant_names": e.variant_names} for e in EXPERIMENTS.values()]
+        )
 
 
 # At most this many maps in one answer (one per active model and phase: six variants on four phases fit).
@@ -118,7 +126,9 @@ def _whole_number(request, name):
     """The query parameter ``name`` as an id (None when absent; 400 naming it when not a whole number)."""
     raw = request.query_params.get(name)
     if raw is not None and not raw.isdigit():
-        raise ValidationError({name: f"must be a {name.replace('_', ' ')} id (a whole number), got {raw[:20]!r}"})
+        raise ValidationError(
+            {name: f"must be a {name.replace('_', ' ')} id (a whole number), got {raw[:20]!r}"}
+        )
     return None if raw is None else int(raw)
 
 
@@ -138,7 +148,9 @@ class HeatMapRequest:
         reader_study_pk = _whole_number(request, "reader_study")
         self.reader_study = None
         if reader_study_pk is not None:
-            self.reader_study = reader_studies_visible_to(request.user).filter(pk=reader_study_pk).first()
+            self.reader_study = (
+                reader_studies_visible_to(request.user).filter(pk=reader_study_pk).first()
+            )
             if self.reader_study is None:
                 raise NotFound("no such reader study")
             if not lesion_in_reader_study(self.lesion, self.reader_study):
@@ -152,22 +164,32 @@ class HeatMapRequest:
     def heat_maps(self):
         """The lesion's final-model maps: in a reader study, only its frozen model version's; else of
         ``?model_version=`` when given, else of the active models."""
-        maps = HeatMap.objects.filter(prediction__lesion=self.lesion, prediction__kind=PredictionKind.FINAL)
+        maps = HeatMap.objects.filter(
+            prediction__lesion=self.lesion, prediction__kind=PredictionKind.FINAL
+        )
         model_version = _whole_number(self.request, "model_version")
         if self.reader_study is not None:
             frozen = services.frozen_model_version(self.reader_study)
             if frozen is None:
-                raise Conflict(f"no model version is frozen for reader study {self.reader_study.name!r}; "
-                               "a coordinator sets one")
+                raise Conflict(
+                    f"no model version is frozen for reader study {self.reader_study.name!r}; "
+                    "a coordinator sets one"
+                )
             if model_version is not None and model_version != frozen.pk:
-                raise ValidationError({"model_version": f"reader study {self.reader_study.name!r} shows only "
-                                                        f"model version {frozen.pk} ({frozen})"})
+                raise ValidationError(
+                    {
+                        "model_version": f"reader study {self.reader_study.name!r} shows only "
+                        f"model version {frozen.pk} ({frozen})"
+                    }
+                )
             maps = maps.filter(prediction__model_version=frozen)
         elif model_version is not None:
             maps = maps.filter(prediction__model_version_id=model_version)
         else:
             maps = maps.filter(prediction__model_version__is_active=True)
-        return maps.select_related("prediction__model_version").order_by("prediction__model_version_id", "phase")
+        return maps.select_related("prediction__model_version").order_by(
+            "prediction__model_version_id", "phase"
+        )
 
 
 def heat_map_as_dict(heat_map, reader_study=None) -> dict:
@@ -185,12 +207,16 @@ def heat_map_as_dict(heat_map, reader_study=None) -> dict:
         "score": heat_map.prediction.score,
         "series_instance_uid": heat_map.series_instance_uid,
         "sop_instance_uid": heat_map.sop_instance_uid,
-        "window": {"row": heat_map.window_row, "column": heat_map.window_column,
-                   "rows": heat_map.window_rows, "columns": heat_map.window_columns},
+        "window": {
+            "row": heat_map.window_row,
+            "column": heat_map.window_column,
+            "rows": heat_map.window_rows,
+            "columns": heat_map.window_columns,
+        },
         "shape": heat_map.shape,
         "values": heat_map.values,
         "dicom": f"/api/v1/lesions/{heat_map.prediction.lesion_id}/heat-maps/{heat_map.phase}.dcm"
-                 f"?model_version={version.pk}{in_study}",
+        f"?model_version={version.pk}{in_study}",
     }
 
 
@@ -211,12 +237,17 @@ class LesionHeatMapsView(AnnotationErrorsMixin, APIView):
     def get(self, request, lesion_pk):
         asked = HeatMapRequest(request, lesion_pk)
         maps = list(asked.heat_maps()[: MAX_HEAT_MAPS_PER_RESPONSE + 1])
-        return Response({
-            "lesion": asked.lesion.pk,
-            "reader_study": asked.reader_study.pk if asked.reader_study else None,
-            "heat_maps": [heat_map_as_dict(m, asked.reader_study) for m in maps[:MAX_HEAT_MAPS_PER_RESPONSE]],
-            "truncated": len(maps) > MAX_HEAT_MAPS_PER_RESPONSE,
-        })
+        return Response(
+            {
+                "lesion": asked.lesion.pk,
+                "reader_study": asked.reader_study.pk if asked.reader_study else None,
+                "heat_maps": [
+                    heat_map_as_dict(m, asked.reader_study)
+                    for m in maps[:MAX_HEAT_MAPS_PER_RESPONSE]
+                ],
+                "truncated": len(maps) > MAX_HEAT_MAPS_PER_RESPONSE,
+            }
+        )
 
 
 class LesionHeatMapDicomView(AnnotationErrorsMixin, APIView):
@@ -231,14 +262,18 @@ class LesionHeatMapDicomView(AnnotationErrorsMixin, APIView):
         asked = HeatMapRequest(request, lesion_pk)
         lesion = asked.lesion
         if phase not in PHASES:
-            raise ValidationError({"phase": f"unknown phase {phase[:10]!r}; one of {', '.join(PHASES)}"})
+            raise ValidationError(
+                {"phase": f"unknown phase {phase[:10]!r}; one of {', '.join(PHASES)}"}
+            )
         maps = list(asked.heat_maps().filter(phase=phase)[:MAX_HEAT_MAPS_PER_RESPONSE])
         if not maps:
             raise NotFound(f"lesion {lesion.pk} has no heat map on {phase}")
         if len(maps) > 1:
             versions = sorted(m.prediction.model_version_id for m in maps)
             raise ValidationError(
-                {"model_version": f"several models have a heat map on {phase}: give one of {versions}"}
+                {
+                    "model_version": f"several models have a heat map on {phase}: give one of {versions}"
+                }
             )
         heat_map = maps[0]
         instance = Instance.objects.filter(sop_instance_uid=heat_map.sop_instance_uid).first()
@@ -252,17 +287,32 @@ class LesionHeatMapDicomView(AnnotationErrorsMixin, APIView):
             source = pydicom.dcmread(io.BytesIO(handle.read()))
         version = heat_map.prediction.model_version
         parametric_map = heat_map_parametric_map(
-            source, heat_map.values,
-            PatchWindow(heat_map.window_row, heat_map.window_column, heat_map.window_rows, heat_map.window_columns),
-            series_instance_uid=hd.UID(), sop_instance_uid=hd.UID(), method=heat_map.get_method_display(),
-            model_name=str(version), software_version=f"model version {version.pk}",
+            source,
+            heat_map.values,
+            PatchWindow(
+                heat_map.window_row,
+                heat_map.window_column,
+                heat_map.window_rows,
+                heat_map.window_columns,
+            ),
+            series_instance_uid=hd.UID(),
+            sop_instance_uid=hd.UID(),
+            method=heat_map.get_method_display(),
+            model_name=str(version),
+            software_version=f"model version {version.pk}",
         )
         out = io.BytesIO()
         parametric_map.save_as(out, enforce_file_format=True)
         filename = f"heat-map-lesion{lesion.pk}-{phase}-model{version.pk}.dcm"
-        audit_export(request.user, heat_map, filename, lesion=lesion.pk, phase=phase, model_version=version.pk,
-                     **({"reader_study": asked.reader_study.pk} if asked.reader_study else {}))
+        audit_export(
+            request.user,
+            heat_map,
+            filename,
+            lesion=lesion.pk,
+            phase=phase,
+            model_version=version.pk,
+            **({"reader_study": asked.reader_study.pk} if asked.reader_study else {}),
+        )
         response = HttpResponse(out.getvalue(), content_type="application/dicom")
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
-

@@ -1,4 +1,5 @@
 """CNN models, patch datasets, training and scoring tasks, the model registry."""
+
 from django.apps import AppConfig
 
 

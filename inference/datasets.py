@@ -14,6 +14,7 @@ IBSI features from :func:`inference.radiomics.compute_features`, cached under
 ``settings.VAR_DIR / "feature-cache"`` keyed by the slice's sha256, the ROI geometry,
 the radiomics settings, :data:`FEATURE_CODE_VERSION` and the mirp version.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,7 +35,13 @@ from portal.models import Instance
 from . import radiomics
 from .experiments import PatchSpec
 from .heatmaps import PatchWindow, patch_window
-from .patches import extract_lesion_patches, neighbour_indices, patient_to_pixel, roi_mask_channels, stack_phases
+from .patches import (
+    extract_lesion_patches,
+    neighbour_indices,
+    patient_to_pixel,
+    roi_mask_channels,
+    stack_phases,
+)
 from .radiomics import RadiomicsSettings
 
 PATCH_CODE_VERSION = 1  # bump when extraction changes, so cached patches are rebuilt
@@ -53,7 +60,9 @@ class LesionPatches:
     labels: np.ndarray  # 1 malignant, 0 benign, -1 unknown (no pathology)
     pathology_revisions: list[int | None]
     patches: np.ndarray
-    roi_extent_mm: np.ndarray  # each lesion's reference-ROI extent on its first phase (auxiliary targets)
+    roi_extent_mm: (
+        np.ndarray
+    )  # each lesion's reference-ROI extent on its first phase (auxiliary targets)
 
 
 def reference_roi(lesion: Lesion, phase: str) -> ROI | None:
@@ -70,7 +79,11 @@ def lesions_with_phases(phases, require_pathology: bool, lesion_ids=None):
 
     Returns ``(lesions, excluded)`` where ``excluded`` maps a reason to a number of lesions.
     """
-    queryset = Lesion.objects.select_related("study__patient", "pathology").prefetch_related("rois").order_by("pk")
+    queryset = (
+        Lesion.objects.select_related("study__patient", "pathology")
+        .prefetch_related("rois")
+        .order_by("pk")
+    )
     if lesion_ids is not None:
         queryset = queryset.filter(pk__in=lesion_ids)
     kept, excluded = [], {}
@@ -97,7 +110,9 @@ def _roi_slices(roi: ROI, neighbours: int) -> tuple[list[Instance], int]:
         centre = uids.index(roi.sop_instance_uid)
     else:  # drawn on an instance no longer in the series: the slice nearest the ROI centre
         z = roi.centre[2]
-        centre = int(np.argmin([abs((i.image_position_patient or [0, 0, 0])[2] - z) for i in instances]))
+        centre = int(
+            np.argmin([abs((i.image_position_patient or [0, 0, 0])[2] - z) for i in instances])
+        )
     indices = neighbour_indices(centre, neighbours, len(instances))
     return [instances[i] for i in indices], neighbours
 
@@ -107,8 +122,18 @@ def patch_cache_key(instances: list[Instance], roi: ROI, spec: PatchSpec) -> str
     content = {
         "code": PATCH_CODE_VERSION,
         "instances": [i.sha256 for i in instances],
-        "roi": {"points": roi.points, "sop_instance_uid": roi.sop_instance_uid, "frame": roi.frame_number},
-        "spec": [spec.field_of_view_mm, spec.size_px, spec.neighbours, spec.window_level, spec.window_width]
+        "roi": {
+            "points": roi.points,
+            "sop_instance_uid": roi.sop_instance_uid,
+            "frame": roi.frame_number,
+        },
+        "spec": [
+            spec.field_of_view_mm,
+            spec.size_px,
+            spec.neighbours,
+            spec.window_level,
+            spec.window_width,
+        ]
         + ([spec.roi_scale] if spec.roi_scale else [])
         + ([{"mask_scale": spec.mask_scale}] if spec.mask_scale else []),
     }
@@ -127,7 +152,9 @@ def cache_dir() -> Path:
 
 def _read_hu(instance: Instance) -> np.ndarray:
     if instance.number_of_frames and instance.number_of_frames > 1:
-        raise PatchError(f"instance {instance.sop_instance_uid}: multi-frame images are not supported for patches")
+        raise PatchError(
+            f"instance {instance.sop_instance_uid}: multi-frame images are not supported for patches"
+        )
     return instance.pixels_hu()
 
 
@@ -139,11 +166,22 @@ def roi_patches(roi: ROI, spec: PatchSpec, use_cache: bool = True) -> np.ndarray
     if use_cache and path.is_file():
         return np.load(path)
     reference = instances[centre_index]
-    if not (reference.image_position_patient and reference.image_orientation_patient and reference.pixel_spacing):
-        raise PatchError(f"ROI {roi.pk}: instance {reference.sop_instance_uid} lacks position, orientation or spacing")
+    if not (
+        reference.image_position_patient
+        and reference.image_orientation_patient
+        and reference.pixel_spacing
+    ):
+        raise PatchError(
+            f"ROI {roi.pk}: instance {reference.sop_instance_uid} lacks position, orientation or spacing"
+        )
     unique = {i.pk: _read_hu(i) for i in instances}
     volume = np.stack([unique[i.pk] for i in instances])
-    centre_rc = patient_to_pixel(roi.centre, reference.image_position_patient, reference.image_orientation_patient, reference.pixel_spacing)
+    centre_rc = patient_to_pixel(
+        roi.centre,
+        reference.image_position_patient,
+        reference.image_orientation_patient,
+        reference.pixel_spacing,
+    )
     patches = extract_lesion_patches(
         volume,
         reference.pixel_spacing,
@@ -172,12 +210,23 @@ def roi_patch_window(roi: ROI, spec: PatchSpec) -> tuple[Instance, PatchWindow]:
     """
     instances, centre_index = _roi_slices(roi, spec.neighbours)
     reference = instances[centre_index]
-    if not (reference.image_position_patient and reference.image_orientation_patient and reference.pixel_spacing):
-        raise PatchError(f"ROI {roi.pk}: instance {reference.sop_instance_uid} lacks position, orientation or spacing")
+    if not (
+        reference.image_position_patient
+        and reference.image_orientation_patient
+        and reference.pixel_spacing
+    ):
+        raise PatchError(
+            f"ROI {roi.pk}: instance {reference.sop_instance_uid} lacks position, orientation or spacing"
+        )
     centre_rc = patient_to_pixel(
-        roi.centre, reference.image_position_patient, reference.image_orientation_patient, reference.pixel_spacing
+        roi.centre,
+        reference.image_position_patient,
+        reference.image_orientation_patient,
+        reference.pixel_spacing,
     )
-    return reference, patch_window(centre_rc, reference.pixel_spacing, spec.field_of_view_for(roi_extent_mm(roi)))
+    return reference, patch_window(
+        centre_rc, reference.pixel_spacing, spec.field_of_view_for(roi_extent_mm(roi))
+    )
 
 
 def lesion_patches(lesion: Lesion, phases, spec: PatchSpec, use_cache: bool = True) -> np.ndarray:
@@ -195,7 +244,9 @@ def lesion_patches(lesion: Lesion, phases, spec: PatchSpec, use_cache: bool = Tr
     stacked = stack_phases(per_phase)
     if spec.roi_channels:
         extent = roi_extent_mm(reference_roi(lesion, phases[0]))
-        masks = roi_mask_channels(len(stacked), spec.size_px, spec.field_of_view_for(extent), extent)
+        masks = roi_mask_channels(
+            len(stacked), spec.size_px, spec.field_of_view_for(extent), extent
+        )
         stacked = np.concatenate([stacked, masks], axis=-1)
     return stacked
 
@@ -206,7 +257,9 @@ def _label_and_revision(lesion: Lesion) -> tuple[int, int | None]:
     return (-1, None) if pathology is None else (int(pathology.malignant), pathology.revision)
 
 
-def build_lesion_patches(lesions, phases, spec: PatchSpec, use_cache: bool = True, progress=None) -> LesionPatches:
+def build_lesion_patches(
+    lesions, phases, spec: PatchSpec, use_cache: bool = True, progress=None
+) -> LesionPatches:
     """Patches of ``lesions`` (from :func:`lesions_with_phases`); ``progress(done, total)`` is called as it goes."""
     arrays, labels, revisions, extents = [], [], [], []
     for done, lesion in enumerate(lesions, start=1):
@@ -217,7 +270,13 @@ def build_lesion_patches(lesions, phases, spec: PatchSpec, use_cache: bool = Tru
         revisions.append(revision)
         if progress is not None:
             progress(done, len(lesions))
-    shape = (0, 2 * spec.neighbours + 1, spec.size_px, spec.size_px, len(phases) + 2 * spec.roi_channels)
+    shape = (
+        0,
+        2 * spec.neighbours + 1,
+        spec.size_px,
+        spec.size_px,
+        len(phases) + 2 * spec.roi_channels,
+    )
     return LesionPatches(
         lesion_ids=[l.pk for l in lesions],
         patient_ids=[l.study.patient_id for l in lesions],
@@ -259,13 +318,20 @@ def feature_cache_key(instance: Instance, roi: ROI, radiomics_settings: Radiomic
         "code": FEATURE_CODE_VERSION,
         "mirp": importlib.metadata.version("mirp"),
         "instance": instance.sha256,
-        "roi": {"tool": roi.tool, "points": roi.points, "sop_instance_uid": roi.sop_instance_uid, "frame": roi.frame_number},
+        "roi": {
+            "tool": roi.tool,
+            "points": roi.points,
+            "sop_instance_uid": roi.sop_instance_uid,
+            "frame": roi.frame_number,
+        },
         "settings": dataclasses.asdict(radiomics_settings),
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=list).encode()).hexdigest()
 
 
-def roi_features(roi: ROI, radiomics_settings: RadiomicsSettings, use_cache: bool = True) -> dict[str, float]:
+def roi_features(
+    roi: ROI, radiomics_settings: RadiomicsSettings, use_cache: bool = True
+) -> dict[str, float]:
     """IBSI features of one ROI on the slice it was drawn on (from the cache when the same content made them).
 
     Raises :class:`FeatureError` naming the ROI when its slice lacks geometry, is
@@ -278,36 +344,58 @@ def roi_features(roi: ROI, radiomics_settings: RadiomicsSettings, use_cache: boo
     path = feature_cache_dir() / key[:2] / f"{key}.json"
     if use_cache and path.is_file():
         return json.loads(path.read_text())
-    if not (instance.image_position_patient and instance.image_orientation_patient and instance.pixel_spacing):
-        raise FeatureError(f"{where}: instance {instance.sop_instance_uid} lacks position, orientation or spacing")
+    if not (
+        instance.image_position_patient
+        and instance.image_orientation_patient
+        and instance.pixel_spacing
+    ):
+        raise FeatureError(
+            f"{where}: instance {instance.sop_instance_uid} lacks position, orientation or spacing"
+        )
     try:
         image = _read_hu(instance)
-        mask = radiomics.roi_mask(roi.tool, roi.points, instance.image_position_patient, instance.image_orientation_patient,
-                                  instance.pixel_spacing, image.shape)
+        mask = radiomics.roi_mask(
+            roi.tool,
+            roi.points,
+            instance.image_position_patient,
+            instance.image_orientation_patient,
+            instance.pixel_spacing,
+            image.shape,
+        )
     except (PatchError, radiomics.RoiMaskError) as exc:
         raise FeatureError(f"{where}: {exc}") from None
     features = radiomics.compute_features(image, instance.pixel_spacing, mask, radiomics_settings)
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as handle:
+        with tempfile.NamedTemporaryFile(
+            "w", dir=path.parent, suffix=".tmp", delete=False
+        ) as handle:
             json.dump(features, handle)
         os.replace(handle.name, path)  # atomic: a concurrent reader never sees half a file
     return features
 
 
-def lesion_features(lesion: Lesion, phases, radiomics_settings: RadiomicsSettings, use_cache: bool = True) -> dict[str, float]:
+def lesion_features(
+    lesion: Lesion, phases, radiomics_settings: RadiomicsSettings, use_cache: bool = True
+) -> dict[str, float]:
     """Every phase's reference-ROI features, named ``<phase>:<feature>``."""
     features = {}
     for phase in phases:
         roi = reference_roi(lesion, phase)
         if roi is None:
             raise FeatureError(f"lesion {lesion.pk} has no ROI on {phase}")
-        features.update({f"{phase}:{name}": value for name, value in roi_features(roi, radiomics_settings, use_cache).items()})
+        features.update(
+            {
+                f"{phase}:{name}": value
+                for name, value in roi_features(roi, radiomics_settings, use_cache).items()
+            }
+        )
     return features
 
 
-def build_lesion_features(lesions, phases, radiomics_settings: RadiomicsSettings, use_cache: bool = True,
-                          progress=None) -> LesionFeatures:
+def build_lesion_features(
+    lesions, phases, radiomics_settings: RadiomicsSettings, use_cache: bool = True, progress=None
+) -> LesionFeatures:
     """Features of ``lesions`` (from :func:`lesions_with_phases`); ``progress(done, total)`` is called as it goes."""
     rows, labels, revisions = [], [], []
     for done, lesion in enumerate(lesions, start=1):

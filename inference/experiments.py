@@ -9,6 +9,7 @@ reference ROI and a scikit-learn classifier; :mod:`inference.radiomics`).
 
 No TensorFlow or Keras here: the web process reads experiments too.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -84,22 +85,29 @@ def _check_override_value(name: str, default, value):
         if not _is_number(value) or not low <= value <= high:
             raise OverrideError(name, f"must be from {low} to {high} (got {value!r})")
     if name == "builder_options.filters":
-        if not isinstance(value, list) or not 1 <= len(value) <= MAX_FILTER_LAYERS or not all(
-            _is_number(n) and isinstance(n, int) and 1 <= n <= MAX_FILTERS for n in value
+        if (
+            not isinstance(value, list)
+            or not 1 <= len(value) <= MAX_FILTER_LAYERS
+            or not all(
+                _is_number(n) and isinstance(n, int) and 1 <= n <= MAX_FILTERS for n in value
+            )
         ):
             raise OverrideError(
-                name, f"must be a list of 1 to {MAX_FILTER_LAYERS} whole numbers from 1 to {MAX_FILTERS}"
+                name,
+                f"must be a list of 1 to {MAX_FILTER_LAYERS} whole numbers from 1 to {MAX_FILTERS}",
             )
 
 
 def check_overrides(data: dict, overrides: dict):
     """Check ``overrides`` against the experiment ``data`` (its ``as_dict()``): :class:`OverrideError`."""
     if not isinstance(overrides, dict):
-        raise OverrideError("overrides", "must be an object of experiment fields, e.g. {\"epochs\": 3}")
+        raise OverrideError(
+            "overrides", 'must be an object of experiment fields, e.g. {"epochs": 3}'
+        )
     for key, value in overrides.items():
         if key in NESTED_FIELDS:
             if not isinstance(value, dict):
-                raise OverrideError(key, "must be an object, e.g. {\"size_px\": 32}")
+                raise OverrideError(key, 'must be an object, e.g. {"size_px": 32}')
             for inner, inner_value in value.items():
                 _check_override_value(f"{key}.{inner}", data[key].get(inner), inner_value)
         elif key in data:
@@ -159,7 +167,9 @@ class Augmentation:
 
     enabled: bool = True
     flip: bool = True
-    dihedral: bool = False  # also rotate by multiples of 90 degrees (a lesion has no preferred orientation)
+    dihedral: bool = (
+        False  # also rotate by multiples of 90 degrees (a lesion has no preferred orientation)
+    )
     max_rotation_deg: float = 10.0
     max_shift_px: float = 2.0
     hu_jitter: float = 10.0  # SD of an additive HU offset per sample, before windowing
@@ -179,7 +189,9 @@ class Variant:
             raise ExperimentError(f"variant {self.name}: no phases")
         unknown = [p for p in self.phases if p not in PHASES]
         if unknown:
-            raise ExperimentError(f"variant {self.name}: unknown phase(s) {unknown}; use {list(PHASES)}")
+            raise ExperimentError(
+                f"variant {self.name}: unknown phase(s) {unknown}; use {list(PHASES)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -218,7 +230,9 @@ class Experiment:
         for variant in self.variants:
             if variant.name == name:
                 return variant
-        raise ExperimentError(f"experiment {self.name} has no variant {name!r}; choose one of {self.variant_names}")
+        raise ExperimentError(
+            f"experiment {self.name} has no variant {name!r}; choose one of {self.variant_names}"
+        )
 
     @property
     def variant_names(self) -> list[str]:
@@ -238,10 +252,14 @@ class Experiment:
         except SettingsError as exc:
             raise ExperimentError(str(exc)) from None
         if self.builder not in BUILDER_MIN_INPUT_SIZE:
-            raise ExperimentError(f"unknown builder {self.builder!r}; choose one of {sorted(BUILDER_MIN_INPUT_SIZE)}")
+            raise ExperimentError(
+                f"unknown builder {self.builder!r}; choose one of {sorted(BUILDER_MIN_INPUT_SIZE)}"
+            )
         minimum = BUILDER_MIN_INPUT_SIZE[self.builder]
         if self.patch.size_px < minimum:
-            raise ExperimentError(f"builder {self.builder} needs patch.size_px >= {minimum} (got {self.patch.size_px})")
+            raise ExperimentError(
+                f"builder {self.builder} needs patch.size_px >= {minimum} (got {self.patch.size_px})"
+            )
         if not self.variants:
             raise ExperimentError("an experiment needs at least one variant")
         names = [v.name for v in self.variants]
@@ -251,14 +269,20 @@ class Experiment:
             variant.validate()
         self.patch.validate()
         if not 0 <= self.weight_averaging_from <= self.epochs:
-            raise ExperimentError("weight_averaging_from must be 0 (off) or an epoch from 1 to epochs")
+            raise ExperimentError(
+                "weight_averaging_from must be 0 (off) or an epoch from 1 to epochs"
+            )
         if self.auxiliary_weight < 0:
             raise ExperimentError("auxiliary_weight must be 0 (off) or positive")
         if self.epochs < 1 or self.batch_size < 1 or self.folds < 2 or self.learning_rate <= 0:
-            raise ExperimentError("epochs and batch_size must be >= 1, folds >= 2, learning_rate > 0")
+            raise ExperimentError(
+                "epochs and batch_size must be >= 1, folds >= 2, learning_rate > 0"
+            )
         weights = self.builder_options.get("weights")
         if weights is not None and not Path(weights).is_file():
-            raise ExperimentError(f"weights file {weights} does not exist (weights are never downloaded)")
+            raise ExperimentError(
+                f"weights file {weights} does not exist (weights are never downloaded)"
+            )
         return self
 
     def as_dict(self) -> dict:
@@ -277,8 +301,14 @@ class Experiment:
             variants = tuple(Variant(v["name"], tuple(v["phases"])) for v in data.pop("variants"))
             patch = PatchSpec(**data.pop("patch", {}))
             augmentation = Augmentation(**data.pop("augmentation", {}))
-            experiment = cls(variants=variants, patch=patch, augmentation=augmentation, radiomics=radiomics,
-                             classifier=classifier, **data)
+            experiment = cls(
+                variants=variants,
+                patch=patch,
+                augmentation=augmentation,
+                radiomics=radiomics,
+                classifier=classifier,
+                **data,
+            )
         except (KeyError, TypeError) as exc:
             raise ExperimentError(f"not a valid experiment description: {exc}") from None
         return experiment.validate()
@@ -295,7 +325,13 @@ class Experiment:
         if overrides.get("builder", data["builder"]) != data["builder"]:
             data["builder_options"] = {}  # another network: the old one's options do not apply
         for key, value in overrides.items():
-            if key in ("patch", "augmentation", "builder_options", "radiomics", "classifier") and isinstance(value, dict):
+            if key in (
+                "patch",
+                "augmentation",
+                "builder_options",
+                "radiomics",
+                "classifier",
+            ) and isinstance(value, dict):
                 data[key] = {**data[key], **value}
             elif key in data:
                 data[key] = value
@@ -407,5 +443,7 @@ def get_experiment(name_or_path: str, overrides: dict | None = None) -> Experime
     elif name_or_path.endswith(".json") and Path(name_or_path).is_file():
         experiment = Experiment.from_dict(json.loads(Path(name_or_path).read_text()))
     else:
-        raise ExperimentError(f"unknown experiment {name_or_path!r}; choose one of {sorted(EXPERIMENTS)} or a .json file")
+        raise ExperimentError(
+            f"unknown experiment {name_or_path!r}; choose one of {sorted(EXPERIMENTS)} or a .json file"
+        )
     return experiment.with_overrides(overrides or {})

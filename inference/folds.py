@@ -2,6 +2,7 @@
 
 Shared by every model family (no Keras here).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -24,7 +25,9 @@ def assign_folds(labels, patient_ids, n_folds: int, seed: int) -> np.ndarray:
         raise ValueError(f"{n_patients} patients cannot fill {n_folds} folds")
     folds = np.zeros(len(labels), dtype=np.int64)
     splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(labels)), labels, groups), start=1):
+    for fold, (_, held_out) in enumerate(
+        splitter.split(np.zeros(len(labels)), labels, groups), start=1
+    ):
         folds[held_out] = fold
     return folds
 
@@ -45,7 +48,9 @@ def out_of_fold_metrics(labels, folds, oof_scores, fold_aucs) -> dict:
     return {
         "oof_auc": safe_auc(labels, oof_scores),
         "fold_auc": {str(k): v for k, v in fold_aucs.items()},
-        "oof_accuracy_at_0_5": float(np.mean((oof_scores >= 0.5) == (labels == 1))) if len(labels) else None,
+        "oof_accuracy_at_0_5": float(np.mean((oof_scores >= 0.5) == (labels == 1)))
+        if len(labels)
+        else None,
         "n_lesions": int(len(labels)),
         "n_malignant": int((labels == 1).sum()),
         "n_benign": int((labels == 0).sum()),

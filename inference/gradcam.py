@@ -4,6 +4,7 @@
 when the model has one at its top level and the backend is TensorFlow, else occlusion
 sensitivity (see :mod:`inference.heatmaps` for both, with references).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -62,7 +63,9 @@ def grad_cam(model, layer, patches: np.ndarray) -> np.ndarray:
     import tensorflow as tf
 
     key = (id(model), layer.name)
-    if key not in _FEATURE_MODELS:  # built once per loaded model (the worker caches those), not per lesion
+    if (
+        key not in _FEATURE_MODELS
+    ):  # built once per loaded model (the worker caches those), not per lesion
         if len(_FEATURE_MODELS) >= 8:
             _FEATURE_MODELS.clear()
         _FEATURE_MODELS[key] = (model, keras.Model(model.inputs, [layer.output, model.outputs[0]]))
@@ -78,7 +81,9 @@ def grad_cam(model, layer, patches: np.ndarray) -> np.ndarray:
     return np.asarray(cams, np.float64).mean(axis=0)
 
 
-def lesion_heat_maps(model, patches: np.ndarray, phases, max_side: int, occlusion_grid: int = 8) -> list[LesionHeatMap]:
+def lesion_heat_maps(
+    model, patches: np.ndarray, phases, max_side: int, occlusion_grid: int = 8
+) -> list[LesionHeatMap]:
     """Per phase, a map of what drove ``model``'s score for one lesion's ``(samples, size, size, channels)`` patches.
 
     Channels are the phases in order (then any ROI mask channels, never occluded).

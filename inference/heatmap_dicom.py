@@ -9,6 +9,7 @@ segment. The map is resampled (bilinear) onto the source image's pixel grid, zer
 outside the patch the model saw, so it shares the image's plane position and
 orientation and references it in each frame's Derivation Image Sequence.
 """
+
 from __future__ import annotations
 
 import highdicom as hd
@@ -39,8 +40,15 @@ def map_on_image(values, window: PatchWindow, rows: int, columns: int) -> np.nda
 
 
 def heat_map_parametric_map(
-    source: Dataset, values, window: PatchWindow, *, series_instance_uid: str, sop_instance_uid: str,
-    method: str, model_name: str, software_version: str,
+    source: Dataset,
+    values,
+    window: PatchWindow,
+    *,
+    series_instance_uid: str,
+    sop_instance_uid: str,
+    method: str,
+    model_name: str,
+    software_version: str,
 ) -> hd.pm.ParametricMap:
     """A Parametric Map of one heat map over the single-frame CT image ``source`` (the patch's ROI slice).
 

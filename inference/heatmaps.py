@@ -19,6 +19,7 @@ lesion's score is their mean), the positive part kept and scaled to [0, 1] by th
 maximum (all zeros when nothing raised the score), and kept at most
 ``max_side`` a side (block means).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -73,7 +74,9 @@ def bound_map(values: np.ndarray, max_side: int) -> np.ndarray:
         return values
     padded_shape = [int(np.ceil(side / f)) * f for side, f in zip(values.shape, factors)]
     padded = np.pad(values, [(0, p - s) for p, s in zip(padded_shape, values.shape)], mode="edge")
-    blocks = padded.reshape(padded_shape[0] // factors[0], factors[0], padded_shape[1] // factors[1], factors[1])
+    blocks = padded.reshape(
+        padded_shape[0] // factors[0], factors[0], padded_shape[1] // factors[1], factors[1]
+    )
     return blocks.mean(axis=(1, 3)).astype(np.float32)
 
 
@@ -89,7 +92,9 @@ def occlusion_sensitivity(
     """
     patches = np.asarray(patches, np.float32)
     if patches.ndim != 4:
-        raise ValueError(f"patches must be (samples, size, size, channels), got shape {patches.shape}")
+        raise ValueError(
+            f"patches must be (samples, size, size, channels), got shape {patches.shape}"
+        )
     size_r, size_c = patches.shape[1:3]
     grid = max(1, min(grid, size_r, size_c))
     row_edges = np.linspace(0, size_r, grid + 1).round().astype(int)
@@ -98,6 +103,8 @@ def occlusion_sensitivity(
     for i in range(grid):
         for j in range(grid):
             cell = batch[1 + i * grid + j]
-            cell[:, row_edges[i]:row_edges[i + 1], column_edges[j]:column_edges[j + 1], channel] = baseline
+            cell[
+                :, row_edges[i] : row_edges[i + 1], column_edges[j] : column_edges[j + 1], channel
+            ] = baseline
     scores = np.asarray(predict(batch), np.float64).reshape(-1)
     return (scores[0] - scores[1:]).reshape(grid, grid)

@@ -2,6 +2,7 @@
 
 No TensorFlow here: the web process imports this module.
 """
+
 from datetime import timedelta
 
 from django.conf import settings
@@ -33,7 +34,9 @@ class TrainingRunQuerySet(models.QuerySet):
         """Running runs whose worker has not written a heartbeat for ``minutes`` (default: settings)."""
         minutes = heartbeat_timeout_minutes() if minutes is None else minutes
         cutoff = (now or timezone.now()) - timedelta(minutes=minutes)
-        return self.filter(state=RunState.RUNNING).filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff))
+        return self.filter(state=RunState.RUNNING).filter(
+            Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+        )
 
 
 def heartbeat_timeout_minutes():
@@ -43,18 +46,28 @@ def heartbeat_timeout_minutes():
 class TrainingRun(models.Model):
     """One training of one experiment variant: patient-grouped k-fold, then a final model on all lesions."""
 
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     experiment_name = models.CharField(max_length=100)
-    experiment = models.JSONField(help_text="the resolved experiment (inference.experiments.Experiment.as_dict())")
+    experiment = models.JSONField(
+        help_text="the resolved experiment (inference.experiments.Experiment.as_dict())"
+    )
     variant = models.CharField(max_length=32)
-    state = models.CharField(max_length=10, choices=RunState.choices, default=RunState.QUEUED, db_index=True)
+    state = models.CharField(
+        max_length=10, choices=RunState.choices, default=RunState.QUEUED, db_index=True
+    )
     cancel_requested = models.BooleanField(default=False)
-    progress = models.JSONField(default=dict, blank=True, help_text="fold, epoch, loss, per-fold validation AUC, history")
+    progress = models.JSONField(
+        default=dict, blank=True, help_text="fold, epoch, loss, per-fold validation AUC, history"
+    )
     log = models.TextField(blank=True)
     error = models.TextField(blank=True)
     timings = models.JSONField(default=dict, blank=True, help_text="seconds per stage")
     device = models.CharField(max_length=200, blank=True)
-    worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the process that ran it")
+    worker = models.CharField(
+        max_length=200, blank=True, help_text="host:pid of the process that ran it"
+    )
     celery_task_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -68,7 +81,8 @@ class TrainingRun(models.Model):
         constraints = [
             # At most one queued or running run per experiment and variant (services.start_training).
             models.UniqueConstraint(
-                fields=["experiment_name", "variant"], condition=Q(state__in=["queued", "running"]),
+                fields=["experiment_name", "variant"],
+                condition=Q(state__in=["queued", "running"]),
                 name="one_live_run_per_experiment_variant",
             ),
         ]
@@ -92,29 +106,43 @@ class ModelVersion(models.Model):
     and a CM radiomics model are different experiments, so both can be active.
     """
 
-    training_run = models.OneToOneField(TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="model_version")
+    training_run = models.OneToOneField(
+        TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="model_version"
+    )
     experiment_name = models.CharField(max_length=100)
     experiment = models.JSONField()
     family = models.CharField(max_length=10, choices=ModelFamily.choices, default=ModelFamily.CNN)
     variant = models.CharField(max_length=32)
-    phases = models.JSONField(help_text="phases it reads, in order (stacked as channels, or concatenated features)")
+    phases = models.JSONField(
+        help_text="phases it reads, in order (stacked as channels, or concatenated features)"
+    )
     builder = models.CharField(max_length=50, help_text="Keras builder, or radiomics-<classifier>")
     version = models.PositiveIntegerField(help_text="1, 2, ... per experiment and variant")
     metrics = models.JSONField(default=dict, help_text="out-of-fold AUC, per-fold AUC, counts")
-    artifact = models.FileField(max_length=200, help_text="final model (all lesions): .keras file, or .joblib for radiomics")
+    artifact = models.FileField(
+        max_length=200, help_text="final model (all lesions): .keras file, or .joblib for radiomics"
+    )
     artifact_sha256 = models.CharField(max_length=64)
-    training_data = models.JSONField(default=dict, help_text="lesion ids, pathology revisions, fold of each lesion")
+    training_data = models.JSONField(
+        default=dict, help_text="lesion ids, pathology revisions, fold of each lesion"
+    )
     is_active = models.BooleanField(default=False)
     activated_at = models.DateTimeField(null=True, blank=True)
-    activated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["experiment_name", "variant", "version"], name="one_version_number"),
             models.UniqueConstraint(
-                fields=["experiment_name", "variant"], condition=Q(is_active=True), name="one_active_model_per_experiment_variant"
+                fields=["experiment_name", "variant", "version"], name="one_version_number"
+            ),
+            models.UniqueConstraint(
+                fields=["experiment_name", "variant"],
+                condition=Q(is_active=True),
+                name="one_active_model_per_experiment_variant",
             ),
         ]
 
@@ -134,17 +162,27 @@ class Prediction(models.Model):
     ``final`` scores come from the final model (lesions it trained on, or new ones).
     """
 
-    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="predictions")
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="predictions"
+    )
     lesion = models.ForeignKey(Lesion, on_delete=models.CASCADE, related_name="predictions")
     kind = models.CharField(max_length=12, choices=PredictionKind.choices)
-    fold = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1..k for out-of-fold scores")
+    fold = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="1..k for out-of-fold scores"
+    )
     score = models.FloatField()
-    in_training_data = models.BooleanField(default=False, help_text="the final model trained on this lesion")
+    in_training_data = models.BooleanField(
+        default=False, help_text="the final model trained on this lesion"
+    )
     created_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["model_version_id", "lesion_id", "kind"]
-        constraints = [models.UniqueConstraint(fields=["model_version", "lesion", "kind"], name="one_prediction_per_kind")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version", "lesion", "kind"], name="one_prediction_per_kind"
+            )
+        ]
 
 
 class PendingScoring(models.Model):
@@ -184,7 +222,9 @@ class HeatMap(models.Model):
     prediction = models.ForeignKey(Prediction, on_delete=models.CASCADE, related_name="heat_maps")
     phase = models.CharField(max_length=8)
     method = models.CharField(max_length=12, choices=HeatMapMethod.choices)
-    layer = models.CharField(max_length=100, blank=True, help_text="Grad-CAM: the layer whose activations it weighs")
+    layer = models.CharField(
+        max_length=100, blank=True, help_text="Grad-CAM: the layer whose activations it weighs"
+    )
     series_instance_uid = models.CharField(max_length=64)
     sop_instance_uid = models.CharField(max_length=64)
     window_row = models.FloatField()
@@ -197,7 +237,11 @@ class HeatMap(models.Model):
 
     class Meta:
         ordering = ["prediction_id", "phase"]
-        constraints = [models.UniqueConstraint(fields=["prediction", "phase"], name="one_heat_map_per_prediction_phase")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["prediction", "phase"], name="one_heat_map_per_prediction_phase"
+            )
+        ]
 
     def __str__(self):
         return f"heat map {self.phase} of prediction {self.prediction_id} ({self.method})"
@@ -210,8 +254,12 @@ class ReaderStudyModel(models.Model):
     names it. (In the inference app: annotations may not import inference.)
     """
 
-    reader_study = models.OneToOneField(ReaderStudy, on_delete=models.CASCADE, related_name="frozen_model")
-    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="reader_studies")
+    reader_study = models.OneToOneField(
+        ReaderStudy, on_delete=models.CASCADE, related_name="frozen_model"
+    )
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, related_name="reader_studies"
+    )
     set_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -5,6 +5,7 @@
 probability of malignancy. Imported only by training/scoring code (never by the
 web process).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,12 +34,16 @@ def build_model(name: str, input_shape, **options) -> keras.Model:
         raise ValueError(f"unknown builder {name!r}; choose one of {sorted(BUILDERS)}")
     minimum = BUILDER_MIN_INPUT_SIZE[name]
     if min(input_shape[:2]) < minimum:
-        raise ValueError(f"{name} needs inputs of at least {minimum}x{minimum} pixels, got {input_shape[:2]}")
+        raise ValueError(
+            f"{name} needs inputs of at least {minimum}x{minimum} pixels, got {input_shape[:2]}"
+        )
     return BUILDERS[name](tuple(input_shape), **options)
 
 
 @register("small_cnn")
-def build_small_cnn(input_shape, filters=(16, 32, 64), dense_units=32, dropout=0.3, pooling="avg") -> keras.Model:
+def build_small_cnn(
+    input_shape, filters=(16, 32, 64), dense_units=32, dropout=0.3, pooling="avg"
+) -> keras.Model:
     """A small CPU-friendly CNN: (conv-BN-ReLU, max-pool) blocks, a pooling head, sigmoid output.
 
     ``pooling`` is ``"avg"`` (global average pooling: translation invariant, averages the
@@ -122,11 +127,15 @@ def build_roi_cnn(
     x = ImageChannels(roi_channels)(inputs)
     for index, n_filters in enumerate(filters):
         dilation = 2 if index == len(filters) - 1 and index > 0 else 1
-        x = layers.Conv2D(n_filters, 3, padding="same", dilation_rate=dilation, use_bias=not batch_norm)(x)
+        x = layers.Conv2D(
+            n_filters, 3, padding="same", dilation_rate=dilation, use_bias=not batch_norm
+        )(x)
         if batch_norm:
             x = layers.BatchNormalization()(x)
         x = layers.Activation("relu")(x)
-    pooled = layers.Concatenate()([RoiPooling(roi_channels)(x, inputs), layers.GlobalAveragePooling2D()(x)])
+    pooled = layers.Concatenate()(
+        [RoiPooling(roi_channels)(x, inputs), layers.GlobalAveragePooling2D()(x)]
+    )
     x = layers.Dense(dense_units, activation="relu")(pooled)
     x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(1, activation="sigmoid", name="malignant")(x)
@@ -147,14 +156,18 @@ def build_inception_v3(input_shape, weights=None, dropout=0.4) -> keras.Model:
     channels = input_shape[-1]
     if weights is not None:
         if not Path(weights).is_file():
-            raise ValueError(f"weights file {weights} does not exist (weights are never downloaded)")
+            raise ValueError(
+                f"weights file {weights} does not exist (weights are never downloaded)"
+            )
         if channels != 3:
             x = layers.Conv2D(3, 1, name="phases_to_rgb")(x)
         backbone = keras.applications.InceptionV3(
             include_top=False, weights=weights, input_shape=(*input_shape[:2], 3), pooling="avg"
         )
     else:
-        backbone = keras.applications.InceptionV3(include_top=False, weights=None, input_shape=input_shape, pooling="avg")
+        backbone = keras.applications.InceptionV3(
+            include_top=False, weights=None, input_shape=input_shape, pooling="avg"
+        )
     x = backbone(x)
     x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(1, activation="sigmoid", name="malignant")(x)

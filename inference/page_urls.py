@@ -1,4 +1,5 @@
 """HTML pages of the inference app."""
+
 from django.urls import path
 
 from . import views

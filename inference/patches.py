@@ -7,6 +7,7 @@ rows, then between columns; an in-plane centre is ``(row, column)`` in (fraction
 pixel indices. Patches are ``(samples, size, size)`` float32 in [0, 1] after
 windowing; multi-phase inputs stack phases as the last (channel) axis.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,7 +25,12 @@ def window_hu(hu: np.ndarray, level: float, width: float) -> np.ndarray:
 
 
 def sampling_grid(
-    centre_rc, pixel_spacing, field_of_view_mm: float, size_px: int, rotation_deg: float = 0.0, shift_px=(0.0, 0.0)
+    centre_rc,
+    pixel_spacing,
+    field_of_view_mm: float,
+    size_px: int,
+    rotation_deg: float = 0.0,
+    shift_px=(0.0, 0.0),
 ) -> np.ndarray:
     """Pixel coordinates ``(2, size, size)`` that sample a square field of view around ``centre_rc``.
 
@@ -34,7 +40,9 @@ def sampling_grid(
     """
     pitch_mm = field_of_view_mm / size_px
     offsets = (np.arange(size_px, dtype=np.float64) - (size_px - 1) / 2.0) * pitch_mm
-    dy, dx = np.meshgrid(offsets + shift_px[0] * pitch_mm, offsets + shift_px[1] * pitch_mm, indexing="ij")
+    dy, dx = np.meshgrid(
+        offsets + shift_px[0] * pitch_mm, offsets + shift_px[1] * pitch_mm, indexing="ij"
+    )
     if rotation_deg:
         angle = np.deg2rad(rotation_deg)
         dy, dx = np.cos(angle) * dy - np.sin(angle) * dx, np.sin(angle) * dy + np.cos(angle) * dx
@@ -43,7 +51,9 @@ def sampling_grid(
     return np.stack([rows, columns])
 
 
-def resample_patch(image_hu: np.ndarray, pixel_spacing, centre_rc, field_of_view_mm: float, size_px: int) -> np.ndarray:
+def resample_patch(
+    image_hu: np.ndarray, pixel_spacing, centre_rc, field_of_view_mm: float, size_px: int
+) -> np.ndarray:
     """A ``(size, size)`` HU patch of one 2-D image, bilinear, air outside the image."""
     grid = sampling_grid(centre_rc, pixel_spacing, field_of_view_mm, size_px)
     return ndimage.map_coordinates(
@@ -53,7 +63,10 @@ def resample_patch(image_hu: np.ndarray, pixel_spacing, centre_rc, field_of_view
 
 def neighbour_indices(centre_slice: int, neighbours: int, n_slices: int) -> list[int]:
     """Slice indices ``centre - k .. centre + k``, clamped to the volume (edge slices repeat)."""
-    return [min(max(centre_slice + offset, 0), n_slices - 1) for offset in range(-neighbours, neighbours + 1)]
+    return [
+        min(max(centre_slice + offset, 0), n_slices - 1)
+        for offset in range(-neighbours, neighbours + 1)
+    ]
 
 
 def extract_lesion_patches(
@@ -79,7 +92,9 @@ def extract_lesion_patches(
     if volume_hu.ndim != 3:
         raise ValueError(f"volume must be (slices, rows, columns), got shape {volume_hu.shape}")
     if not 0 <= centre_slice < volume_hu.shape[0]:
-        raise ValueError(f"centre slice {centre_slice} is outside a volume of {volume_hu.shape[0]} slices")
+        raise ValueError(
+            f"centre slice {centre_slice} is outside a volume of {volume_hu.shape[0]} slices"
+        )
     patches = [
         resample_patch(volume_hu[index], pixel_spacing, centre_rc, field_of_view_mm, size_px)
         for index in neighbour_indices(centre_slice, neighbours, volume_hu.shape[0])
@@ -128,13 +143,19 @@ def augment_batch(
                 out[i] = out[i, ::-1, :, :]
             if rng.random() < 0.5:
                 out[i] = out[i, :, ::-1, :]
-        angle = np.deg2rad(rng.uniform(-max_rotation_deg, max_rotation_deg)) if max_rotation_deg else 0.0
+        angle = (
+            np.deg2rad(rng.uniform(-max_rotation_deg, max_rotation_deg))
+            if max_rotation_deg
+            else 0.0
+        )
         shift = rng.uniform(-max_shift_px, max_shift_px, size=2) if max_shift_px else np.zeros(2)
         if angle or shift.any():
             rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
             offset = np.array([centre, centre]) - rotation @ np.array([centre, centre]) + shift
             for c in range(out.shape[-1]):
-                out[i, :, :, c] = ndimage.affine_transform(out[i, :, :, c], rotation, offset=offset, order=1, mode="nearest")
+                out[i, :, :, c] = ndimage.affine_transform(
+                    out[i, :, :, c], rotation, offset=offset, order=1, mode="nearest"
+                )
     if hu_jitter:
         out += (rng.normal(0.0, hu_jitter, size=(n, 1, 1, 1)) / window_width).astype(np.float32)
         np.clip(out, 0.0, 1.0, out=out)
@@ -180,13 +201,20 @@ def roi_statistics(patches: np.ndarray, roi_radius_px: np.ndarray) -> np.ndarray
             inside, around = patches[i, :, :, c][disc], patches[i, :, :, c][rim]
             mean = inside.mean()
             rim_mean = around.mean() if around.size else mean
-            out[i, c * 5:(c + 1) * 5] = (mean, inside.std(), np.percentile(inside, 10), rim_mean - mean,
-                                         around.std() if around.size else 0.0)
+            out[i, c * 5 : (c + 1) * 5] = (
+                mean,
+                inside.std(),
+                np.percentile(inside, 10),
+                rim_mean - mean,
+                around.std() if around.size else 0.0,
+            )
         out[i, -1] = np.log(radius)
     return out
 
 
-def roi_mask_channels(samples: int, size_px: int, field_of_view_mm: float, roi_extent_mm: float) -> np.ndarray:
+def roi_mask_channels(
+    samples: int, size_px: int, field_of_view_mm: float, roi_extent_mm: float
+) -> np.ndarray:
     """``(samples, size, size, 2)`` masks: the ROI disc (radius ``roi_extent_mm``) and the rim out to 1.6 times it.
 
     Appended to a lesion's patches as two extra channels when ``patch.roi_channels`` is

@@ -30,6 +30,7 @@ The classifier on these features (fitted inside the training folds) is in
 :mod:`inference.radiomics_training`, which imports scikit-learn; this module does not,
 so the web process reads radiomics settings without it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -99,7 +100,14 @@ class RadiomicsSettings:
     discretisation: str = "fixed_bin_size"
     bin_width_hu: float = 25.0
     bin_count: int = 32
-    families: tuple[str, ...] = ("morphology", "statistics", "intensity_histogram", "glcm", "glrlm", "glszm")
+    families: tuple[str, ...] = (
+        "morphology",
+        "statistics",
+        "intensity_histogram",
+        "glcm",
+        "glrlm",
+        "glszm",
+    )
 
     @classmethod
     def from_dict(cls, data) -> "RadiomicsSettings":
@@ -107,26 +115,48 @@ class RadiomicsSettings:
 
     def validate(self) -> "RadiomicsSettings":
         if not (isinstance(self.spacing_mm, (int, float)) and self.spacing_mm > 0):
-            raise SettingsError(f"radiomics.spacing_mm must be a positive number of mm (got {self.spacing_mm!r})")
+            raise SettingsError(
+                f"radiomics.spacing_mm must be a positive number of mm (got {self.spacing_mm!r})"
+            )
         if self.interpolation not in INTERPOLATIONS:
-            raise SettingsError(f"radiomics.interpolation {self.interpolation!r} is unknown; choose one of {list(INTERPOLATIONS)}")
+            raise SettingsError(
+                f"radiomics.interpolation {self.interpolation!r} is unknown; choose one of {list(INTERPOLATIONS)}"
+            )
         if not (isinstance(self.mask_threshold, (int, float)) and 0 < self.mask_threshold <= 1):
-            raise SettingsError(f"radiomics.mask_threshold must lie in (0, 1] (got {self.mask_threshold!r})")
+            raise SettingsError(
+                f"radiomics.mask_threshold must lie in (0, 1] (got {self.mask_threshold!r})"
+            )
         low_high = self.intensity_range_hu
-        if (not isinstance(low_high, (tuple, list)) or len(low_high) != 2
-                or not all(isinstance(v, (int, float)) for v in low_high) or low_high[0] >= low_high[1]):
-            raise SettingsError(f"radiomics.intensity_range_hu must be [low, high] HU with low < high (got {low_high!r})")
+        if (
+            not isinstance(low_high, (tuple, list))
+            or len(low_high) != 2
+            or not all(isinstance(v, (int, float)) for v in low_high)
+            or low_high[0] >= low_high[1]
+        ):
+            raise SettingsError(
+                f"radiomics.intensity_range_hu must be [low, high] HU with low < high (got {low_high!r})"
+            )
         if self.discretisation not in DISCRETISATIONS:
-            raise SettingsError(f"radiomics.discretisation {self.discretisation!r} is unknown; choose one of {list(DISCRETISATIONS)}")
+            raise SettingsError(
+                f"radiomics.discretisation {self.discretisation!r} is unknown; choose one of {list(DISCRETISATIONS)}"
+            )
         if not (isinstance(self.bin_width_hu, (int, float)) and self.bin_width_hu > 0):
-            raise SettingsError(f"radiomics.bin_width_hu must be positive (got {self.bin_width_hu!r})")
+            raise SettingsError(
+                f"radiomics.bin_width_hu must be positive (got {self.bin_width_hu!r})"
+            )
         if not (isinstance(self.bin_count, int) and self.bin_count >= 2):
-            raise SettingsError(f"radiomics.bin_count must be an integer >= 2 (got {self.bin_count!r})")
+            raise SettingsError(
+                f"radiomics.bin_count must be an integer >= 2 (got {self.bin_count!r})"
+            )
         if not isinstance(self.families, (tuple, list)) or not self.families:
-            raise SettingsError(f"radiomics.families must be a non-empty list; choose from {list(FEATURE_FAMILIES)}")
+            raise SettingsError(
+                f"radiomics.families must be a non-empty list; choose from {list(FEATURE_FAMILIES)}"
+            )
         unknown = [f for f in self.families if f not in FEATURE_FAMILIES]
         if unknown:
-            raise SettingsError(f"radiomics.families: unknown family {unknown}; choose from {list(FEATURE_FAMILIES)}")
+            raise SettingsError(
+                f"radiomics.families: unknown family {unknown}; choose from {list(FEATURE_FAMILIES)}"
+            )
         return self
 
 
@@ -169,22 +199,41 @@ class ClassifierSpec:
 
     def validate(self) -> "ClassifierSpec":
         if self.kind not in CLASSIFIERS:
-            raise SettingsError(f"classifier.kind {self.kind!r} is unknown; choose one of {list(CLASSIFIERS)}")
+            raise SettingsError(
+                f"classifier.kind {self.kind!r} is unknown; choose one of {list(CLASSIFIERS)}"
+            )
         if not (isinstance(self.max_features, int) and self.max_features >= 1):
-            raise SettingsError(f"classifier.max_features must be an integer >= 1 (got {self.max_features!r})")
+            raise SettingsError(
+                f"classifier.max_features must be an integer >= 1 (got {self.max_features!r})"
+            )
         if not (isinstance(self.max_correlation, (int, float)) and 0 < self.max_correlation <= 1):
-            raise SettingsError(f"classifier.max_correlation must lie in (0, 1] (got {self.max_correlation!r})")
-        if not (isinstance(self.near_constant_share, (int, float)) and 0.5 < self.near_constant_share <= 1):
-            raise SettingsError(f"classifier.near_constant_share must lie in (0.5, 1] (got {self.near_constant_share!r})")
+            raise SettingsError(
+                f"classifier.max_correlation must lie in (0, 1] (got {self.max_correlation!r})"
+            )
+        if not (
+            isinstance(self.near_constant_share, (int, float))
+            and 0.5 < self.near_constant_share <= 1
+        ):
+            raise SettingsError(
+                f"classifier.near_constant_share must lie in (0.5, 1] (got {self.near_constant_share!r})"
+            )
         if not (isinstance(self.C, (int, float)) and self.C > 0):
             raise SettingsError(f"classifier.C must be positive (got {self.C!r})")
-        if not (isinstance(self.spline_knots, int) and (self.spline_knots == 0 or self.spline_knots >= 2)):
-            raise SettingsError(f"classifier.spline_knots must be 0 (linear terms) or an integer >= 2 (got {self.spline_knots!r})")
+        if not (
+            isinstance(self.spline_knots, int)
+            and (self.spline_knots == 0 or self.spline_knots >= 2)
+        ):
+            raise SettingsError(
+                f"classifier.spline_knots must be 0 (linear terms) or an integer >= 2 (got {self.spline_knots!r})"
+            )
         if not (isinstance(self.boosting_iterations, int) and self.boosting_iterations >= 1):
             raise SettingsError("classifier.boosting_iterations must be an integer >= 1")
         if not (isinstance(self.boosting_max_depth, int) and self.boosting_max_depth >= 1):
             raise SettingsError("classifier.boosting_max_depth must be an integer >= 1")
-        if not (isinstance(self.boosting_learning_rate, (int, float)) and self.boosting_learning_rate > 0):
+        if not (
+            isinstance(self.boosting_learning_rate, (int, float))
+            and self.boosting_learning_rate > 0
+        ):
             raise SettingsError("classifier.boosting_learning_rate must be positive")
         return self
 
@@ -192,8 +241,8 @@ class ClassifierSpec:
 # --- the ROI mask ------------------------------------------------------------------
 
 
-
 # --- features ------------------------------------------------------------------------
+
 
 def pad_outside(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``image`` with every pixel outside ``mask`` replaced by the value of its nearest pixel inside."""
@@ -229,15 +278,26 @@ def _quiet_mirp():
 def _mirp_arrays(image: np.ndarray, mask: np.ndarray, spacing_zyx):
     from mirp._data_import.numpy_file import ImageNumpyFile, MaskNumpyFile
 
-    common = {"image_spacing": tuple(spacing_zyx), "image_origin": (0.0, 0.0, 0.0), "image_orientation": np.identity(3),
-              "sample_name": "roi", "image_modality": "ct"}
+    common = {
+        "image_spacing": tuple(spacing_zyx),
+        "image_origin": (0.0, 0.0, 0.0),
+        "image_orientation": np.identity(3),
+        "sample_name": "roi",
+        "image_modality": "ct",
+    }
     return (
-        ImageNumpyFile(image_data=image[None].astype(np.float32), image_dimensions=(1, *image.shape), **common),
-        MaskNumpyFile(image_data=mask[None].astype(bool), image_dimensions=(1, *mask.shape), **common),
+        ImageNumpyFile(
+            image_data=image[None].astype(np.float32), image_dimensions=(1, *image.shape), **common
+        ),
+        MaskNumpyFile(
+            image_data=mask[None].astype(bool), image_dimensions=(1, *mask.shape), **common
+        ),
     )
 
 
-def compute_features(image_hu: np.ndarray, pixel_spacing, mask: np.ndarray, settings: RadiomicsSettings) -> dict[str, float]:
+def compute_features(
+    image_hu: np.ndarray, pixel_spacing, mask: np.ndarray, settings: RadiomicsSettings
+) -> dict[str, float]:
     """IBSI features (mirp names, e.g. ``stat_mean``, ``cm_contrast_d1_2d_s_mrg_fbs_w25.0``) of one ROI on one slice.
 
     ``image_hu``: the slice in Hounsfield units ``(rows, columns)``; ``pixel_spacing``:
@@ -274,17 +334,25 @@ def compute_features(image_hu: np.ndarray, pixel_spacing, mask: np.ndarray, sett
             resegmentation_intensity_range=[float(v) for v in settings.intensity_range_hu],
             base_feature_families=families,
             base_discretisation_method=settings.discretisation,
-            base_discretisation_bin_width=settings.bin_width_hu if settings.discretisation == "fixed_bin_size" else None,
-            base_discretisation_n_bins=settings.bin_count if settings.discretisation == "fixed_bin_number" else None,
+            base_discretisation_bin_width=settings.bin_width_hu
+            if settings.discretisation == "fixed_bin_size"
+            else None,
+            base_discretisation_n_bins=settings.bin_count
+            if settings.discretisation == "fixed_bin_number"
+            else None,
         )
     row = tables[0].iloc[0]
     return {name: float(value) for name, value in row.items() if name.startswith(prefixes)}
 
 
-def feature_matrix(rows: list[dict], names: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
+def feature_matrix(
+    rows: list[dict], names: list[str] | None = None
+) -> tuple[np.ndarray, list[str]]:
     """``(lesions, features)`` float array from per-lesion feature dicts (missing or infinite values: NaN)."""
     if names is None:
         names = sorted({name for row in rows for name in row})
-    x = np.array([[row.get(name, np.nan) for name in names] for row in rows], float).reshape(len(rows), len(names))
+    x = np.array([[row.get(name, np.nan) for name in names] for row in rows], float).reshape(
+        len(rows), len(names)
+    )
     x[~np.isfinite(x)] = np.nan
     return x, names

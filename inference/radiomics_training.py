@@ -20,6 +20,7 @@ ensembles, fits in milliseconds and its terms can be read.
 The radiomics counterpart of :mod:`inference.training`: imported by Celery tasks,
 commands and benchmarks, never by the web process; no Keras.
 """
+
 from __future__ import annotations
 
 import time
@@ -81,14 +82,19 @@ class RankedDecorrelatedSelector(TransformerMixin, BaseEstimator):
         if len(varying) == 0:
             raise ValueError("every feature is (nearly) constant on the training lesions")
         values = x[:, varying]
-        score = np.maximum(_univariate_auc_distance(values, y),
-                           _univariate_auc_distance(np.abs(values - np.median(values, axis=0)), y))
+        score = np.maximum(
+            _univariate_auc_distance(values, y),
+            _univariate_auc_distance(np.abs(values - np.median(values, axis=0)), y),
+        )
         order = varying[np.argsort(-score, kind="stable")]
         ranks = stats.rankdata(x[:, order], axis=0)
         ranks = (ranks - ranks.mean(axis=0)) / ranks.std(axis=0)
         kept = []
         for position in range(len(order)):
-            if kept and np.max(np.abs(ranks[:, kept].T @ ranks[:, position]) / n) > self.max_correlation:
+            if (
+                kept
+                and np.max(np.abs(ranks[:, kept].T @ ranks[:, position]) / n) > self.max_correlation
+            ):
                 continue
             kept.append(position)
             if len(kept) == self.max_features:
@@ -110,8 +116,16 @@ def build_classifier(spec: ClassifierSpec, seed: int = 0):
     from sklearn.preprocessing import SplineTransformer, StandardScaler
 
     steps = [
-        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),  # never-defined features: 0, then dropped as constant
-        ("select", RankedDecorrelatedSelector(spec.max_features, spec.max_correlation, spec.near_constant_share)),
+        (
+            "impute",
+            SimpleImputer(strategy="median", keep_empty_features=True),
+        ),  # never-defined features: 0, then dropped as constant
+        (
+            "select",
+            RankedDecorrelatedSelector(
+                spec.max_features, spec.max_correlation, spec.near_constant_share
+            ),
+        ),
     ]
     weight = "balanced" if spec.balanced else None
     if spec.kind == "logistic":
@@ -120,9 +134,18 @@ def build_classifier(spec: ClassifierSpec, seed: int = 0):
             steps.append(("splines", SplineTransformer(n_knots=spec.spline_knots, degree=3)))
         steps.append(("classify", LogisticRegression(C=spec.C, class_weight=weight, max_iter=5000)))
     else:
-        steps.append(("classify", HistGradientBoostingClassifier(
-            max_iter=spec.boosting_iterations, learning_rate=spec.boosting_learning_rate,
-            max_depth=spec.boosting_max_depth, class_weight=weight, random_state=seed)))
+        steps.append(
+            (
+                "classify",
+                HistGradientBoostingClassifier(
+                    max_iter=spec.boosting_iterations,
+                    learning_rate=spec.boosting_learning_rate,
+                    max_depth=spec.boosting_max_depth,
+                    class_weight=weight,
+                    random_state=seed,
+                ),
+            )
+        )
     return Pipeline(steps)
 
 
@@ -144,8 +167,10 @@ class FeatureCrossValidation:
     timings: dict = field(default_factory=dict)
 
     def metrics(self, labels) -> dict:
-        return {**out_of_fold_metrics(labels, self.folds, self.oof_scores, self.fold_aucs),
-                "selected_features": self.selected_features}
+        return {
+            **out_of_fold_metrics(labels, self.folds, self.oof_scores, self.fold_aucs),
+            "selected_features": self.selected_features,
+        }
 
 
 def _log_loss(pipeline, x, y) -> float:
@@ -153,8 +178,9 @@ def _log_loss(pipeline, x, y) -> float:
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
-def cross_validate_features(x, labels, patient_ids, names, spec: ClassifierSpec, n_folds: int, seed: int,
-                            reporter=None) -> FeatureCrossValidation:
+def cross_validate_features(
+    x, labels, patient_ids, names, spec: ClassifierSpec, n_folds: int, seed: int, reporter=None
+) -> FeatureCrossValidation:
     """Patient-grouped k-fold out-of-fold scores (the whole pipeline fitted per fold), then the final model.
 
     ``reporter`` (optional) gets ``stage_started(fold, n_train, n_held_out)``,
@@ -177,16 +203,22 @@ def cross_validate_features(x, labels, patient_ids, names, spec: ClassifierSpec,
         fold_aucs[fold] = safe_auc(labels[held_out], oof[held_out])
         timings[f"fold_{fold}_s"] = round(time.perf_counter() - started, 3)
         if reporter is not None:
-            if not reporter.epoch_ended(fold, 1, _log_loss(model, x[train], labels[train]), fold_aucs[fold]):
+            if not reporter.epoch_ended(
+                fold, 1, _log_loss(model, x[train], labels[train]), fold_aucs[fold]
+            ):
                 raise TrainingCancelled()
-            reporter.log(f"fold {fold}: {int(train.sum())} training / {int(held_out.sum())} held-out lesions, "
-                         f"AUC {fold_aucs[fold]}; features {selected_features(model, names)}")
+            reporter.log(
+                f"fold {fold}: {int(train.sum())} training / {int(held_out.sum())} held-out lesions, "
+                f"AUC {fold_aucs[fold]}; features {selected_features(model, names)}"
+            )
     started = time.perf_counter()
     if reporter is not None:
         reporter.stage_started(None, len(labels), 0)
     final = build_classifier(spec, seed).fit(x, labels)
     timings["final_s"] = round(time.perf_counter() - started, 3)
-    if reporter is not None and not reporter.epoch_ended(None, 1, _log_loss(final, x, labels), None):
+    if reporter is not None and not reporter.epoch_ended(
+        None, 1, _log_loss(final, x, labels), None
+    ):
         raise TrainingCancelled()
     return FeatureCrossValidation(
         folds=folds,
@@ -201,6 +233,7 @@ def cross_validate_features(x, labels, patient_ids, names, spec: ClassifierSpec,
 
 
 # --- the stored model --------------------------------------------------------------
+
 
 @dataclass
 class RadiomicsModel:
@@ -244,5 +277,7 @@ def describe_runtime() -> str:
     import importlib.metadata
     import os
 
-    versions = ", ".join(f"{name} {importlib.metadata.version(name)}" for name in ("mirp", "scikit-learn"))
+    versions = ", ".join(
+        f"{name} {importlib.metadata.version(name)}" for name in ("mirp", "scikit-learn")
+    )
     return f"{versions}; CPU ({os.cpu_count()} cores)"

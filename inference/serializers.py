@@ -1,4 +1,5 @@
 """Serializers of the inference API: training runs (with progress), model versions, experiments."""
+
 from rest_framework import serializers
 
 from .experiments import EXPERIMENTS, ExperimentError, OverrideError, get_experiment
@@ -12,9 +13,25 @@ class TrainingRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = TrainingRun
         fields = [
-            "id", "experiment_name", "variant", "state", "cancel_requested", "progress", "log", "error",
-            "timings", "device", "worker", "celery_task_id", "created_by", "created_at", "started_at",
-            "finished_at", "heartbeat_at", "experiment", "model_version",
+            "id",
+            "experiment_name",
+            "variant",
+            "state",
+            "cancel_requested",
+            "progress",
+            "log",
+            "error",
+            "timings",
+            "device",
+            "worker",
+            "celery_task_id",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "heartbeat_at",
+            "experiment",
+            "model_version",
         ]
         read_only_fields = fields
 
@@ -31,7 +48,9 @@ class StartTrainingSerializer(serializers.Serializer):
         try:
             experiment = get_experiment(data["experiment"], data["overrides"])
             experiment.variant(data["variant"])
-        except OverrideError as exc:  # {"overrides": {"epochs": ["epochs: must be from 1 to 500 ..."]}}
+        except (
+            OverrideError
+        ) as exc:  # {"overrides": {"epochs": ["epochs: must be from 1 to 500 ..."]}}
             raise serializers.ValidationError({"overrides": {exc.field: [str(exc)]}}) from None
         except ExperimentError as exc:
             raise serializers.ValidationError({"experiment": str(exc)}) from None
@@ -46,8 +65,22 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
         fields = [
-            "id", "experiment_name", "family", "variant", "phases", "builder", "version", "metrics", "artifact_sha256",
-            "is_active", "activated_at", "activated_by", "created_at", "training_run", "n_training_lesions", "trained_on",
+            "id",
+            "experiment_name",
+            "family",
+            "variant",
+            "phases",
+            "builder",
+            "version",
+            "metrics",
+            "artifact_sha256",
+            "is_active",
+            "activated_at",
+            "activated_by",
+            "created_at",
+            "training_run",
+            "n_training_lesions",
+            "trained_on",
         ]
         read_only_fields = fields
 
@@ -56,7 +89,10 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
     def get_trained_on(self, version) -> str:
         """The training data in words: its recorded source (a model trained outside the archive), else the lesion count."""
-        return version.training_data.get("source") or f"{self.get_n_training_lesions(version)} lesions of this archive"
+        return (
+            version.training_data.get("source")
+            or f"{self.get_n_training_lesions(version)} lesions of this archive"
+        )
 
 
 class FreezeModelSerializer(serializers.Serializer):

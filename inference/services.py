@@ -4,6 +4,7 @@ Shared by the API, the models page, the management commands and the tasks, for
 every model family. No TensorFlow here. Tasks are enqueued with ``transaction.on_commit`` and
 primary keys as keyword arguments.
 """
+
 import logging
 import os
 import re
@@ -55,7 +56,9 @@ class RunAlreadyLive(Exception):
 
 def _live_run(experiment_name, variant):
     return TrainingRun.objects.filter(
-        experiment_name=experiment_name, variant=variant, state__in=[RunState.QUEUED, RunState.RUNNING]
+        experiment_name=experiment_name,
+        variant=variant,
+        state__in=[RunState.QUEUED, RunState.RUNNING],
     ).first()
 
 
@@ -92,9 +95,17 @@ def start_training(user, experiment_name, variants=None, overrides=None, enqueue
                 raise RunAlreadyLive(_live_run(experiment.name, name)) from None
             run.append_log(f"queued by {by}")
             run.save(update_fields=["log"])
-            audit(user, AuditEvent.Action.START, run, {
-                "experiment": experiment.name, "variant": name, "overrides": overrides or {}, "by": by,
-            })
+            audit(
+                user,
+                AuditEvent.Action.START,
+                run,
+                {
+                    "experiment": experiment.name,
+                    "variant": name,
+                    "overrides": overrides or {},
+                    "by": by,
+                },
+            )
             runs.append(run)
             if enqueue:
                 transaction.on_commit(lambda run=run: _enqueue_train(run))
@@ -123,8 +134,12 @@ def _enqueue_train(run):
         train.apply_async(kwargs={"training_run_pk": run.pk}, task_id=run.celery_task_id)
     except OperationalError as error:
         logger.warning("training run %s waits for the task queue: %s", run.pk, error)
-        TrainingRun.objects.filter(pk=run.pk, celery_task_id=run.celery_task_id).update(celery_task_id="")
-        run.append_log("the task queue (Redis) was unreachable; the run waits and is sent when it is back")
+        TrainingRun.objects.filter(pk=run.pk, celery_task_id=run.celery_task_id).update(
+            celery_task_id=""
+        )
+        run.append_log(
+            "the task queue (Redis) was unreachable; the run waits and is sent when it is back"
+        )
         run.save(update_fields=["log"])
         raise TaskQueueUnavailable(
             f"the task queue (Redis) is unreachable: training run {run.pk} is saved as queued and is sent "
@@ -145,7 +160,9 @@ def dispatch_waiting_runs():
     from .tasks import train
 
     sent = []
-    waiting = TrainingRun.objects.filter(state=RunState.QUEUED, celery_task_id="", cancel_requested=False)
+    waiting = TrainingRun.objects.filter(
+        state=RunState.QUEUED, celery_task_id="", cancel_requested=False
+    )
     for pk in waiting.order_by("pk").values_list("pk", flat=True):
         with transaction.atomic():
             run = waiting.select_for_update(skip_locked=True).filter(pk=pk).first()
@@ -234,7 +251,11 @@ def sweep_stale_runs(minutes=None):
 
 
 def next_version_number(experiment_name, variant):
-    last = ModelVersion.objects.filter(experiment_name=experiment_name, variant=variant).order_by("-version").first()
+    last = (
+        ModelVersion.objects.filter(experiment_name=experiment_name, variant=variant)
+        .order_by("-version")
+        .first()
+    )
     return 1 if last is None else last.version + 1
 
 
@@ -247,22 +268,29 @@ def activate(version, user=None):
         replaced = list(
             ModelVersion.objects.filter(
                 experiment_name=version.experiment_name, variant=version.variant, is_active=True
-            ).exclude(pk=version.pk).values_list("pk", flat=True)
+            )
+            .exclude(pk=version.pk)
+            .values_list("pk", flat=True)
         )
         _deactivate_others(version)
         version.is_active = True
         version.activated_at = timezone.now()
         version.activated_by = user if user is not None and user.is_authenticated else None
         version.save()
-        audit(user, AuditEvent.Action.ACTIVATE, version, {"model": str(version), "deactivated": replaced})
+        audit(
+            user,
+            AuditEvent.Action.ACTIVATE,
+            version,
+            {"model": str(version), "deactivated": replaced},
+        )
         transaction.on_commit(lambda: enqueue_scoring(version.pk, None))
     return version
 
 
 def _deactivate_others(version):
-    ModelVersion.objects.filter(experiment_name=version.experiment_name, variant=version.variant, is_active=True).exclude(
-        pk=version.pk
-    ).update(is_active=False)
+    ModelVersion.objects.filter(
+        experiment_name=version.experiment_name, variant=version.variant, is_active=True
+    ).exclude(pk=version.pk).update(is_active=False)
 
 
 def save_artifact(save, experiment_name, variant, stem, suffix):
@@ -271,7 +299,9 @@ def save_artifact(save, experiment_name, variant, stem, suffix):
     The storage name is ``models/<experiment>/<variant>/<stem>-<sha256[:12]><suffix>``;
     returns (storage name, sha256).
     """
-    folder = "/".join(re.sub(r"[^A-Za-z0-9_-]+", "-", part) for part in ("models", experiment_name, variant))
+    folder = "/".join(
+        re.sub(r"[^A-Za-z0-9_-]+", "-", part) for part in ("models", experiment_name, variant)
+    )
     workdir = tempfile.mkdtemp(prefix="model-")
     try:
         path = os.path.join(workdir, "model" + suffix)
@@ -283,8 +313,18 @@ def save_artifact(save, experiment_name, variant, stem, suffix):
     return stored, sha256
 
 
-def register_model_version(*, experiment, variant, artifact, artifact_sha256, metrics, training_data,
-                           predictions=(), training_run=None, activate=False):
+def register_model_version(
+    *,
+    experiment,
+    variant,
+    artifact,
+    artifact_sha256,
+    metrics,
+    training_data,
+    predictions=(),
+    training_run=None,
+    activate=False,
+):
     """Store a trained model in the registry: a ModelVersion and its Predictions, in one transaction.
 
     ``experiment`` is the resolved :class:`inference.experiments.Experiment`, ``variant``
@@ -314,7 +354,9 @@ def register_model_version(*, experiment, variant, artifact, artifact_sha256, me
         if activate:
             _deactivate_others(version)
         version.save()
-        Prediction.objects.bulk_create([Prediction(model_version=version, **fields) for fields in predictions])
+        Prediction.objects.bulk_create(
+            [Prediction(model_version=version, **fields) for fields in predictions]
+        )
     return version
 
 
@@ -343,7 +385,8 @@ def enqueue_lesion_scoring(lesion_pk, countdown=None):
 
     try:
         score_lesion.apply_async(
-            kwargs={"lesion_pk": lesion_pk}, countdown=scoring_debounce_seconds() if countdown is None else countdown
+            kwargs={"lesion_pk": lesion_pk},
+            countdown=scoring_debounce_seconds() if countdown is None else countdown,
         )
     except OperationalError as error:
         logger.warning("scoring of lesion %s waits for the task queue: %s", lesion_pk, error)
@@ -362,11 +405,13 @@ def dispatch_waiting_scoring(now=None):
     now = now or timezone.now()
     stale_before = now - timedelta(seconds=scoring_debounce_seconds() + SCORING_RESEND_AFTER_S)
     sent = []
-    for pk in PendingScoring.objects.filter(requested_at__lt=stale_before).values_list("lesion_id", flat=True):
+    for pk in PendingScoring.objects.filter(requested_at__lt=stale_before).values_list(
+        "lesion_id", flat=True
+    ):
         with transaction.atomic():
-            renewed = PendingScoring.objects.filter(lesion_id=pk, requested_at__lt=stale_before).update(
-                requested_at=now
-            )
+            renewed = PendingScoring.objects.filter(
+                lesion_id=pk, requested_at__lt=stale_before
+            ).update(requested_at=now)
             if not renewed:
                 continue
             if not enqueue_lesion_scoring(pk, countdown=0):
@@ -396,12 +441,16 @@ def score_changed_lesion(lesion_pk):
     return versions
 
 
-
 # --- the model a reader study shows in its aided session -------------------------
+
 
 def frozen_model_version(reader_study):
     """The model version ``reader_study`` shows aided readers, or None when none is frozen."""
-    frozen = ReaderStudyModel.objects.filter(reader_study=reader_study).select_related("model_version").first()
+    frozen = (
+        ReaderStudyModel.objects.filter(reader_study=reader_study)
+        .select_related("model_version")
+        .first()
+    )
     return frozen.model_version if frozen else None
 
 
@@ -425,21 +474,37 @@ def freeze_model_version(reader_study, model_version_pk, user=None) -> ModelVers
     if old is not None and aided.exists():
         raise Conflict(
             f"aided readers have already seen {old} in reader study {reader_study.name!r}; the frozen model "
-            "cannot change during the study", "model_version",
+            "cannot change during the study",
+            "model_version",
         )
     if frozen is None:
         frozen = ReaderStudyModel(reader_study=reader_study)
-    frozen.model_version, frozen.set_by = version, user if user is not None and user.is_authenticated else None
+    frozen.model_version, frozen.set_by = (
+        version,
+        user if user is not None and user.is_authenticated else None,
+    )
     frozen.save()
-    audit(user, AuditEvent.Action.UPDATE, reader_study,
-          {"frozen_model": [str(old) if old else None, str(version)], "model_version": [getattr(old, "pk", None),
-                                                                                          version.pk]})
+    audit(
+        user,
+        AuditEvent.Action.UPDATE,
+        reader_study,
+        {
+            "frozen_model": [str(old) if old else None, str(version)],
+            "model_version": [getattr(old, "pk", None), version.pk],
+        },
+    )
     return version
 
 
 def model_version_dict(version) -> dict:
-    return {"id": version.pk, "name": str(version), "experiment": version.experiment_name, "family": version.family,
-            "variant": version.variant, "version": version.version}
+    return {
+        "id": version.pk,
+        "name": str(version),
+        "experiment": version.experiment_name,
+        "family": version.family,
+        "variant": version.variant,
+        "version": version.version,
+    }
 
 
 def aided_model_output(reader_study, lesion) -> dict:
@@ -451,14 +516,22 @@ def aided_model_output(reader_study, lesion) -> dict:
     """
     version = frozen_model_version(reader_study)
     if version is None:
-        raise Conflict(f"no model version is frozen for reader study {reader_study.name!r}; a coordinator sets one")
-    predictions = {p.kind: p for p in Prediction.objects.filter(model_version=version, lesion=lesion)}
-    prediction = predictions.get(PredictionKind.OUT_OF_FOLD) or predictions.get(PredictionKind.FINAL)
+        raise Conflict(
+            f"no model version is frozen for reader study {reader_study.name!r}; a coordinator sets one"
+        )
+    predictions = {
+        p.kind: p for p in Prediction.objects.filter(model_version=version, lesion=lesion)
+    }
+    prediction = predictions.get(PredictionKind.OUT_OF_FOLD) or predictions.get(
+        PredictionKind.FINAL
+    )
     if prediction is None:
         raise LookupError(f"{version} has not scored lesion {lesion.pk} yet")
     return {
-        "reader_study": reader_study.pk, "lesion": lesion.pk, "probability": prediction.score,
-        "probability_percent": round(100 * prediction.score), "score_kind": prediction.kind,
+        "reader_study": reader_study.pk,
+        "lesion": lesion.pk,
+        "probability": prediction.score,
+        "probability_percent": round(100 * prediction.score),
+        "score_kind": prediction.kind,
         "model_version": model_version_dict(version),
     }
-

@@ -1,4 +1,5 @@
 """A saved ROI or pathology has the lesion scored again by every active model (after commit)."""
+
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 

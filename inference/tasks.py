@@ -12,6 +12,7 @@ Both families store the same rows: TrainingRun progress and log, a ModelVersion 
 its artifact, sha256, metrics and training-data snapshot, out-of-fold and final
 Predictions.
 """
+
 import logging
 import os
 import shutil
@@ -67,7 +68,9 @@ class RunReporter:
     def _write(self, log_line=None, **fields):
         updates = {"progress": self.progress, "heartbeat_at": timezone.now(), **fields}
         if log_line:
-            updates["log"] = Concat(F("log"), Value(f"{timezone.now():%Y-%m-%d %H:%M:%S} {log_line}\n"))
+            updates["log"] = Concat(
+                F("log"), Value(f"{timezone.now():%Y-%m-%d %H:%M:%S} {log_line}\n")
+            )
         TrainingRun.objects.filter(pk=self.run_pk).update(**updates)
 
     def log(self, message):
@@ -90,15 +93,24 @@ class RunReporter:
     def stage_started(self, fold, n_train, n_validation):
         self.progress.update(stage="fold" if fold else "final", fold=fold, epoch=0, loss=None)
         what = f"fold {fold}/{self.experiment.folds}" if fold else "final model"
-        self.log(f"{what}: training on {n_train} lesions" + (f", validating on {n_validation}" if fold else ""))
+        self.log(
+            f"{what}: training on {n_train} lesions"
+            + (f", validating on {n_validation}" if fold else "")
+        )
 
     def epoch_ended(self, fold, epoch, loss, validation_auc):
         self.progress.update(epoch=epoch, loss=loss)
-        self.progress["history"].append({"fold": fold or "final", "epoch": epoch, "loss": loss, "val_auc": validation_auc})
+        self.progress["history"].append(
+            {"fold": fold or "final", "epoch": epoch, "loss": loss, "val_auc": validation_auc}
+        )
         if fold and epoch == self.epochs:
             self.progress["fold_auc"][str(fold)] = validation_auc
         self._write()
-        state, cancel = TrainingRun.objects.filter(pk=self.run_pk).values_list("state", "cancel_requested").get()
+        state, cancel = (
+            TrainingRun.objects.filter(pk=self.run_pk)
+            .values_list("state", "cancel_requested")
+            .get()
+        )
         return state == RunState.RUNNING and not cancel
 
 
@@ -110,16 +122,26 @@ def _claim(training_run_pk, task_id):
             logger.warning("train: no training run %s (deleted?); nothing to do", training_run_pk)
             return None
         if task_id and run.celery_task_id and task_id != run.celery_task_id:
-            logger.warning("train: message %s is not run %s's task %s; ignored", task_id, run.pk, run.celery_task_id)
+            logger.warning(
+                "train: message %s is not run %s's task %s; ignored",
+                task_id,
+                run.pk,
+                run.celery_task_id,
+            )
             return None
         if run.finished:
             logger.info("train: run %s is already %s; redelivery ignored", run.pk, run.state)
             return None
         if run.state == RunState.RUNNING:
             if services.worker_is_gone(run):
-                services.fail_run(run, f"worker lost: the process {run.worker} ended during the run (message redelivered)")
+                services.fail_run(
+                    run,
+                    f"worker lost: the process {run.worker} ended during the run (message redelivered)",
+                )
             else:
-                logger.info("train: run %s is running on %s; redelivery ignored", run.pk, run.worker)
+                logger.info(
+                    "train: run %s is running on %s; redelivery ignored", run.pk, run.worker
+                )
             return None
         if run.cancel_requested:
             run.state, run.finished_at = RunState.CANCELLED, timezone.now()
@@ -162,9 +184,16 @@ def train(self, *, training_run_pk):
             _train_cnn(run, experiment)
     except RunCancelled as cancelled:
         _finish(run.pk, RunState.CANCELLED, str(cancelled))
-    except Exception as exc:  # the run records why; the task itself succeeds (no retry of a failed training)
+    except (
+        Exception
+    ) as exc:  # the run records why; the task itself succeeds (no retry of a failed training)
         logger.exception("training run %s failed", run.pk)
-        _finish(run.pk, RunState.FAILED, f"failed: {type(exc).__name__}: {exc}", error=f"{type(exc).__name__}: {exc}")
+        _finish(
+            run.pk,
+            RunState.FAILED,
+            f"failed: {type(exc).__name__}: {exc}",
+            error=f"{type(exc).__name__}: {exc}",
+        )
     return TrainingRun.objects.get(pk=run.pk).state
 
 
@@ -179,8 +208,10 @@ def _save_artifact(run, save, suffix):
 
 def _describe_data(data, excluded) -> str:
     """The log line of a run's training data: lesions, patients, malignant, exclusions."""
-    return (f"{len(data.lesion_ids)} lesions of {len(set(data.patient_ids))} patients "
-            f"({int((data.labels == 1).sum())} malignant); excluded: {excluded or 'none'}")
+    return (
+        f"{len(data.lesion_ids)} lesions of {len(set(data.patient_ids))} patients "
+        f"({int((data.labels == 1).sum())} malignant); excluded: {excluded or 'none'}"
+    )
 
 
 def _train_cnn(run, experiment):
@@ -195,21 +226,32 @@ def _train_cnn(run, experiment):
 
     started = time.perf_counter()
     lesions, excluded = datasets.lesions_with_phases(variant.phases, require_pathology=True)
-    data = datasets.build_lesion_patches(lesions, variant.phases, experiment.patch, progress=reporter.patches_progress)
+    data = datasets.build_lesion_patches(
+        lesions, variant.phases, experiment.patch, progress=reporter.patches_progress
+    )
     timings["patches_s"] = round(time.perf_counter() - started, 3)
     reporter.log(f"{_describe_data(data, excluded)}; patches {data.patches.shape[1:]}")
 
     try:
         result = training.cross_validate(
-            experiment, data.patches, data.labels, data.patient_ids, reporter, roi_extent_mm=data.roi_extent_mm
+            experiment,
+            data.patches,
+            data.labels,
+            data.patient_ids,
+            reporter,
+            roi_extent_mm=data.roi_extent_mm,
         )
     except training.TrainingCancelled:
         raise RunCancelled("cancelled between epochs") from None
     timings.update(result.timings)
     metrics = result.metrics(data.labels)
     reporter.log(f"out-of-fold AUC {metrics['oof_auc']}")
-    stored, sha256 = _save_artifact(run, lambda path: training.save_model(result.final_model, path), ".keras")
-    return _store_version(run, experiment, variant, data, excluded, result, metrics, stored, sha256, reporter, timings)
+    stored, sha256 = _save_artifact(
+        run, lambda path: training.save_model(result.final_model, path), ".keras"
+    )
+    return _store_version(
+        run, experiment, variant, data, excluded, result, metrics, stored, sha256, reporter, timings
+    )
 
 
 def _train_radiomics(run, experiment):
@@ -223,26 +265,42 @@ def _train_radiomics(run, experiment):
 
     started = time.perf_counter()
     lesions, excluded = datasets.lesions_with_phases(variant.phases, require_pathology=True)
-    data = datasets.build_lesion_features(lesions, variant.phases, experiment.radiomics, progress=reporter.features_progress)
+    data = datasets.build_lesion_features(
+        lesions, variant.phases, experiment.radiomics, progress=reporter.features_progress
+    )
     timings["features_s"] = round(time.perf_counter() - started, 3)
     reporter.log(f"{_describe_data(data, excluded)}; {len(data.feature_names)} features")
 
     try:
         result = radiomics_training.cross_validate_features(
-            data.features, data.labels, data.patient_ids, data.feature_names, experiment.classifier, experiment.folds,
-            experiment.seed, reporter,
+            data.features,
+            data.labels,
+            data.patient_ids,
+            data.feature_names,
+            experiment.classifier,
+            experiment.folds,
+            experiment.seed,
+            reporter,
         )
     except radiomics_training.TrainingCancelled:
         raise RunCancelled("cancelled between folds") from None
     timings.update(result.timings)
     metrics = result.metrics(data.labels)
-    reporter.log(f"out-of-fold AUC {metrics['oof_auc']}; final model's features {result.selected_features}")
-    artifact = radiomics_training.RadiomicsModel(result.final_model, data.feature_names, tuple(variant.phases))
+    reporter.log(
+        f"out-of-fold AUC {metrics['oof_auc']}; final model's features {result.selected_features}"
+    )
+    artifact = radiomics_training.RadiomicsModel(
+        result.final_model, data.feature_names, tuple(variant.phases)
+    )
     stored, sha256 = _save_artifact(run, artifact.save, ".joblib")
-    return _store_version(run, experiment, variant, data, excluded, result, metrics, stored, sha256, reporter, timings)
+    return _store_version(
+        run, experiment, variant, data, excluded, result, metrics, stored, sha256, reporter, timings
+    )
 
 
-def _store_version(run, experiment, variant, data, excluded, result, metrics, stored, sha256, reporter, timings):
+def _store_version(
+    run, experiment, variant, data, excluded, result, metrics, stored, sha256, reporter, timings
+):
     """The ModelVersion, its out-of-fold and final Predictions, the run's final state: one transaction.
 
     The first model of its experiment and variant is activated and scores every other
@@ -258,10 +316,23 @@ def _store_version(run, experiment, variant, data, excluded, result, metrics, st
         ).exists()
         predictions = []
         for index, lesion_id in enumerate(data.lesion_ids):
-            predictions.append({"lesion_id": lesion_id, "kind": PredictionKind.OUT_OF_FOLD, "fold": int(result.folds[index]),
-                                "score": float(result.oof_scores[index]), "in_training_data": False})
-            predictions.append({"lesion_id": lesion_id, "kind": PredictionKind.FINAL,
-                                "score": float(result.final_scores[index]), "in_training_data": True})
+            predictions.append(
+                {
+                    "lesion_id": lesion_id,
+                    "kind": PredictionKind.OUT_OF_FOLD,
+                    "fold": int(result.folds[index]),
+                    "score": float(result.oof_scores[index]),
+                    "in_training_data": False,
+                }
+            )
+            predictions.append(
+                {
+                    "lesion_id": lesion_id,
+                    "kind": PredictionKind.FINAL,
+                    "score": float(result.final_scores[index]),
+                    "in_training_data": True,
+                }
+            )
         version = services.register_model_version(
             experiment=experiment,
             variant=variant,
@@ -273,9 +344,19 @@ def _store_version(run, experiment, variant, data, excluded, result, metrics, st
             activate=first,
             training_data={
                 "lesions": [
-                    {"lesion": lid, "patient": pid, "pathology_revision": rev, "malignant": bool(label), "fold": int(fold)}
+                    {
+                        "lesion": lid,
+                        "patient": pid,
+                        "pathology_revision": rev,
+                        "malignant": bool(label),
+                        "fold": int(fold),
+                    }
                     for lid, pid, rev, label, fold in zip(
-                        data.lesion_ids, data.patient_ids, data.pathology_revisions, data.labels, result.folds
+                        data.lesion_ids,
+                        data.patient_ids,
+                        data.pathology_revisions,
+                        data.labels,
+                        result.folds,
                     )
                 ],
                 "excluded": excluded,
@@ -283,12 +364,20 @@ def _store_version(run, experiment, variant, data, excluded, result, metrics, st
         )
         reporter.progress["stage"] = "done"
         current.progress = reporter.progress
-        current.state, current.finished_at, current.heartbeat_at = RunState.SUCCEEDED, timezone.now(), timezone.now()
+        current.state, current.finished_at, current.heartbeat_at = (
+            RunState.SUCCEEDED,
+            timezone.now(),
+            timezone.now(),
+        )
         timings["total_s"] = round((current.finished_at - current.started_at).total_seconds(), 3)
         current.timings = timings
-        current.append_log(f"stored {version} ({stored}, sha256 {sha256[:12]}){' and activated it' if first else ''}")
+        current.append_log(
+            f"stored {version} ({stored}, sha256 {sha256[:12]}){' and activated it' if first else ''}"
+        )
         current.save()
-        if first and experiment.family == ModelFamily.CNN:  # the trained lesions' final scores get their heat maps
+        if (
+            first and experiment.family == ModelFamily.CNN
+        ):  # the trained lesions' final scores get their heat maps
             trained = list(data.lesion_ids)
             # robust: a send lost while Redis is down costs these maps only (the next activation makes them)
             transaction.on_commit(lambda: enqueue_heat_maps(version.pk, trained), robust=True)
@@ -337,12 +426,16 @@ def _lesion_scorer(version, experiment):
     """``score(lesion) -> float`` with the version's final model; raises PatchError/FeatureError for a lesion it cannot read."""
     model = load_version_model(version)
     if version.family == ModelFamily.RADIOMICS:
-        return lambda lesion: model.predict([datasets.lesion_features(lesion, version.phases, experiment.radiomics)])[0]
+        return lambda lesion: model.predict(
+            [datasets.lesion_features(lesion, version.phases, experiment.radiomics)]
+        )[0]
     from . import training
 
     def score_patches(lesion):
         patches = datasets.lesion_patches(lesion, version.phases, experiment.patch)
-        return training.predict_lesions(model, patches[None], experiment.batch_size, experiment.test_time_augmentation)[0]
+        return training.predict_lesions(
+            model, patches[None], experiment.batch_size, experiment.test_time_augmentation
+        )[0]
 
     return score_patches
 
@@ -352,11 +445,15 @@ def score_lesions(version, lesion_pks=None) -> int:
 
     Returns how many lesions were scored; a lesion the model cannot read is logged and skipped.
     """
-    lesions, _ = datasets.lesions_with_phases(version.phases, require_pathology=False, lesion_ids=lesion_pks)
+    lesions, _ = datasets.lesions_with_phases(
+        version.phases, require_pathology=False, lesion_ids=lesion_pks
+    )
     if not lesions:
         return 0
     scorer = _lesion_scorer(version, Experiment.from_dict(version.experiment))
-    trained = {e["lesion"]: e["pathology_revision"] for e in version.training_data.get("lesions", [])}
+    trained = {
+        e["lesion"]: e["pathology_revision"] for e in version.training_data.get("lesions", [])
+    }
     scored = 0
     for lesion in lesions:
         try:
@@ -365,9 +462,13 @@ def score_lesions(version, lesion_pks=None) -> int:
             logger.warning("score: %s", exc)
             continue
         pathology = getattr(lesion, "pathology", None)
-        in_training = lesion.pk in trained and trained[lesion.pk] == (pathology.revision if pathology else None)
+        in_training = lesion.pk in trained and trained[lesion.pk] == (
+            pathology.revision if pathology else None
+        )
         prediction, _ = Prediction.objects.update_or_create(
-            model_version=version, lesion=lesion, kind=PredictionKind.FINAL,
+            model_version=version,
+            lesion=lesion,
+            kind=PredictionKind.FINAL,
             defaults={"score": value, "in_training_data": in_training},
         )
         if version.family == ModelFamily.CNN:
@@ -388,17 +489,30 @@ def store_heat_maps(version, prediction, lesion) -> list[HeatMap]:
     experiment = Experiment.from_dict(version.experiment)
     try:
         patches = datasets.lesion_patches(lesion, version.phases, experiment.patch)
-        maps = lesion_heat_maps(load_version_model(version), patches, version.phases, HEAT_MAP_MAX_SIDE)
+        maps = lesion_heat_maps(
+            load_version_model(version), patches, version.phases, HEAT_MAP_MAX_SIDE
+        )
         rows = []
         for heat_map in maps:
-            instance, window = datasets.roi_patch_window(datasets.reference_roi(lesion, heat_map.phase), experiment.patch)
-            rows.append(HeatMap(
-                prediction=prediction, phase=heat_map.phase, method=heat_map.method, layer=heat_map.layer[:100],
-                series_instance_uid=instance.series.series_instance_uid, sop_instance_uid=instance.sop_instance_uid,
-                window_row=window.row, window_column=window.column, window_rows=window.rows,
-                window_columns=window.columns, shape=list(heat_map.values.shape),
-                values=[[round(float(v), 4) for v in row] for row in heat_map.values],
-            ))
+            instance, window = datasets.roi_patch_window(
+                datasets.reference_roi(lesion, heat_map.phase), experiment.patch
+            )
+            rows.append(
+                HeatMap(
+                    prediction=prediction,
+                    phase=heat_map.phase,
+                    method=heat_map.method,
+                    layer=heat_map.layer[:100],
+                    series_instance_uid=instance.series.series_instance_uid,
+                    sop_instance_uid=instance.sop_instance_uid,
+                    window_row=window.row,
+                    window_column=window.column,
+                    window_rows=window.rows,
+                    window_columns=window.columns,
+                    shape=list(heat_map.values.shape),
+                    values=[[round(float(v), 4) for v in row] for row in heat_map.values],
+                )
+            )
     except (datasets.PatchError, ValueError) as exc:
         logger.warning("heat maps of lesion %s with %s: %s", lesion.pk, version, exc)
         return []
@@ -409,7 +523,9 @@ def store_heat_maps(version, prediction, lesion) -> list[HeatMap]:
 
 def enqueue_heat_maps(model_version_pk, lesion_pks):
     """Enqueue ``heat_maps`` on the ``gpu`` queue for lesions that already have the version's final score."""
-    heat_maps.apply_async(kwargs={"model_version_pk": model_version_pk, "lesion_pks": lesion_pks}, queue="gpu")
+    heat_maps.apply_async(
+        kwargs={"model_version_pk": model_version_pk, "lesion_pks": lesion_pks}, queue="gpu"
+    )
 
 
 @shared_task(name="inference.tasks.heat_maps", **TASK_OPTIONS)
@@ -422,13 +538,20 @@ def heat_maps(self, *, model_version_pk, lesion_pks):
     version = ModelVersion.objects.filter(pk=model_version_pk, family=ModelFamily.CNN).first()
     if version is None:
         return 0
-    lesions, _ = datasets.lesions_with_phases(version.phases, require_pathology=False, lesion_ids=lesion_pks)
+    lesions, _ = datasets.lesions_with_phases(
+        version.phases, require_pathology=False, lesion_ids=lesion_pks
+    )
     predictions = {
         p.lesion_id: p
-        for p in Prediction.objects.filter(model_version=version, kind=PredictionKind.FINAL, lesion_id__in=lesion_pks)
+        for p in Prediction.objects.filter(
+            model_version=version, kind=PredictionKind.FINAL, lesion_id__in=lesion_pks
+        )
     }
-    stored = [store_heat_maps(version, predictions[lesion.pk], lesion)
-              for lesion in lesions if lesion.pk in predictions]
+    stored = [
+        store_heat_maps(version, predictions[lesion.pk], lesion)
+        for lesion in lesions
+        if lesion.pk in predictions
+    ]
     return sum(bool(maps) for maps in stored)
 
 

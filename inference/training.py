@@ -8,6 +8,7 @@ answers ``False`` from ``epoch_ended`` cancels the run between epochs.
 
 Imports Keras: only Celery tasks, management commands and benchmarks import this.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -37,7 +38,9 @@ class Reporter:
     def stage_started(self, fold: int | None, n_train: int, n_validation: int) -> None:
         """``fold`` 1..k, or ``None`` for the final model."""
 
-    def epoch_ended(self, fold: int | None, epoch: int, loss: float, validation_auc: float | None) -> bool:
+    def epoch_ended(
+        self, fold: int | None, epoch: int, loss: float, validation_auc: float | None
+    ) -> bool:
         """Return False to cancel."""
         return True
 
@@ -45,12 +48,24 @@ class Reporter:
 class PatchSequence(keras.utils.PyDataset):
     """Batches of ``(samples, size, size, channels)`` patches and labels, reshuffled and augmented each epoch."""
 
-    def __init__(self, x, y, batch_size, augmentation=None, window_width=400.0, seed=0, auxiliary=None, **kwargs):
+    def __init__(
+        self,
+        x,
+        y,
+        batch_size,
+        augmentation=None,
+        window_width=400.0,
+        seed=0,
+        auxiliary=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.x, self.y = x, np.asarray(y, np.float32)
         self.auxiliary = auxiliary  # (samples, k) standardised ROI statistics, or None
         self.batch_size = batch_size
-        self.augmentation = augmentation if augmentation is not None and augmentation.enabled else None
+        self.augmentation = (
+            augmentation if augmentation is not None and augmentation.enabled else None
+        )
         self.window_width = window_width
         self.rng = np.random.default_rng(seed)
         self.order = self.rng.permutation(len(self.x))
@@ -64,7 +79,14 @@ class PatchSequence(keras.utils.PyDataset):
         if self.augmentation is not None:
             a = self.augmentation
             batch = augment_batch(
-                batch, self.rng, self.window_width, a.flip, a.max_rotation_deg, a.max_shift_px, a.hu_jitter, a.dihedral
+                batch,
+                self.rng,
+                self.window_width,
+                a.flip,
+                a.max_rotation_deg,
+                a.max_shift_px,
+                a.hu_jitter,
+                a.dihedral,
             )
         if self.auxiliary is not None:
             return batch, {"malignant": self.y[chosen], "roi_statistics": self.auxiliary[chosen]}
@@ -77,7 +99,12 @@ class PatchSequence(keras.utils.PyDataset):
 class _ProgressCallback(keras.callbacks.Callback):
     def __init__(self, reporter, fold, validation=None, batch_size=64, scoring_model=None):
         super().__init__()
-        self.reporter, self.fold, self.validation, self.batch_size = reporter, fold, validation, batch_size
+        self.reporter, self.fold, self.validation, self.batch_size = (
+            reporter,
+            fold,
+            validation,
+            batch_size,
+        )
         self.scoring_model = scoring_model
         self.cancelled = False
 
@@ -85,7 +112,9 @@ class _ProgressCallback(keras.callbacks.Callback):
         auc = None
         if self.validation is not None:
             patches, labels = self.validation
-            auc = safe_auc(labels, predict_lesions(self.scoring_model or self.model, patches, self.batch_size))
+            auc = safe_auc(
+                labels, predict_lesions(self.scoring_model or self.model, patches, self.batch_size)
+            )
         loss = float((logs or {}).get("loss", float("nan")))
         if not self.reporter.epoch_ended(self.fold, epoch + 1, loss, auc):
             self.cancelled = True
@@ -120,7 +149,9 @@ class WeightAveraging(keras.callbacks.Callback):
             self.model.set_weights([m.astype(np.float32) for m in self.mean])
 
 
-def predict_lesions(model, patches: np.ndarray, batch_size: int = 64, test_time_augmentation: bool = False) -> np.ndarray:
+def predict_lesions(
+    model, patches: np.ndarray, batch_size: int = 64, test_time_augmentation: bool = False
+) -> np.ndarray:
     """Per-lesion score: the mean of the model's outputs over a lesion's samples (slices).
 
     ``patches`` is ``(lesions, samples, size, size, channels)``; no random augmentation.
@@ -135,7 +166,9 @@ def predict_lesions(model, patches: np.ndarray, batch_size: int = 64, test_time_
         patches = views.transpose(1, 0, 2, 3, 4).reshape(n, -1, *patches.shape[2:])
     n, samples = patches.shape[:2]
     flat = patches.reshape(n * samples, *patches.shape[2:])
-    if len(flat) <= 256:  # a direct call avoids predict()'s per-call dataset set-up (scoring one lesion)
+    if (
+        len(flat) <= 256
+    ):  # a direct call avoids predict()'s per-call dataset set-up (scoring one lesion)
         outputs = keras.ops.convert_to_numpy(model(flat, training=False))
     else:
         outputs = model.predict(flat, batch_size=batch_size, verbose=0)
@@ -153,7 +186,9 @@ def describe_devices() -> str:
     elif backend == "torch":
         import torch
 
-        devices = [f"cuda:{torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())] or ["cpu"]
+        devices = [
+            f"cuda:{torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())
+        ] or ["cpu"]
     elif backend == "jax":
         import jax
 
@@ -178,14 +213,20 @@ def compiled_model(experiment: Experiment, input_shape, seed: int):
     keras.utils.set_random_seed(seed)
     with distribution_scope():
         model = build_model(experiment.builder, input_shape, **experiment.builder_options)
-        model.compile(optimizer=keras.optimizers.Adam(experiment.learning_rate), loss="binary_crossentropy", jit_compile=False)
+        model.compile(
+            optimizer=keras.optimizers.Adam(experiment.learning_rate),
+            loss="binary_crossentropy",
+            jit_compile=False,
+        )
     return model
 
 
 def flatten_samples(patches: np.ndarray, labels) -> tuple[np.ndarray, np.ndarray]:
     """``(lesions, samples, ...)`` patches to ``(lesions * samples, ...)`` with each lesion's label repeated."""
     n, samples = patches.shape[:2]
-    return patches.reshape(n * samples, *patches.shape[2:]), np.repeat(np.asarray(labels, np.float32), samples)
+    return patches.reshape(n * samples, *patches.shape[2:]), np.repeat(
+        np.asarray(labels, np.float32), samples
+    )
 
 
 def with_auxiliary_head(model, n_targets: int, weight: float, learning_rate: float):
@@ -197,7 +238,9 @@ def with_auxiliary_head(model, n_targets: int, weight: float, learning_rate: flo
     """
     features = model.layers[-1].input
     auxiliary = keras.layers.Dense(n_targets, name="roi_statistics")(features)
-    trainer = keras.Model(model.inputs, {"malignant": model.outputs[0], "roi_statistics": auxiliary})
+    trainer = keras.Model(
+        model.inputs, {"malignant": model.outputs[0], "roi_statistics": auxiliary}
+    )
     trainer.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss={"malignant": "binary_crossentropy", "roi_statistics": "mse"},
@@ -210,11 +253,21 @@ def with_auxiliary_head(model, n_targets: int, weight: float, learning_rate: flo
 def roi_radius_px(experiment: Experiment, roi_extent_mm) -> np.ndarray:
     """Each lesion's reference-ROI radius in patch pixels (field of view as the patch spec sets it)."""
     spec = experiment.patch
-    return np.array([e * spec.size_px / spec.field_of_view_for(e) for e in np.asarray(roi_extent_mm, float)])
+    return np.array(
+        [e * spec.size_px / spec.field_of_view_for(e) for e in np.asarray(roi_extent_mm, float)]
+    )
 
 
 def fit_model(
-    experiment: Experiment, patches, labels, seed, reporter, fold=None, validation=None, workers=1, roi_extent_mm=None
+    experiment: Experiment,
+    patches,
+    labels,
+    seed,
+    reporter,
+    fold=None,
+    validation=None,
+    workers=1,
+    roi_extent_mm=None,
 ):
     """Train a new model on ``patches``/``labels``; raises TrainingCancelled when the reporter says stop.
 
@@ -229,12 +282,22 @@ def fit_model(
         samples = patches.shape[1]
         targets = roi_statistics(x, np.repeat(roi_radius_px(experiment, roi_extent_mm), samples))
         auxiliary = (targets - targets.mean(axis=0)) / np.maximum(targets.std(axis=0), 1e-6)
-        trainer = with_auxiliary_head(model, auxiliary.shape[1], experiment.auxiliary_weight, experiment.learning_rate)
+        trainer = with_auxiliary_head(
+            model, auxiliary.shape[1], experiment.auxiliary_weight, experiment.learning_rate
+        )
     sequence = PatchSequence(
-        x, y, experiment.batch_size, experiment.augmentation, experiment.patch.window_width, seed=seed, workers=workers,
+        x,
+        y,
+        experiment.batch_size,
+        experiment.augmentation,
+        experiment.patch.window_width,
+        seed=seed,
+        workers=workers,
         auxiliary=auxiliary,
     )
-    callback = _ProgressCallback(reporter, fold, validation, experiment.batch_size, scoring_model=model)
+    callback = _ProgressCallback(
+        reporter, fold, validation, experiment.batch_size, scoring_model=model
+    )
     callbacks = [callback]
     if experiment.weight_averaging_from:
         callbacks.insert(0, WeightAveraging(experiment.weight_averaging_from))
@@ -284,20 +347,30 @@ def cross_validate(
         train, held_out = folds != fold, folds == fold
         reporter.stage_started(fold, int(train.sum()), int(held_out.sum()))
         model = fit_model(
-            experiment, patches[train], labels[train], experiment.seed + fold, reporter, fold,
-            (patches[held_out], labels[held_out]), roi_extent_mm=None if extent is None else extent[train],
+            experiment,
+            patches[train],
+            labels[train],
+            experiment.seed + fold,
+            reporter,
+            fold,
+            (patches[held_out], labels[held_out]),
+            roi_extent_mm=None if extent is None else extent[train],
         )
         oof[held_out] = predict_lesions(model, patches[held_out], experiment.batch_size, tta)
         fold_aucs[fold] = safe_auc(labels[held_out], oof[held_out])
         timings[f"fold_{fold}_s"] = round(time.perf_counter() - started, 3)
-        reporter.log(f"fold {fold}: {int(train.sum())} training / {int(held_out.sum())} held-out lesions, AUC {fold_aucs[fold]}")
+        reporter.log(
+            f"fold {fold}: {int(train.sum())} training / {int(held_out.sum())} held-out lesions, AUC {fold_aucs[fold]}"
+        )
         del model
         keras.backend.clear_session()
     final_model, final_scores = None, np.full(len(labels), np.nan)
     if final:
         started = time.perf_counter()
         reporter.stage_started(None, len(labels), 0)
-        final_model = fit_model(experiment, patches, labels, experiment.seed, reporter, None, None, roi_extent_mm=extent)
+        final_model = fit_model(
+            experiment, patches, labels, experiment.seed, reporter, None, None, roi_extent_mm=extent
+        )
         timings["final_s"] = round(time.perf_counter() - started, 3)
         final_scores = predict_lesions(final_model, patches, experiment.batch_size, tta)
     return CrossValidationResult(

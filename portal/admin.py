@@ -1,7 +1,9 @@
 from django.contrib import admin
 from knox.models import AuthToken
 
-from annotations.admin import AuditedAdmin  # the audit log: series phases and studies changed here are audited
+from annotations.admin import (
+    AuditedAdmin,
+)  # the audit log: series phases and studies changed here are audited
 
 from .models import Instance, Patient, Series, Study, Upload
 
@@ -28,21 +30,43 @@ class StudyAdmin(AuditedAdmin):
 
 @admin.register(Series)
 class SeriesAdmin(AuditedAdmin):
-    list_display = ("series_instance_uid", "study", "series_number", "phase", "phase_source", "phase_reason")
+    list_display = (
+        "series_instance_uid",
+        "study",
+        "series_number",
+        "phase",
+        "phase_source",
+        "phase_reason",
+    )
     list_filter = ("phase", "phase_source", "modality")
     search_fields = ("series_instance_uid", "study__study_instance_uid")
 
 
 @admin.register(Instance)
 class InstanceAdmin(admin.ModelAdmin):
-    list_display = ("sop_instance_uid", "series", "instance_number", "slice_position", "transfer_syntax_uid")
+    list_display = (
+        "sop_instance_uid",
+        "series",
+        "instance_number",
+        "slice_position",
+        "transfer_syntax_uid",
+    )
     search_fields = ("sop_instance_uid", "sha256")
     exclude = ("metadata",)
 
 
 @admin.register(Upload)
 class UploadAdmin(admin.ModelAdmin):
-    list_display = ("id", "user", "channel", "status", "n_stored", "n_duplicate", "n_rejected", "created_at")
+    list_display = (
+        "id",
+        "user",
+        "channel",
+        "status",
+        "n_stored",
+        "n_duplicate",
+        "n_rejected",
+        "created_at",
+    )
     list_filter = ("channel", "status")
 
 

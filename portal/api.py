@@ -1,4 +1,5 @@
 """REST API of the archive: uploads, studies, series (phase override), instance files."""
+
 import io
 import logging
 import os
@@ -87,7 +88,9 @@ def exception_handler(exc, context):
         logger.error("file storage unavailable in %s: %s", context.get("view"), exc)
         return Response({"error": STORAGE_UNAVAILABLE}, status=503, headers={"Retry-After": "60"})
     logger.exception("unhandled error in %s", context.get("view"))
-    return Response({"error": "internal error; the administrators have the details in the log"}, status=500)
+    return Response(
+        {"error": "internal error; the administrators have the details in the log"}, status=500
+    )
 
 
 def require(user, capability):
@@ -136,12 +139,16 @@ class RawDicomParser(BaseParser):
         limit = getattr(settings, self.limit_setting)
         length = int(request.META.get("CONTENT_LENGTH") or 0)
         if length > limit:
-            raise BodyTooLarge(f"the request body has {length} bytes; {self.what} may have at most {limit}")
+            raise BodyTooLarge(
+                f"the request body has {length} bytes; {self.what} may have at most {limit}"
+            )
         body = io.BytesIO()
         if stream is not None:
             body = archives.spool(stream, limit, directory=settings.FILE_UPLOAD_TEMP_DIR)
             if body is None:
-                raise BodyTooLarge(f"the request body has more than {limit} bytes ({self.what}: at most {limit})")
+                raise BodyTooLarge(
+                    f"the request body has more than {limit} bytes ({self.what}: at most {limit})"
+                )
         _, params = parse_header_parameters(request.META.get("HTTP_CONTENT_DISPOSITION", ""))
         name = os.path.basename(params.get("filename", "")) or self.default_name
         body.seek(0, io.SEEK_END)
@@ -167,7 +174,9 @@ class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     serializer_class = UploadSerializer
     parser_classes = [MultiPartParser, FormParser, RawDicomParser, RawZipParser]
-    request_body_limit = "UPLOAD_MAX_TOTAL_BYTES"  # not DATA_UPLOAD_MAX_MEMORY_SIZE (portal.middleware)
+    request_body_limit = (
+        "UPLOAD_MAX_TOTAL_BYTES"  # not DATA_UPLOAD_MAX_MEMORY_SIZE (portal.middleware)
+    )
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # OpenAPI schema generation: no user
@@ -179,19 +188,35 @@ class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     def initialize_request(self, request, *args, **kwargs):
         if request.method == "POST":
-            request.upload_handlers = [UploadMemoryHandler(request), TemporaryFileUploadHandler(request)]
+            request.upload_handlers = [
+                UploadMemoryHandler(request),
+                TemporaryFileUploadHandler(request),
+            ]
         return super().initialize_request(request, *args, **kwargs)
 
     @extend_schema(request=UploadRequestSerializer, responses={201: dict, 200: dict, 422: dict})
     def create(self, request):
         require(request.user, "upload_studies")
         deidentify = request.data.get("deidentify", request.query_params.get("deidentify", False))
-        payload = UploadRequestSerializer(data={"files": request.FILES.getlist("files") + request.FILES.getlist("file"), "deidentify": deidentify})
+        payload = UploadRequestSerializer(
+            data={
+                "files": request.FILES.getlist("files") + request.FILES.getlist("file"),
+                "deidentify": deidentify,
+            }
+        )
         payload.is_valid(raise_exception=True)
         files = [(f.name, f) for f in payload.validated_data["files"]]
-        channel = Upload.Channel.BROWSER if request.data.get("channel") == "browser" else Upload.Channel.REST
-        report = ingest_upload(files, request.user, channel=channel, deidentify=payload.validated_data["deidentify"])
-        code = {"stored": status.HTTP_201_CREATED, "duplicate": status.HTTP_200_OK}.get(report.status, 422)
+        channel = (
+            Upload.Channel.BROWSER
+            if request.data.get("channel") == "browser"
+            else Upload.Channel.REST
+        )
+        report = ingest_upload(
+            files, request.user, channel=channel, deidentify=payload.validated_data["deidentify"]
+        )
+        code = {"stored": status.HTTP_201_CREATED, "duplicate": status.HTTP_200_OK}.get(
+            report.status, 422
+        )
         return Response(report.as_dict(), status=code)
 
 
@@ -219,7 +244,9 @@ class SeriesViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_value_regex = r"[0-9.]+"
 
     def get_queryset(self):
-        return Series.objects.filter(study__in=Study.objects.visible_to(self.request.user)).select_related("study", "phase_set_by")
+        return Series.objects.filter(
+            study__in=Study.objects.visible_to(self.request.user)
+        ).select_related("study", "phase_set_by")
 
     @extend_schema(request=PhaseOverrideSerializer, responses=SeriesSerializer)
     @action(detail=True, methods=["post"])
@@ -250,7 +277,8 @@ class InstanceFileView(viewsets.ViewSet):
     @action(detail=True, methods=["get"])
     def file(self, request, pk=None):
         instance = get_object_or_404(
-            Instance.objects.filter(series__study__in=Study.objects.visible_to(request.user)), sop_instance_uid=pk
+            Instance.objects.filter(series__study__in=Study.objects.visible_to(request.user)),
+            sop_instance_uid=pk,
         )
         handle = instance.file.open("rb")
         if dicomfiles.is_part10(handle.read(132)):
@@ -258,6 +286,8 @@ class InstanceFileView(viewsets.ViewSet):
             response = FileResponse(handle, content_type="application/dicom")
         else:  # stored without a preamble by an earlier version: served as a Part 10 file
             handle.close()
-            response = HttpResponse(read_stored_file(instance.file.name), content_type="application/dicom")
+            response = HttpResponse(
+                read_stored_file(instance.file.name), content_type="application/dicom"
+            )
         response["Cache-Control"] = "private, max-age=86400"
         return response

@@ -97,7 +97,9 @@ class UploadBudget:
     def count_member(self, name: str) -> None:
         self.members += 1
         if self.members > self.limits.max_members:
-            raise _ArchiveRefused(f"the upload has more than {self.limits.max_members} files (at {name})")
+            raise _ArchiveRefused(
+                f"the upload has more than {self.limits.max_members} files (at {name})"
+            )
 
     def add(self, name: str, n: int) -> None:
         self.total += n
@@ -117,7 +119,9 @@ class _ArchiveMeter:
 
     def add(self, member: str, n: int, limits: UploadLimits) -> None:
         self.unpacked += n
-        if self.unpacked > limits.ratio_grace_bytes and self.unpacked > limits.max_ratio * max(self.size, 1):
+        if self.unpacked > limits.ratio_grace_bytes and self.unpacked > limits.max_ratio * max(
+            self.size, 1
+        ):
             raise _ArchiveRefused(
                 f"{self.name} unpacks at a ratio above {limits.max_ratio:g} over the whole archive "
                 f"(decompression bomb; at member {member!r})"
@@ -166,7 +170,10 @@ def spool(source: BinaryIO, cap: int, head: bytes = b"", directory: str | None =
 
 
 def iter_upload_files(
-    name: str, data_or_fileobj, limits: UploadLimits | None = None, budget: UploadBudget | None = None
+    name: str,
+    data_or_fileobj,
+    limits: UploadLimits | None = None,
+    budget: UploadBudget | None = None,
 ) -> Iterator[UploadedMember]:
     """The files of one uploaded item ``name`` (bytes or a binary file object).
 
@@ -195,7 +202,9 @@ def iter_upload_files(
             else:
                 archive_source = spooled = spool(source, limits.max_total_bytes, head)
                 if spooled is None:
-                    yield UploadedMember(name, reason=f"archive refused: larger than {limits.max_total_bytes} bytes")
+                    yield UploadedMember(
+                        name, reason=f"archive refused: larger than {limits.max_total_bytes} bytes"
+                    )
                     return
             archive_source.seek(0, io.SEEK_END)
             meter = _ArchiveMeter(name, archive_source.tell())
@@ -203,7 +212,9 @@ def iter_upload_files(
         else:
             rest = _read_capped(source, max(0, limits.max_file_bytes - len(head)))
             if rest is None or len(head) > limits.max_file_bytes:
-                yield UploadedMember(name, reason=f"the file is larger than {limits.max_file_bytes} bytes")
+                yield UploadedMember(
+                    name, reason=f"the file is larger than {limits.max_file_bytes} bytes"
+                )
                 return
             budget.count_member(name)
             budget.add(name, len(head) + len(rest))
@@ -287,14 +298,20 @@ def _check_entries(
         if info.flag_bits & 0x1:
             raise _ArchiveRefused(f"{where} is encrypted")
         if info.file_size > limits.max_file_bytes:
-            raise _ArchiveRefused(f"{where} declares {info.file_size} bytes, more than {limits.max_file_bytes}")
-        if info.file_size > limits.ratio_grace_bytes and info.file_size > limits.max_ratio * max(info.compress_size, 1):
+            raise _ArchiveRefused(
+                f"{where} declares {info.file_size} bytes, more than {limits.max_file_bytes}"
+            )
+        if info.file_size > limits.ratio_grace_bytes and info.file_size > limits.max_ratio * max(
+            info.compress_size, 1
+        ):
             raise _ArchiveRefused(
                 f"{where} declares a compression ratio above {limits.max_ratio:g} (decompression bomb)"
             )
     declared = sum(i.file_size for i in files)
     if budget.total + declared > limits.max_total_bytes:
-        raise _ArchiveRefused(f"{archive} declares more than {limits.max_total_bytes} bytes uncompressed")
+        raise _ArchiveRefused(
+            f"{archive} declares more than {limits.max_total_bytes} bytes uncompressed"
+        )
     unpacked = meter.unpacked + declared
     if unpacked > limits.ratio_grace_bytes and unpacked > limits.max_ratio * max(meter.size, 1):
         raise _ArchiveRefused(
@@ -304,7 +321,11 @@ def _check_entries(
 
 
 def _extract(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, display: str, budget: UploadBudget, meter: _ArchiveMeter
+    archive: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    display: str,
+    budget: UploadBudget,
+    meter: _ArchiveMeter,
 ) -> bytes:
     """A member's bytes, decompressed in chunks under the size and ratio limits (member and archive)."""
     limits = budget.limits
@@ -318,8 +339,12 @@ def _extract(
             budget.add(display, len(chunk))
             meter.add(info.filename, len(chunk), limits)
             if size > limits.max_file_bytes:
-                raise _ArchiveRefused(f"member {info.filename!r} unpacks to more than {limits.max_file_bytes} bytes")
-            if size > limits.ratio_grace_bytes and size > limits.max_ratio * max(info.compress_size, 1):
+                raise _ArchiveRefused(
+                    f"member {info.filename!r} unpacks to more than {limits.max_file_bytes} bytes"
+                )
+            if size > limits.ratio_grace_bytes and size > limits.max_ratio * max(
+                info.compress_size, 1
+            ):
                 raise _ArchiveRefused(
                     f"member {info.filename!r} unpacks at a ratio above {limits.max_ratio:g} (decompression bomb)"
                 )
@@ -333,7 +358,9 @@ def _iter_zip(
     try:
         archive = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        raise _ArchiveRefused(f"{display} is not a readable zip archive ({type(exc).__name__})") from None
+        raise _ArchiveRefused(
+            f"{display} is not a readable zip archive ({type(exc).__name__})"
+        ) from None
     with archive:
         infos = archive.infolist()
         _check_entries(display, infos, budget, meter)
@@ -355,7 +382,9 @@ def _iter_zip(
                     f"member {info.filename!r} uses an unsupported compression method"
                 ) from None
             except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError) as exc:
-                raise _ArchiveRefused(f"member {info.filename!r} is damaged ({type(exc).__name__})") from None
+                raise _ArchiveRefused(
+                    f"member {info.filename!r} is damaged ({type(exc).__name__})"
+                ) from None
             if _is_zip(data[:132]):
                 if depth + 1 > budget.limits.max_zip_depth:
                     raise _ArchiveRefused(

@@ -10,6 +10,7 @@ Kept apart from the views: DRF imports it from settings.
   ``AXES_*``, from ``LOGIN_FAILURE_LIMIT`` and ``LOGIN_COOLOFF_MINUTES``); a locked-out
   login gets :func:`lockout_response`.
 """
+
 from datetime import timedelta
 
 from django.conf import settings
@@ -65,8 +66,12 @@ def issue_token(user, expires_days=None):
     if expires_days is None:
         expires_days = settings.API_TOKEN_EXPIRES_DAYS
     if expires_days < 0:
-        raise ValueError(f"expires_days is {expires_days}; give a number of days >= 0 (0: never expires)")
-    _, key = AuthToken.objects.create(user, expiry=timedelta(days=expires_days) if expires_days else None)
+        raise ValueError(
+            f"expires_days is {expires_days}; give a number of days >= 0 (0: never expires)"
+        )
+    _, key = AuthToken.objects.create(
+        user, expiry=timedelta(days=expires_days) if expires_days else None
+    )
     return key
 
 

@@ -5,6 +5,7 @@ Tasks are routed by name (``CELERY_TASK_ROUTES`` in settings). Workers::
     celery -A portal worker -Q default          # CPU hosts
     celery -A portal worker -Q gpu -c 1         # one per GPU host
 """
+
 import os
 
 from celery import Celery

@@ -97,22 +97,54 @@ _HU4 = "HU per phase NC, CM, NG, EX"
 # THE table. Lesion rows: (mean, sd) pairs or (low, high) ranges as the page writes them.
 FIGURES: tuple[Figure, ...] = (
     # -- phase timing (seconds after the start of injection) --
-    Figure("delay_s.NC", (-180, -60), "s, uniform", f"{_PAGE} Phase timing: 'before injection'; offset assumed"),
+    Figure(
+        "delay_s.NC",
+        (-180, -60),
+        "s, uniform",
+        f"{_PAGE} Phase timing: 'before injection'; offset assumed",
+    ),
     Figure("delay_s.CM", (30, 40), "s, uniform", f"{_PAGE} Phase timing: CM typically 30-40 s"),
     Figure("delay_s.NG", (90, 100), "s, uniform", f"{_PAGE} Phase timing: NG typically 90-100 s"),
     Figure("delay_s.EX", (290, 310), "s, uniform", f"{_PAGE} Phase timing: EX typically 5 min"),
     # -- normal tissue, ranges drawn uniformly per patient --
-    Figure("tissue.cortex", ((30, 50), (150, 200), (130, 170), (80, 120)), f"{_HU4}, range", f"{_PAGE} Attenuation"),
-    Figure("tissue.medulla", ((30, 50), (60, 100), (130, 170), (100, 150)), f"{_HU4}, range", f"{_PAGE} Attenuation"),
-    Figure("tissue.aorta", ((35, 50), (290, 360), (150, 200), (100, 130)), f"{_HU4}, range", f"{_PAGE} Attenuation"),
-    Figure("tissue.liver", ((50, 70), (20, 30), (100, 120), (70, 90)), f"{_HU4}, range; CM is NC + range",
-           f"{_PAGE} Attenuation"),
+    Figure(
+        "tissue.cortex",
+        ((30, 50), (150, 200), (130, 170), (80, 120)),
+        f"{_HU4}, range",
+        f"{_PAGE} Attenuation",
+    ),
+    Figure(
+        "tissue.medulla",
+        ((30, 50), (60, 100), (130, 170), (100, 150)),
+        f"{_HU4}, range",
+        f"{_PAGE} Attenuation",
+    ),
+    Figure(
+        "tissue.aorta",
+        ((35, 50), (290, 360), (150, 200), (100, 130)),
+        f"{_HU4}, range",
+        f"{_PAGE} Attenuation",
+    ),
+    Figure(
+        "tissue.liver",
+        ((50, 70), (20, 30), (100, 120), (70, 90)),
+        f"{_HU4}, range; CM is NC + range",
+        f"{_PAGE} Attenuation",
+    ),
     Figure("tissue.fat", ((-120, -80),) * 4, f"{_HU4}, range", f"{_PAGE} Attenuation"),
-    Figure("tissue.urine", ((0, 10), (0, 10), (0, 10), (300, 500)), f"{_HU4}, range",
-           f"{_PAGE} Attenuation: EX urine > 300; water 0-10 and upper bound 500 assumed"),
+    Figure(
+        "tissue.urine",
+        ((0, 10), (0, 10), (0, 10), (300, 500)),
+        f"{_HU4}, range",
+        f"{_PAGE} Attenuation: EX urine > 300; water 0-10 and upper bound 500 assumed",
+    ),
     Figure("tissue.muscle", ((45, 55), (55, 65), (60, 70), (55, 65)), f"{_HU4}, range", "assumed"),
-    Figure("tissue.spleen", ((40, 50), (110, 140), (110, 130), (85, 100)), f"{_HU4}, range", "assumed"),
-    Figure("tissue.ivc", ((35, 45), (80, 120), (150, 180), (100, 130)), f"{_HU4}, range", "assumed"),
+    Figure(
+        "tissue.spleen", ((40, 50), (110, 140), (110, 130), (85, 100)), f"{_HU4}, range", "assumed"
+    ),
+    Figure(
+        "tissue.ivc", ((35, 45), (80, 120), (150, 180), (100, 130)), f"{_HU4}, range", "assumed"
+    ),
     Figure("tissue.bowel", ((30, 40), (60, 80), (70, 90), (60, 80)), f"{_HU4}, range", "assumed"),
     Figure("tissue.bone_cortical", ((600, 800),) * 4, f"{_HU4}, range", "assumed"),
     Figure("tissue.bone_cancellous", ((180, 260),) * 4, f"{_HU4}, range", "assumed"),
@@ -121,63 +153,195 @@ FIGURES: tuple[Figure, ...] = (
     Figure("tissue.gas", ((-950, -850),) * 4, f"{_HU4}, range", "assumed"),
     Figure("tissue.table", ((150, 250),) * 4, f"{_HU4}, range", "assumed (CT table)"),
     # -- lesions: per-phase attenuation of the solid tumour --
-    Figure("lesion.ccRCC", ((34, 7), (173, 45), (149, 34), (98, 36)), f"{_HU4}, mean +- SD",
-           f"{_PAGE} Attenuation, clear cell RCC <= 4 cm"),
-    Figure("lesion.papillary", ((15, 51), (32, 100), (18, 91), (18, 73)), f"{_HU4}, range",
-           f"{_PAGE} Attenuation, papillary RCC"),
-    Figure("lesion.chromophobe", ((30, 45), (70, 110), (80, 110), (60, 80)), f"{_HU4}, range",
-           f"{_PAGE} Attenuation, chromophobe RCC"),
-    Figure("lesion.other_RCC", ((25, 45), (60, 160), (60, 140), (40, 100)), f"{_HU4}, range",
-           "assumed (not on the page): spans papillary to clear cell"),
-    Figure("lesion.oncocytoma", ((31, 8), (151, 36), (137, 34), (79, 22)), f"{_HU4}, mean +- SD",
-           f"{_PAGE} Attenuation, oncocytoma"),
-    Figure("lesion.fat_poor_AML", ((45, 9), (80, 130), (90, 110), (80, 100)), f"{_HU4}; NC mean +- SD, others range",
-           f"{_PAGE} Attenuation, fat-poor AML: NC '>= 45' read as 45 +- 9 (one series 37.8); "
-           "EX 'lower washout than ccRCC' read as 80-100 (assumed)"),
-    Figure("lesion.sd_floor", (6, 15, 15, 15), "HU per phase, least SD of a range-derived lesion row", "assumed"),
-    Figure("lesion.phase_correlation", (0.3, 0.7, 0.5), "r of NC with others; adjacent enhanced; CM-EX", "assumed"),
-    Figure("lesion.enhancement_reference_hu", (35,), "HU; enhancement = phase HU minus this",
-           f"assumed; about the unenhanced mean of ccRCC and oncocytoma on {_PAGE}"),
-    Figure("lesion.necrosis_hu", (10, 30), "HU, non-enhancing necrotic/cystic part, uniform",
-           f"{_PAGE} Attenuation, ccRCC appearance"),
-    Figure("lesion.size_mm", (10, 40), "mm, long axis", "brief: ellipsoid 10-40 mm (masses <= 4 cm)"),
+    Figure(
+        "lesion.ccRCC",
+        ((34, 7), (173, 45), (149, 34), (98, 36)),
+        f"{_HU4}, mean +- SD",
+        f"{_PAGE} Attenuation, clear cell RCC <= 4 cm",
+    ),
+    Figure(
+        "lesion.papillary",
+        ((15, 51), (32, 100), (18, 91), (18, 73)),
+        f"{_HU4}, range",
+        f"{_PAGE} Attenuation, papillary RCC",
+    ),
+    Figure(
+        "lesion.chromophobe",
+        ((30, 45), (70, 110), (80, 110), (60, 80)),
+        f"{_HU4}, range",
+        f"{_PAGE} Attenuation, chromophobe RCC",
+    ),
+    Figure(
+        "lesion.other_RCC",
+        ((25, 45), (60, 160), (60, 140), (40, 100)),
+        f"{_HU4}, range",
+        "assumed (not on the page): spans papillary to clear cell",
+    ),
+    Figure(
+        "lesion.oncocytoma",
+        ((31, 8), (151, 36), (137, 34), (79, 22)),
+        f"{_HU4}, mean +- SD",
+        f"{_PAGE} Attenuation, oncocytoma",
+    ),
+    Figure(
+        "lesion.fat_poor_AML",
+        ((45, 9), (80, 130), (90, 110), (80, 100)),
+        f"{_HU4}; NC mean +- SD, others range",
+        f"{_PAGE} Attenuation, fat-poor AML: NC '>= 45' read as 45 +- 9 (one series 37.8); "
+        "EX 'lower washout than ccRCC' read as 80-100 (assumed)",
+    ),
+    Figure(
+        "lesion.sd_floor",
+        (6, 15, 15, 15),
+        "HU per phase, least SD of a range-derived lesion row",
+        "assumed",
+    ),
+    Figure(
+        "lesion.phase_correlation",
+        (0.3, 0.7, 0.5),
+        "r of NC with others; adjacent enhanced; CM-EX",
+        "assumed",
+    ),
+    Figure(
+        "lesion.enhancement_reference_hu",
+        (35,),
+        "HU; enhancement = phase HU minus this",
+        f"assumed; about the unenhanced mean of ccRCC and oncocytoma on {_PAGE}",
+    ),
+    Figure(
+        "lesion.necrosis_hu",
+        (10, 30),
+        "HU, non-enhancing necrotic/cystic part, uniform",
+        f"{_PAGE} Attenuation, ccRCC appearance",
+    ),
+    Figure(
+        "lesion.size_mm", (10, 40), "mm, long axis", "brief: ellipsoid 10-40 mm (masses <= 4 cm)"
+    ),
     Figure("lesion.size_beta.malignant", (2.2, 2.0), "Beta(a, b) on the size range", "assumed"),
-    Figure("lesion.size_beta.benign", (1.8, 2.4), "Beta(a, b) on the size range",
-           f"assumed; {_PAGE} Case mix: benign fraction higher below 2 cm"),
+    Figure(
+        "lesion.size_beta.benign",
+        (1.8, 2.4),
+        "Beta(a, b) on the size range",
+        f"assumed; {_PAGE} Case mix: benign fraction higher below 2 cm",
+    ),
     # -- morphology: probabilities per subtype, order of SUBTYPES --
-    Figure("morph.pattern.ccRCC", (0.50, 0.35, 0.15), "P(homogeneous, necrosis, central scar)",
-           f"assumed; {_PAGE}: ccRCC heterogeneous with necrosis"),
-    Figure("morph.pattern.papillary", (0.80, 0.15, 0.05), "P(homogeneous, necrosis, central scar)",
-           f"assumed; {_PAGE}: papillary homogeneous"),
-    Figure("morph.pattern.chromophobe", (0.75, 0.10, 0.15), "P(homogeneous, necrosis, central scar)",
-           f"assumed; {_PAGE}: chromophobe homogeneous"),
-    Figure("morph.pattern.other_RCC", (0.55, 0.35, 0.10), "P(homogeneous, necrosis, central scar)", "assumed"),
-    Figure("morph.pattern.oncocytoma", (0.40, 0.20, 0.40), "P(homogeneous, necrosis, central scar)",
-           f"assumed; {_PAGE}: central stellate scar in 54-80 % (part read as necrosis-like)"),
-    Figure("morph.pattern.fat_poor_AML", (0.85, 0.10, 0.05), "P(homogeneous, necrosis, central scar)",
-           f"assumed; {_PAGE}: AML homogeneous"),
-    Figure("morph.inversion", (0.25, 0.10, 0.10, 0.10, 0.67, 0.10), "P(segmental enhancement inversion) by subtype",
-           f"{_PAGE}: complete inversion 67 % oncocytoma vs 25 % ccRCC; others assumed"),
-    Figure("morph.heterogeneous.CM", (0.65, 0.15, 0.15, 0.40, 0.35, 0.10), "P(heterogeneous enhancement) by subtype",
-           "assumed: ccRCC heterogeneity most conspicuous in CM"),
-    Figure("morph.heterogeneous.NG", (0.40, 0.15, 0.15, 0.30, 0.30, 0.10), "P(heterogeneous enhancement) by subtype",
-           "assumed"),
-    Figure("morph.heterogeneous.EX", (0.30, 0.15, 0.15, 0.25, 0.30, 0.10), "P(heterogeneous enhancement) by subtype",
-           "assumed"),
-    Figure("morph.exophytic", (0.45, 0.45, 0.45, 0.45, 0.45, 0.70), "P(exophytic) by subtype",
-           f"assumed; {_PAGE}: fat-poor AML exophytic"),
+    Figure(
+        "morph.pattern.ccRCC",
+        (0.50, 0.35, 0.15),
+        "P(homogeneous, necrosis, central scar)",
+        f"assumed; {_PAGE}: ccRCC heterogeneous with necrosis",
+    ),
+    Figure(
+        "morph.pattern.papillary",
+        (0.80, 0.15, 0.05),
+        "P(homogeneous, necrosis, central scar)",
+        f"assumed; {_PAGE}: papillary homogeneous",
+    ),
+    Figure(
+        "morph.pattern.chromophobe",
+        (0.75, 0.10, 0.15),
+        "P(homogeneous, necrosis, central scar)",
+        f"assumed; {_PAGE}: chromophobe homogeneous",
+    ),
+    Figure(
+        "morph.pattern.other_RCC",
+        (0.55, 0.35, 0.10),
+        "P(homogeneous, necrosis, central scar)",
+        "assumed",
+    ),
+    Figure(
+        "morph.pattern.oncocytoma",
+        (0.40, 0.20, 0.40),
+        "P(homogeneous, necrosis, central scar)",
+        f"assumed; {_PAGE}: central stellate scar in 54-80 % (part read as necrosis-like)",
+    ),
+    Figure(
+        "morph.pattern.fat_poor_AML",
+        (0.85, 0.10, 0.05),
+        "P(homogeneous, necrosis, central scar)",
+        f"assumed; {_PAGE}: AML homogeneous",
+    ),
+    Figure(
+        "morph.inversion",
+        (0.25, 0.10, 0.10, 0.10, 0.67, 0.10),
+        "P(segmental enhancement inversion) by subtype",
+        f"{_PAGE}: complete inversion 67 % oncocytoma vs 25 % ccRCC; others assumed",
+    ),
+    Figure(
+        "morph.heterogeneous.CM",
+        (0.65, 0.15, 0.15, 0.40, 0.35, 0.10),
+        "P(heterogeneous enhancement) by subtype",
+        "assumed: ccRCC heterogeneity most conspicuous in CM",
+    ),
+    Figure(
+        "morph.heterogeneous.NG",
+        (0.40, 0.15, 0.15, 0.30, 0.30, 0.10),
+        "P(heterogeneous enhancement) by subtype",
+        "assumed",
+    ),
+    Figure(
+        "morph.heterogeneous.EX",
+        (0.30, 0.15, 0.15, 0.25, 0.30, 0.10),
+        "P(heterogeneous enhancement) by subtype",
+        "assumed",
+    ),
+    Figure(
+        "morph.exophytic",
+        (0.45, 0.45, 0.45, 0.45, 0.45, 0.70),
+        "P(exophytic) by subtype",
+        f"assumed; {_PAGE}: fat-poor AML exophytic",
+    ),
     # -- patients --
-    Figure("case_mix.default", (56, 17, 5, 2, 13, 7), "% by subtype (SUBTYPES order)", f"{_PAGE} Case mix default"),
-    Figure("lesions_per_patient", (168, 159), "lesions, patients", f"{_PAGE} Case mix: the source study"),
-    Figure("sex.female", (0.35, 0.25, 0.45, 0.35, 0.45, 0.80), "P(female) by subtype",
-           f"assumed; {_PAGE}: benign more frequent in women (21.4 % vs 6.2 %), AML female predominance"),
-    Figure("age_years", (61, 11, 30, 85), "mean, SD, clip low, clip high; same for every subtype", "assumed"),
+    Figure(
+        "case_mix.default",
+        (56, 17, 5, 2, 13, 7),
+        "% by subtype (SUBTYPES order)",
+        f"{_PAGE} Case mix default",
+    ),
+    Figure(
+        "lesions_per_patient",
+        (168, 159),
+        "lesions, patients",
+        f"{_PAGE} Case mix: the source study",
+    ),
+    Figure(
+        "sex.female",
+        (0.35, 0.25, 0.45, 0.35, 0.45, 0.80),
+        "P(female) by subtype",
+        f"assumed; {_PAGE}: benign more frequent in women (21.4 % vs 6.2 %), AML female predominance",
+    ),
+    Figure(
+        "age_years",
+        (61, 11, 30, 85),
+        "mean, SD, clip low, clip high; same for every subtype",
+        "assumed",
+    ),
     # -- image --
     Figure("noise_sd_hu", (10, 15), "HU, uniform per patient", f"{_PAGE} Image noise"),
-    Figure("blur_sigma_px", (0.7,), "in-plane Gaussian sigma (pixels): partial volume and noise texture", "assumed"),
-    Figure("fov_mm", (380,), "mm at any matrix (0.74 mm pixels at 512)", f"{_PAGE} DICOM: FOV 320-450 mm"),
-    Figure("slice_mm", (2.5,), "mm default slice thickness = spacing", f"{_PAGE} DICOM: SliceThickness 2.5-5 mm"),
-    Figure("shift_sd_mm", (2.0,), "mm SD of the inter-phase patient shift per axis, clipped to +-5 mm", "assumed"),
+    Figure(
+        "blur_sigma_px",
+        (0.7,),
+        "in-plane Gaussian sigma (pixels): partial volume and noise texture",
+        "assumed",
+    ),
+    Figure(
+        "fov_mm",
+        (380,),
+        "mm at any matrix (0.74 mm pixels at 512)",
+        f"{_PAGE} DICOM: FOV 320-450 mm",
+    ),
+    Figure(
+        "slice_mm",
+        (2.5,),
+        "mm default slice thickness = spacing",
+        f"{_PAGE} DICOM: SliceThickness 2.5-5 mm",
+    ),
+    Figure(
+        "shift_sd_mm",
+        (2.0,),
+        "mm SD of the inter-phase patient shift per axis, clipped to +-5 mm",
+        "assumed",
+    ),
     Figure("window", (40, 400), "WindowCenter, WindowWidth", f"{_PAGE} DICOM: abdomen W400/L40"),
 )
 _FIGURES_BY_KEY = {f.key: f for f in FIGURES}
@@ -255,7 +419,9 @@ class CohortSpec:
         if self.size < 64:
             raise ValueError("size must be at least 64 pixels")
         if self.slices < 8:
-            raise ValueError("slices must be at least 8 (the lesion and the inter-phase shift must fit)")
+            raise ValueError(
+                "slices must be at least 8 (the lesion and the inter-phase shift must fit)"
+            )
         if self.slice_mm <= 0 or self.fov_mm <= 0:
             raise ValueError("slice_mm and fov_mm must be positive")
         if self.transfer_syntax not in TRANSFER_SYNTAXES:
@@ -379,8 +545,10 @@ def _sample_patient(spec: CohortSpec, index: int) -> PatientCase:
     mean_age, sd_age, low_age, high_age = figure("age_years")
     age = int(np.clip(round(clinical.normal(mean_age, sd_age)), low_age, high_age))
     n_lesions = 1 + int(clinical.random() < spec.lesions_per_patient - 1.0)
-    drawn = [_sample_lesion_latents(clinical, SUBTYPES[clinical.choice(len(SUBTYPES), p=p_subtype)])
-             for _ in range(n_lesions)]
+    drawn = [
+        _sample_lesion_latents(clinical, SUBTYPES[clinical.choice(len(SUBTYPES), p=p_subtype)])
+        for _ in range(n_lesions)
+    ]
 
     anatomy_rng = _rng(spec, index, _ANATOMY)
     anatomy, kidneys = _sample_anatomy(anatomy_rng)
@@ -436,7 +604,11 @@ def _sample_lesion_latents(rng: np.random.Generator, subtype: str) -> dict:
         subtype=subtype,
         malignant=malignant,
         size_mm=float(size),
-        semi_axes_mm=(size / 2, size / 2 * rng.uniform(0.75, 1.0), size / 2 * rng.uniform(0.75, 1.0)),
+        semi_axes_mm=(
+            size / 2,
+            size / 2 * rng.uniform(0.75, 1.0),
+            size / 2 * rng.uniform(0.75, 1.0),
+        ),
         rotation_rad=float(rng.uniform(0, np.pi)),
         mean_hu={phase: float(v) for phase, v in zip(PHASES, hu)},
         pattern=pattern,
@@ -472,8 +644,10 @@ def _sample_tissue_hu(rng: np.random.Generator) -> dict[str, dict[str, float]]:
     rows = [row for row in FIGURES if row.key.startswith("tissue.")]
     ranges = np.array([row.value for row in rows], dtype=float)  # tissue, phase, (low, high)
     draws = ranges[..., 0] + (ranges[..., 1] - ranges[..., 0]) * rng.random(ranges.shape[:2])
-    tissue_hu = {phase: {row.key.removeprefix("tissue."): float(draws[i, j]) for i, row in enumerate(rows)}
-                 for j, phase in enumerate(PHASES)}
+    tissue_hu = {
+        phase: {row.key.removeprefix("tissue."): float(draws[i, j]) for i, row in enumerate(rows)}
+        for j, phase in enumerate(PHASES)
+    }
     tissue_hu["CM"]["liver"] += tissue_hu["NC"]["liver"]  # the page gives liver CM as NC + 20-30
     return tissue_hu
 
@@ -486,14 +660,19 @@ def _place_lesion(rng, spec: CohortSpec, kidneys, latents: dict, placed: list[Le
     if spec.slices - 1 - 2 * reach < 0:
         reach = max_shift
     for attempt in range(20):
-        kidney = kidneys[int(rng.integers(2))] if attempt < 19 or not placed else kidneys[
-            1 - [k.side for k in kidneys].index(placed[0].side)]
+        kidney = (
+            kidneys[int(rng.integers(2))]
+            if attempt < 19 or not placed
+            else kidneys[1 - [k.side for k in kidneys].index(placed[0].side)]
+        )
         au, av, aw = kidney.semi_axes_mm
         cz = kidney.centre_mm[2]
         z_low = max(spec.slice_z(spec.slices - 1 - reach), cz - 0.8 * aw)
         z_high = min(spec.slice_z(reach), cz + 0.8 * aw)
         z = rng.uniform(z_low, z_high) if z_low < z_high else (z_low + z_high) / 2
-        centre_slice = int(np.clip(round((spec.z_top_mm - z) / spec.slice_mm), reach, spec.slices - 1 - reach))
+        centre_slice = int(
+            np.clip(round((spec.z_top_mm - z) / spec.slice_mm), reach, spec.slices - 1 - reach)
+        )
         z = float(spec.slice_z(centre_slice))
         w = np.clip((z - cz) / aw, -0.95, 0.95)
         scale = math.sqrt(1 - w * w)
@@ -504,7 +683,8 @@ def _place_lesion(rng, spec: CohortSpec, kidneys, latents: dict, placed: list[Le
         x = kidney.centre_mm[0] + u * c - v * s
         y = kidney.centre_mm[1] + u * s + v * c
         far_enough = all(
-            math.dist((x, y, z), other.centre_mm) > latents["size_mm"] / 2 + other.size_mm / 2 + 5 for other in placed
+            math.dist((x, y, z), other.centre_mm) > latents["size_mm"] / 2 + other.size_mm / 2 + 5
+            for other in placed
         )
         if far_enough:
             break
@@ -553,15 +733,22 @@ def _subtype_constants(subtype: str) -> dict:
     a, b = figure(f"lesion.size_beta.{'malignant' if subtype in MALIGNANT_SUBTYPES else 'benign'}")
     pattern = dict(zip(PATTERNS, figure(f"morph.pattern.{subtype}")))
     return {
-        "mean": mean, "sd": sd, "inverse": np.linalg.inv(covariance),
+        "mean": mean,
+        "sd": sd,
+        "inverse": np.linalg.inv(covariance),
         "mvn_norm": -0.5 * (logdet + len(PHASES) * math.log(2 * math.pi)),
         "cholesky": np.linalg.cholesky(covariance),
         "beta": (a, b, math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)),
         "exophytic": figure("morph.exophytic")[column],
         "pattern": pattern,
-        "pattern_EX": {"homogeneous": pattern["homogeneous"] + pattern["scar"], "necrosis": pattern["necrosis"]},
+        "pattern_EX": {
+            "homogeneous": pattern["homogeneous"] + pattern["scar"],
+            "necrosis": pattern["necrosis"],
+        },
         "inversion": figure("morph.inversion")[column],
-        "heterogeneous": {p: figure(f"morph.heterogeneous.{p}")[column] for p in ("CM", "NG", "EX")},
+        "heterogeneous": {
+            p: figure(f"morph.heterogeneous.{p}")[column] for p in ("CM", "NG", "EX")
+        },
         "female": figure("sex.female")[column],
     }
 
@@ -584,7 +771,9 @@ def _log_densities(lesion: Lesion, sex: str, subtype: str) -> dict[str | None, f
     shared = (a - 1) * math.log(t) + (b - 1) * math.log1p(-t) - log_beta
     shared += _log_bernoulli(k["exophytic"], lesion.exophytic)
     inversion = _log_bernoulli(k["inversion"], lesion.inversion)
-    heterogeneous = {p: _log_bernoulli(q, lesion.heterogeneous[p]) for p, q in k["heterogeneous"].items()}
+    heterogeneous = {
+        p: _log_bernoulli(q, lesion.heterogeneous[p]) for p, q in k["heterogeneous"].items()
+    }
     pattern = math.log(k["pattern"][lesion.pattern])
     pattern_ex = math.log(k["pattern_EX"][_visible_pattern(lesion.pattern, "EX")])
     hu = [lesion.mean_hu[p] for p in PHASES]
@@ -596,27 +785,43 @@ def _log_densities(lesion: Lesion, sex: str, subtype: str) -> dict[str | None, f
     out["NG"] += pattern + heterogeneous["NG"]
     out["EX"] += pattern_ex + inversion + heterogeneous["EX"]
     d = np.array(hu) - k["mean"]
-    out[None] = (shared + k["mvn_norm"] - 0.5 * float(d @ k["inverse"] @ d) + pattern + inversion
-                 + sum(heterogeneous.values()) + _log_bernoulli(k["female"], sex == "F"))
+    out[None] = (
+        shared
+        + k["mvn_norm"]
+        - 0.5 * float(d @ k["inverse"] @ d)
+        + pattern
+        + inversion
+        + sum(heterogeneous.values())
+        + _log_bernoulli(k["female"], sex == "F")
+    )
     return out
 
 
-def lesion_llrs(lesion: Lesion, sex: str, subtype_mix: Mapping[str, float]) -> dict[str | None, float]:
+def lesion_llrs(
+    lesion: Lesion, sex: str, subtype_mix: Mapping[str, float]
+) -> dict[str | None, float]:
     """:func:`lesion_llr` for every phase and overall (key None) at once."""
     by_class: dict[bool, list[dict]] = {True: [], False: []}
     for subtype in SUBTYPES:
         weight = subtype_mix.get(subtype, 0.0)
         if weight > 0:
             densities = _log_densities(lesion, sex, subtype)
-            by_class[subtype in MALIGNANT_SUBTYPES].append({key: math.log(weight) + v for key, v in densities.items()})
+            by_class[subtype in MALIGNANT_SUBTYPES].append(
+                {key: math.log(weight) + v for key, v in densities.items()}
+            )
     keys = (None,) + PHASES
     if not by_class[True] or not by_class[False]:
         return {key: math.nan for key in keys}
-    return {key: _logsumexp([d[key] for d in by_class[True]]) - _logsumexp([d[key] for d in by_class[False]])
-            for key in keys}
+    return {
+        key: _logsumexp([d[key] for d in by_class[True]])
+        - _logsumexp([d[key] for d in by_class[False]])
+        for key in keys
+    }
 
 
-def lesion_llr(lesion: Lesion, sex: str, subtype_mix: Mapping[str, float], phase: str | None = None) -> float:
+def lesion_llr(
+    lesion: Lesion, sex: str, subtype_mix: Mapping[str, float], phase: str | None = None
+) -> float:
     """Oracle log-likelihood ratio of malignancy, log p(x | malignant) - log p(x | benign).
 
     ``x`` is what the generator sampled and drew into the images: the per-phase
@@ -650,7 +855,15 @@ def auc(scores: Sequence[float], positive: Sequence[bool]) -> float:
     return float((ranks[positive].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
-PHASE_LATENT_NAMES = ("mean_hu", "size_mm", "exophytic", "necrosis", "scar", "inversion", "heterogeneous")
+PHASE_LATENT_NAMES = (
+    "mean_hu",
+    "size_mm",
+    "exophytic",
+    "necrosis",
+    "scar",
+    "inversion",
+    "heterogeneous",
+)
 
 
 def phase_latents(lesion: Lesion, phase: str) -> list[float]:
@@ -679,8 +892,12 @@ def oracle_auc(lesions: Sequence[Lesion]) -> OracleAUC:
     """The oracle AUC (benign vs malignant) per phase and overall over ``lesions``: the ceiling for readers and models."""
     truth = [lesion.malignant for lesion in lesions]
     per_phase = [auc([lesion.oracle_llr_phase[p] for lesion in lesions], truth) for p in PHASES]
-    return OracleAUC(*per_phase, auc([lesion.oracle_llr for lesion in lesions], truth),
-                     n_malignant=sum(truth), n_benign=len(truth) - sum(truth))
+    return OracleAUC(
+        *per_phase,
+        auc([lesion.oracle_llr for lesion in lesions], truth),
+        n_malignant=sum(truth),
+        n_benign=len(truth) - sum(truth),
+    )
 
 
 class ReaderCall(NamedTuple):
@@ -719,8 +936,10 @@ def _reader_calls(lesions: Sequence[Lesion], ratings: np.ndarray) -> list[Reader
     calls = []
     for reader, rating in enumerate(ratings):
         probability = np.round(100.0 / (1.0 + np.exp(-rating)), 1)
-        calls += [ReaderCall(reader, lesion.lesion_id, float(p), bool(p >= 50.0))
-                  for lesion, p in zip(lesions, probability)]
+        calls += [
+            ReaderCall(reader, lesion.lesion_id, float(p), bool(p >= 50.0))
+            for lesion, p in zip(lesions, probability)
+        ]
     return calls
 
 
@@ -769,7 +988,9 @@ def simulate_aided_reader_calls(
     """
     scores = np.asarray(model_scores, dtype=float)
     if scores.shape != (len(lesions),):
-        raise ValueError(f"{scores.size} model scores for {len(lesions)} lesions (one score per lesion, in order)")
+        raise ValueError(
+            f"{scores.size} model scores for {len(lesions)} lesions (one score per lesion, in order)"
+        )
     if not np.all((scores >= 0) & (scores <= 1)):
         raise ValueError("model scores must be probabilities of malignancy between 0 and 1")
     if weights is None:
@@ -782,8 +1003,11 @@ def simulate_aided_reader_calls(
     clipped = np.clip(scores, _MODEL_SCORE_CLIP, 1 - _MODEL_SCORE_CLIP)
     model_rating = np.log(clipped / (1 - clipped))
     aided = (1 - weights[:, None]) * unaided + weights[:, None] * model_rating[None, :]
-    return AidedReading(_reader_calls(lesions, unaided), _reader_calls(lesions, aided),
-                        tuple(float(w) for w in weights))
+    return AidedReading(
+        _reader_calls(lesions, unaided),
+        _reader_calls(lesions, aided),
+        tuple(float(w) for w in weights),
+    )
 
 
 # ----------------------------------------------------------------------------- anatomy and pixels
@@ -839,10 +1063,16 @@ def _ellipse(X, Y, cx, cy, ax, ay, angle=0.0):
 
 def _box(grid: _Grid, centre, half_extent) -> tuple[slice, slice, slice]:
     """Index box (z, y, x) of the base grid covering centre +- half_extent (mm)."""
+
     def axis(coords, c, h):
         inside = np.nonzero(np.abs(coords - c) <= h)[0]
         return slice(inside[0], inside[-1] + 1) if inside.size else slice(0, 0)
-    return axis(grid.z, centre[2], half_extent[2]), axis(grid.y, centre[1], half_extent[1]), axis(grid.x, centre[0], half_extent[0])
+
+    return (
+        axis(grid.z, centre[2], half_extent[2]),
+        axis(grid.y, centre[1], half_extent[1]),
+        axis(grid.x, centre[0], half_extent[0]),
+    )
 
 
 def _paint(labels, box, mask, tissue: Tissue, allowed: Sequence[Tissue] | None = None) -> None:
@@ -893,10 +1123,18 @@ def anatomy_labels(case: PatientCase, spec: CohortSpec) -> np.ndarray:
 
     bowel = np.random.default_rng(int(a["bowel_seed"]))
     for _ in range(int(0.35 * (grid.z.max() - grid.z.min())) + 6):
-        centre = (bowel.uniform(-60, 95), bowel.uniform(-85, 5), bowel.uniform(grid.z.min(), grid.z.max()))
+        centre = (
+            bowel.uniform(-60, 95),
+            bowel.uniform(-85, 5),
+            bowel.uniform(grid.z.min(), grid.z.max()),
+        )
         r = bowel.uniform(9, 16)
         box = _box(grid, centre, (r, r, r))
-        Xb, Yb, Zb = grid.x[box[2]][None, None, :], grid.y[box[1]][None, :, None], grid.z[box[0]][:, None, None]
+        Xb, Yb, Zb = (
+            grid.x[box[2]][None, None, :],
+            grid.y[box[1]][None, :, None],
+            grid.z[box[0]][:, None, None],
+        )
         d2 = ((Xb - centre[0]) ** 2 + (Yb - centre[1]) ** 2 + (Zb - centre[2]) ** 2) / (r * r)
         _paint(labels, box, d2 <= 1, Tissue.BOWEL, (Tissue.FAT,))
         if bowel.random() < 0.4:
@@ -914,7 +1152,13 @@ def anatomy_labels(case: PatientCase, spec: CohortSpec) -> np.ndarray:
         present = np.nonzero(scale2 > 0)[0]
         if present.size:
             zs = slice(present[0], present[-1] + 1)
-            _paint(labels, (zs, slice(None), slice(None)), q[None] <= scale2[zs, None, None], tissue, _SOFT)
+            _paint(
+                labels,
+                (zs, slice(None), slice(None)),
+                q[None] <= scale2[zs, None, None],
+                tissue,
+                _SOFT,
+            )
 
     for kidney in case.kidneys:
         _paint_kidney(labels, grid, kidney)
@@ -932,9 +1176,22 @@ def _paint_kidney(labels: np.ndarray, grid: _Grid, kidney: Kidney) -> None:
     v = (-dx * s + dy * c) / av
     w = (grid.z[box[0]][:, None, None] - kidney.centre_mm[2]) / aw
     rho = np.sqrt(u * u + v * v + w * w)
-    everything_but_bone_and_vessels = tuple(t for t in Tissue if t not in (
-        Tissue.BONE_CORTICAL, Tissue.BONE_CANCELLOUS, Tissue.DISC, Tissue.CSF, Tissue.AORTA, Tissue.IVC))
-    _paint(labels, box, rho <= 1.25, Tissue.FAT, _SOFT + (Tissue.LIVER, Tissue.SPLEEN))  # perirenal fat
+    everything_but_bone_and_vessels = tuple(
+        t
+        for t in Tissue
+        if t
+        not in (
+            Tissue.BONE_CORTICAL,
+            Tissue.BONE_CANCELLOUS,
+            Tissue.DISC,
+            Tissue.CSF,
+            Tissue.AORTA,
+            Tissue.IVC,
+        )
+    )
+    _paint(
+        labels, box, rho <= 1.25, Tissue.FAT, _SOFT + (Tissue.LIVER, Tissue.SPLEEN)
+    )  # perirenal fat
     _paint(labels, box, rho <= 1.0, Tissue.CORTEX, everything_but_bone_and_vessels)
     phi = np.arctan2(v, -u)
     pyramids = (rho > 0.42) & (rho < 0.8) & (np.cos(5 * phi + 4.0 * w) > -0.3)
@@ -956,13 +1213,17 @@ class _LesionGeometry(NamedTuple):
     necrosis_hu: float
 
 
-def _smooth_field(rng, a, b, c, waves: int = 6, cycles: tuple[float, float] = (0.75, 1.5)) -> np.ndarray:
+def _smooth_field(
+    rng, a, b, c, waves: int = 6, cycles: tuple[float, float] = (0.75, 1.5)
+) -> np.ndarray:
     """Sum of plane waves of ``cycles`` periods per lesion radius, in lesion-normalised coordinates."""
     field_ = np.zeros(np.broadcast_shapes(a.shape, b.shape, c.shape), dtype=np.float32)
     for _ in range(waves):
         direction = rng.normal(size=3)
         direction *= rng.uniform(*cycles) * 2 * np.pi / np.linalg.norm(direction)
-        field_ += np.cos(direction[0] * a + direction[1] * b + direction[2] * c + rng.uniform(0, 2 * np.pi))
+        field_ += np.cos(
+            direction[0] * a + direction[1] * b + direction[2] * c + rng.uniform(0, 2 * np.pi)
+        )
     return field_
 
 
@@ -990,13 +1251,26 @@ def _lesion_geometry(lesion: Lesion, grid: _Grid) -> _LesionGeometry:
     scar = np.zeros_like(inside)
     if lesion.pattern == "scar":
         angle = np.arctan2(b, a)
-        scar = inside & ((rho < 0.12) | ((rho < 0.5) & (np.cos(5 * angle + rng.uniform(0, 2 * np.pi)) > 0.55 + 0.8 * rho)))
+        scar = inside & (
+            (rho < 0.12)
+            | ((rho < 0.5) & (np.cos(5 * angle + rng.uniform(0, 2 * np.pi)) > 0.55 + 0.8 * rho))
+        )
     centre_row = np.nonzero(np.abs(grid.z[box[0]] - cz) < 0.25 * abs(grid.z[1] - grid.z[0]))[0]
     roi = np.zeros_like(inside)
     if centre_row.size:
-        roi[centre_row[0]] = (dx[0] ** 2 + dy[0] ** 2 <= lesion.roi_radius_mm ** 2) & inside[centre_row[0]]
-    return _LesionGeometry(box, inside, texture, necrosis, scar, inside & (rho < 0.55), roi,
-                           float(rng.uniform(*figure("lesion.necrosis_hu"))))
+        roi[centre_row[0]] = (dx[0] ** 2 + dy[0] ** 2 <= lesion.roi_radius_mm**2) & inside[
+            centre_row[0]
+        ]
+    return _LesionGeometry(
+        box,
+        inside,
+        texture,
+        necrosis,
+        scar,
+        inside & (rho < 0.55),
+        roi,
+        float(rng.uniform(*figure("lesion.necrosis_hu"))),
+    )
 
 
 def _lesion_hu(lesion: Lesion, geometry: _LesionGeometry, phase: str) -> np.ndarray:
@@ -1054,18 +1328,23 @@ def render_volumes(case: PatientCase, spec: CohortSpec) -> RenderedStudy:
     labels = anatomy_labels(case, spec)
     geometries = [(lesion, _lesion_geometry(lesion, grid)) for lesion in case.lesions]
     sigma = figure("blur_sigma_px")[0]
-    gain = float((_gaussian_weights(sigma, _TRUNCATE) ** 2).sum())  # noise SD factor of the 2-D blur
+    gain = float(
+        (_gaussian_weights(sigma, _TRUNCATE) ** 2).sum()
+    )  # noise SD factor of the 2-D blur
     noise_rng = _rng(spec, case.index, _PIXELS)
     hu = {}
     for phase in PHASES:
-        lut = np.array([-1000.0] + [case.tissue_hu[phase][t.name.lower()] for t in list(Tissue)[1:]], np.float32)
+        lut = np.array(
+            [-1000.0] + [case.tissue_hu[phase][t.name.lower()] for t in list(Tissue)[1:]],
+            np.float32,
+        )
         volume = lut[labels]
         for lesion, geometry in geometries:
             region = volume[geometry.box]
             region[geometry.inside] = _lesion_hu(lesion, geometry, phase)[geometry.inside]
         dz, dy, dx = case.shift_voxels[phase]
         z0, y0, x0 = grid.pad_z - dz, grid.pad - dy, grid.pad - dx
-        image = volume[z0:z0 + spec.slices, y0:y0 + spec.size, x0:x0 + spec.size]
+        image = volume[z0 : z0 + spec.slices, y0 : y0 + spec.size, x0 : x0 + spec.size]
         image = image + _noise(noise_rng, image.shape, case.noise_sd / gain)
         blurred = ndimage.gaussian_filter1d(image, sigma, axis=1, truncate=_TRUNCATE)
         ndimage.gaussian_filter1d(blurred, sigma, axis=2, truncate=_TRUNCATE, output=image)
@@ -1093,8 +1372,16 @@ def _noise(rng: np.random.Generator, shape: tuple[int, int, int], sd: float) -> 
 def _uid(spec: CohortSpec, *parts) -> str:
     # Deterministic for the spec: same seed and geometry give the same UIDs (and bytes);
     # another geometry or mix gives other UIDs, so two cohorts never clash in the archive.
-    key = (spec.seed, spec.size, spec.slices, spec.slice_mm, spec.fov_mm, spec.transfer_syntax,
-           tuple(sorted(spec.subtype_mix.items())), spec.lesions_per_patient)
+    key = (
+        spec.seed,
+        spec.size,
+        spec.slices,
+        spec.slice_mm,
+        spec.fov_mm,
+        spec.transfer_syntax,
+        tuple(sorted(spec.subtype_mix.items())),
+        spec.lesions_per_patient,
+    )
     name = "|".join(["portal.cohort", repr(key)] + [str(p) for p in parts])
     return f"2.25.{uuid.uuid5(uuid.NAMESPACE_OID, name).int}"  # UUID-derived UID (PS3.5 B.2)
 
@@ -1117,7 +1404,6 @@ class StudyUIDs(NamedTuple):
     StudyInstanceUID: str
     FrameOfReferenceUID: str
     SeriesInstanceUID: dict[str, str]
-
 
 
 def study_uids(case: PatientCase, spec: CohortSpec) -> StudyUIDs:
@@ -1144,7 +1430,9 @@ def _code(value: str, meaning: str) -> Dataset:
     return item
 
 
-def series_template(case: PatientCase, spec: CohortSpec, phase: str, uids: StudyUIDs | None = None) -> Dataset:
+def series_template(
+    case: PatientCase, spec: CohortSpec, phase: str, uids: StudyUIDs | None = None
+) -> Dataset:
     """The attributes shared by every slice of one series (see :func:`slice_dataset`)."""
     uids = uids or study_uids(case, spec)
     acquisition = case.injection_time_s + case.delay_s[phase]
@@ -1213,8 +1501,14 @@ def series_template(case: PatientCase, spec: CohortSpec, phase: str, uids: Study
     return ds
 
 
-def slice_dataset(case: PatientCase, spec: CohortSpec, phase: str, index: int, hu_slice: np.ndarray,
-                  template: Dataset | None = None) -> Dataset:
+def slice_dataset(
+    case: PatientCase,
+    spec: CohortSpec,
+    phase: str,
+    index: int,
+    hu_slice: np.ndarray,
+    template: Dataset | None = None,
+) -> Dataset:
     """One CT Image Storage instance: slice ``index`` (0 = most superior) of ``phase``, pixels from HU.
 
     De-identified by construction: PatientName and PatientID are the pseudonym;
@@ -1251,14 +1545,19 @@ def slice_dataset(case: PatientCase, spec: CohortSpec, phase: str, index: int, h
     return ds
 
 
-def render_study(case: PatientCase, spec: CohortSpec, rendered: RenderedStudy | None = None) -> dict[str, list[Dataset]]:
+def render_study(
+    case: PatientCase, spec: CohortSpec, rendered: RenderedStudy | None = None
+) -> dict[str, list[Dataset]]:
     """The four series of ``case`` as CT Image Storage datasets, keyed by phase, slices top to bottom."""
     rendered = rendered or render_volumes(case, spec)
     uids = study_uids(case, spec)
     study = {}
     for phase in PHASES:
         template = series_template(case, spec, phase, uids)
-        study[phase] = [slice_dataset(case, spec, phase, k, rendered.hu[phase][k], template) for k in range(spec.slices)]
+        study[phase] = [
+            slice_dataset(case, spec, phase, k, rendered.hu[phase][k], template)
+            for k in range(spec.slices)
+        ]
     return study
 
 
@@ -1290,22 +1589,35 @@ class LesionTruth(NamedTuple):
     def csv_row(self) -> dict[str, object]:
         lesion, case = self.lesion, self.case
         row: dict[str, object] = {
-            "patient_id": case.patient_id, "age": case.age, "sex": case.sex,
-            "study_instance_uid": self.StudyInstanceUID, "lesion_id": lesion.lesion_id, "side": lesion.side,
-            "size_mm": round(lesion.size_mm, 1), "subtype": lesion.subtype, "malignant": int(lesion.malignant),
-            "oracle_llr": round(lesion.oracle_llr, 4), "pattern": lesion.pattern,
-            "inversion": int(lesion.inversion), "exophytic": int(lesion.exophytic),
+            "patient_id": case.patient_id,
+            "age": case.age,
+            "sex": case.sex,
+            "study_instance_uid": self.StudyInstanceUID,
+            "lesion_id": lesion.lesion_id,
+            "side": lesion.side,
+            "size_mm": round(lesion.size_mm, 1),
+            "subtype": lesion.subtype,
+            "malignant": int(lesion.malignant),
+            "oracle_llr": round(lesion.oracle_llr, 4),
+            "pattern": lesion.pattern,
+            "inversion": int(lesion.inversion),
+            "exophytic": int(lesion.exophytic),
         }
         for phase, roi in self.rois.items():
-            row.update({
-                f"{phase}_series_instance_uid": roi.SeriesInstanceUID,
-                f"{phase}_x_mm": round(roi.x_mm, 2), f"{phase}_y_mm": round(roi.y_mm, 2),
-                f"{phase}_z_mm": round(roi.z_mm, 2), f"{phase}_sop_instance_uid": roi.SOPInstanceUID,
-                f"{phase}_instance_number": roi.InstanceNumber, f"{phase}_radius_mm": round(roi.radius_mm, 2),
-                f"{phase}_mean_hu": round(roi.mean_hu, 1),
-                f"{phase}_oracle_llr": round(lesion.oracle_llr_phase[phase], 4),
-                f"{phase}_heterogeneous": int(lesion.heterogeneous[phase]),
-            })
+            row.update(
+                {
+                    f"{phase}_series_instance_uid": roi.SeriesInstanceUID,
+                    f"{phase}_x_mm": round(roi.x_mm, 2),
+                    f"{phase}_y_mm": round(roi.y_mm, 2),
+                    f"{phase}_z_mm": round(roi.z_mm, 2),
+                    f"{phase}_sop_instance_uid": roi.SOPInstanceUID,
+                    f"{phase}_instance_number": roi.InstanceNumber,
+                    f"{phase}_radius_mm": round(roi.radius_mm, 2),
+                    f"{phase}_mean_hu": round(roi.mean_hu, 1),
+                    f"{phase}_oracle_llr": round(lesion.oracle_llr_phase[phase], 4),
+                    f"{phase}_heterogeneous": int(lesion.heterogeneous[phase]),
+                }
+            )
         return row
 
 
@@ -1319,9 +1631,15 @@ def lesion_truths(case: PatientCase, spec: CohortSpec) -> list[LesionTruth]:
             sx, sy, _ = case.shift_mm(phase, spec)
             k = lesion.centre_slice + case.shift_voxels[phase][0]
             rois[phase] = RoiTruth(
-                phase, uids.SeriesInstanceUID[phase], lesion.centre_mm[0] + sx, lesion.centre_mm[1] + sy,
-                float(spec.slice_z(k)), _uid(spec, case.index, "sop", phase, k), k + 1,
-                lesion.roi_radius_mm, lesion.mean_hu[phase],
+                phase,
+                uids.SeriesInstanceUID[phase],
+                lesion.centre_mm[0] + sx,
+                lesion.centre_mm[1] + sy,
+                float(spec.slice_z(k)),
+                _uid(spec, case.index, "sop", phase, k),
+                k + 1,
+                lesion.roi_radius_mm,
+                lesion.mean_hu[phase],
             )
         truths.append(LesionTruth(case, lesion, uids.StudyInstanceUID, rois))
     return truths
@@ -1383,15 +1701,21 @@ def write_study(rendered: RenderedStudy, out_dir: Path | str) -> StudyFiles:
         template = series_template(case, spec, phase, uids)
         for k in range(spec.slices):
             path = folder / f"IM{k + 1:04d}.dcm"
-            slice_dataset(case, spec, phase, k, rendered.hu[phase][k], template).save_as(path, enforce_file_format=True)
+            slice_dataset(case, spec, phase, k, rendered.hu[phase][k], template).save_as(
+                path, enforce_file_format=True
+            )
             paths.append(path)
         series[phase] = SeriesFiles(phase, uids.SeriesInstanceUID[phase], paths)
     return StudyFiles(case.patient_id, uids.StudyInstanceUID, directory, series)
 
 
-def write_cohort(spec: CohortSpec, out_dir: Path | str,
-                 progress: Callable[[Sequence[PatientCase]], object] | None = None,
-                 preview: Path | str | None = None, preview_patient: int = 0) -> CohortFiles:
+def write_cohort(
+    spec: CohortSpec,
+    out_dir: Path | str,
+    progress: Callable[[Sequence[PatientCase]], object] | None = None,
+    preview: Path | str | None = None,
+    preview_patient: int = 0,
+) -> CohortFiles:
     """Generate and write the whole cohort: one study per patient, ``cohort.csv``, optionally a preview PNG.
 
     ``progress`` wraps the sequence of cases (e.g. ``tqdm``); ``preview`` gets the
@@ -1403,7 +1727,7 @@ def write_cohort(spec: CohortSpec, out_dir: Path | str,
     cases = sample_cohort(spec)
     truths = [t for case in cases for t in lesion_truths(case, spec)]
     studies = []
-    for case in (progress(cases) if progress else cases):
+    for case in progress(cases) if progress else cases:
         rendered = render_volumes(case, spec)
         studies.append(write_study(rendered, out_dir))
         if preview is not None and case.index == preview_patient:
@@ -1425,25 +1749,49 @@ def save_preview(path: Path | str, rendered: RenderedStudy, lesion_index: int = 
     truth = lesion_truths(case, spec)[lesion_index]
     center, width = figure("window")
     low, high = spec.first_pixel_mm - spec.pixel_mm / 2, -spec.first_pixel_mm + spec.pixel_mm / 2
-    fig, axes = plt.subplots(2, 4, figsize=(16, 8.6), facecolor="black", gridspec_kw={"height_ratios": [1, 0.9]})
+    fig, axes = plt.subplots(
+        2, 4, figsize=(16, 8.6), facecolor="black", gridspec_kw={"height_ratios": [1, 0.9]}
+    )
     for column, phase in enumerate(PHASES):
         roi = truth.rois[phase]
         image = rendered.hu[phase][roi.InstanceNumber - 1]
         for row, half in ((0, None), (1, 35.0)):
             ax = axes[row, column]
-            ax.imshow(image, cmap="gray", vmin=center - width / 2, vmax=center + width / 2,
-                      extent=(low, high, high, low), interpolation="bilinear" if half is None else "nearest")
+            ax.imshow(
+                image,
+                cmap="gray",
+                vmin=center - width / 2,
+                vmax=center + width / 2,
+                extent=(low, high, high, low),
+                interpolation="bilinear" if half is None else "nearest",
+            )
             if half is None:
-                ax.add_patch(Circle((roi.x_mm, roi.y_mm), lesion.size_mm / 2 + 6, fill=False, color="yellow", lw=1))
-                ax.set_title(series_description(phase, case.delay_s[phase]), color="white", fontsize=13)
+                ax.add_patch(
+                    Circle(
+                        (roi.x_mm, roi.y_mm),
+                        lesion.size_mm / 2 + 6,
+                        fill=False,
+                        color="yellow",
+                        lw=1,
+                    )
+                )
+                ax.set_title(
+                    series_description(phase, case.delay_s[phase]), color="white", fontsize=13
+                )
             else:
                 ax.set_xlim(roi.x_mm - half, roi.x_mm + half)
                 ax.set_ylim(roi.y_mm + half, roi.y_mm - half)
-                ax.add_patch(Circle((roi.x_mm, roi.y_mm), roi.radius_mm, fill=False, color="red", lw=1))
+                ax.add_patch(
+                    Circle((roi.x_mm, roi.y_mm), roi.radius_mm, fill=False, color="red", lw=1)
+                )
                 ax.set_title(f"ROI mean {roi.mean_hu:.0f} HU", color="white", fontsize=11)
             ax.axis("off")
-    fig.suptitle(f"{lesion.lesion_id}: {lesion.subtype}, {lesion.size_mm:.0f} mm, "
-                 f"{'malignant' if lesion.malignant else 'benign'} - synthetic, W400/L40", color="white", fontsize=14)
+    fig.suptitle(
+        f"{lesion.lesion_id}: {lesion.subtype}, {lesion.size_mm:.0f} mm, "
+        f"{'malignant' if lesion.malignant else 'benign'} - synthetic, W400/L40",
+        color="white",
+        fontsize=14,
+    )
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ that later adds ``nonce="{{ request.csp_nonce }}"`` never meets a header that la
 The policy itself is ``CONTENT_SECURITY_POLICY`` in the settings (README
 "Content-Security-Policy").
 """
+
 from csp.middleware import CSPMiddleware
 
 

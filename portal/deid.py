@@ -139,7 +139,16 @@ OTHER_BASIC_PROFILE_ACTIONS: dict[str, str] = {
 
 # Strings that de-identification tools write as dummy values (action D).
 PLACEHOLDERS = frozenset(
-    {"ANONYMOUS", "ANONYMIZED", "ANONYMISED", "ANON", "REMOVED", "DEIDENTIFIED", "DE-IDENTIFIED", "REDACTED"}
+    {
+        "ANONYMOUS",
+        "ANONYMIZED",
+        "ANONYMISED",
+        "ANON",
+        "REMOVED",
+        "DEIDENTIFIED",
+        "DE-IDENTIFIED",
+        "REDACTED",
+    }
 )
 
 # A pseudonym is one token of letters, digits, '-', '_' and '.', with at least
@@ -245,7 +254,9 @@ def _walk(ds: Dataset, path: str = "") -> Iterator[tuple[str, str, object]]:
 
 
 # The direct identifiers, and PatientID: kept as the archive's key, but only as a pseudonym.
-_CHECKED_TAGS = {tag_for_keyword(keyword): keyword for keyword in (*DIRECT_IDENTIFIERS, "PatientID")}
+_CHECKED_TAGS = {
+    tag_for_keyword(keyword): keyword for keyword in (*DIRECT_IDENTIFIERS, "PatientID")
+}
 _MAYBE_SEQUENCE_VRS = frozenset({"SQ", "UN", None})
 
 
@@ -261,7 +272,11 @@ def _walk_identifiers(ds: Dataset, path: str = "") -> Iterator[tuple[str, str, o
         keyword = _CHECKED_TAGS.get(tag)
         if keyword is None:
             raw = elements.get(tag)
-            if raw is None or raw.VR not in _MAYBE_SEQUENCE_VRS or dictionary_vr_is_not_sequence(tag):
+            if (
+                raw is None
+                or raw.VR not in _MAYBE_SEQUENCE_VRS
+                or dictionary_vr_is_not_sequence(tag)
+            ):
                 continue
         where = f"{path}{keyword or keyword_for_tag(tag) or str(Tag(tag))}"
         try:
@@ -350,7 +365,9 @@ def check_deidentified(ds: Dataset, pseudonym_pattern=None) -> list[str]:
         )
     if _safe_text(ds, "PatientIdentityRemoved").upper() != "YES":
         state = "missing" if "PatientIdentityRemoved" not in ds else "not YES"
-        problems.append(f"PatientIdentityRemoved is {state}: set it to YES once the files are de-identified")
+        problems.append(
+            f"PatientIdentityRemoved is {state}: set it to YES once the files are de-identified"
+        )
     return problems
 
 
@@ -381,8 +398,12 @@ class DeidentificationContext:
     def __post_init__(self):
         if isinstance(self.secret, bytes):
             self.secret = self.secret.hex()
-        if self.pseudonym is not None and (self.pseudonym.strip() == "" or not is_pseudonym(self.pseudonym)):
-            raise ValueError("pseudonym must be a pseudonym such as SRM-0001 (see DEFAULT_PSEUDONYM_PATTERN)")
+        if self.pseudonym is not None and (
+            self.pseudonym.strip() == "" or not is_pseudonym(self.pseudonym)
+        ):
+            raise ValueError(
+                "pseudonym must be a pseudonym such as SRM-0001 (see DEFAULT_PSEUDONYM_PATTERN)"
+            )
 
     def new_uid(self, old_uid: str) -> str:
         """The replacement of ``old_uid`` in this context."""
@@ -390,7 +411,9 @@ class DeidentificationContext:
         if old_uid not in self.uid_map:
             # pydicom's generate_uid ignores entropy_srcs under the 2.25 root, so the
             # UUID is derived here: HMAC of the old UID, with UUID version bits set.
-            digest = hmac.new(self.secret.encode(), old_uid.encode("ascii", "replace"), hashlib.sha256).digest()
+            digest = hmac.new(
+                self.secret.encode(), old_uid.encode("ascii", "replace"), hashlib.sha256
+            ).digest()
             self.uid_map[old_uid] = f"2.25.{uuid.UUID(bytes=digest[:16], version=4).int}"
         return self.uid_map[old_uid]
 
@@ -400,7 +423,9 @@ class DeidentificationContext:
             return self.pseudonym
         key = (patient_id or "").strip()
         if key not in self.pseudonym_map:
-            digest = hmac.new(self.secret.encode(), key.encode("utf-8", "replace"), hashlib.sha256).digest()
+            digest = hmac.new(
+                self.secret.encode(), key.encode("utf-8", "replace"), hashlib.sha256
+            ).digest()
             self.pseudonym_map[key] = f"ANON{int.from_bytes(digest[:8], 'big') % 10**10:010d}"
         return self.pseudonym_map[key]
 
@@ -468,8 +493,13 @@ def deidentify(ds: Dataset, context: DeidentificationContext) -> Dataset:
         if "SOPInstanceUID" in out:
             meta.MediaStorageSOPInstanceUID = out.SOPInstanceUID
         meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-        for keyword in ("SourceApplicationEntityTitle", "SendingApplicationEntityTitle",
-                        "ReceivingApplicationEntityTitle", "PrivateInformationCreatorUID", "PrivateInformation"):
+        for keyword in (
+            "SourceApplicationEntityTitle",
+            "SendingApplicationEntityTitle",
+            "ReceivingApplicationEntityTitle",
+            "PrivateInformationCreatorUID",
+            "PrivateInformation",
+        ):
             if keyword in meta:
                 delattr(meta, keyword)
     return out

@@ -19,6 +19,7 @@ aided calls with its scores, so the comparison page shows aided versus unaided r
 Keras is imported inside :func:`train_demo_model` only (a Celery task or a command
 calls it).
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,14 +46,20 @@ DEMO_COHORT_SEED = 0
 DEMO_SIMULATED_READERS = 3
 
 
-
 def with_benign_share(mix: dict[str, float], share: float) -> dict[str, float]:
     """``mix`` rescaled so that benign subtypes make up ``share``, each class keeping its inner proportions."""
     benign = sum(weight for subtype, weight in mix.items() if subtype in BENIGN_SUBTYPES)
     total = sum(mix.values())
-    return {subtype: weight / total * (share / (benign / total) if subtype in BENIGN_SUBTYPES
-                                       else (1 - share) / (1 - benign / total))
-            for subtype, weight in mix.items()}
+    return {
+        subtype: weight
+        / total
+        * (
+            share / (benign / total)
+            if subtype in BENIGN_SUBTYPES
+            else (1 - share) / (1 - benign / total)
+        )
+        for subtype, weight in mix.items()
+    }
 
 
 # portal.cohort's default mix within each class (ccRCC 56 : papillary 17 : chromophobe 5 : other 2;
@@ -93,18 +100,26 @@ def independent_cohort(patients: int, seed: int, size: int) -> dict:
 def describe_cohort(cohort: dict, n_lesions: int | None = None) -> str:
     """One line for logs, the models page and the comparison page."""
     lesions = f", {n_lesions} lesions" if n_lesions is not None else ""
-    return (f"independent synthetic cohort seed {cohort['seed']}, {cohort['patients']} patients{lesions}, "
-            f"{cohort['size']} px, not in the archive")
+    return (
+        f"independent synthetic cohort seed {cohort['seed']}, {cohort['patients']} patients{lesions}, "
+        f"{cohort['size']} px, not in the archive"
+    )
 
 
 def existing_demo_model(experiment_name: str, variant_name: str, patients: int, seed: int):
     """The ModelVersion already trained on this independent cohort, or None (the task's status guard)."""
     from inference.models import ModelVersion
 
-    return ModelVersion.objects.filter(
-        experiment_name=experiment_name, variant=variant_name,
-        training_data__independent_cohort__seed=seed, training_data__independent_cohort__patients=patients,
-    ).order_by("-id").first()
+    return (
+        ModelVersion.objects.filter(
+            experiment_name=experiment_name,
+            variant=variant_name,
+            training_data__independent_cohort__seed=seed,
+            training_data__independent_cohort__patients=patients,
+        )
+        .order_by("-id")
+        .first()
+    )
 
 
 def _fit(experiment, variant, crops):
@@ -119,14 +134,26 @@ def _fit(experiment, variant, crops):
     from inference import training
 
     patches = crops.patches(variant.phases, experiment.patch)
-    model = training.fit_model(experiment, patches, crops.labels, experiment.seed, training.Reporter(),
-                               roi_extent_mm=crops.roi_radius_mm)
+    model = training.fit_model(
+        experiment,
+        patches,
+        crops.labels,
+        experiment.seed,
+        training.Reporter(),
+        roi_extent_mm=crops.roi_radius_mm,
+    )
     return (lambda path: training.save_model(model, path)), ".keras"
 
 
-def train_demo_model(experiment_name: str = DEMO_MODEL_EXPERIMENT, variant_name: str = DEMO_MODEL_VARIANT,
-                     patients: int = TRAINING_COHORT_PATIENTS, seed: int = TRAINING_COHORT_SEED, size: int = 256,
-                     overrides: dict | None = None, also: tuple[str, ...] = DEMO_ALSO_EXPERIMENTS):
+def train_demo_model(
+    experiment_name: str = DEMO_MODEL_EXPERIMENT,
+    variant_name: str = DEMO_MODEL_VARIANT,
+    patients: int = TRAINING_COHORT_PATIENTS,
+    seed: int = TRAINING_COHORT_SEED,
+    size: int = 256,
+    overrides: dict | None = None,
+    also: tuple[str, ...] = DEMO_ALSO_EXPERIMENTS,
+):
     """Train the demo model(s) on an independent cohort rendered in memory, activate them, score the archive.
 
     ``experiment_name`` (with ``overrides``) and each experiment of ``also`` (unchanged)
@@ -140,7 +167,9 @@ def train_demo_model(experiment_name: str = DEMO_MODEL_EXPERIMENT, variant_name:
     for experiment, variant in wanted:
         existing = existing_demo_model(experiment.name, variant.name, patients, seed)
         if existing is not None:
-            logger.info("demo model: %s was already trained on this cohort; nothing to do", existing)
+            logger.info(
+                "demo model: %s was already trained on this cohort; nothing to do", existing
+            )
             versions[experiment.name] = existing
     if len(versions) == len(wanted):
         return versions[wanted[0][0].name]
@@ -152,20 +181,27 @@ def train_demo_model(experiment_name: str = DEMO_MODEL_EXPERIMENT, variant_name:
 
     cohort = independent_cohort(patients, seed, size)
     started = time.perf_counter()
-    crops = lesion_crops(CohortSpec(patients=patients, seed=seed, size=size, subtype_mix=DEMO_SUBTYPE_MIX))
+    crops = lesion_crops(
+        CohortSpec(patients=patients, seed=seed, size=size, subtype_mix=DEMO_SUBTYPE_MIX)
+    )
     render_s = round(time.perf_counter() - started, 3)
     labels = crops.labels
     n_malignant = int(labels.sum())
-    logger.info("demo model: %s rendered (%d malignant) in %.0f s", describe_cohort(cohort, len(labels)), n_malignant,
-                render_s)
+    logger.info(
+        "demo model: %s rendered (%d malignant) in %.0f s",
+        describe_cohort(cohort, len(labels)),
+        n_malignant,
+        render_s,
+    )
     for experiment, variant in wanted:
         if experiment.name in versions:
             continue
         started = time.perf_counter()
         save, suffix = _fit(experiment, variant, crops)
         timings = {"render_s": render_s, "fit_s": round(time.perf_counter() - started, 3)}
-        stored, sha256 = services.save_artifact(save, experiment.name, variant.name,
-                                                f"independent-seed{seed}-p{patients}", suffix)
+        stored, sha256 = services.save_artifact(
+            save, experiment.name, variant.name, f"independent-seed{seed}-p{patients}", suffix
+        )
         version = services.register_model_version(
             experiment=experiment,
             variant=variant,
@@ -188,10 +224,19 @@ def train_demo_model(experiment_name: str = DEMO_MODEL_EXPERIMENT, variant_name:
             },
             activate=True,
         )
-        logger.info("demo model: stored and activated %s (%s); scoring the archive's lesions", version, stored)
+        logger.info(
+            "demo model: stored and activated %s (%s); scoring the archive's lesions",
+            version,
+            stored,
+        )
         started = time.perf_counter()
         scored = score(model_version_pk=version.pk)
-        logger.info("demo model: %s scored %d lesions in %.0f s", version, scored, time.perf_counter() - started)
+        logger.info(
+            "demo model: %s scored %d lesions in %.0f s",
+            version,
+            scored,
+            time.perf_counter() - started,
+        )
         versions[experiment.name] = version
     return versions[wanted[0][0].name]
 
@@ -210,12 +255,17 @@ def demo_cohort_lesions(patients: int):
     from .management.commands.make_cohort import parse_mix
 
     # The mix exactly as make_cohort received it from demo_setup (text, then parsed).
-    spec = CohortSpec(patients=patients, seed=DEMO_COHORT_SEED, subtype_mix=parse_mix(mix_argument(DEMO_SUBTYPE_MIX)))
+    spec = CohortSpec(
+        patients=patients,
+        seed=DEMO_COHORT_SEED,
+        subtype_mix=parse_mix(mix_argument(DEMO_SUBTYPE_MIX)),
+    )
     return [lesion for case in sample_cohort(spec) for lesion in case.lesions]
 
 
-def simulate_demo_aided_reading(version, reader_study_name: str = DEMO_READER_STUDY,
-                                readers: int = DEMO_SIMULATED_READERS) -> AidedDemo | None:
+def simulate_demo_aided_reading(
+    version, reader_study_name: str = DEMO_READER_STUDY, readers: int = DEMO_SIMULATED_READERS
+) -> AidedDemo | None:
     """The demo's simulated readers read aided with the demo model ``version`` (a ModelVersion that scored the lesions).
 
     Freezes ``version`` as the model the sequential demo reader study shows in its aided
@@ -251,6 +301,8 @@ def simulate_demo_aided_reading(version, reader_study_name: str = DEMO_READER_ST
                 scores[lesion.lesion_id] = output["probability"]
             except LookupError:
                 pass  # record_simulated_aided_calls names the lesions without a score
-    recorded = record_simulated_aided_calls(reader_study, lesions, readers, DEMO_COHORT_SEED, scores)
+    recorded = record_simulated_aided_calls(
+        reader_study, lesions, readers, DEMO_COHORT_SEED, scores
+    )
     logger.info("demo aided reading: %d simulated aided calls with %s", recorded, frozen)
     return AidedDemo(frozen, recorded)

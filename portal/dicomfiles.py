@@ -193,10 +193,12 @@ def _check_inflation(data: bytes, filename: str, limits: DecodeLimits) -> None:
     inflated = 0
     try:
         for start in range(0, len(view), _INFLATE_CHUNK):
-            pending = view[start:start + _INFLATE_CHUNK]
+            pending = view[start : start + _INFLATE_CHUNK]
             while pending and not inflater.eof and inflated <= cap:
                 inflated += len(inflater.decompress(pending, _INFLATE_CHUNK))
-                pending = inflater.unconsumed_tail  # bytes after the end of the stream stay here: ignored
+                pending = (
+                    inflater.unconsumed_tail
+                )  # bytes after the end of the stream stay here: ignored
             if inflated > cap or inflater.eof:
                 break
     except zlib.error:
@@ -272,7 +274,8 @@ def read_instance(data: bytes, filename: str, limits: DecodeLimits | None = None
         raise DicomRejected(filename, f"not a readable DICOM file ({type(exc).__name__})") from None
     except Exception as exc:
         raise DicomRejected(
-            filename, f"not a readable DICOM file: unexpected {type(exc).__name__} while checking it"
+            filename,
+            f"not a readable DICOM file: unexpected {type(exc).__name__} while checking it",
         ) from None
 
 
@@ -291,7 +294,9 @@ def _read_instance(data: bytes, filename: str, limits: DecodeLimits) -> Dataset:
     if not sop_class:
         raise DicomRejected(filename, "SOPClassUID is missing")
     if sop_class not in ACCEPTED_SOP_CLASSES:
-        described = _uid_name(sop_class) if UID(sop_class).is_valid else "with an invalid SOPClassUID"
+        described = (
+            _uid_name(sop_class) if UID(sop_class).is_valid else "with an invalid SOPClassUID"
+        )
         raise DicomRejected(
             filename,
             f"SOP class {described} is not accepted: only CT Image Storage and Enhanced CT Image Storage",
@@ -319,12 +324,26 @@ def _read_instance(data: bytes, filename: str, limits: DecodeLimits) -> Dataset:
 _PREAMBLE = 128
 _PREFIX = b"DICM"
 # Explicit VR elements whose length field is 4 bytes after 2 reserved bytes (PS3.5 7.1.2).
-_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+_LONG_VRS = {
+    b"OB",
+    b"OD",
+    b"OF",
+    b"OL",
+    b"OV",
+    b"OW",
+    b"SQ",
+    b"SV",
+    b"UC",
+    b"UN",
+    b"UR",
+    b"UT",
+    b"UV",
+}
 
 
 def is_part10(data: bytes) -> bool:
     """True when ``data`` starts like a PS3.10 file: a 128-byte preamble and ``DICM``."""
-    return data[_PREAMBLE:_PREAMBLE + 4] == _PREFIX
+    return data[_PREAMBLE : _PREAMBLE + 4] == _PREFIX
 
 
 def dataset_offset(data: bytes) -> int:
@@ -340,17 +359,17 @@ def _file_meta(data: bytes) -> tuple[int, str | None]:
     """:func:`dataset_offset`, and the TransferSyntaxUID (0002,0010) of the File Meta Information if any."""
     position = _PREAMBLE + 4 if is_part10(data) else 0
     syntax = None
-    while position + 8 <= len(data) and data[position:position + 2] == b"\x02\x00":
-        element = int.from_bytes(data[position + 2:position + 4], "little")
-        vr = data[position + 4:position + 6]
+    while position + 8 <= len(data) and data[position : position + 2] == b"\x02\x00":
+        element = int.from_bytes(data[position + 2 : position + 4], "little")
+        vr = data[position + 4 : position + 6]
         if vr in _LONG_VRS:
-            header, length = 12, int.from_bytes(data[position + 8:position + 12], "little")
+            header, length = 12, int.from_bytes(data[position + 8 : position + 12], "little")
         elif vr.isalpha() and vr.isupper():
-            header, length = 8, int.from_bytes(data[position + 6:position + 8], "little")
+            header, length = 8, int.from_bytes(data[position + 6 : position + 8], "little")
         else:  # implicit VR: a 4-byte length follows the tag
-            header, length = 8, int.from_bytes(data[position + 4:position + 8], "little")
+            header, length = 8, int.from_bytes(data[position + 4 : position + 8], "little")
         if element == 0x0010:
-            value = data[position + header:position + header + min(length, 64)]
+            value = data[position + header : position + header + min(length, 64)]
             syntax = value.rstrip(b"\x00 ").decode("ascii", "replace")
         position += header + length
     return min(position, len(data)), syntax
@@ -379,7 +398,7 @@ def as_part10(data: bytes, ds: Dataset) -> bytes:
     buffer = pydicom.filebase.DicomBytesIO()
     buffer.write(b"\x00" * _PREAMBLE + _PREFIX)
     pydicom.filewriter.write_file_meta_info(buffer, meta, enforce_standard=True)
-    return buffer.getvalue() + data[dataset_offset(data):]
+    return buffer.getvalue() + data[dataset_offset(data) :]
 
 
 def same_data_set(a: bytes, b: bytes) -> bool:
@@ -390,7 +409,7 @@ def same_data_set(a: bytes, b: bytes) -> bool:
     same transfer syntax (implicit/explicit VR, byte order and compression all show
     in the encoded data set).
     """
-    return a == b or a[dataset_offset(a):] == b[dataset_offset(b):]
+    return a == b or a[dataset_offset(a) :] == b[dataset_offset(b) :]
 
 
 # ---------------------------------------------------------------- indexing
@@ -604,11 +623,15 @@ def indexed_attributes(ds: Dataset) -> InstanceAttributes:
         Rows=_number(_element(ds, "Rows"), int),
         Columns=_number(_element(ds, "Columns"), int),
         NumberOfFrames=_number(_element(ds, "NumberOfFrames"), int) or 1,
-        RescaleIntercept=_number(_value(ds, "RescaleIntercept", "PixelValueTransformationSequence")),
+        RescaleIntercept=_number(
+            _value(ds, "RescaleIntercept", "PixelValueTransformationSequence")
+        ),
         RescaleSlope=_number(_value(ds, "RescaleSlope", "PixelValueTransformationSequence")),
         WindowCenter=_number(_value(ds, "WindowCenter", "FrameVOILUTSequence")),
         WindowWidth=_number(_value(ds, "WindowWidth", "FrameVOILUTSequence")),
-        TransferSyntaxUID=str(meta.TransferSyntaxUID) if meta is not None and "TransferSyntaxUID" in meta else None,
+        TransferSyntaxUID=str(meta.TransferSyntaxUID)
+        if meta is not None and "TransferSyntaxUID" in meta
+        else None,
         AcquisitionTime=acquisition_time,
         ContrastBolusAgent=agent,
         ContrastBolusStartTime=start,
@@ -687,7 +710,10 @@ def series_timings(instances: Iterable[InstanceAttributes]) -> list[SeriesTiming
         if earlier is None:
             by_series[timing.SeriesInstanceUID] = timing
             continue
-        old, new = parse_time_seconds(earlier.AcquisitionTime), parse_time_seconds(timing.AcquisitionTime)
+        old, new = (
+            parse_time_seconds(earlier.AcquisitionTime),
+            parse_time_seconds(timing.AcquisitionTime),
+        )
         if new is not None and (old is None or new < old):
             by_series[timing.SeriesInstanceUID] = timing
     return list(by_series.values())
@@ -745,7 +771,9 @@ def _phase_from_delay(delay: float, hint: str | None) -> PhaseCall:
     if delay > PHASE_WINDOWS_S[EX][1]:
         if hint == EX:
             return PhaseCall(EX, f"{text} (beyond 15 min; SeriesDescription says excretory)")
-        return PhaseCall(UNKNOWN, f"{text} is beyond every phase window (CM 25-70 s, NG 80-180 s, EX 3-15 min)")
+        return PhaseCall(
+            UNKNOWN, f"{text} is beyond every phase window (CM 25-70 s, NG 80-180 s, EX 3-15 min)"
+        )
     if delay < PHASE_WINDOWS_S[CM][0]:
         return PhaseCall(CM, f"{text} (before the 25-70 s window; nearest is CM)")
     low_edge, high_edge = PHASE_WINDOWS_S[CM][1], PHASE_WINDOWS_S[NG][0]
@@ -799,7 +827,9 @@ def classify_phase(series: list[SeriesTiming]) -> dict[str, PhaseCall]:
             calls[uid] = _phase_from_delay(_signed_delay(acquisition, start), hint)
         elif hint is not None:
             source = "ContrastBolusAgent present" if agent else "no ContrastBolusAgent"
-            calls[uid] = PhaseCall(hint, f"SeriesDescription keyword ({source}, no ContrastBolusStartTime)")
+            calls[uid] = PhaseCall(
+                hint, f"SeriesDescription keyword ({source}, no ContrastBolusStartTime)"
+            )
         else:
             ordered.append((timing, acquisition))
     calls.update(_phases_by_order(ordered))
@@ -835,6 +865,7 @@ def _phases_by_order(ordered: list[tuple[SeriesTiming, float | None]]) -> dict[s
             calls[timing.SeriesInstanceUID] = PhaseCall(phase, reason)
     for timing in unordered:
         calls[timing.SeriesInstanceUID] = PhaseCall(
-            UNKNOWN, "contrast-enhanced, but no ContrastBolusStartTime, AcquisitionTime or phase keyword"
+            UNKNOWN,
+            "contrast-enhanced, but no ContrastBolusStartTime, AcquisitionTime or phase keyword",
         )
     return calls

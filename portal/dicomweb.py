@@ -16,6 +16,7 @@ OHIF, Cornerstone's WADO-RS loader) parse them strictly:
 Authentication and permissions are those of the REST API (session or token);
 a user finds and retrieves only the studies they may see.
 """
+
 import collections
 import dataclasses
 import functools
@@ -103,7 +104,11 @@ def multipart_related_parts(source, content_type):
 def _delimiter_offsets(source, delimiter):
     """Where each CRLF + ``--boundary`` of ``source`` starts (a first line without the CRLF: offset -2)."""
     source.seek(0)
-    offsets, tail, tail_at = [], b"\r\n", -2  # tail: bytes not yet searched whole, from offset tail_at
+    offsets, tail, tail_at = (
+        [],
+        b"\r\n",
+        -2,
+    )  # tail: bytes not yet searched whole, from offset tail_at
     while True:
         chunk = source.read(_CHUNK)
         window = tail + chunk
@@ -140,12 +145,14 @@ class _PartFile(io.RawIOBase):
         n = max(0, min(len(buffer), self.end - self.start - self.position))
         self.source.seek(self.start + self.position)
         data = self.source.read(n)
-        buffer[:len(data)] = data
+        buffer[: len(data)] = data
         self.position += len(data)
         return len(data)
 
     def seek(self, offset, whence=io.SEEK_SET):
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.end - self.start}[whence]
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.end - self.start}[
+            whence
+        ]
         self.position = max(0, base + offset)
         return self.position
 
@@ -178,7 +185,7 @@ def _then_crlf(chunks):
 
 def _multipart_type(part_type, boundary):
     main_type = part_type.split(";")[0]
-    extra = part_type[len(main_type):]
+    extra = part_type[len(main_type) :]
     return f'multipart/related; type="{main_type}"{extra}; boundary={boundary}'
 
 
@@ -195,7 +202,9 @@ def multipart_stream(file_names, part_type="application/dicom"):
     Memory stays at about one chunk whatever the number of files (a study's retrieval).
     """
     boundary = uuid.uuid4().hex
-    chunks = _multipart_chunks((_stored_file_chunks(name) for name in file_names), part_type, boundary)
+    chunks = _multipart_chunks(
+        (_stored_file_chunks(name) for name in file_names), part_type, boundary
+    )
     return StreamingHttpResponse(chunks, content_type=_multipart_type(part_type, boundary))
 
 
@@ -244,7 +253,9 @@ def _study_attributes(study, summary, base_url):
         PatientID=study.patient.patient_id,
         PatientBirthDate=None,
         PatientSex=study.patient.sex or None,
-        PatientAge=f"{study.patient.age_years:03d}Y" if study.patient.age_years is not None else None,
+        PatientAge=f"{study.patient.age_years:03d}Y"
+        if study.patient.age_years is not None
+        else None,
         StudyInstanceUID=study.study_instance_uid,
         StudyID=study.study_id,
         StudyDescription=study.description,
@@ -406,7 +417,9 @@ class WildcardMatch(Lookup):
 
     def as_sql(self, compiler, connection):
         lhs, params = self.process_lhs(compiler, connection)
-        lhs = connection.ops.lookup_cast("contains", self.lhs.output_field.get_internal_type()) % lhs
+        lhs = (
+            connection.ops.lookup_cast("contains", self.lhs.output_field.get_internal_type()) % lhs
+        )
         if connection.vendor == "sqlite":
             return f"{lhs} GLOB %s", [*params, glob_pattern(self.rhs)]
         return f"{lhs} LIKE %s ESCAPE '\\'", [*params, like_pattern(self.rhs)]
@@ -447,7 +460,9 @@ class DicomWebView(APIView):
     """Base view: DRF authentication; answers plain Django responses (no DRF rendering)."""
 
     permission_classes = [IsAuthenticated]
-    schema = None  # DICOMweb is specified by PS3.18, not by the portal's OpenAPI schema (/api/schema/)
+    schema = (
+        None  # DICOMweb is specified by PS3.18, not by the portal's OpenAPI schema (/api/schema/)
+    )
 
     def perform_content_negotiation(self, request, force=False):
         # DICOMweb media types are negotiated by each view; DRF renders only errors (JSON).
@@ -475,7 +490,9 @@ def qido_page(queryset, limit, offset):
     """The rows of one QIDO-RS answer, and whether :data:`QIDO_MAX_RESULTS` cut it short."""
     capped = limit is None or limit > QIDO_MAX_RESULTS
     size = QIDO_MAX_RESULTS if capped else limit
-    rows = list(queryset[offset: offset + size + (1 if capped else 0)])  # one more: did more match?
+    rows = list(
+        queryset[offset : offset + size + (1 if capped else 0)]
+    )  # one more: did more match?
     return rows[:size], len(rows) > size
 
 
@@ -503,7 +520,11 @@ class StudiesView(DicomWebView):
         # the filtered queryset would reuse the visibility filter's joins and count only the part
         # of a study the user uploaded.)
         summary = {study.pk: {"series": 0, "instances": 0, "modalities": set()} for study in page}
-        per_series = Series.objects.filter(study_id__in=summary).values("study_id", "id", "modality").annotate(n=Count("instances"))
+        per_series = (
+            Series.objects.filter(study_id__in=summary)
+            .values("study_id", "id", "modality")
+            .annotate(n=Count("instances"))
+        )
         for row in per_series.order_by():
             study_summary = summary[row["study_id"]]
             study_summary["series"] += 1
@@ -515,7 +536,11 @@ class StudiesView(DicomWebView):
         for study in page:
             result = _study_attributes(study, summary[study.pk], base)
             if include:
-                first = Instance.objects.filter(series__study=study).values_list("metadata", flat=True).first()
+                first = (
+                    Instance.objects.filter(series__study=study)
+                    .values_list("metadata", flat=True)
+                    .first()
+                )
                 _include_fields(result, first, include)
             results.append(result)
         return _dicom_json_response(results, truncated)
@@ -538,12 +563,16 @@ def store_instances(request, study_uid, base_url):
         try:
             parts = multipart_related_parts(body, request.META.get("CONTENT_TYPE", ""))
         except ValueError as error:
-            return JsonResponse({"error": str(error)}, status=415 if "must be multipart" in str(error) else 400)
+            return JsonResponse(
+                {"error": str(error)}, status=415 if "must be multipart" in str(error) else 400
+            )
         files = []
         for index, (part_type, start, end) in enumerate(parts, start=1):
             if not part_type.lower().startswith("application/dicom"):
                 return JsonResponse(
-                    {"error": f"part {index} has Content-Type {part_type or 'none'}; only application/dicom is accepted"},
+                    {
+                        "error": f"part {index} has Content-Type {part_type or 'none'}; only application/dicom is accepted"
+                    },
                     status=415,
                 )
             files.append((f"part {index}", _PartFile(body, start, end)))
@@ -551,7 +580,11 @@ def store_instances(request, study_uid, base_url):
             return JsonResponse({"error": "the request has no parts"}, status=400)
         deidentify = request.GET.get("deidentify", "").lower() in {"1", "true", "yes"}
         report = ingest_upload(
-            files, request.user, channel=Upload.Channel.STOW, deidentify=deidentify, study_instance_uid=study_uid
+            files,
+            request.user,
+            channel=Upload.Channel.STOW,
+            deidentify=deidentify,
+            study_instance_uid=study_uid,
         )
     return _store_response(report, base_url, study_uid)
 
@@ -591,7 +624,9 @@ def _store_response(report, base_url, study_uid):
             )
             warnings.append(f"{result.file}: {result.reason}")
     body = {}
-    retrieve_study = study_uid or next((f.StudyInstanceUID for f in report.files if f.StudyInstanceUID), None)
+    retrieve_study = study_uid or next(
+        (f.StudyInstanceUID for f in report.files if f.StudyInstanceUID), None
+    )
     if retrieve_study and referenced:
         body.update(dicom_json(RetrieveURL=f"{base_url}/studies/{retrieve_study}"))
     if failed:
@@ -616,14 +651,20 @@ class StudySeriesView(DicomWebView):
             get_object_or_404(self.visible_studies(request), study_instance_uid=study)
             series = series.filter(study__study_instance_uid=study)
         series = apply_matches(series, matches, SERIES_LOOKUPS, "series")
-        series = series.select_related("study").annotate(n_instances=Count("instances")).order_by("study_id", "series_number", "id")
+        series = (
+            series.select_related("study")
+            .annotate(n_instances=Count("instances"))
+            .order_by("study_id", "series_number", "id")
+        )
         page, truncated = qido_page(series, limit, offset)
         base = self.base_url(request)
         results = []
         for one in page:
             result = _series_attributes(one, base)
             if include:
-                _include_fields(result, one.instances.values_list("metadata", flat=True).first(), include)
+                _include_fields(
+                    result, one.instances.values_list("metadata", flat=True).first(), include
+                )
             results.append(result)
         return _dicom_json_response(results, truncated)
 
@@ -653,13 +694,16 @@ class SeriesInstancesView(DicomWebView):
 
 def _instances_for(request, study, series=None, instance=None):
     instances = Instance.objects.filter(
-        series__study__in=Study.objects.visible_to(request.user), series__study__study_instance_uid=study
+        series__study__in=Study.objects.visible_to(request.user),
+        series__study__study_instance_uid=study,
     )
     if series is not None:
         instances = instances.filter(series__series_instance_uid=series)
     if instance is not None:
         instances = instances.filter(sop_instance_uid=instance)
-    return instances.select_related("series__study").order_by("series__series_number", "series_id", "slice_position", "instance_number", "id")
+    return instances.select_related("series__study").order_by(
+        "series__series_number", "series_id", "slice_position", "instance_number", "id"
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -706,17 +750,22 @@ def _instance_for(request, study, series, instance):
 
 def _with_bulkdata(metadata, base, study_uid, series_uid, sop_uid, frames):
     """An instance's stored DICOM JSON with PixelData as a BulkDataURI to all its frames."""
-    url = (
-        f"{base}/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}/frames/"
-        + ",".join(str(i) for i in range(1, frames + 1))
+    url = f"{base}/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}/frames/" + ",".join(
+        str(i) for i in range(1, frames + 1)
     )
     return {**metadata, "7FE00010": {"vr": "OW", "BulkDataURI": url}}
 
 
 def _metadata_with_bulkdata(instance, base):
     series = instance.series
-    return _with_bulkdata(instance.metadata, base, series.study.study_instance_uid, series.series_instance_uid,
-                          instance.sop_instance_uid, instance.number_of_frames)
+    return _with_bulkdata(
+        instance.metadata,
+        base,
+        series.study.study_instance_uid,
+        series.series_instance_uid,
+        instance.sop_instance_uid,
+        instance.number_of_frames,
+    )
 
 
 # WADO-RS metadata of whole series, kept per process as the JSON text of each series' items.
@@ -744,8 +793,17 @@ def _series_metadata_text(series_id, study_uid, series_uid, base):
     )
     items = []
     for _, sop_uid, frames, metadata in rows:
-        items.append(json.dumps(_with_bulkdata(metadata, base, study_uid, series_uid, sop_uid, frames)))
-    key = (series_id, study_uid, series_uid, len(rows), max((row[0] for row in rows), default=None), base)
+        items.append(
+            json.dumps(_with_bulkdata(metadata, base, study_uid, series_uid, sop_uid, frames))
+        )
+    key = (
+        series_id,
+        study_uid,
+        series_uid,
+        len(rows),
+        max((row[0] for row in rows), default=None),
+        base,
+    )
     return key, ", ".join(items)
 
 
@@ -774,8 +832,12 @@ def _series_lookup_sql(one_series):
     def column(meta, field):
         return f"{quote(meta.db_table)}.{quote(meta.get_field(field).column)}"
 
-    selected = [column(series, "id"), column(series, "study"), column(study, "study_instance_uid"),
-                column(series, "series_instance_uid")]
+    selected = [
+        column(series, "id"),
+        column(series, "study"),
+        column(study, "study_instance_uid"),
+        column(series, "series_instance_uid"),
+    ]
     return (
         f"SELECT {', '.join(selected)}, COUNT({column(instance, 'id')}), MAX({column(instance, 'id')})"
         f" FROM {quote(series.db_table)}"
@@ -796,7 +858,9 @@ def series_metadata_items(user, study, series, base):
     instances; a series whose key is cached is answered without reading its instances.
     """
     with connection.cursor() as cursor:
-        cursor.execute(_series_lookup_sql(series is not None), [study] if series is None else [study, series])
+        cursor.execute(
+            _series_lookup_sql(series is not None), [study] if series is None else [study, series]
+        )
         found = cursor.fetchall()
     if not found or not Study.objects.is_visible_to(user, found[0][1]):
         return None
@@ -875,8 +939,11 @@ def _audit_retrieval(request, study, series, n_instances):
     from annotations.models import AuditEvent
     from annotations.services import audit
 
-    found = (Series.objects.filter(series_instance_uid=series) if series
-             else Study.objects.filter(study_instance_uid=study)).first()
+    found = (
+        Series.objects.filter(series_instance_uid=series)
+        if series
+        else Study.objects.filter(study_instance_uid=study)
+    ).first()
     details = {"StudyInstanceUID": study, "SeriesInstanceUID": series, "instances": n_instances}
     audit(request.user, AuditEvent.Action.DOWNLOAD, found, details)
 
@@ -893,10 +960,17 @@ class RetrieveView(DicomWebView):
     def get(self, request, study, series=None, instance=None):
         accept = request.META.get("HTTP_ACCEPT", "*/*")
         if not any(t in accept for t in ("application/dicom", "*/*", "multipart/related;")) or (
-            "multipart/related" in accept and 'application/dicom' not in accept and "*/*" not in accept
+            "multipart/related" in accept
+            and "application/dicom" not in accept
+            and "*/*" not in accept
             and "type=" in accept
         ):
-            return JsonResponse({"error": f"cannot answer Accept: {accept}; use multipart/related; type=\"application/dicom\""}, status=406)
+            return JsonResponse(
+                {
+                    "error": f'cannot answer Accept: {accept}; use multipart/related; type="application/dicom"'
+                },
+                status=406,
+            )
         if instance is None:
             file_names = list(_instances_for(request, study, series).values_list("file", flat=True))
             if not file_names:
@@ -928,11 +1002,14 @@ def frame_bytes(data, frame_numbers):
     if not syntax.is_compressed and syntax.is_little_endian:
         raw = ds.PixelData
         size = ds.Rows * ds.Columns * ds.get("SamplesPerPixel", 1) * ds.BitsAllocated // 8
-        return [raw[(n - 1) * size: n * size] for n in frame_numbers]
+        return [raw[(n - 1) * size : n * size] for n in frame_numbers]
     pixels = ds.pixel_array
     if frames == 1:
         pixels = pixels[np.newaxis]
-    return [np.ascontiguousarray(pixels[n - 1]).astype(pixels.dtype.newbyteorder("<")).tobytes() for n in frame_numbers]
+    return [
+        np.ascontiguousarray(pixels[n - 1]).astype(pixels.dtype.newbyteorder("<")).tobytes()
+        for n in frame_numbers
+    ]
 
 
 @functools.lru_cache(maxsize=16384)
@@ -947,10 +1024,19 @@ def native_frame_layout(name):
     with default_storage.open(name, "rb") as handle:
         ds = pydicom.dcmread(handle, force=True, defer_size=1024)
         syntax = ds.file_meta.TransferSyntaxUID if "TransferSyntaxUID" in ds.file_meta else None
-        if syntax is None or syntax.is_compressed or syntax.is_deflated or not syntax.is_little_endian:
+        if (
+            syntax is None
+            or syntax.is_compressed
+            or syntax.is_deflated
+            or not syntax.is_little_endian
+        ):
             return None
         pixel_data = ds.get_item(0x7FE00010, keep_deferred=True)
-        if pixel_data is None or getattr(pixel_data, "value_tell", None) is None or pixel_data.value is not None:
+        if (
+            pixel_data is None
+            or getattr(pixel_data, "value_tell", None) is None
+            or pixel_data.value is not None
+        ):
             return None
         frames = int(ds.get("NumberOfFrames", 1) or 1)
         size = ds.Rows * ds.Columns * ds.get("SamplesPerPixel", 1) * ds.BitsAllocated // 8
@@ -994,22 +1080,30 @@ class FramesView(DicomWebView):
         listed = frames.split(",")
         if len(listed) > FRAMES_MAX_PER_REQUEST:
             return JsonResponse(
-                {"error": f"the frame list has {len(listed)} numbers; at most {FRAMES_MAX_PER_REQUEST} per request"},
+                {
+                    "error": f"the frame list has {len(listed)} numbers; at most {FRAMES_MAX_PER_REQUEST} per request"
+                },
                 status=400,
             )
         try:
             numbers = list(dict.fromkeys(int(n) for n in listed))
         except ValueError:
-            return JsonResponse({"error": f"frame list {frames!r} must be comma-separated integers"}, status=400)
+            return JsonResponse(
+                {"error": f"frame list {frames!r} must be comma-separated integers"}, status=400
+            )
         found = _instance_for(request, study, series, instance)
         if found is None:
             return JsonResponse({"error": "not found"}, status=404)
         if len(listed) > found.number_of_frames:
             return JsonResponse(
-                {"error": f"the frame list has {len(listed)} numbers; the instance has {found.number_of_frames} frame(s)"},
+                {
+                    "error": f"the frame list has {len(listed)} numbers; the instance has {found.number_of_frames} frame(s)"
+                },
                 status=400,
             )
-        etag = _etag(found, "-" + hashlib.sha256(",".join(map(str, numbers)).encode()).hexdigest()[:16])
+        etag = _etag(
+            found, "-" + hashlib.sha256(",".join(map(str, numbers)).encode()).hexdigest()[:16]
+        )
         cached = _not_modified(request, etag)
         if cached is not None:
             return cached
@@ -1017,7 +1111,9 @@ class FramesView(DicomWebView):
             content = read_frames(found, numbers)
         except IndexError as error:
             return JsonResponse({"error": str(error)}, status=404)
-        response = multipart_response(content, f"application/octet-stream; transfer-syntax={ExplicitVRLittleEndian}")
+        response = multipart_response(
+            content, f"application/octet-stream; transfer-syntax={ExplicitVRLittleEndian}"
+        )
         return _cacheable(response, etag)
 
 

@@ -13,6 +13,7 @@ file (:class:`_Spool`), not in memory. One budget of files and bytes holds for t
 whole upload (``archives.UploadBudget``); a file's decoded pixel data and a deflated
 data set's inflated size are bounded before they are decoded (``dicomfiles.DecodeLimits``).
 """
+
 import contextlib
 import errno
 import hashlib
@@ -31,7 +32,17 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.utils.functional import empty
 
 from . import archives, deid, dicomfiles
-from .models import Instance, Patient, Phase, PhaseSource, Series, Study, Upload, UploadStatus, may_add_to_study
+from .models import (
+    Instance,
+    Patient,
+    Phase,
+    PhaseSource,
+    Series,
+    Study,
+    Upload,
+    UploadStatus,
+    may_add_to_study,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +212,9 @@ def _prepare(name, data, context, pseudonym_pattern, spool, limits):
     identifiers = FileResult(name, REJECTED, SOPInstanceUID=str(ds.get("SOPInstanceUID", "")))
     if context is not None:
         if ds.get("BurnedInAnnotation", "") == "YES":
-            identifiers.reason = "BurnedInAnnotation is YES: burned-in identifiers cannot be removed by the server"
+            identifiers.reason = (
+                "BurnedInAnnotation is YES: burned-in identifiers cannot be removed by the server"
+            )
             return identifiers
         ds = deid.deidentify(ds, context)
         data = dataset_bytes(ds)
@@ -209,7 +222,8 @@ def _prepare(name, data, context, pseudonym_pattern, spool, limits):
         problems = deid.check_deidentified(ds, pseudonym_pattern=pseudonym_pattern)
         if problems:
             identifiers.reason = (
-                "not de-identified: " + "; ".join(problems)
+                "not de-identified: "
+                + "; ".join(problems)
                 + " (remove them, or upload with deidentify=true to have the server de-identify)"
             )
             return identifiers
@@ -220,7 +234,9 @@ def _prepare(name, data, context, pseudonym_pattern, spool, limits):
             data = dicomfiles.as_part10(data, ds)
     attributes = dicomfiles.indexed_attributes(ds)
     if not attributes.PatientID:
-        identifiers.reason = "PatientID is empty: a pseudonymous PatientID is needed to group studies by patient"
+        identifiers.reason = (
+            "PatientID is empty: a pseudonymous PatientID is needed to group studies by patient"
+        )
         return identifiers
     result = FileResult(
         name,
@@ -231,7 +247,9 @@ def _prepare(name, data, context, pseudonym_pattern, spool, limits):
         SeriesInstanceUID=attributes.SeriesInstanceUID,
     )
     sha256 = hashlib.sha256(data).hexdigest()
-    return _Candidate(result, spool, spool.add(data), len(data), sha256, attributes, metadata_json(ds))
+    return _Candidate(
+        result, spool, spool.add(data), len(data), sha256, attributes, metadata_json(ds)
+    )
 
 
 @dataclass
@@ -256,8 +274,13 @@ def _check_against_archive(candidates, user):
         uid = candidate.attributes.SOPInstanceUID
         earlier = by_uid.get(uid)
         if earlier is not None:
-            if earlier.sha256 == candidate.sha256 or dicomfiles.same_data_set(earlier.data, candidate.data):
-                candidate.result.status, candidate.result.reason = DUPLICATE, f"same data set as {earlier.result.file} in this upload"
+            if earlier.sha256 == candidate.sha256 or dicomfiles.same_data_set(
+                earlier.data, candidate.data
+            ):
+                candidate.result.status, candidate.result.reason = (
+                    DUPLICATE,
+                    f"same data set as {earlier.result.file} in this upload",
+                )
             else:
                 candidate.result.status = REJECTED
                 candidate.result.reason = f"SOPInstanceUID conflict: {earlier.result.file} in this upload has the same UID with different content"
@@ -267,9 +290,9 @@ def _check_against_archive(candidates, user):
 
     stored = {
         uid: (sha256, name, creator)
-        for uid, sha256, name, creator in Instance.objects.filter(sop_instance_uid__in=list(by_uid)).values_list(
-            "sop_instance_uid", "sha256", "file", "series__study__created_by"
-        )
+        for uid, sha256, name, creator in Instance.objects.filter(
+            sop_instance_uid__in=list(by_uid)
+        ).values_list("sop_instance_uid", "sha256", "file", "series__study__created_by")
     }
     known_series = {
         s.series_instance_uid: s
@@ -315,11 +338,15 @@ def _check_against_archive(candidates, user):
             continue
         if study_patients.get(a.StudyInstanceUID, a.PatientID) != a.PatientID:
             result.status = REJECTED
-            result.reason = "StudyInstanceUID conflict: the archive holds this study under another PatientID"
+            result.reason = (
+                "StudyInstanceUID conflict: the archive holds this study under another PatientID"
+            )
             continue
         if series_studies.get(a.SeriesInstanceUID, a.StudyInstanceUID) != a.StudyInstanceUID:
             result.status = REJECTED
-            result.reason = "SeriesInstanceUID conflict: the archive holds this series in another study"
+            result.reason = (
+                "SeriesInstanceUID conflict: the archive holds this series in another study"
+            )
             continue
         new.append(candidate)
     return new, known
@@ -335,7 +362,9 @@ def read_stored_file(name):
         data = handle.read()
     if dicomfiles.is_part10(data):
         return data
-    return dicomfiles.as_part10(data, pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=True))
+    return dicomfiles.as_part10(
+        data, pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=True)
+    )
 
 
 def _stored_data_set_equals(name, data):
@@ -346,7 +375,9 @@ def _stored_data_set_equals(name, data):
         return False
 
 
-def ingest_upload(files, user, channel=Upload.Channel.REST, deidentify=False, study_instance_uid=None):
+def ingest_upload(
+    files, user, channel=Upload.Channel.REST, deidentify=False, study_instance_uid=None
+):
     """Validate and store an upload, all or nothing.
 
     ``files`` is an iterable of ``(name, file object or bytes)``; zip archives are
@@ -383,20 +414,26 @@ def _ingest(files, user, channel, deidentify, study_instance_uid, spool):
                 ):
                     prepared = prepared.result
                     prepared.status = REJECTED
-                    prepared.reason = f"StudyInstanceUID does not match {study_instance_uid} in the request URL"
+                    prepared.reason = (
+                        f"StudyInstanceUID does not match {study_instance_uid} in the request URL"
+                    )
                 if isinstance(prepared, _Candidate):
                     candidates.append(prepared)
                     results.append(prepared.result)
                 else:
                     results.append(prepared)
     if not results:
-        return IngestReport(REJECTED, [FileResult("(upload)", REJECTED, "the upload contains no files")])
+        return IngestReport(
+            REJECTED, [FileResult("(upload)", REJECTED, "the upload contains no files")]
+        )
 
     new, known = _check_against_archive(candidates, user)
     if any(r.status == REJECTED for r in results):
         for candidate in new:
             candidate.result.status = NOT_STORED
-            candidate.result.reason = "valid, but not stored because other files of this upload were rejected"
+            candidate.result.reason = (
+                "valid, but not stored because other files of this upload were rejected"
+            )
         return IngestReport(REJECTED, results)
 
     written = []
@@ -419,10 +456,14 @@ def _ingest(files, user, channel, deidentify, study_instance_uid, spool):
             _create_rows(new, upload, known)
     except IntegrityError:
         _remove(written)
-        logger.warning("upload by %s lost a race with a concurrent upload of the same instances", user)
+        logger.warning(
+            "upload by %s lost a race with a concurrent upload of the same instances", user
+        )
         for candidate in new:
             candidate.result.status = NOT_STORED
-            candidate.result.reason = "a concurrent upload stored some of these instances; retry the upload"
+            candidate.result.reason = (
+                "a concurrent upload stored some of these instances; retry the upload"
+            )
         return IngestReport(REJECTED, results)
     except OSError as error:
         _remove(written)
@@ -467,9 +508,13 @@ def _write(name, candidate):
             if storage.file_permissions_mode is not None:
                 os.chmod(incoming, storage.file_permissions_mode)
             try:
-                os.link(incoming, path)  # fails when ``name`` exists: a concurrent writer is never overwritten
+                os.link(
+                    incoming, path
+                )  # fails when ``name`` exists: a concurrent writer is never overwritten
             except FileExistsError:
-                if os.path.getsize(path) != candidate.size:  # cut short by a writer killed before this version
+                if (
+                    os.path.getsize(path) != candidate.size
+                ):  # cut short by a writer killed before this version
                     os.replace(incoming, path)
                 return None
         finally:
@@ -481,7 +526,9 @@ def _write(name, candidate):
         return None
     try:
         return default_storage.save(name, ContentFile(candidate.data))
-    except FileExistsError:  # written since exists() by a concurrent upload (portal.object_storage never overwrites)
+    except (
+        FileExistsError
+    ):  # written since exists() by a concurrent upload (portal.object_storage never overwrites)
         return None
 
 
@@ -497,7 +544,9 @@ def _remove(names):
     try:
         kept = set(Instance.objects.filter(file__in=names).values_list("file", flat=True))
     except DatabaseError:
-        logger.exception("files of a failed upload left in place: the database cannot tell which are in use")
+        logger.exception(
+            "files of a failed upload left in place: the database cannot tell which are in use"
+        )
         return
     for name in names:
         if name in kept:
@@ -524,7 +573,8 @@ def _create_rows(candidates, upload, known):
                 patient, created = known_study.patient, False
             else:
                 patient, created = Patient.objects.get_or_create(
-                    patient_id=a.PatientID, defaults={"sex": a.PatientSex or "", "age_years": a.PatientAge}
+                    patient_id=a.PatientID,
+                    defaults={"sex": a.PatientSex or "", "age_years": a.PatientAge},
                 )
             if not created and patient.age_years is None and a.PatientAge is not None:
                 patient.age_years = a.PatientAge
@@ -647,7 +697,9 @@ def classify_study_phases(study):
     ]
     phases = dicomfiles.classify_phase(timings) if timings else {}
     for s in all_series:
-        phase, reason = phases.get(s.series_instance_uid, (Phase.UNKNOWN, f"modality {s.modality} is not CT"))
+        phase, reason = phases.get(
+            s.series_instance_uid, (Phase.UNKNOWN, f"modality {s.modality} is not CT")
+        )
         before = (s.automatic_phase, s.phase, s.phase_reason)
         s.automatic_phase = phase
         if s.phase_source == PhaseSource.AUTOMATIC:

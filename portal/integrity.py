@@ -6,6 +6,7 @@ file back and compares. Files under ``instances/`` that no Instance names are li
 never deleted: whether they are leftovers or the rows are what was lost is for a person
 to decide (e.g. after restoring a database backup older than the media backup).
 """
+
 import hashlib
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -83,22 +84,37 @@ def verify_archive(storage=default_storage, on_instance=None):
         try:
             found = file_sha256(name, storage)
         except FileNotFoundError:
-            report.findings.append(Finding("missing", name, f"SOPInstanceUID {sop_instance_uid}: the file is not in storage"))
+            report.findings.append(
+                Finding(
+                    "missing",
+                    name,
+                    f"SOPInstanceUID {sop_instance_uid}: the file is not in storage",
+                )
+            )
         except OSError as error:
-            report.findings.append(Finding(
-                "unreadable", name, f"SOPInstanceUID {sop_instance_uid}: {error.strerror or type(error).__name__}"
-            ))
+            report.findings.append(
+                Finding(
+                    "unreadable",
+                    name,
+                    f"SOPInstanceUID {sop_instance_uid}: {error.strerror or type(error).__name__}",
+                )
+            )
         else:
             if found != sha256:
-                report.findings.append(Finding(
-                    "corrupt", name, f"SOPInstanceUID {sop_instance_uid}: SHA-256 is {found}, the archive recorded {sha256}"
-                ))
+                report.findings.append(
+                    Finding(
+                        "corrupt",
+                        name,
+                        f"SOPInstanceUID {sop_instance_uid}: SHA-256 is {found}, the archive recorded {sha256}",
+                    )
+                )
         if on_instance is not None:
             on_instance(report.instances)
     for name in stored_names(storage=storage):
         if name not in named:
             detail = (
-                "an upload interrupted while writing this file left it (left in place)" if name.endswith(".incoming")
+                "an upload interrupted while writing this file left it (left in place)"
+                if name.endswith(".incoming")
                 else "no Instance names this file (left in place)"
             )
             report.findings.append(Finding("orphan", name, detail))

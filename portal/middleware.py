@@ -10,6 +10,7 @@ the admin), or the setting a view names in ``request_body_limit`` (the upload AP
 STOW-RS name ``UPLOAD_MAX_TOTAL_BYTES``). A body sent without Content-Length is not read
 by Django at all.
 """
+
 import time
 
 from django.conf import settings
@@ -44,7 +45,10 @@ class RequestBodyLimitMiddleware:
         limit = request_body_limit(view_func)
         if limit is not None and length > limit:
             return JsonResponse(
-                {"error": f"the request body has {length} bytes; this address accepts at most {limit}"}, status=413
+                {
+                    "error": f"the request body has {length} bytes; this address accepts at most {limit}"
+                },
+                status=413,
             )
         return None
 

@@ -1,4 +1,5 @@
 """The imaging archive: Patient / Study / Series / Instance, and the uploads that filled it."""
+
 import io
 import threading
 import time
@@ -82,7 +83,9 @@ class StudyQuerySet(models.QuerySet):
         key = (user.pk, study_id)
         if access_cache.get_visible(key):
             return True
-        visible = self.filter(Q(created_by=user) | Q(reader_studies__readers=user), pk=study_id).exists()
+        visible = self.filter(
+            Q(created_by=user) | Q(reader_studies__readers=user), pk=study_id
+        ).exists()
         if visible:
             access_cache.set_visible(key)
         return visible
@@ -163,7 +166,11 @@ class Study(models.Model):
     study_id = models.CharField(max_length=16, blank=True)
     description = models.CharField(max_length=64, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         help_text="who uploaded the study's first instances: sees it by upload and may add to it",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -185,7 +192,9 @@ def may_add_to_study(user, created_by_id):
     """
     if user is None or not user.is_authenticated:
         return False
-    return user.has_perm("portal.manage_studies") or (created_by_id is not None and created_by_id == user.pk)
+    return user.has_perm("portal.manage_studies") or (
+        created_by_id is not None and created_by_id == user.pk
+    )
 
 
 class Series(models.Model):
@@ -199,10 +208,14 @@ class Series(models.Model):
     contrast_bolus_agent = models.CharField(max_length=64, blank=True)
     contrast_bolus_start_time = models.CharField(max_length=16, blank=True)
     phase = models.CharField(max_length=8, choices=Phase.choices, default=Phase.UNKNOWN)
-    phase_source = models.CharField(max_length=10, choices=PhaseSource.choices, default=PhaseSource.AUTOMATIC)
+    phase_source = models.CharField(
+        max_length=10, choices=PhaseSource.choices, default=PhaseSource.AUTOMATIC
+    )
     phase_reason = models.CharField(max_length=200, blank=True)
     automatic_phase = models.CharField(max_length=8, choices=Phase.choices, default=Phase.UNKNOWN)
-    phase_set_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    phase_set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     phase_set_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -230,7 +243,15 @@ class Series(models.Model):
             self.phase_reason = f"set by {user.get_username()}"
             self.phase_set_by = user
             self.phase_set_at = timezone.now()
-            self.save(update_fields=["phase", "phase_source", "phase_reason", "phase_set_by", "phase_set_at"])
+            self.save(
+                update_fields=[
+                    "phase",
+                    "phase_source",
+                    "phase_reason",
+                    "phase_set_by",
+                    "phase_set_at",
+                ]
+            )
             changes = {name: [old, getattr(self, name)] for name, old in before.items()}
             audit(user, AuditEvent.Action.UPDATE, self, changes)
 
@@ -250,7 +271,9 @@ class Upload(models.Model):
         STOW = "stow", "DICOMweb STOW-RS"
         COMMAND = "command", "command line"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="uploads")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="uploads"
+    )
     channel = models.CharField(max_length=8, choices=Channel.choices)
     status = models.CharField(max_length=10, choices=UploadStatus.choices)
     deidentify = models.BooleanField(default=False)
@@ -268,11 +291,15 @@ class Instance(models.Model):
     sop_instance_uid = models.CharField(max_length=64, unique=True)
     sop_class_uid = models.CharField(max_length=64)
     series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances")
-    upload = models.ForeignKey(Upload, null=True, blank=True, on_delete=models.SET_NULL, related_name="instances")
+    upload = models.ForeignKey(
+        Upload, null=True, blank=True, on_delete=models.SET_NULL, related_name="instances"
+    )
     instance_number = models.IntegerField(null=True, blank=True)
     image_position_patient = models.JSONField(null=True, blank=True)
     image_orientation_patient = models.JSONField(null=True, blank=True)
-    slice_position = models.FloatField(null=True, blank=True, help_text="IPP projected on the slice normal (mm)")
+    slice_position = models.FloatField(
+        null=True, blank=True, help_text="IPP projected on the slice normal (mm)"
+    )
     pixel_spacing = models.JSONField(null=True, blank=True)
     slice_thickness = models.FloatField(null=True, blank=True)
     rows = models.PositiveIntegerField()
@@ -287,7 +314,9 @@ class Instance(models.Model):
     sha256 = models.CharField(max_length=64, db_index=True)
     file = models.FileField(max_length=200)
     size_bytes = models.PositiveBigIntegerField()
-    metadata = models.JSONField(help_text="DICOM JSON (PS3.18 F.2) without the pixel data, for WADO-RS metadata")
+    metadata = models.JSONField(
+        help_text="DICOM JSON (PS3.18 F.2) without the pixel data, for WADO-RS metadata"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -305,7 +334,9 @@ class Instance(models.Model):
         """
         with self.file.open("rb") as handle:
             ds = pydicom.dcmread(io.BytesIO(handle.read()))
-        return ds.pixel_array.astype(np.float32) * float(self.rescale_slope or 1.0) + float(self.rescale_intercept or 0.0)
+        return ds.pixel_array.astype(np.float32) * float(self.rescale_slope or 1.0) + float(
+            self.rescale_intercept or 0.0
+        )
 
 
 def _clear_access_cache(sender=None, **kwargs):
@@ -318,12 +349,37 @@ def _clear_access_cache(sender=None, **kwargs):
 # (creating uploads and studies grants, never revokes: not a reason).
 # (Senders are named, not global: a global post_delete receiver would turn off
 # Django's fast deletes for every model.)
-for _sender in (settings.AUTH_USER_MODEL, "auth.Group", "auth.Permission", "knox.AuthToken",
-                "annotations.ReaderStudy", "annotations.ReaderStudyCase"):
-    post_save.connect(_clear_access_cache, sender=_sender, dispatch_uid=f"portal.access_cache.save.{_sender}")
-for _sender in (settings.AUTH_USER_MODEL, "auth.Group", "auth.Permission", "knox.AuthToken",
-                "annotations.ReaderStudy", "annotations.ReaderStudyCase", "portal.Upload", "portal.Study"):
-    post_delete.connect(_clear_access_cache, sender=_sender, dispatch_uid=f"portal.access_cache.delete.{_sender}")
-for _sender in ("auth.User_groups", "auth.User_user_permissions", "auth.Group_permissions",
-                "annotations.ReaderStudy_readers", "annotations.ReaderStudyCase"):
-    m2m_changed.connect(_clear_access_cache, sender=_sender, dispatch_uid=f"portal.access_cache.m2m.{_sender}")
+for _sender in (
+    settings.AUTH_USER_MODEL,
+    "auth.Group",
+    "auth.Permission",
+    "knox.AuthToken",
+    "annotations.ReaderStudy",
+    "annotations.ReaderStudyCase",
+):
+    post_save.connect(
+        _clear_access_cache, sender=_sender, dispatch_uid=f"portal.access_cache.save.{_sender}"
+    )
+for _sender in (
+    settings.AUTH_USER_MODEL,
+    "auth.Group",
+    "auth.Permission",
+    "knox.AuthToken",
+    "annotations.ReaderStudy",
+    "annotations.ReaderStudyCase",
+    "portal.Upload",
+    "portal.Study",
+):
+    post_delete.connect(
+        _clear_access_cache, sender=_sender, dispatch_uid=f"portal.access_cache.delete.{_sender}"
+    )
+for _sender in (
+    "auth.User_groups",
+    "auth.User_user_permissions",
+    "auth.Group_permissions",
+    "annotations.ReaderStudy_readers",
+    "annotations.ReaderStudyCase",
+):
+    m2m_changed.connect(
+        _clear_access_cache, sender=_sender, dispatch_uid=f"portal.access_cache.m2m.{_sender}"
+    )

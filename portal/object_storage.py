@@ -24,6 +24,7 @@ One PutObject per file: S3 takes up to 5 GB in a single PUT, more than an instan
 (UPLOAD_MAX_FILE_MB) or a model file. (s3transfer's managed upload, which the plain
 class uses, does not pass If-None-Match on.)
 """
+
 import contextlib
 import errno
 import itertools
@@ -102,7 +103,9 @@ class S3Storage(s3.S3Storage):
             except ClientError as error:
                 status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
                 if status == 412:
-                    raise FileExistsError(errno.EEXIST, f"{key} is in the object store already") from None
+                    raise FileExistsError(
+                        errno.EEXIST, f"{key} is in the object store already"
+                    ) from None
                 # 409 ConditionalRequestConflict: another conditional write of this key is under way.
                 if status != 409 or attempt == CONFLICT_ATTEMPTS:
                     raise _os_error(error, key) from error

@@ -1,4 +1,5 @@
 """The pagination of every REST API list (its own module: DRF imports it while loading its views)."""
+
 from rest_framework.pagination import LimitOffsetPagination
 
 

@@ -4,6 +4,7 @@ Capabilities are permissions on ``portal.Capability`` (a table-less model), so a
 asks ``user.has_perm("portal.enter_pathology")`` and a site can also grant a single
 capability to a single user through the Django admin.
 """
+
 from django.contrib.auth.models import Group, Permission
 
 READER = "reader"
@@ -46,7 +47,9 @@ def ensure_roles(**kwargs):
     """Create the role groups and give each its capabilities (idempotent; runs after migrate)."""
     permissions = {
         p.codename: p
-        for p in Permission.objects.filter(content_type__app_label="portal", codename__in=CAPABILITIES)
+        for p in Permission.objects.filter(
+            content_type__app_label="portal", codename__in=CAPABILITIES
+        )
     }
     if len(permissions) < len(CAPABILITIES):
         return  # portal's permissions are not created yet; a later post_migrate call finishes

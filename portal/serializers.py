@@ -7,9 +7,20 @@ class InstanceSerializer(serializers.ModelSerializer):
     class Meta:
         model = Instance
         fields = [
-            "sop_instance_uid", "instance_number", "slice_position", "image_position_patient",
-            "image_orientation_patient", "pixel_spacing", "slice_thickness", "rows", "columns",
-            "number_of_frames", "rescale_intercept", "rescale_slope", "window_center", "window_width",
+            "sop_instance_uid",
+            "instance_number",
+            "slice_position",
+            "image_position_patient",
+            "image_orientation_patient",
+            "pixel_spacing",
+            "slice_thickness",
+            "rows",
+            "columns",
+            "number_of_frames",
+            "rescale_intercept",
+            "rescale_slope",
+            "window_center",
+            "window_width",
             "transfer_syntax_uid",
         ]
 
@@ -22,9 +33,20 @@ class SeriesSerializer(serializers.ModelSerializer):
     class Meta:
         model = Series
         fields = [
-            "series_instance_uid", "study_instance_uid", "modality", "series_number", "description",
-            "phase", "phase_source", "phase_reason", "automatic_phase", "phase_set_by", "phase_set_at",
-            "acquisition_time", "contrast_bolus_agent", "n_instances",
+            "series_instance_uid",
+            "study_instance_uid",
+            "modality",
+            "series_number",
+            "description",
+            "phase",
+            "phase_source",
+            "phase_reason",
+            "automatic_phase",
+            "phase_set_by",
+            "phase_set_at",
+            "acquisition_time",
+            "contrast_bolus_agent",
+            "n_instances",
         ]
         read_only_fields = [f for f in fields if f != "phase"]
 
@@ -41,7 +63,15 @@ class StudySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Study
-        fields = ["study_instance_uid", "patient_id", "patient_sex", "patient_age", "study_date", "description", "series"]
+        fields = [
+            "study_instance_uid",
+            "patient_id",
+            "patient_sex",
+            "patient_age",
+            "study_date",
+            "description",
+            "series",
+        ]
 
 
 class UploadSerializer(serializers.ModelSerializer):
@@ -49,7 +79,18 @@ class UploadSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Upload
-        fields = ["id", "user", "channel", "status", "deidentify", "n_stored", "n_duplicate", "n_rejected", "created_at", "report"]
+        fields = [
+            "id",
+            "user",
+            "channel",
+            "status",
+            "deidentify",
+            "n_stored",
+            "n_duplicate",
+            "n_rejected",
+            "created_at",
+            "report",
+        ]
 
 
 class UploadRequestSerializer(serializers.Serializer):

@@ -3,6 +3,7 @@
 Embedded defaults (no variable set) give the demo set-up: SQLite and a kombu
 filesystem broker under ``var/``, files under ``var/media/``.
 """
+
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -38,8 +39,14 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "insecure-development-key-only-for-debug"
 
-ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
-CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+ALLOWED_HOSTS = [
+    h.strip()
+    for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
+    if h.strip()
+]
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
 
 # HTTPS deployments (README "Running in production"): HTTPS=1 when the portal is reached
 # over TLS switches on the redirect, Secure cookies and HSTS; each can be set on its own.
@@ -159,7 +166,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # common password, not only digits (password changes, the admin, createsuperuser).
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -223,8 +233,15 @@ STORAGES = {
 # brotli on them tripled collectstatic's time (56 s), which `make demo` runs at every start.
 WHITENOISE_SKIP_COMPRESS_EXTENSIONS = (*Compressor.SKIP_COMPRESS_EXTENSIONS, "map")
 WHITENOISE_IMMUTABLE_FILE_TEST = r"/portal/build/chunks/[\w-]+-[A-Z0-9]{8}\.js(\.map)?$"
-for _name in ("AWS_STORAGE_BUCKET_NAME", "AWS_S3_ENDPOINT_URL", "AWS_S3_REGION_NAME", "AWS_S3_ADDRESSING_STYLE",
-              "AWS_LOCATION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+for _name in (
+    "AWS_STORAGE_BUCKET_NAME",
+    "AWS_S3_ENDPOINT_URL",
+    "AWS_S3_REGION_NAME",
+    "AWS_S3_ADDRESSING_STYLE",
+    "AWS_LOCATION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+):
     if os.environ.get(_name):
         globals()[_name] = os.environ[_name]
 
@@ -297,7 +314,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # One name per choice set that several fields share.
-    "ENUM_NAME_OVERRIDES": {"PhaseEnum": "portal.models.Phase", "SubtypeEnum": "annotations.models.Subtype"},
+    "ENUM_NAME_OVERRIDES": {
+        "PhaseEnum": "portal.models.Phase",
+        "SubtypeEnum": "annotations.models.Subtype",
+    },
 }
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
@@ -314,7 +334,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 elif CELERY_BROKER_URL.startswith("redis"):
     # A task not acknowledged within this time is redelivered: keep it above the longest training run.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_S", 12 * 3600)}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_S", 12 * 3600)
+    }
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "inference.tasks.train": {"queue": "gpu"},
@@ -340,9 +362,15 @@ CELERY_BEAT_SCHEDULE = {
     # Runs whose worker died (no heartbeat) are marked failed, never left "running".
     "sweep-stale-training-runs": {"task": "inference.tasks.sweep_stale_runs", "schedule": 300.0},
     # Runs saved while Redis was down (queued, no task id) are sent when it is back.
-    "dispatch-waiting-training-runs": {"task": "inference.tasks.dispatch_waiting_runs", "schedule": 60.0},
+    "dispatch-waiting-training-runs": {
+        "task": "inference.tasks.dispatch_waiting_runs",
+        "schedule": 60.0,
+    },
     # Lesions whose scoring could not be sent (Redis was down) are sent when it is back.
-    "dispatch-waiting-lesion-scoring": {"task": "inference.tasks.dispatch_waiting_scoring", "schedule": 60.0},
+    "dispatch-waiting-lesion-scoring": {
+        "task": "inference.tasks.dispatch_waiting_scoring",
+        "schedule": 60.0,
+    },
 }
 
 LOGGING = {

@@ -6,6 +6,7 @@ apostrophe, so Excel, LibreOffice and Google Sheets show it as text. Numbers, al
 negative ones written as text (``-0.5``), are left as they are. Reference: OWASP,
 "CSV Injection".
 """
+
 import csv
 import re
 
@@ -15,7 +16,11 @@ _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 def neutralise_formula(value):
     """``value`` as a cell that is never a formula: text starting a formula gets a leading apostrophe."""
-    if not isinstance(value, str) or not value.startswith(FORMULA_STARTS) or _NUMBER.fullmatch(value):
+    if (
+        not isinstance(value, str)
+        or not value.startswith(FORMULA_STARTS)
+        or _NUMBER.fullmatch(value)
+    ):
         return value
     return "'" + value
 

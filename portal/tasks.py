@@ -4,6 +4,7 @@ Keyword arguments are plain values; the task is ``acks_late`` with
 ``reject_on_worker_lost``, and a repeated message is a no-op once the model exists
 (:func:`portal.demo_model.existing_demo_model`). Keras is imported inside the task only.
 """
+
 import logging
 
 from celery import shared_task
@@ -11,7 +12,9 @@ from celery import shared_task
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="portal.tasks.train_demo_model", bind=True, acks_late=True, reject_on_worker_lost=True)
+@shared_task(
+    name="portal.tasks.train_demo_model", bind=True, acks_late=True, reject_on_worker_lost=True
+)
 def train_demo_model(self, *, experiment_name, variant_name, patients, seed, size, overrides=None):
     """Train, register, activate the demo model on an independent synthetic cohort and score the archive; its pk.
 

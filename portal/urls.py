@@ -27,8 +27,13 @@ dicomweb_patterns = [
     re_path(rf"^studies/{ST}/series/{SE}/metadata$", dicomweb.MetadataView.as_view()),
     re_path(rf"^studies/{ST}/series/{SE}/instances$", dicomweb.SeriesInstancesView.as_view()),
     re_path(rf"^studies/{ST}/series/{SE}/instances/{IN}$", dicomweb.RetrieveView.as_view()),
-    re_path(rf"^studies/{ST}/series/{SE}/instances/{IN}/metadata$", dicomweb.MetadataView.as_view()),
-    re_path(rf"^studies/{ST}/series/{SE}/instances/{IN}/frames/(?P<frames>[0-9,]+)$", dicomweb.FramesView.as_view()),
+    re_path(
+        rf"^studies/{ST}/series/{SE}/instances/{IN}/metadata$", dicomweb.MetadataView.as_view()
+    ),
+    re_path(
+        rf"^studies/{ST}/series/{SE}/instances/{IN}/frames/(?P<frames>[0-9,]+)$",
+        dicomweb.FramesView.as_view(),
+    ),
 ]
 
 urlpatterns = [

@@ -1,4 +1,5 @@
 """HTML pages of the archive: home (studies), upload, phase override."""
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.shortcuts import get_object_or_404, redirect, render
@@ -10,12 +11,23 @@ from .models import Phase, Series, Study, Upload
 @login_required
 def home(request):
     studies = (
-        Study.objects.visible_to(request.user).select_related("patient").prefetch_related("series").order_by("-created_at")[:200]
+        Study.objects.visible_to(request.user)
+        .select_related("patient")
+        .prefetch_related("series")
+        .order_by("-created_at")[:200]
     )
     from annotations.access import reader_studies_visible_to
 
-    reader_studies = reader_studies_visible_to(request.user).order_by("name") if request.user.has_perm("portal.view_comparisons") else []
-    return render(request, "portal/home.html", {"studies": studies, "phases": Phase.choices, "reader_studies": reader_studies})
+    reader_studies = (
+        reader_studies_visible_to(request.user).order_by("name")
+        if request.user.has_perm("portal.view_comparisons")
+        else []
+    )
+    return render(
+        request,
+        "portal/home.html",
+        {"studies": studies, "phases": Phase.choices, "reader_studies": reader_studies},
+    )
 
 
 @login_required
@@ -31,7 +43,8 @@ def upload(request):
 def set_phase(request, series_instance_uid):
     """The coordinator's phase override from the studies page (same rule as the API)."""
     series = get_object_or_404(
-        Series.objects.filter(study__in=Study.objects.visible_to(request.user)), series_instance_uid=series_instance_uid
+        Series.objects.filter(study__in=Study.objects.visible_to(request.user)),
+        series_instance_uid=series_instance_uid,
     )
     phase = request.POST.get("phase", "")
     if phase not in Phase.values:

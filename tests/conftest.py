@@ -1,4 +1,5 @@
 """Shared fixtures: users in each role, API clients, a clean media folder."""
+
 import os
 import shutil
 
@@ -43,7 +44,9 @@ def api_throttle_counts():
 def make_user(db, django_user_model):
     def make(username, role=None, **extra):
         ensure_roles()
-        user = django_user_model.objects.create_user(username=username, password="pw-" + username, **extra)
+        user = django_user_model.objects.create_user(
+            username=username, password="pw-" + username, **extra
+        )
         if role:
             user.groups.add(Group.objects.get(name=role))
         return user
@@ -91,7 +94,6 @@ def token_for(db):
         if user.pk not in keys:
             keys[user.pk] = issue_token(user)
         return keys[user.pk]
-
 
     return token
 

@@ -6,6 +6,7 @@ boto3 exactly as it would to AWS S3 or MinIO. Authorisation is off until a test 
 it on (``ObjectStore.enforce_policy``): then moto checks every request against the IAM
 policies of the portal's access key, which is how a test makes the store refuse one write.
 """
+
 import contextlib
 import json
 import sys
@@ -36,8 +37,13 @@ class ObjectStore:
         """A boto3 S3 client with the store's current key (the test's own view of the bucket)."""
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.endpoint_url, region_name=REGION,
-                            aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key)
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name=REGION,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+        )
 
     def read(self, key):
         """The bytes of object ``key``."""
@@ -57,7 +63,11 @@ class ObjectStore:
 
     def keys(self, prefix=""):
         """Every object key in the bucket under ``prefix`` (sorted), read with boto3 directly."""
-        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        pages = (
+            self.client()
+            .get_paginator("list_objects_v2")
+            .paginate(Bucket=self.bucket, Prefix=prefix)
+        )
         return sorted(entry["Key"] for page in pages for entry in page.get("Contents", ()))
 
     def empty(self):
@@ -74,8 +84,11 @@ class ObjectStore:
         iam = _iam_client(self.endpoint_url)
         user = f"portal-{uuid.uuid4().hex[:8]}"
         iam.create_user(UserName=user)
-        iam.put_user_policy(UserName=user, PolicyName="portal",
-                            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+        iam.put_user_policy(
+            UserName=user,
+            PolicyName="portal",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}),
+        )
         key = iam.create_access_key(UserName=user)["AccessKey"]
         self.access_key, self.secret_key = key["AccessKeyId"], key["SecretAccessKey"]
         _set_auth(self.endpoint_url, "0")
@@ -88,15 +101,22 @@ class ObjectStore:
 def _iam_client(endpoint_url):
     import boto3
 
-    return boto3.client("iam", endpoint_url=endpoint_url, region_name=REGION,
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client(
+        "iam",
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 def _set_auth(endpoint_url, initial_no_auth_action_count):
     # moto's control endpoint: after this many unauthenticated requests ("inf": never) IAM is enforced.
     request = urllib.request.Request(
-        f"{endpoint_url}/moto-api/reset-auth", method="POST",
-        data=initial_no_auth_action_count.encode(), headers={"Content-Type": "text/plain"},
+        f"{endpoint_url}/moto-api/reset-auth",
+        method="POST",
+        data=initial_no_auth_action_count.encode(),
+        headers={"Content-Type": "text/plain"},
     )
     urllib.request.urlopen(request, timeout=10).read()
 

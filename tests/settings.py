@@ -3,6 +3,7 @@
 Everything else (DATABASE_URL, CELERY_BROKER_URL) comes from the environment as usual, so
 CI runs the same suite against PostgreSQL and Redis.
 """
+
 import os
 import tempfile
 

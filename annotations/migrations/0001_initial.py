@@ -7,155 +7,478 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('portal', '0001_initial'),
+        ("portal", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('action', models.CharField(choices=[('create', 'create'), ('update', 'update'), ('delete', 'delete')], max_length=8)),
-                ('object_type', models.CharField(max_length=32)),
-                ('object_id', models.PositiveBigIntegerField()),
-                ('changes', models.JSONField(default=dict)),
-                ('at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[("create", "create"), ("update", "update"), ("delete", "delete")],
+                        max_length=8,
+                    ),
+                ),
+                ("object_type", models.CharField(max_length=32)),
+                ("object_id", models.PositiveBigIntegerField()),
+                ("changes", models.JSONField(default=dict)),
+                ("at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-at'],
+                "ordering": ["-at"],
             },
         ),
         migrations.CreateModel(
-            name='Lesion',
+            name="Lesion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('label', models.CharField(help_text='e.g. L1, unique within the study', max_length=32)),
-                ('side', models.CharField(choices=[('left', 'left'), ('right', 'right'), ('unknown', 'unknown')], default='unknown', max_length=8)),
-                ('location', models.CharField(blank=True, help_text='e.g. upper pole, interpolar, lower pole', max_length=64)),
-                ('long_axis_mm', models.FloatField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(300.0)])),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lesions', to='portal.study')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "label",
+                    models.CharField(help_text="e.g. L1, unique within the study", max_length=32),
+                ),
+                (
+                    "side",
+                    models.CharField(
+                        choices=[("left", "left"), ("right", "right"), ("unknown", "unknown")],
+                        default="unknown",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "location",
+                    models.CharField(
+                        blank=True,
+                        help_text="e.g. upper pole, interpolar, lower pole",
+                        max_length=64,
+                    ),
+                ),
+                (
+                    "long_axis_mm",
+                    models.FloatField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(0.0),
+                            django.core.validators.MaxValueValidator(300.0),
+                        ],
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lesions",
+                        to="portal.study",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['study_id', 'label'],
+                "ordering": ["study_id", "label"],
             },
         ),
         migrations.CreateModel(
-            name='Pathology',
+            name="Pathology",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('subtype', models.CharField(choices=[('ccRCC', 'clear cell RCC'), ('papillary', 'papillary RCC'), ('chromophobe', 'chromophobe RCC'), ('other_rcc', 'other RCC'), ('oncocytoma', 'oncocytoma'), ('fp_aml', 'fat-poor angiomyolipoma'), ('other_benign', 'other benign')], max_length=16)),
-                ('malignant', models.BooleanField()),
-                ('source', models.CharField(choices=[('biopsy', 'biopsy'), ('surgery', 'surgery'), ('synthetic', 'synthetic cohort (generator truth)')], max_length=10)),
-                ('date', models.DateField(blank=True, null=True)),
-                ('revision', models.PositiveIntegerField(default=1)),
-                ('entered_at', models.DateTimeField(auto_now=True)),
-                ('entered_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('lesion', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='pathology', to='annotations.lesion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "subtype",
+                    models.CharField(
+                        choices=[
+                            ("ccRCC", "clear cell RCC"),
+                            ("papillary", "papillary RCC"),
+                            ("chromophobe", "chromophobe RCC"),
+                            ("other_rcc", "other RCC"),
+                            ("oncocytoma", "oncocytoma"),
+                            ("fp_aml", "fat-poor angiomyolipoma"),
+                            ("other_benign", "other benign"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("malignant", models.BooleanField()),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("biopsy", "biopsy"),
+                            ("surgery", "surgery"),
+                            ("synthetic", "synthetic cohort (generator truth)"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("date", models.DateField(blank=True, null=True)),
+                ("revision", models.PositiveIntegerField(default=1)),
+                ("entered_at", models.DateTimeField(auto_now=True)),
+                (
+                    "entered_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "lesion",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="pathology",
+                        to="annotations.lesion",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'pathology',
+                "verbose_name_plural": "pathology",
             },
         ),
         migrations.CreateModel(
-            name='ReaderStudy',
+            name="ReaderStudy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, unique=True)),
-                ('instructions', models.TextField(blank=True)),
-                ('state', models.CharField(choices=[('open', 'open for reading'), ('closed', 'closed'), ('unblinded', 'unblinded')], default='open', max_length=10)),
-                ('case_order', models.CharField(choices=[('shuffled', 'shuffled per reader (reproducible)'), ('fixed', 'fixed')], default='shuffled', max_length=10)),
-                ('seed', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('readers', models.ManyToManyField(blank=True, related_name='reader_studies', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, unique=True)),
+                ("instructions", models.TextField(blank=True)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("open", "open for reading"),
+                            ("closed", "closed"),
+                            ("unblinded", "unblinded"),
+                        ],
+                        default="open",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "case_order",
+                    models.CharField(
+                        choices=[
+                            ("shuffled", "shuffled per reader (reproducible)"),
+                            ("fixed", "fixed"),
+                        ],
+                        default="shuffled",
+                        max_length=10,
+                    ),
+                ),
+                ("seed", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "readers",
+                    models.ManyToManyField(
+                        blank=True, related_name="reader_studies", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'reader studies',
+                "verbose_name_plural": "reader studies",
             },
         ),
         migrations.CreateModel(
-            name='ReaderCall',
+            name="ReaderCall",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('malignant', models.BooleanField()),
-                ('probability', models.PositiveSmallIntegerField(validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(100)])),
-                ('subtype_guess', models.CharField(blank=True, choices=[('ccRCC', 'clear cell RCC'), ('papillary', 'papillary RCC'), ('chromophobe', 'chromophobe RCC'), ('other_rcc', 'other RCC'), ('oncocytoma', 'oncocytoma'), ('fp_aml', 'fat-poor angiomyolipoma'), ('other_benign', 'other benign')], max_length=16)),
-                ('time_spent_s', models.FloatField(blank=True, null=True)),
-                ('locked_at', models.DateTimeField(blank=True, null=True)),
-                ('revision', models.PositiveIntegerField(default=1)),
-                ('is_current', models.BooleanField(default=True)),
-                ('blinded', models.BooleanField(default=True, help_text='False if the reader could see the pathology before calling')),
-                ('simulated', models.BooleanField(default=False, help_text="made by the cohort generator's simulated reader")),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('changed_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('lesion', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='calls', to='annotations.lesion')),
-                ('reader', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='reader_calls', to=settings.AUTH_USER_MODEL)),
-                ('supersedes', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='superseded_by', to='annotations.readercall')),
-                ('reader_study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='calls', to='annotations.readerstudy')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("malignant", models.BooleanField()),
+                (
+                    "probability",
+                    models.PositiveSmallIntegerField(
+                        validators=[
+                            django.core.validators.MinValueValidator(0),
+                            django.core.validators.MaxValueValidator(100),
+                        ]
+                    ),
+                ),
+                (
+                    "subtype_guess",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("ccRCC", "clear cell RCC"),
+                            ("papillary", "papillary RCC"),
+                            ("chromophobe", "chromophobe RCC"),
+                            ("other_rcc", "other RCC"),
+                            ("oncocytoma", "oncocytoma"),
+                            ("fp_aml", "fat-poor angiomyolipoma"),
+                            ("other_benign", "other benign"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("time_spent_s", models.FloatField(blank=True, null=True)),
+                ("locked_at", models.DateTimeField(blank=True, null=True)),
+                ("revision", models.PositiveIntegerField(default=1)),
+                ("is_current", models.BooleanField(default=True)),
+                (
+                    "blinded",
+                    models.BooleanField(
+                        default=True,
+                        help_text="False if the reader could see the pathology before calling",
+                    ),
+                ),
+                (
+                    "simulated",
+                    models.BooleanField(
+                        default=False, help_text="made by the cohort generator's simulated reader"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "changed_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "lesion",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="calls",
+                        to="annotations.lesion",
+                    ),
+                ),
+                (
+                    "reader",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="reader_calls",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "supersedes",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="superseded_by",
+                        to="annotations.readercall",
+                    ),
+                ),
+                (
+                    "reader_study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="calls",
+                        to="annotations.readerstudy",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ReaderStudyCase',
+            name="ReaderStudyCase",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('reader_study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='cases', to='annotations.readerstudy')),
-                ('study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reader_study_cases', to='portal.study')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField(default=0)),
+                (
+                    "reader_study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="cases",
+                        to="annotations.readerstudy",
+                    ),
+                ),
+                (
+                    "study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reader_study_cases",
+                        to="portal.study",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position', 'id'],
+                "ordering": ["position", "id"],
             },
         ),
         migrations.AddField(
-            model_name='readerstudy',
-            name='studies',
-            field=models.ManyToManyField(related_name='reader_studies', through='annotations.ReaderStudyCase', to='portal.study'),
+            model_name="readerstudy",
+            name="studies",
+            field=models.ManyToManyField(
+                related_name="reader_studies",
+                through="annotations.ReaderStudyCase",
+                to="portal.study",
+            ),
         ),
         migrations.CreateModel(
-            name='ROI',
+            name="ROI",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('phase', models.CharField(choices=[('NC', 'unenhanced'), ('CM', 'corticomedullary'), ('NG', 'nephrographic'), ('EX', 'excretory'), ('unknown', 'unknown')], max_length=8)),
-                ('sop_instance_uid', models.CharField(help_text='the instance the ROI was drawn on', max_length=64)),
-                ('frame_number', models.PositiveIntegerField(default=1)),
-                ('tool', models.CharField(choices=[('ellipse', 'ellipse'), ('rectangle', 'rectangle'), ('freehand', 'freehand'), ('length', 'length')], max_length=10)),
-                ('points', models.JSONField(help_text='[[x, y, z], ...] in patient coordinates (mm)')),
-                ('stats', models.JSONField(blank=True, default=dict, help_text='mean/stdDev/min/max HU, area mm², as measured')),
-                ('is_reference', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('lesion', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rois', to='annotations.lesion')),
-                ('series', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rois', to='portal.series')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "phase",
+                    models.CharField(
+                        choices=[
+                            ("NC", "unenhanced"),
+                            ("CM", "corticomedullary"),
+                            ("NG", "nephrographic"),
+                            ("EX", "excretory"),
+                            ("unknown", "unknown"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "sop_instance_uid",
+                    models.CharField(help_text="the instance the ROI was drawn on", max_length=64),
+                ),
+                ("frame_number", models.PositiveIntegerField(default=1)),
+                (
+                    "tool",
+                    models.CharField(
+                        choices=[
+                            ("ellipse", "ellipse"),
+                            ("rectangle", "rectangle"),
+                            ("freehand", "freehand"),
+                            ("length", "length"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "points",
+                    models.JSONField(help_text="[[x, y, z], ...] in patient coordinates (mm)"),
+                ),
+                (
+                    "stats",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="mean/stdDev/min/max HU, area mm², as measured",
+                    ),
+                ),
+                ("is_reference", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "lesion",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rois",
+                        to="annotations.lesion",
+                    ),
+                ),
+                (
+                    "series",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rois",
+                        to="portal.series",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'ROI',
+                "verbose_name": "ROI",
             },
         ),
         migrations.AddConstraint(
-            model_name='lesion',
-            constraint=models.UniqueConstraint(fields=('study', 'label'), name='lesion_label_unique_in_study'),
+            model_name="lesion",
+            constraint=models.UniqueConstraint(
+                fields=("study", "label"), name="lesion_label_unique_in_study"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='readercall',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_current', True)), fields=('reader_study', 'lesion', 'reader'), name='one_current_call'),
+            model_name="readercall",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_current", True)),
+                fields=("reader_study", "lesion", "reader"),
+                name="one_current_call",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='readerstudycase',
-            constraint=models.UniqueConstraint(fields=('reader_study', 'study'), name='one_case_per_study'),
+            model_name="readerstudycase",
+            constraint=models.UniqueConstraint(
+                fields=("reader_study", "study"), name="one_case_per_study"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='roi',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_reference', True)), fields=('lesion', 'phase'), name='one_reference_roi_per_lesion_phase'),
+            model_name="roi",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_reference", True)),
+                fields=("lesion", "phase"),
+                name="one_reference_roi_per_lesion_phase",
+            ),
         ),
     ]

@@ -5,29 +5,47 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotations', '0002_audit_append_only_and_more_actions'),
+        ("annotations", "0002_audit_append_only_and_more_actions"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='readercall',
-            name='one_current_call',
+            model_name="readercall",
+            name="one_current_call",
         ),
         migrations.AddField(
-            model_name='readercall',
-            name='session',
-            field=models.CharField(choices=[('unaided', 'unaided'), ('aided', "aided (the model's output shown)")], default='unaided', max_length=8),
+            model_name="readercall",
+            name="session",
+            field=models.CharField(
+                choices=[("unaided", "unaided"), ("aided", "aided (the model's output shown)")],
+                default="unaided",
+                max_length=8,
+            ),
         ),
         migrations.AddField(
-            model_name='readerstudy',
-            name='design',
-            field=models.CharField(choices=[('unaided', 'unaided only'), ('sequential', "sequential: unaided call locked, then the model's output and an aided call")], default='unaided', help_text="reading sessions: unaided only, or sequential unaided then aided (the model's output shown)", max_length=10),
+            model_name="readerstudy",
+            name="design",
+            field=models.CharField(
+                choices=[
+                    ("unaided", "unaided only"),
+                    (
+                        "sequential",
+                        "sequential: unaided call locked, then the model's output and an aided call",
+                    ),
+                ],
+                default="unaided",
+                help_text="reading sessions: unaided only, or sequential unaided then aided (the model's output shown)",
+                max_length=10,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='readercall',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_current', True)), fields=('reader_study', 'lesion', 'reader', 'session'), name='one_current_call_per_session'),
+            model_name="readercall",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_current", True)),
+                fields=("reader_study", "lesion", "reader", "session"),
+                name="one_current_call_per_session",
+            ),
         ),
     ]

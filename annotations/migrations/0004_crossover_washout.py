@@ -5,20 +5,38 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotations', '0003_reading_sessions'),
+        ("annotations", "0003_reading_sessions"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='readerstudy',
-            name='washout_days',
-            field=models.PositiveSmallIntegerField(default=28, help_text="crossover: days between a lesion's first read and its second read", validators=[django.core.validators.MaxValueValidator(365)]),
+            model_name="readerstudy",
+            name="washout_days",
+            field=models.PositiveSmallIntegerField(
+                default=28,
+                help_text="crossover: days between a lesion's first read and its second read",
+                validators=[django.core.validators.MaxValueValidator(365)],
+            ),
         ),
         migrations.AlterField(
-            model_name='readerstudy',
-            name='design',
-            field=models.CharField(choices=[('unaided', 'unaided only'), ('sequential', "sequential: unaided call locked, then the model's output and an aided call"), ('crossover', 'crossover: half the cases aided first, the second read after a washout')], default='unaided', help_text="reading sessions: unaided only; sequential unaided then aided (the model's output shown); or crossover with washout", max_length=10),
+            model_name="readerstudy",
+            name="design",
+            field=models.CharField(
+                choices=[
+                    ("unaided", "unaided only"),
+                    (
+                        "sequential",
+                        "sequential: unaided call locked, then the model's output and an aided call",
+                    ),
+                    (
+                        "crossover",
+                        "crossover: half the cases aided first, the second read after a washout",
+                    ),
+                ],
+                default="unaided",
+                help_text="reading sessions: unaided only; sequential unaided then aided (the model's output shown); or crossover with washout",
+                max_length=10,
+            ),
         ),
     ]

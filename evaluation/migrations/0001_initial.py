@@ -5,32 +5,69 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('annotations', '0001_initial'),
+        ("annotations", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ComparisonResult',
+            name="ComparisonResult",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('options', models.JSONField(default=dict, help_text='include_unblinded, patient_level')),
-                ('revision', models.CharField(db_index=True, max_length=64)),
-                ('state', models.CharField(choices=[('pending', 'queued'), ('running', 'computing'), ('done', 'done'), ('failed', 'failed')], default='pending', max_length=8)),
-                ('result', models.JSONField(blank=True, default=dict)),
-                ('plots', models.JSONField(blank=True, default=dict, help_text='subgroup key -> inline SVG of the ROC plot')),
-                ('error', models.TextField(blank=True)),
-                ('compute_seconds', models.FloatField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('reader_study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='comparison_results', to='annotations.readerstudy')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "options",
+                    models.JSONField(default=dict, help_text="include_unblinded, patient_level"),
+                ),
+                ("revision", models.CharField(db_index=True, max_length=64)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "queued"),
+                            ("running", "computing"),
+                            ("done", "done"),
+                            ("failed", "failed"),
+                        ],
+                        default="pending",
+                        max_length=8,
+                    ),
+                ),
+                ("result", models.JSONField(blank=True, default=dict)),
+                (
+                    "plots",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="subgroup key -> inline SVG of the ROC plot",
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("compute_seconds", models.FloatField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "reader_study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="comparison_results",
+                        to="annotations.readerstudy",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'constraints': [models.UniqueConstraint(fields=('reader_study', 'revision'), name='one_result_per_revision')],
+                "ordering": ["-created_at", "-id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("reader_study", "revision"), name="one_result_per_revision"
+                    )
+                ],
             },
         ),
     ]

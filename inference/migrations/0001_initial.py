@@ -6,88 +6,227 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('annotations', '0001_initial'),
+        ("annotations", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='TrainingRun',
+            name="TrainingRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('experiment_name', models.CharField(max_length=100)),
-                ('experiment', models.JSONField(help_text='the resolved experiment (inference.experiments.Experiment.as_dict())')),
-                ('variant', models.CharField(max_length=32)),
-                ('state', models.CharField(choices=[('queued', 'queued'), ('running', 'running'), ('succeeded', 'succeeded'), ('failed', 'failed'), ('cancelled', 'cancelled')], db_index=True, default='queued', max_length=10)),
-                ('cancel_requested', models.BooleanField(default=False)),
-                ('progress', models.JSONField(blank=True, default=dict, help_text='fold, epoch, loss, per-fold validation AUC, history')),
-                ('log', models.TextField(blank=True)),
-                ('error', models.TextField(blank=True)),
-                ('timings', models.JSONField(blank=True, default=dict, help_text='seconds per stage')),
-                ('device', models.CharField(blank=True, max_length=200)),
-                ('worker', models.CharField(blank=True, help_text='host:pid of the process that ran it', max_length=200)),
-                ('celery_task_id', models.CharField(blank=True, max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("experiment_name", models.CharField(max_length=100)),
+                (
+                    "experiment",
+                    models.JSONField(
+                        help_text="the resolved experiment (inference.experiments.Experiment.as_dict())"
+                    ),
+                ),
+                ("variant", models.CharField(max_length=32)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("queued", "queued"),
+                            ("running", "running"),
+                            ("succeeded", "succeeded"),
+                            ("failed", "failed"),
+                            ("cancelled", "cancelled"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("cancel_requested", models.BooleanField(default=False)),
+                (
+                    "progress",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="fold, epoch, loss, per-fold validation AUC, history",
+                    ),
+                ),
+                ("log", models.TextField(blank=True)),
+                ("error", models.TextField(blank=True)),
+                (
+                    "timings",
+                    models.JSONField(blank=True, default=dict, help_text="seconds per stage"),
+                ),
+                ("device", models.CharField(blank=True, max_length=200)),
+                (
+                    "worker",
+                    models.CharField(
+                        blank=True, help_text="host:pid of the process that ran it", max_length=200
+                    ),
+                ),
+                ("celery_task_id", models.CharField(blank=True, max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='ModelVersion',
+            name="ModelVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('experiment_name', models.CharField(max_length=100)),
-                ('experiment', models.JSONField()),
-                ('variant', models.CharField(max_length=32)),
-                ('phases', models.JSONField(help_text='phases stacked as channels, in order')),
-                ('builder', models.CharField(max_length=50)),
-                ('version', models.PositiveIntegerField(help_text='1, 2, ... per experiment and variant')),
-                ('metrics', models.JSONField(default=dict, help_text='out-of-fold AUC, per-fold AUC, counts')),
-                ('artifact', models.FileField(help_text='.keras file of the final model (all lesions)', max_length=200, upload_to='')),
-                ('artifact_sha256', models.CharField(max_length=64)),
-                ('training_data', models.JSONField(default=dict, help_text='lesion ids, pathology revisions, fold of each lesion')),
-                ('is_active', models.BooleanField(default=False)),
-                ('activated_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('activated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('training_run', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='model_version', to='inference.trainingrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("experiment_name", models.CharField(max_length=100)),
+                ("experiment", models.JSONField()),
+                ("variant", models.CharField(max_length=32)),
+                ("phases", models.JSONField(help_text="phases stacked as channels, in order")),
+                ("builder", models.CharField(max_length=50)),
+                (
+                    "version",
+                    models.PositiveIntegerField(help_text="1, 2, ... per experiment and variant"),
+                ),
+                (
+                    "metrics",
+                    models.JSONField(
+                        default=dict, help_text="out-of-fold AUC, per-fold AUC, counts"
+                    ),
+                ),
+                (
+                    "artifact",
+                    models.FileField(
+                        help_text=".keras file of the final model (all lesions)",
+                        max_length=200,
+                        upload_to="",
+                    ),
+                ),
+                ("artifact_sha256", models.CharField(max_length=64)),
+                (
+                    "training_data",
+                    models.JSONField(
+                        default=dict,
+                        help_text="lesion ids, pathology revisions, fold of each lesion",
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=False)),
+                ("activated_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "activated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "training_run",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="model_version",
+                        to="inference.trainingrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Prediction',
+            name="Prediction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('out_of_fold', 'out of fold (model never saw the patient)'), ('final', 'final model')], max_length=12)),
-                ('fold', models.PositiveSmallIntegerField(blank=True, help_text='1..k for out-of-fold scores', null=True)),
-                ('score', models.FloatField()),
-                ('in_training_data', models.BooleanField(default=False, help_text='the final model trained on this lesion')),
-                ('created_at', models.DateTimeField(auto_now=True)),
-                ('lesion', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='predictions', to='annotations.lesion')),
-                ('model_version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='predictions', to='inference.modelversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("out_of_fold", "out of fold (model never saw the patient)"),
+                            ("final", "final model"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "fold",
+                    models.PositiveSmallIntegerField(
+                        blank=True, help_text="1..k for out-of-fold scores", null=True
+                    ),
+                ),
+                ("score", models.FloatField()),
+                (
+                    "in_training_data",
+                    models.BooleanField(
+                        default=False, help_text="the final model trained on this lesion"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now=True)),
+                (
+                    "lesion",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="predictions",
+                        to="annotations.lesion",
+                    ),
+                ),
+                (
+                    "model_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="predictions",
+                        to="inference.modelversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['model_version_id', 'lesion_id', 'kind'],
-                'constraints': [models.UniqueConstraint(fields=('model_version', 'lesion', 'kind'), name='one_prediction_per_kind')],
+                "ordering": ["model_version_id", "lesion_id", "kind"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("model_version", "lesion", "kind"), name="one_prediction_per_kind"
+                    )
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.UniqueConstraint(fields=('experiment_name', 'variant', 'version'), name='one_version_number'),
+            model_name="modelversion",
+            constraint=models.UniqueConstraint(
+                fields=("experiment_name", "variant", "version"), name="one_version_number"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_active', True)), fields=('variant',), name='one_active_model_per_variant'),
+            model_name="modelversion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_active", True)),
+                fields=("variant",),
+                name="one_active_model_per_variant",
+            ),
         ),
     ]

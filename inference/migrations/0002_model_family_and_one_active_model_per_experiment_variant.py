@@ -5,39 +5,52 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('inference', '0001_initial'),
+        ("inference", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='modelversion',
-            name='one_active_model_per_variant',
+            model_name="modelversion",
+            name="one_active_model_per_variant",
         ),
         migrations.AddField(
-            model_name='modelversion',
-            name='family',
-            field=models.CharField(choices=[('cnn', 'CNN'), ('radiomics', 'radiomics')], default='cnn', max_length=10),
+            model_name="modelversion",
+            name="family",
+            field=models.CharField(
+                choices=[("cnn", "CNN"), ("radiomics", "radiomics")], default="cnn", max_length=10
+            ),
         ),
         migrations.AlterField(
-            model_name='modelversion',
-            name='artifact',
-            field=models.FileField(help_text='final model (all lesions): .keras file, or .joblib for radiomics', max_length=200, upload_to=''),
+            model_name="modelversion",
+            name="artifact",
+            field=models.FileField(
+                help_text="final model (all lesions): .keras file, or .joblib for radiomics",
+                max_length=200,
+                upload_to="",
+            ),
         ),
         migrations.AlterField(
-            model_name='modelversion',
-            name='builder',
-            field=models.CharField(help_text='Keras builder, or radiomics-<classifier>', max_length=50),
+            model_name="modelversion",
+            name="builder",
+            field=models.CharField(
+                help_text="Keras builder, or radiomics-<classifier>", max_length=50
+            ),
         ),
         migrations.AlterField(
-            model_name='modelversion',
-            name='phases',
-            field=models.JSONField(help_text='phases it reads, in order (stacked as channels, or concatenated features)'),
+            model_name="modelversion",
+            name="phases",
+            field=models.JSONField(
+                help_text="phases it reads, in order (stacked as channels, or concatenated features)"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_active', True)), fields=('experiment_name', 'variant'), name='one_active_model_per_experiment_variant'),
+            model_name="modelversion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_active", True)),
+                fields=("experiment_name", "variant"),
+                name="one_active_model_per_experiment_variant",
+            ),
         ),
     ]

@@ -5,33 +5,67 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('inference', '0003_training_run_cap_and_scoring_debounce'),
+        ("inference", "0003_training_run_cap_and_scoring_debounce"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='HeatMap',
+            name="HeatMap",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('phase', models.CharField(max_length=8)),
-                ('method', models.CharField(choices=[('grad_cam', 'Grad-CAM on the last convolutional block (Selvaraju et al. 2017)'), ('occlusion', 'occlusion sensitivity (Zeiler & Fergus 2014)')], max_length=12)),
-                ('layer', models.CharField(blank=True, help_text='Grad-CAM: the layer whose activations it weighs', max_length=100)),
-                ('series_instance_uid', models.CharField(max_length=64)),
-                ('sop_instance_uid', models.CharField(max_length=64)),
-                ('window_row', models.FloatField()),
-                ('window_column', models.FloatField()),
-                ('window_rows', models.FloatField()),
-                ('window_columns', models.FloatField()),
-                ('shape', models.JSONField(help_text='[rows, columns] of values')),
-                ('values', models.JSONField(help_text='rows of floats in [0, 1]')),
-                ('created_at', models.DateTimeField(auto_now=True)),
-                ('prediction', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='heat_maps', to='inference.prediction')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("phase", models.CharField(max_length=8)),
+                (
+                    "method",
+                    models.CharField(
+                        choices=[
+                            (
+                                "grad_cam",
+                                "Grad-CAM on the last convolutional block (Selvaraju et al. 2017)",
+                            ),
+                            ("occlusion", "occlusion sensitivity (Zeiler & Fergus 2014)"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "layer",
+                    models.CharField(
+                        blank=True,
+                        help_text="Grad-CAM: the layer whose activations it weighs",
+                        max_length=100,
+                    ),
+                ),
+                ("series_instance_uid", models.CharField(max_length=64)),
+                ("sop_instance_uid", models.CharField(max_length=64)),
+                ("window_row", models.FloatField()),
+                ("window_column", models.FloatField()),
+                ("window_rows", models.FloatField()),
+                ("window_columns", models.FloatField()),
+                ("shape", models.JSONField(help_text="[rows, columns] of values")),
+                ("values", models.JSONField(help_text="rows of floats in [0, 1]")),
+                ("created_at", models.DateTimeField(auto_now=True)),
+                (
+                    "prediction",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="heat_maps",
+                        to="inference.prediction",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['prediction_id', 'phase'],
-                'constraints': [models.UniqueConstraint(fields=('prediction', 'phase'), name='one_heat_map_per_prediction_phase')],
+                "ordering": ["prediction_id", "phase"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("prediction", "phase"), name="one_heat_map_per_prediction_phase"
+                    )
+                ],
             },
         ),
     ]

@@ -19,21 +19,44 @@ def backfill_created_by(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('portal', '0001_initial'),
+        ("portal", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='capability',
-            options={'default_permissions': (), 'managed': False, 'permissions': [('upload_studies', 'Upload DICOM studies'), ('annotate_lesions', 'Draw lesions and ROIs on assigned cases'), ('record_reader_calls', 'Record own blinded reader calls'), ('view_all_studies', 'See every study in the archive'), ('manage_studies', 'Add instances or series to any study of the archive'), ('set_series_phase', 'Override the contrast phase of a series'), ('manage_reader_studies', 'Create and manage reader studies'), ('enter_pathology', 'Enter pathology (ground truth)'), ('unblind_reader_studies', 'Unblind a reader study'), ('view_comparisons', 'See reader-versus-model comparisons'), ('start_training', 'Start CNN training runs'), ('manage_models', 'Activate and retire model versions')]},
+            name="capability",
+            options={
+                "default_permissions": (),
+                "managed": False,
+                "permissions": [
+                    ("upload_studies", "Upload DICOM studies"),
+                    ("annotate_lesions", "Draw lesions and ROIs on assigned cases"),
+                    ("record_reader_calls", "Record own blinded reader calls"),
+                    ("view_all_studies", "See every study in the archive"),
+                    ("manage_studies", "Add instances or series to any study of the archive"),
+                    ("set_series_phase", "Override the contrast phase of a series"),
+                    ("manage_reader_studies", "Create and manage reader studies"),
+                    ("enter_pathology", "Enter pathology (ground truth)"),
+                    ("unblind_reader_studies", "Unblind a reader study"),
+                    ("view_comparisons", "See reader-versus-model comparisons"),
+                    ("start_training", "Start CNN training runs"),
+                    ("manage_models", "Activate and retire model versions"),
+                ],
+            },
         ),
         migrations.AddField(
-            model_name='study',
-            name='created_by',
-            field=models.ForeignKey(blank=True, help_text="who uploaded the study's first instances: sees it by upload and may add to it", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="study",
+            name="created_by",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="who uploaded the study's first instances: sees it by upload and may add to it",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.RunPython(backfill_created_by, migrations.RunPython.noop),
     ]

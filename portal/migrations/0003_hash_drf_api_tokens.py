@@ -6,6 +6,7 @@ knox token with the same key, so scripts keep working: the row holds the key's S
 prefix, ``CONSTANTS.TOKEN_KEY_LENGTH``). It expires ``API_TOKEN_EXPIRES_DAYS`` after this
 migration (never with 0). The plain keys are then deleted from the old table.
 """
+
 import hashlib
 from datetime import timedelta
 
@@ -22,7 +23,9 @@ def hash_drf_tokens(apps, schema_editor):
         return  # a database created after the move: there never were plain tokens
     AuthToken = apps.get_model("knox", "AuthToken")
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {connection.ops.quote_name('key')}, user_id, created FROM {DRF_TABLE}")
+        cursor.execute(
+            f"SELECT {connection.ops.quote_name('key')}, user_id, created FROM {DRF_TABLE}"
+        )
         rows = cursor.fetchall()
     days = getattr(settings, "API_TOKEN_EXPIRES_DAYS", 0)
     expiry = timezone.now() + timedelta(days=days) if days else None

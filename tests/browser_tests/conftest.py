@@ -9,6 +9,7 @@ The pages run under the portal's Content-Security-Policy, which refuses ``eval``
 ``page.wait_for_function`` a function (``"() => ..."``), which Playwright evaluates once,
 not an expression, which it evaluates again at every poll (microsoft/playwright#36986).
 """
+
 import os
 import shutil
 from pathlib import Path
@@ -33,10 +34,18 @@ CHROMIUM_ARGS = ["--no-sandbox", "--enable-unsafe-swiftshader"]
 @pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
-        service_missing(f"{CHROMIUM} is missing: apt-get install -y chromium (never `playwright install`)")
-    missing = [name for name in ("case.js", "worklist.js", "decodeImageFrameWorker.js") if not (BUILD / name).exists()]
+        service_missing(
+            f"{CHROMIUM} is missing: apt-get install -y chromium (never `playwright install`)"
+        )
+    missing = [
+        name
+        for name in ("case.js", "worklist.js", "decodeImageFrameWorker.js")
+        if not (BUILD / name).exists()
+    ]
     if missing:
-        pytest.fail(f"the JS bundle is not built ({', '.join(missing)} missing in {BUILD}): run `make frontend`")
+        pytest.fail(
+            f"the JS bundle is not built ({', '.join(missing)} missing in {BUILD}): run `make frontend`"
+        )
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API keeps an event loop in this thread; the ORM calls the tests
@@ -45,7 +54,9 @@ def browser():
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
         with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+            chromium = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+            )
             yield chromium
             chromium.close()
     finally:
@@ -65,7 +76,12 @@ def new_page(browser):
         contexts.append(context)
         page = context.new_page()
         page.log = []
-        page.on("console", lambda message: page.log.append(f"{message.type}: {message.text} ({message.location.get('url', '')})"))
+        page.on(
+            "console",
+            lambda message: page.log.append(
+                f"{message.type}: {message.text} ({message.location.get('url', '')})"
+            ),
+        )
         page.on("pageerror", lambda error: page.log.append(f"pageerror: {error}"))
         page.set_default_timeout(20_000)
         return page
@@ -100,10 +116,15 @@ def make_case(coordinator):
         assert report.status == "stored", report.as_dict()
         study = Study.objects.get(study_instance_uid=study_uid)
         reader_study, _ = ReaderStudy.objects.get_or_create(
-            name=name, defaults={"case_order": ReaderStudy.CaseOrder.FIXED, "created_by": coordinator}
+            name=name,
+            defaults={"case_order": ReaderStudy.CaseOrder.FIXED, "created_by": coordinator},
         )
         reader_study.readers.add(*readers)
-        ReaderStudyCase.objects.get_or_create(reader_study=reader_study, study=study, defaults={"position": reader_study.cases.count() + 1})
+        ReaderStudyCase.objects.get_or_create(
+            reader_study=reader_study,
+            study=study,
+            defaults={"position": reader_study.cases.count() + 1},
+        )
         return reader_study, study
 
     return make

@@ -4,6 +4,7 @@ Built on :func:`tests.portal_tests.dicom_factories.make_ct_study` so the DICOM a
 are the factories'; only the pixels are replaced by a phantom whose enhancement follows
 the phase, so that screenshots look like a renal CT and ROI statistics mean something.
 """
+
 from __future__ import annotations
 
 import functools
@@ -61,7 +62,13 @@ def _slice_hu(phase: str, z_fraction: float, size: int, noise: np.ndarray) -> np
 @functools.lru_cache(maxsize=4)
 def phantom_study_files(n: int = 64, size: int = 512) -> tuple[str, tuple[tuple[str, bytes], ...]]:
     """(StudyInstanceUID, ((file name, Part 10 bytes), ...)) of an ``n``-slice four-phase phantom."""
-    study = make_ct_study(n=n, Rows=size, Columns=size, PixelData=b"", PixelSpacing=[PIXEL_SPACING_MM * 512 / size] * 2)
+    study = make_ct_study(
+        n=n,
+        Rows=size,
+        Columns=size,
+        PixelData=b"",
+        PixelSpacing=[PIXEL_SPACING_MM * 512 / size] * 2,
+    )
     rng = np.random.default_rng(7)
     noises = [rng.normal(0, 10, (size, size)) for _ in range(5)]
     files = []

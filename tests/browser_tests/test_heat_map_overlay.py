@@ -1,5 +1,6 @@
 """The model's heat map over a phase's viewport (issue 13): a coordinator turns it on and the pixels change;
 a reader gets no overlay and the API refuses them."""
+
 import io
 
 import numpy as np
@@ -16,7 +17,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def cm_pixels(page):
-    return np.asarray(Image.open(io.BytesIO(page.locator('.viewport-cell[data-phase="CM"]').screenshot())).convert("RGB"), int)
+    return np.asarray(
+        Image.open(
+            io.BytesIO(page.locator('.viewport-cell[data-phase="CM"]').screenshot())
+        ).convert("RGB"),
+        int,
+    )
 
 
 def test_a_coordinator_overlays_the_heat_map_on_its_slice_and_a_reader_gets_none(
@@ -38,7 +44,12 @@ def test_a_coordinator_overlays_the_heat_map_on_its_slice_and_a_reader_gets_none
     assert controls.is_visible() and "Grad-CAM" in controls.text_content()
     page.wait_for_timeout(300)
     before = cm_pixels(page)
-    assert page.locator('.viewport-cell[data-phase="CM"] canvas.heat-map-overlay').get_attribute("data-shown") == ""
+    assert (
+        page.locator('.viewport-cell[data-phase="CM"] canvas.heat-map-overlay').get_attribute(
+            "data-shown"
+        )
+        == ""
+    )
 
     page.check("input.heat-map-toggle")
     page.wait_for_function(
@@ -55,7 +66,12 @@ def test_a_coordinator_overlays_the_heat_map_on_its_slice_and_a_reader_gets_none
     colour = after[changed]
     assert (np.ptp(colour, axis=1) > 40).mean() > 0.5  # coloured, not grey
     # Other phases (no map) and a lower opacity: NG unchanged, CM less different.
-    assert page.locator('.viewport-cell[data-phase="NG"] canvas.heat-map-overlay').get_attribute("data-shown") == ""
+    assert (
+        page.locator('.viewport-cell[data-phase="NG"] canvas.heat-map-overlay').get_attribute(
+            "data-shown"
+        )
+        == ""
+    )
     page.fill("input.heat-map-opacity", "10")
     page.wait_for_timeout(200)
     faint = cm_pixels(page)
@@ -74,8 +90,13 @@ def test_a_coordinator_overlays_the_heat_map_on_its_slice_and_a_reader_gets_none
     login(page, reader)
     page.goto(f"{live_server.url}/reading/{reader_study.pk}/{study.study_instance_uid}/")
     wait_until_ready(page)
-    assert page.locator(".heat-map-controls").count() == 0 and page.locator("canvas.heat-map-overlay").count() == 0
-    assert page.request.get(f"{live_server.url}/api/v1/lesions/{lesion.pk}/heat-maps/").status == 403
+    assert (
+        page.locator(".heat-map-controls").count() == 0
+        and page.locator("canvas.heat-map-overlay").count() == 0
+    )
+    assert (
+        page.request.get(f"{live_server.url}/api/v1/lesions/{lesion.pk}/heat-maps/").status == 403
+    )
     assert not failures(page, [r for r in responses if "/heat-maps/" not in r[1]])
     assert not [url for _, url in responses if "/heat-maps/" in url]  # the page never asked
 
@@ -106,8 +127,15 @@ def test_a_reader_overlays_the_frozen_models_heat_map_only_after_the_unaided_loc
     controls = page.locator(".aided-reading .heat-map-controls")
     assert controls.count() == 1 and controls.is_hidden()
     assert page.locator(".toolbar .heat-map-controls").count() == 0
-    assert not [url for _, url in responses if "/heat-maps/" in url]  # the unaided read asks for no map
-    assert page.locator('.viewport-cell[data-phase="CM"] canvas.heat-map-overlay').get_attribute("data-shown") == ""
+    assert not [
+        url for _, url in responses if "/heat-maps/" in url
+    ]  # the unaided read asks for no map
+    assert (
+        page.locator('.viewport-cell[data-phase="CM"] canvas.heat-map-overlay').get_attribute(
+            "data-shown"
+        )
+        == ""
+    )
     page.wait_for_timeout(300)
     before = cm_pixels(page)
 

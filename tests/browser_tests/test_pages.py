@@ -1,4 +1,5 @@
 """The reading pages check access on the server: a case not assigned to the reader is a 404."""
+
 import pytest
 
 from annotations.models import ReaderStudy, ReaderStudyCase
@@ -11,7 +12,11 @@ pytestmark = pytest.mark.django_db
 
 def small_study(user):
     study = make_ct_study(n=2)
-    files = [(f"{phase}{i}.dcm", dataset_bytes(ds)) for phase, slices in study.items() for i, ds in enumerate(slices)]
+    files = [
+        (f"{phase}{i}.dcm", dataset_bytes(ds))
+        for phase, slices in study.items()
+        for i, ds in enumerate(slices)
+    ]
     assert ingest_upload(files, user).status == "stored"
     return Study.objects.get(study_instance_uid=study["NC"][0].StudyInstanceUID)
 
@@ -35,7 +40,9 @@ def test_reader_opens_an_assigned_case_with_the_call_form(client, reader, readin
     assert response.status_code == 200
     page = response.content.decode()
     assert 'data-mode="reader"' in page and "call-form" in page and "pathology-form" not in page
-    assert "portal/build/case.js" in page and f"/api/v1/studies/{assigned.study_instance_uid}/" in page
+    assert (
+        "portal/build/case.js" in page and f"/api/v1/studies/{assigned.study_instance_uid}/" in page
+    )
 
 
 def test_reader_gets_404_for_a_case_not_assigned_to_them(client, reader, reading_setup):
@@ -52,12 +59,17 @@ def test_reading_lists_only_the_readers_own_reader_studies(client, reader, readi
     assert "mine" in page and "theirs" not in page
 
 
-def test_study_viewer_is_for_coordinators_with_the_pathology_form(client, reader, coordinator, reading_setup):
+def test_study_viewer_is_for_coordinators_with_the_pathology_form(
+    client, reader, coordinator, reading_setup
+):
     _, _, assigned, _ = reading_setup
     client.force_login(coordinator)
     response = client.get(f"/studies/{assigned.study_instance_uid}/")
     assert response.status_code == 200
-    assert "pathology-form" in response.content.decode() and "call-form" not in response.content.decode()
+    assert (
+        "pathology-form" in response.content.decode()
+        and "call-form" not in response.content.decode()
+    )
     client.force_login(reader)
     assert client.get(f"/studies/{assigned.study_instance_uid}/").status_code == 403
 

@@ -2,6 +2,7 @@
 the comparison page and the studies page's phase menus (their scripts now bundles), a JPEG-LS
 case (decode worker and codec WebAssembly), Swagger UI and the admin; an injected inline
 script does not run."""
+
 import io
 import json
 import re
@@ -28,17 +29,36 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_the_models_page_shows_runs_and_versions_and_starts_and_activates(
     live_server, new_page, login, admin_user
 ):
-    history = [{"fold": f, "epoch": e, "loss": 1 / e, "val_auc": 0.6 + 0.05 * e}
-               for f in (1, 2) for e in (1, 2, 3, 4)]
+    history = [
+        {"fold": f, "epoch": e, "loss": 1 / e, "val_auc": 0.6 + 0.05 * e}
+        for f in (1, 2)
+        for e in (1, 2, 3, 4)
+    ]
     TrainingRun.objects.create(
-        experiment_name="source-study", experiment={}, variant="NG", state=RunState.RUNNING,
+        experiment_name="source-study",
+        experiment={},
+        variant="NG",
+        state=RunState.RUNNING,
         created_by=admin_user,
-        progress={"stage": "folds", "folds": 3, "epochs": 4, "fold": 2, "epoch": 2, "loss": 0.5,
-                  "history": history},
+        progress={
+            "stage": "folds",
+            "folds": 3,
+            "epochs": 4,
+            "fold": 2,
+            "epoch": 2,
+            "loss": 0.5,
+            "history": history,
+        },
     )
     version = ModelVersion.objects.create(
-        experiment_name="source-study", experiment={}, variant="CM", phases=["CM"], builder="small_cnn",
-        version=1, artifact="models/x.keras", artifact_sha256="0" * 64,
+        experiment_name="source-study",
+        experiment={},
+        variant="CM",
+        phases=["CM"],
+        builder="small_cnn",
+        version=1,
+        artifact="models/x.keras",
+        artifact_sha256="0" * 64,
         metrics={"oof_auc": 0.812, "n_lesions": 40, "n_malignant": 25},
     )
     page = new_page()
@@ -48,11 +68,17 @@ def test_the_models_page_shows_runs_and_versions_and_starts_and_activates(
     run_row = page.locator("#runs tr").first
     run_row.wait_for()
     # Fold 1 done, fold 2 at epoch 2 of 4, fold 3 and the final model not started (CSSOM widths).
-    widths = page.evaluate("[...document.querySelectorAll('#runs .bar > span')].map((s) => s.style.width)")
+    widths = page.evaluate(
+        "[...document.querySelectorAll('#runs .bar > span')].map((s) => s.style.width)"
+    )
     assert widths == ["100%", "50%", "0%", "0%"], widths
-    assert page.locator("#runs .curves svg polyline").count() == 4  # loss and validation AUC of two folds
+    assert (
+        page.locator("#runs .curves svg polyline").count() == 4
+    )  # loss and validation AUC of two folds
     assert "0.812" in page.locator("#versions tr").first.text_content()
-    checked = page.locator("[name=variant]:checked").evaluate_all("(boxes) => boxes.map((b) => b.value)")
+    checked = page.locator("[name=variant]:checked").evaluate_all(
+        "(boxes) => boxes.map((b) => b.value)"
+    )
     assert checked == ["CM"]
 
     page.click("#start-button")
@@ -70,7 +96,9 @@ def test_the_comparison_page_polls_while_a_worker_computes_and_then_shows_the_re
     live_server, new_page, login, admin_user, settings
 ):
     settings.EVALUATION_SYNC_MAX_RATINGS = 10  # 16 lesions x 3 ratings: computed by the worker
-    reader_study = build_reader_study(n_lesions=16, n_readers=2, variants=("CM",), seed=4).reader_study
+    reader_study = build_reader_study(
+        n_lesions=16, n_readers=2, variants=("CM",), seed=4
+    ).reader_study
     page = new_page()
     responses = record_responses(page)
     login(page, admin_user)
@@ -98,7 +126,8 @@ def jpeg_ls_case(reader, coordinator):
     assert report.status == "stored", report.as_dict()
     study = Study.objects.get(study_instance_uid=study_uid)
     reader_study = ReaderStudy.objects.create(
-        name="JPEG-LS", case_order=ReaderStudy.CaseOrder.FIXED, created_by=coordinator)
+        name="JPEG-LS", case_order=ReaderStudy.CaseOrder.FIXED, created_by=coordinator
+    )
     reader_study.readers.add(reader)
     ReaderStudyCase.objects.create(reader_study=reader_study, study=study, position=1)
     return reader_study, study
@@ -147,7 +176,10 @@ def test_swagger_ui_and_the_admin_work_under_the_policy(live_server, new_page, l
     login(page, admin_user)
     page.goto(f"{live_server.url}/api/docs/")
     page.locator(".swagger-ui .info .title").wait_for()
-    assert "Renal mass reader-study portal API" in page.locator(".swagger-ui .info .title").text_content()
+    assert (
+        "Renal mass reader-study portal API"
+        in page.locator(".swagger-ui .info .title").text_content()
+    )
     page.locator(".swagger-ui .opblock").first.wait_for()
     change_list = "/admin/annotations/readerstudy/"
     for path in ("/admin/", change_list, f"{change_list}{reader_study.pk}/change/"):

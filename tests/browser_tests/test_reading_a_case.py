@@ -1,6 +1,7 @@
 """A reader reads a case in headless Chromium: four rendered phases, synchronized
 scrolling, an ellipse ROI drawn with the mouse, a locked call, everything restored on
 reload, and the pathology kept from them until their call is locked."""
+
 import json
 import math
 import statistics
@@ -27,9 +28,14 @@ def time_to_first_images(page):
 
 
 def wait_until_ready(page):
-    page.wait_for_function("() => ['1', 'error'].includes(document.getElementById('case').dataset.ready)", timeout=60_000)
+    page.wait_for_function(
+        "() => ['1', 'error'].includes(document.getElementById('case').dataset.ready)",
+        timeout=60_000,
+    )
     error = page.locator(".case-error")
-    assert page.evaluate("document.getElementById('case').dataset.ready") == "1", error.text_content()
+    assert page.evaluate("document.getElementById('case').dataset.ready") == "1", (
+        error.text_content()
+    )
 
 
 def canvas_pixels(page, phase):
@@ -74,12 +80,19 @@ def mass_on_canvas(page, phase="CM"):
             const box = viewport.element.getBoundingClientRect();
             return { x: box.left + centre[0], y: box.top + centre[1], r: Math.abs(edge[0] - centre[0]) };
         }""",
-        [phase, ORIGIN_MM + MASS_CENTRE[1] * PIXEL_SPACING_MM, ORIGIN_MM + MASS_CENTRE[0] * PIXEL_SPACING_MM, 9.0],
+        [
+            phase,
+            ORIGIN_MM + MASS_CENTRE[1] * PIXEL_SPACING_MM,
+            ORIGIN_MM + MASS_CENTRE[0] * PIXEL_SPACING_MM,
+            9.0,
+        ],
     )
 
 
 def api_status(page, url):
-    return page.evaluate("(url) => fetch(url, {credentials: 'same-origin'}).then(r => r.status)", url)
+    return page.evaluate(
+        "(url) => fetch(url, {credentials: 'same-origin'}).then(r => r.status)", url
+    )
 
 
 def test_reader_reads_a_case_draws_an_roi_locks_a_call_and_finds_both_restored(
@@ -93,16 +106,22 @@ def test_reader_reads_a_case_draws_an_roi_locks_a_call_and_finds_both_restored(
     page.goto(case_url)
     wait_until_ready(page)
     first_images_ms = [time_to_first_images(page)]
-    per_phase = page.evaluate("Object.fromEntries([...document.querySelectorAll('.viewport-cell')].map(c => [c.dataset.phase, Number(c.dataset.firstImageMs)]))")
+    per_phase = page.evaluate(
+        "Object.fromEntries([...document.querySelectorAll('.viewport-cell')].map(c => [c.dataset.phase, Number(c.dataset.firstImageMs)]))"
+    )
     rendering = page.evaluate("document.getElementById('case').dataset.rendering")
-    print(f"\ntime to the first image of every phase (4 x 64 slices of 512 x 512, {rendering} rendering): {first_images_ms[0]} ms {per_phase}")
+    print(
+        f"\ntime to the first image of every phase (4 x 64 slices of 512 x 512, {rendering} rendering): {first_images_ms[0]} ms {per_phase}"
+    )
     assert first_images_ms[0] < FIRST_IMAGES_BOUND_MS
 
     # Every phase is drawn (not just a canvas): grey levels with the phantom's structure.
     pixels = {phase: canvas_pixels(page, phase) for phase in PHASES}
     for phase, stats in pixels.items():
         assert stats["lit"] > 0.15 and stats["sd"] > 20, (phase, stats)
-    assert pixels["CM"]["mean"] > pixels["NC"]["mean"], pixels  # the enhancing cortex is brighter in CM
+    assert pixels["CM"]["mean"] > pixels["NC"]["mean"], (
+        pixels
+    )  # the enhancing cortex is brighter in CM
     assert slice_indices(page) == {phase: f"{phase} 33/64" for phase in PHASES}
     page.screenshot(path=artifacts / "case_page_opened.png")
 
@@ -125,7 +144,9 @@ def test_reader_reads_a_case_draws_an_roi_locks_a_call_and_finds_both_restored(
     page.mouse.move(mass["x"], mass["y"])
     page.mouse.down()
     for step in range(1, 9):  # a slow drag: every move is handled before the button is released
-        page.mouse.move(mass["x"] + mass["r"] * 0.7 * step / 8, mass["y"] + mass["r"] * 0.7 * step / 8)
+        page.mouse.move(
+            mass["x"] + mass["r"] * 0.7 * step / 8, mass["y"] + mass["r"] * 0.7 * step / 8
+        )
         page.wait_for_timeout(40)
     page.wait_for_timeout(200)
     page.mouse.up()
@@ -133,15 +154,24 @@ def test_reader_reads_a_case_draws_an_roi_locks_a_call_and_finds_both_restored(
     roi_row.wait_for()
     page.wait_for_function("() => document.querySelector('.roi-status').dataset.state === 'saved'")
     roi = ROI.objects.select_related("lesion").get()
-    assert (roi.lesion.label, roi.phase, roi.tool, roi.is_reference) == ("L1", "CM", "ellipse", True)
+    assert (roi.lesion.label, roi.phase, roi.tool, roi.is_reference) == (
+        "L1",
+        "CM",
+        "ellipse",
+        True,
+    )
     assert len(roi.points) == 4
-    assert roi.stats["mean"] == pytest.approx(130, abs=12), roi.stats  # the phantom mass is 130 HU on CM
+    assert roi.stats["mean"] == pytest.approx(130, abs=12), (
+        roi.stats
+    )  # the phantom mass is 130 HU on CM
     assert 60 < roi.stats["area"] < 250, roi.stats  # a circle of radius ~6.3 mm: ~125 mm²
     assert "mean 1" in roi_row.locator(".stats").text_content()
 
     # The truth exists but is hidden from the reader until their call is locked.
     lesion = Lesion.objects.get()
-    Pathology.objects.create(lesion=lesion, subtype="ccRCC", malignant=True, source="surgery", entered_by=coordinator)
+    Pathology.objects.create(
+        lesion=lesion, subtype="ccRCC", malignant=True, source="surgery", entered_by=coordinator
+    )
     assert api_status(page, f"/api/v1/lesions/{lesion.pk}/pathology/") == 403
     page.reload()
     wait_until_ready(page)
@@ -152,12 +182,21 @@ def test_reader_reads_a_case_draws_an_roi_locks_a_call_and_finds_both_restored(
     # The call is autosaved, then locked after the confirmation.
     form = page.locator("form.call-form")
     form.locator("input[name=malignant][value=true]").check()
-    form.locator("input[name=probability]").evaluate("(el) => { el.value = 80; el.dispatchEvent(new Event('input', {bubbles: true})); }")
+    form.locator("input[name=probability]").evaluate(
+        "(el) => { el.value = 80; el.dispatchEvent(new Event('input', {bubbles: true})); }"
+    )
     form.locator("select[name=subtype_guess]").select_option("ccRCC")
-    page.wait_for_function("() => document.querySelector('form.call-form .save-status').dataset.state === 'saved'")
+    page.wait_for_function(
+        "() => document.querySelector('form.call-form .save-status').dataset.state === 'saved'"
+    )
     page.wait_for_function("() => document.querySelector('form.call-form').dataset.dirty === '0'")
     call = ReaderCall.objects.get()
-    assert (call.malignant, call.probability, call.subtype_guess, call.locked_at) == (True, 80, "ccRCC", None)
+    assert (call.malignant, call.probability, call.subtype_guess, call.locked_at) == (
+        True,
+        80,
+        "ccRCC",
+        None,
+    )
     page.once("dialog", lambda dialog: dialog.accept())
     form.locator("button.lock").click()
     form.locator(".locked-note").wait_for()
@@ -170,7 +209,9 @@ def test_reader_reads_a_case_draws_an_roi_locks_a_call_and_finds_both_restored(
     first_images_ms.append(time_to_first_images(page))
     # Reopened at the ROI's slice: the middle one, where it was drawn.
     assert slice_indices(page) == {phase: f"{phase} 33/64" for phase in PHASES}
-    print(f"time to the first image of every phase, the 3 openings of this test (the first with an empty cache): {first_images_ms} ms, median {statistics.median(first_images_ms):.0f} ms")
+    print(
+        f"time to the first image of every phase, the 3 openings of this test (the first with an empty cache): {first_images_ms} ms, median {statistics.median(first_images_ms):.0f} ms"
+    )
     assert statistics.median(first_images_ms) < FIRST_IMAGES_BOUND_MS
     form.locator(".locked-note").wait_for()
     assert form.locator("input[name=malignant][value=true]").is_checked()
@@ -179,7 +220,7 @@ def test_reader_reads_a_case_draws_an_roi_locks_a_call_and_finds_both_restored(
     assert form.locator("input[name=probability]").is_disabled()  # inside the disabled fieldset
     assert "mean 1" in page.locator('.lesion-list tr.roi[data-phase="CM"] .stats').text_content()
     page.wait_for_function(
-        "() => document.querySelectorAll('.viewport-cell[data-phase=\"CM\"] svg [data-annotation-uid], .viewport-cell[data-phase=\"CM\"] svg ellipse, .viewport-cell[data-phase=\"CM\"] svg path').length > 0"
+        '() => document.querySelectorAll(\'.viewport-cell[data-phase="CM"] svg [data-annotation-uid], .viewport-cell[data-phase="CM"] svg ellipse, .viewport-cell[data-phase="CM"] svg path\').length > 0'
     )
     # Locked: the blinding is lifted for this lesion.
     assert "ccRCC" in page.locator(".pathology-view").text_content()
@@ -189,7 +230,11 @@ def test_reader_reads_a_case_draws_an_roi_locks_a_call_and_finds_both_restored(
     page.screenshot(path=path)
     copy_to_docs(path, "case_page.png")
     expected = ("status of 403",)  # the test's own pathology request before the lock
-    errors = [line for line in page.log if line.startswith(("pageerror", "error")) and not any(e in line for e in expected)]
+    errors = [
+        line
+        for line in page.log
+        if line.startswith(("pageerror", "error")) and not any(e in line for e in expected)
+    ]
     assert not errors, json.dumps(errors, indent=1)
 
 
@@ -200,7 +245,9 @@ def test_a_freehand_contour_inside_the_mass_is_saved_with_its_statistics_and_res
     page = new_page()
     login(page, reader)
     roi_requests = []
-    page.on("request", lambda request: "/api/v1/rois/" in request.url and roi_requests.append(request))
+    page.on(
+        "request", lambda request: "/api/v1/rois/" in request.url and roi_requests.append(request)
+    )
     page.goto(f"{live_server.url}/reading/{reader_study.pk}/{study.study_instance_uid}/")
     wait_until_ready(page)
 
@@ -211,7 +258,10 @@ def test_a_freehand_contour_inside_the_mass_is_saved_with_its_statistics_and_res
     radius = mass["r"] * 0.8
     drawn_radius_mm = 9.0 * 0.8
     vertices = [
-        (mass["x"] + radius * math.cos(2 * math.pi * k / 24), mass["y"] + radius * math.sin(2 * math.pi * k / 24))
+        (
+            mass["x"] + radius * math.cos(2 * math.pi * k / 24),
+            mass["y"] + radius * math.sin(2 * math.pi * k / 24),
+        )
         for k in range(23)
     ]
     page.mouse.move(*vertices[0])
@@ -234,18 +284,31 @@ def test_a_freehand_contour_inside_the_mass_is_saved_with_its_statistics_and_res
     ng_series = study.series.get(phase="NG")
     shown = ng_series.instances.all()[len(ng_series.instances.all()) // 2]
     roi = ROI.objects.select_related("lesion", "series").get()
-    assert (roi.lesion.label, roi.phase, roi.tool, roi.is_reference) == ("L1", "NG", "freehand", True)
+    assert (roi.lesion.label, roi.phase, roi.tool, roi.is_reference) == (
+        "L1",
+        "NG",
+        "freehand",
+        True,
+    )
     assert (roi.series.pk, roi.sop_instance_uid) == (ng_series.pk, shown.sop_instance_uid)
     assert len(roi.points) >= 24, len(roi.points)
-    assert [point[2] for point in roi.points] == pytest.approx([shown.image_position_patient[2]] * len(roi.points), abs=0.01)
-    centre = (ORIGIN_MM + MASS_CENTRE[1] * PIXEL_SPACING_MM, ORIGIN_MM + MASS_CENTRE[0] * PIXEL_SPACING_MM)
+    assert [point[2] for point in roi.points] == pytest.approx(
+        [shown.image_position_patient[2]] * len(roi.points), abs=0.01
+    )
+    centre = (
+        ORIGIN_MM + MASS_CENTRE[1] * PIXEL_SPACING_MM,
+        ORIGIN_MM + MASS_CENTRE[0] * PIXEL_SPACING_MM,
+    )
     assert roi.centre[:2] == pytest.approx(centre, abs=1.5), roi.centre
     assert area_mm2("freehand", roi.points) == pytest.approx(math.pi * drawn_radius_mm**2, rel=0.15)
     # The statistics are the mass's (95 HU on NG), not the surrounding kidney's (150 HU).
     assert roi.stats["mean"] == pytest.approx(95, abs=12), roi.stats
     assert roi.stats["area"] == pytest.approx(area_mm2("freehand", roi.points), rel=0.05), roi.stats
     shown_stats = row.locator(".stats").text_content()
-    assert f"mean {roi.stats['mean']:.1f}" in shown_stats and f"area {roi.stats['area']:.1f}" in shown_stats, shown_stats
+    assert (
+        f"mean {roi.stats['mean']:.1f}" in shown_stats
+        and f"area {roi.stats['area']:.1f}" in shown_stats
+    ), shown_stats
 
     # Reopening the case draws the contour again on NG, lists it once and creates no other ROI.
     roi_requests.clear()

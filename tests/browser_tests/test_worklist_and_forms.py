@@ -1,4 +1,5 @@
 """Worklist progress, a refused save that keeps what was typed, and the coordinator's pathology form."""
+
 import json
 
 import pytest
@@ -11,12 +12,21 @@ from .test_reading_a_case import wait_until_ready
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_worklist_shows_each_case_with_its_progress_and_links_the_next_case(live_server, new_page, login, make_case, reader):
+def test_worklist_shows_each_case_with_its_progress_and_links_the_next_case(
+    live_server, new_page, login, make_case, reader
+):
     reader_study, first = make_case([reader], n=6, size=128)
     _, second = make_case([reader], n=8, size=128)
     lesion = Lesion.objects.create(study=first, label="L1", created_by=reader)
     Lesion.objects.create(study=first, label="L2", created_by=reader)
-    ReaderCall.objects.create(reader_study=reader_study, lesion=lesion, reader=reader, malignant=False, probability=20, locked_at=timezone.now())
+    ReaderCall.objects.create(
+        reader_study=reader_study,
+        lesion=lesion,
+        reader=reader,
+        malignant=False,
+        probability=20,
+        locked_at=timezone.now(),
+    )
     page = new_page()
     login(page, reader)
 
@@ -27,7 +37,10 @@ def test_worklist_shows_each_case_with_its_progress_and_links_the_next_case(live
     assert rows.count() == 2
     assert rows.nth(0).locator(".progress").text_content() == "1 of 2 lesions called"
     assert rows.nth(1).locator(".progress").text_content() == "0 of 0 lesions called"
-    assert "0 of 2 cases done; 1 of 2 lesions locked." in page.locator(".worklist-summary").text_content()
+    assert (
+        "0 of 2 cases done; 1 of 2 lesions locked."
+        in page.locator(".worklist-summary").text_content()
+    )
 
     page.click("a.next-case")
     wait_until_ready(page)
@@ -40,7 +53,9 @@ def test_worklist_shows_each_case_with_its_progress_and_links_the_next_case(live
     assert page.locator(".lesion-list li.empty").count() == 1
 
 
-def test_a_refused_call_save_shows_the_api_message_keeps_the_values_and_retries(live_server, new_page, login, make_case, reader):
+def test_a_refused_call_save_shows_the_api_message_keeps_the_values_and_retries(
+    live_server, new_page, login, make_case, reader
+):
     reader_study, study = make_case([reader], n=6, size=128)
     Lesion.objects.create(study=study, label="L1", created_by=reader)
     page = new_page()
@@ -58,9 +73,13 @@ def test_a_refused_call_save_shows_the_api_message_keeps_the_values_and_retries(
     wait_until_ready(page)
     form = page.locator("form.call-form")
     form.locator("input[name=malignant][value=false]").check()
-    form.locator("input[name=probability]").evaluate("(el) => { el.value = 15; el.dispatchEvent(new Event('input', {bubbles: true})); }")
+    form.locator("input[name=probability]").evaluate(
+        "(el) => { el.value = 15; el.dispatchEvent(new Event('input', {bubbles: true})); }"
+    )
     status = form.locator(".save-status")
-    page.wait_for_function("() => document.querySelector('form.call-form .save-status').dataset.state === 'error'")
+    page.wait_for_function(
+        "() => document.querySelector('form.call-form .save-status').dataset.state === 'error'"
+    )
     assert "probability: Ensure this value is less than or equal to 100." in status.text_content()
     assert "Your input is kept" in status.text_content()
     assert form.locator("input[name=malignant][value=false]").is_checked()
@@ -69,12 +88,16 @@ def test_a_refused_call_save_shows_the_api_message_keeps_the_values_and_retries(
 
     page.unroute("**/api/v1/calls/")
     status.locator("button.retry").click()
-    page.wait_for_function("() => document.querySelector('form.call-form .save-status').dataset.state === 'saved'")
+    page.wait_for_function(
+        "() => document.querySelector('form.call-form .save-status').dataset.state === 'saved'"
+    )
     call = ReaderCall.objects.get()
     assert (call.malignant, call.probability, call.locked_at) == (False, 15, None)
 
 
-def test_coordinator_enters_pathology_in_the_study_viewer(live_server, new_page, login, make_case, reader, coordinator):
+def test_coordinator_enters_pathology_in_the_study_viewer(
+    live_server, new_page, login, make_case, reader, coordinator
+):
     _, study = make_case([reader], n=6, size=128)
     lesion = Lesion.objects.create(study=study, label="L1", created_by=coordinator)
     page = new_page()
@@ -88,22 +111,34 @@ def test_coordinator_enters_pathology_in_the_study_viewer(live_server, new_page,
     form.locator("select[name=source]").select_option("biopsy")
     form.locator("input[name=date]").fill("2024-02-01")
     form.locator("button[type=submit]").click()
-    page.wait_for_function("() => document.querySelector('form.pathology-form .save-status').dataset.state === 'saved'")
+    page.wait_for_function(
+        "() => document.querySelector('form.pathology-form .save-status').dataset.state === 'saved'"
+    )
     pathology = Pathology.objects.get(lesion=lesion)
-    assert (pathology.subtype, pathology.malignant, pathology.source, str(pathology.date)) == ("oncocytoma", False, "biopsy", "2024-02-01")
+    assert (pathology.subtype, pathology.malignant, pathology.source, str(pathology.date)) == (
+        "oncocytoma",
+        False,
+        "biopsy",
+        "2024-02-01",
+    )
 
 
 def drag(page, start, end, steps=8):
     page.mouse.move(*start)
     page.mouse.down()
     for step in range(1, steps + 1):
-        page.mouse.move(start[0] + (end[0] - start[0]) * step / steps, start[1] + (end[1] - start[1]) * step / steps)
+        page.mouse.move(
+            start[0] + (end[0] - start[0]) * step / steps,
+            start[1] + (end[1] - start[1]) * step / steps,
+        )
         page.wait_for_timeout(40)
     page.wait_for_timeout(200)
     page.mouse.up()
 
 
-def test_a_length_sets_the_long_axis_and_a_rectangle_is_the_reference_roi_of_its_phase(live_server, new_page, login, make_case, reader):
+def test_a_length_sets_the_long_axis_and_a_rectangle_is_the_reference_roi_of_its_phase(
+    live_server, new_page, login, make_case, reader
+):
     reader_study, study = make_case([reader], n=6, size=128)
     page = new_page()
     login(page, reader)
@@ -119,8 +154,13 @@ def test_a_length_sets_the_long_axis_and_a_rectangle_is_the_reference_roi_of_its
     lesion = Lesion.objects.get()
     roi = lesion.rois.get()
     assert (lesion.label, roi.phase, roi.tool, roi.is_reference) == ("L1", "NG", "length", False)
-    assert lesion.long_axis_mm == pytest.approx(roi.stats["length"], abs=0.1) and lesion.long_axis_mm > 10
-    assert page.locator("form.lesion-fields input[name=long_axis_mm]").input_value() == str(lesion.long_axis_mm)
+    assert (
+        lesion.long_axis_mm == pytest.approx(roi.stats["length"], abs=0.1)
+        and lesion.long_axis_mm > 10
+    )
+    assert page.locator("form.lesion-fields input[name=long_axis_mm]").input_value() == str(
+        lesion.long_axis_mm
+    )
 
     page.keyboard.press("r")
     drag(page, (centre[0] - 20, centre[1] - 20), (centre[0] + 20, centre[1] + 20))

@@ -1,4 +1,5 @@
 """Small cohorts shared by the cohort tests (written once per test session)."""
+
 import pytest
 
 from portal.cohort import CohortSpec, sample_cohort, write_cohort

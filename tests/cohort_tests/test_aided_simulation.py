@@ -15,7 +15,11 @@ from portal.cohort import (
 
 @pytest.fixture(scope="module")
 def lesions():
-    return [lesion for case in sample_cohort(CohortSpec(patients=150, seed=4)) for lesion in case.lesions]
+    return [
+        lesion
+        for case in sample_cohort(CohortSpec(patients=150, seed=4))
+        for lesion in case.lesions
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -23,13 +27,17 @@ def oracle_scores(lesions):
     return [1 / (1 + np.exp(-lesion.oracle_llr)) for lesion in lesions]
 
 
-def test_aided_calls_are_reproducible_for_a_seed_and_leave_the_unaided_calls_as_they_were(lesions, oracle_scores):
+def test_aided_calls_are_reproducible_for_a_seed_and_leave_the_unaided_calls_as_they_were(
+    lesions, oracle_scores
+):
     reading = simulate_aided_reader_calls(lesions, 4, 5, oracle_scores)
     assert reading == simulate_aided_reader_calls(lesions, 4, 5, oracle_scores)
     assert reading.unaided == simulate_reader_calls(lesions, 4, 5)
     assert reading.weights != simulate_aided_reader_calls(lesions, 4, 6, oracle_scores).weights
     assert all(AIDED_WEIGHT_RANGE[0] <= w <= AIDED_WEIGHT_RANGE[1] for w in reading.weights)
-    assert [(c.reader, c.lesion_id) for c in reading.aided] == [(c.reader, c.lesion_id) for c in reading.unaided]
+    assert [(c.reader, c.lesion_id) for c in reading.aided] == [
+        (c.reader, c.lesion_id) for c in reading.unaided
+    ]
 
 
 def test_a_reader_with_weight_zero_keeps_their_unaided_calls(lesions, oracle_scores):
@@ -37,7 +45,9 @@ def test_a_reader_with_weight_zero_keeps_their_unaided_calls(lesions, oracle_sco
     assert reading.aided == reading.unaided
 
 
-def test_aided_probabilities_lie_between_the_unaided_ones_and_the_models_and_calls_follow_them(lesions):
+def test_aided_probabilities_lie_between_the_unaided_ones_and_the_models_and_calls_follow_them(
+    lesions,
+):
     scores = np.random.default_rng(1).uniform(0, 1, len(lesions))
     reading = simulate_aided_reader_calls(lesions, 3, 5, scores)
     model = {lesion.lesion_id: 100 * s for lesion, s in zip(lesions, scores)}
@@ -46,7 +56,9 @@ def test_aided_probabilities_lie_between_the_unaided_ones_and_the_models_and_cal
         assert low - 0.05 <= after.probability <= high + 0.05
         assert after.malignant_call == (after.probability >= 50)
     adopted = simulate_aided_reader_calls(lesions, 1, 5, scores, weights=[1.0]).aided
-    assert [c.probability for c in adopted] == pytest.approx([round(model[c.lesion_id], 1) for c in adopted], abs=0.051)
+    assert [c.probability for c in adopted] == pytest.approx(
+        [round(model[c.lesion_id], 1) for c in adopted], abs=0.051
+    )
 
 
 def test_following_a_better_model_makes_every_simulated_reader_better(lesions, oracle_scores):

@@ -1,4 +1,5 @@
 """The written cohort: DICOM geometry, contrast and timing, ROI truth, de-identification, determinism."""
+
 import csv
 import filecmp
 
@@ -7,17 +8,41 @@ import pydicom
 import pytest
 from pydicom import config
 
-from portal.cohort import PHASES, CohortSpec, lesion_hu_distribution, render_volumes, sample_cohort, write_cohort
+from portal.cohort import (
+    PHASES,
+    CohortSpec,
+    lesion_hu_distribution,
+    render_volumes,
+    sample_cohort,
+    write_cohort,
+)
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 
 # DICOM PS3.15 Annex E basic profile: identifiers that must not carry a value.
 DIRECT_IDENTIFIERS = (
-    "PatientBirthDate", "PatientBirthTime", "OtherPatientIDs", "OtherPatientNames", "PatientAddress",
-    "PatientTelephoneNumbers", "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName",
-    "ReferringPhysicianName", "ReferringPhysicianAddress", "PerformingPhysicianName", "OperatorsName",
-    "NameOfPhysiciansReadingStudy", "PhysiciansOfRecord", "RequestingPhysician", "AccessionNumber",
-    "StationName", "DeviceSerialNumber", "MedicalRecordLocator", "EthnicGroup", "Occupation",
+    "PatientBirthDate",
+    "PatientBirthTime",
+    "OtherPatientIDs",
+    "OtherPatientNames",
+    "PatientAddress",
+    "PatientTelephoneNumbers",
+    "InstitutionName",
+    "InstitutionAddress",
+    "InstitutionalDepartmentName",
+    "ReferringPhysicianName",
+    "ReferringPhysicianAddress",
+    "PerformingPhysicianName",
+    "OperatorsName",
+    "NameOfPhysiciansReadingStudy",
+    "PhysiciansOfRecord",
+    "RequestingPhysician",
+    "AccessionNumber",
+    "StationName",
+    "DeviceSerialNumber",
+    "MedicalRecordLocator",
+    "EthnicGroup",
+    "Occupation",
 )
 
 
@@ -29,8 +54,12 @@ def read(path):
 @pytest.fixture(scope="module")
 def series(small_cohort):
     """{patient_id: {phase: [datasets]}} read back from disk."""
-    return {study.patient_id: {phase: [read(p) for p in files.paths] for phase, files in study.series.items()}
-            for study in small_cohort.studies}
+    return {
+        study.patient_id: {
+            phase: [read(p) for p in files.paths] for phase, files in study.series.items()
+        }
+        for study in small_cohort.studies
+    }
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +68,9 @@ def rows(small_cohort):
         return list(csv.DictReader(handle))
 
 
-def test_each_study_has_four_ct_series_in_phase_order_sharing_one_frame_of_reference(series, small_spec):
+def test_each_study_has_four_ct_series_in_phase_order_sharing_one_frame_of_reference(
+    series, small_spec
+):
     assert len(series) == small_spec.patients
     for phases in series.values():
         assert list(phases) == list(PHASES)
@@ -65,8 +96,16 @@ def test_slices_carry_realistic_ct_geometry_and_pixel_attributes(series, small_s
             assert float(ds.PixelSpacing[0]) == pytest.approx(small_spec.pixel_mm)
             assert float(ds.SliceThickness) == small_spec.slice_mm
             assert list(ds.ImageType) == ["ORIGINAL", "PRIMARY", "AXIAL"]
-            assert (ds.BitsAllocated, ds.PhotometricInterpretation, ds.Rows) == (16, "MONOCHROME2", small_spec.size)
-            assert (float(ds.RescaleIntercept), float(ds.RescaleSlope), ds.RescaleType) == (-1024, 1, "HU")
+            assert (ds.BitsAllocated, ds.PhotometricInterpretation, ds.Rows) == (
+                16,
+                "MONOCHROME2",
+                small_spec.size,
+            )
+            assert (float(ds.RescaleIntercept), float(ds.RescaleSlope), ds.RescaleType) == (
+                -1024,
+                1,
+                "HU",
+            )
             assert (float(ds.WindowCenter), float(ds.WindowWidth)) == (40, 400)
             assert ds.pixel_array.shape == (small_spec.size, small_spec.size)
 
@@ -138,7 +177,10 @@ def test_roi_in_the_csv_lies_on_the_lesion_with_its_phase_attenuation(rows, seri
             assert n >= 3
             measured = hu[inside].mean()
             noise_tolerance = 4 * 15 * 2.2 / np.sqrt(n) + 8  # correlated noise, edge partial volume
-            assert abs(measured - float(row[f"{phase}_mean_hu"])) <= noise_tolerance, (row["lesion_id"], phase)
+            assert abs(measured - float(row[f"{phase}_mean_hu"])) <= noise_tolerance, (
+                row["lesion_id"],
+                phase,
+            )
             assert abs(measured - mean[j]) <= 4 * sd[j] + noise_tolerance, (row["lesion_id"], phase)
             positions.add((x, y, float(row[f"{phase}_z_mm"])))
         moved += len(positions) > 1
@@ -165,7 +207,9 @@ def test_another_seed_gives_other_pixels_and_uids():
 @pytest.mark.parametrize("syntax", ["implicit-le", "rle", "jpeg-ls", "jpeg2000"])
 def test_every_transfer_syntax_decodes_to_the_same_pixels(tmp_path, syntax):
     reference = write_cohort(CohortSpec(patients=1, seed=4, size=64, slices=8), tmp_path / "ref")
-    other = write_cohort(CohortSpec(patients=1, seed=4, size=64, slices=8, transfer_syntax=syntax), tmp_path / syntax)
+    other = write_cohort(
+        CohortSpec(patients=1, seed=4, size=64, slices=8, transfer_syntax=syntax), tmp_path / syntax
+    )
     path_a = reference.studies[0].series["CM"].paths[3]
     path_b = other.studies[0].series["CM"].paths[3]
     ds = read(path_b)

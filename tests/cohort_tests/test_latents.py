@@ -1,4 +1,5 @@
 """The latent cohort: case mix, lesion rate, the oracle ceiling, simulated readers."""
+
 import dataclasses
 import math
 
@@ -67,14 +68,21 @@ def test_sizes_lie_in_10_to_40_mm_and_lesions_lie_on_a_kidney(large_latents):
             assert 10 <= lesion.size_mm <= 40
             kidney = kidneys[lesion.side]
             d = np.subtract(lesion.centre_mm, kidney.centre_mm)
-            assert np.linalg.norm(d / np.array([max(kidney.semi_axes_mm[:2])] * 2 + [kidney.semi_axes_mm[2]])) <= 1.15
+            assert (
+                np.linalg.norm(
+                    d / np.array([max(kidney.semi_axes_mm[:2])] * 2 + [kidney.semi_axes_mm[2]])
+                )
+                <= 1.15
+            )
 
 
 def test_latent_attenuation_matches_the_table_per_subtype_and_phase(large_latents):
     lesions = lesions_of(large_latents)
     for subtype in ("ccRCC", "papillary", "oncocytoma"):
         mean, sd = lesion_hu_distribution(subtype)
-        values = np.array([[lesion.mean_hu[p] for p in PHASES] for lesion in lesions if lesion.subtype == subtype])
+        values = np.array(
+            [[lesion.mean_hu[p] for p in PHASES] for lesion in lesions if lesion.subtype == subtype]
+        )
         standard_error = sd / math.sqrt(len(values))
         assert np.all(np.abs(values.mean(axis=0) - mean) <= 4 * standard_error), subtype
 
@@ -132,7 +140,14 @@ def test_every_figure_names_its_source():
 @pytest.mark.parametrize(
     "phase, hidden_change",
     [
-        ("NC", {"pattern": "scar", "inversion": True, "heterogeneous": {"NC": False, "CM": True, "NG": True, "EX": True}}),
+        (
+            "NC",
+            {
+                "pattern": "scar",
+                "inversion": True,
+                "heterogeneous": {"NC": False, "CM": True, "NG": True, "EX": True},
+            },
+        ),
         ("EX", {"pattern": "homogeneous"}),  # a scar has filled in by EX
         ("NG", {"inversion": True}),  # segmental inversion shows in CM and EX only
     ],
@@ -140,13 +155,26 @@ def test_every_figure_names_its_source():
 def test_phase_latents_are_exactly_what_that_phases_oracle_reads(phase, hidden_change):
     """A change the phase cannot show leaves its latents and its oracle alike; one it shows changes both."""
     (case,) = sample_cohort(CohortSpec(patients=1, seed=3))
-    lesion = dataclasses.replace(case.lesions[0], pattern="scar", inversion=False,
-                                 heterogeneous={"NC": False, "CM": False, "NG": False, "EX": False})
+    lesion = dataclasses.replace(
+        case.lesions[0],
+        pattern="scar",
+        inversion=False,
+        heterogeneous={"NC": False, "CM": False, "NG": False, "EX": False},
+    )
     hidden = dataclasses.replace(lesion, **hidden_change)
     mix = default_subtype_mix()
     assert phase_latents(hidden, phase) == phase_latents(lesion, phase)
-    assert lesion_llr(hidden, case.sex, mix, phase) == pytest.approx(lesion_llr(lesion, case.sex, mix, phase))
-    shown = dataclasses.replace(lesion, heterogeneous={**lesion.heterogeneous, phase: True}) if phase != "NC" \
-        else dataclasses.replace(lesion, mean_hu={**lesion.mean_hu, "NC": lesion.mean_hu["NC"] + 20})
+    assert lesion_llr(hidden, case.sex, mix, phase) == pytest.approx(
+        lesion_llr(lesion, case.sex, mix, phase)
+    )
+    shown = (
+        dataclasses.replace(lesion, heterogeneous={**lesion.heterogeneous, phase: True})
+        if phase != "NC"
+        else dataclasses.replace(
+            lesion, mean_hu={**lesion.mean_hu, "NC": lesion.mean_hu["NC"] + 20}
+        )
+    )
     assert phase_latents(shown, phase) != phase_latents(lesion, phase)
-    assert lesion_llr(shown, case.sex, mix, phase) != pytest.approx(lesion_llr(lesion, case.sex, mix, phase))
+    assert lesion_llr(shown, case.sex, mix, phase) != pytest.approx(
+        lesion_llr(lesion, case.sex, mix, phase)
+    )

@@ -2,6 +2,7 @@
 
 Those modules are written by others and framework-free; the test skips while they are missing.
 """
+
 import pytest
 
 from portal.cohort import PHASES
@@ -18,9 +19,16 @@ def test_portal_reads_accepts_and_classifies_every_series_without_series_descrip
             ds = dicomfiles.read_instance(path.read_bytes(), path.name)
             assert deid.check_deidentified(ds) == []
             # The basic de-identification profile removes SeriesDescription: classify without it.
-            timings.append(dicomfiles.SeriesTiming(
-                ds.SeriesInstanceUID, ds.AcquisitionTime, ds.get("ContrastBolusAgent"),
-                ds.get("ContrastBolusStartTime"), None, ds.SeriesNumber))
+            timings.append(
+                dicomfiles.SeriesTiming(
+                    ds.SeriesInstanceUID,
+                    ds.AcquisitionTime,
+                    ds.get("ContrastBolusAgent"),
+                    ds.get("ContrastBolusStartTime"),
+                    None,
+                    ds.SeriesNumber,
+                )
+            )
             truth[ds.SeriesInstanceUID] = phase
         calls = dicomfiles.classify_phase(timings)
         assert {uid: call.phase for uid, call in calls.items()} == truth

@@ -18,7 +18,9 @@ def test_fleiss_kappa_matches_fleiss_1971_for_psychiatric_diagnoses(reference_di
 
 
 def test_fleiss_kappa_from_counts_equals_kappa_from_labels(reference_dir):
-    labels = pd.read_csv(reference_dir / "fleiss1971_diagnoses.csv").drop(columns="subject").to_numpy()
+    labels = (
+        pd.read_csv(reference_dir / "fleiss1971_diagnoses.csv").drop(columns="subject").to_numpy()
+    )
     counts, _ = category_counts(labels)
     assert fleiss_kappa(counts=counts).kappa == pytest.approx(fleiss_kappa(labels).kappa)
 

@@ -41,7 +41,9 @@ def _van_dyke_csv(reference_dir, tmp_path, with_call=True, names=("unaided", "ai
 # --- OR-MRMC with the two modalities as treatments -----------------------------------------------
 
 
-def test_franken_read_as_unaided_then_aided_reproduces_the_published_or_dbm_mrmc_figures(reference_dir):
+def test_franken_read_as_unaided_then_aided_reproduces_the_published_or_dbm_mrmc_figures(
+    reference_dir,
+):
     # OR-DBM MRMC 2.51 on Franken (treatment 1 minus treatment 2): F 4.69, ddf 3.00, p 0.1188,
     # CI -0.00509 to 0.02680, X² 0.32101 (p 0.5710). With treatment 2 unaided and 1 aided,
     # aided - unaided is that same difference.
@@ -71,7 +73,11 @@ def test_van_dyke_read_as_unaided_then_aided_matches_mrmcaov(van_dyke):
     assert rrrc.ddf == pytest.approx(15.26, abs=0.005)
     assert rrrc.p_value == pytest.approx(0.0517, abs=0.00005)
     reference = mrmc.or_mrmc(ratings, truth).random_readers_random_cases.differences[0]
-    assert rrrc.difference == pytest.approx(-reference.difference) == pytest.approx(0.0438, abs=0.00005)
+    assert (
+        rrrc.difference
+        == pytest.approx(-reference.difference)
+        == pytest.approx(0.0438, abs=0.00005)
+    )
     assert (rrrc.ci_low, rrrc.ci_high) == pytest.approx((-reference.ci_high, -reference.ci_low))
 
 
@@ -83,20 +89,29 @@ def test_per_reader_differences_use_that_readers_variances_and_covariance(van_dy
         assert reader.difference == pytest.approx(reader.aided - reader.unaided)
         assert reader.se**2 == pytest.approx(cov[j, j] + cov[r + j, r + j] - 2 * cov[j, r + j])
         assert reader.ci_high - reader.difference == pytest.approx(1.959964 * reader.se, rel=1e-6)
-    assert np.mean([d.difference for d in comparison.readers]) == pytest.approx(comparison.difference)
+    assert np.mean([d.difference for d in comparison.readers]) == pytest.approx(
+        comparison.difference
+    )
 
 
-def test_sensitivity_and_specificity_at_the_calls_are_mrmc_metrics_with_the_calls_as_ratings(van_dyke):
+def test_sensitivity_and_specificity_at_the_calls_are_mrmc_metrics_with_the_calls_as_ratings(
+    van_dyke,
+):
     ratings, truth = van_dyke
     calls = (ratings >= 4).astype(int)
     analysis = analyze_aided_reading(ratings, truth, calls=calls)
     expected = mrmc.or_mrmc(calls, truth, metric="sensitivity", threshold=1)
     assert analysis.sensitivity.unaided == pytest.approx(expected.reader_metric[0].mean())
     assert analysis.sensitivity.random_readers_random_cases.p_value == pytest.approx(
-        expected.random_readers_random_cases.p_value)
+        expected.random_readers_random_cases.p_value
+    )
     positives = truth == 1
-    assert analysis.specificity.readers[0].unaided == pytest.approx((calls[0, 0, ~positives] == 0).mean())
-    assert analysis.sensitivity.readers[0].aided == pytest.approx((calls[1, 0, positives] == 1).mean())
+    assert analysis.specificity.readers[0].unaided == pytest.approx(
+        (calls[0, 0, ~positives] == 0).mean()
+    )
+    assert analysis.sensitivity.readers[0].aided == pytest.approx(
+        (calls[1, 0, positives] == 1).mean()
+    )
 
 
 def test_no_changed_call_gives_a_zero_difference_and_no_test_rather_than_an_error(van_dyke):
@@ -139,8 +154,18 @@ def test_call_changes_count_direction_and_correctness_on_a_hand_made_example():
     # B: stays wrong on 1 and 3, right on 4; makes 2 wrong (m→b).
     assert (b.reads, b.unchanged, b.benign_to_malignant, b.malignant_to_benign) == (4, 3, 0, 1)
     assert (b.corrected, b.newly_wrong, b.both_right, b.both_wrong) == (0, 1, 1, 2)
-    assert (pooled.reads, pooled.unchanged, pooled.benign_to_malignant, pooled.malignant_to_benign) == (8, 4, 2, 2)
-    assert (pooled.corrected, pooled.newly_wrong, pooled.both_right, pooled.both_wrong) == (2, 2, 2, 2)
+    assert (
+        pooled.reads,
+        pooled.unchanged,
+        pooled.benign_to_malignant,
+        pooled.malignant_to_benign,
+    ) == (8, 4, 2, 2)
+    assert (pooled.corrected, pooled.newly_wrong, pooled.both_right, pooled.both_wrong) == (
+        2,
+        2,
+        2,
+        2,
+    )
     payload = json.loads(json.dumps(changes.as_dict()))
     assert payload["per_reader"]["A"]["changed"] == 3
     assert payload["pooled"]["changed_fraction"] == 0.5
@@ -151,7 +176,9 @@ def test_call_changes_count_direction_and_correctness_on_a_hand_made_example():
 
 def _comparison(unaided, aided, ci_low, ci_high, p, metric="auc"):
     test = SimpleNamespace(difference=aided - unaided, ci_low=ci_low, ci_high=ci_high, p_value=p)
-    return SimpleNamespace(metric=metric, unaided=unaided, aided=aided, random_readers_random_cases=test)
+    return SimpleNamespace(
+        metric=metric, unaided=unaided, aided=aided, random_readers_random_cases=test
+    )
 
 
 def test_sentence_says_the_auc_rose_with_the_difference_its_interval_and_p():
@@ -162,7 +189,9 @@ def test_sentence_says_the_auc_rose_with_the_difference_its_interval_and_p():
 
 
 def test_sentence_says_fell_with_true_minus_signs_and_unchanged_when_the_printed_difference_is_zero():
-    assert aided_vs_unaided_sentence(_comparison(0.85, 0.81, -0.07, -0.01, 0.0004, "sensitivity"), 0.9) == (
+    assert aided_vs_unaided_sentence(
+        _comparison(0.85, 0.81, -0.07, -0.01, 0.0004, "sensitivity"), 0.9
+    ) == (
         "Readers' mean sensitivity fell from 0.85 unaided to 0.81 aided, difference −0.04, "
         "90 % CI −0.07 to −0.01, p < 0.001, random readers and cases."
     )
@@ -175,14 +204,17 @@ def test_sentence_says_fell_with_true_minus_signs_and_unchanged_when_the_printed
 # --- the long CSV path -------------------------------------------------------------------------------
 
 
-def test_long_csv_with_unaided_and_aided_treatments_and_calls_gets_the_aided_report(reference_dir, tmp_path):
+def test_long_csv_with_unaided_and_aided_treatments_and_calls_gets_the_aided_report(
+    reference_dir, tmp_path
+):
     analysis = analyze_reader_study(load_reader_study(_van_dyke_csv(reference_dir, tmp_path)))
     payload = json.loads(json.dumps(analysis.as_dict()))
     aided = payload["aided_vs_unaided"]
     assert aided["auc"]["rrrc"]["difference"] == pytest.approx(0.0438, abs=0.00005)
     assert aided["auc"]["rrrc"]["p"] == pytest.approx(0.0517, abs=0.00005)
     assert aided["auc"]["sentence"].startswith(
-        "Readers' mean AUC rose from 0.90 unaided to 0.94 aided, difference 0.04")
+        "Readers' mean AUC rose from 0.90 unaided to 0.94 aided, difference 0.04"
+    )
     assert set(aided["sensitivity"]["per_reader"]) == {"1", "2", "3", "4", "5"}
     assert aided["call_changes"]["pooled"]["reads"] == 5 * 114
     assert aided["specificity"]["sentence"].endswith("random readers and cases.")
@@ -192,7 +224,9 @@ def test_long_csv_with_unaided_and_aided_treatments_and_calls_gets_the_aided_rep
 
 
 def test_long_csv_without_a_call_column_gets_the_auc_only(reference_dir, tmp_path):
-    analysis = analyze_reader_study(load_reader_study(_van_dyke_csv(reference_dir, tmp_path, with_call=False)))
+    analysis = analyze_reader_study(
+        load_reader_study(_van_dyke_csv(reference_dir, tmp_path, with_call=False))
+    )
     aided = analysis.as_dict()["aided_vs_unaided"]
     assert aided["auc"]["sentence"]
     assert aided["sensitivity"] is None and aided["call_changes"] is None
@@ -207,13 +241,17 @@ def test_other_treatment_names_get_no_aided_report(reference_dir, tmp_path):
 def test_a_call_that_is_not_malignant_or_benign_is_named_with_its_row(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("reader,treatment,case,truth,rating,call\nA,unaided,1,1,80,maybe\n")
-    with pytest.raises(ReaderStudyDataError, match=r"row 2, column 'call': call 'maybe' is not malignant/benign"):
+    with pytest.raises(
+        ReaderStudyDataError, match=r"row 2, column 'call': call 'maybe' is not malignant/benign"
+    ):
         load_reader_study(path)
 
 
 def test_analyze_reader_study_command_prints_the_aided_json(reference_dir, tmp_path):
     out = StringIO()
-    call_command("analyze_reader_study", str(_van_dyke_csv(reference_dir, tmp_path)), "--json", stdout=out)
+    call_command(
+        "analyze_reader_study", str(_van_dyke_csv(reference_dir, tmp_path)), "--json", stdout=out
+    )
     aided = json.loads(out.getvalue())["aided_vs_unaided"]
     assert aided["auc"]["frrc"]["ddf"] is None
     assert aided["call_changes"]["per_reader"]["4"]["newly_wrong"] == 0

@@ -23,11 +23,20 @@ def test_command_prints_json_with_or_results_for_franken(reference_dir):
 
 
 def test_command_with_model_reader_reports_readers_minus_model(reference_dir):
-    payload = json.loads(_run(reference_dir / "nico_cad_dataset09.csv", "--model-reader", "1", "--json"))
+    payload = json.loads(
+        _run(reference_dir / "nico_cad_dataset09.csv", "--model-reader", "1", "--json")
+    )
     comparison = payload["model_vs_readers"]
     assert comparison["rrrc"]["mean_difference"] == pytest.approx(0.84866 - 0.81693, abs=1e-5)
     for analysis in ("rrrc", "rrfc"):
-        assert set(comparison[analysis]) >= {"mean_difference", "statistic", "df", "p", "ci_low", "ci_high"}
+        assert set(comparison[analysis]) >= {
+            "mean_difference",
+            "statistic",
+            "df",
+            "p",
+            "ci_low",
+            "ci_high",
+        }
     assert payload["rrrc"] is None
 
 
@@ -40,7 +49,9 @@ def test_command_text_report_has_reader_table_and_or_lines(reference_dir):
 def test_command_sensitivity_needs_threshold(reference_dir):
     with pytest.raises(CommandError, match="needs --threshold"):
         _run(reference_dir / "franken.csv", "--metric", "sensitivity")
-    payload = json.loads(_run(reference_dir / "franken.csv", "--metric", "sensitivity", "--threshold", "3", "--json"))
+    payload = json.loads(
+        _run(reference_dir / "franken.csv", "--metric", "sensitivity", "--threshold", "3", "--json")
+    )
     assert payload["metric"] == "sensitivity"
 
 
@@ -55,4 +66,12 @@ def test_command_rejects_unknown_model_reader_and_delong_for_sensitivity(referen
     with pytest.raises(CommandError, match="model reader '99'"):
         _run(reference_dir / "nico_cad_dataset09.csv", "--model-reader", "99")
     with pytest.raises(CommandError, match="AUC only"):
-        _run(reference_dir / "franken.csv", "--metric", "sensitivity", "--threshold", "3", "--cov", "delong")
+        _run(
+            reference_dir / "franken.csv",
+            "--metric",
+            "sensitivity",
+            "--threshold",
+            "3",
+            "--cov",
+            "delong",
+        )

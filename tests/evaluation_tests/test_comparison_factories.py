@@ -3,6 +3,7 @@
 Readers' probabilities and models' scores are drawn around the pathology truth so
 that the curves look like a real study: readers AUC ~0.8, models ~0.85-0.9.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,42 +29,79 @@ class SyntheticStudy:
 
 
 def build_reader_study(
-    n_lesions=60, n_readers=3, variants=("CM", "EX"), seed=0, lesions_per_patient=1,
-    simulated_readers=(), name="Synthetic reader study", state=ReaderStudy.State.CLOSED, username_prefix="rdr",
+    n_lesions=60,
+    n_readers=3,
+    variants=("CM", "EX"),
+    seed=0,
+    lesions_per_patient=1,
+    simulated_readers=(),
+    name="Synthetic reader study",
+    state=ReaderStudy.State.CLOSED,
+    username_prefix="rdr",
 ):
     """Patients, studies, lesions with pathology, locked blinded calls and out-of-fold predictions."""
     ensure_roles()
     rng = np.random.default_rng(seed)
     n_patients = -(-n_lesions // lesions_per_patient)
-    patients = Patient.objects.bulk_create([
-        Patient(patient_id=f"{username_prefix.upper()}{seed:02d}-{i + 1:04d}", sex=rng.choice(["F", "M"], p=[0.4, 0.6]),
-                age_years=int(rng.integers(28, 86)))
-        for i in range(n_patients)
-    ])
-    studies = Study.objects.bulk_create([
-        Study(study_instance_uid=f"2.25.{seed}{abs(hash(name)) % 10**9}{i + 1}", patient=p) for i, p in enumerate(patients)
-    ])
+    patients = Patient.objects.bulk_create(
+        [
+            Patient(
+                patient_id=f"{username_prefix.upper()}{seed:02d}-{i + 1:04d}",
+                sex=rng.choice(["F", "M"], p=[0.4, 0.6]),
+                age_years=int(rng.integers(28, 86)),
+            )
+            for i in range(n_patients)
+        ]
+    )
+    studies = Study.objects.bulk_create(
+        [
+            Study(study_instance_uid=f"2.25.{seed}{abs(hash(name)) % 10**9}{i + 1}", patient=p)
+            for i, p in enumerate(patients)
+        ]
+    )
     reader_study = ReaderStudy.objects.create(name=name, state=state)
-    ReaderStudyCase.objects.bulk_create([ReaderStudyCase(reader_study=reader_study, study=s, position=i) for i, s in enumerate(studies)])
+    ReaderStudyCase.objects.bulk_create(
+        [
+            ReaderStudyCase(reader_study=reader_study, study=s, position=i)
+            for i, s in enumerate(studies)
+        ]
+    )
     truth = (rng.random(n_lesions) < 0.62).astype(int)
     truth[:2] = (1, 0)
-    lesions = Lesion.objects.bulk_create([
-        Lesion(study=studies[i // lesions_per_patient], label=f"L{i % lesions_per_patient + 1}",
-               long_axis_mm=float(np.round(rng.uniform(9, 40), 1)))
-        for i in range(n_lesions)
-    ])
-    Pathology.objects.bulk_create([
-        Pathology(lesion=lesion, malignant=bool(t), source=Pathology.Source.SYNTHETIC,
-                  subtype=(MALIGNANT if t else BENIGN)[int(rng.integers(0, len(MALIGNANT if t else BENIGN)))])
-        for lesion, t in zip(lesions, truth)
-    ])
+    lesions = Lesion.objects.bulk_create(
+        [
+            Lesion(
+                study=studies[i // lesions_per_patient],
+                label=f"L{i % lesions_per_patient + 1}",
+                long_axis_mm=float(np.round(rng.uniform(9, 40), 1)),
+            )
+            for i in range(n_lesions)
+        ]
+    )
+    Pathology.objects.bulk_create(
+        [
+            Pathology(
+                lesion=lesion,
+                malignant=bool(t),
+                source=Pathology.Source.SYNTHETIC,
+                subtype=(MALIGNANT if t else BENIGN)[
+                    int(rng.integers(0, len(MALIGNANT if t else BENIGN)))
+                ],
+            )
+            for lesion, t in zip(lesions, truth)
+        ]
+    )
     group = Group.objects.get(name=READER)
     from django.contrib.auth import get_user_model
 
-    users = get_user_model().objects.bulk_create([
-        get_user_model()(username=f"{username_prefix}{i + 1:02d}", first_name="Reader", last_name=f"{i + 1}")
-        for i in range(n_readers)
-    ])
+    users = get_user_model().objects.bulk_create(
+        [
+            get_user_model()(
+                username=f"{username_prefix}{i + 1:02d}", first_name="Reader", last_name=f"{i + 1}"
+            )
+            for i in range(n_readers)
+        ]
+    )
     for user in users:
         user.groups.add(group)
     reader_study.readers.add(*users)
@@ -74,32 +112,61 @@ def build_reader_study(
         latent = skill * (2 * truth - 1) + rng.normal(0, 1.25, n_lesions)
         probability = np.clip(np.round(100 / (1 + np.exp(-latent)) / 5) * 5, 0, 100).astype(int)
         for lesion, p in zip(lesions, probability):
-            calls.append(ReaderCall(reader_study=reader_study, lesion=lesion, reader=user, probability=int(p),
-                                    malignant=bool(p >= 50), locked_at=now, simulated=r in simulated_readers))
+            calls.append(
+                ReaderCall(
+                    reader_study=reader_study,
+                    lesion=lesion,
+                    reader=user,
+                    probability=int(p),
+                    malignant=bool(p >= 50),
+                    locked_at=now,
+                    simulated=r in simulated_readers,
+                )
+            )
     ReaderCall.objects.bulk_create(calls)
     versions = []
     if variants:
-        inference_models = pytest.importorskip("inference.models", reason="the model registry is not installed")
+        inference_models = pytest.importorskip(
+            "inference.models", reason="the model registry is not installed"
+        )
         ModelVersion, Prediction = inference_models.ModelVersion, inference_models.Prediction
         PredictionKind = inference_models.PredictionKind
 
         for variant in variants:
             version = ModelVersion.objects.create(
-                experiment_name="source-study", experiment={}, variant=variant, phases=variant.split("+"),
-                builder="small_cnn", version=1, artifact="", artifact_sha256="0" * 64, is_active=True)
+                experiment_name="source-study",
+                experiment={},
+                variant=variant,
+                phases=variant.split("+"),
+                builder="small_cnn",
+                version=1,
+                artifact="",
+                artifact_sha256="0" * 64,
+                is_active=True,
+            )
             strength = VARIANT_STRENGTH.get(variant, 1.0)
             latent = strength * (2 * truth - 1) + rng.normal(0, 1.3, n_lesions)
             scores = 1 / (1 + np.exp(-latent))
-            Prediction.objects.bulk_create([
-                Prediction(model_version=version, lesion=lesion, kind=PredictionKind.OUT_OF_FOLD,
-                           fold=int(i % 5) + 1, score=float(s))
-                for i, (lesion, s) in enumerate(zip(lesions, scores))
-            ])
+            Prediction.objects.bulk_create(
+                [
+                    Prediction(
+                        model_version=version,
+                        lesion=lesion,
+                        kind=PredictionKind.OUT_OF_FOLD,
+                        fold=int(i % 5) + 1,
+                        score=float(s),
+                    )
+                    for i, (lesion, s) in enumerate(zip(lesions, scores))
+                ]
+            )
             versions.append(version)
     return SyntheticStudy(reader_study, users, lesions, versions)
 
 
 def test_synthetic_study_has_one_locked_call_per_lesion_and_reader(db):
     study = build_reader_study(n_lesions=12, n_readers=2, variants=("CM",))
-    assert ReaderCall.objects.filter(reader_study=study.reader_study, locked_at__isnull=False).count() == 24
+    assert (
+        ReaderCall.objects.filter(reader_study=study.reader_study, locked_at__isnull=False).count()
+        == 24
+    )
     assert study.model_versions[0].predictions.count() == 12

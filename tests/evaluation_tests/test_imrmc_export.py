@@ -10,12 +10,26 @@ from evaluation import exports
 
 def _comparison_inputs():
     lesions = [NS(pk=11, malignant=True), NS(pk=12, malignant=False), NS(pk=13, malignant=True)]
-    readers = [NS(pk=1, label="Dr A", simulated=False), NS(pk=2, label="sim/reader 2", simulated=True)]
+    readers = [
+        NS(pk=1, label="Dr A", simulated=False),
+        NS(pk=2, label="sim/reader 2", simulated=True),
+    ]
     probabilities = [(80, 10, 55), (65.5, 30, 90)]
-    calls = {(r.pk, l.pk): NS(probability=p) for r, ps in zip(readers, probabilities) for l, p in zip(lesions, ps)}
+    calls = {
+        (r.pk, l.pk): NS(probability=p)
+        for r, ps in zip(readers, probabilities)
+        for l, p in zip(lesions, ps)
+    }
     scores = {(7, l.pk): (s, 0) for l, s in zip(lesions, (0.91234567891234, 0.1, 0.5))}
-    return NS(analysed_lesions=lesions, analysed_readers=readers, analysed_models=[NS(pk=7, key="model:CM")],
-              calls=calls, scores=scores, reader_study=NS(name="Pilot study #1", pk=4), revision="abc123")
+    return NS(
+        analysed_lesions=lesions,
+        analysed_readers=readers,
+        analysed_models=[NS(pk=7, key="model:CM")],
+        calls=calls,
+        scores=scores,
+        reader_study=NS(name="Pilot study #1", pk=4),
+        revision="abc123",
+    )
 
 
 def test_comparison_export_is_byte_for_byte_what_it_was_before_the_writer_was_shared():
@@ -33,10 +47,20 @@ def test_comparison_export_is_byte_for_byte_what_it_was_before_the_writer_was_sh
 
 def test_unaided_and_aided_ratings_round_trip_through_parse_imrmc():
     rng = np.random.default_rng(3)
-    readers, cases, truth = ["Dr A", "Dr B", "sim 3"], ["101", "102", "103", "104"], np.array([1, 0, 1, 0])
+    readers, cases, truth = (
+        ["Dr A", "Dr B", "sim 3"],
+        ["101", "102", "103", "104"],
+        np.array([1, 0, 1, 0]),
+    )
     ratings = np.round(rng.uniform(0, 100, (2, 3, 4)), 1)
-    text = exports.imrmc_modalities_text(readers, cases, truth, ratings, simulated_readers=["sim 3"],
-                                         description=["Aided reading study exported for iMRMC"])
+    text = exports.imrmc_modalities_text(
+        readers,
+        cases,
+        truth,
+        ratings,
+        simulated_readers=["sim 3"],
+        description=["Aided reading study exported for iMRMC"],
+    )
     parsed = exports.parse_imrmc(text)
     assert text.startswith("Aided reading study exported for iMRMC\n\nNR: 3\n")
     assert parsed["header"] == {"NR": 3, "N0": 2, "N1": 2, "NM": 2}

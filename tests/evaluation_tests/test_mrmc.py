@@ -22,13 +22,17 @@ def franken_result(franken):
 @pytest.fixture(scope="module")
 def nico(reference_dir):
     frame = pd.read_csv(reference_dir / "nico_cad_dataset09.csv").sort_values(["reader", "case"])
-    ratings = frame.rating.to_numpy(dtype=float).reshape(frame.reader.nunique(), frame.case.nunique())
+    ratings = frame.rating.to_numpy(dtype=float).reshape(
+        frame.reader.nunique(), frame.case.nunique()
+    )
     truth = frame[frame.reader == 1].truth.to_numpy()
     return ratings, truth
 
 
 def test_franken_treatment_mean_aucs_match_or_dbm_mrmc(franken_result):
-    np.testing.assert_allclose(franken_result.reader_metric.mean(axis=1), [0.84774989, 0.83689507], atol=5e-9)
+    np.testing.assert_allclose(
+        franken_result.reader_metric.mean(axis=1), [0.84774989, 0.83689507], atol=5e-9
+    )
 
 
 def test_franken_jackknife_cov2_and_cov3_match_or_dbm_mrmc(franken_result):
@@ -129,7 +133,9 @@ def test_bootstrap_covariance_is_seeded_and_close_to_jackknife(franken):
     first = mrmc.or_mrmc(ratings, truth, covariance="bootstrap", n_bootstrap=200, seed=3)
     again = mrmc.or_mrmc(ratings, truth, covariance="bootstrap", n_bootstrap=200, seed=3)
     np.testing.assert_array_equal(first.covariance, again.covariance)
-    assert first.components.var == pytest.approx(mrmc.or_mrmc(ratings, truth).components.var, rel=0.25)
+    assert first.components.var == pytest.approx(
+        mrmc.or_mrmc(ratings, truth).components.var, rel=0.25
+    )
 
 
 def test_model_vs_readers_on_nico_cad_gives_sensible_numbers(nico):
@@ -165,8 +171,12 @@ def test_unbalanced_or_incomplete_ratings_are_rejected():
 def test_patient_level_bootstrap_resamples_patients_and_is_seeded(franken):
     ratings, truth = franken
     patients = np.arange(len(truth)) // 2
-    first = mrmc.or_mrmc(ratings, truth, covariance="bootstrap", clusters=patients, n_bootstrap=300, seed=11)
-    again = mrmc.or_mrmc(ratings, truth, covariance="bootstrap", clusters=patients, n_bootstrap=300, seed=11)
+    first = mrmc.or_mrmc(
+        ratings, truth, covariance="bootstrap", clusters=patients, n_bootstrap=300, seed=11
+    )
+    again = mrmc.or_mrmc(
+        ratings, truth, covariance="bootstrap", clusters=patients, n_bootstrap=300, seed=11
+    )
     np.testing.assert_array_equal(first.covariance, again.covariance)
     assert first.random_readers_random_cases.p_value > 0
 
@@ -175,6 +185,8 @@ def test_clustered_delong_is_close_to_delong_when_every_cluster_has_one_case(fra
     ratings, truth = franken
     rows = ratings.reshape(-1, len(truth))
     plain = mrmc.metric_covariance(rows, truth, covariance="delong")
-    clustered = mrmc.metric_covariance(rows, truth, covariance="delong", clusters=np.arange(len(truth)))
+    clustered = mrmc.metric_covariance(
+        rows, truth, covariance="delong", clusters=np.arange(len(truth))
+    )
     # Obuchowski (1997) uses I/(I-1) over all clusters instead of m/(m-1) and n/(n-1).
     np.testing.assert_allclose(clustered, plain, rtol=0.03)

@@ -23,7 +23,12 @@ def test_youden_cutoff_lies_between_observed_scores(asah):
 
 @pytest.mark.parametrize(
     "successes, total, low, high",
-    [(81, 263, 0.2553, 0.3662), (15, 148, 0.0624, 0.1605), (0, 20, 0.0, 0.1611), (1, 29, 0.0061, 0.1718)],
+    [
+        (81, 263, 0.2553, 0.3662),
+        (15, 148, 0.0624, 0.1605),
+        (0, 20, 0.0, 0.1611),
+        (1, 29, 0.0061, 0.1718),
+    ],
 )
 def test_wilson_interval_matches_newcombe_1998_table_1(successes, total, low, high):
     got_low, got_high = op.wilson_interval(successes, total)
@@ -54,8 +59,12 @@ def test_score_equal_to_cutoff_is_called_positive():
 
 
 def test_bootstrap_of_youden_point_is_seeded_and_its_intervals_cover_the_apparent_point(asah):
-    first = op.bootstrap_youden_operating_point(asah.s100b, asah.poor_outcome, n_resamples=300, seed=7)
-    again = op.bootstrap_youden_operating_point(asah.s100b, asah.poor_outcome, n_resamples=300, seed=7)
+    first = op.bootstrap_youden_operating_point(
+        asah.s100b, asah.poor_outcome, n_resamples=300, seed=7
+    )
+    again = op.bootstrap_youden_operating_point(
+        asah.s100b, asah.poor_outcome, n_resamples=300, seed=7
+    )
     assert first == again
     assert first.sensitivity.estimate == pytest.approx(0.6341463414634146)
     assert first.cutoff.ci_low <= first.cutoff.estimate <= first.cutoff.ci_high
@@ -67,5 +76,7 @@ def test_bootstrap_with_clusters_resamples_whole_patients():
     truth = rng.integers(0, 2, 80)
     scores = truth + rng.normal(size=80)
     patients = np.repeat(np.arange(40), 2)
-    result = op.bootstrap_youden_operating_point(scores, truth, n_resamples=200, seed=1, clusters=patients)
+    result = op.bootstrap_youden_operating_point(
+        scores, truth, n_resamples=200, seed=1, clusters=patients
+    )
     assert result.sensitivity.ci_low < result.sensitivity.estimate <= result.sensitivity.ci_high

@@ -16,7 +16,9 @@ def _run(*args):
 def test_command_json_reproduces_rjafroc_franken_sample_size(reference_dir):
     # SsSampleSizeKGivenJ(dataset03, FOM = "Wilcoxon", effectSize = 0.05, J = 6, method = "OR"):
     # powerRRRC 0.8004469 at K = 121 (see test_sample_size).
-    payload = json.loads(_run(reference_dir / "franken.csv", "--effect", "0.05", "--readers", "4", "6", "--json"))
+    payload = json.loads(
+        _run(reference_dir / "franken.csv", "--effect", "0.05", "--readers", "4", "6", "--json")
+    )
     rrrc = payload["analyses"]["rrrc"]
     six = next(row for row in rrrc["cases_needed"] if row["readers"] == 6)
     assert six["cases"] == 121 and six["power"] == pytest.approx(0.8004469, abs=5e-8)
@@ -26,7 +28,17 @@ def test_command_json_reproduces_rjafroc_franken_sample_size(reference_dir):
 
 
 def test_command_text_prints_power_table_and_cases_per_reader_count(reference_dir):
-    report = _run(reference_dir / "vandyke.csv", "--effect", "0.05", "--readers", "3", "10", "--cases", "100", "200")
+    report = _run(
+        reference_dir / "vandyke.csv",
+        "--effect",
+        "0.05",
+        "--readers",
+        "3",
+        "10",
+        "--cases",
+        "100",
+        "200",
+    )
     assert "Random readers, random cases (RRRC): power" in report
     assert "Fixed readers, random cases (FRRC): power" in report
     assert "Random readers, fixed cases (RRFC): power" in report
@@ -37,12 +49,16 @@ def test_command_text_prints_power_table_and_cases_per_reader_count(reference_di
 def test_command_names_a_missing_column(tmp_path):
     path = tmp_path / "pilot.csv"
     path.write_text("reader,treatment,case,rating\n1,1,1,3\n")
-    with pytest.raises(CommandError, match=r"pilot.csv, column 'truth': required column is missing"):
+    with pytest.raises(
+        CommandError, match=r"pilot.csv, column 'truth': required column is missing"
+    ):
         _run(path, "--effect", "0.05")
 
 
 def test_command_refuses_a_single_treatment_pilot(reference_dir):
-    with pytest.raises(CommandError, match=r"compares two treatments .* only treatment 1 \(column 'treatment'\)"):
+    with pytest.raises(
+        CommandError, match=r"compares two treatments .* only treatment 1 \(column 'treatment'\)"
+    ):
         _run(reference_dir / "nico_cad_dataset09.csv", "--effect", "0.05")
 
 
@@ -51,11 +67,17 @@ def test_command_refuses_a_single_treatment_pilot(reference_dir):
     [
         (["--effect", "0"], "--effect must be a positive AUC difference"),
         (["--effect", "-0.05"], "--effect must be a positive AUC difference"),
-        (["--effect", "0.05", "--power", "1"], r"--power must lie strictly between 0 and 1 \(got 1.0\)"),
+        (
+            ["--effect", "0.05", "--power", "1"],
+            r"--power must lie strictly between 0 and 1 \(got 1.0\)",
+        ),
         (["--effect", "0.05", "--power", "0"], "--power must lie strictly between 0 and 1"),
         (["--effect", "0.05", "--alpha", "1.5"], "--alpha must lie strictly between 0 and 1"),
         (["--effect", "0.05", "--readers", "1", "5"], "at least 2 readers"),
-        (["--effect", "0.05", "--treatments", "1", "3"], "--treatments must name two different treatments"),
+        (
+            ["--effect", "0.05", "--treatments", "1", "3"],
+            "--treatments must name two different treatments",
+        ),
     ],
 )
 def test_command_refuses_bad_options_with_a_clear_message(reference_dir, args, message):
@@ -65,10 +87,14 @@ def test_command_refuses_bad_options_with_a_clear_message(reference_dir, args, m
 
 def test_command_needs_treatments_chosen_when_the_file_has_three(tmp_path, reference_dir):
     rows = (reference_dir / "franken.csv").read_text().splitlines()
-    extra = [line.replace(",1,", ",3,", 1) if line.split(",")[1] == "1" else None for line in rows[1:]]
+    extra = [
+        line.replace(",1,", ",3,", 1) if line.split(",")[1] == "1" else None for line in rows[1:]
+    ]
     path = tmp_path / "three.csv"
     path.write_text("\n".join(rows + [line for line in extra if line]) + "\n")
     with pytest.raises(CommandError, match="has treatments 1, 2, 3; choose two with --treatments"):
         _run(path, "--effect", "0.05")
-    payload = json.loads(_run(path, "--effect", "0.05", "--treatments", "2", "3", "--readers", "6", "--json"))
+    payload = json.loads(
+        _run(path, "--effect", "0.05", "--treatments", "2", "3", "--readers", "6", "--json")
+    )
     assert payload["pilot"]["treatments"] == ["2", "3"]

@@ -1,4 +1,5 @@
 """Numbers as the comparison page prints them (journal style)."""
+
 from evaluation.presentation import fmt, fmt_ci
 
 

@@ -65,7 +65,9 @@ def test_more_than_two_treatments_give_per_pair_comparisons(tmp_path):
 
 
 def test_model_vs_readers_sentence_names_readers_minus_model(reference_dir):
-    analysis = analyze_reader_study(load_reader_study(reference_dir / "nico_cad_dataset09.csv"), model_reader="1")
+    analysis = analyze_reader_study(
+        load_reader_study(reference_dir / "nico_cad_dataset09.csv"), model_reader="1"
+    )
     report = format_report(analysis)
     assert "Readers' mean AUC 0.85, model 0.82, difference (readers − model) 0.03" in report
     assert analysis.readers_analyzed == [str(r) for r in range(2, 11)]
@@ -84,11 +86,26 @@ def test_patient_level_analysis_is_on_by_default_when_a_patient_has_two_lesions(
     "text, message",
     [
         ("reader,case,truth\n1,1,0\n", "column 'rating': required column is missing"),
-        ("reader,case,truth,rating\n1,1,0,high\n", "row 2, column 'rating': rating 'high' is not a number"),
-        ("reader,case,truth,rating\n1,1,0,1\n1,2,2,3\n", "row 3, column 'truth': truth '2' is not 0"),
-        ("reader,case,truth,rating\n1,1,0,1\n1,2,1,3\n2,1,0,2\n", "unbalanced design: reader 2 has no rating for case 2"),
-        ("reader,case,truth,rating\n1,1,0,1\n1,1,0,3\n", "row 3, column 'case': reader 1 rated case 1 in treatment 1 twice"),
-        ("reader,case,truth,rating\n1,1,0,1\n2,1,1,3\n", "row 3, column 'truth': case 1 has truth 1 here but 0"),
+        (
+            "reader,case,truth,rating\n1,1,0,high\n",
+            "row 2, column 'rating': rating 'high' is not a number",
+        ),
+        (
+            "reader,case,truth,rating\n1,1,0,1\n1,2,2,3\n",
+            "row 3, column 'truth': truth '2' is not 0",
+        ),
+        (
+            "reader,case,truth,rating\n1,1,0,1\n1,2,1,3\n2,1,0,2\n",
+            "unbalanced design: reader 2 has no rating for case 2",
+        ),
+        (
+            "reader,case,truth,rating\n1,1,0,1\n1,1,0,3\n",
+            "row 3, column 'case': reader 1 rated case 1 in treatment 1 twice",
+        ),
+        (
+            "reader,case,truth,rating\n1,1,0,1\n2,1,1,3\n",
+            "row 3, column 'truth': case 1 has truth 1 here but 0",
+        ),
     ],
 )
 def test_bad_input_is_rejected_with_file_row_and_column(tmp_path, text, message):

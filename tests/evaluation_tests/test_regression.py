@@ -36,16 +36,31 @@ def test_logistic_regression_matches_stata_glm_on_spector(spector):
 def test_odds_ratio_and_its_interval_are_exponentiated_wald_limits(spector):
     gpa = logistic_regression(spector.GRADE, spector[["GPA", "TUCE", "PSI"]]).coefficient("GPA")
     assert gpa.odds_ratio == pytest.approx(np.exp(gpa.estimate))
-    assert gpa.odds_ratio_ci_low == pytest.approx(np.exp(gpa.estimate - 1.959963984540054 * gpa.standard_error))
+    assert gpa.odds_ratio_ci_low == pytest.approx(
+        np.exp(gpa.estimate - 1.959963984540054 * gpa.standard_error)
+    )
     assert gpa.odds_ratio_ci_low < gpa.odds_ratio < gpa.odds_ratio_ci_high
 
 
 def test_covariates_can_be_given_as_a_dict_of_named_vectors():
     rng = np.random.default_rng(0)
-    size, age, sex, score = rng.normal(10, 3, 200), rng.normal(60, 10, 200), rng.integers(0, 2, 200), rng.random(200)
+    size, age, sex, score = (
+        rng.normal(10, 3, 200),
+        rng.normal(60, 10, 200),
+        rng.integers(0, 2, 200),
+        rng.random(200),
+    )
     malignant = (rng.random(200) < 1 / (1 + np.exp(-(4 * score - 2)))).astype(int)
-    result = logistic_regression(malignant, {"model_score": score, "age": age, "sex": sex, "lesion_size": size})
-    assert [c.name for c in result.coefficients] == ["model_score", "age", "sex", "lesion_size", "const"]
+    result = logistic_regression(
+        malignant, {"model_score": score, "age": age, "sex": sex, "lesion_size": size}
+    )
+    assert [c.name for c in result.coefficients] == [
+        "model_score",
+        "age",
+        "sex",
+        "lesion_size",
+        "const",
+    ]
     assert result.coefficient("model_score").estimate > 0
 
 

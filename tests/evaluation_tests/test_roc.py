@@ -17,11 +17,13 @@ def test_auc_matches_proc_for_wfns_ndka_s100b(asah):
 
 def test_delong_covariance_matrix_matches_proc(asah):
     result = roc.delong_covariance(asah[["wfns", "ndka", "s100b"]].to_numpy().T, asah.poor_outcome)
-    expected = np.array([
-        [0.00146991470882363, -0.000532967856762438, 0.00119615567376754],
-        [-0.000532967856762438, 0.0031908105493913, -0.000756164938056579],
-        [0.00119615567376754, -0.000756164938056579, 0.00266868245717244],
-    ])
+    expected = np.array(
+        [
+            [0.00146991470882363, -0.000532967856762438, 0.00119615567376754],
+            [-0.000532967856762438, 0.0031908105493913, -0.000756164938056579],
+            [0.00119615567376754, -0.000756164938056579, 0.00266868245717244],
+        ]
+    )
     np.testing.assert_allclose(result.covariance, expected, atol=PROC_TOLERANCE)
 
 
@@ -68,7 +70,9 @@ def test_omnibus_test_of_two_scores_equals_squared_paired_z(asah):
 
 
 def test_omnibus_test_reports_holm_adjusted_pairwise_tests(asah):
-    omnibus = roc.delong_omnibus_test(asah[["wfns", "ndka", "s100b"]].to_numpy().T, asah.poor_outcome)
+    omnibus = roc.delong_omnibus_test(
+        asah[["wfns", "ndka", "s100b"]].to_numpy().T, asah.poor_outcome
+    )
     assert omnibus.df == 2
     holm = {(pair.first, pair.second): pair.holm_p_value for pair in omnibus.pairwise}
     assert holm[(0, 1)] == pytest.approx(3 * 0.00514557970691098)

@@ -33,7 +33,9 @@ def franken(reference_dir):
 
 
 def _power(pilot, readers, cases, effect, analysis="rrrc"):
-    return sample_size.power_given_readers_and_cases(pilot, readers, cases, effect, analysis=analysis).power
+    return sample_size.power_given_readers_and_cases(
+        pilot, readers, cases, effect, analysis=analysis
+    ).power
 
 
 # --- the published figures ----------------------------------------------------
@@ -70,9 +72,15 @@ def test_van_dyke_ten_readers_powers_match_rjafroc_for_each_analysis(van_dyke):
     #   K = 165)                         -> powerRRRC 0.80541995
     #   K = 131, analysisOption = "FRRC" -> powerFRRC 0.80091813
     #   K = 53,  analysisOption = "RRFC" -> powerRRFC 0.80496663   (8 digits each)
-    assert _power(van_dyke, 10, 165, VAN_DYKE_OBSERVED_EFFECT, "rrrc") == pytest.approx(0.80541995, abs=5e-9)
-    assert _power(van_dyke, 10, 131, VAN_DYKE_OBSERVED_EFFECT, "frrc") == pytest.approx(0.80091813, abs=5e-9)
-    assert _power(van_dyke, 10, 53, VAN_DYKE_OBSERVED_EFFECT, "rrfc") == pytest.approx(0.80496663, abs=5e-9)
+    assert _power(van_dyke, 10, 165, VAN_DYKE_OBSERVED_EFFECT, "rrrc") == pytest.approx(
+        0.80541995, abs=5e-9
+    )
+    assert _power(van_dyke, 10, 131, VAN_DYKE_OBSERVED_EFFECT, "frrc") == pytest.approx(
+        0.80091813, abs=5e-9
+    )
+    assert _power(van_dyke, 10, 53, VAN_DYKE_OBSERVED_EFFECT, "rrfc") == pytest.approx(
+        0.80496663, abs=5e-9
+    )
 
 
 def test_van_dyke_six_readers_111_cases_observed_effect_power_matches_rjafroc(van_dyke):
@@ -150,7 +158,9 @@ def test_plan_study_has_a_table_and_cases_needed_for_every_analysis(van_dyke):
     plan = sample_size.plan_study(van_dyke, 0.05, 0.8, readers=[5, 10], cases=[100, 200])
     payload = plan.as_dict()
     assert set(payload["analyses"]) == {"rrrc", "frrc", "rrfc"}
-    assert payload["analyses"]["rrrc"]["power"][1][0] == pytest.approx(_power(van_dyke, 10, 100, 0.05))
+    assert payload["analyses"]["rrrc"]["power"][1][0] == pytest.approx(
+        _power(van_dyke, 10, 100, 0.05)
+    )
     assert [row["readers"] for row in payload["analyses"]["frrc"]["cases_needed"]] == [5, 10]
 
 
@@ -158,10 +168,19 @@ def test_plan_study_has_a_table_and_cases_needed_for_every_analysis(van_dyke):
     ("call", "message"),
     [
         (lambda p: sample_size.plan_study(p, 0.0), "effect size must be a positive"),
-        (lambda p: sample_size.plan_study(p, 0.05, 1.0), "desired power must lie strictly between 0 and 1"),
+        (
+            lambda p: sample_size.plan_study(p, 0.05, 1.0),
+            "desired power must lie strictly between 0 and 1",
+        ),
         (lambda p: sample_size.plan_study(p, 0.05, 0.8, alpha=0), "alpha must lie strictly"),
-        (lambda p: sample_size.power_table(p, [1], [100], 0.05), "reader counts must be at least 2"),
-        (lambda p: sample_size.cases_for_power(p, 5, 0.05, analysis="xyz"), "'xyz' is not a valid Analysis"),
+        (
+            lambda p: sample_size.power_table(p, [1], [100], 0.05),
+            "reader counts must be at least 2",
+        ),
+        (
+            lambda p: sample_size.cases_for_power(p, 5, 0.05, analysis="xyz"),
+            "'xyz' is not a valid Analysis",
+        ),
     ],
 )
 def test_bad_planning_input_is_refused_with_a_message(van_dyke, call, message):
@@ -177,4 +196,6 @@ def test_a_single_treatment_pilot_is_refused(reference_dir):
 
 def test_a_pilot_without_case_variance_between_treatments_is_refused():
     with pytest.raises(ValueError, match="Var - Cov1 is not positive"):
-        sample_size.PilotComponents(5, 100, var=0.001, cov1=0.001, cov2=0.0, cov3=0.0, var_treatment_reader=0.0)
+        sample_size.PilotComponents(
+            5, 100, var=0.001, cov1=0.001, cov2=0.0, cov3=0.0, var_treatment_reader=0.0
+        )

@@ -1,4 +1,5 @@
 """A final-model Prediction with heat maps on a lesion's phases, placed as the worker places them (no TensorFlow)."""
+
 import numpy as np
 
 from inference import datasets
@@ -19,9 +20,15 @@ def make_heat_maps(lesion, phases=("CM",), version=None, values=None, active=Tru
     if version is None:
         # Each call is another experiment, so several can be active at once.
         version = ModelVersion.objects.create(
-            experiment_name=f"heat-{ModelVersion.objects.count() + 1}", experiment={}, variant="+".join(phases),
-            phases=list(phases), builder="small_cnn", version=1, artifact="models/heat.keras",
-            artifact_sha256="0" * 64, is_active=active,
+            experiment_name=f"heat-{ModelVersion.objects.count() + 1}",
+            experiment={},
+            variant="+".join(phases),
+            phases=list(phases),
+            builder="small_cnn",
+            version=1,
+            artifact="models/heat.keras",
+            artifact_sha256="0" * 64,
+            is_active=active,
         )
     prediction, _ = Prediction.objects.update_or_create(
         model_version=version, lesion=lesion, kind=PredictionKind.FINAL, defaults={"score": 0.75}
@@ -30,10 +37,20 @@ def make_heat_maps(lesion, phases=("CM",), version=None, values=None, active=Tru
     maps = []
     for phase in phases:
         instance, window = datasets.roi_patch_window(datasets.reference_roi(lesion, phase), SPEC)
-        maps.append(HeatMap.objects.create(
-            prediction=prediction, phase=phase, method="grad_cam", layer="max_pooling2d_1",
-            series_instance_uid=instance.series.series_instance_uid, sop_instance_uid=instance.sop_instance_uid,
-            window_row=window.row, window_column=window.column, window_rows=window.rows,
-            window_columns=window.columns, shape=[len(values), len(values[0])], values=values,
-        ))
+        maps.append(
+            HeatMap.objects.create(
+                prediction=prediction,
+                phase=phase,
+                method="grad_cam",
+                layer="max_pooling2d_1",
+                series_instance_uid=instance.series.series_instance_uid,
+                sop_instance_uid=instance.sop_instance_uid,
+                window_row=window.row,
+                window_column=window.column,
+                window_rows=window.rows,
+                window_columns=window.columns,
+                shape=[len(values), len(values[0])],
+                values=values,
+            )
+        )
     return version, maps

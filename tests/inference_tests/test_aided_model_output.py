@@ -1,4 +1,5 @@
 """The model a sequential reader study shows aided readers: frozen by the coordinator, served after the unaided lock."""
+
 import pytest
 
 from annotations.models import AuditEvent, ReaderCall, ReaderStudy
@@ -19,8 +20,15 @@ CALLS = "/api/v1/calls/"
 
 def _version(variant="CM", version=1, active=True):
     return ModelVersion.objects.create(
-        experiment_name="source-study", experiment={}, variant=variant, phases=[variant], builder="small_cnn",
-        version=version, artifact="", artifact_sha256="0" * 64, is_active=active,
+        experiment_name="source-study",
+        experiment={},
+        variant=variant,
+        phases=[variant],
+        builder="small_cnn",
+        version=version,
+        artifact="",
+        artifact_sha256="0" * 64,
+        is_active=active,
     )
 
 
@@ -29,9 +37,12 @@ def sequential(reader_study_a, lesion_a, coordinator):
     reader_study_a.design = ReaderStudy.Design.SEQUENTIAL
     reader_study_a.save(update_fields=["design"])
     version = _version()
-    Prediction.objects.create(model_version=version, lesion=lesion_a, kind=PredictionKind.FINAL, score=0.31)
-    Prediction.objects.create(model_version=version, lesion=lesion_a, kind=PredictionKind.OUT_OF_FOLD, fold=2,
-                              score=0.83)
+    Prediction.objects.create(
+        model_version=version, lesion=lesion_a, kind=PredictionKind.FINAL, score=0.31
+    )
+    Prediction.objects.create(
+        model_version=version, lesion=lesion_a, kind=PredictionKind.OUT_OF_FOLD, fold=2, score=0.83
+    )
     services.freeze_model_version(reader_study_a, version.pk, coordinator)
     return reader_study_a
 
@@ -41,7 +52,13 @@ def _url(rs, lesion):
 
 
 def _lock_unaided(client, rs, lesion):
-    body = {"reader_study": rs.pk, "lesion": lesion.pk, "malignant": False, "probability": 30, "lock": True}
+    body = {
+        "reader_study": rs.pk,
+        "lesion": lesion.pk,
+        "malignant": False,
+        "probability": 30,
+        "lock": True,
+    }
     assert client.post(CALLS, body, format="json").status_code == 201
 
 
@@ -57,17 +74,24 @@ SEQUENTIAL_MATRIX = {
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", list(SEQUENTIAL_MATRIX))
-def test_model_output_matrix_of_a_sequential_study(role, sequential, lesion_a, users, reader, api_client_for):
+def test_model_output_matrix_of_a_sequential_study(
+    role, sequential, lesion_a, users, reader, api_client_for
+):
     client = api_client_for(users[role])
     before, after = SEQUENTIAL_MATRIX[role]
-    assert client.get(_url(sequential, lesion_a)).status_code in (before if isinstance(before, tuple) else (before,))
+    assert client.get(_url(sequential, lesion_a)).status_code in (
+        before if isinstance(before, tuple) else (before,)
+    )
     _lock_unaided(api_client_for(reader), sequential, lesion_a)
-    assert client.get(_url(sequential, lesion_a)).status_code in (after if isinstance(after, tuple) else (after,))
+    assert client.get(_url(sequential, lesion_a)).status_code in (
+        after if isinstance(after, tuple) else (after,)
+    )
 
 
 @pytest.mark.django_db
-def test_the_aided_reader_sees_the_frozen_versions_held_out_score_named(sequential, lesion_a, reader,
-                                                                        api_client_for):
+def test_the_aided_reader_sees_the_frozen_versions_held_out_score_named(
+    sequential, lesion_a, reader, api_client_for
+):
     client = api_client_for(reader)
     refused = client.get(_url(sequential, lesion_a))
     assert refused.status_code == 403 and "unaided call" in refused.json()["detail"]
@@ -77,25 +101,33 @@ def test_the_aided_reader_sees_the_frozen_versions_held_out_score_named(sequenti
     assert answer["score_kind"] == "out_of_fold"
     assert answer["model_version"]["name"] == "source-study/CM v1"
     assert "pathology" not in answer
-    assert client.get(f"/api/v1/lesions/{lesion_a.pk}/pathology/").status_code == 403  # until the aided lock
+    assert (
+        client.get(f"/api/v1/lesions/{lesion_a.pk}/pathology/").status_code == 403
+    )  # until the aided lock
 
 
 @pytest.mark.django_db
-def test_a_retrain_does_not_change_what_aided_readers_see(sequential, lesion_a, reader, api_client_for):
+def test_a_retrain_does_not_change_what_aided_readers_see(
+    sequential, lesion_a, reader, api_client_for
+):
     ModelVersion.objects.filter(version=1).update(is_active=False)
     newer = _version(version=2, active=True)  # a retrain, activated
-    Prediction.objects.create(model_version=newer, lesion=lesion_a, kind=PredictionKind.OUT_OF_FOLD, fold=1,
-                              score=0.05)
+    Prediction.objects.create(
+        model_version=newer, lesion=lesion_a, kind=PredictionKind.OUT_OF_FOLD, fold=1, score=0.05
+    )
     client = api_client_for(reader)
     _lock_unaided(client, sequential, lesion_a)
     assert client.get(_url(sequential, lesion_a)).json()["model_version"]["version"] == 1
     frozen = client.get(f"/api/v1/reader-studies/{sequential.pk}/model/").json()
-    assert frozen["model_version"]["name"] == "source-study/CM v1" and frozen["design"] == "sequential"
+    assert (
+        frozen["model_version"]["name"] == "source-study/CM v1" and frozen["design"] == "sequential"
+    )
 
 
 @pytest.mark.django_db
-def test_freezing_a_model_is_audited_and_refused_once_aided_readers_saw_another(sequential, lesion_a, reader,
-                                                                                coordinator, api_client_for):
+def test_freezing_a_model_is_audited_and_refused_once_aided_readers_saw_another(
+    sequential, lesion_a, reader, coordinator, api_client_for
+):
     url = f"/api/v1/reader-studies/{sequential.pk}/model/"
     client = api_client_for(coordinator)
     other = _version(variant="EX")
@@ -103,15 +135,24 @@ def test_freezing_a_model_is_audited_and_refused_once_aided_readers_saw_another(
     assert bad.status_code == 400 and "model_version" in bad.json()
     missing = client.put(url, {"model_version": 424242}, format="json")
     assert missing.status_code == 400 and "model_version" in missing.json()
-    assert client.put(url, {"model_version": other.pk}, format="json").json()["model_version"]["id"] == other.pk
+    assert (
+        client.put(url, {"model_version": other.pk}, format="json").json()["model_version"]["id"]
+        == other.pk
+    )
     event = AuditEvent.objects.filter(object_type="readerstudy", action="update").first()
     assert event.changes["frozen_model"] == ["source-study/CM v1", "source-study/EX v1"]
     first = ModelVersion.objects.get(variant="CM")
     client.put(url, {"model_version": first.pk}, format="json")
     reader_client = api_client_for(reader)
     _lock_unaided(reader_client, sequential, lesion_a)
-    body = {"reader_study": sequential.pk, "lesion": lesion_a.pk, "malignant": True, "probability": 70,
-            "lock": True, "session": "aided"}
+    body = {
+        "reader_study": sequential.pk,
+        "lesion": lesion_a.pk,
+        "malignant": True,
+        "probability": 70,
+        "lock": True,
+        "session": "aided",
+    }
     assert reader_client.post(CALLS, body, format="json").status_code == 201
     refused = client.put(url, {"model_version": other.pk}, format="json")
     assert refused.status_code == 409 and "model_version" in refused.json()
@@ -120,7 +161,9 @@ def test_freezing_a_model_is_audited_and_refused_once_aided_readers_saw_another(
 
 
 @pytest.mark.django_db
-def test_no_frozen_model_or_no_score_is_a_clear_answer(reader_study_a, lesion_a, coordinator, api_client_for):
+def test_no_frozen_model_or_no_score_is_a_clear_answer(
+    reader_study_a, lesion_a, coordinator, api_client_for
+):
     client = api_client_for(coordinator)
     answer = client.get(_url(reader_study_a, lesion_a))
     assert answer.status_code == 409 and "frozen" in answer.json()["detail"]

@@ -1,4 +1,5 @@
 """Patches from the archive: lesion-centred, one channel per phase, cached by content."""
+
 from dataclasses import replace
 
 import numpy as np
@@ -12,7 +13,9 @@ from .conftest import build_archive
 
 pytestmark = pytest.mark.django_db
 
-SPEC = PatchSpec(field_of_view_mm=10.0, size_px=8, neighbours=1, window_level=100.0, window_width=400.0)
+SPEC = PatchSpec(
+    field_of_view_mm=10.0, size_px=8, neighbours=1, window_level=100.0, window_width=400.0
+)
 
 
 def test_training_lesions_need_pathology_and_an_roi_on_every_phase(settings, tmp_path):
@@ -30,12 +33,21 @@ def test_patches_stack_phases_and_show_the_lesion_at_the_centre(settings, tmp_pa
     kept, _ = datasets.lesions_with_phases(("CM", "NG"), require_pathology=True)
     data = datasets.build_lesion_patches(kept, ("CM", "NG"), SPEC)
     assert data.patches.shape == (len(lesions), 3, 8, 8, 2)
-    assert data.labels.tolist() == [0, 0, 1, 1]  # patient 0 benign, patient 1 malignant, two lesions each
+    assert data.labels.tolist() == [
+        0,
+        0,
+        1,
+        1,
+    ]  # patient 0 benign, patient 1 malignant, two lesions each
     malignant = data.patches[2]
-    assert malignant[:, 3:5, 3:5, :].mean() > malignant[:, 0, 0, :].mean()  # the bright disc is centred
+    assert (
+        malignant[:, 3:5, 3:5, :].mean() > malignant[:, 0, 0, :].mean()
+    )  # the bright disc is centred
 
 
-def test_a_retrain_reads_patches_from_the_cache_and_a_moved_roi_does_not(settings, tmp_path, monkeypatch):
+def test_a_retrain_reads_patches_from_the_cache_and_a_moved_roi_does_not(
+    settings, tmp_path, monkeypatch
+):
     settings.VAR_DIR = tmp_path
     (lesion,) = build_archive(3, phases=("CM",))[-1:]
     first = datasets.lesion_patches(lesion, ("CM",), SPEC)
@@ -59,13 +71,21 @@ def test_a_field_of_view_scaled_to_the_roi_follows_the_roi_size(settings, tmp_pa
     (lesion,) = build_archive(2, phases=("CM",))[-1:]
     roi = lesion.rois.get(phase="CM")
     assert datasets.roi_extent_mm(roi) == pytest.approx(2.0)
-    scaled = PatchSpec(size_px=8, neighbours=1, window_level=100.0, window_width=400.0, roi_scale=2.0)
+    scaled = PatchSpec(
+        size_px=8, neighbours=1, window_level=100.0, window_width=400.0, roi_scale=2.0
+    )
     # 2 x the ROI diameter (4 mm) = an 8 mm field, whatever field_of_view_mm says
-    np.testing.assert_array_equal(datasets.lesion_patches(lesion, ("CM",), scaled),
-                                  datasets.lesion_patches(lesion, ("CM",), replace(SPEC, field_of_view_mm=8.0)))
+    np.testing.assert_array_equal(
+        datasets.lesion_patches(lesion, ("CM",), scaled),
+        datasets.lesion_patches(lesion, ("CM",), replace(SPEC, field_of_view_mm=8.0)),
+    )
     centre = np.asarray(roi.centre)
-    roi.points = [list(centre + 2.0 * (np.asarray(p) - centre)) for p in roi.points]  # the same ROI, twice as large
+    roi.points = [
+        list(centre + 2.0 * (np.asarray(p) - centre)) for p in roi.points
+    ]  # the same ROI, twice as large
     roi.save()
     lesion.refresh_from_db()
-    np.testing.assert_array_equal(datasets.lesion_patches(lesion, ("CM",), scaled),
-                                  datasets.lesion_patches(lesion, ("CM",), replace(SPEC, field_of_view_mm=16.0)))
+    np.testing.assert_array_equal(
+        datasets.lesion_patches(lesion, ("CM",), scaled),
+        datasets.lesion_patches(lesion, ("CM",), replace(SPEC, field_of_view_mm=16.0)),
+    )

@@ -1,7 +1,14 @@
 """Experiments are data: JSON round trip, validation, the source study's six variants."""
+
 import pytest
 
-from inference.experiments import BUILDER_MIN_INPUT_SIZE, EXPERIMENTS, Experiment, ExperimentError, get_experiment
+from inference.experiments import (
+    BUILDER_MIN_INPUT_SIZE,
+    EXPERIMENTS,
+    Experiment,
+    ExperimentError,
+    get_experiment,
+)
 
 
 def test_source_study_has_the_six_variants():
@@ -19,7 +26,11 @@ def test_every_registered_experiment_round_trips_through_json(name):
 
 def test_overrides_replace_fields_and_nested_patch_values():
     experiment = get_experiment("source-study", {"epochs": 2, "patch": {"size_px": 16}})
-    assert experiment.epochs == 2 and experiment.patch.size_px == 16 and experiment.patch.neighbours == 2
+    assert (
+        experiment.epochs == 2
+        and experiment.patch.size_px == 16
+        and experiment.patch.neighbours == 2
+    )
 
 
 @pytest.mark.parametrize(
@@ -51,17 +62,36 @@ def test_builder_list_matches_the_registered_keras_builders():
 
 def test_the_radiomics_experiment_has_the_six_variants_and_its_settings_as_data():
     experiment = get_experiment("radiomics")
-    assert experiment.family == "radiomics" and experiment.variant_names == ["NC", "CM", "NG", "EX", "CM+NG", "ALL"]
-    assert experiment.model_builder == "radiomics-logistic" and get_experiment("source-study").model_builder == "small_cnn"
+    assert experiment.family == "radiomics" and experiment.variant_names == [
+        "NC",
+        "CM",
+        "NG",
+        "EX",
+        "CM+NG",
+        "ALL",
+    ]
+    assert (
+        experiment.model_builder == "radiomics-logistic"
+        and get_experiment("source-study").model_builder == "small_cnn"
+    )
     data = experiment.as_dict()
-    assert data["radiomics"]["spacing_mm"] == 1.0 and data["radiomics"]["discretisation"] == "fixed_bin_size"
+    assert (
+        data["radiomics"]["spacing_mm"] == 1.0
+        and data["radiomics"]["discretisation"] == "fixed_bin_size"
+    )
     assert data["classifier"]["kind"] == "logistic"
 
 
 def test_radiomics_and_classifier_overrides_merge_into_the_experiment():
-    experiment = get_experiment("radiomics", {"radiomics": {"bin_width_hu": 10}, "classifier": {"kind": "gradient_boosting"}})
+    experiment = get_experiment(
+        "radiomics",
+        {"radiomics": {"bin_width_hu": 10}, "classifier": {"kind": "gradient_boosting"}},
+    )
     assert experiment.radiomics.bin_width_hu == 10 and experiment.radiomics.spacing_mm == 1.0
-    assert experiment.classifier.kind == "gradient_boosting" and experiment.model_builder == "radiomics-gradient-boosting"
+    assert (
+        experiment.classifier.kind == "gradient_boosting"
+        and experiment.model_builder == "radiomics-gradient-boosting"
+    )
     assert Experiment.from_dict(experiment.as_dict()) == experiment
 
 
@@ -75,9 +105,18 @@ def test_an_experiment_stored_before_the_families_reads_as_a_cnn():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"radiomics": {"bin_widht": 10}}, r"unknown radiomics option\(s\) \['bin_widht'\]; the options are"),
-        ({"radiomics": {"families": ["wavelet"]}}, r"radiomics.families: unknown family \['wavelet'\]"),
-        ({"radiomics": {"interpolation": "lanczos"}}, "radiomics.interpolation 'lanczos' is unknown"),
+        (
+            {"radiomics": {"bin_widht": 10}},
+            r"unknown radiomics option\(s\) \['bin_widht'\]; the options are",
+        ),
+        (
+            {"radiomics": {"families": ["wavelet"]}},
+            r"radiomics.families: unknown family \['wavelet'\]",
+        ),
+        (
+            {"radiomics": {"interpolation": "lanczos"}},
+            "radiomics.interpolation 'lanczos' is unknown",
+        ),
         ({"radiomics": {"intensity_range_hu": [100, -100]}}, "radiomics.intensity_range_hu"),
         ({"classifier": {"kind": "svm"}}, "classifier.kind 'svm' is unknown"),
         ({"classifier": {"max_features": 0}}, "classifier.max_features"),
@@ -93,7 +132,8 @@ def test_invalid_radiomics_experiments_are_refused_naming_the_field(overrides, m
 def test_set_texts_parse_as_json_values_with_dotted_keys_nesting_and_a_text_without_equals_is_refused():
     from inference.experiments import parse_overrides
 
-    assert parse_overrides(["epochs=40", "patch.size_px=64", "patch.neighbours=3", "builder=roi_cnn"]) == {
-        "epochs": 40, "patch": {"size_px": 64, "neighbours": 3}, "builder": "roi_cnn"}
+    assert parse_overrides(
+        ["epochs=40", "patch.size_px=64", "patch.neighbours=3", "builder=roi_cnn"]
+    ) == {"epochs": 40, "patch": {"size_px": 64, "neighbours": 3}, "builder": "roi_cnn"}
     with pytest.raises(ExperimentError, match="key=value, got 'epochs'"):
         parse_overrides(["epochs"])

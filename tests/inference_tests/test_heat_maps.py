@@ -1,4 +1,5 @@
 """Heat maps: placement on the image, Grad-CAM / occlusion, storage when a lesion is scored, API, DICOM export."""
+
 import io
 
 import highdicom as hd
@@ -7,7 +8,13 @@ import pydicom
 import pytest
 
 from inference import datasets
-from inference.heatmaps import PatchWindow, bound_map, normalise_map, occlusion_sensitivity, patch_window
+from inference.heatmaps import (
+    PatchWindow,
+    bound_map,
+    normalise_map,
+    occlusion_sensitivity,
+    patch_window,
+)
 from inference.models import HeatMap, ModelVersion, Prediction
 from inference.patches import sampling_grid
 
@@ -16,6 +23,7 @@ from .heat_map_factory import SPEC, gradient_values, make_heat_maps
 
 
 # --- pure functions ------------------------------------------------------------------------
+
 
 def test_the_patch_window_is_the_area_the_sampling_grid_covers():
     grid = sampling_grid((40.3, 21.7), (0.7, 0.5), field_of_view_mm=20.0, size_px=10)
@@ -45,11 +53,14 @@ def test_occlusion_finds_the_region_and_phase_that_raise_the_score():
 
     first = occlusion_sensitivity(predict, patches, channel=0, grid=4)
     second = occlusion_sensitivity(predict, patches, channel=1, grid=4)
-    assert np.unravel_index(np.argmax(first), first.shape) == (1, 2) and first[1, 2] == pytest.approx(1.0)
+    assert np.unravel_index(np.argmax(first), first.shape) == (1, 2) and first[
+        1, 2
+    ] == pytest.approx(1.0)
     assert np.count_nonzero(first) == 1 and not second.any()
 
 
 # --- Grad-CAM and storage when the worker scores (in process) ---------------------------------
+
 
 def _tiny_model_version(phases, builder="small_cnn"):
     import keras
@@ -65,16 +76,28 @@ def _tiny_model_version(phases, builder="small_cnn"):
         lambda path: training.save_model(model, path), "tiny", "+".join(phases), "t", ".keras"
     )
     return ModelVersion.objects.create(
-        experiment_name="tiny", variant="+".join(phases), phases=list(phases), builder=builder, version=1,
-        experiment={"name": "tiny", "variants": [{"name": "+".join(phases), "phases": list(phases)}], "builder": builder,
-                    "builder_options": {"filters": [4, 8], "dense_units": 8},
-                    "patch": {"field_of_view_mm": 10.0, "size_px": size, "neighbours": 1}},
-        artifact=stored, artifact_sha256=sha256, is_active=True,
+        experiment_name="tiny",
+        variant="+".join(phases),
+        phases=list(phases),
+        builder=builder,
+        version=1,
+        experiment={
+            "name": "tiny",
+            "variants": [{"name": "+".join(phases), "phases": list(phases)}],
+            "builder": builder,
+            "builder_options": {"filters": [4, 8], "dense_units": 8},
+            "patch": {"field_of_view_mm": 10.0, "size_px": size, "neighbours": 1},
+        },
+        artifact=stored,
+        artifact_sha256=sha256,
+        is_active=True,
     )
 
 
 @pytest.mark.django_db
-def test_scoring_a_lesion_stores_a_grad_cam_heat_map_per_phase_placed_on_the_roi_slice(settings, tmp_path):
+def test_scoring_a_lesion_stores_a_grad_cam_heat_map_per_phase_placed_on_the_roi_slice(
+    settings, tmp_path
+):
     settings.VAR_DIR = tmp_path
     settings.MEDIA_ROOT = tmp_path / "media"
     lesion = build_archive(1, phases=("CM", "NG"))[0]
@@ -90,7 +113,9 @@ def test_scoring_a_lesion_stores_a_grad_cam_heat_map_per_phase_placed_on_the_roi
         assert heat_map.method == "grad_cam" and heat_map.layer.startswith("max_pooling2d")
         assert heat_map.sop_instance_uid == roi.sop_instance_uid
         assert heat_map.series_instance_uid == roi.series.series_instance_uid
-        assert heat_map.shape == [2, 2] and len(heat_map.values) == 2  # 8 px patch, two 2x2 poolings
+        assert (
+            heat_map.shape == [2, 2] and len(heat_map.values) == 2
+        )  # 8 px patch, two 2x2 poolings
         assert all(0.0 <= v <= 1.0 for row in heat_map.values for v in row)
         # A 10 mm field of view at 0.7 mm pixels, centred on the 16 x 16 image's centre.
         assert heat_map.window_rows == pytest.approx(10.0 / 0.7)
@@ -110,16 +135,22 @@ def test_models_without_a_top_level_convolutional_block_get_occlusion_maps_per_p
     keras.utils.set_random_seed(0)
     inner = build_model("small_cnn", (8, 8, 2), filters=(4,), dense_units=4)
     inputs = keras.Input((8, 8, 2))
-    nested = keras.Model(inputs, inner(inputs))  # convolutions inside a nested model, as inception_v3's backbone
+    nested = keras.Model(
+        inputs, inner(inputs)
+    )  # convolutions inside a nested model, as inception_v3's backbone
     assert last_convolutional_block(nested) is None
     assert last_convolutional_block(inner).name.startswith("max_pooling2d")
     patches = np.random.default_rng(0).random((3, 8, 8, 2)).astype(np.float32)
     maps = lesion_heat_maps(nested, patches, ["CM", "NG"], max_side=64, occlusion_grid=4)
-    assert [(m.phase, m.method, m.values.shape) for m in maps] == [("CM", "occlusion", (4, 4)), ("NG", "occlusion", (4, 4))]
+    assert [(m.phase, m.method, m.values.shape) for m in maps] == [
+        ("CM", "occlusion", (4, 4)),
+        ("NG", "occlusion", (4, 4)),
+    ]
     assert all(0.0 <= m.values.min() and m.values.max() <= 1.0 for m in maps)
 
 
 # --- API --------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def lesion(settings, tmp_path):
@@ -129,18 +160,31 @@ def lesion(settings, tmp_path):
 
 
 @pytest.mark.django_db
-def test_a_coordinator_gets_each_phase_map_with_its_geometry_method_and_model(lesion, coordinator, api_client_for):
+def test_a_coordinator_gets_each_phase_map_with_its_geometry_method_and_model(
+    lesion, coordinator, api_client_for
+):
     version, _ = make_heat_maps(lesion, ("CM", "NG"))
     inactive, _ = make_heat_maps(lesion, ("CM",), active=False)
     body = api_client_for(coordinator).get(f"/api/v1/lesions/{lesion.pk}/heat-maps/").json()
-    assert [(m["phase"], m["model_version"]) for m in body["heat_maps"]] == [("CM", version.pk), ("NG", version.pk)]
+    assert [(m["phase"], m["model_version"]) for m in body["heat_maps"]] == [
+        ("CM", version.pk),
+        ("NG", version.pk),
+    ]
     first = body["heat_maps"][0]
     roi = datasets.reference_roi(lesion, "CM")
     assert first["sop_instance_uid"] == roi.sop_instance_uid and first["method"] == "grad_cam"
-    assert first["values"] == gradient_values() and first["shape"] == [4, 4] and first["model"] == str(version)
-    assert first["window"]["rows"] == pytest.approx(SPEC.field_of_view_mm / roi.series.instances.first().pixel_spacing[0])
+    assert (
+        first["values"] == gradient_values()
+        and first["shape"] == [4, 4]
+        and first["model"] == str(version)
+    )
+    assert first["window"]["rows"] == pytest.approx(
+        SPEC.field_of_view_mm / roi.series.instances.first().pixel_spacing[0]
+    )
     assert body["truncated"] is False
-    chosen = api_client_for(coordinator).get(f"/api/v1/lesions/{lesion.pk}/heat-maps/", {"model_version": inactive.pk})
+    chosen = api_client_for(coordinator).get(
+        f"/api/v1/lesions/{lesion.pk}/heat-maps/", {"model_version": inactive.pk}
+    )
     assert [m["model_version"] for m in chosen.json()["heat_maps"]] == [inactive.pk]
 
 
@@ -159,7 +203,9 @@ def test_bad_heat_map_requests_get_a_400_naming_the_field(lesion, coordinator, a
 
 
 @pytest.mark.django_db
-def test_a_reader_is_refused_heat_maps_even_of_a_lesion_they_read(lesion, reader, coordinator, api_client_for):
+def test_a_reader_is_refused_heat_maps_even_of_a_lesion_they_read(
+    lesion, reader, coordinator, api_client_for
+):
     from annotations.models import ReaderStudy
 
     make_heat_maps(lesion, ("CM",))
@@ -174,25 +220,35 @@ def test_a_reader_is_refused_heat_maps_even_of_a_lesion_they_read(lesion, reader
 
 
 @pytest.mark.django_db
-def test_the_dicom_export_is_a_parametric_map_of_the_values_on_the_referenced_image(lesion, coordinator, api_client_for):
+def test_the_dicom_export_is_a_parametric_map_of_the_values_on_the_referenced_image(
+    lesion, coordinator, api_client_for
+):
     version, (heat_map,) = make_heat_maps(lesion, ("CM",))
     response = api_client_for(coordinator).get(f"/api/v1/lesions/{lesion.pk}/heat-maps/CM.dcm")
     assert response.status_code == 200 and response["Content-Type"] == "application/dicom"
     ds = pydicom.dcmread(io.BytesIO(response.content))
     assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.30"  # Parametric Map Storage
-    source = datasets.reference_roi(lesion, "CM").series.instances.get(sop_instance_uid=heat_map.sop_instance_uid)
-    derivation = ds.PerFrameFunctionalGroupsSequence[0].DerivationImageSequence[0].SourceImageSequence[0]
+    source = datasets.reference_roi(lesion, "CM").series.instances.get(
+        sop_instance_uid=heat_map.sop_instance_uid
+    )
+    derivation = (
+        ds.PerFrameFunctionalGroupsSequence[0].DerivationImageSequence[0].SourceImageSequence[0]
+    )
     assert derivation.ReferencedSOPInstanceUID == heat_map.sop_instance_uid
     assert ds.ReferencedSeriesSequence[0].SeriesInstanceUID == heat_map.series_instance_uid
     assert ds.FrameOfReferenceUID == pydicom.dcmread(source.file.open("rb")).FrameOfReferenceUID
     parametric_map = hd.pm.ParametricMap.from_dataset(ds)
     pixels = ds.pixel_array
     assert pixels.dtype == np.float32 and pixels.shape == (source.rows, source.columns)
-    window = PatchWindow(heat_map.window_row, heat_map.window_column, heat_map.window_rows, heat_map.window_columns)
+    window = PatchWindow(
+        heat_map.window_row, heat_map.window_column, heat_map.window_rows, heat_map.window_columns
+    )
     # Outside the patch: 0; inside: the map's values, rising from the window's top-left to its bottom-right.
     assert window.row > 1 and window.column > 1 and pixels[0, 0] == 0.0 and pixels[-1, -1] == 0.0
     top_left = pixels[int(window.row + 1), int(window.column + 1)]
-    bottom_right = pixels[int(window.row + window.rows - 1), int(window.column + window.columns - 1)]
+    bottom_right = pixels[
+        int(window.row + window.rows - 1), int(window.column + window.columns - 1)
+    ]
     assert top_left == pytest.approx(0.0, abs=0.05) and bottom_right == pytest.approx(1.0, abs=0.05)
     assert 0.0 <= pixels.min() and pixels.max() <= 1.0
     groups = ds.SharedFunctionalGroupsSequence[0]

@@ -1,5 +1,6 @@
 """Heat maps for readers in the aided session: exactly when they may see the model's output, and only the
 frozen model version's maps (``inference.access.may_see_heat_maps``)."""
+
 import io
 
 import pydicom
@@ -31,7 +32,9 @@ def _reader_study(lesion, reader, coordinator, design=ReaderStudy.Design.SEQUENT
 def aided(lesion, reader, coordinator):
     """A sequential reader study showing an inactive v1 (frozen) while another, active model has maps too."""
     frozen, _ = make_heat_maps(lesion, ("CM", "NG"), active=False)
-    other, _ = make_heat_maps(lesion, ("CM",), values=[[1.0, 0.0], [0.0, 0.0]])  # active, not frozen
+    other, _ = make_heat_maps(
+        lesion, ("CM",), values=[[1.0, 0.0], [0.0, 0.0]]
+    )  # active, not frozen
     reader_study = _reader_study(lesion, reader, coordinator)
     services.freeze_model_version(reader_study, frozen.pk, coordinator)
     return reader_study, frozen, other
@@ -44,16 +47,26 @@ def _maps(client, lesion, reader_study=None, **params):
 
 
 def _dicom(client, lesion, reader_study, phase="CM"):
-    return client.get(f"/api/v1/lesions/{lesion.pk}/heat-maps/{phase}.dcm", {"reader_study": reader_study.pk})
+    return client.get(
+        f"/api/v1/lesions/{lesion.pk}/heat-maps/{phase}.dcm", {"reader_study": reader_study.pk}
+    )
 
 
 def _lock_unaided(client, reader_study, lesion):
-    body = {"reader_study": reader_study.pk, "lesion": lesion.pk, "malignant": False, "probability": 30, "lock": True}
+    body = {
+        "reader_study": reader_study.pk,
+        "lesion": lesion.pk,
+        "malignant": False,
+        "probability": 30,
+        "lock": True,
+    }
     assert client.post(CALLS, body, format="json").status_code == 201
 
 
 @pytest.mark.django_db
-def test_a_reader_gets_the_frozen_versions_maps_only_after_the_unaided_lock(aided, lesion, reader, api_client_for):
+def test_a_reader_gets_the_frozen_versions_maps_only_after_the_unaided_lock(
+    aided, lesion, reader, api_client_for
+):
     reader_study, frozen, _ = aided
     client = api_client_for(reader)
     refused = _maps(client, lesion, reader_study)
@@ -61,9 +74,17 @@ def test_a_reader_gets_the_frozen_versions_maps_only_after_the_unaided_lock(aide
     assert _dicom(client, lesion, reader_study).status_code == 403
     _lock_unaided(client, reader_study, lesion)
     body = _maps(client, lesion, reader_study).json()
-    assert [(m["phase"], m["model_version"]) for m in body["heat_maps"]] == [("CM", frozen.pk), ("NG", frozen.pk)]
-    assert body["reader_study"] == reader_study.pk and body["heat_maps"][0]["values"] == gradient_values()
-    assert body["heat_maps"][0]["dicom"].endswith(f"?model_version={frozen.pk}&reader_study={reader_study.pk}")
+    assert [(m["phase"], m["model_version"]) for m in body["heat_maps"]] == [
+        ("CM", frozen.pk),
+        ("NG", frozen.pk),
+    ]
+    assert (
+        body["reader_study"] == reader_study.pk
+        and body["heat_maps"][0]["values"] == gradient_values()
+    )
+    assert body["heat_maps"][0]["dicom"].endswith(
+        f"?model_version={frozen.pk}&reader_study={reader_study.pk}"
+    )
     # Without the reader study (the unaided session's view), still refused.
     assert _maps(client, lesion).status_code == 403
     assert client.get(f"/api/v1/lesions/{lesion.pk}/heat-maps/CM.dcm").status_code == 403
@@ -83,7 +104,9 @@ def test_a_reader_never_gets_another_versions_maps(aided, lesion, reader, api_cl
 
 
 @pytest.mark.django_db
-def test_the_aided_reader_exports_the_frozen_versions_map_as_dicom_audited(aided, lesion, reader, api_client_for):
+def test_the_aided_reader_exports_the_frozen_versions_map_as_dicom_audited(
+    aided, lesion, reader, api_client_for
+):
     reader_study, frozen, _ = aided
     client = api_client_for(reader)
     _lock_unaided(client, reader_study, lesion)
@@ -91,15 +114,25 @@ def test_the_aided_reader_exports_the_frozen_versions_map_as_dicom_audited(aided
     response = _dicom(client, lesion, reader_study)
     assert response.status_code == 200 and response["Content-Type"] == "application/dicom"
     ds = pydicom.dcmread(io.BytesIO(response.content))
-    assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.30" and f"model{frozen.pk}" in response["Content-Disposition"]
+    assert (
+        ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.30"
+        and f"model{frozen.pk}" in response["Content-Disposition"]
+    )
     event = AuditEvent.objects.filter(action="export", user=reader).get()
-    assert event.changes["model_version"] == frozen.pk and event.changes["reader_study"] == reader_study.pk
+    assert (
+        event.changes["model_version"] == frozen.pk
+        and event.changes["reader_study"] == reader_study.pk
+    )
 
 
 @pytest.mark.django_db
-def test_an_unaided_only_study_never_shows_a_reader_heat_maps(lesion, reader, coordinator, api_client_for):
+def test_an_unaided_only_study_never_shows_a_reader_heat_maps(
+    lesion, reader, coordinator, api_client_for
+):
     version, _ = make_heat_maps(lesion, ("CM",))
-    reader_study = _reader_study(lesion, reader, coordinator, design=ReaderStudy.Design.UNAIDED, name="Unaided")
+    reader_study = _reader_study(
+        lesion, reader, coordinator, design=ReaderStudy.Design.UNAIDED, name="Unaided"
+    )
     services.freeze_model_version(reader_study, version.pk, coordinator)
     client = api_client_for(reader)
     _lock_unaided(client, reader_study, lesion)
@@ -108,8 +141,9 @@ def test_an_unaided_only_study_never_shows_a_reader_heat_maps(lesion, reader, co
 
 
 @pytest.mark.django_db
-def test_another_reader_is_refused_the_maps_of_a_study_they_do_not_read(aided, lesion, reader, other_reader,
-                                                                         coordinator, api_client_for):
+def test_another_reader_is_refused_the_maps_of_a_study_they_do_not_read(
+    aided, lesion, reader, other_reader, coordinator, api_client_for
+):
     reader_study, _, _ = aided
     _lock_unaided(api_client_for(reader), reader_study, lesion)
     # A reader of another study that shows the same case: the lesion is visible, this reader study is not.
@@ -121,16 +155,23 @@ def test_another_reader_is_refused_the_maps_of_a_study_they_do_not_read(aided, l
 
 
 @pytest.mark.django_db
-def test_bad_or_foreign_reader_study_and_no_frozen_model_are_clear_answers(lesion, reader, coordinator,
-                                                                          api_client_for):
+def test_bad_or_foreign_reader_study_and_no_frozen_model_are_clear_answers(
+    lesion, reader, coordinator, api_client_for
+):
     make_heat_maps(lesion, ("CM",))
     client = api_client_for(coordinator)
     response = client.get(f"/api/v1/lesions/{lesion.pk}/heat-maps/", {"reader_study": "x1"})
     assert response.status_code == 400 and "reader_study" in response.json()
-    assert client.get(f"/api/v1/lesions/{lesion.pk}/heat-maps/", {"reader_study": 424242}).status_code == 404
+    assert (
+        client.get(f"/api/v1/lesions/{lesion.pk}/heat-maps/", {"reader_study": 424242}).status_code
+        == 404
+    )
     elsewhere = ReaderStudy.objects.create(name="Elsewhere", seed=1, created_by=coordinator)
     response = _maps(client, lesion, elsewhere)
-    assert response.status_code == 404 and "not a lesion of this reader study" in response.json()["detail"]
+    assert (
+        response.status_code == 404
+        and "not a lesion of this reader study" in response.json()["detail"]
+    )
     unfrozen = _reader_study(lesion, reader, coordinator, name="Unfrozen")
     response = _maps(client, lesion, unfrozen)
     assert response.status_code == 409 and "frozen" in response.json()["detail"]

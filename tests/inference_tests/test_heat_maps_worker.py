@@ -1,4 +1,5 @@
 """A real Celery worker scores a lesion with a tiny CNN and stores its heat map (Grad-CAM), readable through the API."""
+
 import time
 
 import pytest
@@ -19,7 +20,9 @@ def worker(django_db_setup, django_db_blocker, tmp_path_factory):
         yield started
 
 
-def test_the_worker_stores_a_heat_map_per_phase_when_it_scores_a_lesion(worker, settings, coordinator, api_client_for):
+def test_the_worker_stores_a_heat_map_per_phase_when_it_scores_a_lesion(
+    worker, settings, coordinator, api_client_for
+):
     settings.MEDIA_ROOT = worker.media
     lesion = build_archive(1, phases=("CM", "NG"))[0]
     version = _tiny_model_version(("CM", "NG"))
@@ -31,14 +34,20 @@ def test_the_worker_stores_a_heat_map_per_phase_when_it_scores_a_lesion(worker, 
         time.sleep(0.3)
     body = api_client_for(coordinator).get(f"/api/v1/lesions/{lesion.pk}/heat-maps/").json()
     assert [(m["phase"], m["method"], m["model_version"]) for m in body["heat_maps"]] == [
-        ("CM", "grad_cam", version.pk), ("NG", "grad_cam", version.pk)
+        ("CM", "grad_cam", version.pk),
+        ("NG", "grad_cam", version.pk),
     ]
     for heat_map in body["heat_maps"]:
-        assert heat_map["sop_instance_uid"] == datasets.reference_roi(lesion, heat_map["phase"]).sop_instance_uid
+        assert (
+            heat_map["sop_instance_uid"]
+            == datasets.reference_roi(lesion, heat_map["phase"]).sop_instance_uid
+        )
         assert heat_map["shape"] == [2, 2] and heat_map["score"] is not None
 
 
-def test_a_first_trained_model_gets_heat_maps_for_the_lesions_it_trained_on(worker, settings, admin_user, tmp_path):
+def test_a_first_trained_model_gets_heat_maps_for_the_lesions_it_trained_on(
+    worker, settings, admin_user, tmp_path
+):
     from inference.models import ModelVersion, PredictionKind, RunState
 
     from .test_worker import _experiment_file, _wait
@@ -56,4 +65,6 @@ def test_a_first_trained_model_gets_heat_maps_for_the_lesions_it_trained_on(work
         time.sleep(0.3)
     maps = HeatMap.objects.filter(prediction__model_version=version)
     assert {m.prediction.lesion_id for m in maps} == {lesion.pk for lesion in lesions}
-    assert {(m.phase, m.method, m.prediction.kind) for m in maps} == {("CM", "grad_cam", PredictionKind.FINAL)}
+    assert {(m.phase, m.method, m.prediction.kind) for m in maps} == {
+        ("CM", "grad_cam", PredictionKind.FINAL)
+    }

@@ -1,4 +1,5 @@
 """benchmarks/learning_curve.py: training draws take whole patients and never the test cohort (tiny cohorts)."""
+
 import math
 
 import numpy as np
@@ -23,7 +24,9 @@ RADIOMICS = get_experiment("radiomics")
 
 def tiny_cohort(seed):
     # 128 px (3 mm pixels): the smallest matrix on which every reference ROI still holds pixels for radiomics.
-    return cohort_inputs(lesion_crops(CohortSpec(patients=5, seed=seed, size=128, slices=16)), "CM", CNN, RADIOMICS)
+    return cohort_inputs(
+        lesion_crops(CohortSpec(patients=5, seed=seed, size=128, slices=16)), "CM", CNN, RADIOMICS
+    )
 
 
 def test_pool_seeds_skip_the_test_cohort_seed():
@@ -44,27 +47,43 @@ def test_learning_curve_draws_whole_patients_and_never_trains_on_the_test_cohort
             chosen = draw_by_patient(pool.patient_key, n, rng)
             drawn_patients = set(pool.patient_key[chosen])
             every_lesion_of_them = np.flatnonzero(np.isin(pool.patient_key, list(drawn_patients)))
-            assert sorted(chosen) == sorted(every_lesion_of_them)  # no patient split between drawn and not drawn
+            assert sorted(chosen) == sorted(
+                every_lesion_of_them
+            )  # no patient split between drawn and not drawn
             assert n <= len(chosen) <= n + 1
     with pytest.raises(ValueError):
         draw_by_patient(pool.patient_key, len(pool) + 1, rng)
 
-    rows = learning_curve(pool, test, sizes=[len(pool)], repeats=1, phase="CM", cnn=CNN,
-                          radiomics_experiment=RADIOMICS, log=lambda text: None)
+    rows = learning_curve(
+        pool,
+        test,
+        sizes=[len(pool)],
+        repeats=1,
+        phase="CM",
+        cnn=CNN,
+        radiomics_experiment=RADIOMICS,
+        log=lambda text: None,
+    )
     assert len(rows) == 1 and rows[0]["lesions"] == len(pool)
     assert 1001 not in rows[0]["seeds"]
     assert all(math.isnan(rows[0][f]) or 0.0 <= rows[0][f] <= 1.0 for f in FAMILIES)
     with pytest.raises(ValueError, match="test cohort"):
-        learning_curve(pool, pool, sizes=[3], repeats=1, phase="CM", cnn=CNN, radiomics_experiment=RADIOMICS)
+        learning_curve(
+            pool, pool, sizes=[3], repeats=1, phase="CM", cnn=CNN, radiomics_experiment=RADIOMICS
+        )
 
 
 def test_radiomics_features_of_crops_equal_those_of_the_whole_slice(tmp_path):
     whole = cohort_features(7, 2, 128, RADIOMICS.radiomics, tmp_path)
-    cropped = crops_features(lesion_crops(CohortSpec(patients=2, seed=7, size=128)), ("CM", "EX"), RADIOMICS.radiomics)
+    cropped = crops_features(
+        lesion_crops(CohortSpec(patients=2, seed=7, size=128)), ("CM", "EX"), RADIOMICS.radiomics
+    )
 
     assert len(cropped["lesions"]) == len(whole["lesions"])
     for a, b in zip(whole["lesions"], cropped["lesions"]):
         assert (a["patient"], a["malignant"]) == (b["patient"], b["malignant"])
         for phase in ("CM", "EX"):
             assert a["features"][phase].keys() == b["features"][phase].keys()
-            np.testing.assert_array_equal(list(a["features"][phase].values()), list(b["features"][phase].values()))
+            np.testing.assert_array_equal(
+                list(a["features"][phase].values()), list(b["features"][phase].values())
+            )

@@ -1,4 +1,5 @@
 """Patch extraction as pure functions over arrays."""
+
 import numpy as np
 import pytest
 
@@ -22,8 +23,13 @@ def test_window_hu_maps_the_window_to_zero_one_and_clips():
 
 
 def test_patient_to_pixel_uses_row_then_column_spacing():
-    row, column = patient_to_pixel([-150.0, -140.0, 0.0], [-160.0, -160.0, 0.0], [1, 0, 0, 0, 1, 0], [0.5, 2.0])
-    assert (row, column) == (40.0, 5.0)  # y offset 20 mm / 0.5 mm rows; x offset 10 mm / 2 mm columns
+    row, column = patient_to_pixel(
+        [-150.0, -140.0, 0.0], [-160.0, -160.0, 0.0], [1, 0, 0, 0, 1, 0], [0.5, 2.0]
+    )
+    assert (row, column) == (
+        40.0,
+        5.0,
+    )  # y offset 20 mm / 0.5 mm rows; x offset 10 mm / 2 mm columns
 
 
 def test_resampled_patch_covers_the_same_millimetres_whatever_the_pixel_spacing():
@@ -42,7 +48,9 @@ def test_resampled_patch_covers_the_same_millimetres_whatever_the_pixel_spacing(
 
 
 def test_outside_the_image_is_air():
-    patch = resample_patch(np.zeros((4, 4)), (1.0, 1.0), (0.0, 0.0), field_of_view_mm=40.0, size_px=8)
+    patch = resample_patch(
+        np.zeros((4, 4)), (1.0, 1.0), (0.0, 0.0), field_of_view_mm=40.0, size_px=8
+    )
     assert patch[0, 0] == -1000.0
 
 
@@ -53,7 +61,9 @@ def test_neighbours_repeat_the_edge_slice():
 
 def test_extract_lesion_patches_gives_centre_slice_and_neighbours_windowed():
     volume = np.stack([np.full((16, 16), 10.0 * k) for k in range(5)])
-    patches = extract_lesion_patches(volume, (1.0, 1.0), (7.5, 7.5), 2, 1, 8.0, 4, window_level=20.0, window_width=40.0)
+    patches = extract_lesion_patches(
+        volume, (1.0, 1.0), (7.5, 7.5), 2, 1, 8.0, 4, window_level=20.0, window_width=40.0
+    )
     assert patches.shape == (3, 4, 4) and patches.dtype == np.float32
     np.testing.assert_allclose(patches[:, 0, 0], [0.25, 0.5, 0.75])
 
@@ -100,8 +110,12 @@ def test_roi_statistics_describe_the_disc_and_its_rim():
 def test_roi_mask_channels_and_the_patch_mask_follow_the_roi_in_millimetres():
     masks = roi_mask_channels(3, 16, field_of_view_mm=32.0, roi_extent_mm=6.0)
     assert masks.shape == (3, 16, 16, 2)
-    assert masks[0, 7, 7, 0] == 1 and masks[0, 7, 7, 1] == 0 and masks[0, 7, 12, 1] == 1  # 5 px = 10 mm: the rim
+    assert (
+        masks[0, 7, 7, 0] == 1 and masks[0, 7, 7, 1] == 0 and masks[0, 7, 12, 1] == 1
+    )  # 5 px = 10 mm: the rim
     assert not (masks[..., 0] * masks[..., 1]).any()
     volume = np.full((3, 40, 40), 100.0)
-    blanked = extract_lesion_patches(volume, (1.0, 1.0), (20.0, 20.0), 1, 1, 32.0, 16, 40, 400, mask_radius_mm=8.0)
+    blanked = extract_lesion_patches(
+        volume, (1.0, 1.0), (20.0, 20.0), 1, 1, 32.0, 16, 40, 400, mask_radius_mm=8.0
+    )
     assert blanked[0, 7, 7] > 0 and blanked[0, 0, 0] == 0.0 and blanked[0, 7, 15] == 0.0

@@ -1,4 +1,5 @@
 """The radiomics family without a database: ROI masks, IBSI features from the ROI's pixels only, the fold-fitted classifier."""
+
 import json
 import subprocess
 import sys
@@ -25,8 +26,12 @@ def _circle(row, col, radius_px):
     """An ellipse ROI as the ellipse tool stores a circle: top, bottom, left, right."""
     r = radius_px * SPACING[0]
     centre = _mm(row, col)
-    return [[centre[0], centre[1] - r, 5.0], [centre[0], centre[1] + r, 5.0],
-            [centre[0] - r, centre[1], 5.0], [centre[0] + r, centre[1], 5.0]]
+    return [
+        [centre[0], centre[1] - r, 5.0],
+        [centre[0], centre[1] + r, 5.0],
+        [centre[0] - r, centre[1], 5.0],
+        [centre[0] + r, centre[1], 5.0],
+    ]
 
 
 def _mask(tool, points, shape=(48, 48)):
@@ -48,6 +53,7 @@ SMALL = radiomics.RadiomicsSettings(families=("morphology", "statistics", "glcm"
 
 # --- masks ---------------------------------------------------------------------------
 
+
 def test_an_ellipse_roi_covers_the_pixels_whose_centres_lie_inside_it():
     mask = _mask("ellipse", _circle(24, 22, 5))
     rows, cols = np.mgrid[:48, :48]
@@ -56,8 +62,12 @@ def test_an_ellipse_roi_covers_the_pixels_whose_centres_lie_inside_it():
 
 def test_an_elongated_ellipse_follows_its_axes():
     centre = _mm(20, 20)
-    points = [[centre[0] - 8 * 0.8, centre[1], 5.0], [centre[0] + 8 * 0.8, centre[1], 5.0],  # major axis along columns
-              [centre[0], centre[1] - 3 * 0.8, 5.0], [centre[0], centre[1] + 3 * 0.8, 5.0]]
+    points = [
+        [centre[0] - 8 * 0.8, centre[1], 5.0],
+        [centre[0] + 8 * 0.8, centre[1], 5.0],  # major axis along columns
+        [centre[0], centre[1] - 3 * 0.8, 5.0],
+        [centre[0], centre[1] + 3 * 0.8, 5.0],
+    ]
     mask = _mask("ellipse", points)
     rows, cols = np.nonzero(mask)
     assert (cols.min(), cols.max(), rows.min(), rows.max()) == (12, 28, 17, 23)
@@ -66,7 +76,9 @@ def test_an_elongated_ellipse_follows_its_axes():
 def test_rectangle_and_freehand_rois_cover_their_polygons():
     rectangle = [_mm(10, 10), _mm(10, 19), _mm(14, 19), _mm(14, 10)]
     mask = _mask("rectangle", rectangle)
-    assert mask.sum() == 4 * 9 and mask[10:14, 10:19].all()  # half-open edges: each pixel counted once
+    assert (
+        mask.sum() == 4 * 9 and mask[10:14, 10:19].all()
+    )  # half-open edges: each pixel counted once
     triangle = [_mm(30, 30), _mm(30, 40), _mm(40, 30)]
     freehand = _mask("freehand", triangle)
     assert freehand[31, 31] and not freehand[39, 39] and 40 < freehand.sum() < 60
@@ -88,6 +100,7 @@ def test_an_roi_without_pixels_is_refused_with_the_reason(tool, points, message)
 
 # --- features --------------------------------------------------------------------------
 
+
 def test_features_depend_only_on_the_pixels_inside_the_roi():
     image = _lesion_slice()
     mask = _mask("ellipse", _circle(24, 22, 7))
@@ -95,15 +108,23 @@ def test_features_depend_only_on_the_pixels_inside_the_roi():
 
     outside_changed = image.copy()
     outside_changed[~mask] = np.random.default_rng(1).normal(500.0, 300.0, int((~mask).sum()))
-    assert radiomics.compute_features(outside_changed, SPACING, mask, SMALL) == pytest.approx(features, nan_ok=True)
+    assert radiomics.compute_features(outside_changed, SPACING, mask, SMALL) == pytest.approx(
+        features, nan_ok=True
+    )
 
     inside_changed = image.copy()
     inside_changed[mask] += np.random.default_rng(2).normal(0.0, 30.0, int(mask.sum()))
     changed = radiomics.compute_features(inside_changed, SPACING, mask, SMALL)
-    differing = {name for name in features if not np.isclose(features[name], changed[name], equal_nan=True)}
+    differing = {
+        name for name in features if not np.isclose(features[name], changed[name], equal_nan=True)
+    }
     assert {"stat_mean", "stat_var"} <= differing
-    assert any(name.startswith("cm_") for name in differing) and any(name.startswith("szm_") for name in differing)
-    assert not {"morph_volume", "morph_area_mesh", "morph_sphericity", "morph_diam"} & differing  # same outline
+    assert any(name.startswith("cm_") for name in differing) and any(
+        name.startswith("szm_") for name in differing
+    )
+    assert (
+        not {"morph_volume", "morph_area_mesh", "morph_sphericity", "morph_diam"} & differing
+    )  # same outline
 
 
 def test_features_are_the_chosen_ibsi_families_of_the_slice_in_mirp_names():
@@ -118,7 +139,9 @@ def test_features_are_the_chosen_ibsi_families_of_the_slice_in_mirp_names():
 
 
 def test_radiomics_settings_refuse_unknown_options_and_values_naming_the_field():
-    with pytest.raises(radiomics.SettingsError, match=r"unknown radiomics option\(s\) \['bin_widht'\]"):
+    with pytest.raises(
+        radiomics.SettingsError, match=r"unknown radiomics option\(s\) \['bin_widht'\]"
+    ):
         radiomics.RadiomicsSettings.from_dict({"bin_widht": 10})
     with pytest.raises(radiomics.SettingsError, match="radiomics.families: unknown family"):
         radiomics.RadiomicsSettings.from_dict({"families": ["wavelet"]})
@@ -130,14 +153,20 @@ def test_radiomics_settings_refuse_unknown_options_and_values_naming_the_field()
 
 # --- the classifier ---------------------------------------------------------------------
 
+
 def test_selection_drops_constant_and_correlated_features_and_keeps_the_most_discriminating():
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1], 50)
     strong = y + rng.normal(0, 0.5, 100)
     weak = y + rng.normal(0, 2.0, 100)
     x = np.column_stack([np.ones(100), weak, strong, 2 * strong + 1, rng.normal(size=100)])
-    selector = radiomics_training.RankedDecorrelatedSelector(max_features=2, max_correlation=0.8).fit(x, y)
-    assert list(selector.support_) in ([2, 1], [3, 1])  # strong (or its copy), then weak; never both copies
+    selector = radiomics_training.RankedDecorrelatedSelector(
+        max_features=2, max_correlation=0.8
+    ).fit(x, y)
+    assert list(selector.support_) in (
+        [2, 1],
+        [3, 1],
+    )  # strong (or its copy), then weak; never both copies
 
 
 def test_on_noise_features_out_of_fold_auc_stays_near_chance_because_selection_is_fitted_inside_the_folds():
@@ -147,7 +176,9 @@ def test_on_noise_features_out_of_fold_auc_stays_near_chance_because_selection_i
     y = np.tile([0, 1, 1], n)[:n]
     patients = np.arange(n) // 2
     names = [f"noise_{j}" for j in range(p)]
-    result = radiomics_training.cross_validate_features(x, y, patients, names, radiomics.ClassifierSpec(), n_folds=5, seed=0)
+    result = radiomics_training.cross_validate_features(
+        x, y, patients, names, radiomics.ClassifierSpec(), n_folds=5, seed=0
+    )
     assert 0.3 < result.oof_auc < 0.7  # selecting on all lesions first would give ~0.9 here
 
     folds = assign_folds(y, patients, 5, 0)
@@ -159,9 +190,14 @@ def test_on_noise_features_out_of_fold_auc_stays_near_chance_because_selection_i
 def test_a_stored_radiomics_model_round_trips_and_a_changed_file_is_refused(tmp_path):
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1], 20)
-    rows = [{"CM:stat_mean": float(v), "CM:stat_var": float(w)} for v, w in zip(y * 2 + rng.normal(size=40), rng.normal(size=40))]
+    rows = [
+        {"CM:stat_mean": float(v), "CM:stat_var": float(w)}
+        for v, w in zip(y * 2 + rng.normal(size=40), rng.normal(size=40))
+    ]
     x, names = radiomics.feature_matrix(rows)
-    pipeline = radiomics_training.build_classifier(radiomics.ClassifierSpec(max_features=2)).fit(x, y)
+    pipeline = radiomics_training.build_classifier(radiomics.ClassifierSpec(max_features=2)).fit(
+        x, y
+    )
     model = radiomics_training.RadiomicsModel(pipeline, names, ("CM",))
     path = tmp_path / "model.joblib"
     sha256 = model.save(path)
@@ -182,6 +218,8 @@ def test_the_radiomics_core_never_imports_tensorflow_or_keras():
         "radiomics.compute_features(image, (1.0, 1.0), mask, radiomics.RadiomicsSettings())\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'))))\n"
     )
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -3,6 +3,7 @@
 The messages are read back from the real broker (Redis under CELERY_BROKER_URL, else the
 filesystem broker under VAR_DIR), from the ``gpu`` queue the scoring tasks go to.
 """
+
 import queue
 
 import pytest
@@ -44,12 +45,21 @@ def broker(settings):
 
 def _active_model(phases):
     return ModelVersion.objects.create(
-        experiment_name="tiny", experiment={}, variant="+".join(phases), phases=list(phases), builder="small_cnn",
-        version=1, artifact="models/none.keras", artifact_sha256="0" * 64, is_active=True,
+        experiment_name="tiny",
+        experiment={},
+        variant="+".join(phases),
+        phases=list(phases),
+        builder="small_cnn",
+        version=1,
+        artifact="models/none.keras",
+        artifact_sha256="0" * 64,
+        is_active=True,
     )
 
 
-def test_a_burst_of_roi_and_pathology_saves_queues_one_scoring_task_per_lesion(broker, settings, tmp_path):
+def test_a_burst_of_roi_and_pathology_saves_queues_one_scoring_task_per_lesion(
+    broker, settings, tmp_path
+):
     settings.VAR_DIR = tmp_path
     first, second = build_archive(3, phases=("CM",))[:2]
     _active_model(["CM"])
@@ -73,7 +83,9 @@ def test_a_save_after_the_task_began_queues_the_next_task(broker, settings, tmp_
     _active_model(["EX"])  # reads a phase the lesion lacks: the task scores nothing, loads no model
     annotations_services.update_roi(lesion.rois.get(), None, stats={"mean": 1.0})
     assert _drain_gpu_queue() == [("inference.tasks.score_lesion", {"lesion_pk": lesion.pk})]
-    assert score_lesion.apply(kwargs={"lesion_pk": lesion.pk}).get() == {ModelVersion.objects.get().pk: 0}
+    assert score_lesion.apply(kwargs={"lesion_pk": lesion.pk}).get() == {
+        ModelVersion.objects.get().pk: 0
+    }
     assert not PendingScoring.objects.exists()
     annotations_services.update_roi(lesion.rois.get(), None, stats={"mean": 2.0})
     annotations_services.update_roi(lesion.rois.get(), None, stats={"mean": 3.0})

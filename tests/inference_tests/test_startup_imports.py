@@ -1,4 +1,5 @@
 """The web process never imports TensorFlow or Keras (DESIGN.md "Models")."""
+
 import json
 import os
 import subprocess
@@ -17,6 +18,13 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflo
 
 def test_django_start_up_and_the_inference_web_modules_do_not_import_tensorflow_or_keras():
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
-    out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -1,4 +1,5 @@
 """Training core without Django: grouped stratified folds, out-of-fold scores, builders, artifacts."""
+
 import numpy as np
 import pytest
 
@@ -49,9 +50,16 @@ class Recorder(training.Reporter):
 
 def _experiment(**changes):
     data = {
-        "name": "toy", "variants": [{"name": "CM", "phases": ["CM"]}], "builder": "small_cnn",
-        "builder_options": {"filters": [8, 16], "dense_units": 8}, "patch": {"size_px": 8, "neighbours": 1},
-        "epochs": 8, "batch_size": 8, "learning_rate": 0.01, "folds": 3, "seed": 1,
+        "name": "toy",
+        "variants": [{"name": "CM", "phases": ["CM"]}],
+        "builder": "small_cnn",
+        "builder_options": {"filters": [8, 16], "dense_units": 8},
+        "patch": {"size_px": 8, "neighbours": 1},
+        "epochs": 8,
+        "batch_size": 8,
+        "learning_rate": 0.01,
+        "folds": 3,
+        "seed": 1,
     }
     data.update(changes)
     return Experiment.from_dict(data)
@@ -61,7 +69,9 @@ def _experiment(**changes):
 def cross_validated():
     patches, labels, patients = _toy()
     recorder = Recorder()
-    result = training.cross_validate(_experiment(folds=2, epochs=6), patches, labels, patients, recorder)
+    result = training.cross_validate(
+        _experiment(folds=2, epochs=6), patches, labels, patients, recorder
+    )
     return patches, labels, recorder, result
 
 
@@ -84,12 +94,16 @@ def test_a_reporter_saying_stop_cancels_between_epochs():
     assert len(recorder.epochs) == 1
 
 
-def test_saved_model_reloads_with_the_same_predictions_and_checks_its_checksum(tmp_path, cross_validated):
+def test_saved_model_reloads_with_the_same_predictions_and_checks_its_checksum(
+    tmp_path, cross_validated
+):
     patches, _, _, result = cross_validated
     path = tmp_path / "m.keras"
     sha = training.save_model(result.final_model, path)
     again = training.load_model(path, sha)
-    np.testing.assert_allclose(training.predict_lesions(again, patches), result.final_scores, rtol=1e-5)
+    np.testing.assert_allclose(
+        training.predict_lesions(again, patches), result.final_scores, rtol=1e-5
+    )
     with pytest.raises(ValueError, match="checksum"):
         training.load_model(path, "0" * 64)
 
@@ -109,7 +123,10 @@ def test_small_cnn_pooling_heads():
     for pooling in ("avg", "flatten"):
         model = build_model("small_cnn", (16, 16, 2), pooling=pooling)
         assert model.output_shape == (None, 1)
-    assert any(layer.__class__.__name__ == "Flatten" for layer in build_model("small_cnn", (16, 16, 1), pooling="flatten").layers)
+    assert any(
+        layer.__class__.__name__ == "Flatten"
+        for layer in build_model("small_cnn", (16, 16, 1), pooling="flatten").layers
+    )
     with pytest.raises(ValueError, match="pooling"):
         build_model("small_cnn", (16, 16, 1), pooling="max")
 
@@ -117,25 +134,44 @@ def test_small_cnn_pooling_heads():
 def _toy_with_roi_masks(n_lesions=24):
     patches, labels, patients = _toy(n_lesions)
     masks = roi_mask_channels(patches.shape[1], 8, 8.0, 2.0)
-    return np.concatenate([patches, np.broadcast_to(masks, (n_lesions, *masks.shape))], axis=-1), labels, patients
+    return (
+        np.concatenate([patches, np.broadcast_to(masks, (n_lesions, *masks.shape))], axis=-1),
+        labels,
+        patients,
+    )
 
 
 def test_roi_cnn_learns_from_what_lies_inside_the_roi_and_reloads_from_its_file(tmp_path):
     patches, labels, patients = _toy_with_roi_masks()
-    experiment = _experiment(builder="roi_cnn", builder_options={"filters": [8, 8], "dense_units": 8}, folds=2,
-                             patch={"size_px": 8, "neighbours": 1, "roi_channels": True})
+    experiment = _experiment(
+        builder="roi_cnn",
+        builder_options={"filters": [8, 8], "dense_units": 8},
+        folds=2,
+        patch={"size_px": 8, "neighbours": 1, "roi_channels": True},
+    )
     result = training.cross_validate(experiment, patches, labels, patients)
     assert result.oof_auc > 0.8
     path = tmp_path / "roi.keras"
     again = training.load_model(path, training.save_model(result.final_model, path))
-    np.testing.assert_allclose(training.predict_lesions(again, patches), result.final_scores, rtol=1e-5)
+    np.testing.assert_allclose(
+        training.predict_lesions(again, patches), result.final_scores, rtol=1e-5
+    )
 
 
-def test_auxiliary_roi_statistics_train_beside_malignancy_and_the_saved_model_has_one_output(tmp_path):
+def test_auxiliary_roi_statistics_train_beside_malignancy_and_the_saved_model_has_one_output(
+    tmp_path,
+):
     patches, labels, patients = _toy()
-    experiment = _experiment(folds=2, epochs=4, auxiliary_weight=0.5, test_time_augmentation=True,
-                             augmentation={"dihedral": True})
-    result = training.cross_validate(experiment, patches, labels, patients, roi_extent_mm=np.full(len(labels), 2.0))
+    experiment = _experiment(
+        folds=2,
+        epochs=4,
+        auxiliary_weight=0.5,
+        test_time_augmentation=True,
+        augmentation={"dihedral": True},
+    )
+    result = training.cross_validate(
+        experiment, patches, labels, patients, roi_extent_mm=np.full(len(labels), 2.0)
+    )
     assert result.final_model.output_shape == (None, 1)
     assert not np.isnan(result.oof_scores).any() and result.oof_auc > 0.7
 
@@ -143,7 +179,9 @@ def test_auxiliary_roi_statistics_train_beside_malignancy_and_the_saved_model_ha
 def test_test_time_augmentation_scores_a_rotation_invariant_model_like_a_plain_pass():
     patches, _, _ = _toy()
     model = build_model("small_cnn", (8, 8, 1), filters=(4,), dense_units=4, pooling="avg")
-    symmetric = (patches + patches[:, :, ::-1] + patches[:, :, :, ::-1] + patches[:, :, ::-1, ::-1]) / 4
+    symmetric = (
+        patches + patches[:, :, ::-1] + patches[:, :, :, ::-1] + patches[:, :, ::-1, ::-1]
+    ) / 4
     symmetric = (symmetric + np.swapaxes(symmetric, 2, 3)) / 2
     plain = training.predict_lesions(model, symmetric)
     augmented = training.predict_lesions(model, symmetric, test_time_augmentation=True)

@@ -4,6 +4,7 @@ One worker (prefork, one child) serves the whole module, with the environment of
 test run: the same test database, broker (CELERY_BROKER_URL, or the filesystem broker
 under VAR_DIR) and storage folder.
 """
+
 import contextlib
 import json
 import os
@@ -39,7 +40,9 @@ def _database_url():
     db = connection.settings_dict
     if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{db['NAME']}"
-    credentials = quote(db["USER"] or "") + (":" + quote(db["PASSWORD"]) if db.get("PASSWORD") else "")
+    credentials = quote(db["USER"] or "") + (
+        ":" + quote(db["PASSWORD"]) if db.get("PASSWORD") else ""
+    )
     return f"postgres://{credentials}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
@@ -97,8 +100,24 @@ def running_worker(tmp_path_factory, **extra_env):
         **extra_env,
     }
     _purge_queues()
-    command = [str(CELERY), "-A", "portal", "worker", "-Q", "default,gpu", "-c", "1", "--pool", "prefork",
-               "--loglevel", "INFO", "-n", f"test-{uuid.uuid4().hex[:8]}@%h", "--without-gossip", "--without-mingle"]
+    command = [
+        str(CELERY),
+        "-A",
+        "portal",
+        "worker",
+        "-Q",
+        "default,gpu",
+        "-c",
+        "1",
+        "--pool",
+        "prefork",
+        "--loglevel",
+        "INFO",
+        "-n",
+        f"test-{uuid.uuid4().hex[:8]}@%h",
+        "--without-gossip",
+        "--without-mingle",
+    ]
     with open(log, "wb") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     started = Worker(process, media, log)
@@ -141,7 +160,9 @@ def _wait(run, worker, until, timeout, poll=0.2):
         if until(run):
             return states
         time.sleep(poll)
-    pytest.fail(f"run {run.pk} stuck in {run.state} ({run.progress}); log:\n{run.log}\nworker:\n{worker.tail()}")
+    pytest.fail(
+        f"run {run.pk} stuck in {run.state} ({run.progress}); log:\n{run.log}\nworker:\n{worker.tail()}"
+    )
 
 
 def test_a_tiny_training_run_end_to_end(worker, shared_media, admin_user, tmp_path):
@@ -151,8 +172,16 @@ def test_a_tiny_training_run_end_to_end(worker, shared_media, admin_user, tmp_pa
 
     assert run.state == RunState.SUCCEEDED, run.log + run.error + worker.tail()
     assert states[-1] == RunState.SUCCEEDED and RunState.FAILED not in states
-    assert "backend tensorflow" in run.device and run.heartbeat_at and run.started_at <= run.finished_at
-    assert [(h["fold"], h["epoch"]) for h in run.progress["history"]] == [(1, 1), (2, 1), ("final", 1)]
+    assert (
+        "backend tensorflow" in run.device
+        and run.heartbeat_at
+        and run.started_at <= run.finished_at
+    )
+    assert [(h["fold"], h["epoch"]) for h in run.progress["history"]] == [
+        (1, 1),
+        (2, 1),
+        ("final", 1),
+    ]
     assert set(run.progress["fold_auc"]) == {"1", "2"} and run.timings["total_s"] > 0
 
     version = ModelVersion.objects.get(training_run=run)
@@ -180,26 +209,47 @@ def test_a_tiny_training_run_end_to_end(worker, shared_media, admin_user, tmp_pa
         path.write_bytes(handle.read())
     model = training.load_model(path, version.artifact_sha256)
     lesions, _ = datasets.lesions_with_phases(("CM", "NG"), require_pathology=True)
-    data = datasets.build_lesion_patches(lesions, ("CM", "NG"), Experiment.from_dict(run.experiment).patch)
-    stored = dict(Prediction.objects.filter(model_version=version, kind=PredictionKind.FINAL).values_list("lesion_id", "score"))
+    data = datasets.build_lesion_patches(
+        lesions, ("CM", "NG"), Experiment.from_dict(run.experiment).patch
+    )
+    stored = dict(
+        Prediction.objects.filter(model_version=version, kind=PredictionKind.FINAL).values_list(
+            "lesion_id", "score"
+        )
+    )
     recomputed = training.predict_lesions(model, data.patches)
-    np.testing.assert_allclose(recomputed, [stored[pk] for pk in data.lesion_ids], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        recomputed, [stored[pk] for pk in data.lesion_ids], rtol=1e-4, atol=1e-6
+    )
 
     # A redelivered message for the finished run is a no-op, however often it comes.
     for _ in range(2):
         assert train.apply(kwargs={"training_run_pk": run.pk}).get() == "nothing to do"
-    assert ModelVersion.objects.filter(training_run=run).count() == 1 == ModelVersion.objects.count()
+    assert (
+        ModelVersion.objects.filter(training_run=run).count() == 1 == ModelVersion.objects.count()
+    )
     assert Prediction.objects.filter(model_version=version).count() == 2 * len(folds)
 
 
-def test_killing_the_worker_process_mid_run_leaves_no_running_run_and_no_model(worker, shared_media, admin_user, tmp_path):
+def test_killing_the_worker_process_mid_run_leaves_no_running_run_and_no_model(
+    worker, shared_media, admin_user, tmp_path
+):
     build_archive(8, phases=("CM",), size=32)
     slow = _experiment_file(
-        tmp_path, epochs=200, batch_size=2, patch={"field_of_view_mm": 20.0, "size_px": 32, "neighbours": 3},
+        tmp_path,
+        epochs=200,
+        batch_size=2,
+        patch={"field_of_view_mm": 20.0, "size_px": 32, "neighbours": 3},
         builder_options={"filters": [16, 32, 64], "dense_units": 16},
     )
     (run,) = services.start_training(admin_user, slow, ["CM"])
-    _wait(run, worker, lambda r: r.state == RunState.RUNNING and r.progress.get("stage") == "fold", timeout=240, poll=0.05)
+    _wait(
+        run,
+        worker,
+        lambda r: r.state == RunState.RUNNING and r.progress.get("stage") == "fold",
+        timeout=240,
+        poll=0.05,
+    )
     assert run.progress["fold"] == 1 and run.progress["epoch"] == 0  # during epoch 1
     pid = int(run.worker.rpartition(":")[2])
     os.kill(pid, signal.SIGKILL)

@@ -5,6 +5,7 @@ the SQLite file), the broker and the bucket: the worker's environment names the 
 with the variables an operator sets (STORAGE_BACKEND, AWS_*), and its local media folder
 stays empty.
 """
+
 import hashlib
 
 import numpy as np
@@ -28,7 +29,11 @@ def s3_worker(object_store, django_db_setup, django_db_blocker, tmp_path_factory
 
 
 def test_training_reads_patches_from_the_bucket_and_stores_its_model_there_then_scores(
-    object_store, s3_worker, settings, admin_user, tmp_path  # noqa: F811
+    object_store,
+    s3_worker,
+    settings,
+    admin_user,
+    tmp_path,  # noqa: F811
 ):
     object_store.empty()
     use_object_store(object_store, settings)
@@ -41,11 +46,16 @@ def test_training_reads_patches_from_the_bucket_and_stores_its_model_there_then_
     # The model file is an object in the bucket with the recorded SHA-256.
     version = ModelVersion.objects.get(training_run=run)
     assert version.artifact.name in object_store.keys("models/")
-    assert hashlib.sha256(object_store.read(version.artifact.name)).hexdigest() == version.artifact_sha256
+    assert (
+        hashlib.sha256(object_store.read(version.artifact.name)).hexdigest()
+        == version.artifact_sha256
+    )
 
     # Every lesion got an out-of-fold score; the lesion it did not train on is scored by the worker.
     oof = Prediction.objects.filter(model_version=version, kind=PredictionKind.OUT_OF_FOLD)
-    assert sorted(oof.values_list("lesion_id", flat=True)) == sorted(lesion.pk for lesion in lesions)
+    assert sorted(oof.values_list("lesion_id", flat=True)) == sorted(
+        lesion.pk for lesion in lesions
+    )
     scored = Prediction.objects.filter(model_version=version, lesion=new, kind=PredictionKind.FINAL)
     _wait(run, s3_worker, lambda r: scored.exists(), timeout=90)
     assert scored.get().in_training_data is False and np.isfinite(scored.get().score)

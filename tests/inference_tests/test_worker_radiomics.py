@@ -3,6 +3,7 @@
 The module starts its own worker (the fixtures of ``test_worker``), so the worker's
 process has run radiomics tasks only when the test looks at what it has loaded.
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +27,21 @@ def _unlabelled_copy(lesion):
     """A second lesion on the same study, with the same ROIs and no pathology (one the model has never seen)."""
     copy = Lesion.objects.create(study=lesion.study, label="L9", long_axis_mm=lesion.long_axis_mm)
     for roi in lesion.rois.all():
-        ROI.objects.create(lesion=copy, phase=roi.phase, series=roi.series, sop_instance_uid=roi.sop_instance_uid,
-                           tool=roi.tool, points=roi.points, is_reference=True)
+        ROI.objects.create(
+            lesion=copy,
+            phase=roi.phase,
+            series=roi.series,
+            sop_instance_uid=roi.sop_instance_uid,
+            tool=roi.tool,
+            points=roi.points,
+            is_reference=True,
+        )
     return copy
 
 
-def test_a_tiny_radiomics_run_trains_and_scores_end_to_end_without_tensorflow(worker, shared_media, admin_user, tmp_path):
+def test_a_tiny_radiomics_run_trains_and_scores_end_to_end_without_tensorflow(
+    worker, shared_media, admin_user, tmp_path
+):
     lesions = build_archive(8, phases=("CM", "NG"))  # 8 patients, 10 lesions, 16x16 images
     new = _unlabelled_copy(lesions[-1])
     (run,) = services.start_training(admin_user, radiomics_experiment_file(tmp_path), ["CM+NG"])
@@ -39,11 +49,19 @@ def test_a_tiny_radiomics_run_trains_and_scores_end_to_end_without_tensorflow(wo
 
     assert run.state == RunState.SUCCEEDED, run.log + run.error + worker.tail()
     assert RunState.FAILED not in states and "mirp" in run.device and "scikit-learn" in run.device
-    assert [(h["fold"], h["epoch"]) for h in run.progress["history"]] == [(1, 1), (2, 1), ("final", 1)]
+    assert [(h["fold"], h["epoch"]) for h in run.progress["history"]] == [
+        (1, 1),
+        (2, 1),
+        ("final", 1),
+    ]
     assert set(run.progress["fold_auc"]) == {"1", "2"} and run.timings["features_s"] > 0
 
     version = ModelVersion.objects.get(training_run=run)
-    assert version.family == "radiomics" and version.builder == "radiomics-logistic" and version.is_active
+    assert (
+        version.family == "radiomics"
+        and version.builder == "radiomics-logistic"
+        and version.is_active
+    )
     assert version.phases == ["CM", "NG"] and version.artifact.name.endswith(".joblib")
     assert 1 <= len(version.metrics["selected_features"]) <= 3 and "oof_auc" in version.metrics
     trained = {e["lesion"] for e in version.training_data["lesions"]}
@@ -66,7 +84,11 @@ def test_a_tiny_radiomics_run_trains_and_scores_end_to_end_without_tensorflow(wo
         path.write_bytes(handle.read())
     model = RadiomicsModel.load(path, version.artifact_sha256)
     spec = Experiment.from_dict(run.experiment).radiomics
-    stored = dict(Prediction.objects.filter(model_version=version, kind=PredictionKind.FINAL).values_list("lesion_id", "score"))
+    stored = dict(
+        Prediction.objects.filter(model_version=version, kind=PredictionKind.FINAL).values_list(
+            "lesion_id", "score"
+        )
+    )
     rows = [datasets.lesion_features(lesion, ("CM", "NG"), spec) for lesion in lesions]
     np.testing.assert_allclose(model.predict(rows), [stored[l.pk] for l in lesions], rtol=1e-9)
 
@@ -74,7 +96,9 @@ def test_a_tiny_radiomics_run_trains_and_scores_end_to_end_without_tensorflow(wo
     scored = Prediction.objects.filter(model_version=version, lesion=new, kind=PredictionKind.FINAL)
     _wait(run, worker, lambda r: scored.exists(), timeout=60)
     assert scored.get().in_training_data is False
-    np.testing.assert_allclose(scored.get().score, model.predict([datasets.lesion_features(new, ("CM", "NG"), spec)])[0])
+    np.testing.assert_allclose(
+        scored.get().score, model.predict([datasets.lesion_features(new, ("CM", "NG"), spec)])[0]
+    )
 
     # The worker process that trained and scored never loaded TensorFlow.
     maps = Path(f"/proc/{int(run.worker.rpartition(':')[2])}/maps")

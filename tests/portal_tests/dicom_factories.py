@@ -165,7 +165,11 @@ def make_ct_study(
     study_uid, frame_of_reference_uid = generate_uid(), generate_uid()
     return {
         phase: make_ct_series(
-            n, phase=phase, study_uid=study_uid, frame_of_reference_uid=frame_of_reference_uid, **overrides
+            n,
+            phase=phase,
+            study_uid=study_uid,
+            frame_of_reference_uid=frame_of_reference_uid,
+            **overrides,
         )
         for phase in phases
     }

@@ -1,4 +1,5 @@
 """Revoking access takes effect at once, even with the per-process access cache."""
+
 import pytest
 
 from annotations.models import ReaderStudy, ReaderStudyCase
@@ -19,12 +20,16 @@ def assigned_study(coordinator, reader):
 
 
 def frame_url(study, ds):
-    return (f"/dicomweb/studies/{study.study_instance_uid}/series/{ds.SeriesInstanceUID}"
-            f"/instances/{ds.SOPInstanceUID}/frames/1")
+    return (
+        f"/dicomweb/studies/{study.study_instance_uid}/series/{ds.SeriesInstanceUID}"
+        f"/instances/{ds.SOPInstanceUID}/frames/1"
+    )
 
 
 @pytest.mark.django_db
-def test_reader_removed_from_the_reader_study_loses_image_access_at_once(client, reader, token_for, assigned_study):
+def test_reader_removed_from_the_reader_study_loses_image_access_at_once(
+    client, reader, token_for, assigned_study
+):
     study, slices, reader_study = assigned_study
     auth = {"HTTP_AUTHORIZATION": f"Token {token_for(reader)}"}
     assert client.get(frame_url(study, slices[0]), **auth).status_code == 200

@@ -48,7 +48,9 @@ def test_file_object_is_read_like_bytes():
 
 
 def test_zip_members_are_yielded_with_the_archive_name_and_directories_left_out():
-    data = zip_bytes([("series1/", b""), ("series1/IM1.dcm", dicom()), ("series1/IM2.dcm", dicom())])
+    data = zip_bytes(
+        [("series1/", b""), ("series1/IM1.dcm", dicom()), ("series1/IM2.dcm", dicom())]
+    )
     members = list(iter_upload_files("study.zip", data, UploadLimits()))
     assert [m.name for m in members] == ["study.zip/series1/IM1.dcm", "study.zip/series1/IM2.dcm"]
     assert all(m.data for m in members)
@@ -143,7 +145,11 @@ def test_zip_nested_two_levels_is_refused():
     outer = zip_bytes([("inner.zip", middle)])
     members = list(iter_upload_files("study.zip", outer, UploadLimits()))
     rejected = refusal(members)
-    assert rejected.name == "study.zip" and "nested" in rejected.reason and "deeper.zip" in rejected.reason
+    assert (
+        rejected.name == "study.zip"
+        and "nested" in rejected.reason
+        and "deeper.zip" in rejected.reason
+    )
 
 
 def test_zip_with_too_many_members_is_refused():
@@ -185,7 +191,9 @@ def test_decompression_bomb_is_refused_from_its_declared_ratio(bomb_path):
     assert time.monotonic() - started < 2
 
 
-def test_decompression_bomb_stops_while_decompressing_without_filling_memory(bomb_path, monkeypatch):
+def test_decompression_bomb_stops_while_decompressing_without_filling_memory(
+    bomb_path, monkeypatch
+):
     # Even when the declared sizes are not trusted at all, reading stops at the limit.
     monkeypatch.setattr(archives, "_check_entries", lambda *args: None)
     tracemalloc.start()
@@ -202,7 +210,9 @@ def test_decompression_bomb_stops_while_decompressing_without_filling_memory(bom
 def test_member_above_file_size_limit_is_refused_while_decompressing(monkeypatch):
     monkeypatch.setattr(archives, "_check_entries", lambda *args: None)
     data = zip_bytes([("IM1.dcm", bytes(300_000))])
-    members = list(iter_upload_files("study.zip", data, UploadLimits(max_file_bytes=100_000, max_ratio=1e9)))
+    members = list(
+        iter_upload_files("study.zip", data, UploadLimits(max_file_bytes=100_000, max_ratio=1e9))
+    )
     assert "more than 100000 bytes" in refusal(members).reason
 
 
@@ -239,7 +249,10 @@ def test_many_small_members_stop_while_decompressing_when_the_declared_sizes_lie
     data = many_small_zeros()
     members = list(iter_upload_files("many.zip", data, UploadLimits()))
     rejected = refusal(members)
-    assert "ratio above 100 over the whole archive" in rejected.reason and "decompression bomb" in rejected.reason
+    assert (
+        "ratio above 100 over the whole archive" in rejected.reason
+        and "decompression bomb" in rejected.reason
+    )
     # Stopped once the members had unpacked to 100 times the archive: not all 200 MiB.
     unpacked = sum(len(m.data) for m in members if m.data)
     assert unpacked <= 100 * len(data) + 512 * 1024
@@ -267,7 +280,13 @@ def test_an_unseekable_stream_is_spooled_not_read_into_memory():
         def seek(self, *args):
             raise io.UnsupportedOperation("a stream")
 
-    members = list(iter_upload_files("study.zip", Stream(zip_bytes([("IM1.dcm", dicom())])), UploadLimits()))
+    members = list(
+        iter_upload_files("study.zip", Stream(zip_bytes([("IM1.dcm", dicom())])), UploadLimits())
+    )
     assert [m.name for m in members] == ["study.zip/IM1.dcm"]
-    refused = list(iter_upload_files("big.zip", Stream(zip_bytes([("IM1.dcm", dicom())])), UploadLimits(max_total_bytes=100)))
+    refused = list(
+        iter_upload_files(
+            "big.zip", Stream(zip_bytes([("IM1.dcm", dicom())])), UploadLimits(max_total_bytes=100)
+        )
+    )
     assert "larger than 100 bytes" in refusal(refused).reason

@@ -4,6 +4,7 @@ restored into a fresh database and folder, which `manage.py verify_archive` then
 It needs PostgreSQL (the production database; CI runs the suite on it) and the PostgreSQL
 client tools (pg_dump, pg_restore, createdb) of the server's major version.
 """
+
 import os
 import shutil
 import subprocess
@@ -75,7 +76,14 @@ def back_up_and_restore(tmp_path, restored_name, media_root, between=None):
 
     created = run("createdb", "--maintenance-db", postgres_url("postgres"), restored_name)
     assert created.returncode == 0, created.stderr
-    restored = run("pg_restore", "--no-owner", "--exit-on-error", "--dbname", postgres_url(restored_name), str(dump))
+    restored = run(
+        "pg_restore",
+        "--no-owner",
+        "--exit-on-error",
+        "--dbname",
+        postgres_url(restored_name),
+        str(dump),
+    )
     assert restored.returncode == 0, restored.stderr
     restored_media = tmp_path / "restored-media"
     shutil.copytree(media_backup, restored_media)
@@ -84,7 +92,10 @@ def back_up_and_restore(tmp_path, restored_name, media_root, between=None):
 
 def upload(user, count, phase):
     slices = make_ct_series(count, phase=phase)
-    assert ingest_upload([(f"{i}.dcm", dataset_bytes(ds)) for i, ds in enumerate(slices)], user).status == "stored"
+    assert (
+        ingest_upload([(f"{i}.dcm", dataset_bytes(ds)) for i, ds in enumerate(slices)], user).status
+        == "stored"
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -101,8 +112,9 @@ def test_a_backup_restored_into_a_fresh_instance_passes_verify_archive_and_a_sta
     assert pending.returncode == 0, pending.stdout + pending.stderr
     checked = manage(database_url, restored_media, "verify_archive")
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "5 instance(s) checked: 5 ok, 0 missing, 0 unreadable, 0 corrupt; 0 file(s) without an Instance" in (
-        checked.stdout + checked.stderr
+    assert (
+        "5 instance(s) checked: 5 ok, 0 missing, 0 unreadable, 0 corrupt; 0 file(s) without an Instance"
+        in (checked.stdout + checked.stderr)
     )
 
     # A media copy older than the dump: the file a row names is missing, and verify_archive says which.
@@ -126,7 +138,8 @@ def test_uploads_between_the_database_and_the_media_copy_are_listed_as_orphans_n
 
     checked = manage(database_url, restored_media, "verify_archive")
     assert checked.returncode == 1
-    assert "2 instance(s) checked: 2 ok, 0 missing, 0 unreadable, 0 corrupt; 1 file(s) without an Instance" in (
-        checked.stderr
+    assert (
+        "2 instance(s) checked: 2 ok, 0 missing, 0 unreadable, 0 corrupt; 1 file(s) without an Instance"
+        in (checked.stderr)
     )
     assert checked.stdout.startswith("orphan")

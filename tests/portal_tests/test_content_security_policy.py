@@ -2,6 +2,7 @@
 runs no script that neither comes from a file nor carries that nonce (README
 "Content-Security-Policy"). The browser half (pages work under the policy) is in
 tests/browser_tests/test_pages_under_the_policy.py."""
+
 import re
 from html.parser import HTMLParser
 
@@ -44,7 +45,7 @@ def policy_of(response):
 
 
 def nonce_of(policy):
-    nonces = [s[len("'nonce-"):-1] for s in policy["script-src"] if s.startswith("'nonce-")]
+    nonces = [s[len("'nonce-") : -1] for s in policy["script-src"] if s.startswith("'nonce-")]
     assert len(nonces) == 1, policy["script-src"]
     return nonces[0]
 
@@ -56,7 +57,9 @@ def parsed(html):
 
 
 def executable_scripts(html):
-    return [s for s in parsed(html).scripts if (s.get("type") or "").strip().lower() in EXECUTABLE_TYPES]
+    return [
+        s for s in parsed(html).scripts if (s.get("type") or "").strip().lower() in EXECUTABLE_TYPES
+    ]
 
 
 @pytest.fixture
@@ -65,8 +68,11 @@ def pages(client, admin_user, settings):
     study = build_reader_study(n_lesions=16, n_readers=2, variants=("CM",), seed=4)
     reader_study, reader = study.reader_study, study.readers[0]
     ct = make_ct_study(n=2)  # series on the studies page: the coordinator's phase menus
-    files = [(f"{phase}{i}.dcm", dataset_bytes(ds))
-             for phase, slices in ct.items() for i, ds in enumerate(slices)]
+    files = [
+        (f"{phase}{i}.dcm", dataset_bytes(ds))
+        for phase, slices in ct.items()
+        for i, ds in enumerate(slices)
+    ]
     assert ingest_upload(files, admin_user).status == "stored"
     case_uid = reader_study.cases.first().study.study_instance_uid
     return [
@@ -108,7 +114,9 @@ def test_every_html_page_has_the_policy_with_a_fresh_nonce_and_no_script_without
         unsafe = [s for s in scripts if not s.get("src") and s.get("nonce") != nonce]
         assert not unsafe, f"{path}: inline <script> without this response's nonce: {unsafe}"
         handlers = parsed(first.content.decode()).inline_code
-        assert not handlers, f"{path}: inline event handlers or javascript: URLs (never allowed): {handlers}"
+        assert not handlers, (
+            f"{path}: inline event handlers or javascript: URLs (never allowed): {handlers}"
+        )
 
 
 def test_the_policy_allows_only_the_portals_own_scripts_and_no_framing():
@@ -126,10 +134,14 @@ def test_the_policy_allows_only_the_portals_own_scripts_and_no_framing():
     assert "report-uri" not in policy
 
 
-def test_the_models_and_comparison_pages_load_their_script_from_the_bundle(client, admin_user, settings):
+def test_the_models_and_comparison_pages_load_their_script_from_the_bundle(
+    client, admin_user, settings
+):
     study = build_reader_study(n_lesions=16, n_readers=2, variants=("CM",), seed=4)
     settings.EVALUATION_SYNC_MAX_RATINGS = 10  # the page polls a worker: the poll is comparison.js
-    comparison = get_page(client, admin_user, f"/reader-studies/{study.reader_study.pk}/comparison/")
+    comparison = get_page(
+        client, admin_user, f"/reader-studies/{study.reader_study.pk}/comparison/"
+    )
     assert "Computing…" in comparison.content.decode()
     sources = [s["src"] for s in executable_scripts(comparison.content.decode())]
     assert sources == ["/static/portal/build/comparison.js"]
@@ -147,14 +159,20 @@ def test_the_api_docs_start_swagger_ui_from_a_script_file(client, admin_user):
     assert len(start_up) == 1, sources
     script = client.get(start_up[0].replace("&amp;", "&"))
     assert script.status_code == 200 and script["Content-Type"].startswith("application/javascript")
-    assert "SwaggerUIBundle(" in script.content.decode() and "/api/schema/" in script.content.decode()
+    assert (
+        "SwaggerUIBundle(" in script.content.decode() and "/api/schema/" in script.content.decode()
+    )
 
 
 def test_a_report_uri_from_the_environment_is_added_to_the_policy():
-    code = ("import django; django.setup(); from django.test import Client; "
-            "print(Client().get('/accounts/login/').headers['Content-Security-Policy'])")
+    code = (
+        "import django; django.setup(); from django.test import Client; "
+        "print(Client().get('/accounts/login/').headers['Content-Security-Policy'])"
+    )
     env = {"DEBUG": "1", "ALLOWED_HOSTS": "testserver"}
     assert "report-uri" not in run_django(env, code).stdout
     reported = run_django({**env, "CSP_REPORT_URI": "https://siem.hospital.example/csp"}, code)
     header = reported.stdout.strip()
-    assert header.endswith("; report-uri https://siem.hospital.example/csp"), reported.stderr[-2000:]
+    assert header.endswith("; report-uri https://siem.hospital.example/csp"), reported.stderr[
+        -2000:
+    ]

@@ -53,7 +53,18 @@ def identified_dataset():
     return ds
 
 
-VALUES = ["Doe", "John", "MRN-4711", "19600101", "Main Street", "Elsewhere", "SN998877", "ACC123456", "OLD-99", "House"]
+VALUES = [
+    "Doe",
+    "John",
+    "MRN-4711",
+    "19600101",
+    "Main Street",
+    "Elsewhere",
+    "SN998877",
+    "ACC123456",
+    "OLD-99",
+    "House",
+]
 
 
 # ---------------------------------------------------------------- check_deidentified
@@ -68,7 +79,9 @@ def test_patient_name_doe_john_is_refused_naming_patient_name():
     assert len(problems) == 1 and problems[0].startswith("PatientName is not a pseudonym")
 
 
-@pytest.mark.parametrize("name", ["SRM-0001", "ANON123", "case_17", "SRM-0001^", "ANONYMIZED", "anonymous", ""])
+@pytest.mark.parametrize(
+    "name", ["SRM-0001", "ANON123", "case_17", "SRM-0001^", "ANONYMIZED", "anonymous", ""]
+)
 def test_pseudonyms_and_empty_names_are_accepted(name):
     assert is_pseudonym(name)
     assert check_deidentified(make_ct_dataset(PatientName=name)) == []
@@ -80,19 +93,42 @@ def test_names_are_not_pseudonyms(name):
 
 
 def test_pseudonym_pattern_is_configurable():
-    assert check_deidentified(make_ct_dataset(PatientName="SUBJECT"), pseudonym_pattern=r"SUBJECT|SRM-\d{4}") == []
-    assert check_deidentified(make_ct_dataset(PatientName="SRM-0001"), pseudonym_pattern=r"P\d+") != []
+    assert (
+        check_deidentified(
+            make_ct_dataset(PatientName="SUBJECT"), pseudonym_pattern=r"SUBJECT|SRM-\d{4}"
+        )
+        == []
+    )
+    assert (
+        check_deidentified(make_ct_dataset(PatientName="SRM-0001"), pseudonym_pattern=r"P\d+") != []
+    )
 
 
 def test_identifiers_are_found_with_their_sequence_path_and_never_quoted():
     problems = check_deidentified(identified_dataset())
     text = "\n".join(problems)
-    for keyword in ("PatientName", "PatientBirthDate", "PatientAddress", "InstitutionName", "StationName",
-                    "DeviceSerialNumber", "ReferringPhysicianName", "OperatorsName", "AccessionNumber",
-                    "OtherPatientIDs", "OtherPatientIDsSequence"):
+    for keyword in (
+        "PatientName",
+        "PatientBirthDate",
+        "PatientAddress",
+        "InstitutionName",
+        "StationName",
+        "DeviceSerialNumber",
+        "ReferringPhysicianName",
+        "OperatorsName",
+        "AccessionNumber",
+        "OtherPatientIDs",
+        "OtherPatientIDsSequence",
+    ):
         assert any(p.startswith(keyword + " ") for p in problems), keyword
-    assert "RequestAttributesSequence[0] > AccessionNumber is not empty (direct identifier)" in problems
-    assert "PatientIdentityRemoved is missing: set it to YES once the files are de-identified" in problems
+    assert (
+        "RequestAttributesSequence[0] > AccessionNumber is not empty (direct identifier)"
+        in problems
+    )
+    assert (
+        "PatientIdentityRemoved is missing: set it to YES once the files are de-identified"
+        in problems
+    )
     for value in VALUES:
         assert value not in text
 
@@ -109,8 +145,13 @@ def test_a_patient_id_that_is_a_name_is_refused_naming_patient_id_never_its_valu
 
 
 def test_patient_id_is_checked_against_the_configured_pseudonym_pattern():
-    assert check_deidentified(make_ct_dataset(PatientID="SRM-0001"), pseudonym_pattern=r"SRM-\d{4}") == []
-    problems = check_deidentified(make_ct_dataset(PatientName="SRM-0001", PatientID="4711"), pseudonym_pattern=r"SRM-\d{4}")
+    assert (
+        check_deidentified(make_ct_dataset(PatientID="SRM-0001"), pseudonym_pattern=r"SRM-\d{4}")
+        == []
+    )
+    problems = check_deidentified(
+        make_ct_dataset(PatientName="SRM-0001", PatientID="4711"), pseudonym_pattern=r"SRM-\d{4}"
+    )
     assert [p.split(" ")[0] for p in problems] == ["PatientID"]
 
 
@@ -167,8 +208,15 @@ def test_deidentified_file_is_marked_and_keeps_covariates_and_dates():
     out = deidentify(source, DeidentificationContext(secret="s3cret"))
     assert out.PatientIdentityRemoved == "YES"
     assert "Annex E" in out.DeidentificationMethod and len(out.DeidentificationMethod) <= 64
-    assert [c.CodeValue for c in out.DeidentificationMethodCodeSequence] == ["113100", "113106", "113108"]
-    assert out.DeidentificationMethodCodeSequence[0].CodeMeaning == "Basic Application Confidentiality Profile"
+    assert [c.CodeValue for c in out.DeidentificationMethodCodeSequence] == [
+        "113100",
+        "113106",
+        "113108",
+    ]
+    assert (
+        out.DeidentificationMethodCodeSequence[0].CodeMeaning
+        == "Basic Application Confidentiality Profile"
+    )
     assert (out.PatientAge, out.PatientSex) == (source.PatientAge, source.PatientSex)
     assert (out.StudyDate, out.AcquisitionTime) == (source.StudyDate, source.AcquisitionTime)
     assert out.BurnedInAnnotation == "NO"
@@ -192,8 +240,12 @@ def test_files_of_one_context_share_pseudonym_and_uid_mapping():
     context = DeidentificationContext(secret="s3cret")
     cm = make_ct_series(3, phase="CM", PatientName=NAME, PatientID="MRN-4711")
     ng = make_ct_series(
-        2, phase="NG", study_uid=cm[0].StudyInstanceUID, frame_of_reference_uid=cm[0].FrameOfReferenceUID,
-        PatientName=NAME, PatientID="MRN-4711",
+        2,
+        phase="NG",
+        study_uid=cm[0].StudyInstanceUID,
+        frame_of_reference_uid=cm[0].FrameOfReferenceUID,
+        PatientName=NAME,
+        PatientID="MRN-4711",
     )
     source = cm + ng
     outs = [deidentify(ds, context) for ds in source]
@@ -201,10 +253,18 @@ def test_files_of_one_context_share_pseudonym_and_uid_mapping():
     assert outs[0].PatientID != "MRN-4711"
     assert len({o.StudyInstanceUID for o in outs}) == 1
     assert len({o.FrameOfReferenceUID for o in outs}) == 1
-    assert len({o.SeriesInstanceUID for o in outs[:3]}) == 1 and outs[0].SeriesInstanceUID != outs[3].SeriesInstanceUID
+    assert (
+        len({o.SeriesInstanceUID for o in outs[:3]}) == 1
+        and outs[0].SeriesInstanceUID != outs[3].SeriesInstanceUID
+    )
     assert len({o.SOPInstanceUID for o in outs}) == 5
     for old, new in zip(source, outs):
-        for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID"):
+        for keyword in (
+            "StudyInstanceUID",
+            "SeriesInstanceUID",
+            "SOPInstanceUID",
+            "FrameOfReferenceUID",
+        ):
             assert getattr(new, keyword) != getattr(old, keyword)
             assert getattr(new, keyword) == context.new_uid(getattr(old, keyword))
         assert new.file_meta.MediaStorageSOPInstanceUID == new.SOPInstanceUID

@@ -37,7 +37,12 @@ from portal.dicomfiles import (
     read_instance,
     series_timings,
 )
-from tests.portal_tests.dicom_factories import dataset_bytes, make_ct_dataset, make_ct_series, make_ct_study
+from tests.portal_tests.dicom_factories import (
+    dataset_bytes,
+    make_ct_dataset,
+    make_ct_series,
+    make_ct_study,
+)
 
 
 def rejection(data, filename="IM0003.dcm"):
@@ -60,7 +65,9 @@ def test_rejection_names_the_file_and_builds_the_upload_report_entry():
     assert error.reason.startswith("not a DICOM file")
 
 
-@pytest.mark.parametrize("data", [b"", b"\x00", b"\x00" * 128 + b"DICM", os.urandom(4096), b"PK\x03\x04" * 100])
+@pytest.mark.parametrize(
+    "data", [b"", b"\x00", b"\x00" * 128 + b"DICM", os.urandom(4096), b"PK\x03\x04" * 100]
+)
 def test_arbitrary_bytes_are_rejected_never_raised(data):
     rejection(data)
 
@@ -80,7 +87,9 @@ def test_mr_image_is_refused_naming_its_sop_class():
     )
 
 
-@pytest.mark.parametrize("keyword", ["SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID", "Modality"])
+@pytest.mark.parametrize(
+    "keyword", ["SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID", "Modality"]
+)
 def test_missing_required_attribute_is_refused_naming_it(keyword):
     reason = rejection(dataset_bytes(make_ct_dataset(**{keyword: None}))).reason
     assert reason == f"{keyword} is missing"
@@ -109,7 +118,10 @@ def test_undecodable_pixel_data_is_refused_naming_the_transfer_syntax():
 def test_short_native_pixel_data_is_refused():
     ds = make_ct_dataset()
     ds.PixelData = ds.PixelData[:100]
-    assert "PixelData could not be decoded (Explicit VR Little Endian" in rejection(dataset_bytes(ds)).reason
+    assert (
+        "PixelData could not be decoded (Explicit VR Little Endian"
+        in rejection(dataset_bytes(ds)).reason
+    )
 
 
 def _transcoded(syntax, **kwargs):
@@ -157,7 +169,10 @@ def test_big_endian_ct_is_accepted():
     ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
-    assert indexed_attributes(read_instance(buffer.getvalue(), "be.dcm")).TransferSyntaxUID == ExplicitVRBigEndian
+    assert (
+        indexed_attributes(read_instance(buffer.getvalue(), "be.dcm")).TransferSyntaxUID
+        == ExplicitVRBigEndian
+    )
 
 
 def test_jpeg_lossless_ct_is_accepted():
@@ -166,7 +181,10 @@ def test_jpeg_lossless_ct_is_accepted():
     assert "not a valid UID" in rejection(dataset_bytes(ds)).reason
     for keyword in ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID"):
         setattr(ds, keyword, generate_uid())
-    assert indexed_attributes(read_instance(dataset_bytes(ds), "x")).TransferSyntaxUID == "1.2.840.10008.1.2.4.70"
+    assert (
+        indexed_attributes(read_instance(dataset_bytes(ds), "x")).TransferSyntaxUID
+        == "1.2.840.10008.1.2.4.70"
+    )
 
 
 # pydicom's and pydicom-data's CT files, with the transfer syntax each is in.
@@ -215,7 +233,8 @@ def test_every_shipped_test_file_is_accepted_or_refused_with_a_reason():
 
 def test_enhanced_ct_is_indexed_from_its_functional_groups():
     ds = read_instance(
-        open(pydicom.data.get_testdata_file("eCT_Supplemental.dcm"), "rb").read(), "eCT_Supplemental.dcm"
+        open(pydicom.data.get_testdata_file("eCT_Supplemental.dcm"), "rb").read(),
+        "eCT_Supplemental.dcm",
     )
     attributes = indexed_attributes(ds)
     assert attributes.NumberOfFrames == 2
@@ -257,7 +276,10 @@ def test_slice_position_projects_on_the_slice_normal_of_oblique_slices():
     assert indexed_attributes(read_instance(dataset_bytes(ds), "x")).slice_position == -12.0
 
 
-@pytest.mark.parametrize("value, years", [("045Y", 45), ("006M", 0), ("030M", 2), ("010W", 0), ("003D", 0), ("", None), ("abc", None)])
+@pytest.mark.parametrize(
+    "value, years",
+    [("045Y", 45), ("006M", 0), ("030M", 2), ("010W", 0), ("003D", 0), ("", None), ("abc", None)],
+)
 def test_patient_age_is_parsed_to_whole_years(value, years):
     assert parse_age_years(value) == years
 
@@ -284,14 +306,23 @@ def test_four_phase_study_with_bolus_start_time_is_classified_by_delay():
             timing("ex", "102000.500000", "Iohexol", "101500", "Abdomen 5mm", 5),
         ]
     )
-    assert {uid: call.phase for uid, call in calls.items()} == {"nc": NC, "cm": CM, "ng": NG, "ex": EX}
+    assert {uid: call.phase for uid, call in calls.items()} == {
+        "nc": NC,
+        "cm": CM,
+        "ng": NG,
+        "ex": EX,
+    }
     assert calls["cm"].reason == "delay 35 s after ContrastBolusStartTime"
     assert calls["nc"].reason == "no ContrastBolusAgent"
 
 
 def test_factory_study_round_trips_through_indexing_to_its_phases():
     study = make_ct_study(n=2)
-    instances = [indexed_attributes(read_instance(dataset_bytes(ds), "x")) for slices in study.values() for ds in slices]
+    instances = [
+        indexed_attributes(read_instance(dataset_bytes(ds), "x"))
+        for slices in study.values()
+        for ds in slices
+    ]
     calls = classify_phase(series_timings(instances))
     expected = {slices[0].SeriesInstanceUID: phase for phase, slices in study.items()}
     assert {uid: call.phase for uid, call in calls.items()} == expected
@@ -307,7 +338,9 @@ def test_without_bolus_start_time_contrast_series_are_ordered_by_acquisition_tim
         ]
     )
     assert [calls[uid].phase for uid in ("plain", "first", "second", "late")] == [NC, CM, NG, EX]
-    assert calls["second"].reason.startswith("2nd contrast-enhanced acquisition of the study by AcquisitionTime")
+    assert calls["second"].reason.startswith(
+        "2nd contrast-enhanced acquisition of the study by AcquisitionTime"
+    )
 
 
 def test_reconstructions_of_one_acquisition_share_a_phase():
@@ -322,7 +355,9 @@ def test_reconstructions_of_one_acquisition_share_a_phase():
 
 
 def test_without_any_time_series_number_orders_the_contrast_series():
-    calls = classify_phase([timing("b", agent="Iohexol", number=5), timing("a", agent="Iohexol", number=4)])
+    calls = classify_phase(
+        [timing("b", agent="Iohexol", number=5), timing("a", agent="Iohexol", number=4)]
+    )
     assert (calls["a"].phase, calls["b"].phase) == (CM, NG)
     assert "SeriesNumber" in calls["a"].reason
 
@@ -396,9 +431,14 @@ def test_delay_in_a_gap_goes_to_the_nearest_window_unless_the_description_says_o
     assert "nearest is CM" in calls["a"].reason
 
 
-@pytest.mark.parametrize("delay_s, phase", [(25, CM), (69, CM), (80, NG), (179, NG), (180, EX), (600, EX), (900, EX), (1200, UNKNOWN)])
+@pytest.mark.parametrize(
+    "delay_s, phase",
+    [(25, CM), (69, CM), (80, NG), (179, NG), (180, EX), (600, EX), (900, EX), (1200, UNKNOWN)],
+)
 def test_phase_window_boundaries(delay_s, phase):
-    acquisition = (datetime.datetime(2024, 1, 1, 10, 0, 0) + datetime.timedelta(seconds=delay_s)).strftime("%H%M%S")
+    acquisition = (
+        datetime.datetime(2024, 1, 1, 10, 0, 0) + datetime.timedelta(seconds=delay_s)
+    ).strftime("%H%M%S")
     assert classify_phase([timing("s", acquisition, "Iohexol", "100000")])["s"].phase == phase
 
 
@@ -420,7 +460,10 @@ def test_series_timings_take_one_entry_per_series_with_its_earliest_time():
     assert len(timings) == 1 and timings[0].AcquisitionTime == "101535"
 
 
-@pytest.mark.parametrize("value, seconds", [("101535", 36935.0), ("10:15:35.5", 36935.5), ("1015", 36900.0), ("", None), ("xx", None)])
+@pytest.mark.parametrize(
+    "value, seconds",
+    [("101535", 36935.0), ("10:15:35.5", 36935.5), ("1015", 36900.0), ("", None), ("xx", None)],
+)
 def test_dicom_times_are_parsed_to_seconds(value, seconds):
     assert parse_time_seconds(value) == seconds
 

@@ -1,4 +1,5 @@
 """DICOMweb against a live server, driven by the real ``dicomweb-client`` package."""
+
 import io
 
 import numpy as np
@@ -15,7 +16,9 @@ from tests.portal_tests.dicom_factories import dataset_bytes, make_ct_dataset, m
 
 
 def client_for(live_server, token):
-    client = DICOMwebClient(url=f"{live_server.url}/dicomweb", headers={"Authorization": f"Token {token}"})
+    client = DICOMwebClient(
+        url=f"{live_server.url}/dicomweb", headers={"Authorization": f"Token {token}"}
+    )
     # One body per request: the test server (like any WSGI server without de-chunking) needs a length.
     client.set_chunk_size(10**9)
     return client
@@ -45,7 +48,9 @@ def test_stow_qido_wado_round_trip_gives_back_the_stored_pixels(stored_study):
     assert len(series) == 4
     cm_uid = study["CM"][0].SeriesInstanceUID
     instances = client.search_for_instances(study_uid, cm_uid)
-    assert {i["00080018"]["Value"][0] for i in instances} == {ds.SOPInstanceUID for ds in study["CM"]}
+    assert {i["00080018"]["Value"][0] for i in instances} == {
+        ds.SOPInstanceUID for ds in study["CM"]
+    }
 
     metadata = client.retrieve_series_metadata(study_uid, cm_uid)
     assert len(metadata) == 4
@@ -54,7 +59,11 @@ def test_stow_qido_wado_round_trip_gives_back_the_stored_pixels(stored_study):
 
     for ds in study["CM"]:
         frames = client.retrieve_instance_frames(
-            study_uid, cm_uid, ds.SOPInstanceUID, frame_numbers=[1], media_types=("application/octet-stream",)
+            study_uid,
+            cm_uid,
+            ds.SOPInstanceUID,
+            frame_numbers=[1],
+            media_types=("application/octet-stream",),
         )
         assert frames[0] == ds.PixelData
         assert np.array_equal(np.frombuffer(frames[0], "<u2").reshape(16, 16), ds.pixel_array)
@@ -67,7 +76,9 @@ def test_stow_qido_wado_round_trip_gives_back_the_stored_pixels(stored_study):
 def test_qido_matching_limit_offset_and_includefield(stored_study):
     study, client, _ = stored_study
     study_uid = study["NC"][0].StudyInstanceUID
-    assert client.search_for_studies(search_filters={"PatientID": "SRM-*"})[0]["0020000D"]["Value"] == [study_uid]
+    assert client.search_for_studies(search_filters={"PatientID": "SRM-*"})[0]["0020000D"][
+        "Value"
+    ] == [study_uid]
     assert client.search_for_studies(search_filters={"PatientID": "OTHER"}) == []
     assert client.search_for_studies(search_filters={"StudyDate": "20240101-20240131"})
     assert client.search_for_studies(search_filters={"StudyDate": "20250101-"}) == []
@@ -81,7 +92,9 @@ def test_qido_matching_limit_offset_and_includefield(stored_study):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_another_reader_finds_and_retrieves_nothing(stored_study, live_server, other_reader, token_for):
+def test_another_reader_finds_and_retrieves_nothing(
+    stored_study, live_server, other_reader, token_for
+):
     study, _, _ = stored_study
     study_uid = study["NC"][0].StudyInstanceUID
     other = client_for(live_server, token_for(other_reader))
@@ -99,14 +112,21 @@ def test_dicomweb_needs_authentication(live_server):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_stow_of_a_file_with_identifiers_answers_409_and_stores_nothing(live_server, reader, token_for):
+def test_stow_of_a_file_with_identifiers_answers_409_and_stores_nothing(
+    live_server, reader, token_for
+):
     good = make_ct_dataset()
     named = make_ct_dataset(PatientName="Doe^John")
     boundary = "b0undary"
-    body = b"".join(
-        f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + dataset_bytes(ds) + b"\r\n"
-        for ds in (good, named)
-    ) + f"--{boundary}--\r\n".encode()
+    body = (
+        b"".join(
+            f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
+            + dataset_bytes(ds)
+            + b"\r\n"
+            for ds in (good, named)
+        )
+        + f"--{boundary}--\r\n".encode()
+    )
     response = requests.post(
         f"{live_server.url}/dicomweb/studies",
         data=body,
@@ -137,13 +157,19 @@ def test_stow_with_wrong_content_type_is_415(live_server, reader, token_for):
 @pytest.mark.django_db(transaction=True)
 def test_stow_into_a_named_study_refuses_instances_of_another_study(live_server, reader, token_for):
     ds = make_ct_dataset()
-    client = DICOMwebClient(url=f"{live_server.url}/dicomweb", headers={"Authorization": f"Token {token_for(reader)}"})
+    client = DICOMwebClient(
+        url=f"{live_server.url}/dicomweb", headers={"Authorization": f"Token {token_for(reader)}"}
+    )
     client.set_chunk_size(10**9)
     with pytest.raises(requests.HTTPError) as error:
         client.store_instances([ds], study_instance_uid="1.2.3.4")
     assert error.value.response.status_code == 409
     assert "does not match 1.2.3.4" in error.value.response.headers["Warning"]
-    assert not Instance.objects.exists() and not Study.objects.exists() and not Patient.objects.exists()
+    assert (
+        not Instance.objects.exists()
+        and not Study.objects.exists()
+        and not Patient.objects.exists()
+    )
     assert not Upload.objects.exists()
 
 
@@ -152,7 +178,9 @@ def _part10_prefix(data):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_data_set_sent_without_preamble_is_stored_and_served_as_a_part10_file(live_server, reader, token_for, api_client_for):
+def test_a_data_set_sent_without_preamble_is_stored_and_served_as_a_part10_file(
+    live_server, reader, token_for, api_client_for
+):
     """dicomweb-client sends an in-memory data set (no preamble, no DICM): every retrieval path still gives PS3.10."""
     ds = make_ct_dataset()
     ds.preamble = None  # a data set built in memory, as highdicom makes an SR or SEG
@@ -169,13 +197,24 @@ def test_a_data_set_sent_without_preamble_is_stored_and_served_as_a_part10_file(
     assert parsed.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
 
     study_uid, series_uid = ds.StudyInstanceUID, ds.SeriesInstanceUID
-    back = client.retrieve_instance(study_uid, series_uid, ds.SOPInstanceUID)  # InvalidDicomError before the fix
+    back = client.retrieve_instance(
+        study_uid, series_uid, ds.SOPInstanceUID
+    )  # InvalidDicomError before the fix
     assert back.PixelData == ds.PixelData and back.SOPInstanceUID == ds.SOPInstanceUID
-    assert [i.SOPInstanceUID for i in client.retrieve_series(study_uid, series_uid)] == [ds.SOPInstanceUID]
+    assert [i.SOPInstanceUID for i in client.retrieve_series(study_uid, series_uid)] == [
+        ds.SOPInstanceUID
+    ]
     metadata = client.retrieve_instance_metadata(study_uid, series_uid, ds.SOPInstanceUID)
-    assert metadata["00080018"]["Value"] == [ds.SOPInstanceUID] and "BulkDataURI" in metadata["7FE00010"]
+    assert (
+        metadata["00080018"]["Value"] == [ds.SOPInstanceUID]
+        and "BulkDataURI" in metadata["7FE00010"]
+    )
     frames = client.retrieve_instance_frames(
-        study_uid, series_uid, ds.SOPInstanceUID, frame_numbers=[1], media_types=("application/octet-stream",)
+        study_uid,
+        series_uid,
+        ds.SOPInstanceUID,
+        frame_numbers=[1],
+        media_types=("application/octet-stream",),
     )
     assert frames == [ds.PixelData]
     download = api_client_for(reader).get(f"/api/v1/instances/{ds.SOPInstanceUID}/file/")
@@ -183,15 +222,21 @@ def test_a_data_set_sent_without_preamble_is_stored_and_served_as_a_part10_file(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_same_data_set_with_and_without_preamble_is_one_instance(live_server, reader, token_for):
+def test_the_same_data_set_with_and_without_preamble_is_one_instance(
+    live_server, reader, token_for
+):
     ds = make_ct_dataset()
     client = client_for(live_server, token_for(reader))
     in_memory = pydicom.dcmread(io.BytesIO(dataset_bytes(ds)))
     in_memory.preamble = None
     client.store_instances([in_memory])
-    response = client.store_instances([ds])  # the same data set as a Part 10 file, with its own File Meta
+    response = client.store_instances(
+        [ds]
+    )  # the same data set as a Part 10 file, with its own File Meta
     assert "FailedSOPSequence" not in response
-    assert [r.ReferencedSOPInstanceUID for r in response.ReferencedSOPSequence] == [ds.SOPInstanceUID]
+    assert [r.ReferencedSOPInstanceUID for r in response.ReferencedSOPSequence] == [
+        ds.SOPInstanceUID
+    ]
     assert Instance.objects.count() == 1
     assert Upload.objects.order_by("-pk").first().status == "duplicate"
 
@@ -211,7 +256,9 @@ def test_the_same_data_set_with_and_without_preamble_is_one_instance(live_server
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_file_stored_without_preamble_by_an_earlier_version_is_served_as_part10(live_server, reader, token_for, api_client_for):
+def test_a_file_stored_without_preamble_by_an_earlier_version_is_served_as_part10(
+    live_server, reader, token_for, api_client_for
+):
     ds = make_ct_dataset()
     client = client_for(live_server, token_for(reader))
     client.store_instances([ds])
@@ -229,7 +276,11 @@ def test_a_file_stored_without_preamble_by_an_earlier_version_is_served_as_part1
     assert back.PixelData == ds.PixelData
     assert back.file_meta.TransferSyntaxUID == ImplicitVRLittleEndian
     frames = client.retrieve_instance_frames(
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, frame_numbers=[1], media_types=("application/octet-stream",)
+        ds.StudyInstanceUID,
+        ds.SeriesInstanceUID,
+        ds.SOPInstanceUID,
+        frame_numbers=[1],
+        media_types=("application/octet-stream",),
     )
     assert frames == [ds.PixelData]
     download = api_client_for(reader).get(f"/api/v1/instances/{ds.SOPInstanceUID}/file/")
@@ -237,19 +288,36 @@ def test_a_file_stored_without_preamble_by_an_earlier_version_is_served_as_part1
 
 
 @pytest.mark.django_db(transaction=True)
-def test_frames_and_instances_are_cacheable_by_the_browser_and_revalidate_without_a_body(stored_study, live_server, reader, other_reader, token_for):
+def test_frames_and_instances_are_cacheable_by_the_browser_and_revalidate_without_a_body(
+    stored_study, live_server, reader, other_reader, token_for
+):
     study, _, _ = stored_study
     ds = study["CM"][0]
     base = f"{live_server.url}/dicomweb/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}"
     mine = {"Authorization": f"Token {token_for(reader)}"}
-    for url, accept in ((f"{base}/frames/1", 'multipart/related; type="application/octet-stream"'), (base, 'multipart/related; type="application/dicom"')):
+    for url, accept in (
+        (f"{base}/frames/1", 'multipart/related; type="application/octet-stream"'),
+        (base, 'multipart/related; type="application/dicom"'),
+    ):
         first = requests.get(url, headers={**mine, "Accept": accept})
         assert first.status_code == 200
-        assert "immutable" in first.headers["Cache-Control"] and "private" in first.headers["Cache-Control"]
+        assert (
+            "immutable" in first.headers["Cache-Control"]
+            and "private" in first.headers["Cache-Control"]
+        )
         etag = first.headers["ETag"]
         again = requests.get(url, headers={**mine, "Accept": accept, "If-None-Match": etag})
         assert again.status_code == 304 and again.content == b"" and again.headers["ETag"] == etag
         # The validator never stands in for the access check.
-        other = requests.get(url, headers={"Authorization": f"Token {token_for(other_reader)}", "Accept": accept, "If-None-Match": etag})
+        other = requests.get(
+            url,
+            headers={
+                "Authorization": f"Token {token_for(other_reader)}",
+                "Accept": accept,
+                "If-None-Match": etag,
+            },
+        )
         assert other.status_code == 404
-    assert requests.get(f"{base}/frames/1,1", headers=mine).status_code == 400  # more numbers than the one frame
+    assert (
+        requests.get(f"{base}/frames/1,1", headers=mine).status_code == 400
+    )  # more numbers than the one frame

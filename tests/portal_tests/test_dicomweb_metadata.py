@@ -24,7 +24,11 @@ BASE = "http://testserver/dicomweb"
 def study(reader):
     """A 2-phase study of 3 slices per phase, uploaded by ``reader``."""
     phases = make_ct_study(n=3, phases=("NC", "CM"))
-    files = [(f"{ds.SOPInstanceUID}.dcm", dataset_bytes(ds)) for slices in phases.values() for ds in slices]
+    files = [
+        (f"{ds.SOPInstanceUID}.dcm", dataset_bytes(ds))
+        for slices in phases.values()
+        for ds in slices
+    ]
     report = ingest_upload(files, reader)
     assert report.status == "stored", report.as_dict()
     return phases
@@ -83,7 +87,9 @@ def test_study_and_series_metadata_are_byte_for_byte_the_json_of_their_instances
 
 
 @pytest.mark.django_db
-def test_a_repeated_series_metadata_request_does_not_read_the_instances_again(study, reader, api_client_for):
+def test_a_repeated_series_metadata_request_does_not_read_the_instances_again(
+    study, reader, api_client_for
+):
     client = api_client_for(reader)
     url = series_url(study["NC"])
     first = get_metadata(client, url)
@@ -111,12 +117,18 @@ def test_series_metadata_shows_an_instance_added_after_it_was_kept(study, reader
     )
     assert ingest_upload([("extra.dcm", dataset_bytes(extra))], reader).status == "stored"
     after = get_metadata(client, url)
-    assert after.content == expected_json(stored(series__series_instance_uid=nc[0].SeriesInstanceUID))
-    assert extra.SOPInstanceUID in [item["00080018"]["Value"][0] for item in json.loads(after.content)]
+    assert after.content == expected_json(
+        stored(series__series_instance_uid=nc[0].SeriesInstanceUID)
+    )
+    assert extra.SOPInstanceUID in [
+        item["00080018"]["Value"][0] for item in json.loads(after.content)
+    ]
 
 
 @pytest.mark.django_db
-def test_series_metadata_leaves_out_an_instance_deleted_after_it_was_kept(study, reader, api_client_for):
+def test_series_metadata_leaves_out_an_instance_deleted_after_it_was_kept(
+    study, reader, api_client_for
+):
     client = api_client_for(reader)
     cm = study["CM"]
     url = series_url(cm)
@@ -124,7 +136,9 @@ def test_series_metadata_leaves_out_an_instance_deleted_after_it_was_kept(study,
     Instance.objects.filter(sop_instance_uid=cm[0].SOPInstanceUID).delete()
     after = json.loads(get_metadata(client, url).content)
     remaining = stored(series__series_instance_uid=cm[0].SeriesInstanceUID)
-    assert [item["00080018"]["Value"][0] for item in after] == [i.sop_instance_uid for i in remaining]
+    assert [item["00080018"]["Value"][0] for item in after] == [
+        i.sop_instance_uid for i in remaining
+    ]
     assert cm[0].SOPInstanceUID not in [item["00080018"]["Value"][0] for item in after]
 
 

@@ -7,6 +7,7 @@ cluster made once per session (initdb + migrate, about 8 s), a redis-server per 
 ``manage.py shell`` against the same services; outcomes are read back through the API,
 ``manage.py verify_archive`` and SQL.
 """
+
 import hashlib
 import io
 import json
@@ -27,7 +28,13 @@ import pytest
 import redis
 import requests
 
-from benchmarks.processes import PostgresCluster, Processes, gunicorn_workers, start_gunicorn, start_redis
+from benchmarks.processes import (
+    PostgresCluster,
+    Processes,
+    gunicorn_workers,
+    start_gunicorn,
+    start_redis,
+)
 from tests.conftest import service_missing
 from tests.portal_tests.dicom_factories import dataset_bytes, make_ct_series
 
@@ -53,14 +60,39 @@ def private_postgres():
         connection.cursor().execute(f"CREATE DATABASE {TEMPLATE}")
         connection.close()
         environment = portal_environment(cluster, TEMPLATE, redis_port=1, media=folder / "media")
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=REPOSITORY, env=environment,
-                       check=True, timeout=300)
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "-v", "0"],
+            cwd=REPOSITORY,
+            env=environment,
+            check=True,
+            timeout=300,
+        )
         yield cluster
     finally:
-        subprocess.run(["runuser", "-u", "postgres", "--", str(cluster.bindir / "pg_ctl"), "stop", "-D",
-                        str(cluster.datadir), "-m", "immediate"] if os.geteuid() == 0 else
-                       [str(cluster.bindir / "pg_ctl"), "stop", "-D", str(cluster.datadir), "-m", "immediate"],
-                       capture_output=True)
+        subprocess.run(
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                str(cluster.bindir / "pg_ctl"),
+                "stop",
+                "-D",
+                str(cluster.datadir),
+                "-m",
+                "immediate",
+            ]
+            if os.geteuid() == 0
+            else [
+                str(cluster.bindir / "pg_ctl"),
+                "stop",
+                "-D",
+                str(cluster.datadir),
+                "-m",
+                "immediate",
+            ],
+            capture_output=True,
+        )
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -105,10 +137,17 @@ class Portal:
 
     def start(self, workers=1):
         self.base, _ = start_gunicorn(
-            self.processes, self.workdir, self.environment, workers=workers, threads=1,
-            ready_path="/accounts/login/", repository=REPOSITORY,
+            self.processes,
+            self.workdir,
+            self.environment,
+            workers=workers,
+            threads=1,
+            ready_path="/accounts/login/",
+            repository=REPOSITORY,
         )
-        self.gunicorn = next(child for child, _ in self.processes.children if "gunicorn" in child.args[0])
+        self.gunicorn = next(
+            child for child, _ in self.processes.children if "gunicorn" in child.args[0]
+        )
         return self
 
     def stop_redis(self):
@@ -121,8 +160,13 @@ class Portal:
     def manage(self, *arguments, check=True):
         """``manage.py`` on this portal's services; returns the finished process (stdout and stderr as text)."""
         return subprocess.run(
-            [sys.executable, "manage.py", *arguments], cwd=REPOSITORY, env=self.environment,
-            capture_output=True, text=True, timeout=120, check=check,
+            [sys.executable, "manage.py", *arguments],
+            cwd=REPOSITORY,
+            env=self.environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=check,
         )
 
     def shell(self, code):
@@ -136,7 +180,12 @@ class Portal:
             return cursor.fetchall()
 
     def post(self, path, token, timeout=60, **kwargs):
-        return requests.post(f"{self.base}{path}", headers={"Authorization": f"Token {token}"}, timeout=timeout, **kwargs)
+        return requests.post(
+            f"{self.base}{path}",
+            headers={"Authorization": f"Token {token}"},
+            timeout=timeout,
+            **kwargs,
+        )
 
     def verify_archive(self, *options):
         """``manage.py verify_archive``: (exit code, output)."""
@@ -179,8 +228,15 @@ def make_users(portal, *roles, then=None):
     With ``then`` (code run next in the same shell, which prints ``[tokens, value]``): also that value.
     """
     names = [f"{role}-{uuid.uuid4().hex[:8]}" for role in roles]
-    spec = [(name, role, {"is_staff": True} if role == "admin" else {}) for name, role in zip(names, roles)]
-    code = f"NAMES = {spec!r}\n" + USERS + (then or f"print(json.dumps([tokens[n] for n in {names!r}]))")
+    spec = [
+        (name, role, {"is_staff": True} if role == "admin" else {})
+        for name, role in zip(names, roles)
+    ]
+    code = (
+        f"NAMES = {spec!r}\n"
+        + USERS
+        + (then or f"print(json.dumps([tokens[n] for n in {names!r}]))")
+    )
     printed = portal.shell(code)
     tokens, value = printed if then else (printed, None)
     users = {role: (name, token) for role, name, token in zip(roles, names, tokens)}
@@ -188,13 +244,18 @@ def make_users(portal, *roles, then=None):
 
 
 def upload_count(portal, username):
-    return portal.sql("SELECT count(*) FROM portal_upload u JOIN auth_user a ON a.id = u.user_id WHERE a.username = %s",
-                      username)[0][0]
+    return portal.sql(
+        "SELECT count(*) FROM portal_upload u JOIN auth_user a ON a.id = u.user_id WHERE a.username = %s",
+        username,
+    )[0][0]
 
 
 def study_files(n, rows=64):
     """``n`` CT slices of one new series as (name, Part 10 bytes)."""
-    return [(f"{i}.dcm", dataset_bytes(ds)) for i, ds in enumerate(make_ct_series(n, phase="CM", Rows=rows, Columns=rows))]
+    return [
+        (f"{i}.dcm", dataset_bytes(ds))
+        for i, ds in enumerate(make_ct_series(n, phase="CM", Rows=rows, Columns=rows))
+    ]
 
 
 def as_zip(files):
@@ -207,7 +268,9 @@ def as_zip(files):
 
 def instance_count(portal, files):
     uids = [make_uid(data) for _, data in files]
-    return portal.sql("SELECT count(*) FROM portal_instance WHERE sop_instance_uid = ANY(%s)", uids)[0][0]
+    return portal.sql(
+        "SELECT count(*) FROM portal_instance WHERE sop_instance_uid = ANY(%s)", uids
+    )[0][0]
 
 
 def make_uid(data):
@@ -225,13 +288,17 @@ print(json.dumps([dispatch_waiting_runs(), dispatch_waiting_runs()]))
 """
 
 
-def test_with_redis_stopped_an_upload_is_stored_whole_and_a_training_request_gets_503_and_is_sent_later(portal):
+def test_with_redis_stopped_an_upload_is_stored_whole_and_a_training_request_gets_503_and_is_sent_later(
+    portal,
+):
     users = make_users(portal, "reader", "admin")
     portal.start()
     portal.stop_redis()
 
     files = study_files(4)
-    answer = portal.post("/api/v1/uploads/", users["reader"][1], files=[("files", f) for f in files])
+    answer = portal.post(
+        "/api/v1/uploads/", users["reader"][1], files=[("files", f) for f in files]
+    )
     assert answer.status_code == 201, answer.text
     assert answer.json()["stored"] == 4 and instance_count(portal, files) == 4
 
@@ -241,16 +308,22 @@ def test_with_redis_stopped_an_upload_is_stored_whole_and_a_training_request_get
     error = answer.json()["error"]
     assert "task queue" in error and "queued" in error, error
     run_pk = answer.json()["training_run"]
-    assert portal.sql("SELECT state FROM inference_trainingrun WHERE id = %s", run_pk) == [("queued",)]
+    assert portal.sql("SELECT state FROM inference_trainingrun WHERE id = %s", run_pk) == [
+        ("queued",)
+    ]
 
     portal.start_redis()
     broker = redis.Redis(port=portal.redis_port)
     assert broker.llen("gpu") == 0  # Redis came back empty
     # What the beat task inference.tasks.dispatch_waiting_runs does every minute; the second call sends nothing.
     assert portal.shell(DISPATCH_TWICE) == [[run_pk], []]
-    (task_id,) = portal.sql("SELECT celery_task_id FROM inference_trainingrun WHERE id = %s", run_pk)[0]
+    (task_id,) = portal.sql(
+        "SELECT celery_task_id FROM inference_trainingrun WHERE id = %s", run_pk
+    )[0]
     messages = [json.loads(m) for m in broker.lrange("gpu", 0, -1)]
-    assert [(m["headers"]["task"], m["headers"]["id"]) for m in messages] == [("inference.tasks.train", task_id)]
+    assert [(m["headers"]["task"], m["headers"]["id"]) for m in messages] == [
+        ("inference.tasks.train", task_id)
+    ]
     code, output = portal.verify_archive()
     assert code == 0 and "4 instance(s) checked: 4 ok" in output, output
 
@@ -324,7 +397,12 @@ def test_after_a_postgresql_restart_a_call_save_succeeds_and_a_retry_makes_no_du
     portal.start()
 
     def save_call(lesion):
-        call = {"reader_study": case["reader_study"], "lesion": lesion, "malignant": True, "probability": 80}
+        call = {
+            "reader_study": case["reader_study"],
+            "lesion": lesion,
+            "malignant": True,
+            "probability": 80,
+        }
         return portal.post("/api/v1/calls/", token, json=call)
 
     assert save_call(first).status_code == 201  # the worker now holds a database connection
@@ -364,7 +442,7 @@ def test_after_a_postgresql_restart_a_call_save_succeeds_and_a_retry_makes_no_du
 
 
 def test_a_worker_killed_mid_upload_stores_nothing_and_its_files_are_cleaned(portal):
-    (reader, token), = make_users(portal, "reader").values()
+    ((reader, token),) = make_users(portal, "reader").values()
     portal.start()
     files = study_files(8)
     body = as_zip(files)
@@ -372,7 +450,9 @@ def test_a_worker_killed_mid_upload_stores_nothing_and_its_files_are_cleaned(por
 
     def upload():
         try:
-            answers.append(portal.post("/api/v1/uploads/", token, files=[("files", ("study.zip", body))]))
+            answers.append(
+                portal.post("/api/v1/uploads/", token, files=[("files", ("study.zip", body))])
+            )
         except requests.ConnectionError as error:
             answers.append(error)
 
@@ -394,12 +474,17 @@ def test_a_worker_killed_mid_upload_stores_nothing_and_its_files_are_cleaned(por
     assert isinstance(answers[0], requests.ConnectionError), answers
     assert instance_count(portal, files) == 0 and upload_count(portal, reader) == 0
     left = [p for p in (portal.media / "instances").rglob("*") if p.is_file()]
-    assert len(left) == 8  # files without rows: what verify_archive lists and --remove-orphans deletes
+    assert (
+        len(left) == 8
+    )  # files without rows: what verify_archive lists and --remove-orphans deletes
 
     code, output = portal.verify_archive("--remove-orphans", "--orphan-minutes", "0")
     assert code == 0, output
     assert output.count("removed  instances/") == 8, output
-    assert "0 instance(s) checked: 0 ok, 0 missing, 0 unreadable, 0 corrupt; 0 file(s) without an Instance" in output
+    assert (
+        "0 instance(s) checked: 0 ok, 0 missing, 0 unreadable, 0 corrupt; 0 file(s) without an Instance"
+        in output
+    )
 
     retried = portal.post("/api/v1/uploads/", token, files=[("files", ("study.zip", body))])
     assert retried.status_code == 201, retried.text
@@ -413,8 +498,11 @@ def test_a_worker_killed_mid_upload_stores_nothing_and_its_files_are_cleaned(por
 @pytest.fixture
 def full_media(portal):
     """The portal's media folder on a 2 MiB tmpfs (a real ENOSPC when it fills)."""
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(portal.media)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(portal.media)],
+        capture_output=True,
+        text=True,
+    )
     if mounted.returncode != 0:
         service_missing(f"this machine does not allow mounting a tmpfs: {mounted.stderr.strip()}")
     yield portal.media
@@ -422,7 +510,7 @@ def full_media(portal):
 
 
 def test_an_upload_onto_a_full_disk_gets_a_clear_error_and_nothing_is_stored(portal, full_media):
-    (reader, token), = make_users(portal, "reader").values()
+    ((reader, token),) = make_users(portal, "reader").values()
     portal.start()
     files = study_files(24, rows=256)  # 24 x 128 KiB: more than 2 MiB
     answer = portal.post("/api/v1/uploads/", token, files=[("files", f) for f in files])
@@ -434,11 +522,16 @@ def test_an_upload_onto_a_full_disk_gets_a_clear_error_and_nothing_is_stored(por
     code, output = portal.verify_archive()
     assert code == 0, output
     small = study_files(2)  # the disk is usable again for what fits
-    assert portal.post("/api/v1/uploads/", token, files=[("files", f) for f in small]).status_code == 201
+    assert (
+        portal.post("/api/v1/uploads/", token, files=[("files", f) for f in small]).status_code
+        == 201
+    )
 
 
 @pytest.mark.django_db
-def test_a_file_cut_short_at_an_instance_storage_name_is_replaced_by_the_next_upload(reader, media_root):
+def test_a_file_cut_short_at_an_instance_storage_name_is_replaced_by_the_next_upload(
+    reader, media_root
+):
     """What a writer killed mid-write left (before writes went through a temporary name) is not trusted."""
     from portal.ingest import ingest_upload, storage_name
     from portal.integrity import verify_archive

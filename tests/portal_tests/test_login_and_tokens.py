@@ -1,5 +1,6 @@
 """Logins are throttled per account and per address; the API is throttled, bulk image reads are not;
 API tokens are stored as digests, expire, and are issued by `manage.py drf_create_token`."""
+
 import binascii
 import importlib
 import io
@@ -26,7 +27,9 @@ LOGIN = "/accounts/login/"
 
 
 def log_in(client, username, password, address, **headers):
-    return client.post(LOGIN, {"username": username, "password": password}, REMOTE_ADDR=address, **headers)
+    return client.post(
+        LOGIN, {"username": username, "password": password}, REMOTE_ADDR=address, **headers
+    )
 
 
 def logged_in(client):
@@ -69,7 +72,9 @@ def test_failed_logins_from_one_address_lock_that_address_for_every_account(
 
     assert log_in(client, "reader2", "pw-reader2", "10.0.0.66").status_code == 429
     assert not logged_in(client)
-    assert log_in(client, "reader2", "pw-reader2", "10.0.0.67").status_code == 302  # another address
+    assert (
+        log_in(client, "reader2", "pw-reader2", "10.0.0.67").status_code == 302
+    )  # another address
     assert logged_in(client)
 
 
@@ -97,7 +102,9 @@ def test_a_successful_login_before_the_limit_clears_only_that_accounts_failures(
     fail_logins(client, ["reader2"], ["10.0.0.2"], limit - 1)
     assert log_in(client, "reader1", "pw-reader1", "10.0.0.2").status_code == 302
     client.logout()
-    assert log_in(client, "reader2", "wrong password", "10.0.0.2").status_code == 429  # the limit-th
+    assert (
+        log_in(client, "reader2", "wrong password", "10.0.0.2").status_code == 429
+    )  # the limit-th
     assert log_in(client, "reader2", "pw-reader2", "10.0.0.3").status_code == 429
 
 
@@ -116,7 +123,9 @@ def test_the_lockout_counts_the_address_the_trusted_proxy_saw_not_one_the_client
     # Without a trusted proxy, X-Forwarded-For is the client's own word: ignored.
     for i in range(settings.AXES_FAILURE_LIMIT):
         log_in(client, f"user{i}", "wrong", "10.0.0.1", HTTP_X_FORWARDED_FOR=f"192.0.2.{i}")
-    response = log_in(client, "reader1", "pw-reader1", "10.0.0.1", HTTP_X_FORWARDED_FOR="192.0.2.200")
+    response = log_in(
+        client, "reader1", "pw-reader1", "10.0.0.1", HTTP_X_FORWARDED_FOR="192.0.2.200"
+    )
     assert response.status_code == 429
 
 
@@ -127,7 +136,9 @@ def test_the_lockout_counts_the_address_the_trusted_proxy_saw_not_one_the_client
 @pytest.fixture
 def user_rate(monkeypatch):
     """A low per-user API rate (DRF binds the rates to its throttle classes when it loads)."""
-    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"user": "5/minute", "anon": "5/minute"})
+    monkeypatch.setattr(
+        SimpleRateThrottle, "THROTTLE_RATES", {"user": "5/minute", "anon": "5/minute"}
+    )
     return 5
 
 
@@ -139,7 +150,9 @@ def readable_study(reader):
 
 
 @pytest.mark.django_db
-def test_api_requests_above_the_users_rate_get_429_with_retry_after(client, reader, token_for, user_rate):
+def test_api_requests_above_the_users_rate_get_429_with_retry_after(
+    client, reader, token_for, user_rate
+):
     auth = {"HTTP_AUTHORIZATION": f"Token {token_for(reader)}"}
     for _ in range(user_rate):
         assert client.get("/api/v1/studies/", **auth).status_code == 200
@@ -161,7 +174,10 @@ def test_the_viewers_bursts_of_frames_metadata_and_instance_files_are_not_thrott
             instance = f"{series}/instances/{ds.SOPInstanceUID}"
             assert client.get(f"{instance}/frames/1", **auth).status_code == 200
             assert client.get(instance, HTTP_ACCEPT="application/dicom", **auth).status_code == 200
-            assert client.get(f"/api/v1/instances/{ds.SOPInstanceUID}/file/", **auth).status_code == 200
+            assert (
+                client.get(f"/api/v1/instances/{ds.SOPInstanceUID}/file/", **auth).status_code
+                == 200
+            )
         assert client.get(f"{series}/metadata", **auth).status_code == 200
     # ... and they did not use up the user's API requests.
     assert client.get("/api/v1/studies/", **auth).status_code == 200
@@ -215,7 +231,11 @@ def test_a_command_issued_token_works_for_scripts_is_stored_as_a_digest_and_expi
     assert studies(client, key).status_code == 200
     token = AuthToken.objects.get(user=reader)
     assert key not in {token.digest, token.token_key}
-    assert timedelta(days=2) - timedelta(minutes=1) < token.expiry - timezone.now() <= timedelta(days=2)
+    assert (
+        timedelta(days=2) - timedelta(minutes=1)
+        < token.expiry - timezone.now()
+        <= timedelta(days=2)
+    )
 
     call_command("drf_create_token", "reader1", stdout=out)  # default expiry from the settings
     newest = AuthToken.objects.filter(user=reader).latest("created")
@@ -235,14 +255,18 @@ def test_the_token_command_refuses_bad_input_and_issues_nothing(reader):
 
 
 @pytest.mark.django_db
-def test_plain_drf_tokens_of_an_existing_database_keep_working_after_the_migration(client, reader, settings):
+def test_plain_drf_tokens_of_an_existing_database_keep_working_after_the_migration(
+    client, reader, settings
+):
     key = binascii.hexlify(os.urandom(20)).decode()  # as rest_framework.authtoken made them
     with connection.cursor() as cursor:
         cursor.execute(
             'CREATE TABLE authtoken_token ("key" varchar(40) PRIMARY KEY, created timestamp with time zone, '
             "user_id integer NOT NULL)"
         )
-        cursor.execute("INSERT INTO authtoken_token VALUES (%s, %s, %s)", [key, timezone.now(), reader.pk])
+        cursor.execute(
+            "INSERT INTO authtoken_token VALUES (%s, %s, %s)", [key, timezone.now(), reader.pk]
+        )
     migration = importlib.import_module("portal.migrations.0003_hash_drf_api_tokens")
     migration.hash_drf_tokens(apps, SimpleNamespace(connection=connection))  # the one thing it uses
 

@@ -5,6 +5,7 @@ content address and served back by WADO-RS and the file API; an existing object 
 overwritten; an upload the store refuses halfway leaves no object and no row; and
 ``verify_archive`` checks the bucket as it checks a folder.
 """
+
 import hashlib
 import threading
 
@@ -24,14 +25,23 @@ from tests.portal_tests.test_verify_archive import verify
 
 
 def test_the_storage_settings_come_from_the_environment_and_the_plain_s3_backend_means_the_portals():
-    code = ("import django; django.setup(); from django.core.files.storage import storages; "
-            "s = storages['default']; "
-            "print(type(s).__module__, s.bucket_name, s.endpoint_url, s.addressing_style, s.location)")
-    shown = run_django({
-        "SECRET_KEY": "k", "DEID_SECRET": "d", "STORAGE_BACKEND": "storages.backends.s3.S3Storage",
-        "AWS_STORAGE_BUCKET_NAME": "archive", "AWS_S3_ENDPOINT_URL": "http://minio:9000",
-        "AWS_S3_ADDRESSING_STYLE": "path", "AWS_LOCATION": "portal",
-    }, code)
+    code = (
+        "import django; django.setup(); from django.core.files.storage import storages; "
+        "s = storages['default']; "
+        "print(type(s).__module__, s.bucket_name, s.endpoint_url, s.addressing_style, s.location)"
+    )
+    shown = run_django(
+        {
+            "SECRET_KEY": "k",
+            "DEID_SECRET": "d",
+            "STORAGE_BACKEND": "storages.backends.s3.S3Storage",
+            "AWS_STORAGE_BUCKET_NAME": "archive",
+            "AWS_S3_ENDPOINT_URL": "http://minio:9000",
+            "AWS_S3_ADDRESSING_STYLE": "path",
+            "AWS_LOCATION": "portal",
+        },
+        code,
+    )
     expected = ["portal.object_storage", "archive", "http://minio:9000", "path", "portal"]
     assert shown.stdout.split() == expected, shown.stderr
 
@@ -64,10 +74,18 @@ def test_a_stow_upload_is_stored_in_the_bucket_by_content_and_wado_serves_it_bac
     cm = study["CM"]
     study_uid, series_uid = cm[0].StudyInstanceUID, cm[0].SeriesInstanceUID
     for ds in cm:
-        frames = client.retrieve_instance_frames(study_uid, series_uid, ds.SOPInstanceUID, frame_numbers=[1],
-                                                 media_types=("application/octet-stream",))
+        frames = client.retrieve_instance_frames(
+            study_uid,
+            series_uid,
+            ds.SOPInstanceUID,
+            frame_numbers=[1],
+            media_types=("application/octet-stream",),
+        )
         assert frames == [ds.PixelData]
-    assert client.retrieve_instance(study_uid, series_uid, cm[0].SOPInstanceUID).PixelData == cm[0].PixelData
+    assert (
+        client.retrieve_instance(study_uid, series_uid, cm[0].SOPInstanceUID).PixelData
+        == cm[0].PixelData
+    )
     retrieved = client.retrieve_series(study_uid, series_uid)
     assert sorted(ds.SOPInstanceUID for ds in retrieved) == sorted(ds.SOPInstanceUID for ds in cm)
 
@@ -78,7 +96,9 @@ def test_a_stow_upload_is_stored_in_the_bucket_by_content_and_wado_serves_it_bac
 
 
 @pytest.mark.django_db
-def test_uploading_the_same_files_again_is_a_duplicate_and_adds_no_object(s3_storage, api_client_for, reader):
+def test_uploading_the_same_files_again_is_a_duplicate_and_adds_no_object(
+    s3_storage, api_client_for, reader
+):
     files = _files(make_ct_series(2, phase="NC"))
     client = api_client_for(reader)
     assert post(client, [as_upload(name, data) for name, data in files]).status_code == 201
@@ -91,10 +111,11 @@ def test_uploading_the_same_files_again_is_a_duplicate_and_adds_no_object(s3_sto
 @pytest.mark.django_db
 def test_an_object_already_at_the_content_address_is_never_overwritten(s3_storage, reader):
     """E.g. left by an upload whose rows a database restore lost: the bytes there are kept as they are."""
-    (name, data), = _files(make_ct_series(1, phase="NC"))
+    ((name, data),) = _files(make_ct_series(1, phase="NC"))
     key = _address(data)
-    s3_storage.client().put_object(Bucket=s3_storage.bucket, Key=key, Body=data,
-                                   Metadata={"written-by": "earlier"})
+    s3_storage.client().put_object(
+        Bucket=s3_storage.bucket, Key=key, Body=data, Metadata={"written-by": "earlier"}
+    )
 
     assert ingest_upload([(name, data)], reader).status == "stored"
     head = s3_storage.client().head_object(Bucket=s3_storage.bucket, Key=key)
@@ -121,7 +142,10 @@ def test_of_two_uploads_of_one_file_at_once_one_stores_it_and_the_other_is_told_
     stored whole meanwhile. Upload 1 is then refused with a reason, and the object that the stored
     instance names stays (upload 1 neither overwrites it nor removes it when its rows fail)."""
     files = _files(make_ct_series(1, phase="NC"))
-    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "tests.object_store.PausingS3Storage"}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "tests.object_store.PausingS3Storage"},
+    }
     paused, go_on, first = threading.Event(), threading.Event(), {}
 
     def pause(name):
@@ -147,7 +171,9 @@ def test_of_two_uploads_of_one_file_at_once_one_stores_it_and_the_other_is_told_
         thread.join(60)
     report = first["report"].as_dict()
     assert report["status"] == "rejected"
-    assert "a concurrent upload stored some of these instances; retry" in report["files"][0]["reason"]
+    assert (
+        "a concurrent upload stored some of these instances; retry" in report["files"][0]["reason"]
+    )
     stored = Instance.objects.get()
     assert s3_storage.keys() == [stored.file.name]
     code, out, _ = verify()
@@ -157,19 +183,32 @@ def test_of_two_uploads_of_one_file_at_once_one_stores_it_and_the_other_is_told_
 def _deny_writing(store, keys):
     """The portal's key may do anything in the bucket except write ``keys``."""
     bucket = f"arn:aws:s3:::{store.bucket}"
-    store.enforce_policy([
-        {"Effect": "Allow", "Action": "s3:*", "Resource": [bucket, f"{bucket}/*"]},
-        {"Effect": "Deny", "Action": "s3:PutObject", "Resource": [f"{bucket}/{key}" for key in keys]},
-    ])
+    store.enforce_policy(
+        [
+            {"Effect": "Allow", "Action": "s3:*", "Resource": [bucket, f"{bucket}/*"]},
+            {
+                "Effect": "Deny",
+                "Action": "s3:PutObject",
+                "Resource": [f"{bucket}/{key}" for key in keys],
+            },
+        ]
+    )
 
 
 def _nothing_in_the_archive():
-    return not (Instance.objects.exists() or Series.objects.exists() or Study.objects.exists()
-                or Patient.objects.exists() or Upload.objects.exists())
+    return not (
+        Instance.objects.exists()
+        or Series.objects.exists()
+        or Study.objects.exists()
+        or Patient.objects.exists()
+        or Upload.objects.exists()
+    )
 
 
 @pytest.mark.django_db
-def test_an_upload_the_store_refuses_halfway_leaves_no_object_and_no_row(s3_storage, settings, reader):
+def test_an_upload_the_store_refuses_halfway_leaves_no_object_and_no_row(
+    s3_storage, settings, reader
+):
     files = _files(make_ct_series(3, phase="NC"))
     _deny_writing(s3_storage, [_address(files[2][1])])
     use_object_store(s3_storage, settings)
@@ -190,7 +229,10 @@ def test_the_upload_api_answers_a_refused_write_with_503_and_stores_nothing(
     use_object_store(s3_storage, settings)
 
     response = post(api_client_for(reader), [as_upload(name, data) for name, data in files])
-    assert response.status_code == 503 and "nothing of this request was stored" in response.json()["error"]
+    assert (
+        response.status_code == 503
+        and "nothing of this request was stored" in response.json()["error"]
+    )
     s3_storage.stop_enforcing()
     assert s3_storage.keys() == [] and _nothing_in_the_archive()
 
@@ -219,14 +261,18 @@ def test_verify_archive_checks_the_bucket_and_lists_objects_without_a_row(s3_sto
 
 
 @pytest.mark.django_db
-def test_verify_archive_reports_an_object_it_may_not_read_as_unreadable(s3_storage, settings, reader):
+def test_verify_archive_reports_an_object_it_may_not_read_as_unreadable(
+    s3_storage, settings, reader
+):
     assert ingest_upload(_files(make_ct_series(2, phase="NC")), reader).status == "stored"
     hidden = Instance.objects.order_by("instance_number").first().file.name
     bucket = f"arn:aws:s3:::{s3_storage.bucket}"
-    s3_storage.enforce_policy([
-        {"Effect": "Allow", "Action": "s3:*", "Resource": [bucket, f"{bucket}/*"]},
-        {"Effect": "Deny", "Action": "s3:GetObject", "Resource": [f"{bucket}/{hidden}"]},
-    ])
+    s3_storage.enforce_policy(
+        [
+            {"Effect": "Allow", "Action": "s3:*", "Resource": [bucket, f"{bucket}/*"]},
+            {"Effect": "Deny", "Action": "s3:GetObject", "Resource": [f"{bucket}/{hidden}"]},
+        ]
+    )
     use_object_store(s3_storage, settings)
 
     code, out, summary = verify()

@@ -1,4 +1,5 @@
 """QIDO-RS study results count the whole study, whoever uploaded which part of it."""
+
 import pytest
 
 from portal.ingest import ingest_upload
@@ -13,7 +14,8 @@ def _store(slices, user):
 
 
 def test_a_reader_who_uploaded_one_series_sees_the_counts_and_modalities_of_the_whole_study(
-        media_root, reader, coordinator, api_client_for):
+    media_root, reader, coordinator, api_client_for
+):
     study = make_ct_study(n=4)  # four phases x 4 slices, one study
     _store(study["NC"], reader)
     _store(study["CM"] + study["NG"] + study["EX"], coordinator)
@@ -26,12 +28,22 @@ def test_a_reader_who_uploaded_one_series_sees_the_counts_and_modalities_of_the_
         assert found["00080061"]["Value"] == ["CT"], user  # ModalitiesInStudy
 
 
-def test_study_counts_stay_per_study_over_a_page_of_several_studies(media_root, coordinator, api_client_for):
-    first, second = make_ct_study(n=2, PatientID="SRM-0001"), make_ct_study(n=3, PatientID="SRM-0002")
+def test_study_counts_stay_per_study_over_a_page_of_several_studies(
+    media_root, coordinator, api_client_for
+):
+    first, second = (
+        make_ct_study(n=2, PatientID="SRM-0001"),
+        make_ct_study(n=3, PatientID="SRM-0002"),
+    )
     _store([ds for slices in first.values() for ds in slices], coordinator)
-    _store([ds for slices in second.values() for ds in slices][:6], coordinator)  # NC and CM (3 each) only
+    _store(
+        [ds for slices in second.values() for ds in slices][:6], coordinator
+    )  # NC and CM (3 each) only
     found = api_client_for(coordinator).get("/dicomweb/studies").json()
-    counts = {s["00100020"]["Value"][0]: (s["00201206"]["Value"][0], s["00201208"]["Value"][0]) for s in found}
+    counts = {
+        s["00100020"]["Value"][0]: (s["00201206"]["Value"][0], s["00201208"]["Value"][0])
+        for s in found
+    }
     assert counts == {"SRM-0001": (4, 8), "SRM-0002": (2, 6)}
     page = api_client_for(coordinator).get("/dicomweb/studies", {"limit": 1, "offset": 1}).json()
     assert [s["00100020"]["Value"][0] for s in page] == ["SRM-0002"]

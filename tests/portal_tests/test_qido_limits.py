@@ -1,4 +1,5 @@
 """QIDO-RS wildcards without regular expressions, and the most results one answer (or API page) holds."""
+
 import os
 import subprocess
 import sys
@@ -15,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def store(user, datasets):
-    report = ingest_upload([(f"{ds.SOPInstanceUID}.dcm", dataset_bytes(ds)) for ds in datasets], user)
+    report = ingest_upload(
+        [(f"{ds.SOPInstanceUID}.dcm", dataset_bytes(ds)) for ds in datasets], user
+    )
     assert report.status == "stored", report.as_dict()
 
 
@@ -26,7 +29,9 @@ def patient_ids(client, pattern):
 
 
 @pytest.mark.django_db
-def test_wildcards_match_case_sensitively_and_take_percent_and_underscore_literally(coordinator, api_client_for, settings):
+def test_wildcards_match_case_sensitively_and_take_percent_and_underscore_literally(
+    coordinator, api_client_for, settings
+):
     settings.DEID_PSEUDONYM_PATTERN = r"\S+"  # "SRM%0004" is no pseudonym by the default pattern
     for patient_id in ("SRM_0001", "SRMX0002", "srm_0003", "SRM%0004"):
         store(coordinator, [make_ct_dataset(PatientID=patient_id, PatientName=patient_id)])
@@ -51,11 +56,24 @@ def test_a_pathological_wildcard_query_on_sqlite_answers_at_once(tmp_path):
         "found = apply_matches(Study.objects.all(), {'PatientID': '*a' * 30 + 'b'}, STUDY_LOOKUPS, 'study').count()\n"
         "print(found, round(time.monotonic() - started, 3))\n"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
-    env.update(DJANGO_SETTINGS_MODULE="portal.settings", DEBUG="1", VAR_DIR=str(tmp_path),
-               DATABASE_URL=f"sqlite:///{tmp_path / 'qido.sqlite3'}")
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="portal.settings",
+        DEBUG="1",
+        VAR_DIR=str(tmp_path),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'qido.sqlite3'}",
+    )
     try:
-        result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail("the wildcard query did not finish within 90 s")
     assert result.returncode == 0, result.stderr
@@ -64,7 +82,9 @@ def test_a_pathological_wildcard_query_on_sqlite_answers_at_once(tmp_path):
 
 
 @pytest.mark.django_db
-def test_qido_answers_at_most_the_maximum_and_says_so_in_a_warning(coordinator, api_client_for, monkeypatch):
+def test_qido_answers_at_most_the_maximum_and_says_so_in_a_warning(
+    coordinator, api_client_for, monkeypatch
+):
     monkeypatch.setattr(dicomweb, "QIDO_MAX_RESULTS", 3)
     study = make_ct_study(n=1)  # four series
     store(coordinator, [ds for slices in study.values() for ds in slices])
@@ -73,7 +93,9 @@ def test_qido_answers_at_most_the_maximum_and_says_so_in_a_warning(coordinator, 
     for query in ({}, {"limit": 10}):
         response = client.get(url, query)
         assert len(response.json()) == 3
-        assert response["Warning"].startswith('299 portal "The number of results exceeded the maximum')
+        assert response["Warning"].startswith(
+            '299 portal "The number of results exceeded the maximum'
+        )
     last = client.get(url, {"offset": 3})
     assert len(last.json()) == 1 and "Warning" not in last
     asked = client.get(url, {"limit": 2})  # the client's own page: no warning
@@ -81,7 +103,9 @@ def test_qido_answers_at_most_the_maximum_and_says_so_in_a_warning(coordinator, 
 
 
 @pytest.mark.django_db
-def test_an_api_list_gives_at_most_its_maximum_whatever_limit_is_asked(coordinator, api_client_for, monkeypatch):
+def test_an_api_list_gives_at_most_its_maximum_whatever_limit_is_asked(
+    coordinator, api_client_for, monkeypatch
+):
     monkeypatch.setattr(pagination.BoundedLimitOffsetPagination, "max_limit", 2)
     for _ in range(3):
         store(coordinator, [make_ct_dataset()])

@@ -1,4 +1,5 @@
 """Settings from the environment and the role groups."""
+
 import io
 import os
 import re
@@ -17,9 +18,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_django(env_changes, code="import django; django.setup(); print('started')"):
-    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEID_SECRET", "DEBUG", "DJANGO_SETTINGS_MODULE")}
-    env.update(env_changes, DJANGO_SETTINGS_MODULE="portal.settings", VAR_DIR=env.get("VAR_DIR", "/tmp/portal-settings-test"))
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SECRET_KEY", "DEID_SECRET", "DEBUG", "DJANGO_SETTINGS_MODULE")
+    }
+    env.update(
+        env_changes,
+        DJANGO_SETTINGS_MODULE="portal.settings",
+        VAR_DIR=env.get("VAR_DIR", "/tmp/portal-settings-test"),
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_portal_refuses_to_start_without_secret_key_unless_debug():
@@ -45,11 +56,19 @@ def test_database_and_broker_come_from_the_environment():
         "print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL, settings.ALLOWED_HOSTS)"
     )
     shown = run_django(
-        {"SECRET_KEY": "k", "DEID_SECRET": "d", "DATABASE_URL": "postgres://u@db:5432/x", "CELERY_BROKER_URL": "redis://r:6379/0", "ALLOWED_HOSTS": "a.org,b.org"},
+        {
+            "SECRET_KEY": "k",
+            "DEID_SECRET": "d",
+            "DATABASE_URL": "postgres://u@db:5432/x",
+            "CELERY_BROKER_URL": "redis://r:6379/0",
+            "ALLOWED_HOSTS": "a.org,b.org",
+        },
         code,
     ).stdout
     assert "postgresql" in shown and "redis://r:6379/0" in shown and "['a.org', 'b.org']" in shown
-    default = run_django({"SECRET_KEY": "k", "DEID_SECRET": "d", "DATABASE_URL": "", "CELERY_BROKER_URL": ""}, code).stdout
+    default = run_django(
+        {"SECRET_KEY": "k", "DEID_SECRET": "d", "DATABASE_URL": "", "CELERY_BROKER_URL": ""}, code
+    ).stdout
     assert "sqlite3" in default and "filesystem://" in default
 
 
@@ -65,7 +84,9 @@ def test_roles_are_groups_with_their_capabilities(make_user):
         group = Group.objects.get(name=role)
         assert set(group.permissions.values_list("codename", flat=True)) == set(capabilities)
     reader = make_user("r", "reader")
-    assert reader.has_perm("portal.record_reader_calls") and not reader.has_perm("portal.enter_pathology")
+    assert reader.has_perm("portal.record_reader_calls") and not reader.has_perm(
+        "portal.enter_pathology"
+    )
     assert not reader.has_perm("portal.start_training")
     assert user_roles(make_user("a", "admin")) == {"admin"}
 
@@ -82,7 +103,9 @@ def test_demo_users_get_their_roles_and_printed_passwords(capsys, settings, tmp_
     line = next(l for l in printed.splitlines() if l.strip().startswith("reader2 "))
     password = line.split()[1]
     # As the login page asks: with the request (the login lockout, django-axes, needs it).
-    user = authenticate(RequestFactory().post("/accounts/login/"), username="reader2", password=password)
+    user = authenticate(
+        RequestFactory().post("/accounts/login/"), username="reader2", password=password
+    )
     assert user is not None and user_roles(user) == {"reader"}
     assert get_user_model().objects.get(username="admin").is_superuser
 
@@ -121,7 +144,10 @@ def test_token_authentication_works_for_scripts(reader, token_for, client):
 
 @pytest.mark.django_db
 def test_openapi_schema_and_login_page_render(client, reader):
-    assert client.get("/api/schema/").status_code in (401, 403)  # the API's description is for users only
+    assert client.get("/api/schema/").status_code in (
+        401,
+        403,
+    )  # the API's description is for users only
     assert client.get("/api/docs/").status_code in (401, 403)
     assert client.get("/accounts/login/").status_code == 200
     assert client.get("/").status_code == 302
@@ -163,7 +189,8 @@ def test_api_docs_are_for_logged_in_users_and_served_from_the_portal_not_a_cdn(c
 
 # The production settings the README documents (section "Running in production").
 PRODUCTION = {
-    "SECRET_KEY": "k" * 20 + "-production-secret-key-with-50-or-more-characters-and-variety-0123456789",
+    "SECRET_KEY": "k" * 20
+    + "-production-secret-key-with-50-or-more-characters-and-variety-0123456789",
     "DEID_SECRET": "d" * 50,
     "ALLOWED_HOSTS": "portal.hospital.example",
     "HTTPS": "1",
@@ -176,12 +203,19 @@ def test_check_deploy_is_clean_with_the_documented_production_settings(tmp_path)
         "import sys, django; django.setup(); from django.core.management import call_command; "
         "call_command('check', deploy=True, fail_level='WARNING'); print('clean')"
     )
-    result = run_django({**PRODUCTION, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}, code)
+    result = run_django(
+        {**PRODUCTION, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}, code
+    )
     assert result.stdout.strip().endswith("clean"), result.stderr[-3000:]
-    proxy = run_django(PRODUCTION, "import django; django.setup(); from django.conf import settings; print(settings.SECURE_PROXY_SSL_HEADER)")
+    proxy = run_django(
+        PRODUCTION,
+        "import django; django.setup(); from django.conf import settings; print(settings.SECURE_PROXY_SSL_HEADER)",
+    )
     assert proxy.stdout.strip() == "('HTTP_X_FORWARDED_PROTO', 'https')", proxy.stderr[-2000:]
     # Without HTTPS the same check names what is missing.
-    plain = run_django({**PRODUCTION, "HTTPS": "", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}, code)
+    plain = run_django(
+        {**PRODUCTION, "HTTPS": "", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}, code
+    )
     assert plain.returncode != 0
     for check in ("security.W004", "security.W008", "security.W012", "security.W016"):
         assert check in plain.stderr, check
@@ -194,18 +228,33 @@ def test_behind_a_tls_proxy_dicomweb_urls_are_https(client, reader, token_for, s
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     ds = make_ct_dataset()
     boundary = "b0undary"
-    body = f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + dataset_bytes(ds) + f"\r\n--{boundary}--\r\n".encode()
+    body = (
+        f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
+        + dataset_bytes(ds)
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     headers = {  # what the TLS proxy forwards: the Host the browser asked for and the scheme
-        "HTTP_AUTHORIZATION": f"Token {token_for(reader)}", "HTTP_HOST": "testserver",
-        "HTTP_X_FORWARDED_PROTO": "https", "HTTP_ACCEPT": "application/dicom+json",
+        "HTTP_AUTHORIZATION": f"Token {token_for(reader)}",
+        "HTTP_HOST": "testserver",
+        "HTTP_X_FORWARDED_PROTO": "https",
+        "HTTP_ACCEPT": "application/dicom+json",
     }
-    stored = client.generic("POST", "/dicomweb/studies", body, content_type=f'multipart/related; type="application/dicom"; boundary={boundary}', **headers)
+    stored = client.generic(
+        "POST",
+        "/dicomweb/studies",
+        body,
+        content_type=f'multipart/related; type="application/dicom"; boundary={boundary}',
+        **headers,
+    )
     assert stored.status_code == 200
     assert stored.json()["00081190"]["Value"][0].startswith("https://testserver/dicomweb/studies/")
     metadata = client.get(f"/dicomweb/studies/{ds.StudyInstanceUID}/metadata", **headers).json()
     assert metadata[0]["7FE00010"]["BulkDataURI"].startswith("https://testserver/dicomweb/")
     # Without the proxy's header the same request is plain http.
-    plain = client.get(f"/dicomweb/studies/{ds.StudyInstanceUID}/metadata", HTTP_AUTHORIZATION=f"Token {token_for(reader)}").json()
+    plain = client.get(
+        f"/dicomweb/studies/{ds.StudyInstanceUID}/metadata",
+        HTTP_AUTHORIZATION=f"Token {token_for(reader)}",
+    ).json()
     assert plain[0]["7FE00010"]["BulkDataURI"].startswith("http://testserver/dicomweb/")
 
 
@@ -228,7 +277,9 @@ def test_passwords_are_checked_by_djangos_full_set_of_validators(make_user):
 
 
 @pytest.mark.django_db
-def test_a_browser_session_ends_after_the_idle_time_and_activity_extends_it_at_most_once_a_minute(client, reader, settings):
+def test_a_browser_session_ends_after_the_idle_time_and_activity_extends_it_at_most_once_a_minute(
+    client, reader, settings
+):
     from datetime import timedelta
 
     from django.contrib.sessions.models import Session

@@ -1,4 +1,5 @@
 """Every file shipped in pydicom's test data (and pydicom-data) through the upload path."""
+
 import os
 
 import pydicom.data
@@ -14,7 +15,9 @@ def shipped_files():
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("deidentify", [False, True], ids=["as-is", "deidentify"])
-def test_each_shipped_file_is_stored_or_refused_with_a_reason_and_never_half_stored(reader, stored_files, deidentify):
+def test_each_shipped_file_is_stored_or_refused_with_a_reason_and_never_half_stored(
+    reader, stored_files, deidentify
+):
     files = shipped_files()
     assert len(files) > 50, "pydicom's test data should be installed"
     outcomes = {"stored": 0, "duplicate": 0, "rejected": 0, "skipped": 0}
@@ -40,14 +43,18 @@ def test_each_shipped_file_is_stored_or_refused_with_a_reason_and_never_half_sto
 
 
 @pytest.mark.django_db
-def test_all_shipped_files_in_one_rest_upload_get_a_report_not_a_500(api_client_for, reader, stored_files):
+def test_all_shipped_files_in_one_rest_upload_get_a_report_not_a_500(
+    api_client_for, reader, stored_files
+):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     uploads = []
     for path in shipped_files():
         with open(path, "rb") as handle:
             uploads.append(SimpleUploadedFile(os.path.basename(path), handle.read()))
-    response = api_client_for(reader).post("/api/v1/uploads/", {"files": uploads}, format="multipart")
+    response = api_client_for(reader).post(
+        "/api/v1/uploads/", {"files": uploads}, format="multipart"
+    )
     assert response.status_code == 422
     report = response.json()
     assert len(report["files"]) == len(uploads)

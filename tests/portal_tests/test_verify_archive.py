@@ -1,4 +1,5 @@
 """manage.py verify_archive: every stored file present and intact; files without a row listed, never deleted."""
+
 import io
 
 import pytest
@@ -12,7 +13,12 @@ from tests.portal_tests.dicom_factories import dataset_bytes, make_ct_series
 @pytest.fixture
 def archive(reader, media_root):
     slices = make_ct_series(3, phase="NC")
-    assert ingest_upload([(f"{i}.dcm", dataset_bytes(ds)) for i, ds in enumerate(slices)], reader).status == "stored"
+    assert (
+        ingest_upload(
+            [(f"{i}.dcm", dataset_bytes(ds)) for i, ds in enumerate(slices)], reader
+        ).status
+        == "stored"
+    )
     return list(Instance.objects.order_by("instance_number"))
 
 
@@ -30,11 +36,16 @@ def verify():
 def test_an_intact_archive_passes(archive):
     code, out, _ = verify()
     assert code == 0
-    assert "3 instance(s) checked: 3 ok, 0 missing, 0 unreadable, 0 corrupt; 0 file(s) without an Instance" in out
+    assert (
+        "3 instance(s) checked: 3 ok, 0 missing, 0 unreadable, 0 corrupt; 0 file(s) without an Instance"
+        in out
+    )
 
 
 @pytest.mark.django_db
-def test_a_missing_a_corrupt_and_an_unknown_file_are_each_named_and_the_exit_code_is_1(archive, media_root):
+def test_a_missing_a_corrupt_and_an_unknown_file_are_each_named_and_the_exit_code_is_1(
+    archive, media_root
+):
     missing, corrupt, _ = archive
     (media_root / missing.file.name).unlink()
     damaged = media_root / corrupt.file.name
@@ -45,9 +56,14 @@ def test_a_missing_a_corrupt_and_an_unknown_file_are_each_named_and_the_exit_cod
     code, out, summary = verify()
     assert code == 1
     lines = out.splitlines()
-    assert any(l.startswith(f"missing  {missing.file.name}") and missing.sop_instance_uid in l for l in lines)
+    assert any(
+        l.startswith(f"missing  {missing.file.name}") and missing.sop_instance_uid in l
+        for l in lines
+    )
     assert any(l.startswith(f"corrupt  {corrupt.file.name}") and corrupt.sha256 in l for l in lines)
     assert any(l.startswith(f"orphan   instances/ff/ee/{orphan.name}") for l in lines)
-    assert "3 instance(s) checked: 1 ok, 1 missing, 0 unreadable, 1 corrupt; 1 file(s) without an Instance" in summary
+    assert (
+        "3 instance(s) checked: 1 ok, 1 missing, 0 unreadable, 1 corrupt; 1 file(s) without an Instance"
+        in summary
+    )
     assert orphan.exists() and Instance.objects.count() == 3  # nothing deleted
-

@@ -1,4 +1,5 @@
 """WADO-RS frames: the list is answered in its order, each frame once, and its length is capped."""
+
 import pydicom
 import pytest
 
@@ -15,8 +16,10 @@ def two_frames(reader):
     assert report.status == "stored", report.as_dict()
     instance = Instance.objects.get()
     study = instance.series.study
-    base = (f"/dicomweb/studies/{study.study_instance_uid}/series/{instance.series.series_instance_uid}"
-            f"/instances/{instance.sop_instance_uid}/frames/")
+    base = (
+        f"/dicomweb/studies/{study.study_instance_uid}/series/{instance.series.series_instance_uid}"
+        f"/instances/{instance.sop_instance_uid}/frames/"
+    )
     return instance, base
 
 
@@ -25,7 +28,9 @@ def get_frames(client, url):
 
 
 @pytest.mark.django_db
-def test_frames_come_in_the_requested_order_and_a_repeated_number_once(two_frames, reader, api_client_for):
+def test_frames_come_in_the_requested_order_and_a_repeated_number_once(
+    two_frames, reader, api_client_for
+):
     instance, base = two_frames
     frame_1, frame_2 = read_frames(instance, [1, 2])
     client = api_client_for(reader)
@@ -37,7 +42,9 @@ def test_frames_come_in_the_requested_order_and_a_repeated_number_once(two_frame
 
 
 @pytest.mark.django_db
-def test_a_frame_list_longer_than_the_instance_has_frames_is_400(two_frames, reader, api_client_for):
+def test_a_frame_list_longer_than_the_instance_has_frames_is_400(
+    two_frames, reader, api_client_for
+):
     _, base = two_frames
     response = get_frames(api_client_for(reader), base + "1,1,1")
     assert response.status_code == 400
@@ -47,6 +54,8 @@ def test_a_frame_list_longer_than_the_instance_has_frames_is_400(two_frames, rea
 @pytest.mark.django_db
 def test_a_frame_list_above_the_cap_is_400_naming_the_cap(two_frames, reader, api_client_for):
     _, base = two_frames
-    response = get_frames(api_client_for(reader), base + ",".join(["1"] * (FRAMES_MAX_PER_REQUEST + 1)))
+    response = get_frames(
+        api_client_for(reader), base + ",".join(["1"] * (FRAMES_MAX_PER_REQUEST + 1))
+    )
     assert response.status_code == 400
     assert f"at most {FRAMES_MAX_PER_REQUEST} per request" in response.json()["error"]

@@ -4,7 +4,12 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from evaluation.reader_study import ReaderStudyDataError, analyze_reader_study, format_report, load_reader_study
+from evaluation.reader_study import (
+    ReaderStudyDataError,
+    analyze_reader_study,
+    format_report,
+    load_reader_study,
+)
 
 
 class Command(BaseCommand):
@@ -20,16 +25,29 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("file", help="long-format CSV file")
         parser.add_argument("--model-reader", help="name of the reader that is the model (CAD/AI)")
-        parser.add_argument("--cov", choices=["jackknife", "delong", "bootstrap"], default="jackknife",
-                            help="covariance of the reader metrics over cases (default jackknife)")
-        parser.add_argument("--metric", choices=["auc", "sensitivity", "specificity"], default="auc")
-        parser.add_argument("--threshold", type=float,
-                            help="for sensitivity/specificity: a rating >= THRESHOLD is positive")
-        parser.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
+        parser.add_argument(
+            "--cov",
+            choices=["jackknife", "delong", "bootstrap"],
+            default="jackknife",
+            help="covariance of the reader metrics over cases (default jackknife)",
+        )
+        parser.add_argument(
+            "--metric", choices=["auc", "sensitivity", "specificity"], default="auc"
+        )
+        parser.add_argument(
+            "--threshold",
+            type=float,
+            help="for sensitivity/specificity: a rating >= THRESHOLD is positive",
+        )
+        parser.add_argument(
+            "--json", action="store_true", help="print one JSON object instead of the report"
+        )
 
     def handle(self, *args, **options):
         if options["metric"] != "auc" and options["threshold"] is None:
-            raise CommandError(f"--metric {options['metric']} needs --threshold (a rating >= threshold is positive)")
+            raise CommandError(
+                f"--metric {options['metric']} needs --threshold (a rating >= threshold is positive)"
+            )
         try:
             study = load_reader_study(options["file"])
             analysis = analyze_reader_study(

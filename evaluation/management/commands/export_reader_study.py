@@ -1,4 +1,5 @@
 """python manage.py export_reader_study ID --long FILE.csv — a reader study's ratings for analysis outside."""
+
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -17,13 +18,22 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("reader_study", type=int, help="reader study id")
-        parser.add_argument("--long", metavar="FILE", help="long-format CSV for analyze_reader_study")
-        parser.add_argument("--model", default="CM",
-                            help="model written as reader 'model:NAME' in --long: a CNN variant (default CM) or radiomics-VARIANT; "
-                                 "'none' for readers only")
-        parser.add_argument("--csv", metavar="FILE", help="joined CSV (one row per lesion x reader, model columns)")
+        parser.add_argument(
+            "--long", metavar="FILE", help="long-format CSV for analyze_reader_study"
+        )
+        parser.add_argument(
+            "--model",
+            default="CM",
+            help="model written as reader 'model:NAME' in --long: a CNN variant (default CM) or radiomics-VARIANT; "
+            "'none' for readers only",
+        )
+        parser.add_argument(
+            "--csv", metavar="FILE", help="joined CSV (one row per lesion x reader, model columns)"
+        )
         parser.add_argument("--imrmc", metavar="FILE", help="iMRMC input file")
-        parser.add_argument("--include-unblinded", action="store_true", help="also use unblinded calls")
+        parser.add_argument(
+            "--include-unblinded", action="store_true", help="also use unblinded calls"
+        )
 
     def handle(self, *args, **options):
         reader_study = ReaderStudy.objects.filter(pk=options["reader_study"]).first()
@@ -31,7 +41,9 @@ class Command(BaseCommand):
             raise CommandError(f"reader study {options['reader_study']} does not exist")
         if not any(options[k] for k in ("long", "csv", "imrmc")):
             raise CommandError("name at least one output: --long FILE, --csv FILE or --imrmc FILE")
-        inputs = services.gather_inputs(reader_study, services.ComparisonOptions(include_unblinded=options["include_unblinded"]))
+        inputs = services.gather_inputs(
+            reader_study, services.ComparisonOptions(include_unblinded=options["include_unblinded"])
+        )
         for line in inputs.exclusions:
             self.stderr.write(line)
         outputs = []
@@ -39,7 +51,9 @@ class Command(BaseCommand):
             model_key = None if options["model"].lower() == "none" else f"model:{options['model']}"
             if model_key and model_key not in {m.key for m in inputs.analysed_models}:
                 available = ", ".join(m.choice for m in inputs.analysed_models) or "none"
-                raise CommandError(f"model {options['model']} has no held-out score on every lesion (analysed models: {available})")
+                raise CommandError(
+                    f"model {options['model']} has no held-out score on every lesion (analysed models: {available})"
+                )
             outputs.append((options["long"], exports.long_csv(inputs, model_key)))
         if options["csv"]:
             outputs.append((options["csv"], exports.joined_csv(inputs)))

@@ -1,4 +1,5 @@
 """``manage.py train --experiment source-study [--variant CM] [--wait] [--inline] [--set epochs=3]``."""
+
 import time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -12,16 +13,36 @@ class Command(BaseCommand):
     help = "Start training runs (one per variant) on the gpu queue; --inline trains here without a worker."
 
     def add_arguments(self, parser):
-        parser.add_argument("--experiment", default="source-study", help="registered name or a .json file")
-        parser.add_argument("--variant", action="append", default=[], help="repeatable; default: every variant")
-        parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. epochs=3 or patch.size_px=16")
-        parser.add_argument("--wait", action="store_true", help="wait for the runs to finish, printing progress")
-        parser.add_argument("--inline", action="store_true", help="train in this process (no Celery worker)")
+        parser.add_argument(
+            "--experiment", default="source-study", help="registered name or a .json file"
+        )
+        parser.add_argument(
+            "--variant", action="append", default=[], help="repeatable; default: every variant"
+        )
+        parser.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override, e.g. epochs=3 or patch.size_px=16",
+        )
+        parser.add_argument(
+            "--wait", action="store_true", help="wait for the runs to finish, printing progress"
+        )
+        parser.add_argument(
+            "--inline", action="store_true", help="train in this process (no Celery worker)"
+        )
 
     def handle(self, *args, **options):
         try:
             overrides = parse_overrides(options["set"])
-            runs = services.start_training(None, options["experiment"], options["variant"], overrides, enqueue=not options["inline"])
+            runs = services.start_training(
+                None,
+                options["experiment"],
+                options["variant"],
+                overrides,
+                enqueue=not options["inline"],
+            )
         except (ExperimentError, services.RunAlreadyLive) as exc:
             raise CommandError(str(exc)) from None
         for run in runs:
@@ -34,7 +55,9 @@ class Command(BaseCommand):
                 self._report(TrainingRun.objects.get(pk=run.pk))
         elif options["wait"]:
             self._wait([r.pk for r in runs])
-        failed = TrainingRun.objects.filter(pk__in=[r.pk for r in runs], state__in=["failed", "cancelled"]).exists()
+        failed = TrainingRun.objects.filter(
+            pk__in=[r.pk for r in runs], state__in=["failed", "cancelled"]
+        ).exists()
         if failed and (options["wait"] or options["inline"]):
             raise CommandError("some runs did not succeed")
 
@@ -57,4 +80,8 @@ class Command(BaseCommand):
     def _report(self, run):
         version = getattr(run, "model_version", None)
         auc = version.metrics.get("oof_auc") if version else None
-        self.stdout.write(f"run {run.pk} {run.variant}: {run.state}" + (f"; {version} out-of-fold AUC {auc}" if version else "") + (f"; {run.error}" if run.error else ""))
+        self.stdout.write(
+            f"run {run.pk} {run.variant}: {run.state}"
+            + (f"; {version} out-of-fold AUC {auc}" if version else "")
+            + (f"; {run.error}" if run.error else "")
+        )

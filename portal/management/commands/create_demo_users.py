@@ -1,4 +1,5 @@
 """Create the demo accounts (admin, coordinator, reader1..3) and print their logins (DEBUG only)."""
+
 import os
 import secrets
 
@@ -9,7 +10,13 @@ from django.core.management.base import BaseCommand, CommandError
 
 from portal.roles import ADMIN, COORDINATOR, READER, ensure_roles
 
-DEMO_USERS = [("admin", ADMIN), ("coordinator", COORDINATOR), ("reader1", READER), ("reader2", READER), ("reader3", READER)]
+DEMO_USERS = [
+    ("admin", ADMIN),
+    ("coordinator", COORDINATOR),
+    ("reader1", READER),
+    ("reader2", READER),
+    ("reader3", READER),
+]
 
 
 class Command(BaseCommand):

@@ -1,4 +1,5 @@
 """Issue an API token for a user (the interface of DRF's command of the same name, kept for scripts)."""
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from knox.models import AuthToken
@@ -15,11 +16,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("username")
         parser.add_argument(
-            "-r", "--reset", action="store_true", dest="reset_token",
+            "-r",
+            "--reset",
+            action="store_true",
+            dest="reset_token",
             help="revoke the user's existing tokens before issuing the new one",
         )
         parser.add_argument(
-            "--expires-days", type=int, default=None,
+            "--expires-days",
+            type=int,
+            default=None,
             help="days until the token is refused (0: never expires)",
         )
 

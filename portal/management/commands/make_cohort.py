@@ -1,4 +1,5 @@
 """``manage.py make_cohort``: write a synthetic multiphase renal CT cohort (see :mod:`portal.cohort`)."""
+
 from functools import partial
 from pathlib import Path
 
@@ -37,46 +38,88 @@ class Command(BaseCommand):
         parser.add_argument("--slice-mm", type=float, default=2.5, help="slice thickness = spacing")
         extent = parser.add_mutually_exclusive_group()
         extent.add_argument("--slices", type=int, help="slices per series (default 64)")
-        extent.add_argument("--z-extent-mm", type=float, help="craniocaudal coverage instead of --slices")
-        parser.add_argument("--transfer-syntax", choices=sorted(TRANSFER_SYNTAXES), default="explicit-le")
-        parser.add_argument("--mix", help=f"subtype weights, e.g. ccRCC=56,papillary=17 (of {', '.join(SUBTYPES)})")
+        extent.add_argument(
+            "--z-extent-mm", type=float, help="craniocaudal coverage instead of --slices"
+        )
+        parser.add_argument(
+            "--transfer-syntax", choices=sorted(TRANSFER_SYNTAXES), default="explicit-le"
+        )
+        parser.add_argument(
+            "--mix", help=f"subtype weights, e.g. ccRCC=56,papillary=17 (of {', '.join(SUBTYPES)})"
+        )
         parser.add_argument("--preview", help="PNG of the four phases of one lesion (W400/L40)")
-        parser.add_argument("--preview-patient", type=int, default=1, help="patient number for --preview")
-        parser.add_argument("--import", dest="do_import", action="store_true",
-                            help="load the cohort into the portal: studies through the ingest path, lesions with "
-                                 "reference ROIs, pathology, and a reader study holding every case")
-        parser.add_argument("--user", help="--import: the uploading user (default: the first superuser)")
-        parser.add_argument("--reader-study", help="--import: reader study name (default 'Synthetic cohort seed S')")
-        parser.add_argument("--readers", default="", help="--import: comma-separated usernames assigned to the reader study")
-        parser.add_argument("--simulate-readers", type=int, default=0, metavar="K",
-                            help="--import (demo only): K simulated readers record calls around the oracle; "
-                                 "marked simulated everywhere")
-        parser.add_argument("--design", choices=["unaided", "sequential", "crossover"],
-                            help="--import: reading sessions of a new reader study (default unaided; sequential: "
-                                 "an aided call after each locked unaided one; simulated readers' aided calls "
-                                 "follow once a model has scored the lesions, as demo_setup does)")
+        parser.add_argument(
+            "--preview-patient", type=int, default=1, help="patient number for --preview"
+        )
+        parser.add_argument(
+            "--import",
+            dest="do_import",
+            action="store_true",
+            help="load the cohort into the portal: studies through the ingest path, lesions with "
+            "reference ROIs, pathology, and a reader study holding every case",
+        )
+        parser.add_argument(
+            "--user", help="--import: the uploading user (default: the first superuser)"
+        )
+        parser.add_argument(
+            "--reader-study", help="--import: reader study name (default 'Synthetic cohort seed S')"
+        )
+        parser.add_argument(
+            "--readers",
+            default="",
+            help="--import: comma-separated usernames assigned to the reader study",
+        )
+        parser.add_argument(
+            "--simulate-readers",
+            type=int,
+            default=0,
+            metavar="K",
+            help="--import (demo only): K simulated readers record calls around the oracle; "
+            "marked simulated everywhere",
+        )
+        parser.add_argument(
+            "--design",
+            choices=["unaided", "sequential", "crossover"],
+            help="--import: reading sessions of a new reader study (default unaided; sequential: "
+            "an aided call after each locked unaided one; simulated readers' aided calls "
+            "follow once a model has scored the lesions, as demo_setup does)",
+        )
 
     def handle(self, *args, **options):
         if options["design"] == "crossover" and options["simulate_readers"]:
-            raise CommandError("--design crossover: simulated readers read every case unaided first; "
-                               "use --design sequential with --simulate-readers")
+            raise CommandError(
+                "--design crossover: simulated readers read every case unaided first; "
+                "use --design sequential with --simulate-readers"
+            )
         slices = options["slices"] or 64
         if options["z_extent_mm"] is not None:
             slices = max(1, round(options["z_extent_mm"] / options["slice_mm"]))
         extra = {"subtype_mix": parse_mix(options["mix"])} if options["mix"] else {}
         try:
             spec = CohortSpec(
-                patients=options["patients"], seed=options["seed"], size=options["size"], slices=slices,
-                slice_mm=options["slice_mm"], fov_mm=options["fov_mm"],
-                transfer_syntax=options["transfer_syntax"], **extra,
+                patients=options["patients"],
+                seed=options["seed"],
+                size=options["size"],
+                slices=slices,
+                slice_mm=options["slice_mm"],
+                fov_mm=options["fov_mm"],
+                transfer_syntax=options["transfer_syntax"],
+                **extra,
             )
         except ValueError as error:
             raise CommandError(str(error)) from None
         if not 1 <= options["preview_patient"] <= spec.patients:
             raise CommandError(f"--preview-patient must lie in 1..{spec.patients}")
-        progress = partial(tqdm, unit="study", desc="make_cohort", disable=options["verbosity"] == 0)
-        result = write_cohort(spec, Path(options["out"]), progress=progress, preview=options["preview"],
-                              preview_patient=options["preview_patient"] - 1)
+        progress = partial(
+            tqdm, unit="study", desc="make_cohort", disable=options["verbosity"] == 0
+        )
+        result = write_cohort(
+            spec,
+            Path(options["out"]),
+            progress=progress,
+            preview=options["preview"],
+            preview_patient=options["preview_patient"] - 1,
+        )
         oracle = result.oracle
         self.stdout.write(
             f"{len(result.studies)} studies, {len(result.truths)} lesions "
@@ -102,7 +145,9 @@ class Command(BaseCommand):
         else:
             user = User.objects.filter(is_superuser=True).order_by("id").first()
             if user is None:
-                raise CommandError("--import needs --user USERNAME (there is no superuser to upload as)")
+                raise CommandError(
+                    "--import needs --user USERNAME (there is no superuser to upload as)"
+                )
         names = [n.strip() for n in options["readers"].split(",") if n.strip()]
         readers = list(User.objects.filter(username__in=names))
         missing = set(names) - {u.username for u in readers}
@@ -111,8 +156,13 @@ class Command(BaseCommand):
         progress = partial(tqdm, unit="study", desc="import", disable=options["verbosity"] == 0)
         try:
             summary = import_cohort(
-                result, user, options["reader_study"] or f"Synthetic cohort seed {spec.seed}", readers=readers,
-                simulate_readers=options["simulate_readers"], seed=spec.seed, progress=progress,
+                result,
+                user,
+                options["reader_study"] or f"Synthetic cohort seed {spec.seed}",
+                readers=readers,
+                simulate_readers=options["simulate_readers"],
+                seed=spec.seed,
+                progress=progress,
                 design=options["design"],
             )
         except CohortImportError as error:

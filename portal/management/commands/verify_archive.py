@@ -1,4 +1,5 @@
 """python manage.py verify_archive — every Instance's file present with its SHA-256; files without a row listed."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from portal.integrity import remove_orphans, verify_archive
@@ -12,11 +13,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--remove-orphans", action="store_true",
+            "--remove-orphans",
+            action="store_true",
             help="delete the files without an Instance (left by killed uploads) older than --orphan-minutes",
         )
         parser.add_argument(
-            "--orphan-minutes", type=float, default=60,
+            "--orphan-minutes",
+            type=float,
+            default=60,
             help="only files last changed more than this many minutes ago are removed (default 60: "
             "spares uploads being stored now)",
         )
