@@ -141,6 +141,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.roles.roles_context",
+                "portal.context_processors.vocabulary",
             ],
         },
     },
