@@ -19,10 +19,21 @@ function utc(iso) {
 }
 
 export class AidedReading {
-  constructor(section, {
-    readerStudyId, CallForm, unaided, calls = [], onLocked = () => {}, heatMaps = null, onError = () => {},
-    design = 'sequential', firstSession = 'unaided', scheduleLine = null,
-  }) {
+  constructor(
+    section,
+    {
+      readerStudyId,
+      CallForm,
+      unaided,
+      calls = [],
+      onLocked = () => {},
+      heatMaps = null,
+      onError = () => {},
+      design = 'sequential',
+      firstSession = 'unaided',
+      scheduleLine = null,
+    },
+  ) {
     this.section = section;
     this.heatMaps = heatMaps; // a HeatMapOverlay whose controls are in this panel, or null
     this.onError = onError;
@@ -34,7 +45,9 @@ export class AidedReading {
     this.lesion = null;
     this.output = section.querySelector('.model-output');
     this.form = new CallForm(section.querySelector('form.aided-call-form'), {
-      readerStudyId, session: 'aided', onLocked,
+      readerStudyId,
+      session: 'aided',
+      onLocked,
     });
     this.form.setCalls(calls);
     // A locked unaided call in a study with an aided session never changes (the server refuses a revision).
@@ -55,9 +68,10 @@ export class AidedReading {
       if (days === null || days === undefined) return `after the washout that follows your ${first} call`;
       return `${days} days after you lock your ${first} call`;
     };
-    const opensOn = (second) => (reading.second_read_opens
-      ? `Your ${second} read of this case opens on ${utc(reading.second_read_opens)}.`
-      : `Your ${second} read of this case opens after the washout.`);
+    const opensOn = (second) =>
+      reading.second_read_opens
+        ? `Your ${second} read of this case opens on ${utc(reading.second_read_opens)}.`
+        : `Your ${second} read of this case opens after the washout.`;
     const open = reading.second_read_open;
     if (reading.first_session === 'aided') {
       let line = '';
@@ -67,7 +81,8 @@ export class AidedReading {
       return { aided: !aidedLocked || unaidedLocked, output: !aidedLocked, unaided: aidedLocked && open, line };
     }
     let line = '';
-    if (!unaidedLocked) line = `Unaided read first: your aided read (with the model's output) opens ${after('unaided')}.`;
+    if (!unaidedLocked)
+      line = `Unaided read first: your aided read (with the model's output) opens ${after('unaided')}.`;
     else if (!open) line = opensOn('aided');
     const aided = unaidedLocked && open;
     return { aided, output: aided && !aidedLocked, unaided: true, line };

@@ -67,7 +67,11 @@ export function uploadWithProgress(url, formData, onProgress) {
     };
     xhr.onload = () => {
       let data = null;
-      try { data = JSON.parse(xhr.responseText); } catch { data = { error: xhr.responseText.slice(0, 200) }; }
+      try {
+        data = JSON.parse(xhr.responseText);
+      } catch {
+        data = { error: xhr.responseText.slice(0, 200) };
+      }
       resolve({ status: xhr.status, data });
     };
     xhr.onerror = () => reject(new Error('network error: the upload did not reach the server'));
@@ -117,9 +121,10 @@ export const training = {
 // A model's output for a lesion: coordinators and admins (readers only in an aided session).
 export const modelOutput = {
   // ``readerStudyId``: a reader's aided session (the frozen model version's maps only).
-  heatMaps: (lesionId, readerStudyId = null) => apiFetch(
-    `/api/v1/lesions/${enc(lesionId)}/heat-maps/${readerStudyId ? `?reader_study=${enc(readerStudyId)}` : ''}`,
-  ),
+  heatMaps: (lesionId, readerStudyId = null) =>
+    apiFetch(
+      `/api/v1/lesions/${enc(lesionId)}/heat-maps/${readerStudyId ? `?reader_study=${enc(readerStudyId)}` : ''}`,
+    ),
 };
 
 /** The list inside a DRF answer, paginated (``results``) or not. */

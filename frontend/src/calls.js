@@ -104,7 +104,9 @@ export class CallForm {
     this.time.show(lesion.id);
     this.form.querySelector('.lesion-label').textContent = lesion.label;
     const call = this.calls.get(lesion.id);
-    const values = this.drafts.get(lesion.id) || (call && { malignant: call.malignant, probability: call.probability, subtype_guess: call.subtype_guess || '' });
+    const values =
+      this.drafts.get(lesion.id) ||
+      (call && { malignant: call.malignant, probability: call.probability, subtype_guess: call.subtype_guess || '' });
     this.fill(values || { malignant: null, probability: 50, subtype_guess: '' });
     this.form.dataset.dirty = this.drafts.has(lesion.id) ? '1' : '0';
     this.showLocked(call);
@@ -113,7 +115,8 @@ export class CallForm {
   }
 
   fill({ malignant, probability, subtype_guess: subtypeGuess }) {
-    for (const radio of this.form.elements.malignant) radio.checked = malignant !== null && radio.value === String(malignant);
+    for (const radio of this.form.elements.malignant)
+      radio.checked = malignant !== null && radio.value === String(malignant);
     this.form.elements.probability.value = probability;
     this.form.elements.subtype_guess.value = subtypeGuess || '';
     this.updateProbabilityText();
@@ -214,7 +217,8 @@ export class CallForm {
       this.saver.show('saving', 'Saving the revision…');
       const revision = await annotations.reviseCall(call.id, {
         ...values,
-        time_spent_s: Math.round(((this.previousSeconds.get(this.lesion.id) || 0) + this.time.total(this.lesion.id)) * 10) / 10,
+        time_spent_s:
+          Math.round(((this.previousSeconds.get(this.lesion.id) || 0) + this.time.total(this.lesion.id)) * 10) / 10,
       });
       this.revising = null;
       this.remember(revision);

@@ -40,9 +40,12 @@ function chooseTool(tools, key) {
 }
 
 function bindToolbar(viewer, tools, lesions) {
-  for (const button of root.querySelectorAll('[data-tool]')) button.addEventListener('click', () => chooseTool(tools, button.dataset.tool));
-  for (const button of root.querySelectorAll('[data-preset]')) button.addEventListener('click', () => viewer.applyPreset(button.dataset.preset));
-  for (const box of root.querySelectorAll('input[data-sync]')) box.addEventListener('change', () => viewer.setSync(box.dataset.sync, box.checked));
+  for (const button of root.querySelectorAll('[data-tool]'))
+    button.addEventListener('click', () => chooseTool(tools, button.dataset.tool));
+  for (const button of root.querySelectorAll('[data-preset]'))
+    button.addEventListener('click', () => viewer.applyPreset(button.dataset.preset));
+  for (const box of root.querySelectorAll('input[data-sync]'))
+    box.addEventListener('change', () => viewer.setSync(box.dataset.sync, box.checked));
   root.querySelector('button.reset-view').addEventListener('click', () => viewer.resetView());
 
   document.addEventListener('keydown', (event) => {
@@ -84,7 +87,10 @@ async function showCaseNavigation() {
     const index = cases.findIndex((c) => c.study_instance_uid === studyInstanceUID);
     if (index < 0) return;
     nav.querySelector('.case-position').textContent = `Case ${index + 1} of ${cases.length}`;
-    for (const [which, other] of [['previous', cases[index - 1]], ['next', cases[index + 1]]]) {
+    for (const [which, other] of [
+      ['previous', cases[index - 1]],
+      ['next', cases[index + 1]],
+    ]) {
       const link = nav.querySelector(`a.${which}-case`);
       if (other) link.href = other.case_url;
       else link.removeAttribute('href');
@@ -122,12 +128,21 @@ async function setUpReaderForms(CallForm, lesions, heatMaps) {
     showError(error);
   }
   const aidedSection = root.querySelector('.aided-reading');
-  if (aidedSection) { // a reader study with an aided session: sequential or crossover (aided.js)
+  if (aidedSection) {
+    // a reader study with an aided session: sequential or crossover (aided.js)
     const { AidedReading } = await import('./aided.js');
     const aidedHeatMaps = heatMaps && aidedSection.contains(heatMaps.controls) ? heatMaps : null;
     callForm.aided = new AidedReading(aidedSection, {
-      readerStudyId, CallForm, unaided: callForm, calls, onLocked: callForm.onLocked, heatMaps: aidedHeatMaps, onError: showError,
-      design: root.dataset.design, firstSession: root.dataset.firstSession, scheduleLine: root.querySelector('.reading-schedule'),
+      readerStudyId,
+      CallForm,
+      unaided: callForm,
+      calls,
+      onLocked: callForm.onLocked,
+      heatMaps: aidedHeatMaps,
+      onError: showError,
+      design: root.dataset.design,
+      firstSession: root.dataset.firstSession,
+      scheduleLine: root.querySelector('.reading-schedule'),
     });
   }
   refreshBadges(lesions, callForm);
@@ -160,7 +175,11 @@ async function main() {
     if (button) button.title = `W${preset.windowWidth} / L${preset.windowCenter}`;
   }
   const rendering = new URLSearchParams(window.location.search).get('rendering') || 'auto';
-  const { useCPURendering } = await initCornerstone({ workerUrl: root.dataset.workerUrl, wasmBasePath: root.dataset.wasmBase, rendering });
+  const { useCPURendering } = await initCornerstone({
+    workerUrl: root.dataset.workerUrl,
+    wasmBasePath: root.dataset.wasmBase,
+    rendering,
+  });
   root.dataset.rendering = useCPURendering ? 'cpu' : 'gpu';
   performance.mark('case:cornerstone-ready');
   const viewer = new CaseViewer(grid, { onStatus: showStatus });
@@ -177,7 +196,10 @@ async function main() {
   ]);
   performance.mark('case:annotation-loaded');
   tools.initTools(viewer);
-  tools.setupTools(viewer.renderingEngineId, viewer.panels.map((p) => p.viewportId));
+  tools.setupTools(
+    viewer.renderingEngineId,
+    viewer.panels.map((p) => p.viewportId),
+  );
   tools.synchronize(viewer);
 
   let form = null;
@@ -187,7 +209,9 @@ async function main() {
   const heatMapsInAidedPanel = Boolean(heatMapControls && heatMapControls.closest('.aided-reading'));
   if (heatMapControls) {
     const { HeatMapOverlay } = await import('./heatmaps.js');
-    heatMaps = new HeatMapOverlay(viewer, heatMapControls, { readerStudyId: heatMapsInAidedPanel ? readerStudyId : null });
+    heatMaps = new HeatMapOverlay(viewer, heatMapControls, {
+      readerStudyId: heatMapsInAidedPanel ? readerStudyId : null,
+    });
     window.caseHeatMaps = heatMaps; // for the browser tests and the console
   }
   const showHeatMaps = (lesion) => heatMaps && !heatMapsInAidedPanel && heatMaps.showLesion(lesion).catch(showError);

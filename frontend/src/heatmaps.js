@@ -25,10 +25,12 @@ function mapImage(values) {
   canvas.height = rows;
   const context = canvas.getContext('2d');
   const image = context.createImageData(columns, rows);
-  values.forEach((row, r) => row.forEach((value, c) => {
-    const [red, green, blue] = colourFor(value);
-    image.data.set([red, green, blue, 255], 4 * (r * columns + c));
-  }));
+  values.forEach((row, r) =>
+    row.forEach((value, c) => {
+      const [red, green, blue] = colourFor(value);
+      image.data.set([red, green, blue, 255], 4 * (r * columns + c));
+    }),
+  );
   context.putImageData(image, 0, 0);
   return canvas;
 }
@@ -130,9 +132,12 @@ export class HeatMapOverlay {
     const down = toCanvas(column, row + rows);
     const [mapRows, mapColumns] = entry.heatMap.shape;
     context.setTransform(
-      (ratio * (right[0] - origin[0])) / mapColumns, (ratio * (right[1] - origin[1])) / mapColumns,
-      (ratio * (down[0] - origin[0])) / mapRows, (ratio * (down[1] - origin[1])) / mapRows,
-      ratio * origin[0], ratio * origin[1],
+      (ratio * (right[0] - origin[0])) / mapColumns,
+      (ratio * (right[1] - origin[1])) / mapColumns,
+      (ratio * (down[0] - origin[0])) / mapRows,
+      (ratio * (down[1] - origin[1])) / mapRows,
+      ratio * origin[0],
+      ratio * origin[1],
     );
     context.imageSmoothingEnabled = true;
     context.globalAlpha = Number(this.opacity.value) / 100;

@@ -63,7 +63,9 @@ export class LesionPanel {
     });
     this.fields.addEventListener('change', () => this.fieldSaver.schedule());
     this.fields.addEventListener('submit', (event) => event.preventDefault());
-    root.querySelector('button.new-lesion').addEventListener('click', () => this.newLesion().catch((e) => this.showError(e)));
+    root
+      .querySelector('button.new-lesion')
+      .addEventListener('click', () => this.newLesion().catch((e) => this.showError(e)));
     this.errorLine = root.querySelector('.lesion-error');
   }
 
@@ -113,7 +115,12 @@ export class LesionPanel {
   }
 
   async newLesion() {
-    const lesion = await annotations.createLesion({ study: this.studyInstanceUID, label: this.nextLabel(), side: 'unknown', location: '' });
+    const lesion = await annotations.createLesion({
+      study: this.studyInstanceUID,
+      label: this.nextLabel(),
+      side: 'unknown',
+      location: '',
+    });
     lesion.rois = lesion.rois || [];
     this.lesions.push(lesion);
     this.showError(null);
@@ -141,7 +148,10 @@ export class LesionPanel {
     // A freehand contour's statistics are computed on its first render, just after it is
     // completed: save once they are there (the modified event that follows reschedules).
     if (record && record.tool !== 'length' && !Object.keys(record.stats).length) this.saverFor(uid).schedule();
-    else this.saverFor(uid).flush().catch(() => {});
+    else
+      this.saverFor(uid)
+        .flush()
+        .catch(() => {});
   }
 
   onModified(annotation) {
@@ -160,12 +170,15 @@ export class LesionPanel {
 
   saverFor(annotationUID) {
     if (!this.savers.has(annotationUID)) {
-      this.savers.set(annotationUID, new Saver({
-        save: () => this.persist(annotationUID),
-        status: this.roiStatus,
-        label: 'ROI ',
-        delayMs: 600,
-      }));
+      this.savers.set(
+        annotationUID,
+        new Saver({
+          save: () => this.persist(annotationUID),
+          status: this.roiStatus,
+          label: 'ROI ',
+          delayMs: 600,
+        }),
+      );
     }
     return this.savers.get(annotationUID);
   }
@@ -178,7 +191,8 @@ export class LesionPanel {
     const panel = this.viewer.panelForImageId(record.imageId);
     const instance = panel && panel.instanceAt(record.imageId);
     if (!instance) throw new Error('the ROI is not on an image of this case');
-    if (!entry.lesionId || !this.lesions.some((l) => l.id === entry.lesionId)) entry.lesionId = (await this.ensureLesion()).id;
+    if (!entry.lesionId || !this.lesions.some((l) => l.id === entry.lesionId))
+      entry.lesionId = (await this.ensureLesion()).id;
     const lesion = this.lesions.find((l) => l.id === entry.lesionId);
     const body = {
       lesion: lesion.id,
@@ -195,7 +209,9 @@ export class LesionPanel {
       roi = await annotations.updateRoi(entry.roiId, body);
     } else {
       // One reference ROI (and one length) per lesion and phase: a new drawing replaces it.
-      const replaced = (lesion.rois || []).find((r) => r.phase === panel.phase && (record.tool === 'length' ? r.tool === 'length' : r.is_reference));
+      const replaced = (lesion.rois || []).find(
+        (r) => r.phase === panel.phase && (record.tool === 'length' ? r.tool === 'length' : r.is_reference),
+      );
       roi = replaced ? await annotations.updateRoi(replaced.id, body) : await annotations.createRoi(body);
       if (replaced) this.forgetAnnotationsOf(replaced.id, annotationUID);
       entry.roiId = roi.id;
@@ -203,7 +219,9 @@ export class LesionPanel {
     entry.saved = { points: record.points, stats: record.stats };
     lesion.rois = [...(lesion.rois || []).filter((r) => r.id !== roi.id), roi];
     if (record.tool === 'length' && Number.isFinite(record.stats.length)) {
-      const updated = await annotations.updateLesion(lesion.id, { long_axis_mm: Math.round(record.stats.length * 10) / 10 });
+      const updated = await annotations.updateLesion(lesion.id, {
+        long_axis_mm: Math.round(record.stats.length * 10) / 10,
+      });
       Object.assign(lesion, updated, { rois: lesion.rois });
     }
     this.showError(null);
@@ -215,7 +233,10 @@ export class LesionPanel {
     for (const [uid, entry] of this.entries) {
       if (entry.roiId === roiId && uid !== keepUID) {
         this.entries.delete(uid);
-        removeAnnotationQuietly(uid, this.viewer.panels.map((p) => p.viewportId));
+        removeAnnotationQuietly(
+          uid,
+          this.viewer.panels.map((p) => p.viewportId),
+        );
       }
     }
   }
@@ -234,7 +255,11 @@ export class LesionPanel {
     if (!lesion) return null;
     const f = this.fields.elements;
     const longAxis = f.long_axis_mm.value === '' ? null : Number(f.long_axis_mm.value);
-    const updated = await annotations.updateLesion(lesion.id, { side: f.side.value, location: f.location.value, long_axis_mm: longAxis });
+    const updated = await annotations.updateLesion(lesion.id, {
+      side: f.side.value,
+      location: f.location.value,
+      long_axis_mm: longAxis,
+    });
     Object.assign(lesion, updated, { rois: lesion.rois, pathology: lesion.pathology });
     this.renderList();
     return updated;
@@ -265,30 +290,82 @@ export class LesionPanel {
 
   renderList() {
     const items = this.lesions.map((lesion) => this.renderLesion(lesion));
-    if (!items.length) items.push(element('li', { className: 'empty' }, 'No lesion yet: draw an ROI (lesion L1 is created) or add a lesion.'));
+    if (!items.length)
+      items.push(
+        element('li', { className: 'empty' }, 'No lesion yet: draw an ROI (lesion L1 is created) or add a lesion.'),
+      );
     this.list.replaceChildren(...items);
   }
 
   renderLesion(lesion) {
     const rois = [...(lesion.rois || [])].sort((a, b) => PHASE_ORDER.indexOf(a.phase) - PHASE_ORDER.indexOf(b.phase));
-    const rows = rois.map((roi) => element('tr', { className: 'roi', dataset: { roiId: roi.id, phase: roi.phase, tool: roi.tool } },
-      element('td', { className: 'phase' }, roi.phase),
-      element('td', {}, roi.tool),
-      element('td', { className: 'stats' }, describeStats(roi)),
-      element('td', { className: 'actions' },
-        element('button', { type: 'button', className: 'goto', title: 'show this slice', onclick: () => this.viewer.showImage(roi.phase, imageIdFor(roi.sop_instance_uid, roi.frame_number || 1)) }, 'show'),
-        element('button', { type: 'button', className: 'delete', title: 'delete this ROI', onclick: () => this.confirmDelete(lesion, roi) }, '×'))));
+    const rows = rois.map((roi) =>
+      element(
+        'tr',
+        { className: 'roi', dataset: { roiId: roi.id, phase: roi.phase, tool: roi.tool } },
+        element('td', { className: 'phase' }, roi.phase),
+        element('td', {}, roi.tool),
+        element('td', { className: 'stats' }, describeStats(roi)),
+        element(
+          'td',
+          { className: 'actions' },
+          element(
+            'button',
+            {
+              type: 'button',
+              className: 'goto',
+              title: 'show this slice',
+              onclick: () => this.viewer.showImage(roi.phase, imageIdFor(roi.sop_instance_uid, roi.frame_number || 1)),
+            },
+            'show',
+          ),
+          element(
+            'button',
+            {
+              type: 'button',
+              className: 'delete',
+              title: 'delete this ROI',
+              onclick: () => this.confirmDelete(lesion, roi),
+            },
+            '×',
+          ),
+        ),
+      ),
+    );
     const pathology = lesion.pathology
-      ? element('p', { className: 'pathology-view' }, `Pathology: ${lesion.pathology.subtype} (${lesion.pathology.malignant ? 'malignant' : 'benign'}, ${lesion.pathology.source})`)
+      ? element(
+          'p',
+          { className: 'pathology-view' },
+          `Pathology: ${lesion.pathology.subtype} (${lesion.pathology.malignant ? 'malignant' : 'benign'}, ${lesion.pathology.source})`,
+        )
       : null;
     const badge = this.callBadges.get(lesion.id);
-    return element('li', { className: `lesion${lesion.id === this.selectedId ? ' selected' : ''}`, dataset: { lesionId: lesion.id, label: lesion.label } },
-      element('div', { className: 'lesion-head' },
-        element('button', { type: 'button', className: 'select-lesion', onclick: () => this.select(lesion.id) }, lesion.label),
-        element('span', { className: 'muted' }, `${lesion.side || 'unknown'}${lesion.location ? `, ${lesion.location}` : ''}${lesion.long_axis_mm ? `, ${fmt(lesion.long_axis_mm)} mm` : ''}`),
-        badge ? element('span', { className: 'call-badge' }, badge) : null),
-      rows.length ? element('table', { className: 'roi-stats' }, element('tbody', {}, ...rows)) : element('p', { className: 'muted' }, 'No ROI yet.'),
-      pathology);
+    return element(
+      'li',
+      {
+        className: `lesion${lesion.id === this.selectedId ? ' selected' : ''}`,
+        dataset: { lesionId: lesion.id, label: lesion.label },
+      },
+      element(
+        'div',
+        { className: 'lesion-head' },
+        element(
+          'button',
+          { type: 'button', className: 'select-lesion', onclick: () => this.select(lesion.id) },
+          lesion.label,
+        ),
+        element(
+          'span',
+          { className: 'muted' },
+          `${lesion.side || 'unknown'}${lesion.location ? `, ${lesion.location}` : ''}${lesion.long_axis_mm ? `, ${fmt(lesion.long_axis_mm)} mm` : ''}`,
+        ),
+        badge ? element('span', { className: 'call-badge' }, badge) : null,
+      ),
+      rows.length
+        ? element('table', { className: 'roi-stats' }, element('tbody', {}, ...rows))
+        : element('p', { className: 'muted' }, 'No ROI yet.'),
+      pathology,
+    );
   }
 
   confirmDelete(lesion, roi) {

@@ -124,15 +124,28 @@ function renderRun(run) {
   const log = run.log + (run.error ? `\n${run.error}` : '');
   const details = el('details', {}, el('summary', {}, 'log'), el('pre', {}, log));
   const state = run.state + (run.cancel_requested && run.state === 'running' ? ' (cancelling)' : '');
-  return el('tr', {},
-    el('td', {}, `#${run.id} ${run.experiment_name}`, el('br'),
-      el('span', { class: 'muted' }, `${run.created_by || ''} ${run.device || ''}`)),
+  return el(
+    'tr',
+    {},
+    el(
+      'td',
+      {},
+      `#${run.id} ${run.experiment_name}`,
+      el('br'),
+      el('span', { class: 'muted' }, `${run.created_by || ''} ${run.device || ''}`),
+    ),
     el('td', {}, run.variant),
     el('td', { class: `state-${run.state}` }, state),
     progressCell(p),
-    el('td', { class: 'curves' }, curves(p.history || []),
-      el('div', { class: 'muted' }, `loss ${fmt(p.loss)}`), details),
-    actions);
+    el(
+      'td',
+      { class: 'curves' },
+      curves(p.history || []),
+      el('div', { class: 'muted' }, `loss ${fmt(p.loss)}`),
+      details,
+    ),
+    actions,
+  );
 }
 
 function renderVersion(v) {
@@ -144,14 +157,28 @@ function renderVersion(v) {
     cell.append(button);
   }
   const m = v.metrics || {};
-  return el('tr', {},
-    el('td', {}, `${v.experiment_name}/${v.variant} v${v.version}`, el('br'),
-      el('span', { class: 'muted' }, `trained on ${v.trained_on}`)),
+  return el(
+    'tr',
+    {},
+    el(
+      'td',
+      {},
+      `${v.experiment_name}/${v.variant} v${v.version}`,
+      el('br'),
+      el('span', { class: 'muted' }, `trained on ${v.trained_on}`),
+    ),
     el('td', {}, (v.phases || []).join('+')),
     el('td', {}, fmt(m.oof_auc)),
-    el('td', {}, Object.entries(m.fold_auc || {}).map(([f, a]) => `${f}: ${fmt(a)}`).join(', ')),
+    el(
+      'td',
+      {},
+      Object.entries(m.fold_auc || {})
+        .map(([f, a]) => `${f}: ${fmt(a)}`)
+        .join(', '),
+    ),
     el('td', {}, `${m.n_lesions ?? '?'} (${m.n_malignant ?? '?'} malignant)`),
-    cell);
+    cell,
+  );
 }
 
 async function refresh() {

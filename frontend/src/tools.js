@@ -50,11 +50,22 @@ let primaryTool = NAVIGATION_TOOLS.windowLevel;
  */
 export function initTools(viewer) {
   toolsInit();
-  for (const Tool of [WindowLevelTool, PanTool, ZoomTool, StackScrollTool, EllipticalROITool, RectangleROITool, PlanarFreehandROITool, LengthTool]) {
+  for (const Tool of [
+    WindowLevelTool,
+    PanTool,
+    ZoomTool,
+    StackScrollTool,
+    EllipticalROITool,
+    RectangleROITool,
+    PlanarFreehandROITool,
+    LengthTool,
+  ]) {
     addTool(Tool);
   }
   for (const panel of viewer.panels) {
-    store.addEnabledElement({ detail: { element: panel.element, viewportId: panel.viewportId, renderingEngineId: viewer.renderingEngineId } });
+    store.addEnabledElement({
+      detail: { element: panel.element, viewportId: panel.viewportId, renderingEngineId: viewer.renderingEngineId },
+    });
   }
 }
 
@@ -68,7 +79,8 @@ export function synchronize(viewer) {
   const made = {};
   for (const [kind, create] of Object.entries(make)) {
     made[kind] = create();
-    for (const panel of viewer.shownPanels) made[kind].add({ renderingEngineId: viewer.renderingEngineId, viewportId: panel.viewportId });
+    for (const panel of viewer.shownPanels)
+      made[kind].add({ renderingEngineId: viewer.renderingEngineId, viewportId: panel.viewportId });
   }
   viewer.attachSynchronizers(made);
   for (const panel of viewer.shownPanels) toolUtilities.stackPrefetch.enable(panel.element);
@@ -210,4 +222,3 @@ export function onAnnotationEvents({ completed, modified, removed }) {
     if (isRoi(annotation) && !silenced.has(annotation.annotationUID)) removed(annotation);
   });
 }
-

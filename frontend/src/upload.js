@@ -16,13 +16,15 @@ async function filesFromEntry(entry, prefix = '') {
   for (;;) {
     const batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
     if (!batch.length) break;
-    for (const child of batch) files.push(...await filesFromEntry(child, `${prefix}${entry.name}/`));
+    for (const child of batch) files.push(...(await filesFromEntry(child, `${prefix}${entry.name}/`)));
   }
   return files;
 }
 
 async function filesFromDrop(dataTransfer) {
-  const entries = [...dataTransfer.items].map((item) => item.webkitGetAsEntry && item.webkitGetAsEntry()).filter(Boolean);
+  const entries = [...dataTransfer.items]
+    .map((item) => item.webkitGetAsEntry && item.webkitGetAsEntry())
+    .filter(Boolean);
   if (!entries.length) return [...dataTransfer.files].map((file) => ({ file, name: file.name }));
   const nested = await Promise.all(entries.map((entry) => filesFromEntry(entry)));
   return nested.flat();
@@ -36,10 +38,13 @@ function element(tag, attributes = {}, text = '') {
 }
 
 function renderReport(container, report) {
-  const summary = element('p', { className: `summary status-${report.status}` },
+  const summary = element(
+    'p',
+    { className: `summary status-${report.status}` },
     report.status === 'rejected'
       ? `Rejected: nothing was stored (${report.rejected} file(s) refused).`
-      : `${report.stored} stored, ${report.duplicate} duplicate(s), ${report.skipped || 0} skipped.`);
+      : `${report.stored} stored, ${report.duplicate} duplicate(s), ${report.skipped || 0} skipped.`,
+  );
   const table = element('table', { className: 'grid report' });
   table.append(element('thead'));
   table.tHead.append(element('tr'));
@@ -65,16 +70,28 @@ async function upload(entries) {
   data.append('deidentify', document.getElementById('deidentify').checked ? 'true' : 'false');
   data.append('channel', 'browser');
   try {
-    const { status, data: report } = await uploadWithProgress(form.dataset.endpoint, data, (f) => { bar.value = f; });
+    const { status, data: report } = await uploadWithProgress(form.dataset.endpoint, data, (f) => {
+      bar.value = f;
+    });
     bar.value = 1;
     if (report && report.files) renderReport(box, report);
-    else box.append(element('p', { className: 'error' }, `Upload failed (${status}): ${report.detail || report.error || JSON.stringify(report)}`));
+    else
+      box.append(
+        element(
+          'p',
+          { className: 'error' },
+          `Upload failed (${status}): ${report.detail || report.error || JSON.stringify(report)}`,
+        ),
+      );
   } catch (error) {
     box.append(element('p', { className: 'error' }, error.message));
   }
 }
 
-dropZone.addEventListener('dragover', (event) => { event.preventDefault(); dropZone.classList.add('over'); });
+dropZone.addEventListener('dragover', (event) => {
+  event.preventDefault();
+  dropZone.classList.add('over');
+});
 dropZone.addEventListener('dragleave', () => dropZone.classList.remove('over'));
 dropZone.addEventListener('drop', async (event) => {
   event.preventDefault();

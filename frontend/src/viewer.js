@@ -202,7 +202,11 @@ export class CaseViewer {
     this.onStatus('Loading the study…');
     const { study, chosen, instances } = await caseData;
     this.study = study;
-    await Promise.all(this.panels.map((panel) => this.openPanel(panel, chosen[panel.phase], instances[panel.phase], opening[panel.phase])));
+    await Promise.all(
+      this.panels.map((panel) =>
+        this.openPanel(panel, chosen[panel.phase], instances[panel.phase], opening[panel.phase]),
+      ),
+    );
     this.onStatus('');
     return study;
   }

@@ -23,25 +23,27 @@ function caseState(c) {
 
 function render(worklist) {
   const cases = worklist.cases || [];
-  body.replaceChildren(...cases.map((c) => {
-    const row = document.createElement('tr');
-    row.className = `case state-${caseState(c).replace(/ /g, '-')}`;
-    row.dataset.study = c.study_instance_uid;
-    const link = document.createElement('a');
-    link.href = c.case_url;
-    link.textContent = 'open';
-    const open = cell('');
-    open.append(link);
-    row.append(
-      cell(String(c.position)),
-      cell(c.patient_id || ''),
-      cell(`${c.n_called} of ${c.n_lesions} lesions called`, 'progress'),
-      cell(`${c.n_locked} locked`),
-      cell(caseState(c), 'state'),
-      open,
-    );
-    return row;
-  }));
+  body.replaceChildren(
+    ...cases.map((c) => {
+      const row = document.createElement('tr');
+      row.className = `case state-${caseState(c).replace(/ /g, '-')}`;
+      row.dataset.study = c.study_instance_uid;
+      const link = document.createElement('a');
+      link.href = c.case_url;
+      link.textContent = 'open';
+      const open = cell('');
+      open.append(link);
+      row.append(
+        cell(String(c.position)),
+        cell(c.patient_id || ''),
+        cell(`${c.n_called} of ${c.n_lesions} lesions called`, 'progress'),
+        cell(`${c.n_locked} locked`),
+        cell(caseState(c), 'state'),
+        open,
+      );
+      return row;
+    }),
+  );
   const lesions = cases.reduce((n, c) => n + (c.n_lesions || 0), 0);
   const locked = cases.reduce((n, c) => n + (c.n_locked || 0), 0);
   const done = cases.filter((c) => caseState(c) === 'done').length;
@@ -54,7 +56,8 @@ function render(worklist) {
   }
 }
 
-annotations.worklist(root.dataset.readerStudy)
+annotations
+  .worklist(root.dataset.readerStudy)
   .then(render)
   .catch((error) => {
     errorLine.textContent = `The worklist could not be loaded: ${error.message}`;
