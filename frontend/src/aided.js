@@ -57,7 +57,7 @@ export class AidedReading {
 
   /** What shows for ``lesion`` now: the aided panel, the model's output in it, the unaided form, the schedule line. */
   stage(lesion) {
-    const locked = (form) => Boolean(form.calls.get(lesion.id) && form.calls.get(lesion.id).locked_at);
+    const locked = (form) => Boolean(form.calls.get(lesion.id)?.locked_at);
     const unaidedLocked = locked(this.unaided);
     const aidedLocked = locked(this.form);
     if (this.design !== 'crossover') return { aided: unaidedLocked, output: unaidedLocked, unaided: true, line: '' };

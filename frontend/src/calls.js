@@ -149,7 +149,7 @@ export class CallForm {
 
   isLocked() {
     const call = this.lesion && this.calls.get(this.lesion.id);
-    return Boolean(call && call.locked_at);
+    return Boolean(call?.locked_at);
   }
 
   async saveOnce() {
@@ -199,7 +199,7 @@ export class CallForm {
   /** Open the locked call for a revision: the next submit stores a new locked revision. */
   revise() {
     const call = this.lesion && this.calls.get(this.lesion.id);
-    if (!call || !call.locked_at) return;
+    if (!call?.locked_at) return;
     this.revising = this.lesion.id;
     this.form.querySelector('fieldset').disabled = false;
     this.form.querySelector('button.lock').hidden = false;
@@ -231,7 +231,7 @@ export class CallForm {
   }
 
   showLocked(call) {
-    const locked = Boolean(call && call.locked_at);
+    const locked = Boolean(call?.locked_at);
     this.form.classList.toggle('locked', locked);
     this.form.querySelector('fieldset').disabled = locked;
     this.form.querySelector('button.lock').hidden = locked;

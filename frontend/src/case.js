@@ -76,7 +76,7 @@ function toggleAllSync(viewer) {
 
 function goToCase(which) {
   const link = root.querySelector(`a.${which}-case`);
-  if (link && link.getAttribute('href')) window.location.href = link.href;
+  if (link?.getAttribute('href')) window.location.href = link.href;
 }
 
 async function showCaseNavigation() {
@@ -206,7 +206,7 @@ async function main() {
   const heatMapControls = root.querySelector('.heat-map-controls');
   let heatMaps = null;
   // In a reader's aided panel the overlay follows the panel (shown after the unaided lock), not the selection.
-  const heatMapsInAidedPanel = Boolean(heatMapControls && heatMapControls.closest('.aided-reading'));
+  const heatMapsInAidedPanel = Boolean(heatMapControls?.closest('.aided-reading'));
   if (heatMapControls) {
     const { HeatMapOverlay } = await import('./heatmaps.js');
     heatMaps = new HeatMapOverlay(viewer, heatMapControls, {
@@ -221,7 +221,7 @@ async function main() {
     readerStudyId,
     onSelect: (lesion) => {
       showHeatMaps(lesion);
-      return form && form.setLesion(lesion);
+      return form?.setLesion(lesion);
     },
   });
   bindToolbar(viewer, tools, lesions);

@@ -5,7 +5,7 @@
 // follows scrolling, zoom and pan). A toggle, an opacity slider and a colour bar sit in
 // the toolbar (coordinators) or in the aided panel (a reader, after the unaided lock: the maps of
 // the model frozen for the reader study); they stay hidden unless the API answers with maps.
-import { Enums, utilities as csUtilities } from '@cornerstonejs/core';
+import { utilities as csUtilities, Enums } from '@cornerstonejs/core';
 
 import { modelOutput } from './api.js';
 
@@ -25,12 +25,12 @@ function mapImage(values) {
   canvas.height = rows;
   const context = canvas.getContext('2d');
   const image = context.createImageData(columns, rows);
-  values.forEach((row, r) =>
-    row.forEach((value, c) => {
+  for (const [r, row] of values.entries()) {
+    for (const [c, value] of row.entries()) {
       const [red, green, blue] = colourFor(value);
       image.data.set([red, green, blue, 255], 4 * (r * columns + c));
-    }),
-  );
+    }
+  }
   context.putImageData(image, 0, 0);
   return canvas;
 }

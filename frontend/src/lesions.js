@@ -2,9 +2,9 @@
 // the lesion's side / location / long axis, ROI statistics per phase, and keeping the
 // drawn annotations and the API's ROI records in step (create, update, delete, restore).
 import { annotations, listOf } from './api.js';
-import { imageIdFor } from './viewer.js';
-import { annotationRecord, getAnnotation, removeAnnotationQuietly, restoreAnnotation } from './tools.js';
 import { Saver } from './saving.js';
+import { annotationRecord, getAnnotation, removeAnnotationQuietly, restoreAnnotation } from './tools.js';
+import { imageIdFor } from './viewer.js';
 
 const PHASE_ORDER = ['NC', 'CM', 'NG', 'EX'];
 const fmt = (value, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
@@ -92,7 +92,7 @@ export class LesionPanel {
 
   restoreRoi(lesion, roi) {
     const panel = this.viewer.panel(roi.phase);
-    if (!panel || !panel.imageIds.length) return;
+    if (!panel?.imageIds.length) return;
     const imageId = imageIdFor(roi.sop_instance_uid, roi.frame_number || 1);
     const annotationUID = restoreAnnotation(panel.viewportId, roi, imageId);
     if (!annotationUID) return;
@@ -165,7 +165,7 @@ export class LesionPanel {
   onRemoved(annotation) {
     const entry = this.entries.get(annotation.annotationUID);
     this.entries.delete(annotation.annotationUID);
-    if (entry && entry.roiId) this.deleteRoi(entry.roiId).catch((error) => this.showError(error));
+    if (entry?.roiId) this.deleteRoi(entry.roiId).catch((error) => this.showError(error));
   }
 
   saverFor(annotationUID) {
@@ -189,7 +189,7 @@ export class LesionPanel {
     if (!annotation || !entry) return null;
     const record = annotationRecord(annotation);
     const panel = this.viewer.panelForImageId(record.imageId);
-    const instance = panel && panel.instanceAt(record.imageId);
+    const instance = panel?.instanceAt(record.imageId);
     if (!instance) throw new Error('the ROI is not on an image of this case');
     if (!entry.lesionId || !this.lesions.some((l) => l.id === entry.lesionId))
       entry.lesionId = (await this.ensureLesion()).id;

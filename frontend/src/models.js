@@ -27,7 +27,7 @@ const fmt = (v) => (v === null || v === undefined || Number.isNaN(v) ? '–' : N
 
 function showVariants() {
   const box = document.getElementById('variants');
-  box.querySelectorAll('label').forEach((n) => n.remove());
+  for (const label of box.querySelectorAll('label')) label.remove();
   for (const variant of experimentSelect.selectedOptions[0].dataset.variants.split(',')) {
     const input = el('input', { type: 'checkbox', name: 'variant', value: variant });
     input.checked = variant === 'CM';
@@ -104,7 +104,7 @@ function progressCell(p) {
     let done;
     if (p.fold === null || p.fold === undefined) done = ['final', 'done'].includes(p.stage) ? epochs : 0;
     else done = f < p.fold ? epochs : f === p.fold ? p.epoch : 0;
-    const auc = (p.fold_auc || {})[String(f)];
+    const auc = p.fold_auc?.[String(f)];
     const aucText = auc !== undefined ? ` · AUC ${fmt(auc)}` : '';
     cell.append(bar(done / epochs, `fold ${f}: epoch ${done}/${epochs}${aucText}`));
   }

@@ -4,22 +4,22 @@
 // stores, and restoring saved ROIs. Loaded once the first images are shown.
 import { eventTarget, getEnabledElementByViewportId } from '@cornerstonejs/core';
 import {
+  addTool,
+  annotation as annotationApi,
   EllipticalROITool,
-  Enums as ToolEnums,
   LengthTool,
   PanTool,
   PlanarFreehandROITool,
   RectangleROITool,
   StackScrollTool,
-  ToolGroupManager,
-  WindowLevelTool,
-  ZoomTool,
-  addTool,
-  annotation as annotationApi,
-  init as toolsInit,
   store,
   synchronizers,
+  Enums as ToolEnums,
+  ToolGroupManager,
+  init as toolsInit,
   utilities as toolUtilities,
+  WindowLevelTool,
+  ZoomTool,
 } from '@cornerstonejs/tools';
 
 const { MouseBindings, Events: ToolEvents } = ToolEnums;
@@ -141,7 +141,7 @@ export function annotationRecord(annotation) {
   const tool = TOOL_KEY_BY_NAME[annotation?.metadata?.toolName];
   if (!tool) return null;
   const raw = tool === 'freehand' ? annotation.data?.contour?.polyline : annotation.data?.handles?.points;
-  if (!raw || !raw.length) return null;
+  if (!raw?.length) return null;
   const stats = Object.values(annotation.data.cachedStats || {}).find((s) => s && typeof s === 'object') || {};
   return {
     tool,

@@ -22,9 +22,7 @@ async function filesFromEntry(entry, prefix = '') {
 }
 
 async function filesFromDrop(dataTransfer) {
-  const entries = [...dataTransfer.items]
-    .map((item) => item.webkitGetAsEntry && item.webkitGetAsEntry())
-    .filter(Boolean);
+  const entries = [...dataTransfer.items].map((item) => item.webkitGetAsEntry?.()).filter(Boolean);
   if (!entries.length) return [...dataTransfer.files].map((file) => ({ file, name: file.name }));
   const nested = await Promise.all(entries.map((entry) => filesFromEntry(entry)));
   return nested.flat();
@@ -74,7 +72,7 @@ async function upload(entries) {
       bar.value = f;
     });
     bar.value = 1;
-    if (report && report.files) renderReport(box, report);
+    if (report?.files) renderReport(box, report);
     else
       box.append(
         element(

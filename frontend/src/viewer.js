@@ -5,13 +5,13 @@
 // Only Cornerstone's core and image loader: the first images do not wait for the tools,
 // whose module (tools.js) attaches the synchronizers once it is loaded.
 import {
+  init as coreInit,
+  utilities as csUtilities,
   Enums,
-  RenderingEngine,
   getRenderingCapabilities,
   getWebWorkerManager,
-  init as coreInit,
   metaData,
-  utilities as csUtilities,
+  RenderingEngine,
 } from '@cornerstonejs/core';
 import { init as loaderInit } from '@cornerstonejs/dicom-image-loader';
 
@@ -277,7 +277,7 @@ export class CaseViewer {
 
   /** Move the active viewport by ``delta`` slices (the synchronizer moves the others). */
   async scroll(delta, panel = this.activePanel) {
-    if (!panel || !panel.imageIds.length) return;
+    if (!panel?.imageIds.length) return;
     await csUtilities.scroll(panel.viewport, { delta });
   }
 
