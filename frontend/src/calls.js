@@ -4,8 +4,7 @@
 // form (ground truth) for the selected lesion.
 import { ApiError, annotations } from './api.js';
 import { Saver } from './saving.js';
-
-const MALIGNANT_SUBTYPES = new Set(['ccRCC', 'papillary', 'chromophobe', 'other_rcc']);
+import { isMalignant } from './vocabulary.js';
 
 /** Seconds of visible time per lesion, counted only while that lesion's form is shown. */
 class TimeSpent {
@@ -256,7 +255,7 @@ export class PathologyForm {
     });
     form.elements.subtype.addEventListener('change', () => {
       const subtype = form.elements.subtype.value;
-      if (subtype) form.elements.malignant.value = String(MALIGNANT_SUBTYPES.has(subtype));
+      if (subtype) form.elements.malignant.value = String(isMalignant(subtype));
     });
     form.addEventListener('submit', (event) => {
       event.preventDefault();

@@ -5,8 +5,8 @@ import { annotations, listOf } from './api.js';
 import { Saver } from './saving.js';
 import { annotationRecord, getAnnotation, removeAnnotationQuietly, restoreAnnotation } from './tools.js';
 import { imageIdFor } from './viewer.js';
+import { PHASES } from './vocabulary.js';
 
-const PHASE_ORDER = ['NC', 'CM', 'NG', 'EX'];
 const fmt = (value, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
 
 function element(tag, attributes = {}, ...children) {
@@ -298,7 +298,7 @@ export class LesionPanel {
   }
 
   renderLesion(lesion) {
-    const rois = [...(lesion.rois || [])].sort((a, b) => PHASE_ORDER.indexOf(a.phase) - PHASE_ORDER.indexOf(b.phase));
+    const rois = [...(lesion.rois || [])].sort((a, b) => PHASES.indexOf(a.phase) - PHASES.indexOf(b.phase));
     const rows = rois.map((roi) =>
       element(
         'tr',

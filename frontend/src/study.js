@@ -2,8 +2,7 @@
 // for by the entry module before Cornerstone is loaded (the page preloads the same URLs,
 // so the answers are usually there already).
 import { archive } from './api.js';
-
-export const PHASES = ['NC', 'CM', 'NG', 'EX'];
+import { PHASES } from './vocabulary.js';
 
 /** Start the API requests of a case (study, then each phase's instances) without waiting for Cornerstone. */
 export async function fetchCase(studyInstanceUID) {

@@ -16,7 +16,7 @@ import {
 import { init as loaderInit } from '@cornerstonejs/dicom-image-loader';
 
 import { archive } from './api.js';
-import { PHASES } from './study.js';
+import { PHASES } from './vocabulary.js';
 import { decodeWorkerCount, takeDecodeWorker } from './workers.js';
 
 export const PRESETS = {
