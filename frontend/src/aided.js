@@ -2,14 +2,16 @@
 // Sequential: once the reader's unaided call on the selected lesion is locked, the model's
 // probability of malignancy (the version frozen for the reader study, named) and a second call
 // form, for the aided call. Crossover: the case's first read (aided or unaided, the lesion's
-// ``reading`` from the lesions API) shows first; the second read shows only once the server
-// says it is open (the washout after the first lock), with the date it opens before then; the
-// model's output shows only during the aided read, never after the aided call is locked.
+// reading schedule from the lesions API, state ``readings``) shows first; the second read
+// shows only once the server says it is open (the washout after the first lock), with the
+// date it opens before then; the model's output shows only during the aided read, never
+// after the aided call is locked.
 // The model's heat maps follow the same rule: their controls sit in this panel and the overlay
 // asks for the frozen version's maps (?reader_study=) only while the model's output shows.
 // The server decides who sees the model's output (annotations.access.may_see_model_output);
 // while this page hides it, it asks for nothing.
 import { apiFetch } from './api.js';
+import { get } from './state.js';
 
 const enc = encodeURIComponent;
 
@@ -61,7 +63,11 @@ export class AidedReading {
     const unaidedLocked = locked(this.unaided);
     const aidedLocked = locked(this.form);
     if (this.design !== 'crossover') return { aided: unaidedLocked, output: unaidedLocked, unaided: true, line: '' };
-    const reading = lesion.reading || { first_session: this.firstSession, second_read_open: false, washout_days: null };
+    const reading = get('readings')?.get(lesion.id) || {
+      first_session: this.firstSession,
+      second_read_open: false,
+      washout_days: null,
+    };
     const days = reading.washout_days;
     const after = (first) => {
       if (days === 0) return `once you lock your ${first} call`;

@@ -96,10 +96,7 @@ export class CallForm {
     this.lesion = lesion;
     this.revising = null;
     this.form.hidden = !lesion;
-    if (!lesion) {
-      if (this.aided) this.aided.setLesion(null);
-      return;
-    }
+    if (!lesion) return;
     this.time.show(lesion.id);
     this.form.querySelector('.lesion-label').textContent = lesion.label;
     const call = this.calls.get(lesion.id);
@@ -110,7 +107,6 @@ export class CallForm {
     this.form.dataset.dirty = this.drafts.has(lesion.id) ? '1' : '0';
     this.showLocked(call);
     this.saver.show(call ? 'saved' : 'idle', call ? `Saved (revision ${call.revision || 1}).` : 'Not called yet.');
-    if (this.aided) this.aided.setLesion(lesion);
   }
 
   fill({ malignant, probability, subtype_guess: subtypeGuess }) {
@@ -192,7 +188,6 @@ export class CallForm {
     this.showLocked(call);
     this.saver.show('saved', `Locked (revision ${call.revision || 1}).`);
     this.onLocked(call);
-    if (this.aided) this.aided.setLesion(this.lesion); // a sequential study: now the model and the aided call
   }
 
   /** Open the locked call for a revision: the next submit stores a new locked revision. */

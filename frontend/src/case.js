@@ -6,7 +6,10 @@
 // First images first: this module is small; it starts the decode workers and the study's
 // requests at once, then loads the viewer (Cornerstone core and image loader) and shows
 // every phase; only then are the tools, the lesion panel and the forms loaded.
+// What the modules share (the selected lesion, the primary tool, the call badges, the pathology
+// shown) is in state.js; this module wires them together and writes into none of their objects.
 import { annotations, listOf } from './api.js';
+import { get, set, subscribe } from './state.js';
 import { fetchCase } from './study.js';
 import { startDecodeWorkers } from './workers.js';
 
@@ -28,18 +31,26 @@ function showError(error) {
   errorBanner.hidden = !error;
 }
 
+/** Our tool keys (the toolbar's data-tool) -> Cornerstone tool names. */
+const toolNames = (tools) => ({ ...tools.NAVIGATION_TOOLS, ...tools.ROI_TOOLS });
+
 function chooseTool(tools, key) {
-  const names = { ...tools.NAVIGATION_TOOLS, ...tools.ROI_TOOLS };
-  if (!names[key]) return;
-  tools.setPrimaryTool(names[key]);
+  const name = toolNames(tools)[key];
+  if (name) tools.setPrimaryTool(name);
+}
+
+/** Press the toolbar button of the tool on the left mouse button (state ``primaryTool``). */
+function showPrimaryTool(tools, toolName) {
+  const names = toolNames(tools);
   for (const button of root.querySelectorAll('[data-tool]')) {
-    const pressed = names[button.dataset.tool] === tools.getPrimaryTool();
+    const pressed = names[button.dataset.tool] === toolName;
     button.classList.toggle('active', pressed);
     button.setAttribute('aria-pressed', String(pressed));
   }
 }
 
 function bindToolbar(viewer, tools, lesions) {
+  subscribe('primaryTool', (toolName) => showPrimaryTool(tools, toolName));
   for (const button of root.querySelectorAll('[data-tool]'))
     button.addEventListener('click', () => chooseTool(tools, button.dataset.tool));
   for (const button of root.querySelectorAll('[data-preset]'))
@@ -101,23 +112,28 @@ async function showCaseNavigation() {
   }
 }
 
-async function setUpReaderForms(CallForm, lesions, heatMaps) {
+/**
+ * The reader's forms: the unaided call form and, in a reader study with an aided session, the
+ * aided panel (aided.js); both follow the selected lesion, and the call badges follow the calls.
+ */
+async function setUpReaderForms(CallForm, lesions, heatMaps, publishPathologyAndReadings) {
+  let aided = null;
+  const onLocked = async () => {
+    publishCallBadges(lesions, callForm);
+    // Locking may unblind this lesion's pathology for the reader: reload what the API shows.
+    // And in a crossover, whether the second read is open now (the server's washout rule).
+    const data = await annotations.lesions(studyInstanceUID, readerStudyId);
+    publishPathologyAndReadings(listOf(data));
+    if (aided && aided.design === 'crossover' && aided.lesion) aided.setLesion(aided.lesion);
+  };
   const callForm = new CallForm(root.querySelector('form.call-form:not(.aided-call-form)'), {
     readerStudyId,
-    onLocked: async () => {
-      await refreshBadges(lesions, callForm);
-      // Locking may unblind this lesion's pathology for the reader: reload what the API shows.
-      // And in a crossover, whether the second read is open now (the server's washout rule).
-      const data = await annotations.lesions(studyInstanceUID, readerStudyId);
-      for (const fresh of listOf(data)) {
-        const lesion = lesions.lesions.find((l) => l.id === fresh.id);
-        if (lesion) Object.assign(lesion, { pathology: fresh.pathology, reading: fresh.reading });
-      }
-      lesions.renderList();
-      const { aided } = callForm;
-      if (aided && aided.design === 'crossover' && aided.lesion) aided.setLesion(aided.lesion);
+    onLocked: () => {
+      const reloaded = onLocked();
+      aided?.setLesion(callForm.lesion); // a sequential study: now the model and the aided call
+      return reloaded;
     },
-    onSaved: () => refreshBadges(lesions, callForm),
+    onSaved: () => publishCallBadges(lesions, callForm),
   });
   const lesionIds = new Set(lesions.lesions.map((l) => l.id));
   let calls = [];
@@ -132,12 +148,12 @@ async function setUpReaderForms(CallForm, lesions, heatMaps) {
     // a reader study with an aided session: sequential or crossover (aided.js)
     const { AidedReading } = await import('./aided.js');
     const aidedHeatMaps = heatMaps && aidedSection.contains(heatMaps.controls) ? heatMaps : null;
-    callForm.aided = new AidedReading(aidedSection, {
+    aided = new AidedReading(aidedSection, {
       readerStudyId,
       CallForm,
       unaided: callForm,
       calls,
-      onLocked: callForm.onLocked,
+      onLocked,
       heatMaps: aidedHeatMaps,
       onError: showError,
       design: root.dataset.design,
@@ -145,16 +161,29 @@ async function setUpReaderForms(CallForm, lesions, heatMaps) {
       scheduleLine: root.querySelector('.reading-schedule'),
     });
   }
-  refreshBadges(lesions, callForm);
-  return callForm;
+  publishCallBadges(lesions, callForm);
+  const show = (lesion) => {
+    callForm.setLesion(lesion);
+    aided?.setLesion(lesion);
+  };
+  subscribe('selectedLesion', (lesion) => {
+    show(lesion);
+    publishCallBadges(lesions, callForm);
+  });
+  show(get('selectedLesion'));
 }
 
-function refreshBadges(lesions, callForm) {
-  for (const lesion of lesions.lesions) {
-    const call = callForm.calls.get(lesion.id);
-    lesions.callBadges.set(lesion.id, call ? (call.locked_at ? 'locked' : 'draft') : 'not called');
-  }
-  lesions.renderList();
+/** The coordinator's pathology form, following the selected lesion. */
+async function setUpPathologyForm(PathologyForm) {
+  const form = new PathologyForm(root.querySelector('form.pathology-form'));
+  subscribe('selectedLesion', (lesion) => form.setLesion(lesion));
+  await form.setLesion(get('selectedLesion'));
+}
+
+/** State ``callBadges``: the reader's unaided call on each lesion of the case (locked, draft or none). */
+function publishCallBadges(lesions, callForm) {
+  const badge = (call) => (call ? (call.locked_at ? 'locked' : 'draft') : 'not called');
+  set('callBadges', new Map(lesions.lesions.map((lesion) => [lesion.id, badge(callForm.calls.get(lesion.id))])));
 }
 
 /** The slice each phase opens at ({phase: SOPInstanceUID}), chosen by the page. */
@@ -184,12 +213,11 @@ async function main() {
   performance.mark('case:cornerstone-ready');
   const viewer = new CaseViewer(grid, { onStatus: showStatus });
   viewer.enableViewports();
-  window.caseViewer = viewer; // for the browser tests and the console
 
   await viewer.open(caseData, openingSlices());
   root.dataset.timeToFirstImagesMs = String(viewer.timeToAllFirstImages);
 
-  const [tools, { LesionPanel }, { CallForm, PathologyForm }] = await Promise.all([
+  const [tools, { LesionPanel, publishPathologyAndReadings }, { CallForm, PathologyForm }] = await Promise.all([
     import('./tools.js'),
     import('./lesions.js'),
     import('./calls.js'),
@@ -202,7 +230,6 @@ async function main() {
   );
   tools.synchronize(viewer);
 
-  let form = null;
   const heatMapControls = root.querySelector('.heat-map-controls');
   let heatMaps = null;
   // In a reader's aided panel the overlay follows the panel (shown after the unaided lock), not the selection.
@@ -212,18 +239,10 @@ async function main() {
     heatMaps = new HeatMapOverlay(viewer, heatMapControls, {
       readerStudyId: heatMapsInAidedPanel ? readerStudyId : null,
     });
-    window.caseHeatMaps = heatMaps; // for the browser tests and the console
   }
-  const showHeatMaps = (lesion) => heatMaps && !heatMapsInAidedPanel && heatMaps.showLesion(lesion).catch(showError);
-  const lesions = new LesionPanel(root.querySelector('.lesions'), {
-    viewer,
-    studyInstanceUID,
-    readerStudyId,
-    onSelect: (lesion) => {
-      showHeatMaps(lesion);
-      return form?.setLesion(lesion);
-    },
-  });
+  const lesions = new LesionPanel(root.querySelector('.lesions'), { viewer, studyInstanceUID, readerStudyId });
+  if (heatMaps && !heatMapsInAidedPanel)
+    subscribe('selectedLesion', (lesion) => heatMaps.showLesion(lesion).catch(showError));
   bindToolbar(viewer, tools, lesions);
   if (mode === 'reader') showCaseNavigation();
 
@@ -233,17 +252,8 @@ async function main() {
     removed: (annotation) => lesions.onRemoved(annotation),
   });
   await lesions.load();
-  if (mode === 'reader') {
-    form = await setUpReaderForms(CallForm, lesions, heatMaps);
-    lesions.onSelect = (lesion) => {
-      showHeatMaps(lesion);
-      form.setLesion(lesion);
-      refreshBadges(lesions, form);
-    };
-  } else {
-    form = new PathologyForm(root.querySelector('form.pathology-form'));
-  }
-  await form.setLesion(lesions.selected);
+  if (mode === 'reader') await setUpReaderForms(CallForm, lesions, heatMaps, publishPathologyAndReadings);
+  else await setUpPathologyForm(PathologyForm);
   if (heatMaps && !heatMapsInAidedPanel) await heatMaps.showLesion(lesions.selected).catch(showError);
   root.dataset.ready = '1';
 }

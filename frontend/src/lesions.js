@@ -3,6 +3,7 @@
 // drawn annotations and the API's ROI records in step (create, update, delete, restore).
 import { annotations, listOf } from './api.js';
 import { Saver } from './saving.js';
+import { get, set, subscribe } from './state.js';
 import { annotationRecord, getAnnotation, removeAnnotationQuietly, restoreAnnotation } from './tools.js';
 import { imageIdFor } from './viewer.js';
 import { PHASES } from './vocabulary.js';
@@ -40,16 +41,30 @@ export function describeStats(roi) {
   return `mean ${fmt(s.mean)} ± ${fmt(s.stdDev)} HU, area ${fmt(s.area)} mm²`;
 }
 
+/**
+ * Publish what an answer of the lesions API says about each lesion's pathology and reading
+ * schedule (state ``pathology`` and ``readings``); a lesion whose answer leaves one out keeps
+ * what was shown before.
+ */
+export function publishPathologyAndReadings(lesions) {
+  const pathology = new Map(get('pathology'));
+  const readings = new Map(get('readings'));
+  for (const lesion of lesions) {
+    if ('pathology' in lesion) pathology.set(lesion.id, lesion.pathology);
+    if ('reading' in lesion) readings.set(lesion.id, lesion.reading);
+  }
+  set('readings', readings);
+  set('pathology', pathology);
+}
+
+/** The lesion list and fields of the case; the selected lesion is state ``selectedLesion``. */
 export class LesionPanel {
-  constructor(root, { viewer, studyInstanceUID, readerStudyId, onSelect = () => {} }) {
+  constructor(root, { viewer, studyInstanceUID, readerStudyId }) {
     this.root = root;
     this.viewer = viewer;
     this.studyInstanceUID = studyInstanceUID;
     this.readerStudyId = readerStudyId;
-    this.onSelect = onSelect;
     this.lesions = [];
-    this.selectedId = null;
-    this.callBadges = new Map();
     this.entries = new Map(); // annotationUID -> {roiId, lesionId, saved}
     this.savers = new Map();
     this.creatingLesion = null;
@@ -67,10 +82,13 @@ export class LesionPanel {
       .querySelector('button.new-lesion')
       .addEventListener('click', () => this.newLesion().catch((e) => this.showError(e)));
     this.errorLine = root.querySelector('.lesion-error');
+    subscribe('selectedLesion', () => this.render());
+    subscribe('callBadges', () => this.renderList());
+    subscribe('pathology', () => this.renderList());
   }
 
   get selected() {
-    return this.lesions.find((l) => l.id === this.selectedId) || null;
+    return get('selectedLesion') ?? null;
   }
 
   showError(error) {
@@ -85,9 +103,8 @@ export class LesionPanel {
     for (const lesion of this.lesions) {
       for (const roi of lesion.rois || []) this.restoreRoi(lesion, roi);
     }
-    if (this.lesions.length && !this.selected) this.selectedId = this.lesions[0].id;
-    this.render();
-    this.onSelect(this.selected);
+    publishPathologyAndReadings(this.lesions);
+    set('selectedLesion', this.lesions[0] ?? null);
   }
 
   restoreRoi(lesion, roi) {
@@ -104,9 +121,7 @@ export class LesionPanel {
   }
 
   select(lesionId) {
-    this.selectedId = lesionId;
-    this.render();
-    this.onSelect(this.selected);
+    set('selectedLesion', this.lesions.find((l) => l.id === lesionId) ?? null);
   }
 
   nextLabel() {
@@ -123,6 +138,7 @@ export class LesionPanel {
     });
     lesion.rois = lesion.rois || [];
     this.lesions.push(lesion);
+    publishPathologyAndReadings([lesion]);
     this.showError(null);
     this.select(lesion.id);
     return lesion;
@@ -143,7 +159,8 @@ export class LesionPanel {
 
   onCompleted(annotation) {
     const uid = annotation.annotationUID;
-    if (!this.entries.has(uid)) this.entries.set(uid, { roiId: null, lesionId: this.selectedId, saved: null });
+    if (!this.entries.has(uid))
+      this.entries.set(uid, { roiId: null, lesionId: this.selected?.id ?? null, saved: null });
     const record = annotationRecord(annotation);
     // A freehand contour's statistics are computed on its first render, just after it is
     // completed: save once they are there (the modified event that follows reschedules).
@@ -223,6 +240,7 @@ export class LesionPanel {
         long_axis_mm: Math.round(record.stats.length * 10) / 10,
       });
       Object.assign(lesion, updated, { rois: lesion.rois });
+      publishPathologyAndReadings([updated]);
     }
     this.showError(null);
     this.render();
@@ -260,7 +278,7 @@ export class LesionPanel {
       location: f.location.value,
       long_axis_mm: longAxis,
     });
-    Object.assign(lesion, updated, { rois: lesion.rois, pathology: lesion.pathology });
+    Object.assign(lesion, updated, { rois: lesion.rois });
     this.renderList();
     return updated;
   }
@@ -277,11 +295,6 @@ export class LesionPanel {
   }
 
   // --- rendering ---------------------------------------------------------------------
-
-  setCallBadge(lesionId, text) {
-    this.callBadges.set(lesionId, text);
-    this.renderList();
-  }
 
   render() {
     this.renderList();
@@ -332,18 +345,19 @@ export class LesionPanel {
         ),
       ),
     );
-    const pathology = lesion.pathology
+    const shown = get('pathology')?.get(lesion.id);
+    const pathology = shown
       ? element(
           'p',
           { className: 'pathology-view' },
-          `Pathology: ${lesion.pathology.subtype} (${lesion.pathology.malignant ? 'malignant' : 'benign'}, ${lesion.pathology.source})`,
+          `Pathology: ${shown.subtype} (${shown.malignant ? 'malignant' : 'benign'}, ${shown.source})`,
         )
       : null;
-    const badge = this.callBadges.get(lesion.id);
+    const badge = get('callBadges')?.get(lesion.id);
     return element(
       'li',
       {
-        className: `lesion${lesion.id === this.selectedId ? ' selected' : ''}`,
+        className: `lesion${lesion.id === this.selected?.id ? ' selected' : ''}`,
         dataset: { lesionId: lesion.id, label: lesion.label },
       },
       element(

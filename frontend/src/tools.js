@@ -22,6 +22,8 @@ import {
   ZoomTool,
 } from '@cornerstonejs/tools';
 
+import { get, set } from './state.js';
+
 const { MouseBindings, Events: ToolEvents } = ToolEnums;
 
 /** Our tool keys (as stored in ROI.tool) -> Cornerstone tool names. */
@@ -40,7 +42,6 @@ const TOOL_KEY_BY_NAME = Object.fromEntries(Object.entries(ROI_TOOLS).map(([key,
 const TOOL_GROUP_ID = 'case-tools';
 
 let toolGroup = null;
-let primaryTool = NAVIGATION_TOOLS.windowLevel;
 
 /**
  * Start Cornerstone3D tools and register every tool, for the viewer's viewports. They were
@@ -98,28 +99,30 @@ export function setupTools(renderingEngineId, viewportIds) {
   toolGroup.setToolActive(NAVIGATION_TOOLS.zoom, { bindings: [{ mouseButton: MouseBindings.Secondary }] });
   toolGroup.setToolActive(StackScrollTool.toolName, { bindings: [{ mouseButton: MouseBindings.Wheel }] });
   for (const name of Object.values(ROI_TOOLS)) toolGroup.setToolPassive(name);
+  set('primaryTool', NAVIGATION_TOOLS.windowLevel);
   return toolGroup;
 }
 
-/** Put ``toolName`` on the left mouse button; the previous left-button tool stays usable where it can (ROIs stay editable). */
+/**
+ * Put ``toolName`` on the left mouse button (state ``primaryTool``, set again when it is there
+ * already); the previous left-button tool stays usable where it can (ROIs stay editable).
+ */
 export function setPrimaryTool(toolName) {
-  if (!toolGroup || toolName === primaryTool) return;
-  const isNavigation = Object.values(NAVIGATION_TOOLS).includes(primaryTool);
-  if (primaryTool === NAVIGATION_TOOLS.pan) {
-    toolGroup.setToolActive(primaryTool, { bindings: [{ mouseButton: MouseBindings.Auxiliary }] });
-  } else if (primaryTool === NAVIGATION_TOOLS.zoom) {
-    toolGroup.setToolActive(primaryTool, { bindings: [{ mouseButton: MouseBindings.Secondary }] });
-  } else if (isNavigation) {
-    toolGroup.setToolDisabled(primaryTool);
-  } else {
-    toolGroup.setToolPassive(primaryTool);
+  if (!toolGroup) return;
+  const previous = get('primaryTool');
+  if (toolName !== previous) {
+    if (previous === NAVIGATION_TOOLS.pan) {
+      toolGroup.setToolActive(previous, { bindings: [{ mouseButton: MouseBindings.Auxiliary }] });
+    } else if (previous === NAVIGATION_TOOLS.zoom) {
+      toolGroup.setToolActive(previous, { bindings: [{ mouseButton: MouseBindings.Secondary }] });
+    } else if (Object.values(NAVIGATION_TOOLS).includes(previous)) {
+      toolGroup.setToolDisabled(previous);
+    } else {
+      toolGroup.setToolPassive(previous);
+    }
+    toolGroup.setToolActive(toolName, { bindings: [{ mouseButton: MouseBindings.Primary }] });
   }
-  toolGroup.setToolActive(toolName, { bindings: [{ mouseButton: MouseBindings.Primary }] });
-  primaryTool = toolName;
-}
-
-export function getPrimaryTool() {
-  return primaryTool;
+  set('primaryTool', toolName);
 }
 
 const round = (value, digits = 3) => Math.round(value * 10 ** digits) / 10 ** digits;

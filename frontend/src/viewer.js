@@ -8,6 +8,7 @@ import {
   init as coreInit,
   utilities as csUtilities,
   Enums,
+  getEnabledElement,
   getRenderingCapabilities,
   getWebWorkerManager,
   metaData,
@@ -49,6 +50,9 @@ export function initCornerstone({ workerUrl, wasmBasePath, rendering = 'auto' })
       });
       loaderInit({ maxWebWorkers: workers, wasmBasePath });
       metaData.addProvider(geometryProvider, -500);
+      // For the browser tests and the console: Cornerstone's own lookup of a viewport by its
+      // element, getEnabledElement(document.querySelector('.viewport-element')).viewport.
+      window.portal = { getEnabledElement };
       return { useCPURendering };
     })();
   }

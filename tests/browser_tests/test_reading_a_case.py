@@ -73,7 +73,9 @@ def mass_on_canvas(page, phase="CM"):
     """Page coordinates of the mass centre in ``phase``'s viewport and a radius (px) inside the mass."""
     return page.evaluate(
         """([phase, x, y, radiusMm]) => {
-            const viewport = window.caseViewer.panel(phase).viewport;
+            const cell = document.querySelector(`.viewport-cell[data-phase="${phase}"]`);
+            const element = cell.querySelector('.viewport-element');
+            const { viewport } = window.portal.getEnabledElement(element);  // Cornerstone's lookup
             const z = viewport.getCamera().focalPoint[2];
             const centre = viewport.worldToCanvas([x, y, z]);
             const edge = viewport.worldToCanvas([x + radiusMm, y, z]);
