@@ -20,9 +20,10 @@ them repeats the rules.
 
 from datetime import timedelta
 
+from django.db.models import Q
 from django.utils import timezone
 
-from portal.models import Study
+from archive.models import Study
 
 from .models import Lesion, ReaderCall, ReaderStudy, Session
 
@@ -43,6 +44,11 @@ def reader_studies_visible_to(user):
     if manages_reader_studies(user):
         return ReaderStudy.objects.all()
     return ReaderStudy.objects.filter(readers=user)
+
+
+def assigned_studies_rule(user):
+    """The archive's study-visibility hook: a reader may open the cases of the reader studies they read."""
+    return Q(reader_studies__readers=user)
 
 
 def studies_visible_to(user):

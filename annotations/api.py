@@ -15,7 +15,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from portal.api import require
+from archive.api import require
 
 from . import access, services
 from .errors import AnnotationError, Conflict, Invalid, NotAllowed

@@ -5,4 +5,8 @@ class AnnotationsConfig(AppConfig):
     name = "annotations"
 
     def ready(self):
-        from . import signals  # noqa: F401  (logins and failed logins into the audit log)
+        from archive import hooks
+
+        from . import access, signals  # noqa: F401  (the audit log's receivers, see signals)
+
+        hooks.add_study_visibility(access.assigned_studies_rule)

@@ -2,7 +2,7 @@
 
 import io
 
-from portal.spreadsheets import FormulaSafeWriter
+from archive.spreadsheets import FormulaSafeWriter
 
 from .models import ReaderCall, Session
 

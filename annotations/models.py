@@ -7,7 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from portal.models import Phase, Series, Study
+from archive.models import Phase, Series, Study
 
 
 class Side(models.TextChoices):

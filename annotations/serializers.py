@@ -3,7 +3,7 @@
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from portal.models import Phase, Study
+from archive.models import Phase, Study
 
 from . import access
 from .models import ROI, Lesion, Pathology, ReaderCall, ReaderStudy, Session, Side, Subtype

@@ -12,11 +12,11 @@ import datetime
 import math
 
 from django.db import IntegrityError, transaction
-from django.db.models.fields.files import FieldFile
 from django.utils import timezone
+from rest_framework.throttling import BaseThrottle
 
-from portal import authentication
-from portal.models import Instance, Phase, Series
+from archive.hooks import json_value, snapshot
+from archive.models import Instance, Phase, Series
 
 from . import access
 from .errors import Conflict, Invalid, NotAllowed
@@ -63,21 +63,6 @@ CALL_FIELDS = [
 # --- audit -----------------------------------------------------------------
 
 
-def _json_value(value):
-    if isinstance(value, (datetime.date, datetime.datetime)):
-        return value.isoformat()
-    if isinstance(value, FieldFile):
-        return value.name or None
-    if value is None or isinstance(value, (bool, int, float, str, list, dict)):
-        return value
-    return str(value)
-
-
-def snapshot(obj, fields) -> dict:
-    """``{field: value}`` of ``obj`` in JSON-ready form."""
-    return {f: _json_value(getattr(obj, f)) for f in fields}
-
-
 def _actor(user):
     return user if user is not None and user.is_authenticated else None
 
@@ -106,8 +91,14 @@ def audit_export(user, obj, filename, **details) -> AuditEvent:
 
 
 def client_address(request) -> str | None:
-    """The client's address as the login lockout sees it (behind ``TRUSTED_PROXY_COUNT`` proxies, the client's)."""
-    return authentication.client_address(request) if request is not None else None
+    """The client's IP address, as the login lockout (django-axes) and the API throttles see it.
+
+    ``REMOTE_ADDR``, or behind ``TRUSTED_PROXY_COUNT`` reverse proxies the address the
+    outermost one saw: DRF's rule for its throttles (``NUM_PROXIES``, the entry that many
+    from the right of ``X-Forwarded-For``), so one address is locked out and throttled
+    alike, and a client cannot pick its address by sending its own ``X-Forwarded-For``.
+    """
+    return BaseThrottle().get_ident(request) if request is not None else None
 
 
 def _created(user, obj, fields):
@@ -514,7 +505,7 @@ def set_pathology(
         _created(user, pathology, PATHOLOGY_FIELDS)
         return pathology
     before = snapshot(existing, ["subtype", "malignant", "source", "date"])
-    if before != {k: _json_value(v) for k, v in values.items()}:
+    if before != {k: json_value(v) for k, v in values.items()}:
         values["revision"] = existing.revision + 1
         values["entered_by"] = user if user and user.is_authenticated else None
         _apply(user, existing, PATHOLOGY_FIELDS, values)

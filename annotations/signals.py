@@ -1,4 +1,6 @@
-"""Logins, logouts and failed logins go to the audit log (Django's auth signals).
+"""What annotations hooks into the rest: logins, logouts and failed logins go to the audit log
+(Django's auth signals), and so does every event the archive sends (:mod:`archive.hooks`);
+a change of a reader study's readers or cases drops the archive's remembered study access.
 
 A failed login records the username that was tried and the client's address, never
 the password: Django sends the credentials with every secret-looking key already
@@ -7,7 +9,11 @@ masked (``django.contrib.auth.authenticate``), and only the username is kept.
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
+
+from archive import hooks
+from archive.models import clear_access_cache
 
 from .models import AuditEvent
 from .services import audit, client_address
@@ -42,3 +48,25 @@ def audit_login_failed(sender, credentials, request=None, **kwargs):
             "address": client_address(request),
         },
     )
+
+
+@receiver(hooks.archive_event, dispatch_uid="audit_archive_event")
+def audit_archive_event(sender, user, action, obj, changes, object_type, object_id, **kwargs):
+    """An archive change or retrieval (ingest, phase override, WADO-RS, admin) into the audit log."""
+    if isinstance(obj, AuditEvent):
+        return  # the log does not log itself (an admin cascade may list its rows)
+    audit(user, action, obj, changes, object_type=object_type, object_id=object_id)
+
+
+# Adding or removing a reader or a case changes which studies a reader may open.
+for _signal, _senders in (
+    (post_save, ("annotations.ReaderStudy", "annotations.ReaderStudyCase")),
+    (post_delete, ("annotations.ReaderStudy", "annotations.ReaderStudyCase")),
+    (m2m_changed, ("annotations.ReaderStudy_readers", "annotations.ReaderStudyCase")),
+):
+    for _sender in _senders:
+        _signal.connect(
+            clear_access_cache,
+            sender=_sender,
+            dispatch_uid=f"annotations.access_cache.{_signal is post_save}.{_signal is post_delete}.{_sender}",
+        )

@@ -33,7 +33,7 @@ from pydicom.sr.coding import Code
 from pydicom.uid import generate_uid
 from pydicom.valuerep import PersonName
 
-from portal.models import Instance, Study
+from archive.models import Instance, Study
 
 from . import access, services
 from .errors import Conflict, Invalid, NotAllowed

@@ -15,12 +15,11 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.templatetags.static import static
 
-from portal.models import Phase, Study
+from archive.models import Phase, Study
 
 from . import access
 from .models import ROI, ReaderStudy, Side, Subtype
 from .opening import Slice, Stack, opening_slices
-
 
 VIEWER_PHASES = ("NC", "CM", "NG", "EX")
 BUILD = settings.BASE_DIR / "portal" / "static" / "portal" / "build"

@@ -1,4 +1,4 @@
-"""Throughput of the synthetic cohort generator (:mod:`portal.cohort`).
+"""Throughput of the synthetic cohort generator (:mod:`cohort.generator`).
 
 Per stage, for ``--patients`` studies of ``--size``^2 x ``--slices`` x 4 phases:
 
@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from portal.cohort import PHASES, CohortSpec, render_volumes, sample_cohort, write_study  # noqa: E402
+from cohort.generator import PHASES, CohortSpec, render_volumes, sample_cohort, write_study  # noqa: E402
 
 
 class Timer:
@@ -46,7 +46,7 @@ def folder_bytes(path: Path) -> int:
 def import_hook(out_dir: Path, spec: CohortSpec) -> float:
     """Seconds to import a freshly written copy of the cohort into an empty portal (SQLite in a temp folder).
 
-    The import is ``annotations.cohort_import.import_cohort``, what ``make_cohort --import`` runs:
+    The import is ``cohort.importer.import_cohort``, what ``make_cohort --import`` runs:
     every study through the ingest path, lesions with reference ROIs and pathology.
     """
     var = Path(tempfile.mkdtemp(prefix="cohort-bench-var-"))
@@ -59,8 +59,8 @@ def import_hook(out_dir: Path, spec: CohortSpec) -> float:
     django.setup()
     from django.contrib.auth import get_user_model
 
-    from annotations.cohort_import import import_cohort
-    from portal.cohort import write_cohort
+    from cohort.generator import write_cohort
+    from cohort.importer import import_cohort
 
     call_command("migrate", verbosity=0)
     user = get_user_model().objects.create_superuser("bench", password=None)
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     spec = CohortSpec(patients=args.patients, seed=args.seed, size=args.size, slices=args.slices)
     slices = args.patients * args.slices * len(PHASES)
     print(
-        f"portal.cohort benchmark: {args.patients} studies of {args.size}^2 x {args.slices} slices x 4 phases "
+        f"cohort.generator benchmark: {args.patients} studies of {args.size}^2 x {args.slices} slices x 4 phases "
         f"({slices} slices), seed {args.seed}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
     )
 

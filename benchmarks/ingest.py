@@ -213,7 +213,7 @@ def _drop_ours(study_uid):
     from django.core.files.storage import default_storage
     from django.db import transaction
 
-    from portal.models import Instance, Series, Study, Upload
+    from archive.models import Instance, Series, Study, Upload
 
     instances = Instance.objects.filter(series__study__study_instance_uid=study_uid)
     names = list(instances.values_list("file", flat=True))
@@ -303,7 +303,7 @@ class StudyCopies:
     """The generated study once (pixels), re-stamped with fresh UIDs for every ingest round."""
 
     def __init__(self, slices, size):
-        from tests.portal_tests.dicom_factories import make_ct_study
+        from tests.factories.dicom import make_ct_study
 
         self.by_phase = make_ct_study(n=slices, Rows=size, Columns=size)
         self.datasets = [ds for series in self.by_phase.values() for ds in series]
@@ -312,7 +312,7 @@ class StudyCopies:
         """New Study/Series/SOP Instance UIDs on every dataset; returns (study UID, datasets, Part 10 bytes)."""
         from pydicom.uid import generate_uid
 
-        from tests.portal_tests.dicom_factories import dataset_bytes
+        from tests.factories.dicom import dataset_bytes
 
         study_uid = generate_uid()
         for series in self.by_phase.values():

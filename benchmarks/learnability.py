@@ -1,10 +1,10 @@
 """How much of the synthetic cohort's oracle AUC can a model *learned* from the cohort reach?
 
-The oracle (``portal.cohort.lesion_llr``) is the Bayes-optimal statistic: it knows the
+The oracle (``cohort.generator.lesion_llr``) is the Bayes-optimal statistic: it knows the
 generator's true distributions. A CNN has to learn them from the cohort's lesions
 (about 134 per training fold at seed scale, ~28 of them benign). This script measures
 the cost of that learning alone, with no imaging in the way: classifiers trained on the
-*exact* latents a phase shows (``portal.cohort.phase_latents``: mean HU, size,
+*exact* latents a phase shows (``cohort.generator.phase_latents``: mean HU, size,
 exophytic, visible pattern, inversion, heterogeneity, perfectly measured), with the
 portal's fold scheme (patient-grouped, label-stratified 5-fold), per cohort seed::
 
@@ -35,7 +35,7 @@ from sklearn.preprocessing import SplineTransformer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from portal.cohort import PHASES, CohortSpec, auc, oracle_auc, phase_latents, sample_cohort  # noqa: E402
+from cohort.generator import PHASES, CohortSpec, auc, oracle_auc, phase_latents, sample_cohort  # noqa: E402
 
 AIM = 0.85  # issue 5: (AUC - 0.5) >= 0.85 x (oracle - 0.5)
 

@@ -6,7 +6,7 @@ each, 256 px) and scored on one fixed test cohort (seed 0, 160 patients, 256 px)
 no training draw ever holds:
 
 - the CNN: ``--cnn-experiment`` (``source-study``) and its ``--set`` overrides, fitted
-  with ``inference.training.fit_model`` on patches cut by ``portal.synthetic`` exactly
+  with ``inference.training.fit_model`` on patches cut by ``inference.synthetic`` exactly
   as the archive path cuts them, scored with ``inference.training.predict_lesions``;
 - the radiomics model: ``--radiomics-experiment`` (``radiomics``): IBSI features of each
   lesion's reference ROI (``benchmarks/radiomics.py``, the portal's
@@ -53,8 +53,8 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.learnability import cohort_arrays, learners  # noqa: E402
 from benchmarks.models import cached_crops  # noqa: E402
 from benchmarks.radiomics import crops_features, feature_rows  # noqa: E402
+from cohort.generator import PHASES, auc  # noqa: E402
 from inference.experiments import Experiment, get_experiment, parse_overrides  # noqa: E402
-from portal.cohort import PHASES, auc  # noqa: E402
 
 FAMILIES = ("cnn", "radiomics", "forest", "logistic")
 FIRST_POOL_SEED = 1000
@@ -65,7 +65,7 @@ QUICK_EPOCHS = 3
 
 @dataclass
 class CohortInputs:
-    """What each model family reads about a cohort's lesions, one row per lesion in ``portal.synthetic``'s order.
+    """What each model family reads about a cohort's lesions, one row per lesion in ``inference.synthetic``'s order.
 
     ``patient_key`` names the patient across cohorts (``"<seed>/<patient index>"``).
     """
@@ -76,7 +76,7 @@ class CohortInputs:
     patches: np.ndarray  # (lesions, samples, size, size, channels) for the CNN
     roi_radius_mm: np.ndarray
     features: list[dict]  # radiomics rows {"<phase>:<feature>": value}
-    latents: np.ndarray  # exact latents the phase(s) show (portal.cohort.phase_latents)
+    latents: np.ndarray  # exact latents the phase(s) show (cohort.generator.phase_latents)
     oracle: float  # the cohort's oracle AUC for the phase(s)
 
     def __len__(self) -> int:

@@ -208,8 +208,8 @@ def import_cohort(args, workdir):
     """The cohort through the ingest path, as ``make_cohort --import`` does: admin, reader study, files."""
     from django.contrib.auth.models import Group, User
 
-    from annotations.cohort_import import import_cohort as import_files
-    from portal.cohort import CohortSpec, write_cohort
+    from cohort.generator import CohortSpec, write_cohort
+    from cohort.importer import import_cohort as import_files
     from portal.roles import ADMIN, READER, ensure_roles
 
     ensure_roles()
@@ -235,7 +235,7 @@ def import_cohort(args, workdir):
 def catalogue(reader_study):
     """Every case of the reader study as a reader opens it: series per phase, middle slice, lesions."""
     from annotations.models import ROI, Lesion
-    from portal.models import Instance
+    from archive.models import Instance
 
     cases = []
     for case in reader_study.cases.select_related("study").order_by("position", "id"):

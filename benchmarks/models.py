@@ -1,7 +1,7 @@
 """Every model variant over several cohort seeds: out-of-fold AUC mean +- SD, beside L and the oracle.
 
 For each cohort seed (160 patients at 256 px by default: 1.48 mm pixels, 2.5 mm
-slices) the cohort is rendered in memory (``portal.synthetic``: the same pixels
+slices) the cohort is rendered in memory (``inference.synthetic``: the same pixels
 ``make_cohort`` writes) and each variant of an experiment is trained with the
 portal's own code (``inference.training.cross_validate``: patient-grouped,
 label-stratified 5-fold, out-of-fold scores) on patches cut by
@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from learnability import learners, out_of_fold_auc  # noqa: E402
 
-from portal.cohort import PHASES, CohortSpec, oracle_auc, phase_latents, sample_cohort  # noqa: E402
-from portal.synthetic import lesion_crops  # noqa: E402
+from cohort.generator import PHASES, CohortSpec, oracle_auc, phase_latents, sample_cohort  # noqa: E402
+from inference.synthetic import lesion_crops  # noqa: E402
 
 AIM = 0.85
 
@@ -83,9 +83,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from evaluation.roc import delong_test
     from inference.experiments import get_experiment, parse_overrides
     from inference.training import cross_validate
-    from evaluation.roc import delong_test
 
     experiment = get_experiment(args.experiment, parse_overrides(args.set))
     variants = args.variant or experiment.variant_names

@@ -92,7 +92,7 @@ def fresh_study(size, slices):
     """(study UID, datasets, Part 10 bytes) of a new 4-phase study with its own UIDs."""
     from pydicom.uid import generate_uid
 
-    from tests.portal_tests.dicom_factories import dataset_bytes, make_ct_study
+    from tests.factories.dicom import dataset_bytes, make_ct_study
 
     study = make_ct_study(n=slices, Rows=size, Columns=size)
     datasets = [ds for series in study.values() for ds in series]
@@ -197,8 +197,8 @@ def main(argv=None):
         token = setup(Path(tmp), args.database_url)
         from django.test import Client
 
-        from portal.ingest import ingest_upload
-        from portal.models import Upload
+        from archive.ingest import ingest_upload
+        from archive.models import Upload
 
         client = Client()
         headers = {"HTTP_AUTHORIZATION": f"Token {token}", "HTTP_ACCEPT_ENCODING": "identity"}

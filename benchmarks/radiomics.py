@@ -1,6 +1,6 @@
 """Out-of-fold AUC of the radiomics family on seed-scale synthetic cohorts, without a database.
 
-Renders each cohort with ``portal.cohort`` (``sample_cohort``/``render_volumes``), builds
+Renders each cohort with ``cohort.generator`` (``sample_cohort``/``render_volumes``), builds
 each lesion's reference ROI from its truth (``lesion_truths``: a circle of ``radius_mm``
 around x, y on slice ``InstanceNumber - 1``, stored as the ellipse tool stores it, as
 ``make_cohort --import`` does), computes the features with the ``radiomics``
@@ -34,9 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from inference import radiomics, radiomics_training  # noqa: E402
-from inference.experiments import get_experiment  # noqa: E402
-from portal.cohort import (
+from cohort.generator import (
     CohortSpec,
     circle_points,
     lesion_truths,
@@ -44,6 +42,8 @@ from portal.cohort import (
     render_volumes,
     sample_cohort,
 )  # noqa: E402
+from inference import radiomics, radiomics_training  # noqa: E402
+from inference.experiments import get_experiment  # noqa: E402
 
 AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
@@ -124,7 +124,7 @@ def cohort_features(
 
 
 def crops_features(crops, phases, settings: radiomics.RadiomicsSettings) -> dict:
-    """:func:`cohort_features` of a cohort rendered in memory (``portal.synthetic.LesionCrops``), for ``phases`` only.
+    """:func:`cohort_features` of a cohort rendered in memory (``inference.synthetic.LesionCrops``), for ``phases`` only.
 
     Each ROI is read on its crop's centre slice (the slice through the ROI centre), in
     crop coordinates: the ROI's pixels and outline are those of the whole slice, so the
@@ -157,7 +157,7 @@ def variant_auc(
 
 
 def oracle_for(data: dict, phases) -> float:
-    from portal.cohort import auc
+    from cohort.generator import auc
 
     truth = [lesion["malignant"] for lesion in data["lesions"]]
     if len(phases) == 1:

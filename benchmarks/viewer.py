@@ -15,7 +15,7 @@ Set-up, as in production:
   ``CompressedStaticFilesStorage``: a ``.br`` (with the Brotli package) and a ``.gz``
   beside every file) and served by whitenoise, which answers with the brotli file when
   the browser asks for it (Chromium does);
-- the study ingested through ``portal.ingest.ingest_upload`` by a coordinator, in a
+- the study ingested through ``archive.ingest.ingest_upload`` by a coordinator, in a
   reader study of one reader, who logs in once through the login form;
 - every run in a fresh browser context (empty cache, nothing preloaded), 1500 x 950.
 
@@ -173,8 +173,8 @@ def start_portal(args, workdir, processes):
     from django.contrib.auth.models import Group, User
 
     from annotations.models import ReaderStudy, ReaderStudyCase
-    from portal.ingest import ingest_upload
-    from portal.models import Study
+    from archive.ingest import ingest_upload
+    from archive.models import Study
     from portal.roles import COORDINATOR, READER, ensure_roles
     from tests.browser_tests.phantom import phantom_study_files
 

@@ -1,7 +1,7 @@
 """Which of a lesion's latents can be read off its image? Recovery of each latent from ROI statistics.
 
 The CNN can only learn what the rendered pixels show. For cohort seeds (rendered in
-memory by ``portal.synthetic``, 256 px: 1.48 mm pixels, noise 10-15 HU) this script
+memory by ``inference.synthetic``, 256 px: 1.48 mm pixels, noise 10-15 HU) this script
 computes simple statistics of each lesion's reference ROI on the phase's centre slice
 (``inference.patches.roi_statistics``: the disc's mean, SD, 10th percentile, rim minus
 disc, rim SD, log radius; plus the centre 3 x 3 pixels minus the disc mean and the share
@@ -32,9 +32,9 @@ from scipy.stats import spearmanr  # noqa: E402
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor  # noqa: E402
 from sklearn.model_selection import GroupKFold, cross_val_predict  # noqa: E402
 
+from cohort.generator import PHASE_LATENT_NAMES, auc, phase_latents  # noqa: E402
 from inference.experiments import PatchSpec  # noqa: E402
 from inference.patches import roi_statistics  # noqa: E402
-from portal.cohort import PHASE_LATENT_NAMES, auc, phase_latents  # noqa: E402
 
 WINDOW = dict(window_level=100.0, window_width=600.0)
 

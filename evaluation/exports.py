@@ -3,7 +3,7 @@
 Each takes ``services.ComparisonInputs`` (what entered the analysis) and returns
 text; the views add the HTTP headers. ``imrmc_modalities_text`` is the pure
 iMRMC writer for an aided-versus-unaided study (plain arrays, no database). Simulated calls are marked in every export.
-No CSV cell is one a spreadsheet would run as a formula (:mod:`portal.spreadsheets`).
+No CSV cell is one a spreadsheet would run as a formula (:mod:`archive.spreadsheets`).
 """
 
 import io
@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 
-from portal.spreadsheets import FormulaSafeWriter
+from archive.spreadsheets import FormulaSafeWriter
 
 LONG_COLUMNS = ["reader", "reader_type", "simulated", "case", "patient", "truth", "rating"]
 

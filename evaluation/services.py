@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from annotations.access import analysable_calls
 from annotations.models import Lesion, ReaderStudy, Session, Subtype
-from portal.models import Sex
+from archive.models import Sex
 
 from . import comparison, plots
 from .models import ComparisonResult

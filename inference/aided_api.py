@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from annotations import access
 from annotations.errors import AnnotationError
-from portal.api import require
+from archive.api import require
 
 from . import services
 from .serializers import FreezeModelSerializer

@@ -21,12 +21,12 @@ from rest_framework.views import APIView
 from annotations.access import lesion_in_reader_study, lesions_visible_to, reader_studies_visible_to
 from annotations.errors import Conflict
 from annotations.services import audit_export
-from portal.api import require
-from portal.models import Instance
+from archive.api import require
+from archive.models import Instance
 
 from . import services
-from .aided_api import AnnotationErrorsMixin
 from .access import may_see_heat_maps
+from .aided_api import AnnotationErrorsMixin
 from .experiments import EXPERIMENTS, PHASES
 from .heatmaps import PatchWindow
 from .models import HeatMap, ModelVersion, PredictionKind, TrainingRun
@@ -279,9 +279,9 @@ class LesionHeatMapDicomView(AnnotationErrorsMixin, APIView):
         instance = Instance.objects.filter(sop_instance_uid=heat_map.sop_instance_uid).first()
         if instance is None:
             raise NotFound("the image the heat map was computed on is no longer in the archive")
-        from .heatmap_dicom import heat_map_parametric_map
-
         import highdicom as hd
+
+        from .heatmap_dicom import heat_map_parametric_map
 
         with instance.file.open("rb") as handle:
             source = pydicom.dcmread(io.BytesIO(handle.read()))

@@ -30,7 +30,7 @@ import numpy as np
 from django.conf import settings
 
 from annotations.models import ROI, Lesion
-from portal.models import Instance
+from archive.models import Instance
 
 from . import radiomics
 from .experiments import PatchSpec

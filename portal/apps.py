@@ -4,15 +4,10 @@ from django.db.models.signals import post_migrate
 
 class PortalConfig(AppConfig):
     name = "portal"
-    verbose_name = "Imaging archive and accounts"
+    verbose_name = "Accounts and roles"
 
     def ready(self):
-        import pydicom.config
-
         from .roles import ensure_roles
-
-        # pydicom's reading validation logs offending values verbatim; uploads may carry identifiers.
-        pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 
         post_migrate.connect(ensure_roles, dispatch_uid="portal.ensure_roles")
 

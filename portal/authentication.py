@@ -21,9 +21,8 @@ from django.utils import timezone
 from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from knox.auth import TokenAuthentication
 from knox.models import AuthToken
-from rest_framework.throttling import BaseThrottle
 
-from .models import access_cache
+from archive.models import access_cache
 
 
 class CachedTokenAuthentication(TokenAuthentication):
@@ -73,17 +72,6 @@ def issue_token(user, expires_days=None):
         user, expiry=timedelta(days=expires_days) if expires_days else None
     )
     return key
-
-
-def client_address(request):
-    """The client's IP address, as the login lockout (django-axes) and the API throttles see it.
-
-    ``REMOTE_ADDR``, or behind ``TRUSTED_PROXY_COUNT`` reverse proxies the address the
-    outermost one saw: DRF's rule for its throttles (``NUM_PROXIES``, the entry that many
-    from the right of ``X-Forwarded-For``), so one address is locked out and throttled
-    alike, and a client cannot pick its address by sending its own ``X-Forwarded-For``.
-    """
-    return BaseThrottle().get_ident(request)
 
 
 def lockout_message():

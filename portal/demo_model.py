@@ -6,7 +6,7 @@ would open on a model no better than chance. Instead :func:`train_demo_model` re
 second, larger cohort in memory (another seed, same case mix and matrix; never written
 as DICOM, never imported), trains the experiment's variant on it with the portal's own
 training code (:func:`inference.training.fit_model` on patches cut by
-:mod:`portal.synthetic` exactly as the archive path cuts them), registers the result as
+:mod:`inference.synthetic` exactly as the archive path cuts them), registers the result as
 an ordinary, active ModelVersion whose training data says where it came from, and lets
 the normal scoring path (:func:`inference.tasks.score`) score every lesion of the
 archive. None of the demo reader study's patients is in its training data, so the
@@ -26,9 +26,8 @@ import logging
 import time
 from dataclasses import dataclass
 
+from cohort.generator import BENIGN_SUBTYPES, default_subtype_mix
 from inference.experiments import ExperimentError, get_experiment
-
-from .cohort import BENIGN_SUBTYPES, default_subtype_mix
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +61,7 @@ def with_benign_share(mix: dict[str, float], share: float) -> dict[str, float]:
     }
 
 
-# portal.cohort's default mix within each class (ccRCC 56 : papillary 17 : chromophobe 5 : other 2;
+# cohort.generator's default mix within each class (ccRCC 56 : papillary 17 : chromophobe 5 : other 2;
 # oncocytoma 13 : fat-poor AML 7), with the benign share raised from 20 % to 40 %, so that the
 # demo's figures rest on enough benign lesions: seed 0's first 48 patients have 18 benign of
 # 51 lesions (35 %), 3-4 in each of 5 folds (at 35 % they would have 15, 29 %).
@@ -173,11 +172,10 @@ def train_demo_model(
             versions[experiment.name] = existing
     if len(versions) == len(wanted):
         return versions[wanted[0][0].name]
+    from cohort.generator import CohortSpec
     from inference import services
+    from inference.synthetic import lesion_crops
     from inference.tasks import score
-
-    from .cohort import CohortSpec
-    from .synthetic import lesion_crops
 
     cohort = independent_cohort(patients, seed, size)
     started = time.perf_counter()
@@ -251,8 +249,8 @@ class AidedDemo:
 
 def demo_cohort_lesions(patients: int):
     """The generator's lesions of the demo cohort's first ``patients`` patients, in import order (latents only)."""
-    from .cohort import CohortSpec, sample_cohort
-    from .management.commands.make_cohort import parse_mix
+    from cohort.generator import CohortSpec, sample_cohort
+    from cohort.management.commands.make_cohort import parse_mix
 
     # The mix exactly as make_cohort received it from demo_setup (text, then parsed).
     spec = CohortSpec(
@@ -273,15 +271,15 @@ def simulate_demo_aided_reading(
     simulated reader's aided call on every lesion with the score the model-output
     endpoint serves (:func:`inference.services.aided_model_output`: out-of-fold where
     there is one, else the final model's), following
-    :func:`portal.cohort.simulate_aided_reader_calls`; the calls are locked after the
+    :func:`cohort.generator.simulate_aided_reader_calls`; the calls are locked after the
     reader's unaided call and marked simulated. Real readers' calls are not touched.
     Idempotent. None when there is no demo reader study or it is unaided only (a demo
-    imported before aided reading). :class:`annotations.cohort_import.CohortImportError`
+    imported before aided reading). :class:`cohort.importer.CohortImportError`
     when the calls cannot be simulated (a lesion without a score, other unaided calls).
     """
-    from annotations.cohort_import import cohort_lesions, record_simulated_aided_calls
     from annotations.errors import Conflict
     from annotations.models import ReaderStudy
+    from cohort.importer import cohort_lesions, record_simulated_aided_calls
     from inference import services
 
     reader_study = ReaderStudy.objects.filter(name=reader_study_name).first()

@@ -1,8 +1,10 @@
 """Roles as Django groups, and the one place that says what each role may do.
 
-Capabilities are permissions on ``portal.Capability`` (a table-less model), so a view
-asks ``user.has_perm("portal.enter_pathology")`` and a site can also grant a single
-capability to a single user through the Django admin.
+Capabilities are permissions on ``portal.Capability`` (a table-less model), so a site can
+also grant a single capability to a single user through the Django admin. Code asks
+``can(user, ENTER_PATHOLOGY)`` (or decorates a view with ``permission_required(
+permission(UPLOAD_STUDIES))``); no other module spells a permission string.
+Every app may import this module (and only this one of the portal shell).
 """
 
 from django.contrib.auth.models import Group, Permission
@@ -10,6 +12,20 @@ from django.contrib.auth.models import Group, Permission
 READER = "reader"
 COORDINATOR = "coordinator"
 ADMIN = "admin"
+
+# The capabilities, by name (the codenames of portal.Capability's permissions).
+UPLOAD_STUDIES = "upload_studies"
+ANNOTATE_LESIONS = "annotate_lesions"
+RECORD_READER_CALLS = "record_reader_calls"
+VIEW_ALL_STUDIES = "view_all_studies"
+MANAGE_STUDIES = "manage_studies"
+SET_SERIES_PHASE = "set_series_phase"
+MANAGE_READER_STUDIES = "manage_reader_studies"
+ENTER_PATHOLOGY = "enter_pathology"
+UNBLIND_READER_STUDIES = "unblind_reader_studies"
+VIEW_COMPARISONS = "view_comparisons"
+START_TRAINING = "start_training"
+MANAGE_MODELS = "manage_models"
 
 CAPABILITIES = {
     "upload_studies": "Upload DICOM studies",
@@ -41,6 +57,18 @@ ROLE_CAPABILITIES = {
     COORDINATOR: _COORDINATOR,
     ADMIN: _COORDINATOR + ["start_training", "manage_models"],
 }
+
+
+def permission(capability):
+    """The permission string of ``capability`` (for ``permission_required`` and DRF)."""
+    if capability not in CAPABILITIES:
+        raise ValueError(f"unknown capability {capability!r}")
+    return f"portal.{capability}"
+
+
+def can(user, capability):
+    """Whether ``user`` has ``capability`` (through a role, a single grant, or as superuser)."""
+    return user is not None and user.has_perm(permission(capability))
 
 
 def ensure_roles(**kwargs):
@@ -75,5 +103,5 @@ def roles_context(request):
         return {"roles": set(), "can": {}}
     return {
         "roles": user_roles(user),
-        "can": {c: user.has_perm(f"portal.{c}") for c in CAPABILITIES},
+        "can": {c: can(user, c) for c in CAPABILITIES},
     }

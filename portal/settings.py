@@ -105,9 +105,11 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI served from our static files, not a CDN
     "csp",  # django-csp: its system checks (Django's own CSP arrives in 6.0)
     "portal",
+    "archive",
     "annotations",
     "inference",
     "evaluation",
+    "cohort",
 ]
 
 MIDDLEWARE = [
@@ -192,7 +194,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = False  # our own rule instead, see above
 AXES_LOCKOUT_CALLABLE = "portal.authentication.lockout_response"
-AXES_CLIENT_IP_CALLABLE = "portal.authentication.client_address"
+AXES_CLIENT_IP_CALLABLE = "annotations.services.client_address"
 AXES_VERBOSE = False  # no "AXES: BEGIN ..." banner on every manage.py command and worker start
 # Reverse proxies in front of the portal that append to X-Forwarded-For: the client address
 # for the lockout and the API throttles is the entry that many from the right (0: REMOTE_ADDR).
@@ -217,12 +219,13 @@ STATIC_URL = "/static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "staticfiles"))
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
-# STORAGE_BACKEND=portal.object_storage.S3Storage for an S3-compatible store (AWS S3, MinIO): django-storages'
+# STORAGE_BACKEND=archive.object_storage.S3Storage for an S3-compatible store (AWS S3, MinIO): django-storages'
 # S3Storage that never overwrites an object; the plain class, documented here before, is taken to mean it.
 # The AWS_* variables below configure it (README "Object storage (S3, MinIO)").
 STORAGE_BACKEND = os.environ.get("STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
-if STORAGE_BACKEND == "storages.backends.s3.S3Storage":
-    STORAGE_BACKEND = "portal.object_storage.S3Storage"
+# The class's name before the archive had its own app (portal.object_storage) still works.
+if STORAGE_BACKEND in ("storages.backends.s3.S3Storage", "portal.object_storage.S3Storage"):
+    STORAGE_BACKEND = "archive.object_storage.S3Storage"
 STORAGES = {
     "default": {"BACKEND": STORAGE_BACKEND},
     # collectstatic writes a .gz and (with the Brotli package) a .br beside every file;
@@ -265,7 +268,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # Seconds a web process may reuse a token's user and a "user may see study" answer (0: off).
 # Revocations are seen at once by the process that made them, by the others within this time.
 ACCESS_CACHE_SECONDS = env_int("ACCESS_CACHE_SECONDS", 30)
-# Megabytes of WADO-RS series metadata (JSON text) a web process keeps (portal.dicomweb; 0: off).
+# Megabytes of WADO-RS series metadata (JSON text) a web process keeps (archive.dicomweb; 0: off).
 DICOMWEB_METADATA_CACHE_MB = env_int("DICOMWEB_METADATA_CACHE_MB", 64)
 DEID_PSEUDONYM_PATTERN = os.environ.get("DEID_PSEUDONYM_PATTERN", "")
 # The key of the server de-identifier's pseudonyms and UIDs: not SECRET_KEY, which signs
@@ -282,15 +285,15 @@ DEID_SECRET = DEID_SECRET or "insecure-development-deid-secret-only-for-debug"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: an unauthenticated script gets 401 with WWW-Authenticate: Token.
-        # The token's user is remembered per process for ACCESS_CACHE_SECONDS (see portal.models.AccessCache).
+        # The token's user is remembered per process for ACCESS_CACHE_SECONDS (see archive.models.AccessCache).
         "portal.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "portal.pagination.BoundedLimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "archive.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 100,
-    "EXCEPTION_HANDLER": "portal.api.exception_handler",
+    "EXCEPTION_HANDLER": "archive.api.exception_handler",
     # Requests per user (or per address without a login) on the API: above it 429 with
     # Retry-After. Counted per web process. Bulk image reads (DICOMweb retrieval, instance
     # files), which the viewer sends in bursts, are not throttled (throttle_classes = []).
@@ -316,7 +319,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # One name per choice set that several fields share.
     "ENUM_NAME_OVERRIDES": {
-        "PhaseEnum": "portal.models.Phase",
+        "PhaseEnum": "archive.models.Phase",
         "SubtypeEnum": "annotations.models.Subtype",
     },
 }

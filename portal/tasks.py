@@ -22,7 +22,7 @@ def train_demo_model(self, *, experiment_name, variant_name, patients, seed, siz
     (:func:`portal.demo_model.simulate_demo_aided_reading`); a failure there is logged,
     the model stays.
     """
-    from annotations.cohort_import import CohortImportError
+    from cohort.importer import CohortImportError
 
     from .demo_model import simulate_demo_aided_reading
     from .demo_model import train_demo_model as train

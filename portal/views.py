@@ -1,11 +1,12 @@
-"""HTML pages of the archive: home (studies), upload, phase override."""
+"""The home page: the studies a user may open and, for coordinators, the reader studies."""
 
-from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
-from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
 
-from .models import Phase, Series, Study, Upload
+from annotations.access import reader_studies_visible_to
+from archive.models import Phase, Study
+
+from .roles import VIEW_COMPARISONS, can
 
 
 @login_required
@@ -16,11 +17,9 @@ def home(request):
         .prefetch_related("series")
         .order_by("-created_at")[:200]
     )
-    from annotations.access import reader_studies_visible_to
-
     reader_studies = (
         reader_studies_visible_to(request.user).order_by("name")
-        if request.user.has_perm("portal.view_comparisons")
+        if can(request.user, VIEW_COMPARISONS)
         else []
     )
     return render(
@@ -28,28 +27,3 @@ def home(request):
         "portal/home.html",
         {"studies": studies, "phases": Phase.choices, "reader_studies": reader_studies},
     )
-
-
-@login_required
-@permission_required("portal.upload_studies", raise_exception=True)
-def upload(request):
-    uploads = Upload.objects.filter(user=request.user)[:20]
-    return render(request, "portal/upload.html", {"uploads": uploads})
-
-
-@login_required
-@require_POST
-@permission_required("portal.set_series_phase", raise_exception=True)
-def set_phase(request, series_instance_uid):
-    """The coordinator's phase override from the studies page (same rule as the API)."""
-    series = get_object_or_404(
-        Series.objects.filter(study__in=Study.objects.visible_to(request.user)),
-        series_instance_uid=series_instance_uid,
-    )
-    phase = request.POST.get("phase", "")
-    if phase not in Phase.values:
-        messages.error(request, f"phase must be one of {', '.join(Phase.values)}, not {phase!r}")
-    else:
-        series.set_phase_manually(phase, request.user)
-        messages.success(request, f"Series {series.series_number} is now {phase} (set by you).")
-    return redirect("home")

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from archive.object_storage import S3Storage
 from benchmarks.processes import Processes, free_port, wait_for_http
-from portal.object_storage import S3Storage
 
 MOTO_SERVER = Path(sys.executable).with_name("moto_server")
 REGION = "us-east-1"
@@ -52,7 +52,7 @@ class ObjectStore:
     def settings(self):
         """The settings (and environment variables, as strings) that point the portal at this bucket."""
         return {
-            "STORAGE_BACKEND": "portal.object_storage.S3Storage",
+            "STORAGE_BACKEND": "archive.object_storage.S3Storage",
             "AWS_STORAGE_BUCKET_NAME": self.bucket,
             "AWS_S3_ENDPOINT_URL": self.endpoint_url,
             "AWS_S3_REGION_NAME": REGION,

@@ -9,9 +9,9 @@ import pytest
 
 from annotations import services
 from annotations.models import ReaderStudy
-from portal.ingest import ingest_upload
-from portal.models import Study
-from tests.portal_tests.dicom_factories import dataset_bytes, make_ct_study
+from archive.ingest import ingest_upload
+from archive.models import Study
+from tests.factories.dicom import dataset_bytes, make_ct_study
 
 
 def upload_study(user, n=1, phases=("NC", "CM", "NG", "EX")):

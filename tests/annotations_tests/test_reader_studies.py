@@ -7,7 +7,7 @@ import pytest
 
 from annotations import services
 from annotations.models import ReaderStudy
-from portal.models import Patient, Study
+from archive.models import Patient, Study
 
 
 def bare_studies(n):

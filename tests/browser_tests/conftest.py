@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from annotations.models import ReaderStudy, ReaderStudyCase
-from portal.ingest import ingest_upload
-from portal.models import Study
+from archive.ingest import ingest_upload
+from archive.models import Study
 from tests.conftest import service_missing
 
 from .phantom import phantom_study_files

@@ -1,6 +1,6 @@
 """A synthetic four-phase renal CT (body, spine, aorta, two kidneys, one left renal mass).
 
-Built on :func:`tests.portal_tests.dicom_factories.make_ct_study` so the DICOM attributes
+Built on :func:`tests.factories.dicom.make_ct_study` so the DICOM attributes
 are the factories'; only the pixels are replaced by a phantom whose enhancement follows
 the phase, so that screenshots look like a renal CT and ROI statistics mean something.
 """
@@ -11,7 +11,7 @@ import functools
 
 import numpy as np
 
-from tests.portal_tests.dicom_factories import dataset_bytes, make_ct_study
+from tests.factories.dicom import dataset_bytes, make_ct_study
 
 # HU per phase: cortex, medulla, aorta, mass.
 ENHANCEMENT = {

@@ -3,9 +3,9 @@
 import pytest
 
 from annotations.models import ReaderStudy, ReaderStudyCase
-from portal.ingest import ingest_upload
-from portal.models import Study
-from tests.portal_tests.dicom_factories import dataset_bytes, make_ct_study
+from archive.ingest import ingest_upload
+from archive.models import Study
+from tests.factories.dicom import dataset_bytes, make_ct_study
 
 pytestmark = pytest.mark.django_db
 

@@ -12,12 +12,12 @@ import pytest
 from pydicom.uid import JPEGLSLossless
 
 from annotations.models import ReaderStudy, ReaderStudyCase
+from archive.ingest import ingest_upload
+from archive.models import Study
 from evaluation.tasks import compute_comparison
 from inference.models import ModelVersion, RunState, TrainingRun
-from portal.ingest import ingest_upload
-from portal.models import Study
 from tests.evaluation_tests.test_comparison_factories import build_reader_study
-from tests.portal_tests.dicom_factories import dataset_bytes
+from tests.factories.dicom import dataset_bytes
 
 from .phantom import phantom_study_files
 from .test_opening_a_case import failures, record_responses, wait_until_ready

@@ -2,8 +2,8 @@
 
 import pytest
 
-from portal.models import Instance
-from tests.portal_tests.dicom_factories import dataset_bytes, make_ct_dataset, make_ct_series
+from archive.models import Instance
+from tests.factories.dicom import dataset_bytes, make_ct_dataset, make_ct_series
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from portal.cohort import CohortSpec, sample_cohort, write_cohort
+from cohort.generator import CohortSpec, sample_cohort, write_cohort
 
 SMALL = dict(patients=3, seed=7, size=256, slices=16)
 

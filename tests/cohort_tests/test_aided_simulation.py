@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from portal.cohort import (
+from cohort.generator import (
     AIDED_WEIGHT_RANGE,
     CohortSpec,
     auc,

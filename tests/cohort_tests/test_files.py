@@ -8,7 +8,7 @@ import pydicom
 import pytest
 from pydicom import config
 
-from portal.cohort import (
+from cohort.generator import (
     PHASES,
     CohortSpec,
     lesion_hu_distribution,

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from portal.cohort import (
+from cohort.generator import (
     BENIGN_SUBTYPES,
     FIGURES,
     PHASES,

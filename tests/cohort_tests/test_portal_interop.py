@@ -5,10 +5,10 @@ Those modules are written by others and framework-free; the test skips while the
 
 import pytest
 
-from portal.cohort import PHASES
+from cohort.generator import PHASES
 
-dicomfiles = pytest.importorskip("portal.dicomfiles")
-deid = pytest.importorskip("portal.deid")
+dicomfiles = pytest.importorskip("archive.dicomfiles")
+deid = pytest.importorskip("archive.deid")
 
 
 def test_portal_reads_accepts_and_classifies_every_series_without_series_description(small_cohort):

@@ -1,14 +1,14 @@
-"""portal.synthetic: a cohort rendered in memory gives the very patches the archive path cuts after import."""
+"""inference.synthetic: a cohort rendered in memory gives the very patches the archive path cuts after import."""
 
 import numpy as np
 import pytest
 from django.core.management import call_command
 
 from annotations.models import Lesion
+from cohort.generator import CohortSpec
 from inference import datasets
 from inference.experiments import PatchSpec
-from portal.cohort import CohortSpec
-from portal.synthetic import lesion_crops
+from inference.synthetic import lesion_crops
 
 
 @pytest.mark.django_db

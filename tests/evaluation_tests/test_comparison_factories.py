@@ -12,7 +12,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from annotations.models import Lesion, Pathology, ReaderCall, ReaderStudy, ReaderStudyCase, Subtype
-from portal.models import Patient, Study
+from archive.models import Patient, Study
 from portal.roles import READER, ensure_roles
 
 MALIGNANT = [Subtype.CCRCC, Subtype.CCRCC, Subtype.CCRCC, Subtype.PAPILLARY, Subtype.CHROMOPHOBE]

@@ -5,9 +5,9 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from annotations.models import ROI, Lesion, Pathology, Subtype
-from portal.ingest import ingest_upload
-from portal.models import Study
-from tests.portal_tests.dicom_factories import dataset_bytes, make_ct_study
+from archive.ingest import ingest_upload
+from archive.models import Study
+from tests.factories.dicom import dataset_bytes, make_ct_study
 
 PIXEL_SPACING = 0.7
 ORIGIN = -160.0

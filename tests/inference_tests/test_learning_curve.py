@@ -14,9 +14,9 @@ from benchmarks.learning_curve import (
     training_pool,
 )
 from benchmarks.radiomics import cohort_features, crops_features
+from cohort.generator import CohortSpec
 from inference.experiments import get_experiment
-from portal.cohort import CohortSpec
-from portal.synthetic import lesion_crops
+from inference.synthetic import lesion_crops
 
 CNN = get_experiment("source-study", {"epochs": 1})
 RADIOMICS = get_experiment("radiomics")

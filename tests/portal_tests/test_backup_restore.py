@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from portal.ingest import ingest_upload
-from portal.models import Instance
+from archive.ingest import ingest_upload
+from archive.models import Instance
 from tests.conftest import service_missing
-from tests.portal_tests.dicom_factories import dataset_bytes, make_ct_series
+from tests.factories.dicom import dataset_bytes, make_ct_series
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,17 +10,17 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from annotations.cohort_import import cohort_lesions
 from annotations.models import ReaderCall, ReaderStudy, Session
+from cohort.generator import CohortSpec, sample_cohort, simulate_aided_reader_calls
+from cohort.importer import cohort_lesions
+from cohort.management.commands.make_cohort import parse_mix
 from evaluation import services as evaluation
 from inference.experiments import get_experiment
 from inference.folds import assign_folds
 from inference.models import ModelVersion, Prediction, PredictionKind, ReaderStudyModel
 from portal import demo_model
 from portal import tasks as demo_tasks
-from portal.cohort import CohortSpec, sample_cohort, simulate_aided_reader_calls
 from portal.management.commands import demo_setup
-from portal.management.commands.make_cohort import parse_mix
 
 pytestmark = pytest.mark.django_db
 
@@ -221,7 +221,7 @@ def test_the_worker_task_freezes_the_demo_model_and_the_simulated_readers_read_a
     var_dir,
 ):
     """The task path (no --inline): after the demo model is stored and has scored the lesions, the simulated
-    readers' aided calls follow portal.cohort.simulate_aided_reader_calls with its scores; a second run adds none."""
+    readers' aided calls follow cohort.generator.simulate_aided_reader_calls with its scores; a second run adds none."""
     call_command("create_demo_users", stdout=io.StringIO())
     call_command(
         "make_cohort",

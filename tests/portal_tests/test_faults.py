@@ -36,7 +36,7 @@ from benchmarks.processes import (
     start_redis,
 )
 from tests.conftest import service_missing
-from tests.portal_tests.dicom_factories import dataset_bytes, make_ct_series
+from tests.factories.dicom import dataset_bytes, make_ct_series
 
 pytestmark = pytest.mark.faults
 
@@ -373,9 +373,9 @@ import json
 from annotations import services
 from annotations.models import ReaderStudy
 from django.contrib.auth import get_user_model
-from portal.ingest import ingest_upload
-from portal.models import Study
-from tests.portal_tests.dicom_factories import dataset_bytes, make_ct_series
+from archive.ingest import ingest_upload
+from archive.models import Study
+from tests.factories.dicom import dataset_bytes, make_ct_series
 
 users = get_user_model().objects
 coordinator, reader = users.get(username=NAMES[1][0]), users.get(username=NAMES[0][0])
@@ -533,8 +533,8 @@ def test_a_file_cut_short_at_an_instance_storage_name_is_replaced_by_the_next_up
     reader, media_root
 ):
     """What a writer killed mid-write left (before writes went through a temporary name) is not trusted."""
-    from portal.ingest import ingest_upload, storage_name
-    from portal.integrity import verify_archive
+    from archive.ingest import ingest_upload, storage_name
+    from archive.integrity import verify_archive
 
     files = study_files(2)
     name, data = files[0]

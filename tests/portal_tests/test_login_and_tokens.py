@@ -18,10 +18,10 @@ from django.utils import timezone
 from knox.models import AuthToken
 from rest_framework.throttling import SimpleRateThrottle
 
+from archive.ingest import ingest_upload
+from archive.models import Study
 from portal.authentication import issue_token
-from portal.ingest import ingest_upload
-from portal.models import Study
-from tests.portal_tests.dicom_factories import dataset_bytes, make_ct_series
+from tests.factories.dicom import dataset_bytes, make_ct_series
 
 LOGIN = "/accounts/login/"
 

@@ -5,8 +5,8 @@ import io
 import pytest
 from django.test.client import ClientHandler
 
-from portal.models import Instance
-from tests.portal_tests.dicom_factories import dataset_bytes, make_ct_series
+from archive.models import Instance
+from tests.factories.dicom import dataset_bytes, make_ct_series
 
 MB = 1024 * 1024
 

@@ -223,7 +223,7 @@ def test_check_deploy_is_clean_with_the_documented_production_settings(tmp_path)
 
 @pytest.mark.django_db
 def test_behind_a_tls_proxy_dicomweb_urls_are_https(client, reader, token_for, settings):
-    from tests.portal_tests.dicom_factories import dataset_bytes, make_ct_dataset
+    from tests.factories.dicom import dataset_bytes, make_ct_dataset
 
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     ds = make_ct_dataset()

@@ -18,10 +18,10 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from annotations.cohort_import import CohortImportError
 from annotations.models import ReaderStudy
+from cohort.generator import CohortSpec
+from cohort.importer import CohortImportError
 from inference.experiments import ExperimentError, parse_overrides
-from portal.cohort import CohortSpec
 from portal.demo_model import (
     DEMO_ALSO_EXPERIMENTS,
     DEMO_BENIGN_SHARE,
