@@ -1,5 +1,6 @@
 # make demo: set everything up and start the portal + a worker on the embedded defaults.
 # make test: set everything up the same way and run the whole test suite.
+# make lint: formatting, lint, types of the pure modules, layer rules (Python) and Biome (JS).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -7,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_PATIENTS ?= 48
 
-.PHONY: setup venv frontend migrate demo demo-data test clean
+.PHONY: setup venv frontend migrate demo demo-data test lint clean
 
 setup: venv frontend
 
@@ -39,6 +40,14 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest
+
+# Configuration: pyproject.toml (ruff, mypy, import-linter contracts), frontend/biome.json.
+lint: setup
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	cd frontend && npm run --silent lint
 
 clean:
 	rm -rf var portal/static/portal/build
