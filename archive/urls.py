@@ -1,9 +1,10 @@
 """URLs of the archive: its REST API (under api/v1/), DICOMweb (under dicomweb/), the upload page."""
 
-from django.urls import include, path, re_path
+from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
-from . import api, dicomweb, views
+from . import api, views
+from .dicomweb import qido, wado
 
 router = DefaultRouter()
 router.register("uploads", api.UploadViewSet, basename="upload")
@@ -15,21 +16,19 @@ UID = r"(?P<{}>[0-9.]+)"
 ST, SE, IN = UID.format("study"), UID.format("series"), UID.format("instance")
 
 dicomweb_patterns = [
-    re_path(r"^studies$", dicomweb.StudiesView.as_view()),
-    re_path(rf"^studies/{ST}$", dicomweb.StudyView.as_view()),
-    re_path(rf"^studies/{ST}/metadata$", dicomweb.MetadataView.as_view()),
-    re_path(rf"^studies/{ST}/series$", dicomweb.StudySeriesView.as_view()),
-    re_path(rf"^series$", dicomweb.StudySeriesView.as_view()),
-    re_path(rf"^studies/{ST}/series/{SE}$", dicomweb.RetrieveView.as_view()),
-    re_path(rf"^studies/{ST}/series/{SE}/metadata$", dicomweb.MetadataView.as_view()),
-    re_path(rf"^studies/{ST}/series/{SE}/instances$", dicomweb.SeriesInstancesView.as_view()),
-    re_path(rf"^studies/{ST}/series/{SE}/instances/{IN}$", dicomweb.RetrieveView.as_view()),
-    re_path(
-        rf"^studies/{ST}/series/{SE}/instances/{IN}/metadata$", dicomweb.MetadataView.as_view()
-    ),
+    re_path(r"^studies$", qido.StudiesView.as_view()),
+    re_path(rf"^studies/{ST}$", wado.StudyView.as_view()),
+    re_path(rf"^studies/{ST}/metadata$", wado.MetadataView.as_view()),
+    re_path(rf"^studies/{ST}/series$", qido.StudySeriesView.as_view()),
+    re_path(r"^series$", qido.StudySeriesView.as_view()),
+    re_path(rf"^studies/{ST}/series/{SE}$", wado.RetrieveView.as_view()),
+    re_path(rf"^studies/{ST}/series/{SE}/metadata$", wado.MetadataView.as_view()),
+    re_path(rf"^studies/{ST}/series/{SE}/instances$", qido.SeriesInstancesView.as_view()),
+    re_path(rf"^studies/{ST}/series/{SE}/instances/{IN}$", wado.RetrieveView.as_view()),
+    re_path(rf"^studies/{ST}/series/{SE}/instances/{IN}/metadata$", wado.MetadataView.as_view()),
     re_path(
         rf"^studies/{ST}/series/{SE}/instances/{IN}/frames/(?P<frames>[0-9,]+)$",
-        dicomweb.FramesView.as_view(),
+        wado.FramesView.as_view(),
     ),
 ]
 

@@ -268,7 +268,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # Seconds a web process may reuse a token's user and a "user may see study" answer (0: off).
 # Revocations are seen at once by the process that made them, by the others within this time.
 ACCESS_CACHE_SECONDS = env_int("ACCESS_CACHE_SECONDS", 30)
-# Megabytes of WADO-RS series metadata (JSON text) a web process keeps (archive.dicomweb; 0: off).
+# Megabytes of WADO-RS series metadata (JSON text) a process keeps (archive.dicomweb.wado; 0: off).
 DICOMWEB_METADATA_CACHE_MB = env_int("DICOMWEB_METADATA_CACHE_MB", 64)
 DEID_PSEUDONYM_PATTERN = os.environ.get("DEID_PSEUDONYM_PATTERN", "")
 # The key of the server de-identifier's pseudonyms and UIDs: not SECRET_KEY, which signs

@@ -1,6 +1,6 @@
 """WADO-RS series and study metadata: the same bytes as the DICOM JSON of every instance, kept per process.
 
-The web process keeps each series' metadata text (``archive.dicomweb.series_metadata_items``);
+The web process keeps each series' metadata text (``archive.dicomweb.wado.series_metadata_items``);
 these tests check that what it answers is what the stored instances say, also after an
 instance was added to or removed from a series it had kept, and that a kept series is not
 shown to a reader who may not see its study.
@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from archive import dicomweb
+from archive.dicomweb import wado
 from archive.ingest import ingest_upload
 from archive.models import Instance
 from tests.factories.dicom import dataset_bytes, make_ct_series, make_ct_study
@@ -162,7 +162,7 @@ def test_the_kept_metadata_stays_within_its_budget_and_answers_the_same_when_off
     one_series = len(get_metadata(client, urls[0]).content)
     settings.DICOMWEB_METADATA_CACHE_MB = 1.5 * one_series / 2**20  # room for one series, not two
     answers = [get_metadata(client, url).content for url in urls]
-    assert dicomweb._series_metadata_size <= 1.5 * one_series
+    assert wado._series_metadata_size <= 1.5 * one_series
     settings.DICOMWEB_METADATA_CACHE_MB = 0
     with CaptureQueriesContext(connection) as queries:
         assert [get_metadata(client, url).content for url in urls] == answers

@@ -17,7 +17,8 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian, RLELossless
 from rest_framework.test import APIRequestFactory, force_authenticate
 
 from archive.api import UploadViewSet
-from archive.dicomweb import StudiesView, parse_multipart_related
+from archive.dicomweb.multipart import parse_multipart_related
+from archive.dicomweb.qido import StudiesView
 from archive.ingest import ingest_upload
 from archive.models import Instance, Patient, Series, Study, Upload
 from tests.factories.dicom import dataset_bytes, make_ct_dataset, make_ct_series

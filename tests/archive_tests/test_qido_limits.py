@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from archive import dicomweb, pagination
+from archive import pagination
+from archive.dicomweb import qido
 from archive.ingest import ingest_upload
 from archive.models import Study
 from tests.factories.dicom import dataset_bytes, make_ct_dataset, make_ct_study
@@ -49,7 +50,7 @@ def test_a_pathological_wildcard_query_on_sqlite_answers_at_once(tmp_path):
         "import django, time; django.setup()\n"
         "from django.core.management import call_command; call_command('migrate', verbosity=0)\n"
         "from archive.models import Patient, Study\n"
-        "from archive.dicomweb import STUDY_LOOKUPS, apply_matches\n"
+        "from archive.dicomweb.qido import STUDY_LOOKUPS, apply_matches\n"
         "patient = Patient.objects.create(patient_id='a' * 64)\n"
         "Study.objects.create(study_instance_uid='1.2.3', patient=patient)\n"
         "started = time.monotonic()\n"
@@ -85,7 +86,7 @@ def test_a_pathological_wildcard_query_on_sqlite_answers_at_once(tmp_path):
 def test_qido_answers_at_most_the_maximum_and_says_so_in_a_warning(
     coordinator, api_client_for, monkeypatch
 ):
-    monkeypatch.setattr(dicomweb, "QIDO_MAX_RESULTS", 3)
+    monkeypatch.setattr(qido, "QIDO_MAX_RESULTS", 3)
     study = make_ct_study(n=1)  # four series
     store(coordinator, [ds for slices in study.values() for ds in slices])
     url = f"/dicomweb/studies/{Study.objects.get().study_instance_uid}/series"

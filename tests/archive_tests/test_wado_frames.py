@@ -3,7 +3,8 @@
 import pydicom
 import pytest
 
-from archive.dicomweb import FRAMES_MAX_PER_REQUEST, parse_multipart_related, read_frames
+from archive.dicomweb.multipart import parse_multipart_related
+from archive.dicomweb.wado import FRAMES_MAX_PER_REQUEST, read_frames
 from archive.ingest import ingest_upload
 from archive.models import Instance
 
