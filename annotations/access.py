@@ -11,6 +11,8 @@ Rules (DESIGN.md, "Blinding"):
   unaided and aided calls must be locked; the first locked call shows the model's output
   for the aided session (:func:`may_see_model_output`), never the truth.
   Users who may enter pathology (coordinators, admins) always see the truth.
+- A reader study's comparison (readers versus models) is seen by those with
+  ``view_comparisons``, and by its readers once it is unblinded (:func:`may_see_comparison`).
 - A call made by someone who could see the truth at that moment is stored with
   ``blinded=False`` and left out of :func:`analysable_calls` by default.
 
@@ -24,17 +26,21 @@ from django.db.models import Q
 from django.utils import timezone
 
 from archive.models import Study
+from portal.roles import (
+    ANNOTATE_LESIONS,
+    ENTER_PATHOLOGY,
+    MANAGE_READER_STUDIES,
+    RECORD_READER_CALLS,
+    VIEW_COMPARISONS,
+    can,
+)
 
 from .models import Lesion, ReaderCall, ReaderStudy, Session
 
 
-def _can(user, capability: str) -> bool:
-    return bool(user and user.is_authenticated and user.has_perm(f"portal.{capability}"))
-
-
 def manages_reader_studies(user) -> bool:
     """Coordinators and admins: create reader studies, see every call, export."""
-    return _can(user, "manage_reader_studies")
+    return can(user, MANAGE_READER_STUDIES)
 
 
 def reader_studies_visible_to(user):
@@ -63,7 +69,7 @@ def lesions_visible_to(user):
 
 def may_annotate(user, study) -> bool:
     """Draw lesions and ROIs on ``study``: capability ``annotate_lesions`` and the study is visible."""
-    return _can(user, "annotate_lesions") and studies_visible_to(user).filter(pk=study.pk).exists()
+    return can(user, ANNOTATE_LESIONS) and studies_visible_to(user).filter(pk=study.pk).exists()
 
 
 def may_change_lesion(user, lesion) -> bool:
@@ -81,7 +87,8 @@ def may_change_roi(user, roi) -> bool:
 
 
 def may_enter_pathology(user) -> bool:
-    return _can(user, "enter_pathology")
+    """Enter pathology (ground truth): ``enter_pathology``; such users always see the truth."""
+    return can(user, ENTER_PATHOLOGY)
 
 
 def truth_visible_lesion_ids(user, lesion_ids) -> set:
@@ -126,9 +133,31 @@ may_see_other_calls = may_see_truth
 
 def may_call(user, reader_study) -> bool:
     """Record calls in ``reader_study``: an assigned reader with ``record_reader_calls``, or a manager."""
-    if not _can(user, "record_reader_calls"):
+    if not can(user, RECORD_READER_CALLS):
         return False
     return manages_reader_studies(user) or reader_study.readers.filter(pk=user.pk).exists()
+
+
+def may_know_reader_study(user, reader_study) -> bool:
+    """Whether ``user`` may learn that ``reader_study`` exists on the comparison pages (else 404):
+    those who may see comparisons (``view_comparisons``) and its assigned readers."""
+    if not (user and user.is_authenticated):
+        return False
+    return can(user, VIEW_COMPARISONS) or reader_study.readers.filter(pk=user.pk).exists()
+
+
+def may_see_comparison(user, reader_study) -> bool:
+    """See ``reader_study``'s readers-versus-models comparison: ``view_comparisons`` always
+    (coordinators, admins); an assigned reader once the reader study is unblinded, since the
+    comparison shows pathology, model scores and every reader's calls."""
+    if not (user and user.is_authenticated):
+        return False
+    if can(user, VIEW_COMPARISONS):
+        return True
+    return (
+        reader_study.state == ReaderStudy.State.UNBLINDED
+        and reader_study.readers.filter(pk=user.pk).exists()
+    )
 
 
 def calls_visible_to(user):

@@ -15,7 +15,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from archive.api import require
+from portal.roles import MANAGE_READER_STUDIES, UNBLIND_READER_STUDIES, require
 
 from . import access, services
 from .errors import AnnotationError, Conflict, Invalid, NotAllowed
@@ -82,7 +82,7 @@ class ReaderStudyViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
         )
 
     def _require_manager(self):
-        require(self.request.user, "manage_reader_studies")
+        require(self.request.user, MANAGE_READER_STUDIES)
 
     def _save_cases(self, reader_study, studies):
         if studies is None:
@@ -142,19 +142,19 @@ class ReaderStudyViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def unblind(self, request, pk=None):
         """Unblind: assigned readers now see pathology, model scores and other calls."""
-        return self._set_state("unblind_reader_studies", ReaderStudy.State.UNBLINDED)
+        return self._set_state(UNBLIND_READER_STUDIES, ReaderStudy.State.UNBLINDED)
 
     @extend_schema(request=None, responses=ReaderStudySerializer)
     @action(detail=True, methods=["post"])
     def close(self, request, pk=None):
         """Close for reading (no more calls); can be reopened."""
-        return self._set_state("manage_reader_studies", ReaderStudy.State.CLOSED)
+        return self._set_state(MANAGE_READER_STUDIES, ReaderStudy.State.CLOSED)
 
     @extend_schema(request=None, responses=ReaderStudySerializer)
     @action(detail=True, methods=["post"])
     def reopen(self, request, pk=None):
         """Reopen a closed (not an unblinded) reader study."""
-        return self._set_state("manage_reader_studies", ReaderStudy.State.OPEN)
+        return self._set_state(MANAGE_READER_STUDIES, ReaderStudy.State.OPEN)
 
     @extend_schema(responses=dict)
     @action(detail=True, methods=["get"])
@@ -223,7 +223,7 @@ class ReaderStudyViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
     def export(self, request, pk=None):
         """``export.csv``: one row per lesion x reader (coordinators, admins); audited."""
         reader_study = self.get_object()
-        require(request.user, "manage_reader_studies")
+        require(request.user, MANAGE_READER_STUDIES)
         filename = f"reader-study-{reader_study.pk}.csv"
         response = HttpResponse(
             reader_study_csv(reader_study), content_type="text/csv; charset=utf-8"

@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, render
 from django.templatetags.static import static
 
 from archive.models import Phase, Study
+from portal.roles import ENTER_PATHOLOGY, permission
 
 from . import access
 from .models import ROI, ReaderStudy, Side, Subtype
@@ -135,7 +136,7 @@ def case(request, reader_study_id, study_instance_uid):
 
 
 @login_required
-@permission_required("portal.enter_pathology", raise_exception=True)
+@permission_required(permission(ENTER_PATHOLOGY), raise_exception=True)
 def study_viewer(request, study_instance_uid):
     """The same viewer for coordinators, with the pathology form instead of the call form."""
     study = get_object_or_404(

@@ -16,10 +16,12 @@ from django.utils.http import parse_header_parameters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, PermissionDenied
+from rest_framework.exceptions import APIException
 from rest_framework.parsers import BaseParser, DataAndFiles, FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from portal.roles import SET_SERIES_PHASE, UPLOAD_STUDIES, VIEW_ALL_STUDIES, can, require
 
 from . import archives, dicomfiles
 from .ingest import StorageFull, ingest_upload, read_stored_file
@@ -91,11 +93,6 @@ def exception_handler(exc, context):
     return Response(
         {"error": "internal error; the administrators have the details in the log"}, status=500
     )
-
-
-def require(user, capability):
-    if not user.has_perm(f"portal.{capability}"):
-        raise PermissionDenied(f"your role may not {capability.replace('_', ' ')}")
 
 
 class UploadMemoryHandler(MemoryFileUploadHandler):
@@ -182,7 +179,7 @@ class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         if getattr(self, "swagger_fake_view", False):  # OpenAPI schema generation: no user
             return Upload.objects.none()
         uploads = Upload.objects.select_related("user")
-        if self.request.user.has_perm("portal.view_all_studies"):
+        if can(self.request.user, VIEW_ALL_STUDIES):
             return uploads
         return uploads.filter(user=self.request.user)
 
@@ -196,7 +193,7 @@ class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     @extend_schema(request=UploadRequestSerializer, responses={201: dict, 200: dict, 422: dict})
     def create(self, request):
-        require(request.user, "upload_studies")
+        require(request.user, UPLOAD_STUDIES)
         deidentify = request.data.get("deidentify", request.query_params.get("deidentify", False))
         payload = UploadRequestSerializer(
             data={
@@ -252,7 +249,7 @@ class SeriesViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def phase(self, request, series_instance_uid=None):
         series = self.get_object()
-        require(request.user, "set_series_phase")
+        require(request.user, SET_SERIES_PHASE)
         payload = PhaseOverrideSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         series.set_phase_manually(payload.validated_data["phase"], request.user)

@@ -5,11 +5,13 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from portal.roles import SET_SERIES_PHASE, UPLOAD_STUDIES, permission
+
 from .models import Phase, Series, Study, Upload
 
 
 @login_required
-@permission_required("portal.upload_studies", raise_exception=True)
+@permission_required(permission(UPLOAD_STUDIES), raise_exception=True)
 def upload(request):
     uploads = Upload.objects.filter(user=request.user)[:20]
     return render(request, "archive/upload.html", {"uploads": uploads})
@@ -17,7 +19,7 @@ def upload(request):
 
 @login_required
 @require_POST
-@permission_required("portal.set_series_phase", raise_exception=True)
+@permission_required(permission(SET_SERIES_PHASE), raise_exception=True)
 def set_phase(request, series_instance_uid):
     """The coordinator's phase override from the studies page (same rule as the API)."""
     series = get_object_or_404(

@@ -1,4 +1,4 @@
-"""Readers versus models for one reader study: inputs from the database, the cache, access.
+"""Readers versus models for one reader study: inputs from the database and the cache.
 
 The page, the exports, the Celery task and the management command share these
 functions. The statistics live in :mod:`evaluation.comparison` (pure); this module
@@ -50,30 +50,6 @@ ANALYSIS_VERSION = (
 )
 VARIANT_ORDER = ["NC", "CM", "NG", "EX", "CM+NG", "ALL"]
 PATIENT_LEVEL_CHOICES = ("auto", "on", "off")
-
-
-# --- access ------------------------------------------------------------------
-
-
-def may_view_comparison(user, reader_study) -> bool:
-    """Coordinators and admins (``view_comparisons``) always; an assigned reader once unblinded."""
-    if not (user and user.is_authenticated):
-        return False
-    if user.has_perm("portal.view_comparisons"):
-        return True
-    return (
-        reader_study.state == ReaderStudy.State.UNBLINDED
-        and reader_study.readers.filter(pk=user.pk).exists()
-    )
-
-
-def may_know_reader_study(user, reader_study) -> bool:
-    """Whether ``user`` may learn that the reader study exists (else the answer is 404)."""
-    if not (user and user.is_authenticated):
-        return False
-    return (
-        user.has_perm("portal.view_comparisons") or reader_study.readers.filter(pk=user.pk).exists()
-    )
 
 
 # --- options -------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The comparison page of a reader study, its status poll and its downloads.
 
 Who may open them: coordinators and admins (``portal.view_comparisons``), and the
-reader study's own readers once it is unblinded (``services.may_view_comparison``).
+reader study's own readers once it is unblinded (``annotations.access.may_see_comparison``).
 Anyone else gets 404 (or 403 for an assigned reader before unblinding).
 
 The downloads of the analysis (JSON, ROC PNG/SVG) take the page's path to the result
@@ -21,6 +21,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from annotations.access import may_know_reader_study, may_see_comparison
 from annotations.models import ReaderStudy
 from annotations.services import audit_export
 
@@ -30,9 +31,9 @@ from .models import ComparisonResult
 
 def _reader_study_for(request, pk) -> ReaderStudy:
     reader_study = get_object_or_404(ReaderStudy, pk=pk)
-    if not services.may_know_reader_study(request.user, reader_study):
+    if not may_know_reader_study(request.user, reader_study):
         raise Http404("No such reader study.")
-    if not services.may_view_comparison(request.user, reader_study):
+    if not may_see_comparison(request.user, reader_study):
         raise PermissionDenied(
             "The comparison opens to readers once the coordinator unblinds the reader study."
         )

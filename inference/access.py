@@ -1,4 +1,8 @@
-"""Who may see a model's heat maps (the one rule; views and exports ask it, none repeats it).
+"""Who may see the model registry and a model's heat maps (the rules; views and exports ask them).
+
+The registry (training runs, model versions and their metrics) is seen by those who train
+or manage models and by those who see comparisons (coordinators); readers see nothing of
+it, since model scores would unblind them.
 
 Heat maps show where the model looked, so they are model output: hidden from readers
 like the model's score (``annotations.access``). Coordinators and admins see them
@@ -10,6 +14,13 @@ serves no other). Never in the unaided session, never without a reader study.
 """
 
 from annotations.access import lesions_visible_to, manages_reader_studies, may_see_model_output
+from portal.roles import MANAGE_MODELS, START_TRAINING, VIEW_COMPARISONS, can
+
+
+def may_see_model_registry(user) -> bool:
+    """May ``user`` list training runs and model versions? ``start_training``, ``manage_models``
+    or ``view_comparisons`` (admins, coordinators); readers not."""
+    return any(can(user, c) for c in (START_TRAINING, MANAGE_MODELS, VIEW_COMPARISONS))
 
 
 def may_see_heat_maps(user, lesion, reader_study=None) -> bool:

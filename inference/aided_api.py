@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from annotations import access
 from annotations.errors import AnnotationError
-from archive.api import require
+from portal.roles import MANAGE_READER_STUDIES, require
 
 from . import services
 from .serializers import FreezeModelSerializer
@@ -56,7 +56,7 @@ class ReaderStudyModelView(AnnotationErrorsMixin, APIView):
     @extend_schema(request=FreezeModelSerializer, responses=dict)
     def put(self, request, pk):
         reader_study = _reader_study_or_404(request.user, pk)
-        require(request.user, "manage_reader_studies")
+        require(request.user, MANAGE_READER_STUDIES)
         payload = FreezeModelSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         version = services.freeze_model_version(

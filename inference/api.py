@@ -1,9 +1,9 @@
 """REST API of the model registry: training runs (start, progress, cancel) and model versions (activate).
 
-Starting and cancelling training needs ``portal.start_training``, activating a model
-``portal.manage_models`` (admins); seeing runs and versions needs one of those or
-``portal.view_comparisons`` (coordinators). Readers see nothing here: model scores
-would unblind them.
+Starting and cancelling training needs ``start_training``, activating a model
+``manage_models`` (admins); seeing runs and versions needs one of those or
+``view_comparisons`` (coordinators): :func:`inference.access.may_see_model_registry`.
+Readers see nothing here: model scores would unblind them.
 """
 
 import io
@@ -21,22 +21,20 @@ from rest_framework.views import APIView
 from annotations.access import lesion_in_reader_study, lesions_visible_to, reader_studies_visible_to
 from annotations.errors import Conflict
 from annotations.services import audit_export
-from archive.api import require
 from archive.models import Instance
+from portal.roles import MANAGE_MODELS, START_TRAINING, require
 
 from . import services
-from .access import may_see_heat_maps
+from .access import may_see_heat_maps, may_see_model_registry
 from .aided_api import AnnotationErrorsMixin
 from .experiments import EXPERIMENTS, PHASES
 from .heatmaps import PatchWindow
 from .models import HeatMap, ModelVersion, PredictionKind, TrainingRun
 from .serializers import ModelVersionSerializer, StartTrainingSerializer, TrainingRunSerializer
 
-VIEW_CAPABILITIES = ("start_training", "manage_models", "view_comparisons")
-
 
 def require_view(user):
-    if not any(user.has_perm(f"portal.{c}") for c in VIEW_CAPABILITIES):
+    if not may_see_model_registry(user):
         raise PermissionDenied("your role may not see training runs and models")
 
 
@@ -60,7 +58,7 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         responses={201: TrainingRunSerializer, 409: dict, 503: dict},
     )
     def create(self, request):
-        require(request.user, "start_training")
+        require(request.user, START_TRAINING)
         payload = StartTrainingSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
@@ -82,7 +80,7 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         run = self.get_object()
-        require(request.user, "start_training")
+        require(request.user, START_TRAINING)
         run = services.request_cancel(run, request.user)
         return Response(TrainingRunSerializer(run).data)
 
@@ -102,7 +100,7 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def activate(self, request, pk=None):
         version = self.get_object()
-        require(request.user, "manage_models")
+        require(request.user, MANAGE_MODELS)
         services.activate(version, request.user)
         return Response(ModelVersionSerializer(version).data)
 

@@ -3,11 +3,13 @@
 from django.contrib.auth.decorators import login_required, permission_required
 from django.shortcuts import render
 
+from portal.roles import START_TRAINING, permission
+
 from .experiments import EXPERIMENTS
 
 
 @login_required
-@permission_required("portal.start_training", raise_exception=True)
+@permission_required(permission(START_TRAINING), raise_exception=True)
 def models_page(request):
     experiments = [
         {

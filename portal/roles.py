@@ -2,12 +2,15 @@
 
 Capabilities are permissions on ``portal.Capability`` (a table-less model), so a site can
 also grant a single capability to a single user through the Django admin. Code asks
-``can(user, ENTER_PATHOLOGY)`` (or decorates a view with ``permission_required(
-permission(UPLOAD_STUDIES))``); no other module spells a permission string.
+``can(user, ENTER_PATHOLOGY)``, an API view refuses with ``require(user, ENTER_PATHOLOGY)``,
+and a page is decorated with ``permission_required(permission(UPLOAD_STUDIES))``; no other
+module spells a permission string. Rules that also depend on the object (which study, which
+reader study) live in ``annotations/access.py`` and ``inference/access.py``.
 Every app may import this module (and only this one of the portal shell).
 """
 
 from django.contrib.auth.models import Group, Permission
+from rest_framework.exceptions import PermissionDenied
 
 READER = "reader"
 COORDINATOR = "coordinator"
@@ -28,34 +31,34 @@ START_TRAINING = "start_training"
 MANAGE_MODELS = "manage_models"
 
 CAPABILITIES = {
-    "upload_studies": "Upload DICOM studies",
-    "annotate_lesions": "Draw lesions and ROIs on assigned cases",
-    "record_reader_calls": "Record own blinded reader calls",
-    "view_all_studies": "See every study in the archive",
-    "manage_studies": "Add instances or series to any study of the archive",
-    "set_series_phase": "Override the contrast phase of a series",
-    "manage_reader_studies": "Create and manage reader studies",
-    "enter_pathology": "Enter pathology (ground truth)",
-    "unblind_reader_studies": "Unblind a reader study",
-    "view_comparisons": "See reader-versus-model comparisons",
-    "start_training": "Start CNN training runs",
-    "manage_models": "Activate and retire model versions",
+    UPLOAD_STUDIES: "Upload DICOM studies",
+    ANNOTATE_LESIONS: "Draw lesions and ROIs on assigned cases",
+    RECORD_READER_CALLS: "Record own blinded reader calls",
+    VIEW_ALL_STUDIES: "See every study in the archive",
+    MANAGE_STUDIES: "Add instances or series to any study of the archive",
+    SET_SERIES_PHASE: "Override the contrast phase of a series",
+    MANAGE_READER_STUDIES: "Create and manage reader studies",
+    ENTER_PATHOLOGY: "Enter pathology (ground truth)",
+    UNBLIND_READER_STUDIES: "Unblind a reader study",
+    VIEW_COMPARISONS: "See reader-versus-model comparisons",
+    START_TRAINING: "Start CNN training runs",
+    MANAGE_MODELS: "Activate and retire model versions",
 }
 
-_READER = ["upload_studies", "annotate_lesions", "record_reader_calls"]
+_READER = [UPLOAD_STUDIES, ANNOTATE_LESIONS, RECORD_READER_CALLS]
 _COORDINATOR = _READER + [
-    "view_all_studies",
-    "manage_studies",
-    "set_series_phase",
-    "manage_reader_studies",
-    "enter_pathology",
-    "unblind_reader_studies",
-    "view_comparisons",
+    VIEW_ALL_STUDIES,
+    MANAGE_STUDIES,
+    SET_SERIES_PHASE,
+    MANAGE_READER_STUDIES,
+    ENTER_PATHOLOGY,
+    UNBLIND_READER_STUDIES,
+    VIEW_COMPARISONS,
 ]
 ROLE_CAPABILITIES = {
     READER: _READER,
     COORDINATOR: _COORDINATOR,
-    ADMIN: _COORDINATOR + ["start_training", "manage_models"],
+    ADMIN: _COORDINATOR + [START_TRAINING, MANAGE_MODELS],
 }
 
 
@@ -69,6 +72,15 @@ def permission(capability):
 def can(user, capability):
     """Whether ``user`` has ``capability`` (through a role, a single grant, or as superuser)."""
     return user is not None and user.has_perm(permission(capability))
+
+
+def require(user, capability):
+    """Refuse an API request (403 naming the capability) unless ``user`` has ``capability``.
+
+    The one way an API view checks a capability that does not depend on the object.
+    """
+    if not can(user, capability):
+        raise PermissionDenied(f"your role may not {capability.replace('_', ' ')}")
 
 
 def ensure_roles(**kwargs):
