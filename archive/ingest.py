@@ -43,6 +43,7 @@ from .models import (
     UploadStatus,
     may_add_to_study,
 )
+from .phase import SeriesTiming, classify_phase
 
 logger = logging.getLogger(__name__)
 
@@ -681,7 +682,7 @@ def classify_study_phases(study):
     """Re-classify the contrast phase of every series of ``study`` not set by a person."""
     all_series = list(study.series.all())
     timings = [
-        dicomfiles.SeriesTiming(
+        SeriesTiming(
             SeriesInstanceUID=s.series_instance_uid,
             AcquisitionTime=s.acquisition_time,
             ContrastBolusAgent=s.contrast_bolus_agent,
@@ -692,7 +693,7 @@ def classify_study_phases(study):
         for s in all_series
         if s.modality == "CT"
     ]
-    phases = dicomfiles.classify_phase(timings) if timings else {}
+    phases = classify_phase(timings) if timings else {}
     for s in all_series:
         phase, reason = phases.get(
             s.series_instance_uid, (Phase.UNKNOWN, f"modality {s.modality} is not CT")

@@ -23,20 +23,13 @@ from pydicom.uid import (
 
 from archive import deid
 from archive.dicomfiles import (
-    CM,
-    EX,
-    NC,
-    NG,
-    UNKNOWN,
     DicomRejected,
-    SeriesTiming,
-    classify_phase,
     indexed_attributes,
     parse_age_years,
     parse_time_seconds,
     read_instance,
-    series_timings,
 )
+from archive.phase import CM, EX, NC, NG, UNKNOWN, SeriesTiming, classify_phase, series_timings
 from tests.factories.dicom import (
     dataset_bytes,
     make_ct_dataset,

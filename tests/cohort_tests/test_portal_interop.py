@@ -5,9 +5,10 @@ Those modules are written by others and framework-free; the test skips while the
 
 import pytest
 
-from cohort.generator import PHASES
+from archive.vocabulary import PHASES
 
 dicomfiles = pytest.importorskip("archive.dicomfiles")
+phase_classifier = pytest.importorskip("archive.phase")
 deid = pytest.importorskip("archive.deid")
 
 
@@ -20,7 +21,7 @@ def test_portal_reads_accepts_and_classifies_every_series_without_series_descrip
             assert deid.check_deidentified(ds) == []
             # The basic de-identification profile removes SeriesDescription: classify without it.
             timings.append(
-                dicomfiles.SeriesTiming(
+                phase_classifier.SeriesTiming(
                     ds.SeriesInstanceUID,
                     ds.AcquisitionTime,
                     ds.get("ContrastBolusAgent"),
@@ -30,5 +31,5 @@ def test_portal_reads_accepts_and_classifies_every_series_without_series_descrip
                 )
             )
             truth[ds.SeriesInstanceUID] = phase
-        calls = dicomfiles.classify_phase(timings)
+        calls = phase_classifier.classify_phase(timings)
         assert {uid: call.phase for uid, call in calls.items()} == truth
