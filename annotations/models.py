@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 
 from archive.models import Phase, Series, Study
+from archive.vocabulary import SESSION_LABELS, SESSIONS, SUBTYPE_LABELS, SUBTYPE_NAMES, SUBTYPES
 
 
 class Side(models.TextChoices):
@@ -16,17 +17,11 @@ class Side(models.TextChoices):
     UNKNOWN = "unknown", "unknown"
 
 
-class Subtype(models.TextChoices):
-    CCRCC = "ccRCC", "clear cell RCC"
-    PAPILLARY = "papillary", "papillary RCC"
-    CHROMOPHOBE = "chromophobe", "chromophobe RCC"
-    OTHER_RCC = "other_rcc", "other RCC"
-    ONCOCYTOMA = "oncocytoma", "oncocytoma"
-    FAT_POOR_AML = "fp_aml", "fat-poor angiomyolipoma"
-    OTHER_BENIGN = "other_benign", "other benign"
-
-
-MALIGNANT_SUBTYPES = {Subtype.CCRCC, Subtype.PAPILLARY, Subtype.CHROMOPHOBE, Subtype.OTHER_RCC}
+# The histologic subtypes of archive.vocabulary (whose MALIGNANT_SUBTYPES says which are malignant).
+Subtype = models.TextChoices(
+    "Subtype",
+    [(SUBTYPE_NAMES[subtype], (subtype, SUBTYPE_LABELS[subtype])) for subtype in SUBTYPES],
+)
 
 
 class ReaderStudy(models.Model):
@@ -233,11 +228,10 @@ class Pathology(models.Model):
         verbose_name_plural = "pathology"
 
 
-class Session(models.TextChoices):
-    """A reading session: without (``unaided``) or with (``aided``) the model's output."""
-
-    UNAIDED = "unaided", "unaided"
-    AIDED = "aided", "aided (the model's output shown)"
+# A reading session: without (UNAIDED) or with (AIDED) the model's output.
+Session = models.TextChoices(
+    "Session", [(session.upper(), (session, SESSION_LABELS[session])) for session in SESSIONS]
+)
 
 
 class ReaderCall(models.Model):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-PHASE_ORDER = ("NC", "CM", "NG", "EX")
+from archive.vocabulary import PHASES
 
 
 class Slice(NamedTuple):
@@ -49,7 +49,7 @@ def opening_slices(stacks: dict[str, Stack], references: dict[str, str]) -> dict
         for phase, sop in references.items()
         if phase in stacks and any(s.sop_instance_uid == sop for s in stacks[phase].slices)
     }
-    anchor_phase = next((phase for phase in PHASE_ORDER if phase in anchors), None)
+    anchor_phase = next((phase for phase in PHASES if phase in anchors), None)
     anchor = None
     if anchor_phase is not None:
         position = next(

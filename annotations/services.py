@@ -17,12 +17,12 @@ from rest_framework.throttling import BaseThrottle
 
 from archive.hooks import json_value, snapshot
 from archive.models import Instance, Phase, Series
+from archive.vocabulary import is_malignant
 
 from . import access
 from .errors import Conflict, Invalid, NotAllowed
 from .geometry import GeometryError, validate_points
 from .models import (
-    MALIGNANT_SUBTYPES,
     ROI,
     AuditEvent,
     Lesion,
@@ -466,11 +466,6 @@ def create_lesion_with_reference_rois(
 # --- pathology -------------------------------------------------------------
 
 
-def malignant_for_subtype(subtype: str) -> bool:
-    """Malignancy implied by a histologic subtype (every RCC malignant, the rest benign)."""
-    return subtype in MALIGNANT_SUBTYPES
-
-
 @transaction.atomic
 def set_pathology(
     lesion, subtype, malignant=None, source=Pathology.Source.SURGERY, date=None, user=None
@@ -482,7 +477,7 @@ def set_pathology(
     """
     if subtype not in Subtype.values:
         raise Invalid(f"subtype must be one of {', '.join(Subtype.values)}", "subtype")
-    implied = malignant_for_subtype(subtype)
+    implied = is_malignant(subtype)
     if malignant is not None and bool(malignant) != implied:
         raise Invalid(
             f"malignant={str(bool(malignant)).lower()} contradicts subtype {subtype} "

@@ -16,13 +16,13 @@ from django.shortcuts import get_object_or_404, render
 from django.templatetags.static import static
 
 from archive.models import Phase, Study
+from archive.vocabulary import PHASES
 from portal.roles import ENTER_PATHOLOGY, permission
 
 from . import access
 from .models import ROI, ReaderStudy, Side, Subtype
 from .opening import Slice, Stack, opening_slices
 
-VIEWER_PHASES = ("NC", "CM", "NG", "EX")
 BUILD = settings.BASE_DIR / "portal" / "static" / "portal" / "build"
 
 
@@ -30,7 +30,7 @@ def _shown_series(study):
     """The series the viewer shows for each phase: the one with the most instances, the
     first in the study's order on a tie (as ``seriesByPhase`` in study.js)."""
     shown = {}
-    for series in study.series.filter(phase__in=VIEWER_PHASES).annotate(n=Count("instances")):
+    for series in study.series.filter(phase__in=PHASES).annotate(n=Count("instances")):
         if series.phase not in shown or series.n > shown[series.phase].n:
             shown[series.phase] = series
     return shown
@@ -96,7 +96,7 @@ def _viewer_context(request, study, mode, reader_study=None):
         "study": study,
         "reader_study": reader_study,
         "mode": mode,
-        "phases": [(phase, Phase(phase).label) for phase in VIEWER_PHASES],
+        "phases": [(phase, Phase(phase).label) for phase in PHASES],
         "subtypes": Subtype.choices,
         "sides": Side.choices,
         "worker_url": static("portal/build/decodeImageFrameWorker.js"),

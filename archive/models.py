@@ -15,6 +15,7 @@ from django.utils import timezone
 from portal.roles import MANAGE_STUDIES, VIEW_ALL_STUDIES, can
 
 from . import hooks
+from .vocabulary import PHASE_LABELS, PHASES, UNKNOWN_PHASE
 
 
 class Sex(models.TextChoices):
@@ -24,12 +25,13 @@ class Sex(models.TextChoices):
     UNKNOWN = "", "unknown"
 
 
-class Phase(models.TextChoices):
-    NC = "NC", "unenhanced"
-    CM = "CM", "corticomedullary"
-    NG = "NG", "nephrographic"
-    EX = "EX", "excretory"
-    UNKNOWN = "unknown", "unknown"
+# The contrast phases of archive.vocabulary (members NC, CM, NG, EX), and UNKNOWN for a series
+# whose phase could not be told.
+Phase = models.TextChoices(
+    "Phase",
+    [(phase, (phase, PHASE_LABELS[phase])) for phase in PHASES]
+    + [("UNKNOWN", (UNKNOWN_PHASE, "unknown"))],
+)
 
 
 class PhaseSource(models.TextChoices):

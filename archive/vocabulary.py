@@ -35,6 +35,16 @@ SUBTYPE_LABELS: dict[str, str] = {
     "fp_aml": "fat-poor angiomyolipoma",
     "other_benign": "other benign",
 }
+# The name Python code gives each subtype (the members of ``annotations.models.Subtype``).
+SUBTYPE_NAMES: dict[str, str] = {
+    "ccRCC": "CCRCC",
+    "papillary": "PAPILLARY",
+    "chromophobe": "CHROMOPHOBE",
+    "other_rcc": "OTHER_RCC",
+    "oncocytoma": "ONCOCYTOMA",
+    "fp_aml": "FAT_POOR_AML",
+    "other_benign": "OTHER_BENIGN",
+}
 
 # The six model variants of the source study: name -> the phases stacked as its input.
 VARIANTS: dict[str, tuple[str, ...]] = {
@@ -48,6 +58,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
 
 # Reading sessions of a reader call, and the two call values.
 SESSIONS: tuple[str, ...] = ("unaided", "aided")
+SESSION_LABELS: dict[str, str] = {"unaided": "unaided", "aided": "aided (the model's output shown)"}
 CALL_VALUES: dict[bool, str] = {False: "benign", True: "malignant"}
 PROBABILITY_RANGE: tuple[int, int] = (0, 100)  # a reader's confidence of malignancy, percent
 

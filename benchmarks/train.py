@@ -141,6 +141,7 @@ def cohort_check(args):
     from sklearn.metrics import roc_auc_score
 
     from annotations.models import Lesion
+    from archive.vocabulary import PHASES
     from inference.experiments import get_experiment
     from inference.models import ModelVersion
 
@@ -152,7 +153,7 @@ def cohort_check(args):
         )
     malignant = np.array([int(r["malignant"]) for r in rows])
     oracle = {"overall": roc_auc_score(malignant, [float(r["oracle_llr"]) for r in rows])}
-    for phase in ("NC", "CM", "NG", "EX"):
+    for phase in PHASES:
         if f"{phase}_oracle_llr" in rows[0]:
             oracle[phase] = roc_auc_score(
                 malignant, [float(r[f"{phase}_oracle_llr"]) for r in rows]

@@ -49,12 +49,12 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
+from archive.vocabulary import PHASES  # noqa: E402
 from benchmarks.processes import Processes, start_gunicorn  # noqa: E402
 
 BUILD = REPOSITORY / "portal" / "static" / "portal" / "build"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--enable-unsafe-swiftshader"]
-PHASES = ("NC", "CM", "NG", "EX")
 
 
 def parse_args(argv=None):

@@ -32,6 +32,7 @@ from scipy.stats import spearmanr  # noqa: E402
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor  # noqa: E402
 from sklearn.model_selection import GroupKFold, cross_val_predict  # noqa: E402
 
+from archive.vocabulary import PHASES  # noqa: E402
 from cohort.generator import PHASE_LATENT_NAMES, auc, phase_latents  # noqa: E402
 from inference.experiments import PatchSpec  # noqa: E402
 from inference.patches import roi_statistics  # noqa: E402
@@ -62,7 +63,7 @@ def image_statistics(
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--phase", default="CM", choices=("NC", "CM", "NG", "EX"))
+    parser.add_argument("--phase", default="CM", choices=PHASES)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--patients", type=int, default=160)
     args = parser.parse_args(argv)

@@ -22,12 +22,13 @@ from annotations.access import lesion_in_reader_study, lesions_visible_to, reade
 from annotations.errors import Conflict
 from annotations.services import audit_export
 from archive.models import Instance
+from archive.vocabulary import PHASES
 from portal.roles import MANAGE_MODELS, START_TRAINING, require
 
 from . import services
 from .access import may_see_heat_maps, may_see_model_registry
 from .aided_api import AnnotationErrorsMixin
-from .experiments import EXPERIMENTS, PHASES
+from .experiments import EXPERIMENTS
 from .heatmaps import PatchWindow
 from .models import HeatMap, ModelVersion, PredictionKind, TrainingRun
 from .serializers import ModelVersionSerializer, StartTrainingSerializer, TrainingRunSerializer

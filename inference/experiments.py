@@ -18,9 +18,9 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .radiomics import ClassifierSpec, RadiomicsSettings, SettingsError
+from archive.vocabulary import PHASES, VARIANTS
 
-PHASES = ("NC", "CM", "NG", "EX")
+from .radiomics import ClassifierSpec, RadiomicsSettings, SettingsError
 
 # The builders of inference.networks and their smallest input (px); kept here so the web
 # process validates experiments without importing Keras (a test checks both lists agree).
@@ -340,14 +340,7 @@ class Experiment:
         return Experiment.from_dict(data)
 
 
-SOURCE_STUDY_VARIANTS = (
-    Variant("NC", ("NC",)),
-    Variant("CM", ("CM",)),
-    Variant("NG", ("NG",)),
-    Variant("EX", ("EX",)),
-    Variant("CM+NG", ("CM", "NG")),
-    Variant("ALL", ("NC", "CM", "NG", "EX")),
-)
+SOURCE_STUDY_VARIANTS = tuple(Variant(name, phases) for name, phases in VARIANTS.items())
 
 EXPERIMENTS = {
     "source-study": Experiment(
