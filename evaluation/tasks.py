@@ -1,14 +1,13 @@
 """Celery task: compute a reader study's comparison and cache it (default queue)."""
 
-from celery import shared_task
-
 from annotations.models import ReaderStudy
+from portal.celery import task
 
 from . import services
 from .models import ComparisonResult
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
+@task("evaluation.tasks.compute_comparison")
 def compute_comparison(
     *,
     reader_study_pk: int,

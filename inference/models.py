@@ -4,6 +4,7 @@ No TensorFlow here: the web process imports this module.
 """
 
 from datetime import timedelta
+from functools import cached_property
 
 from django.conf import settings
 from django.db import models
@@ -148,6 +149,22 @@ class ModelVersion(models.Model):
 
     def __str__(self):
         return f"{self.experiment_name}/{self.variant} v{self.version}"
+
+    @cached_property
+    def _trained_pathology_revisions(self):
+        return {e["lesion"]: e["pathology_revision"] for e in self.training_data.get("lesions", [])}
+
+    def trained_on(self, lesion) -> bool:
+        """True when the final model was trained on ``lesion`` with the pathology it has now.
+
+        Its final score of such a lesion is not a held-out score; a lesion whose pathology
+        was revised since counts as unseen.
+        """
+        pathology = getattr(lesion, "pathology", None)
+        revisions = self._trained_pathology_revisions
+        return lesion.pk in revisions and revisions[lesion.pk] == (
+            pathology.revision if pathology else None
+        )
 
 
 class PredictionKind(models.TextChoices):

@@ -1,8 +1,9 @@
 """Starting, cancelling and sweeping training runs; storing and activating models; enqueuing scoring.
 
 Shared by the API, the models page, the management commands and the tasks, for
-every model family. No TensorFlow here. Tasks are enqueued with ``transaction.on_commit`` and
-primary keys as keyword arguments.
+every model family. No TensorFlow here: the tasks train and score, and store what they
+made through here (a trained ModelVersion with its Predictions, final scores, heat maps).
+Tasks are enqueued with ``transaction.on_commit`` and primary keys as keyword arguments.
 """
 
 import logging
@@ -24,8 +25,10 @@ from annotations.errors import Conflict, Invalid
 from annotations.models import AuditEvent, ReaderCall, Session
 from annotations.services import audit
 
+from . import datasets
 from .experiments import get_experiment
 from .models import (
+    HeatMap,
     ModelFamily,
     ModelVersion,
     PendingScoring,
@@ -260,9 +263,10 @@ def next_version_number(experiment_name, variant):
 
 
 def activate(version, user=None):
-    """Make ``version`` the active model of its experiment and variant (the one that scores new lesions) and score every lesion.
+    """Make ``version`` the active model of its experiment and variant, and score every lesion.
 
-    Models of other experiments stay active: a CM radiomics model does not replace a CM CNN.
+    The active model is the one that scores new lesions. Models of other experiments stay
+    active: a CM radiomics model does not replace a CM CNN.
     """
     with transaction.atomic():
         replaced = list(
@@ -358,6 +362,173 @@ def register_model_version(
             [Prediction(model_version=version, **fields) for fields in predictions]
         )
     return version
+
+
+class RunCancelled(Exception):
+    """The run was cancelled, or left ``running`` while it trained (the message says when)."""
+
+
+def store_trained_version(
+    run,
+    *,
+    experiment,
+    variant,
+    data,
+    excluded,
+    result,
+    metrics,
+    artifact,
+    artifact_sha256,
+    progress,
+    timings,
+):
+    """Store a finished run's ModelVersion, Predictions and final state, in one transaction.
+
+    ``data`` is the run's :mod:`inference.datasets` patches or features (lesions, patients,
+    labels, pathology revisions), ``result`` its cross-validation (folds, out-of-fold and
+    final scores), ``progress`` and ``timings`` what the run reports. Raises
+    :class:`RunCancelled` (and deletes the artifact) when the run left ``running`` meanwhile.
+    The first model of its experiment and variant is activated and scores every other
+    lesion it can read; a first CNN also gets the heat maps of the lesions it trained on.
+    """
+    with transaction.atomic():
+        current = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if current.state != RunState.RUNNING:
+            default_storage.delete(artifact)
+            raise RunCancelled(f"the run was {current.state} before its model was stored")
+        first = not ModelVersion.objects.filter(
+            experiment_name=run.experiment_name, variant=run.variant, is_active=True
+        ).exists()
+        predictions = []
+        for index, lesion_id in enumerate(data.lesion_ids):
+            predictions.append(
+                {
+                    "lesion_id": lesion_id,
+                    "kind": PredictionKind.OUT_OF_FOLD,
+                    "fold": int(result.folds[index]),
+                    "score": float(result.oof_scores[index]),
+                    "in_training_data": False,
+                }
+            )
+            predictions.append(
+                {
+                    "lesion_id": lesion_id,
+                    "kind": PredictionKind.FINAL,
+                    "score": float(result.final_scores[index]),
+                    "in_training_data": True,
+                }
+            )
+        version = register_model_version(
+            experiment=experiment,
+            variant=variant,
+            artifact=artifact,
+            artifact_sha256=artifact_sha256,
+            metrics=metrics,
+            training_run=current,
+            predictions=predictions,
+            activate=first,
+            training_data={
+                "lesions": [
+                    {
+                        "lesion": lid,
+                        "patient": pid,
+                        "pathology_revision": rev,
+                        "malignant": bool(label),
+                        "fold": int(fold),
+                    }
+                    for lid, pid, rev, label, fold in zip(
+                        data.lesion_ids,
+                        data.patient_ids,
+                        data.pathology_revisions,
+                        data.labels,
+                        result.folds,
+                    )
+                ],
+                "excluded": excluded,
+            },
+        )
+        progress["stage"] = "done"
+        current.progress = progress
+        current.state, current.finished_at, current.heartbeat_at = (
+            RunState.SUCCEEDED,
+            timezone.now(),
+            timezone.now(),
+        )
+        timings["total_s"] = round((current.finished_at - current.started_at).total_seconds(), 3)
+        current.timings = timings
+        current.append_log(
+            f"stored {version} ({artifact}, sha256 {artifact_sha256[:12]})"
+            f"{' and activated it' if first else ''}"
+        )
+        current.save()
+        if first and experiment.family == ModelFamily.CNN:
+            # the trained lesions' final scores get their heat maps
+            trained = list(data.lesion_ids)
+            # robust: a send lost while Redis is down costs these maps only (the next activation makes them)
+            transaction.on_commit(lambda: enqueue_heat_maps(version.pk, trained), robust=True)
+        if first:
+            untrained, _ = datasets.lesions_with_phases(variant.phases, require_pathology=False)
+            others = [lesion.pk for lesion in untrained if lesion.pk not in set(data.lesion_ids)]
+            if others:
+                transaction.on_commit(lambda: enqueue_scoring(version.pk, others))
+    return version
+
+
+def store_final_score(version, lesion, score) -> Prediction:
+    """Store (replace) ``version``'s final-model ``score`` of ``lesion``; idempotent.
+
+    The row says whether the model trained on the lesion as it is now
+    (:meth:`inference.models.ModelVersion.trained_on`).
+    """
+    prediction, _ = Prediction.objects.update_or_create(
+        model_version=version,
+        lesion=lesion,
+        kind=PredictionKind.FINAL,
+        defaults={"score": score, "in_training_data": version.trained_on(lesion)},
+    )
+    return prediction
+
+
+def replace_heat_maps(prediction, lesion, maps, patch) -> list[HeatMap]:
+    """Store ``maps`` (:mod:`inference.gradcam` ``LesionHeatMap``) as ``prediction``'s heat maps.
+
+    Each map replaces the prediction's earlier one and is placed on its phase's reference
+    ROI slice, in the patch window of the experiment's ``patch``. A window that cannot be
+    placed raises ``datasets.PatchError`` or ``ValueError`` before anything is written.
+    """
+    rows = []
+    for heat_map in maps:
+        instance, window = datasets.roi_patch_window(
+            datasets.reference_roi(lesion, heat_map.phase), patch
+        )
+        rows.append(
+            HeatMap(
+                prediction=prediction,
+                phase=heat_map.phase,
+                method=heat_map.method,
+                layer=heat_map.layer[:100],
+                series_instance_uid=instance.series.series_instance_uid,
+                sop_instance_uid=instance.sop_instance_uid,
+                window_row=window.row,
+                window_column=window.column,
+                window_rows=window.rows,
+                window_columns=window.columns,
+                shape=list(heat_map.values.shape),
+                values=[[round(float(v), 4) for v in row] for row in heat_map.values],
+            )
+        )
+    with transaction.atomic():
+        HeatMap.objects.filter(prediction=prediction).delete()
+        return HeatMap.objects.bulk_create(rows)
+
+
+def enqueue_heat_maps(model_version_pk, lesion_pks):
+    """Enqueue ``heat_maps`` on the ``gpu`` queue for lesions that already have the version's final score."""
+    from .tasks import heat_maps
+
+    heat_maps.apply_async(
+        kwargs={"model_version_pk": model_version_pk, "lesion_pks": lesion_pks}, queue="gpu"
+    )
 
 
 def enqueue_scoring(model_version_pk, lesion_pks):

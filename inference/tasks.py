@@ -8,9 +8,9 @@ creates a second ModelVersion. Both tasks dispatch on the experiment's family: a
 ``cnn`` run imports Keras inside the task body, a ``radiomics`` run never does
 (features by :mod:`inference.radiomics`, a scikit-learn pipeline from
 :mod:`inference.radiomics_training` saved with joblib).
-Both families store the same rows: TrainingRun progress and log, a ModelVersion with
-its artifact, sha256, metrics and training-data snapshot, out-of-fold and final
-Predictions.
+Both families store the same rows through :mod:`inference.services` (the tasks write only
+the run's progress, log and status guard): a ModelVersion with its artifact, sha256,
+metrics and training-data snapshot, out-of-fold and final Predictions, heat maps.
 """
 
 import logging
@@ -19,12 +19,12 @@ import shutil
 import tempfile
 import time
 
-from celery import shared_task
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
+
+from portal.celery import task
 
 from . import datasets, services
 from .experiments import Experiment
@@ -41,8 +41,6 @@ from .models import (
 )
 
 logger = logging.getLogger(__name__)
-
-TASK_OPTIONS = {"bind": True, "acks_late": True, "reject_on_worker_lost": True}
 
 
 class RunReporter:
@@ -169,7 +167,7 @@ def _finish(run_pk, state, message, **fields):
         return run
 
 
-@shared_task(name="inference.tasks.train", **TASK_OPTIONS)
+@task("inference.tasks.train", bind=True)
 def train(self, *, training_run_pk):
     """Train a queued TrainingRun: k-fold out-of-fold scores, final model, ModelVersion + Predictions."""
     services.sweep_stale_runs()
@@ -182,7 +180,7 @@ def train(self, *, training_run_pk):
             _train_radiomics(run, experiment)
         else:
             _train_cnn(run, experiment)
-    except RunCancelled as cancelled:
+    except services.RunCancelled as cancelled:
         _finish(run.pk, RunState.CANCELLED, str(cancelled))
     except (
         Exception
@@ -195,10 +193,6 @@ def train(self, *, training_run_pk):
             error=f"{type(exc).__name__}: {exc}",
         )
     return TrainingRun.objects.get(pk=run.pk).state
-
-
-class RunCancelled(Exception):
-    """The run was cancelled, or left ``running`` while it trained (the message says when)."""
 
 
 def _save_artifact(run, save, suffix):
@@ -242,15 +236,25 @@ def _train_cnn(run, experiment):
             roi_extent_mm=data.roi_extent_mm,
         )
     except training.TrainingCancelled:
-        raise RunCancelled("cancelled between epochs") from None
+        raise services.RunCancelled("cancelled between epochs") from None
     timings.update(result.timings)
     metrics = result.metrics(data.labels)
     reporter.log(f"out-of-fold AUC {metrics['oof_auc']}")
     stored, sha256 = _save_artifact(
         run, lambda path: training.save_model(result.final_model, path), ".keras"
     )
-    return _store_version(
-        run, experiment, variant, data, excluded, result, metrics, stored, sha256, reporter, timings
+    return services.store_trained_version(
+        run,
+        experiment=experiment,
+        variant=variant,
+        data=data,
+        excluded=excluded,
+        result=result,
+        metrics=metrics,
+        artifact=stored,
+        artifact_sha256=sha256,
+        progress=reporter.progress,
+        timings=timings,
     )
 
 
@@ -283,7 +287,7 @@ def _train_radiomics(run, experiment):
             reporter,
         )
     except radiomics_training.TrainingCancelled:
-        raise RunCancelled("cancelled between folds") from None
+        raise services.RunCancelled("cancelled between folds") from None
     timings.update(result.timings)
     metrics = result.metrics(data.labels)
     reporter.log(
@@ -293,100 +297,19 @@ def _train_radiomics(run, experiment):
         result.final_model, data.feature_names, tuple(variant.phases)
     )
     stored, sha256 = _save_artifact(run, artifact.save, ".joblib")
-    return _store_version(
-        run, experiment, variant, data, excluded, result, metrics, stored, sha256, reporter, timings
+    return services.store_trained_version(
+        run,
+        experiment=experiment,
+        variant=variant,
+        data=data,
+        excluded=excluded,
+        result=result,
+        metrics=metrics,
+        artifact=stored,
+        artifact_sha256=sha256,
+        progress=reporter.progress,
+        timings=timings,
     )
-
-
-def _store_version(
-    run, experiment, variant, data, excluded, result, metrics, stored, sha256, reporter, timings
-):
-    """The ModelVersion, its out-of-fold and final Predictions, the run's final state: one transaction.
-
-    The first model of its experiment and variant is activated and scores every other
-    lesion it can read.
-    """
-    with transaction.atomic():
-        current = TrainingRun.objects.select_for_update().get(pk=run.pk)
-        if current.state != RunState.RUNNING:
-            default_storage.delete(stored)
-            raise RunCancelled(f"the run was {current.state} before its model was stored")
-        first = not ModelVersion.objects.filter(
-            experiment_name=run.experiment_name, variant=run.variant, is_active=True
-        ).exists()
-        predictions = []
-        for index, lesion_id in enumerate(data.lesion_ids):
-            predictions.append(
-                {
-                    "lesion_id": lesion_id,
-                    "kind": PredictionKind.OUT_OF_FOLD,
-                    "fold": int(result.folds[index]),
-                    "score": float(result.oof_scores[index]),
-                    "in_training_data": False,
-                }
-            )
-            predictions.append(
-                {
-                    "lesion_id": lesion_id,
-                    "kind": PredictionKind.FINAL,
-                    "score": float(result.final_scores[index]),
-                    "in_training_data": True,
-                }
-            )
-        version = services.register_model_version(
-            experiment=experiment,
-            variant=variant,
-            artifact=stored,
-            artifact_sha256=sha256,
-            metrics=metrics,
-            training_run=current,
-            predictions=predictions,
-            activate=first,
-            training_data={
-                "lesions": [
-                    {
-                        "lesion": lid,
-                        "patient": pid,
-                        "pathology_revision": rev,
-                        "malignant": bool(label),
-                        "fold": int(fold),
-                    }
-                    for lid, pid, rev, label, fold in zip(
-                        data.lesion_ids,
-                        data.patient_ids,
-                        data.pathology_revisions,
-                        data.labels,
-                        result.folds,
-                    )
-                ],
-                "excluded": excluded,
-            },
-        )
-        reporter.progress["stage"] = "done"
-        current.progress = reporter.progress
-        current.state, current.finished_at, current.heartbeat_at = (
-            RunState.SUCCEEDED,
-            timezone.now(),
-            timezone.now(),
-        )
-        timings["total_s"] = round((current.finished_at - current.started_at).total_seconds(), 3)
-        current.timings = timings
-        current.append_log(
-            f"stored {version} ({stored}, sha256 {sha256[:12]}){' and activated it' if first else ''}"
-        )
-        current.save()
-        if (
-            first and experiment.family == ModelFamily.CNN
-        ):  # the trained lesions' final scores get their heat maps
-            trained = list(data.lesion_ids)
-            # robust: a send lost while Redis is down costs these maps only (the next activation makes them)
-            transaction.on_commit(lambda: enqueue_heat_maps(version.pk, trained), robust=True)
-        if first:
-            untrained, _ = datasets.lesions_with_phases(variant.phases, require_pathology=False)
-            others = [lesion.pk for lesion in untrained if lesion.pk not in set(data.lesion_ids)]
-            if others:
-                transaction.on_commit(lambda: services.enqueue_scoring(version.pk, others))
-    return version
 
 
 _MODEL_CACHE = {}
@@ -423,7 +346,10 @@ def load_version_model(version):
 
 
 def _lesion_scorer(version, experiment):
-    """``score(lesion) -> float`` with the version's final model; raises PatchError/FeatureError for a lesion it cannot read."""
+    """``score(lesion) -> float`` with the version's final model.
+
+    The scorer raises PatchError/FeatureError for a lesion it cannot read.
+    """
     model = load_version_model(version)
     if version.family == ModelFamily.RADIOMICS:
         return lambda lesion: model.predict(
@@ -451,9 +377,6 @@ def score_lesions(version, lesion_pks=None) -> int:
     if not lesions:
         return 0
     scorer = _lesion_scorer(version, Experiment.from_dict(version.experiment))
-    trained = {
-        e["lesion"]: e["pathology_revision"] for e in version.training_data.get("lesions", [])
-    }
     scored = 0
     for lesion in lesions:
         try:
@@ -461,28 +384,20 @@ def score_lesions(version, lesion_pks=None) -> int:
         except (datasets.PatchError, datasets.FeatureError) as exc:
             logger.warning("score: %s", exc)
             continue
-        pathology = getattr(lesion, "pathology", None)
-        in_training = lesion.pk in trained and trained[lesion.pk] == (
-            pathology.revision if pathology else None
-        )
-        prediction, _ = Prediction.objects.update_or_create(
-            model_version=version,
-            lesion=lesion,
-            kind=PredictionKind.FINAL,
-            defaults={"score": value, "in_training_data": in_training},
-        )
+        prediction = services.store_final_score(version, lesion, value)
         if version.family == ModelFamily.CNN:
-            store_heat_maps(version, prediction, lesion)
+            make_heat_maps(version, prediction, lesion)
         scored += 1
     return scored
 
 
-def store_heat_maps(version, prediction, lesion) -> list[HeatMap]:
+def make_heat_maps(version, prediction, lesion) -> list[HeatMap]:
     """Compute and store (replace) the per-phase heat maps of a CNN's final-model ``prediction``.
 
     Grad-CAM on the last convolutional block, or occlusion sensitivity for a model
-    without one (:mod:`inference.gradcam`); each map is placed on its phase's ROI slice.
-    A lesion whose maps cannot be made is logged and keeps its score.
+    without one (:mod:`inference.gradcam`); each map is placed on its phase's ROI slice
+    (:func:`inference.services.replace_heat_maps`). A lesion whose maps cannot be made is
+    logged and keeps its score.
     """
     from .gradcam import lesion_heat_maps
 
@@ -492,44 +407,14 @@ def store_heat_maps(version, prediction, lesion) -> list[HeatMap]:
         maps = lesion_heat_maps(
             load_version_model(version), patches, version.phases, HEAT_MAP_MAX_SIDE
         )
-        rows = []
-        for heat_map in maps:
-            instance, window = datasets.roi_patch_window(
-                datasets.reference_roi(lesion, heat_map.phase), experiment.patch
-            )
-            rows.append(
-                HeatMap(
-                    prediction=prediction,
-                    phase=heat_map.phase,
-                    method=heat_map.method,
-                    layer=heat_map.layer[:100],
-                    series_instance_uid=instance.series.series_instance_uid,
-                    sop_instance_uid=instance.sop_instance_uid,
-                    window_row=window.row,
-                    window_column=window.column,
-                    window_rows=window.rows,
-                    window_columns=window.columns,
-                    shape=list(heat_map.values.shape),
-                    values=[[round(float(v), 4) for v in row] for row in heat_map.values],
-                )
-            )
+        return services.replace_heat_maps(prediction, lesion, maps, experiment.patch)
     except (datasets.PatchError, ValueError) as exc:
         logger.warning("heat maps of lesion %s with %s: %s", lesion.pk, version, exc)
         return []
-    with transaction.atomic():
-        HeatMap.objects.filter(prediction=prediction).delete()
-        return HeatMap.objects.bulk_create(rows)
 
 
-def enqueue_heat_maps(model_version_pk, lesion_pks):
-    """Enqueue ``heat_maps`` on the ``gpu`` queue for lesions that already have the version's final score."""
-    heat_maps.apply_async(
-        kwargs={"model_version_pk": model_version_pk, "lesion_pks": lesion_pks}, queue="gpu"
-    )
-
-
-@shared_task(name="inference.tasks.heat_maps", **TASK_OPTIONS)
-def heat_maps(self, *, model_version_pk, lesion_pks):
+@task("inference.tasks.heat_maps")
+def heat_maps(*, model_version_pk, lesion_pks):
     """Heat maps of a CNN version's stored final scores (the lesions it trained on, scored during training).
 
     Scores are left as they are; a repeated message recomputes the same maps. Returns how
@@ -548,15 +433,15 @@ def heat_maps(self, *, model_version_pk, lesion_pks):
         )
     }
     stored = [
-        store_heat_maps(version, predictions[lesion.pk], lesion)
+        make_heat_maps(version, predictions[lesion.pk], lesion)
         for lesion in lesions
         if lesion.pk in predictions
     ]
     return sum(bool(maps) for maps in stored)
 
 
-@shared_task(name="inference.tasks.score", **TASK_OPTIONS)
-def score(self, *, model_version_pk, lesion_pks=None):
+@task("inference.tasks.score")
+def score(*, model_version_pk, lesion_pks=None):
     """Final-model scores of lesions (``None``: every lesion with ROIs on the model's phases); idempotent."""
     version = ModelVersion.objects.filter(pk=model_version_pk).first()
     if version is None:
@@ -564,8 +449,8 @@ def score(self, *, model_version_pk, lesion_pks=None):
     return score_lesions(version, lesion_pks)
 
 
-@shared_task(name="inference.tasks.score_lesion", **TASK_OPTIONS)
-def score_lesion(self, *, lesion_pk):
+@task("inference.tasks.score_lesion")
+def score_lesion(*, lesion_pk):
     """Score one changed lesion with every active model (debounced: ``services.score_changed_lesion``).
 
     The lesion's pending mark is removed first, so a save from now on queues the next
@@ -576,19 +461,19 @@ def score_lesion(self, *, lesion_pk):
     return {version.pk: score_lesions(version, [lesion_pk]) for version in active}
 
 
-@shared_task(name="inference.tasks.sweep_stale_runs")
+@task("inference.tasks.sweep_stale_runs")
 def sweep_stale_runs(minutes=None):
     """Mark running runs without a recent heartbeat failed (run it periodically, e.g. from celery beat)."""
     return services.sweep_stale_runs(minutes)
 
 
-@shared_task(name="inference.tasks.dispatch_waiting_scoring")
+@task("inference.tasks.dispatch_waiting_scoring")
 def dispatch_waiting_scoring():
     """Send the lesion scoring whose first send failed (Redis was down); celery beat runs it every minute."""
     return services.dispatch_waiting_scoring()
 
 
-@shared_task(name="inference.tasks.dispatch_waiting_runs")
+@task("inference.tasks.dispatch_waiting_runs")
 def dispatch_waiting_runs():
     """Send the queued runs whose first send failed (Redis was down); celery beat runs it every minute."""
     return services.dispatch_waiting_runs()

@@ -7,15 +7,13 @@ Keyword arguments are plain values; the task is ``acks_late`` with
 
 import logging
 
-from celery import shared_task
+from .celery import task
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(
-    name="portal.tasks.train_demo_model", bind=True, acks_late=True, reject_on_worker_lost=True
-)
-def train_demo_model(self, *, experiment_name, variant_name, patients, seed, size, overrides=None):
+@task("portal.tasks.train_demo_model")
+def train_demo_model(*, experiment_name, variant_name, patients, seed, size, overrides=None):
     """Train, register, activate the demo model on an independent synthetic cohort and score the archive; its pk.
 
     Then the demo reader study's simulated readers read aided with it
