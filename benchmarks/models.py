@@ -83,7 +83,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from evaluation.roc import delong_test
+    from evaluation.stats.roc import delong_test
     from inference.experiments import get_experiment, parse_overrides
     from inference.training import cross_validate
 

@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evaluation import mrmc, roc  # noqa: E402
+from evaluation.stats import mrmc, roc  # noqa: E402
 
 
 def pairwise_placements(score, positive, chunk=256):

@@ -138,9 +138,9 @@ def cohort_check(args):
 
     django.setup()
     from django.core.management import call_command
-    from sklearn.metrics import roc_auc_score
 
     from annotations.models import Lesion
+    from evaluation.stats.roc import empirical_auc
     from archive.vocabulary import PHASES
     from inference.experiments import get_experiment
     from inference.models import ModelVersion
@@ -152,11 +152,11 @@ def cohort_check(args):
             f"(manage.py make_cohort ... --out {args.cohort} --import)"
         )
     malignant = np.array([int(r["malignant"]) for r in rows])
-    oracle = {"overall": roc_auc_score(malignant, [float(r["oracle_llr"]) for r in rows])}
+    oracle = {"overall": empirical_auc([float(r["oracle_llr"]) for r in rows], malignant)}
     for phase in PHASES:
         if f"{phase}_oracle_llr" in rows[0]:
-            oracle[phase] = roc_auc_score(
-                malignant, [float(r[f"{phase}_oracle_llr"]) for r in rows]
+            oracle[phase] = empirical_auc(
+                [float(r[f"{phase}_oracle_llr"]) for r in rows], malignant
             )
     experiment = get_experiment(args.experiment)
     variants = args.variant or experiment.variant_names

@@ -1,1 +1,1 @@
-"""Reader-versus-model statistics (pure functions) and the comparison views."""
+"""The comparison pages, caches and exports; the statistics themselves live in evaluation.stats."""

@@ -6,7 +6,7 @@ from annotations.models import ReaderStudy
 
 
 class ComparisonResult(models.Model):
-    """The JSON of ``evaluation.comparison.compare`` for one input revision.
+    """The JSON of ``evaluation.stats.comparison.compare`` for one input revision.
 
     ``revision`` is a hash of everything that entered (calls, pathology revisions,
     lesion sizes, patient age/sex, predictions, the options and the analysis

@@ -1,6 +1,6 @@
 """ROC plot of one subgroup: every model and reader as a curve, readers' calls as points.
 
-Framework-free: takes one subgroup of ``evaluation.comparison.compare``'s result
+Framework-free: takes one subgroup of ``evaluation.stats.comparison.compare``'s result
 and returns SVG text or PNG bytes. Matplotlib's object API with the Agg canvas
 (no pyplot, so it is safe in threaded web servers and Celery workers).
 """

@@ -1,7 +1,7 @@
 """Readers versus models for one reader study: inputs from the database and the cache.
 
 The page, the exports, the Celery task and the management command share these
-functions. The statistics live in :mod:`evaluation.comparison` (pure); this module
+functions. The statistics live in :mod:`evaluation.stats.comparison` (pure); this module
 decides which rows enter, hashes them into a revision key, and stores the result
 in :class:`evaluation.models.ComparisonResult`.
 
@@ -37,8 +37,9 @@ from annotations.access import analysable_calls
 from annotations.models import Lesion, ReaderStudy, Session, Subtype
 from archive.models import Sex
 
-from . import comparison, plots
+from . import plots
 from .models import ComparisonResult
+from .stats import comparison
 
 try:  # the model registry is optional: without it the page compares readers only
     from inference.models import ModelVersion, Prediction, PredictionKind, ReaderStudyModel

@@ -8,8 +8,9 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
+
+from evaluation.stats.roc import empirical_auc
 
 
 def assign_folds(labels, patient_ids, n_folds: int, seed: int) -> np.ndarray:
@@ -33,11 +34,11 @@ def assign_folds(labels, patient_ids, n_folds: int, seed: int) -> np.ndarray:
 
 
 def safe_auc(labels, scores) -> float | None:
-    """ROC AUC, or None when only one class is present."""
+    """Empirical AUC (ties count one half), or None when only one class is present."""
     labels = np.asarray(labels)
     if len(set(labels.tolist())) < 2:
         return None
-    return float(roc_auc_score(labels, scores))
+    return empirical_auc(scores, labels)
 
 
 def out_of_fold_metrics(labels, folds, oof_scores, fold_aucs) -> dict:

@@ -6,7 +6,7 @@ import pytest
 from statsmodels.stats.inter_rater import cohens_kappa as statsmodels_cohens_kappa
 from statsmodels.stats.inter_rater import to_table
 
-from evaluation.agreement import category_counts, cohen_kappa, fleiss_kappa
+from evaluation.stats.agreement import category_counts, cohen_kappa, fleiss_kappa
 
 
 def test_fleiss_kappa_matches_fleiss_1971_for_psychiatric_diagnoses(reference_dir):

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from django.core.management import call_command
 
-from evaluation import mrmc
-from evaluation.aided_reading import analyze_aided_reading, call_changes
-from evaluation.reader_study import (
+from evaluation.stats import mrmc
+from evaluation.stats.aided_reading import analyze_aided_reading, call_changes
+from evaluation.stats.reader_study import (
     ReaderStudyDataError,
     aided_vs_unaided_sentence,
     analyze_reader_study,

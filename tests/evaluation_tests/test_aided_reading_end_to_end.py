@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from annotations.models import ReaderCall
-from evaluation import aided_reading, exports, reader_study
+from evaluation import exports
+from evaluation.stats import aided_reading, reader_study
 from inference.models import ModelVersion, Prediction, PredictionKind
 from tests.evaluation_tests.test_comparison_factories import build_reader_study
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from evaluation import comparison
+from evaluation.stats import comparison
 
 
 def test_readers_who_call_every_lesion_of_a_subgroup_alike_get_a_kappa_error_not_a_failed_analysis():

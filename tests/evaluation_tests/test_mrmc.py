@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation import mrmc
+from evaluation.stats import mrmc
 
 from .conftest import wide_ratings
 

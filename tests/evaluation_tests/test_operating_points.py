@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from evaluation import operating_points as op
+from evaluation.stats import operating_points as op
 
 
 def test_youden_cutoff_for_s100b_reproduces_proc_table(asah):

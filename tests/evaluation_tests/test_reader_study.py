@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from evaluation.reader_study import (
+from evaluation.stats.reader_study import (
     ReaderStudyDataError,
     analyze_reader_study,
     format_report,

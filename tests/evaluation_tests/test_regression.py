@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.regression import Separation, logistic_regression
+from evaluation.stats.regression import Separation, logistic_regression
 
 # Stata stops Newton-Raphson at its default tolerance, about 1e-7 away from the
 # exact maximum likelihood estimate; statsmodels' own Stata comparison uses

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from evaluation import roc
+from evaluation.stats import roc
 
 PROC_TOLERANCE = 1e-9
 

@@ -11,8 +11,8 @@ means the pilot's observed difference, treatment 1 minus treatment 2.
 import numpy as np
 import pytest
 
-from evaluation import sample_size
-from evaluation.reader_study import load_reader_study
+from evaluation.stats import sample_size
+from evaluation.stats.reader_study import load_reader_study
 
 VAN_DYKE_OBSERVED_EFFECT = -0.043800322  # as RJafroc's test file passes it
 

@@ -4,7 +4,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from evaluation.reader_study import (
+from evaluation.stats.reader_study import (
     ReaderStudyDataError,
     analyze_reader_study,
     format_report,

@@ -5,8 +5,8 @@ import json
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
-from evaluation import sample_size
-from evaluation.reader_study import (
+from evaluation.stats import sample_size
+from evaluation.stats.reader_study import (
     ReaderStudyDataError,
     has_multi_lesion_patients,
     load_reader_study,

@@ -7,7 +7,7 @@ multi-reader multi-case study. Inputs are ``ratings[2, reader, case]`` (index
 of the cases and, optionally, the readers' binary calls ``calls[2, reader,
 case]`` (1 = malignant) and patient ids (several lesions of one patient).
 
-Analyses (all through :func:`evaluation.mrmc.or_mrmc`, so the same method,
+Analyses (all through :func:`evaluation.stats.mrmc.or_mrmc`, so the same method,
 conventions and references: Obuchowski & Rockette 1995, Hillis 2007,
 Hillis, Berbaum & Metz 2008):
 
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from evaluation import mrmc
+from evaluation.stats import mrmc
 
 UNAIDED, AIDED = "unaided", "aided"
 MODALITIES = (UNAIDED, AIDED)

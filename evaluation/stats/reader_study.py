@@ -8,7 +8,7 @@ some patient has several cases, the analysis jackknifes or resamples by
 patient) and ``call`` (the reader's binary call: malignant/benign or 1/0).
 
 Aided reading: when the two treatments are named ``unaided`` and ``aided``
-the analysis adds aided − unaided (:mod:`evaluation.aided_reading`): the
+the analysis adds aided − unaided (:mod:`evaluation.stats.aided_reading`): the
 AUC, and with a ``call`` column sensitivity and specificity at the readers'
 own calls and how the calls changed, with the sentence a paper needs.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation import aided_reading, mrmc
+from evaluation.stats import aided_reading, mrmc
 
 REQUIRED_COLUMNS = ("reader", "case", "truth", "rating")
 SINGLE_TREATMENT = "1"

@@ -46,7 +46,7 @@ from enum import StrEnum
 import numpy as np
 from scipy import stats
 
-from evaluation import mrmc
+from evaluation.stats import mrmc
 
 DEFAULT_MAX_CASES = 2000
 DEFAULT_MAX_READERS = 100

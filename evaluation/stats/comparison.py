@@ -26,7 +26,7 @@ from itertools import combinations
 import numpy as np
 from scipy import stats
 
-from evaluation import (
+from evaluation.stats import (
     agreement,
     aided_reading,
     mrmc,
@@ -551,7 +551,7 @@ def aided_vs_unaided(
     patient_level: bool,
     confidence: float = 0.95,
 ) -> dict:
-    """Aided − unaided OR-MRMC of a sequential reader study (:mod:`evaluation.aided_reading`), JSON-ready.
+    """Aided − unaided OR-MRMC of a sequential reader study (:mod:`evaluation.stats.aided_reading`), JSON-ready.
 
     ``ratings``/``calls`` are ``[2, reader, lesion]`` (index 0 unaided, 1 aided; calls 1 =
     malignant), ``readers`` the readers' labels. The AUC, sensitivity and specificity at

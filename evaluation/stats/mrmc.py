@@ -34,7 +34,7 @@ from itertools import combinations
 import numpy as np
 from scipy import stats
 
-from evaluation import roc
+from evaluation.stats import roc
 
 
 class Metric(StrEnum):
