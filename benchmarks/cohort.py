@@ -1,4 +1,4 @@
-"""Throughput of the synthetic cohort generator (:mod:`cohort.generator`).
+"""Throughput of the synthetic cohort generator (:mod:`cohort`).
 
 Per stage, for ``--patients`` studies of ``--size``^2 x ``--slices`` x 4 phases:
 
@@ -27,7 +27,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cohort.generator import PHASES, CohortSpec, render_volumes, sample_cohort, write_study  # noqa: E402
+from archive.vocabulary import PHASES  # noqa: E402
+from cohort.anatomy import render_volumes  # noqa: E402
+from cohort.files import write_study  # noqa: E402
+from cohort.latents import sample_cohort  # noqa: E402
+from cohort.spec import CohortSpec  # noqa: E402
 
 
 class Timer:
@@ -59,7 +63,7 @@ def import_hook(out_dir: Path, spec: CohortSpec) -> float:
     django.setup()
     from django.contrib.auth import get_user_model
 
-    from cohort.generator import write_cohort
+    from cohort.files import write_cohort
     from cohort.importer import import_cohort
 
     call_command("migrate", verbosity=0)
@@ -88,7 +92,7 @@ def main(argv=None) -> int:
     spec = CohortSpec(patients=args.patients, seed=args.seed, size=args.size, slices=args.slices)
     slices = args.patients * args.slices * len(PHASES)
     print(
-        f"cohort.generator benchmark: {args.patients} studies of {args.size}^2 x {args.slices} slices x 4 phases "
+        f"cohort benchmark: {args.patients} studies of {args.size}^2 x {args.slices} slices x 4 phases "
         f"({slices} slices), seed {args.seed}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
     )
 

@@ -1,10 +1,10 @@
 """How much of the synthetic cohort's oracle AUC can a model *learned* from the cohort reach?
 
-The oracle (``cohort.generator.lesion_llr``) is the Bayes-optimal statistic: it knows the
+The oracle (``cohort.oracle.lesion_llr``) is the Bayes-optimal statistic: it knows the
 generator's true distributions. A CNN has to learn them from the cohort's lesions
 (about 134 per training fold at seed scale, ~28 of them benign). This script measures
 the cost of that learning alone, with no imaging in the way: classifiers trained on the
-*exact* latents a phase shows (``cohort.generator.phase_latents``: mean HU, size,
+*exact* latents a phase shows (``cohort.oracle.phase_latents``: mean HU, size,
 exophytic, visible pattern, inversion, heterogeneity, perfectly measured), with the
 portal's fold scheme (patient-grouped, label-stratified 5-fold), per cohort seed::
 
@@ -35,7 +35,11 @@ from sklearn.preprocessing import SplineTransformer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cohort.generator import PHASES, CohortSpec, auc, oracle_auc, phase_latents, sample_cohort  # noqa: E402
+from archive.vocabulary import PHASES  # noqa: E402
+from cohort.latents import sample_cohort  # noqa: E402
+from cohort.oracle import oracle_auc, phase_latents  # noqa: E402
+from cohort.spec import CohortSpec  # noqa: E402
+from evaluation.stats.roc import empirical_auc  # noqa: E402
 
 AIM = 0.85  # issue 5: (AUC - 0.5) >= 0.85 x (oracle - 0.5)
 
@@ -71,7 +75,7 @@ def out_of_fold_auc(model, x, y, groups, folds: int, seed: int) -> float:
     for train, held_out in splitter.split(x, y, groups):
         model.fit(x[train], y[train])
         scores[held_out] = model.predict_proba(x[held_out])[:, 1]
-    return auc(scores, y)
+    return empirical_auc(scores, y)
 
 
 def main(argv=None):
@@ -135,7 +139,7 @@ def main(argv=None):
             chosen = rng.choice(len(y_pool), n, replace=False)
             for name, model in learners().items():
                 model.fit(x_pool[chosen], y_pool[chosen])
-                result[name].append(auc(model.predict_proba(x_test)[:, 1], y_test))
+                result[name].append(empirical_auc(model.predict_proba(x_test)[:, 1], y_test))
         print(
             f"  n = {n:5d}: " + ", ".join(f"{name} {np.mean(v):.3f}" for name, v in result.items()),
             flush=True,

@@ -50,10 +50,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from archive.vocabulary import PHASES  # noqa: E402
 from benchmarks.learnability import cohort_arrays, learners  # noqa: E402
 from benchmarks.models import cached_crops  # noqa: E402
 from benchmarks.radiomics import crops_features, feature_rows  # noqa: E402
-from cohort.generator import PHASES, auc  # noqa: E402
+from evaluation.stats.roc import empirical_auc  # noqa: E402
 from inference.experiments import Experiment, get_experiment, parse_overrides  # noqa: E402
 
 FAMILIES = ("cnn", "radiomics", "forest", "logistic")
@@ -76,7 +77,7 @@ class CohortInputs:
     patches: np.ndarray  # (lesions, samples, size, size, channels) for the CNN
     roi_radius_mm: np.ndarray
     features: list[dict]  # radiomics rows {"<phase>:<feature>": value}
-    latents: np.ndarray  # exact latents the phase(s) show (cohort.generator.phase_latents)
+    latents: np.ndarray  # exact latents the phase(s) show (cohort.oracle.phase_latents)
     oracle: float  # the cohort's oracle AUC for the phase(s)
 
     def __len__(self) -> int:
@@ -238,7 +239,10 @@ def held_out_aucs(
     scores = training.predict_lesions(
         model, test.patches, cnn.batch_size, cnn.test_time_augmentation
     )
-    aucs["cnn"], seconds["cnn"] = auc(scores, test.labels == 1), time.perf_counter() - started
+    aucs["cnn"], seconds["cnn"] = (
+        empirical_auc(scores, test.labels == 1),
+        time.perf_counter() - started,
+    )
     del model
     keras.backend.clear_session()
 
@@ -250,13 +254,13 @@ def held_out_aucs(
     fitted = radiomics_training.RadiomicsModel(
         pipeline, names, _variant_phases(radiomics_experiment, phase)
     )
-    aucs["radiomics"] = auc(fitted.predict(test.features), test.labels == 1)
+    aucs["radiomics"] = empirical_auc(fitted.predict(test.features), test.labels == 1)
     seconds["radiomics"] = time.perf_counter() - started
 
     for name, learner in learners().items():
         started = time.perf_counter()
         learner.fit(train.latents, train.labels)
-        aucs[name] = auc(learner.predict_proba(test.latents)[:, 1], test.labels == 1)
+        aucs[name] = empirical_auc(learner.predict_proba(test.latents)[:, 1], test.labels == 1)
         seconds[name] = time.perf_counter() - started
     return aucs, seconds
 

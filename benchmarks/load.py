@@ -208,8 +208,9 @@ def import_cohort(args, workdir):
     """The cohort through the ingest path, as ``make_cohort --import`` does: admin, reader study, files."""
     from django.contrib.auth.models import Group, User
 
-    from cohort.generator import CohortSpec, write_cohort
+    from cohort.files import write_cohort
     from cohort.importer import import_cohort as import_files
+    from cohort.spec import CohortSpec
     from portal.roles import ADMIN, READER, ensure_roles
 
     ensure_roles()

@@ -36,7 +36,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from learnability import learners, out_of_fold_auc  # noqa: E402
 
-from cohort.generator import PHASES, CohortSpec, oracle_auc, phase_latents, sample_cohort  # noqa: E402
+from archive.vocabulary import PHASES  # noqa: E402
+from cohort.latents import sample_cohort  # noqa: E402
+from cohort.oracle import oracle_auc, phase_latents  # noqa: E402
+from cohort.spec import CohortSpec  # noqa: E402
 from inference.synthetic import lesion_crops  # noqa: E402
 
 AIM = 0.85

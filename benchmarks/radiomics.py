@@ -1,6 +1,6 @@
 """Out-of-fold AUC of the radiomics family on seed-scale synthetic cohorts, without a database.
 
-Renders each cohort with ``cohort.generator`` (``sample_cohort``/``render_volumes``), builds
+Renders each cohort with ``cohort.latents.sample_cohort`` and ``cohort.anatomy.render_volumes``, builds
 each lesion's reference ROI from its truth (``lesion_truths``: a circle of ``radius_mm``
 around x, y on slice ``InstanceNumber - 1``, stored as the ellipse tool stores it, as
 ``make_cohort --import`` does), computes the features with the ``radiomics``
@@ -34,14 +34,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cohort.generator import (
-    CohortSpec,
-    circle_points,
-    lesion_truths,
-    oracle_auc,
-    render_volumes,
-    sample_cohort,
-)  # noqa: E402
+from cohort.anatomy import render_volumes  # noqa: E402
+from cohort.files import circle_points, lesion_truths  # noqa: E402
+from cohort.latents import sample_cohort  # noqa: E402
+from cohort.spec import CohortSpec  # noqa: E402
 from inference import radiomics, radiomics_training  # noqa: E402
 from inference.experiments import get_experiment  # noqa: E402
 
@@ -157,13 +153,15 @@ def variant_auc(
 
 
 def oracle_for(data: dict, phases) -> float:
-    from cohort.generator import auc
+    from evaluation.stats.roc import empirical_auc
 
     truth = [lesion["malignant"] for lesion in data["lesions"]]
     if len(phases) == 1:
-        return auc([lesion["oracle_llr_phase"][phases[0]] for lesion in data["lesions"]], truth)
+        return empirical_auc(
+            [lesion["oracle_llr_phase"][phases[0]] for lesion in data["lesions"]], truth
+        )
     if len(phases) == 4:
-        return auc([lesion["oracle_llr"] for lesion in data["lesions"]], truth)
+        return empirical_auc([lesion["oracle_llr"] for lesion in data["lesions"]], truth)
     return float("nan")
 
 

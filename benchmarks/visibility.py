@@ -33,7 +33,8 @@ from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor  # no
 from sklearn.model_selection import GroupKFold, cross_val_predict  # noqa: E402
 
 from archive.vocabulary import PHASES  # noqa: E402
-from cohort.generator import PHASE_LATENT_NAMES, auc, phase_latents  # noqa: E402
+from cohort.oracle import PHASE_LATENT_NAMES, phase_latents  # noqa: E402
+from evaluation.stats.roc import empirical_auc  # noqa: E402
 from inference.experiments import PatchSpec  # noqa: E402
 from inference.patches import roi_statistics  # noqa: E402
 
@@ -86,7 +87,7 @@ def main(argv=None):
     print("| --- | --- | --- | --- |")
     for j, name in enumerate(PHASE_LATENT_NAMES):
         target = z[:, j]
-        own = max(auc(target, y), 1 - auc(target, y))
+        own = max(empirical_auc(target, y), 1 - empirical_auc(target, y))
         if len(set(target.tolist())) < 2:
             print(f"| {name} | constant in {args.phase} | - | - |")
             continue
@@ -111,7 +112,7 @@ def main(argv=None):
                 method="predict_proba",
             )[:, 1]
             print(
-                f"| {name} | {target.mean():.0%} of lesions | AUC {auc(predicted, target.astype(bool)):.2f} | {own:.2f} |"
+                f"| {name} | {target.mean():.0%} of lesions | AUC {empirical_auc(predicted, target.astype(bool)):.2f} | {own:.2f} |"
             )
 
 

@@ -1,4 +1,4 @@
-"""Load a synthetic cohort (``cohort.generator.write_cohort``) into the portal.
+"""Load a synthetic cohort (``cohort.files.write_cohort``) into the portal.
 
 Studies go through the same ingest path as any upload; each lesion gets its
 reference ROIs (a circle on the slice through its centre, per phase, whose mean,
@@ -7,10 +7,10 @@ ROI drawn there: :mod:`annotations.measurements`) and its pathology from the
 generator's ground truth; a reader study holds every imported case. With
 ``simulate_readers=K`` (demo only), K simulated readers record locked calls that
 follow the generator's documented noise model around the oracle
-(:func:`cohort.generator.simulate_reader_calls`); every such call is marked
+(:func:`cohort.readers.simulate_reader_calls`); every such call is marked
 ``simulated``. In a sequential reader study, once a model has scored the lesions,
 :func:`record_simulated_aided_calls` adds the same readers' aided calls
-(:func:`cohort.generator.simulate_aided_reader_calls`: each reader's rating moves toward
+(:func:`cohort.readers.simulate_aided_reader_calls`: each reader's rating moves toward
 the model's score by a weight of their own), also marked ``simulated``.
 """
 
@@ -26,19 +26,9 @@ from annotations.measurements import measure_roi
 from annotations.models import Lesion, Pathology, ReaderCall, ReaderStudy, ReaderStudyCase, Session
 from archive.ingest import ingest_upload
 from archive.models import Instance, Study, Upload
-from cohort.generator import circle_points, simulate_aided_reader_calls, simulate_reader_calls
+from cohort.files import circle_points
+from cohort.readers import simulate_aided_reader_calls, simulate_reader_calls
 from portal.roles import READER
-
-# cohort.generator's subtype names -> annotations.models.Subtype values
-SUBTYPE_NAMES = {
-    "ccRCC": "ccRCC",
-    "papillary": "papillary",
-    "chromophobe": "chromophobe",
-    "other_RCC": "other_rcc",
-    "oncocytoma": "oncocytoma",
-    "fat_poor_AML": "fp_aml",
-}
-
 
 SIDES = {"L": "left", "R": "right"}
 
@@ -112,7 +102,7 @@ def _create_lesion(study, truth, user):
         user,
     )
     services.set_pathology(
-        lesion, SUBTYPE_NAMES[truth.lesion.subtype], source=Pathology.Source.SYNTHETIC, user=user
+        lesion, truth.lesion.subtype, source=Pathology.Source.SYNTHETIC, user=user
     )
     return lesion, True
 
@@ -159,7 +149,7 @@ def import_cohort(
     progress=None,
     design=None,
 ):
-    """Import ``cohort_files`` (a :class:`cohort.generator.CohortFiles`) as ``user``.
+    """Import ``cohort_files`` (a :class:`cohort.files.CohortFiles`) as ``user``.
 
     Creates (or extends) the reader study ``reader_study_name`` with every imported
     case and ``readers`` (users) assigned; a new reader study gets ``design`` (a
@@ -254,11 +244,11 @@ def record_simulated_aided_calls(
 ) -> int:
     """Record the aided calls of the ``k`` simulated readers of a sequential reader study (demo only).
 
-    ``lesions`` are the generator's lesions (:class:`cohort.generator.Lesion`) the reader
+    ``lesions`` are the generator's lesions (:class:`cohort.latents.Lesion`) the reader
     study was imported from, in import order, with the import's ``k`` and ``seed``;
     ``model_scores`` maps each lesion id to the probability of malignancy (0-1) the
     aided session shows for it. Each reader's aided call follows
-    :func:`cohort.generator.simulate_aided_reader_calls` (the reader's rating moves toward
+    :func:`cohort.readers.simulate_aided_reader_calls` (the reader's rating moves toward
     the model's score by the reader's weight) and is locked after their locked unaided
     call, blinded and marked ``simulated``. Idempotent: aided calls already there are
     kept. Returns the number of calls recorded. :class:`CohortImportError`, with

@@ -3,7 +3,7 @@
 The portal's training path reads lesions from the archive (``inference.datasets``).
 Benchmarks over many cohort seeds and the demo's model, which must never see the
 demo reader study's patients, need the same inputs for cohorts that are not
-imported. :func:`lesion_crops` renders each patient (``cohort.generator.render_volumes``,
+imported. :func:`lesion_crops` renders each patient (``cohort.anatomy.render_volumes``,
 the same pixels ``make_cohort`` writes as DICOM: int16 HU) and keeps, per lesion and
 phase, a native-resolution crop around the reference ROI's centre on the slices
 around it, with the ROI as ``make_cohort --import`` creates it (a disc of the
@@ -21,15 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cohort.generator import (
-    PHASES,
-    CohortSpec,
-    Lesion,
-    circle_points,
-    lesion_truths,
-    render_volumes,
-    sample_cohort,
-)
+from archive.vocabulary import PHASES
+from cohort.anatomy import render_volumes
+from cohort.files import circle_points, lesion_truths
+from cohort.latents import Lesion, sample_cohort
+from cohort.spec import CohortSpec
 from inference.experiments import PatchSpec
 from inference.patches import extract_lesion_patches, roi_mask_channels, stack_phases
 

@@ -26,7 +26,8 @@ import logging
 import time
 from dataclasses import dataclass
 
-from cohort.generator import BENIGN_SUBTYPES, default_subtype_mix
+from archive.vocabulary import BENIGN_SUBTYPES
+from cohort.figures import default_subtype_mix
 from inference.experiments import ExperimentError, get_experiment
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def with_benign_share(mix: dict[str, float], share: float) -> dict[str, float]:
     }
 
 
-# cohort.generator's default mix within each class (ccRCC 56 : papillary 17 : chromophobe 5 : other 2;
+# the cohort's default mix (cohort.figures) within each class (ccRCC 56 : papillary 17 : chromophobe 5 : other 2;
 # oncocytoma 13 : fat-poor AML 7), with the benign share raised from 20 % to 40 %, so that the
 # demo's figures rest on enough benign lesions: seed 0's first 48 patients have 18 benign of
 # 51 lesions (35 %), 3-4 in each of 5 folds (at 35 % they would have 15, 29 %).
@@ -172,7 +173,7 @@ def train_demo_model(
             versions[experiment.name] = existing
     if len(versions) == len(wanted):
         return versions[wanted[0][0].name]
-    from cohort.generator import CohortSpec
+    from cohort.spec import CohortSpec
     from inference import services
     from inference.synthetic import lesion_crops
     from inference.tasks import score
@@ -249,8 +250,9 @@ class AidedDemo:
 
 def demo_cohort_lesions(patients: int):
     """The generator's lesions of the demo cohort's first ``patients`` patients, in import order (latents only)."""
-    from cohort.generator import CohortSpec, sample_cohort
+    from cohort.latents import sample_cohort
     from cohort.management.commands.make_cohort import parse_mix
+    from cohort.spec import CohortSpec
 
     # The mix exactly as make_cohort received it from demo_setup (text, then parsed).
     spec = CohortSpec(
@@ -271,7 +273,7 @@ def simulate_demo_aided_reading(
     simulated reader's aided call on every lesion with the score the model-output
     endpoint serves (:func:`inference.services.aided_model_output`: out-of-fold where
     there is one, else the final model's), following
-    :func:`cohort.generator.simulate_aided_reader_calls`; the calls are locked after the
+    :func:`cohort.readers.simulate_aided_reader_calls`; the calls are locked after the
     reader's unaided call and marked simulated. Real readers' calls are not touched.
     Idempotent. None when there is no demo reader study or it is unaided only (a demo
     imported before aided reading). :class:`cohort.importer.CohortImportError`

@@ -2,7 +2,9 @@
 
 import pytest
 
-from cohort.generator import CohortSpec, sample_cohort, write_cohort
+from cohort.files import write_cohort
+from cohort.latents import sample_cohort
+from cohort.spec import CohortSpec
 
 SMALL = dict(patients=3, seed=7, size=256, slices=16)
 

@@ -3,14 +3,10 @@
 import numpy as np
 import pytest
 
-from cohort.generator import (
-    AIDED_WEIGHT_RANGE,
-    CohortSpec,
-    auc,
-    sample_cohort,
-    simulate_aided_reader_calls,
-    simulate_reader_calls,
-)
+from cohort.latents import sample_cohort
+from cohort.readers import AIDED_WEIGHT_RANGE, simulate_aided_reader_calls, simulate_reader_calls
+from cohort.spec import CohortSpec
+from evaluation.stats.roc import empirical_auc
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +61,10 @@ def test_following_a_better_model_makes_every_simulated_reader_better(lesions, o
     reading = simulate_aided_reader_calls(lesions, 4, 5, oracle_scores)
     truth = [lesion.malignant for lesion in lesions]
     for reader in range(4):
-        unaided = auc([c.probability for c in reading.unaided if c.reader == reader], truth)
-        aided = auc([c.probability for c in reading.aided if c.reader == reader], truth)
+        unaided = empirical_auc(
+            [c.probability for c in reading.unaided if c.reader == reader], truth
+        )
+        aided = empirical_auc([c.probability for c in reading.aided if c.reader == reader], truth)
         assert aided > unaided
 
 

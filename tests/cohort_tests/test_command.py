@@ -1,4 +1,4 @@
-"""``manage.py make_cohort``: the thin shell around :func:`cohort.generator.write_cohort`."""
+"""``manage.py make_cohort``: the thin shell around :func:`cohort.files.write_cohort`."""
 
 import csv
 import io

@@ -8,14 +8,12 @@ import pydicom
 import pytest
 from pydicom import config
 
-from cohort.generator import (
-    PHASES,
-    CohortSpec,
-    lesion_hu_distribution,
-    render_volumes,
-    sample_cohort,
-    write_cohort,
-)
+from archive.vocabulary import PHASES
+from cohort.anatomy import render_volumes
+from cohort.figures import lesion_hu_distribution
+from cohort.files import write_cohort
+from cohort.latents import sample_cohort
+from cohort.spec import CohortSpec
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 

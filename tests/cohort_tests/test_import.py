@@ -9,12 +9,14 @@ from django.core.management import CommandError, call_command
 
 from annotations.models import ROI, Lesion, Pathology, ReaderCall, ReaderStudy, Session
 from archive.models import Instance, Series, Study, Upload
-from cohort.generator import CohortSpec, sample_cohort, simulate_aided_reader_calls
 from cohort.importer import (
     CohortImportError,
     cohort_lesions,
     record_simulated_aided_calls,
 )
+from cohort.latents import sample_cohort
+from cohort.readers import simulate_aided_reader_calls
+from cohort.spec import CohortSpec
 
 
 def import_small_cohort(tmp_path, *extra):
@@ -126,7 +128,7 @@ def test_imported_reference_rois_carry_mean_sd_min_max_and_area_measured_on_thei
     assert rois
     for roi in rois:
         assert set(roi.stats) == {"mean", "stdDev", "min", "max", "area"}, roi.stats
-        # the circle's four points: top, bottom, left, right (cohort.generator.circle_points)
+        # the circle's four points: top, bottom, left, right (cohort.files.circle_points)
         (cx, top, _), (_, bottom, _), _, _ = roi.points
         radius = (bottom - top) / 2
         assert roi.stats["area"] == pytest.approx(math.pi * radius**2, abs=1e-3)

@@ -6,21 +6,13 @@ import math
 import numpy as np
 import pytest
 
-from cohort.generator import (
-    BENIGN_SUBTYPES,
-    FIGURES,
-    PHASES,
-    SUBTYPES,
-    CohortSpec,
-    auc,
-    default_subtype_mix,
-    lesion_hu_distribution,
-    lesion_llr,
-    oracle_auc,
-    phase_latents,
-    sample_cohort,
-    simulate_reader_calls,
-)
+from archive.vocabulary import BENIGN_SUBTYPES, PHASES
+from cohort.figures import FIGURES, SUBTYPES, default_subtype_mix, lesion_hu_distribution
+from cohort.latents import sample_cohort
+from cohort.oracle import lesion_llr, oracle_auc, phase_latents
+from cohort.readers import simulate_reader_calls
+from cohort.spec import CohortSpec
+from evaluation.stats.roc import empirical_auc
 
 
 def lesions_of(cases):
@@ -92,7 +84,7 @@ def test_ccrcc_and_oncocytoma_overlap_in_every_phase(large_latents):
     for phase in PHASES:
         cc = [l.mean_hu[phase] for l in lesions if l.subtype == "ccRCC"]
         onco = [l.mean_hu[phase] for l in lesions if l.subtype == "oncocytoma"]
-        separation = auc(cc + onco, [True] * len(cc) + [False] * len(onco))
+        separation = empirical_auc(cc + onco, [True] * len(cc) + [False] * len(onco))
         assert 0.3 < separation < 0.75, phase
 
 
@@ -110,10 +102,10 @@ def test_simulated_readers_are_deterministic_and_stay_below_the_oracle(large_lat
     assert calls == simulate_reader_calls(lesions, k=3, seed=5)
     assert len(calls) == 3 * len(lesions)
     truth = [lesion.malignant for lesion in lesions]
-    ceiling = auc([lesion.oracle_llr for lesion in lesions], truth)
+    ceiling = empirical_auc([lesion.oracle_llr for lesion in lesions], truth)
     for reader in range(3):
         probabilities = [c.probability for c in calls if c.reader == reader]
-        assert 0.6 < auc(probabilities, truth) < ceiling
+        assert 0.6 < empirical_auc(probabilities, truth) < ceiling
         assert all((c.probability >= 50) == c.malignant_call for c in calls)
 
 

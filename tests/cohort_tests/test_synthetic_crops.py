@@ -5,7 +5,7 @@ import pytest
 from django.core.management import call_command
 
 from annotations.models import Lesion
-from cohort.generator import CohortSpec
+from cohort.spec import CohortSpec
 from inference import datasets
 from inference.experiments import PatchSpec
 from inference.synthetic import lesion_crops

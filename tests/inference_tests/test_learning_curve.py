@@ -14,7 +14,7 @@ from benchmarks.learning_curve import (
     training_pool,
 )
 from benchmarks.radiomics import cohort_features, crops_features
-from cohort.generator import CohortSpec
+from cohort.spec import CohortSpec
 from inference.experiments import get_experiment
 from inference.synthetic import lesion_crops
 

@@ -11,9 +11,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from annotations.models import ReaderCall, ReaderStudy, Session
-from cohort.generator import CohortSpec, sample_cohort, simulate_aided_reader_calls
 from cohort.importer import cohort_lesions
+from cohort.latents import sample_cohort
 from cohort.management.commands.make_cohort import parse_mix
+from cohort.readers import simulate_aided_reader_calls
+from cohort.spec import CohortSpec
 from evaluation import services as evaluation
 from inference.experiments import get_experiment
 from inference.folds import assign_folds
@@ -221,7 +223,7 @@ def test_the_worker_task_freezes_the_demo_model_and_the_simulated_readers_read_a
     var_dir,
 ):
     """The task path (no --inline): after the demo model is stored and has scored the lesions, the simulated
-    readers' aided calls follow cohort.generator.simulate_aided_reader_calls with its scores; a second run adds none."""
+    readers' aided calls follow cohort.readers.simulate_aided_reader_calls with its scores; a second run adds none."""
     call_command("create_demo_users", stdout=io.StringIO())
     call_command(
         "make_cohort",

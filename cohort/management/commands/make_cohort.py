@@ -1,4 +1,4 @@
-"""``manage.py make_cohort``: write a synthetic multiphase renal CT cohort (see :mod:`cohort.generator`)."""
+"""``manage.py make_cohort``: write a synthetic multiphase renal CT cohort (see :mod:`cohort.files`)."""
 
 from functools import partial
 from pathlib import Path
@@ -6,7 +6,10 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from cohort.generator import PHASES, SUBTYPES, TRANSFER_SYNTAXES, CohortSpec, write_cohort
+from archive.vocabulary import PHASES
+from cohort.figures import SUBTYPES
+from cohort.files import write_cohort
+from cohort.spec import TRANSFER_SYNTAXES, CohortSpec
 
 
 def parse_mix(text: str) -> dict[str, float]:

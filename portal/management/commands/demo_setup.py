@@ -19,8 +19,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from annotations.models import ReaderStudy
-from cohort.generator import CohortSpec
 from cohort.importer import CohortImportError
+from cohort.spec import CohortSpec
 from inference.experiments import ExperimentError, parse_overrides
 from portal.demo_model import (
     DEMO_ALSO_EXPERIMENTS,
