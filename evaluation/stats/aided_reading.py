@@ -37,10 +37,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from archive.vocabulary import SESSIONS
 from evaluation.stats import mrmc
 
-UNAIDED, AIDED = "unaided", "aided"
-MODALITIES = (UNAIDED, AIDED)
+MODALITIES = SESSIONS  # the reading sessions: index 0 unaided, 1 aided, as in ``ratings``
+UNAIDED, AIDED = MODALITIES
 ANALYSES = (
     "random_readers_random_cases",
     "fixed_readers_random_cases",
