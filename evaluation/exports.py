@@ -13,7 +13,6 @@ import re
 import numpy as np
 
 from archive.spreadsheets import FormulaSafeWriter
-from archive.vocabulary import SESSIONS
 
 LONG_COLUMNS = ["reader", "reader_type", "simulated", "case", "patient", "truth", "rating"]
 
@@ -254,7 +253,7 @@ def imrmc_modalities_text(
     cases,
     truth,
     ratings,
-    modalities=SESSIONS,
+    modalities=("unaided", "aided"),
     simulated_readers=(),
     description=(),
 ) -> str:

@@ -4,11 +4,14 @@ import os
 import shutil
 
 import pytest
-from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
 from portal.authentication import issue_token
 from portal.roles import ADMIN, COORDINATOR, READER, ensure_roles
+from tests.factories.users import UserFactory
+
+# The scenario fixtures (two studies in two reader studies, lesions A and B) for every folder.
+pytest_plugins = ["tests.factories.scenarios"]
 
 
 def require_services():
@@ -41,15 +44,12 @@ def api_throttle_counts():
 
 
 @pytest.fixture
-def make_user(db, django_user_model):
+def make_user(db):
+    """A function making a user (password ``pw-<username>``) in ``role``, for tests that log in."""
+
     def make(username, role=None, **extra):
         ensure_roles()
-        user = django_user_model.objects.create_user(
-            username=username, password="pw-" + username, **extra
-        )
-        if role:
-            user.groups.add(Group.objects.get(name=role))
-        return user
+        return UserFactory(username=username, role=role, **extra)
 
     return make
 

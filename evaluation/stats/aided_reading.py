@@ -37,11 +37,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from archive.vocabulary import SESSIONS
 from evaluation.stats import mrmc
 
-MODALITIES = SESSIONS  # the reading sessions: index 0 unaided, 1 aided, as in ``ratings``
-UNAIDED, AIDED = MODALITIES
+UNAIDED, AIDED = "unaided", "aided"
+MODALITIES = (UNAIDED, AIDED)
 ANALYSES = (
     "random_readers_random_cases",
     "fixed_readers_random_cases",
@@ -306,18 +305,14 @@ def compare_modalities(
     readers = _reader_names(readers, ratings.shape[1])
     result = mrmc.or_mrmc(ratings, truth, metric=metric, threshold=threshold, **or_options)
     means = result.reader_metric.mean(axis=1)
-    random_readers_random_cases, fixed_readers_random_cases, random_readers_fixed_cases = (
-        _modality_test(getattr(result, analysis)) for analysis in ANALYSES
-    )
+    tests = [_modality_test(getattr(result, analysis)) for analysis in ANALYSES]
     return ModalityComparison(
         str(mrmc.Metric(metric)),
         float(means[0]),
         float(means[1]),
         float(means[1] - means[0]),
         _reader_differences(result, readers, or_options.get("confidence", 0.95)),
-        random_readers_random_cases,
-        fixed_readers_random_cases,
-        random_readers_fixed_cases,
+        *tests,
         result,
     )
 

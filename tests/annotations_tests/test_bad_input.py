@@ -4,8 +4,10 @@ import json
 
 import pytest
 
+from annotations import services
 from annotations.models import ROI, AuditEvent, Lesion, Pathology, ReaderCall, ReaderStudy
-from tests.annotations_tests.conftest import roi_values
+from tests.factories.annotations import roi_values
+from tests.factories.archive import upload_study
 
 
 def db_state():
@@ -219,9 +221,6 @@ def test_call_in_a_reader_study_the_reader_is_not_assigned_to_is_refused(
 def test_call_on_an_unassigned_lesion_of_the_readers_own_upload_is_refused(
     scene, reader, api_client_for
 ):
-    from tests.annotations_tests.conftest import upload_study
-    from annotations import services
-
     own = upload_study(reader)
     lesion = services.create_lesion(own, reader, label="L1")
     before = db_state()

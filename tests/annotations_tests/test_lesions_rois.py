@@ -4,7 +4,7 @@ import pytest
 
 from annotations import services
 from annotations.models import ROI, AuditEvent, Lesion, Pathology
-from tests.annotations_tests.conftest import roi_values
+from tests.factories.annotations import roi_values
 
 
 @pytest.mark.django_db

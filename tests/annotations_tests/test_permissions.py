@@ -7,7 +7,7 @@ only to reader study B; coordinator and admin manage everything; anonymous is re
 import pytest
 
 from annotations.models import ROI, ReaderCall, ReaderStudy
-from tests.annotations_tests.conftest import roi_values
+from tests.factories.annotations import roi_values
 
 ROLES = ["reader", "other_reader", "coordinator", "admin", "anonymous"]
 
@@ -25,7 +25,7 @@ def _roi(ctx):
 
 
 def _with_heat_map(ctx, get, url):
-    from tests.inference_tests.heat_map_factory import make_heat_maps
+    from tests.factories.inference import make_heat_maps
 
     make_heat_maps(ctx["lesion_a"], ("CM",))
     return get(url)
@@ -37,7 +37,7 @@ def _with_aided_heat_map(ctx, get, url, design=ReaderStudy.Design.SEQUENTIAL, lo
     from django.utils import timezone
 
     from inference.services import freeze_model_version
-    from tests.inference_tests.heat_map_factory import make_heat_maps
+    from tests.factories.inference import make_heat_maps
 
     reader_study = ctx["reader_study_a"]
     reader_study.design = design

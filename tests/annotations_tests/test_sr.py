@@ -12,8 +12,8 @@ from django.core.management import call_command
 from annotations import services
 from annotations.models import ROI, Lesion
 from annotations.sr import MALIGNANCY, PATHOLOGY, SCHEME, read_measurement_groups
-from tests.annotations_tests.conftest import roi_values
 from tests.conftest import service_missing
+from tests.factories.annotations import roi_values
 
 STANDARD_SCHEMES = {"DCM", "SCT", "UCUM", "LN", "RFC5646"}  # PS3.16 Table 8-1: need no declaration
 

@@ -6,7 +6,7 @@ import pytest
 from annotations import services
 from annotations.models import Lesion, ReaderCall, ReaderStudy
 from inference import services as inference_services
-from inference.models import ModelVersion, Prediction, PredictionKind
+from tests.factories.inference import ModelVersionFactory, PredictionFactory
 
 from .test_reading_a_case import wait_until_ready
 
@@ -21,20 +21,8 @@ def test_the_model_output_and_the_aided_form_appear_after_the_unaided_lock(
     reader_study.save(update_fields=["design"])
     lesion = Lesion.objects.create(study=study, label="L1", created_by=coordinator)
     services.set_pathology(lesion, "ccRCC", user=coordinator)
-    version = ModelVersion.objects.create(
-        experiment_name="source-study",
-        experiment={},
-        variant="CM",
-        phases=["CM"],
-        builder="small_cnn",
-        version=1,
-        artifact="",
-        artifact_sha256="0" * 64,
-        is_active=True,
-    )
-    Prediction.objects.create(
-        model_version=version, lesion=lesion, kind=PredictionKind.FINAL, score=0.72
-    )
+    version = ModelVersionFactory(is_active=True)
+    PredictionFactory(model_version=version, lesion=lesion, score=0.72)
     inference_services.freeze_model_version(reader_study, version.pk, coordinator)
 
     page = new_page()

@@ -9,7 +9,7 @@ import pytest
 from annotations import services
 from annotations.models import ReaderCall, ReaderStudy
 from inference import services as inference_services
-from tests.inference_tests.heat_map_factory import make_heat_maps
+from tests.factories.inference import make_heat_maps
 
 from .test_opening_a_case import ellipse_on, record_responses, wait_until_ready
 

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from annotations import services
-from tests.inference_tests.heat_map_factory import make_heat_maps
+from tests.factories.inference import make_heat_maps
 
 from .conftest import copy_to_docs
 from .test_opening_a_case import ellipse_on, failures, record_responses, wait_until_ready

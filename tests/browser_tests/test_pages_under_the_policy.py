@@ -15,9 +15,10 @@ from annotations.models import ReaderStudy, ReaderStudyCase
 from archive.ingest import ingest_upload
 from archive.models import Study
 from evaluation.tasks import compute_comparison
-from inference.models import ModelVersion, RunState, TrainingRun
-from tests.evaluation_tests.test_comparison_factories import build_reader_study
+from inference.models import RunState, TrainingRun
 from tests.factories.dicom import dataset_bytes
+from tests.factories.inference import ModelVersionFactory
+from tests.factories.reader_study import build_reader_study
 
 from .phantom import phantom_study_files
 from .test_opening_a_case import failures, record_responses, wait_until_ready
@@ -50,15 +51,8 @@ def test_the_models_page_shows_runs_and_versions_and_starts_and_activates(
             "history": history,
         },
     )
-    version = ModelVersion.objects.create(
-        experiment_name="source-study",
-        experiment={},
-        variant="CM",
-        phases=["CM"],
-        builder="small_cnn",
-        version=1,
+    version = ModelVersionFactory(
         artifact="models/x.keras",
-        artifact_sha256="0" * 64,
         metrics={"oof_auc": 0.812, "n_lesions": 40, "n_malignant": 25},
     )
     page = new_page()

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from annotations.models import ReaderCall
-from evaluation import exports
-from evaluation.stats import aided_reading, reader_study
+from evaluation import aided_reading, exports, reader_study
 from inference.models import ModelVersion, Prediction, PredictionKind
-from tests.evaluation_tests.test_comparison_factories import build_reader_study
+from tests.factories.inference import ModelVersionFactory
+from tests.factories.reader_study import build_reader_study
 
 CALLS = "/api/v1/calls/"
 N_LESIONS = 30
@@ -54,17 +54,7 @@ def test_sequential_aided_reading_end_to_end(make_user, coordinator, api_client_
 
     # A retrain during the study: v2 becomes the active model; the aided readers still see v1.
     ModelVersion.objects.filter(pk=frozen.pk).update(is_active=False)
-    retrained = ModelVersion.objects.create(
-        experiment_name="source-study",
-        experiment={},
-        variant="CM",
-        phases=["CM"],
-        builder="small_cnn",
-        version=2,
-        artifact="",
-        artifact_sha256="1" * 64,
-        is_active=True,
-    )
+    retrained = ModelVersionFactory(version=2, artifact_sha256="1" * 64, is_active=True)
     Prediction.objects.bulk_create(
         [
             Prediction(

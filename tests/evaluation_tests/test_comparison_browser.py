@@ -8,8 +8,7 @@ import pytest
 from django.conf import settings as django_settings
 
 from tests.conftest import service_missing
-
-from .test_comparison_factories import build_reader_study
+from tests.factories.reader_study import build_reader_study
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

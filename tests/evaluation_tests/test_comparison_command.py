@@ -7,8 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from evaluation import services
-
-from .test_comparison_factories import build_reader_study
+from tests.factories.reader_study import build_reader_study
 
 
 def test_long_export_reanalysed_outside_gives_the_page_sentence(db, tmp_path):

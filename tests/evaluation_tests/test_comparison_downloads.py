@@ -10,8 +10,7 @@ from annotations.models import AuditEvent
 from evaluation import services
 from evaluation.models import ComparisonResult
 from evaluation.tasks import compute_comparison
-
-from .test_comparison_factories import build_reader_study
+from tests.factories.reader_study import build_reader_study
 
 ANALYSIS_DOWNLOADS = ["export-json", "roc-png", "roc-svg"]
 

@@ -5,17 +5,9 @@ import pytest
 from django.urls import reverse
 
 from evaluation import exports, services
-
-from .test_comparison_factories import build_reader_study
-
-inference_models = pytest.importorskip(
-    "inference.models", reason="the model registry is not installed"
-)
-ModelVersion, Prediction, PredictionKind = (
-    inference_models.ModelVersion,
-    inference_models.Prediction,
-    inference_models.PredictionKind,
-)
+from inference.models import Prediction, PredictionKind
+from tests.factories.inference import ModelVersionFactory
+from tests.factories.reader_study import build_reader_study
 
 ELSEWHERE = (
     "independent synthetic cohort seed 1000, 300 patients, 318 lesions, 256 px, not in the archive"
@@ -41,21 +33,6 @@ def _final_scores(version, lesions, seed=0, training_data=None):
     return dict(zip([l.pk for l in lesions], scores))
 
 
-def _version(version=1, active=True, training_data=None):
-    return ModelVersion.objects.create(
-        experiment_name="source-study",
-        experiment={},
-        variant="CM",
-        phases=["CM"],
-        builder="small_cnn",
-        version=version,
-        artifact="",
-        artifact_sha256="0" * 64,
-        is_active=active,
-        training_data=training_data or {},
-    )
-
-
 @pytest.fixture
 def study(db):
     return build_reader_study(n_lesions=24, n_readers=2, variants=(), seed=3)
@@ -64,7 +41,9 @@ def study(db):
 def test_a_model_trained_elsewhere_is_compared_on_its_final_scores_and_the_page_says_so(
     client, coordinator, study
 ):
-    version = _version(training_data={"source": ELSEWHERE, "lesions": []})
+    version = ModelVersionFactory(
+        is_active=True, training_data={"source": ELSEWHERE, "lesions": []}
+    )
     expected = _final_scores(version, study.lesions)
     inputs = services.gather_inputs(study.reader_study)
     [model] = inputs.analysed_models
@@ -85,7 +64,8 @@ def test_a_model_trained_elsewhere_is_compared_on_its_final_scores_and_the_page_
 
 def test_final_scores_of_patients_the_model_trained_on_never_enter(study):
     trained = study.lesions[:4]
-    version = _version(
+    version = ModelVersionFactory(
+        is_active=True,
         training_data={
             "lesions": [
                 {
@@ -97,7 +77,7 @@ def test_final_scores_of_patients_the_model_trained_on_never_enter(study):
                 }
                 for l in trained
             ]
-        }
+        },
     )
     _final_scores(version, study.lesions)
     inputs = services.gather_inputs(study.reader_study)
@@ -111,7 +91,9 @@ def test_final_scores_of_patients_the_model_trained_on_never_enter(study):
 
 
 def test_an_out_of_fold_score_is_preferred_to_the_final_score_of_the_same_lesion(study):
-    version = _version(training_data={"source": ELSEWHERE, "lesions": []})
+    version = ModelVersionFactory(
+        is_active=True, training_data={"source": ELSEWHERE, "lesions": []}
+    )
     _final_scores(version, study.lesions)
     first = study.lesions[0]
     Prediction.objects.create(

@@ -6,30 +6,18 @@ from django.urls import reverse
 
 from evaluation import services
 from evaluation.models import ComparisonResult
-
-from .test_comparison_factories import build_reader_study
-
-inference_models = pytest.importorskip(
-    "inference.models", reason="the model registry is not installed"
-)
-ModelVersion, Prediction, PredictionKind = (
-    inference_models.ModelVersion,
-    inference_models.Prediction,
-    inference_models.PredictionKind,
-)
+from inference.models import Prediction, PredictionKind
+from tests.factories.inference import ModelVersionFactory
+from tests.factories.reader_study import build_reader_study
 
 
 def _radiomics_version(study, variant, version=1, active=True, seed=0):
-    model = ModelVersion.objects.create(
+    model = ModelVersionFactory(
         experiment_name="radiomics",
         family="radiomics",
-        experiment={},
         variant=variant,
-        phases=variant.split("+"),
         builder="radiomics-logistic",
         version=version,
-        artifact="",
-        artifact_sha256="0" * 64,
         is_active=active,
     )
     rng = np.random.default_rng(seed)

@@ -6,8 +6,7 @@ from django.urls import reverse
 
 from evaluation import services
 from evaluation.models import ComparisonResult
-
-from .test_comparison_factories import build_reader_study
+from tests.factories.reader_study import build_reader_study
 
 SIX_VARIANTS = ("NC", "CM", "NG", "EX", "CM+NG", "ALL")
 

@@ -4,43 +4,19 @@ import pytest
 
 from annotations.models import AuditEvent, ReaderCall, ReaderStudy
 from inference import services
-from inference.models import ModelVersion, Prediction, PredictionKind, ReaderStudyModel
-from tests.annotations_tests.conftest import (  # noqa: F401
-    lesion_a,
-    lesion_b,
-    reader_study_a,
-    reader_study_b,
-    study_a,
-    study_b,
-    users,
-)
+from inference.models import ModelVersion, PredictionKind, ReaderStudyModel
+from tests.factories.inference import ModelVersionFactory, PredictionFactory
 
 CALLS = "/api/v1/calls/"
-
-
-def _version(variant="CM", version=1, active=True):
-    return ModelVersion.objects.create(
-        experiment_name="source-study",
-        experiment={},
-        variant=variant,
-        phases=[variant],
-        builder="small_cnn",
-        version=version,
-        artifact="",
-        artifact_sha256="0" * 64,
-        is_active=active,
-    )
 
 
 @pytest.fixture
 def sequential(reader_study_a, lesion_a, coordinator):
     reader_study_a.design = ReaderStudy.Design.SEQUENTIAL
     reader_study_a.save(update_fields=["design"])
-    version = _version()
-    Prediction.objects.create(
-        model_version=version, lesion=lesion_a, kind=PredictionKind.FINAL, score=0.31
-    )
-    Prediction.objects.create(
+    version = ModelVersionFactory(is_active=True)
+    PredictionFactory(model_version=version, lesion=lesion_a, score=0.31)
+    PredictionFactory(
         model_version=version, lesion=lesion_a, kind=PredictionKind.OUT_OF_FOLD, fold=2, score=0.83
     )
     services.freeze_model_version(reader_study_a, version.pk, coordinator)
@@ -111,8 +87,8 @@ def test_a_retrain_does_not_change_what_aided_readers_see(
     sequential, lesion_a, reader, api_client_for
 ):
     ModelVersion.objects.filter(version=1).update(is_active=False)
-    newer = _version(version=2, active=True)  # a retrain, activated
-    Prediction.objects.create(
+    newer = ModelVersionFactory(version=2, is_active=True)  # a retrain, activated
+    PredictionFactory(
         model_version=newer, lesion=lesion_a, kind=PredictionKind.OUT_OF_FOLD, fold=1, score=0.05
     )
     client = api_client_for(reader)
@@ -130,7 +106,7 @@ def test_freezing_a_model_is_audited_and_refused_once_aided_readers_saw_another(
 ):
     url = f"/api/v1/reader-studies/{sequential.pk}/model/"
     client = api_client_for(coordinator)
-    other = _version(variant="EX")
+    other = ModelVersionFactory(variant="EX", is_active=True)
     bad = client.put(url, {"model_version": "x"}, format="json")
     assert bad.status_code == 400 and "model_version" in bad.json()
     missing = client.put(url, {"model_version": 424242}, format="json")
@@ -167,6 +143,8 @@ def test_no_frozen_model_or_no_score_is_a_clear_answer(
     client = api_client_for(coordinator)
     answer = client.get(_url(reader_study_a, lesion_a))
     assert answer.status_code == 409 and "frozen" in answer.json()["detail"]
-    services.freeze_model_version(reader_study_a, _version(variant="NG").pk, coordinator)
+    services.freeze_model_version(
+        reader_study_a, ModelVersionFactory(variant="NG", is_active=True).pk, coordinator
+    )
     answer = client.get(_url(reader_study_a, lesion_a))
     assert answer.status_code == 404 and "not scored" in answer.json()["detail"]

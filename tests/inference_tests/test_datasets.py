@@ -8,8 +8,7 @@ import pytest
 from annotations.models import ROI
 from inference import datasets
 from inference.experiments import PatchSpec
-
-from .conftest import build_archive
+from tests.factories.annotated_archive import build_archive
 
 pytestmark = pytest.mark.django_db
 

@@ -15,12 +15,15 @@ from inference.heatmaps import (
     occlusion_sensitivity,
     patch_window,
 )
-from inference.models import HeatMap, ModelVersion, Prediction
+from inference.models import HeatMap, Prediction
 from inference.patches import sampling_grid
-
-from .conftest import build_archive
-from .heat_map_factory import SPEC, gradient_values, make_heat_maps
-
+from tests.factories.annotated_archive import build_archive
+from tests.factories.inference import (
+    HEAT_MAP_PATCH,
+    gradient_values,
+    make_heat_maps,
+    tiny_model_version,
+)
 
 # --- pure functions ------------------------------------------------------------------------
 
@@ -62,38 +65,6 @@ def test_occlusion_finds_the_region_and_phase_that_raise_the_score():
 # --- Grad-CAM and storage when the worker scores (in process) ---------------------------------
 
 
-def _tiny_model_version(phases, builder="small_cnn"):
-    import keras
-
-    from inference import services, training
-    from inference.networks import build_model
-
-    keras.utils.set_random_seed(1)
-    size = 8
-    channels = len(phases)
-    model = build_model(builder, (size, size, channels), filters=(4, 8), dense_units=8)
-    stored, sha256 = services.save_artifact(
-        lambda path: training.save_model(model, path), "tiny", "+".join(phases), "t", ".keras"
-    )
-    return ModelVersion.objects.create(
-        experiment_name="tiny",
-        variant="+".join(phases),
-        phases=list(phases),
-        builder=builder,
-        version=1,
-        experiment={
-            "name": "tiny",
-            "variants": [{"name": "+".join(phases), "phases": list(phases)}],
-            "builder": builder,
-            "builder_options": {"filters": [4, 8], "dense_units": 8},
-            "patch": {"field_of_view_mm": 10.0, "size_px": size, "neighbours": 1},
-        },
-        artifact=stored,
-        artifact_sha256=sha256,
-        is_active=True,
-    )
-
-
 @pytest.mark.django_db
 def test_scoring_a_lesion_stores_a_grad_cam_heat_map_per_phase_placed_on_the_roi_slice(
     settings, tmp_path
@@ -101,7 +72,7 @@ def test_scoring_a_lesion_stores_a_grad_cam_heat_map_per_phase_placed_on_the_roi
     settings.VAR_DIR = tmp_path
     settings.MEDIA_ROOT = tmp_path / "media"
     lesion = build_archive(1, phases=("CM", "NG"))[0]
-    version = _tiny_model_version(("CM", "NG"))
+    version = tiny_model_version(("CM", "NG"))
     from inference.tasks import score_lesions
 
     assert score_lesions(version, [lesion.pk]) == 1
@@ -179,7 +150,7 @@ def test_a_coordinator_gets_each_phase_map_with_its_geometry_method_and_model(
         and first["model"] == str(version)
     )
     assert first["window"]["rows"] == pytest.approx(
-        SPEC.field_of_view_mm / roi.series.instances.first().pixel_spacing[0]
+        HEAT_MAP_PATCH.field_of_view_mm / roi.series.instances.first().pixel_spacing[0]
     )
     assert body["truncated"] is False
     chosen = api_client_for(coordinator).get(

@@ -8,9 +8,8 @@ import pytest
 
 from annotations.models import AuditEvent, ReaderStudy
 from inference import services
-
-from .conftest import build_archive
-from .heat_map_factory import gradient_values, make_heat_maps
+from tests.factories.annotated_archive import build_archive
+from tests.factories.inference import gradient_values, make_heat_maps
 
 CALLS = "/api/v1/calls/"
 

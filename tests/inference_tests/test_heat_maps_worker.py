@@ -6,9 +6,9 @@ import pytest
 
 from inference import datasets, services
 from inference.models import HeatMap
+from tests.factories.annotated_archive import build_archive
+from tests.factories.inference import tiny_model_version
 
-from .conftest import build_archive
-from .test_heat_maps import _tiny_model_version
 from .test_worker import running_worker
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -25,7 +25,7 @@ def test_the_worker_stores_a_heat_map_per_phase_when_it_scores_a_lesion(
 ):
     settings.MEDIA_ROOT = worker.media
     lesion = build_archive(1, phases=("CM", "NG"))[0]
-    version = _tiny_model_version(("CM", "NG"))
+    version = tiny_model_version(("CM", "NG"))
     services.enqueue_scoring(version.pk, [lesion.pk])
     deadline = time.monotonic() + 90
     while HeatMap.objects.filter(prediction__lesion=lesion).count() < 2:

@@ -11,8 +11,7 @@ from inference import datasets, services
 from inference.experiments import get_experiment
 from inference.models import ModelFamily, ModelVersion, Prediction, RunState, TrainingRun
 from inference.tasks import train
-
-from .conftest import build_archive
+from tests.factories.annotated_archive import build_archive
 
 pytestmark = pytest.mark.django_db
 

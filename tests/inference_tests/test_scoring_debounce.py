@@ -12,8 +12,8 @@ from annotations import services as annotations_services
 from inference.models import ModelVersion, PendingScoring
 from inference.tasks import score_lesion
 from portal.celery import app
+from tests.factories.annotated_archive import build_archive
 
-from .conftest import build_archive
 from .test_worker import _check_broker
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -12,8 +12,7 @@ from annotations.models import ROI
 from inference import services
 from inference.models import ModelVersion, RunState, TrainingRun
 from inference.tasks import train
-
-from .conftest import build_archive
+from tests.factories.annotated_archive import build_archive
 
 pytestmark = pytest.mark.django_db
 

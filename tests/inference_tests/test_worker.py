@@ -27,8 +27,8 @@ from inference.experiments import Experiment
 from inference.models import ModelVersion, Prediction, PredictionKind, RunState, TrainingRun
 from inference.tasks import train
 from tests.conftest import service_missing
-
-from .conftest import TINY_EXPERIMENT, build_archive
+from tests.factories.annotated_archive import build_archive
+from tests.factories.inference import TINY_EXPERIMENT
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

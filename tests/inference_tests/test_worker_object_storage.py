@@ -13,9 +13,9 @@ import pytest
 
 from inference import services
 from inference.models import ModelVersion, Prediction, PredictionKind, RunState
+from tests.factories.annotated_archive import build_archive
 from tests.object_store import object_store, use_object_store  # noqa: F401  (fixture)
 
-from .conftest import build_archive
 from .test_worker import _experiment_file, _wait, running_worker
 from .test_worker_radiomics import _unlabelled_copy
 

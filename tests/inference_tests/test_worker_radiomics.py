@@ -15,8 +15,8 @@ from inference.experiments import Experiment
 from inference.models import ModelVersion, Prediction, PredictionKind, RunState
 from inference.radiomics_training import RadiomicsModel
 from inference.tasks import train
+from tests.factories.annotated_archive import build_archive
 
-from .conftest import build_archive
 from .test_radiomics_runs import radiomics_experiment_file
 from .test_worker import _wait, shared_media, worker  # noqa: F401  (fixtures: this module's own worker)
 

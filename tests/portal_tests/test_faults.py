@@ -332,7 +332,7 @@ SAVE_ROI_WITHOUT_REDIS = """
 import json
 from annotations import services
 from inference.models import ModelVersion, PendingScoring
-from tests.inference_tests.conftest import build_archive
+from tests.factories.annotated_archive import build_archive
 
 lesion = build_archive(1, phases=("CM",))[0]
 ModelVersion.objects.create(

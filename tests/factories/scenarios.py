@@ -2,57 +2,15 @@
 
 ``reader`` (reader1) is assigned to reader study A (study A); ``other_reader``
 (reader2) to reader study B (study B). Studies are uploaded by the coordinator, so no
-reader sees a study through their own upload.
+reader sees a study through their own upload. A pytest plugin (``tests/conftest.py``
+loads it), so every test folder asks for these by name instead of importing them.
 """
 
 import pytest
 
 from annotations import services
-from annotations.models import ReaderStudy
-from archive.ingest import ingest_upload
-from archive.models import Study
-from tests.factories.dicom import dataset_bytes, make_ct_study
-
-
-def upload_study(user, n=1, phases=("NC", "CM", "NG", "EX")):
-    """Store a multiphase CT study through the one ingest path; returns the Study."""
-    slices = make_ct_study(n=n, phases=phases)
-    files = [
-        (f"{phase}-{i}.dcm", dataset_bytes(ds))
-        for phase, datasets in slices.items()
-        for i, ds in enumerate(datasets)
-    ]
-    report = ingest_upload(files, user)
-    assert report.status == "stored", report.as_dict()
-    return Study.objects.get(study_instance_uid=slices[phases[0]][0].StudyInstanceUID)
-
-
-def roi_values(study, phase="CM", tool="ellipse", points=None, **extra):
-    """Request values of an ROI on the first instance of ``study``'s series of ``phase``."""
-    series = study.series.get(phase=phase)
-    instance = series.instances.first()
-    z = instance.image_position_patient[2]
-    default_points = {
-        "ellipse": [[-10.0, 0.0, z], [10.0, 0.0, z], [0.0, -6.0, z], [0.0, 6.0, z]],
-        "rectangle": [[-10.0, -6.0, z], [10.0, -6.0, z], [10.0, 6.0, z], [-10.0, 6.0, z]],
-        "length": [[-10.0, 0.0, z], [10.0, 0.0, z]],
-        "freehand": [
-            [-10.0, 0.0, z],
-            [0.0, 8.0, z],
-            [10.0, 0.0, z],
-            [0.0, -8.0, z],
-            [-5.0, -5.0, z],
-        ],
-    }
-    return {
-        "series": series.series_instance_uid,
-        "sop_instance_uid": instance.sop_instance_uid,
-        "frame_number": 1,
-        "tool": tool,
-        "points": points if points is not None else default_points[tool],
-        "stats": {"mean": 160.5, "stdDev": 12.0, "min": 120.0, "max": 200.0},
-        **extra,
-    }
+from tests.factories.annotations import ReaderStudyFactory, roi_values
+from tests.factories.archive import upload_study
 
 
 @pytest.fixture
@@ -67,7 +25,7 @@ def study_b(coordinator):
 
 @pytest.fixture
 def reader_study_a(study_a, reader, coordinator):
-    rs = ReaderStudy.objects.create(
+    rs = ReaderStudyFactory(
         name="A", instructions="Call every lesion.", seed=7, created_by=coordinator
     )
     rs.cases.create(study=study_a, position=1)
@@ -77,7 +35,7 @@ def reader_study_a(study_a, reader, coordinator):
 
 @pytest.fixture
 def reader_study_b(study_b, other_reader, coordinator):
-    rs = ReaderStudy.objects.create(name="B", seed=7, created_by=coordinator)
+    rs = ReaderStudyFactory(name="B", seed=7, created_by=coordinator)
     rs.cases.create(study=study_b, position=1)
     rs.readers.add(other_reader)
     return rs
