@@ -13,6 +13,7 @@ import re
 import numpy as np
 
 from archive.spreadsheets import FormulaSafeWriter
+from archive.vocabulary import SESSIONS
 
 LONG_COLUMNS = ["reader", "reader_type", "simulated", "case", "patient", "truth", "rating"]
 
@@ -253,7 +254,7 @@ def imrmc_modalities_text(
     cases,
     truth,
     ratings,
-    modalities=("unaided", "aided"),
+    modalities=SESSIONS,
     simulated_readers=(),
     description=(),
 ) -> str:

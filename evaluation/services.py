@@ -36,6 +36,7 @@ from django.utils import timezone
 from annotations.access import analysable_calls
 from annotations.models import Lesion, ReaderStudy, Session, Subtype
 from archive.models import Sex
+from archive.vocabulary import VARIANTS
 
 from . import plots
 from .models import ComparisonResult
@@ -49,7 +50,6 @@ except ImportError:  # pragma: no cover - depends on the inference app being ins
 ANALYSIS_VERSION = (
     "3"  # 2: aided − unaided of sequential reader studies; 3: the plan of the next study
 )
-VARIANT_ORDER = ["NC", "CM", "NG", "EX", "CM+NG", "ALL"]
 PATIENT_LEVEL_CHOICES = ("auto", "on", "off")
 
 
@@ -314,7 +314,7 @@ class ComparisonInputs:
 def _selected_model_versions(lesion_pks) -> list:
     """Per family and variant: the active version, else the newest with scores on these lesions.
 
-    CNNs first, then radiomics models, each in :data:`VARIANT_ORDER`.
+    CNNs first, then radiomics models, each in the order of the vocabulary's ``VARIANTS``.
     """
     if ModelVersion is None or not lesion_pks:
         return []
@@ -326,7 +326,7 @@ def _selected_model_versions(lesion_pks) -> list:
     chosen = {}
     for version in candidates:
         chosen.setdefault((version.family, version.variant), version)
-    order = {name: i for i, name in enumerate(VARIANT_ORDER)}
+    order = {name: i for i, name in enumerate(VARIANTS)}
     families = {name: i for i, name in enumerate(FAMILY_LABELS)}
     return sorted(
         chosen.values(),

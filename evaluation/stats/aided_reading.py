@@ -37,10 +37,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from archive.vocabulary import SESSIONS
 from evaluation.stats import mrmc
 
-UNAIDED, AIDED = "unaided", "aided"
-MODALITIES = (UNAIDED, AIDED)
+MODALITIES = SESSIONS  # the reading sessions: index 0 unaided, 1 aided, as in ``ratings``
+UNAIDED, AIDED = MODALITIES
 ANALYSES = (
     "random_readers_random_cases",
     "fixed_readers_random_cases",
@@ -305,14 +306,18 @@ def compare_modalities(
     readers = _reader_names(readers, ratings.shape[1])
     result = mrmc.or_mrmc(ratings, truth, metric=metric, threshold=threshold, **or_options)
     means = result.reader_metric.mean(axis=1)
-    tests = [_modality_test(getattr(result, analysis)) for analysis in ANALYSES]
+    random_readers_random_cases, fixed_readers_random_cases, random_readers_fixed_cases = (
+        _modality_test(getattr(result, analysis)) for analysis in ANALYSES
+    )
     return ModalityComparison(
         str(mrmc.Metric(metric)),
         float(means[0]),
         float(means[1]),
         float(means[1] - means[0]),
         _reader_differences(result, readers, or_options.get("confidence", 0.95)),
-        *tests,
+        random_readers_random_cases,
+        fixed_readers_random_cases,
+        random_readers_fixed_cases,
         result,
     )
 

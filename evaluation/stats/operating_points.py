@@ -244,7 +244,9 @@ def bootstrap_youden_operating_point(
     tail = 100 * (1 - confidence) / 2
     low, high = np.percentile(draws, [tail, 100 - tail], axis=0)
     estimates = (point.cutoff, point.sensitivity, point.specificity)
-    intervals = [
+    cutoff, sensitivity, specificity = (
         BootstrapInterval(e, float(lo), float(hi)) for e, lo, hi in zip(estimates, low, high)
-    ]
-    return BootstrapOperatingPoint(*intervals, n_resamples=n_resamples, seed=seed)
+    )
+    return BootstrapOperatingPoint(
+        cutoff, sensitivity, specificity, n_resamples=n_resamples, seed=seed
+    )

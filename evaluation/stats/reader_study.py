@@ -17,6 +17,7 @@ import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -118,7 +119,11 @@ def reader_study_from_rows(rows, source: str = "<rows>", first_row_number: int =
         "patient" in columns,
         "call" in columns,
     )
-    truth_of, patient_of, reader_types, rating_of, call_of = {}, {}, {}, {}, {}
+    truth_of: dict[str, int] = {}
+    patient_of: dict[str, str] = {}
+    reader_types: dict[str, str] = {}
+    rating_of: dict[tuple[str, str, str], float] = {}
+    call_of: dict[tuple[str, str, str], bool] = {}
     for number, row in enumerate(rows, start=first_row_number):
         values = {key: (value or "").strip() for key, value in row.items() if key}
         reader, case = values["reader"], values["case"]
@@ -143,7 +148,7 @@ def reader_study_from_rows(rows, source: str = "<rows>", first_row_number: int =
                 number,
                 "truth",
             )
-        truth = int(float(values["truth"]))
+        case_truth = int(float(values["truth"]))
         if has_call:
             if values["call"].lower() not in CALL_VALUES:
                 raise ReaderStudyDataError(
@@ -153,9 +158,9 @@ def reader_study_from_rows(rows, source: str = "<rows>", first_row_number: int =
                     "call",
                 )
             call_of[(treatment, reader, case)] = CALL_VALUES[values["call"].lower()]
-        if truth_of.setdefault(case, truth) != truth:
+        if truth_of.setdefault(case, case_truth) != case_truth:
             raise ReaderStudyDataError(
-                f"case {case} has truth {truth} here but {truth_of[case]} in an earlier row",
+                f"case {case} has truth {case_truth} here but {truth_of[case]} in an earlier row",
                 source,
                 number,
                 "truth",
@@ -268,7 +273,7 @@ def analyze_reader_study(
             "patient-level analysis needs a 'patient' column", column="patient"
         )
     clusters = study.patients if patient_level else None
-    options = dict(
+    options: dict[str, Any] = dict(
         metric=metric,
         threshold=threshold,
         covariance=covariance,
@@ -463,6 +468,8 @@ def _p(value):
 def model_vs_readers_sentence(analysis: ReaderStudyAnalysis) -> str:
     """One sentence: readers' mean, model, difference (readers − model), CI, p."""
     comparison = analysis.model_vs_readers
+    if comparison is None:
+        raise ValueError("the analysis has no model versus readers (no model_reader was given)")
     test = comparison.random_readers_random_cases
     name = analysis.metric if analysis.metric != "auc" else "AUC"
     return (
