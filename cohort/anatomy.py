@@ -139,14 +139,16 @@ def anatomy_labels(case: PatientCase, spec: CohortSpec) -> np.ndarray:
             bowel.uniform(-85, 5),
             bowel.uniform(grid.z.min(), grid.z.max()),
         )
-        r = bowel.uniform(9, 16)
-        box = _box(grid, centre, (r, r, r))
+        radius = bowel.uniform(9, 16)
+        box = _box(grid, centre, (radius, radius, radius))
         Xb, Yb, Zb = (
             grid.x[box[2]][None, None, :],
             grid.y[box[1]][None, :, None],
             grid.z[box[0]][:, None, None],
         )
-        d2 = ((Xb - centre[0]) ** 2 + (Yb - centre[1]) ** 2 + (Zb - centre[2]) ** 2) / (r * r)
+        d2 = ((Xb - centre[0]) ** 2 + (Yb - centre[1]) ** 2 + (Zb - centre[2]) ** 2) / (
+            radius * radius
+        )
         _paint(labels, box, d2 <= 1, Tissue.BOWEL, (Tissue.FAT,))
         if bowel.random() < 0.4:
             _paint(labels, box, (d2 <= 0.35) & (Yb < centre[1]), Tissue.GAS, (Tissue.BOWEL,))

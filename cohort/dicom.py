@@ -12,19 +12,18 @@ import uuid
 from typing import NamedTuple
 
 import numpy as np
-from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
+from pydicom.tag import Tag
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, CTImageStorage
 
 from archive.vocabulary import PHASES
 from cohort.anatomy import RenderedStudy, render_volumes
 from cohort.figures import figure
 from cohort.latents import PatientCase
 from cohort.spec import TRANSFER_SYNTAXES, CohortSpec
-
-CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 
 
 def _uid(spec: CohortSpec, *parts) -> str:
@@ -103,7 +102,7 @@ def series_template(
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 100"
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-    ds.SOPClassUID = CT_IMAGE_STORAGE
+    ds.SOPClassUID = CTImageStorage
     ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = case.study_date
     ds.StudyTime = _hhmmss(case.injection_time_s + case.delay_s["NC"] - 60)
     ds.SeriesTime = ds.AcquisitionTime = ds.ContentTime = _hhmmss(acquisition)
@@ -192,12 +191,12 @@ def slice_dataset(
         ("ImagePositionPatient", [spec.first_pixel_mm, spec.first_pixel_mm, z]),
         ("SliceLocation", z),
     ):
-        tag = tag_for_keyword(keyword)
+        tag = Tag(keyword)
         ds[tag] = DataElement(tag, dictionary_VR(tag), value)
     stored = (hu_slice.astype(np.int32) + 1024).clip(0, 4095).astype(np.uint16)
     ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = CT_IMAGE_STORAGE
-    ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
+    ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = UID(sop_uid)
     ds.file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     ds.preamble = b"\x00" * 128
     syntax = TRANSFER_SYNTAXES[spec.transfer_syntax]

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -176,7 +176,7 @@ def write_study(rendered: RenderedStudy, out_dir: Path | str) -> StudyFiles:
 def write_cohort(
     spec: CohortSpec,
     out_dir: Path | str,
-    progress: Callable[[Sequence[PatientCase]], object] | None = None,
+    progress: Callable[[Sequence[PatientCase]], Iterable[PatientCase]] | None = None,
     preview: Path | str | None = None,
     preview_patient: int = 0,
 ) -> CohortFiles:

@@ -123,7 +123,7 @@ def _sample_patient(spec: CohortSpec, index: int) -> PatientCase:
     anatomy_rng = patient_rng(spec, index, ANATOMY_STREAM)
     anatomy, kidneys = _sample_anatomy(anatomy_rng)
     patient_id = f"SRM-{index + 1:04d}"
-    lesions = []
+    lesions: list[Lesion] = []
     for number, latents in enumerate(drawn, start=1):
         placed = _place_lesion(anatomy_rng, spec, kidneys, latents, lesions)
         lesions.append(Lesion(lesion_id=f"{patient_id}-L{number}", **latents, **placed))

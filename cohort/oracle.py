@@ -175,11 +175,14 @@ def _auc_or_nan(scores: Sequence[float], malignant: Sequence[bool]) -> float:
 def oracle_auc(lesions: Sequence[Lesion]) -> OracleAUC:
     """The oracle AUC (benign vs malignant) per phase and overall: the ceiling for readers and models."""
     truth = [lesion.malignant for lesion in lesions]
-    per_phase = [
+    nc, cm, ng, ex = (
         _auc_or_nan([lesion.oracle_llr_phase[p] for lesion in lesions], truth) for p in PHASES
-    ]
+    )
     return OracleAUC(
-        *per_phase,
+        nc,
+        cm,
+        ng,
+        ex,
         _auc_or_nan([lesion.oracle_llr for lesion in lesions], truth),
         n_malignant=sum(truth),
         n_benign=len(truth) - sum(truth),

@@ -111,16 +111,17 @@ def simulate_aided_reader_calls(
         raise ValueError("model scores must be probabilities of malignancy between 0 and 1")
     if weights is None:
         rng = np.random.default_rng(np.random.SeedSequence([seed, 9092]))
-        weights = rng.uniform(*AIDED_WEIGHT_RANGE, k)
-    weights = np.asarray(weights, dtype=float)
-    if weights.shape != (k,) or not np.all((weights >= 0) & (weights <= 1)):
+        weight = rng.uniform(*AIDED_WEIGHT_RANGE, k)
+    else:
+        weight = np.asarray(weights, dtype=float)
+    if weight.shape != (k,) or not np.all((weight >= 0) & (weight <= 1)):
         raise ValueError(f"weights must be {k} numbers between 0 and 1, one per reader")
     unaided = _simulated_ratings(lesions, k, seed)
     clipped = np.clip(scores, _MODEL_SCORE_CLIP, 1 - _MODEL_SCORE_CLIP)
     model_rating = np.log(clipped / (1 - clipped))
-    aided = (1 - weights[:, None]) * unaided + weights[:, None] * model_rating[None, :]
+    aided = (1 - weight[:, None]) * unaided + weight[:, None] * model_rating[None, :]
     return AidedReading(
         _reader_calls(lesions, unaided),
         _reader_calls(lesions, aided),
-        tuple(float(w) for w in weights),
+        tuple(float(w) for w in weight),
     )
