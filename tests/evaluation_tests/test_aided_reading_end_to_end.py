@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from annotations.models import ReaderCall
-from evaluation import aided_reading, exports, reader_study
+from evaluation import exports
+from evaluation.stats import aided_reading, reader_study
 from inference.models import ModelVersion, Prediction, PredictionKind
 from tests.factories.inference import ModelVersionFactory
 from tests.factories.reader_study import build_reader_study

@@ -10,8 +10,9 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from annotations.models import ReaderStudy
-from evaluation import agreement, exports, mrmc, operating_points, regression, roc, services
+from evaluation import exports, services
 from evaluation.models import ComparisonResult
+from evaluation.stats import agreement, mrmc, operating_points, regression, roc
 from portal.roles import ADMIN, COORDINATOR, READER
 from tests.factories.reader_study import build_reader_study
 

@@ -7,8 +7,9 @@ import pytest
 from django.urls import reverse
 
 from annotations.models import ReaderCall, ReaderStudy, Session
-from evaluation import comparison, sample_size, services
+from evaluation import services
 from evaluation.models import ComparisonResult
+from evaluation.stats import comparison, sample_size
 from tests.factories.reader_study import build_reader_study
 
 N_LESIONS = 30
