@@ -16,14 +16,6 @@ def reference_data_dir() -> Path:
     return REPOSITORY_ROOT.parent / "shared" / "data" / "reference"
 
 
-def wide_ratings(frame: pd.DataFrame):
-    """A long reference table (treatment, reader, case, rating, truth) as ``ratings[treatment, reader, case]`` and truth."""
-    frame = frame.sort_values(["treatment", "reader", "case"])
-    shape = (frame.treatment.nunique(), frame.reader.nunique(), frame.case.nunique())
-    truth = frame.drop_duplicates("case").sort_values("case").truth.to_numpy()
-    return frame.rating.to_numpy(dtype=float).reshape(shape), truth
-
-
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
     folder = reference_data_dir()

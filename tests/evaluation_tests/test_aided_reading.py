@@ -18,8 +18,7 @@ from evaluation.stats.reader_study import (
     format_report,
     load_reader_study,
 )
-
-from .conftest import wide_ratings
+from tests.factories.ratings import wide_ratings
 
 
 @pytest.fixture(scope="module")

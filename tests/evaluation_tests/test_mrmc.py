@@ -5,8 +5,7 @@ import pandas as pd
 import pytest
 
 from evaluation.stats import mrmc
-
-from .conftest import wide_ratings
+from tests.factories.ratings import wide_ratings
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 import factory
 
-from annotations.models import Lesion, Pathology, ReaderCall, ReaderStudy, Subtype
+from annotations.models import ROI, Lesion, Pathology, ReaderCall, ReaderStudy, Subtype
 from tests.factories.archive import StudyFactory
 
 
@@ -71,3 +71,19 @@ def roi_values(study, phase="CM", tool="ellipse", points=None, **extra):
         "stats": {"mean": 160.5, "stdDev": 12.0, "min": 120.0, "max": 200.0},
         **extra,
     }
+
+
+def unlabelled_copy(lesion):
+    """A second lesion on the same study, with the same ROIs and no pathology (one the model has never seen)."""
+    copy = LesionFactory(study=lesion.study, label="L9", long_axis_mm=lesion.long_axis_mm)
+    for roi in lesion.rois.all():
+        ROI.objects.create(
+            lesion=copy,
+            phase=roi.phase,
+            series=roi.series,
+            sop_instance_uid=roi.sop_instance_uid,
+            tool=roi.tool,
+            points=roi.points,
+            is_reference=True,
+        )
+    return copy

@@ -3,6 +3,8 @@
 Only ``tiny_model_version`` loads Keras (when called), so importing this module stays light.
 """
 
+import json
+
 import factory
 import numpy as np
 
@@ -31,6 +33,25 @@ TINY_EXPERIMENT = {
     "folds": 2,
     "seed": 0,
 }
+
+
+# The smallest radiomics experiment: first-order and GLCM features, three of them kept, two folds.
+TINY_RADIOMICS = {
+    "name": "tiny-radiomics",
+    "family": "radiomics",
+    "variants": [{"name": "CM", "phases": ["CM"]}, {"name": "CM+NG", "phases": ["CM", "NG"]}],
+    "radiomics": {"families": ["statistics", "glcm"]},
+    "classifier": {"max_features": 3},
+    "folds": 2,
+    "seed": 0,
+}
+
+
+def experiment_file(tmp_path, experiment, **changes):
+    """``experiment`` with ``changes`` as a JSON file under ``tmp_path``: what ``start_training`` reads."""
+    path = tmp_path / f"{experiment['name']}.json"
+    path.write_text(json.dumps({**experiment, **changes}))
+    return str(path)
 
 
 class ModelVersionFactory(factory.django.DjangoModelFactory):

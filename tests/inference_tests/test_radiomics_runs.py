@@ -1,7 +1,5 @@
 """The radiomics family in the registry without a worker: features from the archive, bad input, two active families."""
 
-import json
-
 import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
@@ -12,24 +10,9 @@ from inference.experiments import get_experiment
 from inference.models import ModelFamily, ModelVersion, Prediction, RunState, TrainingRun
 from inference.tasks import train
 from tests.factories.annotated_archive import build_archive
+from tests.factories.inference import TINY_RADIOMICS, experiment_file
 
 pytestmark = pytest.mark.django_db
-
-TINY_RADIOMICS = {
-    "name": "tiny-radiomics",
-    "family": "radiomics",
-    "variants": [{"name": "CM", "phases": ["CM"]}, {"name": "CM+NG", "phases": ["CM", "NG"]}],
-    "radiomics": {"families": ["statistics", "glcm"]},
-    "classifier": {"max_features": 3},
-    "folds": 2,
-    "seed": 0,
-}
-
-
-def radiomics_experiment_file(tmp_path, **changes):
-    path = tmp_path / "radiomics.json"
-    path.write_text(json.dumps({**TINY_RADIOMICS, **changes}))
-    return str(path)
 
 
 def test_lesion_features_are_each_phases_roi_features_prefixed_by_phase_and_cached_by_content(
@@ -63,7 +46,7 @@ def test_an_roi_with_no_pixels_fails_the_run_naming_the_roi_and_stores_nothing(
     roi.save()
     before = stored_files()
     (run,) = services.start_training(
-        admin_user, radiomics_experiment_file(tmp_path), ["CM"], enqueue=False
+        admin_user, experiment_file(tmp_path, TINY_RADIOMICS), ["CM"], enqueue=False
     )
     train.apply(kwargs={"training_run_pk": run.pk}, task_id=run.celery_task_id)
     run.refresh_from_db()

@@ -6,7 +6,6 @@ under VAR_DIR) and storage folder.
 """
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -28,7 +27,7 @@ from inference.models import ModelVersion, Prediction, PredictionKind, RunState,
 from inference.tasks import train
 from tests.conftest import service_missing
 from tests.factories.annotated_archive import build_archive
-from tests.factories.inference import TINY_EXPERIMENT
+from tests.factories.inference import TINY_EXPERIMENT, experiment_file
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -144,12 +143,6 @@ def shared_media(settings, worker):
     return worker.media
 
 
-def _experiment_file(tmp_path, **changes):
-    path = tmp_path / "experiment.json"
-    path.write_text(json.dumps({**TINY_EXPERIMENT, **changes}))
-    return str(path)
-
-
 def _wait(run, worker, until, timeout, poll=0.2):
     states = []
     deadline = time.monotonic() + timeout
@@ -167,7 +160,9 @@ def _wait(run, worker, until, timeout, poll=0.2):
 
 def test_a_tiny_training_run_end_to_end(worker, shared_media, admin_user, tmp_path):
     build_archive(8, phases=("CM", "NG"))  # 8 patients, 10 lesions, 16x16 images
-    (run,) = services.start_training(admin_user, _experiment_file(tmp_path), ["CM+NG"])
+    (run,) = services.start_training(
+        admin_user, experiment_file(tmp_path, TINY_EXPERIMENT), ["CM+NG"]
+    )
     states = _wait(run, worker, lambda r: r.finished, timeout=300)
 
     assert run.state == RunState.SUCCEEDED, run.log + run.error + worker.tail()
@@ -235,8 +230,9 @@ def test_killing_the_worker_process_mid_run_leaves_no_running_run_and_no_model(
     worker, shared_media, admin_user, tmp_path
 ):
     build_archive(8, phases=("CM",), size=32)
-    slow = _experiment_file(
+    slow = experiment_file(
         tmp_path,
+        TINY_EXPERIMENT,
         epochs=200,
         batch_size=2,
         patch={"field_of_view_mm": 20.0, "size_px": 32, "neighbours": 3},

@@ -14,10 +14,11 @@ import pytest
 from inference import services
 from inference.models import ModelVersion, Prediction, PredictionKind, RunState
 from tests.factories.annotated_archive import build_archive
+from tests.factories.annotations import unlabelled_copy
+from tests.factories.inference import TINY_EXPERIMENT, experiment_file
 from tests.object_store import object_store, use_object_store  # noqa: F401  (fixture)
 
-from .test_worker import _experiment_file, _wait, running_worker
-from .test_worker_radiomics import _unlabelled_copy
+from .test_worker import _wait, running_worker
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -38,8 +39,8 @@ def test_training_reads_patches_from_the_bucket_and_stores_its_model_there_then_
     object_store.empty()
     use_object_store(object_store, settings)
     lesions = build_archive(6, phases=("CM",))  # uploaded into the bucket by this process
-    new = _unlabelled_copy(lesions[-1])
-    (run,) = services.start_training(admin_user, _experiment_file(tmp_path), ["CM"])
+    new = unlabelled_copy(lesions[-1])
+    (run,) = services.start_training(admin_user, experiment_file(tmp_path, TINY_EXPERIMENT), ["CM"])
     _wait(run, s3_worker, lambda r: r.finished, timeout=240)
     assert run.state == RunState.SUCCEEDED, run.log + run.error + s3_worker.tail()
 

@@ -9,42 +9,28 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from annotations.models import ROI, Lesion
 from inference import datasets, services
 from inference.experiments import Experiment
 from inference.models import ModelVersion, Prediction, PredictionKind, RunState
 from inference.radiomics_training import RadiomicsModel
 from inference.tasks import train
 from tests.factories.annotated_archive import build_archive
+from tests.factories.annotations import unlabelled_copy
+from tests.factories.inference import TINY_RADIOMICS, experiment_file
 
-from .test_radiomics_runs import radiomics_experiment_file
 from .test_worker import _wait, shared_media, worker  # noqa: F401  (fixtures: this module's own worker)
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-def _unlabelled_copy(lesion):
-    """A second lesion on the same study, with the same ROIs and no pathology (one the model has never seen)."""
-    copy = Lesion.objects.create(study=lesion.study, label="L9", long_axis_mm=lesion.long_axis_mm)
-    for roi in lesion.rois.all():
-        ROI.objects.create(
-            lesion=copy,
-            phase=roi.phase,
-            series=roi.series,
-            sop_instance_uid=roi.sop_instance_uid,
-            tool=roi.tool,
-            points=roi.points,
-            is_reference=True,
-        )
-    return copy
 
 
 def test_a_tiny_radiomics_run_trains_and_scores_end_to_end_without_tensorflow(
     worker, shared_media, admin_user, tmp_path
 ):
     lesions = build_archive(8, phases=("CM", "NG"))  # 8 patients, 10 lesions, 16x16 images
-    new = _unlabelled_copy(lesions[-1])
-    (run,) = services.start_training(admin_user, radiomics_experiment_file(tmp_path), ["CM+NG"])
+    new = unlabelled_copy(lesions[-1])
+    (run,) = services.start_training(
+        admin_user, experiment_file(tmp_path, TINY_RADIOMICS), ["CM+NG"]
+    )
     states = _wait(run, worker, lambda r: r.finished, timeout=240)
 
     assert run.state == RunState.SUCCEEDED, run.log + run.error + worker.tail()
