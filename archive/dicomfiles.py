@@ -191,12 +191,11 @@ def _check_inflation(data: bytes, filename: str, limits: DecodeLimits) -> None:
     inflated = 0
     try:
         for start in range(0, len(view), _INFLATE_CHUNK):
-            pending = view[start : start + _INFLATE_CHUNK]
+            pending: bytes | memoryview = view[start : start + _INFLATE_CHUNK]
             while pending and not inflater.eof and inflated <= cap:
                 inflated += len(inflater.decompress(pending, _INFLATE_CHUNK))
-                pending = (
-                    inflater.unconsumed_tail
-                )  # bytes after the end of the stream stay here: ignored
+                # bytes after the end of the stream stay here: ignored
+                pending = inflater.unconsumed_tail
             if inflated > cap or inflater.eof:
                 break
     except zlib.error:
@@ -392,7 +391,7 @@ def as_part10(data: bytes, ds: Dataset) -> bytes:
     if syntax is None:
         _ensure_transfer_syntax(ds)
         syntax = _transfer_syntax(ds)
-    meta.TransferSyntaxUID = syntax or ImplicitVRLittleEndian
+    meta.TransferSyntaxUID = UID(syntax) if syntax else ImplicitVRLittleEndian
     buffer = pydicom.filebase.DicomBytesIO()
     buffer.write(b"\x00" * _PREAMBLE + _PREFIX)
     pydicom.filewriter.write_file_meta_info(buffer, meta, enforce_standard=True)
@@ -430,9 +429,9 @@ class InstanceAttributes:
     FrameOfReferenceUID: str | None = None
     Modality: str | None = None
     InstanceNumber: int | None = None
-    ImagePositionPatient: tuple[float, float, float] | None = None
+    ImagePositionPatient: tuple[float, ...] | None = None  # 3 values
     ImageOrientationPatient: tuple[float, ...] | None = None
-    PixelSpacing: tuple[float, float] | None = None
+    PixelSpacing: tuple[float, ...] | None = None  # 2 values: rows, columns
     SliceThickness: float | None = None
     Rows: int | None = None
     Columns: int | None = None

@@ -206,7 +206,7 @@ def _phases_by_order(ordered: list[tuple[SeriesTiming, float | None]]) -> dict[s
             last = seconds
         key = "AcquisitionTime"
     else:
-        groups = [[t] for t in sorted(numbered, key=lambda t: t.SeriesNumber)]
+        groups = [[t] for t in sorted(numbered, key=lambda t: t.SeriesNumber or 0)]
         key = "SeriesNumber"
     for index, group in enumerate(groups, start=1):
         phase = {1: CM, 2: NG}.get(index, EX)

@@ -83,7 +83,7 @@ class CohortInputs:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, index) -> "CohortInputs":
+    def subset(self, index) -> CohortInputs:
         index = np.asarray(index)
         return CohortInputs(
             self.seeds[index],
@@ -97,7 +97,7 @@ class CohortInputs:
         )
 
     @classmethod
-    def concatenate(cls, parts: list["CohortInputs"]) -> "CohortInputs":
+    def concatenate(cls, parts: list[CohortInputs]) -> CohortInputs:
         return cls(
             np.concatenate([p.seeds for p in parts]),
             np.concatenate([p.patient_key for p in parts]),
@@ -343,7 +343,7 @@ def markdown_table(summary: dict, oracle: float, labels: dict) -> str:
         + " | oracle |",
         "| --- | --- |" + " --- |" * (len(FAMILIES) + 1),
     ]
-    for n, entry in summary.items():
+    for entry in summary.values():
         cells = [f"{entry[f][0]:.3f} ± {entry[f][1]:.3f}" for f in FAMILIES]
         lines.append(
             f"| {entry['lesions']:.0f} ({entry['benign']:.0f}) | {entry['draws']} | "

@@ -100,7 +100,7 @@ def benchmark_delong(rng, n_cases, n_scores, baseline_cases):
     else:
         estimate = baseline_seconds
         print(f"  pairwise baseline: {estimate:.2f} s")
-    print(f"  (fast DeLong equals the pairwise covariance on the subsample to 1e-12)")
+    print("  (fast DeLong equals the pairwise covariance on the subsample to 1e-12)")
     print(f"  ratio baseline / ours: {estimate / ours_seconds:,.0f}x")
 
 

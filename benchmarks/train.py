@@ -140,8 +140,8 @@ def cohort_check(args):
     from django.core.management import call_command
 
     from annotations.models import Lesion
-    from evaluation.stats.roc import empirical_auc
     from archive.vocabulary import PHASES
+    from evaluation.stats.roc import empirical_auc
     from inference.experiments import get_experiment
     from inference.models import ModelVersion
 
@@ -168,7 +168,7 @@ def cohort_check(args):
     call_command(*command)
     print(f"trained {len(variants)} variant(s) in {time.perf_counter() - started:.0f} s")
     print(
-        f"| variant | out-of-fold AUC | oracle AUC (phase) | (AUC-0.5)/(oracle-0.5) |\n|---|---|---|---|"
+        "| variant | out-of-fold AUC | oracle AUC (phase) | (AUC-0.5)/(oracle-0.5) |\n|---|---|---|---|"
     )
     for variant in variants:
         version = (

@@ -100,7 +100,7 @@ class ComparisonOptions:
         object.__setattr__(self, "effect", check_plan_effect(self.effect))
 
     @classmethod
-    def from_query(cls, query) -> "ComparisonOptions":
+    def from_query(cls, query) -> ComparisonOptions:
         """The options of ``?include_unblinded=&patient_level=&effect=``; a bad ``effect`` raises :class:`OptionError`."""
         level = query.get("patient_level", "auto")
         effect = query.get("effect", "")

@@ -243,7 +243,7 @@ class Experiment:
         """What a model version records as its builder: the Keras builder, or e.g. ``radiomics-logistic``."""
         return self.classifier.builder_name if self.family == "radiomics" else self.builder
 
-    def validate(self) -> "Experiment":
+    def validate(self) -> Experiment:
         if self.family not in FAMILIES:
             raise ExperimentError(f"unknown family {self.family!r}; choose one of {list(FAMILIES)}")
         try:
@@ -289,7 +289,7 @@ class Experiment:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Experiment":
+    def from_dict(cls, data: dict) -> Experiment:
         """Build and validate an experiment from its JSON form (unknown keys are errors)."""
         data = dict(data)
         try:
@@ -313,7 +313,7 @@ class Experiment:
             raise ExperimentError(f"not a valid experiment description: {exc}") from None
         return experiment.validate()
 
-    def with_overrides(self, overrides: dict) -> "Experiment":
+    def with_overrides(self, overrides: dict) -> Experiment:
         """A copy with top-level fields (and ``patch``/``augmentation``/``builder_options``/``radiomics``/``classifier`` dicts) replaced.
 
         Each override is checked first (:func:`check_overrides`): its type, and the bounds

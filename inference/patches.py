@@ -13,8 +13,6 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from annotations.geometry import patient_to_pixel
-
 AIR_HU = -1000.0
 
 

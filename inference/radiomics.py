@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from annotations.measurements import RoiMaskError, roi_mask
+from annotations.measurements import RoiMaskError
 
 # Our family name -> (mirp's family tag, prefix of its feature names).
 FEATURE_FAMILIES = {
@@ -110,10 +110,10 @@ class RadiomicsSettings:
     )
 
     @classmethod
-    def from_dict(cls, data) -> "RadiomicsSettings":
+    def from_dict(cls, data) -> RadiomicsSettings:
         return _from_dict(cls, data, "radiomics").validate()
 
-    def validate(self) -> "RadiomicsSettings":
+    def validate(self) -> RadiomicsSettings:
         if not (isinstance(self.spacing_mm, (int, float)) and self.spacing_mm > 0):
             raise SettingsError(
                 f"radiomics.spacing_mm must be a positive number of mm (got {self.spacing_mm!r})"
@@ -189,7 +189,7 @@ class ClassifierSpec:
     boosting_max_depth: int = 2
 
     @classmethod
-    def from_dict(cls, data) -> "ClassifierSpec":
+    def from_dict(cls, data) -> ClassifierSpec:
         return _from_dict(cls, data, "classifier").validate()
 
     @property
@@ -197,7 +197,7 @@ class ClassifierSpec:
         """The name recorded as a model version's builder, e.g. ``radiomics-logistic``."""
         return "radiomics-" + self.kind.replace("_", "-")
 
-    def validate(self) -> "ClassifierSpec":
+    def validate(self) -> ClassifierSpec:
         if self.kind not in CLASSIFIERS:
             raise SettingsError(
                 f"classifier.kind {self.kind!r} is unknown; choose one of {list(CLASSIFIERS)}"

@@ -261,7 +261,7 @@ class RadiomicsModel:
         return file_sha256(path)
 
     @classmethod
-    def load(cls, path, expected_sha256: str) -> "RadiomicsModel":
+    def load(cls, path, expected_sha256: str) -> RadiomicsModel:
         import joblib
 
         if file_sha256(path) != expected_sha256:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from archive.vocabulary import BENIGN_SUBTYPES
 from cohort.figures import default_subtype_mix
-from inference.experiments import ExperimentError, get_experiment
+from inference.experiments import get_experiment
 
 logger = logging.getLogger(__name__)
 

@@ -56,5 +56,5 @@ class Command(BaseCommand):
         with os.fdopen(descriptor, "w") as handle:
             handle.write("\n".join(lines) + "\n")
         self.stdout.write("Demo logins (username password role):")
-        for (username, role), line in zip(DEMO_USERS, lines):
+        for (_, role), line in zip(DEMO_USERS, lines):
             self.stdout.write(f"  {line}  ({role})")
