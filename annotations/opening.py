@@ -78,7 +78,8 @@ def opening_slices(stacks: dict[str, Stack], references: dict[str, str]) -> dict
 
 
 def _nearest(slices: tuple[Slice, ...], position: float) -> str:
-    """The slice nearest to ``position``; ties go to the first in stack order; the middle one when no slice has a position."""
+    """The slice nearest to ``position``; ties go to the first in stack order; the middle one
+    when no slice has a position."""
     placed = [s for s in slices if s.slice_position is not None]
     if not placed:
         return slices[len(slices) // 2].sop_instance_uid

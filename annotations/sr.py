@@ -185,7 +185,8 @@ def _evaluations(roi, pathology):
 def _group(lesion, roi, image, pathology):
     if not roi.series.frame_of_reference_uid:
         raise Invalid(
-            f"series {roi.series.series_instance_uid} has no FrameOfReferenceUID; its ROIs cannot be placed in patient coordinates",
+            f"series {roi.series.series_instance_uid} has no FrameOfReferenceUID; "
+            "its ROIs cannot be placed in patient coordinates",
             "series",
         )
     common = {

@@ -284,7 +284,10 @@ def _check_against_archive(candidates, user):
                 )
             else:
                 candidate.result.status = REJECTED
-                candidate.result.reason = f"SOPInstanceUID conflict: {earlier.result.file} in this upload has the same UID with different content"
+                candidate.result.reason = (
+                    f"SOPInstanceUID conflict: {earlier.result.file} in this upload "
+                    "has the same UID with different content"
+                )
             continue
         by_uid[uid] = candidate
         fresh.append(candidate)
@@ -332,7 +335,10 @@ def _check_against_archive(candidates, user):
                 result.status, result.reason = DUPLICATE, "already in the archive (identical file)"
             elif _stored_data_set_equals(name, candidate.data):
                 result.status = DUPLICATE
-                result.reason = "already in the archive (the same data set; only the preamble or File Meta Information differ)"
+                result.reason = (
+                    "already in the archive (the same data set; "
+                    "only the preamble or File Meta Information differ)"
+                )
             else:
                 result.status = REJECTED
                 result.reason = "SOPInstanceUID conflict: the archive holds a different file with this SOPInstanceUID"
@@ -563,7 +569,9 @@ def _create_rows(candidates, upload, known):
     # (and a concurrent upload that created one of them meanwhile).
     patients, studies, series = {}, {}, {}
     grown = set()  # studies that got a new series: their phases are classified again
-    added = {}  # StudyInstanceUID of a study already in the archive -> (study, new SOPInstanceUIDs, new SeriesInstanceUIDs)
+    # StudyInstanceUID of a study already in the archive
+    # -> (study, new SOPInstanceUIDs, new SeriesInstanceUIDs)
+    added = {}
     instances = []
     for candidate in candidates:
         a = candidate.attributes

@@ -21,7 +21,8 @@ CHUNK_BYTES = 1024 * 1024
 
 @dataclass(frozen=True)
 class Finding:
-    """One thing wrong: ``kind`` is ``missing``, ``unreadable``, ``corrupt`` or ``orphan``; ``name`` the storage name."""
+    """One thing wrong: ``kind`` is ``missing``, ``unreadable``, ``corrupt`` or ``orphan``;
+    ``name`` the storage name."""
 
     kind: str
     name: str

@@ -350,7 +350,8 @@ def _chunks(items, size):
 
 
 def ingest_rest(server, files, batch):
-    """Instances/s: POST /api/v1/uploads/ (ours, ``batch`` files per request) or POST /instances (Orthanc, 1 per request).
+    """Instances/s: POST /api/v1/uploads/ (ours, ``batch`` files per request) or POST /instances
+    (Orthanc, 1 per request).
 
     One file per request goes to both servers the same way: the file as the body,
     ``Content-Type: application/dicom``; a batch goes to ours as multipart ``files``.
@@ -571,10 +572,12 @@ def report(args, servers, rows, n, client_cpu=None):
     names = [s.name for s in servers]
     lines = [
         "",
-        f"study: 4 series x {args.slices} slices of {args.size} x {args.size} (16-bit, Explicit VR LE), {n} instances; "
+        f"study: 4 series x {args.slices} slices of {args.size} x {args.size} "
+        f"(16-bit, Explicit VR LE), {n} instances; "
         f"{args.pairs} interleaved pairs (ours then Orthanc)",
         f"ours: gunicorn portal.wsgi --workers {args.workers} --threads {args.threads} "
-        f"({'gthread' if args.threads > 1 else 'sync'}), DEBUG off, {'SQLite' if args.database == 'sqlite' else 'PostgreSQL'}, reader token",
+        f"({'gthread' if args.threads > 1 else 'sync'}), DEBUG off, "
+        f"{'SQLite' if args.database == 'sqlite' else 'PostgreSQL'}, reader token",
         "",
     ]
     figures = {}

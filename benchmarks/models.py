@@ -155,7 +155,8 @@ def main(argv=None):
         print(f"seed {seed} done in {time.perf_counter() - started:.0f} s", flush=True)
 
     print(
-        "\n| variant | out-of-fold AUC, mean +- SD | L (latent learners) | aim 0.5 + 0.85 (L - 0.5) | oracle | aim met |"
+        "\n| variant | out-of-fold AUC, mean +- SD | L (latent learners) "
+        "| aim 0.5 + 0.85 (L - 0.5) | oracle | aim met |"
     )
     print("| --- | --- | --- | --- | --- | --- |")
     for name, rows in results.items():

@@ -120,7 +120,8 @@ def cohort_features(
 
 
 def crops_features(crops, phases, settings: radiomics.RadiomicsSettings) -> dict:
-    """:func:`cohort_features` of a cohort rendered in memory (``inference.synthetic.LesionCrops``), for ``phases`` only.
+    """:func:`cohort_features` of a cohort rendered in memory (``inference.synthetic.LesionCrops``),
+    for ``phases`` only.
 
     Each ROI is read on its crop's centre slice (the slice through the ROI centre), in
     crop coordinates: the ROI's pixels and outline are those of the whole slice, so the

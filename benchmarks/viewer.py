@@ -128,7 +128,10 @@ def print_sizes(rows):
 
 
 def start_portal(args, workdir, processes):
-    """Fresh database, collected static files, the phantom case; gunicorn. Returns (base URL, case URL, reader login)."""
+    """Fresh database, collected static files, the phantom case; gunicorn.
+
+    Returns (base URL, case URL, reader login).
+    """
     var = workdir / "var"
     env = dict(
         os.environ,
@@ -211,13 +214,22 @@ def start_load(n, processes, workdir):
 
 MARKS_JS = """() => {
     const root = document.getElementById('case');
-    const marks = Object.fromEntries(performance.getEntriesByType('mark').map((m) => [m.name, Math.round(m.startTime)]));
-    const scripts = performance.getEntriesByType('resource').filter((r) => r.name.includes('/static/') && r.name.endsWith('.js'));
+    const marks = Object.fromEntries(
+        performance.getEntriesByType('mark').map((m) => [m.name, Math.round(m.startTime)])
+    );
+    const scripts = performance.getEntriesByType('resource').filter(
+        (r) => r.name.includes('/static/') && r.name.endsWith('.js')
+    );
     return {
         firstImages: Number(root.dataset.timeToFirstImagesMs),
         rendering: root.dataset.rendering,
         marks,
-        scripts: scripts.map((r) => ({ name: r.name.split('/static/')[1], transfer: r.transferSize, decoded: r.decodedBodySize, end: Math.round(r.responseEnd) })),
+        scripts: scripts.map((r) => ({
+            name: r.name.split('/static/')[1],
+            transfer: r.transferSize,
+            decoded: r.decodedBodySize,
+            end: Math.round(r.responseEnd),
+        })),
     };
 }"""
 
@@ -253,7 +265,8 @@ def measure(args, base, case_url, login):
             marks = result["marks"]
             print(
                 f"  run {run + 1}: {result['firstImages']} ms ({result['rendering']} rendering); "
-                f"entry module {marks.get('case:script', '–')} ms, Cornerstone ready {marks.get('case:cornerstone-ready', '–')} ms, "
+                f"entry module {marks.get('case:script', '–')} ms, "
+                f"Cornerstone ready {marks.get('case:cornerstone-ready', '–')} ms, "
                 f"JS {sum(s['transfer'] for s in result['scripts']) / 1024:,.0f} KiB transferred "
                 f"({sum(s['decoded'] for s in result['scripts']) / 1024:,.0f} KiB decoded)",
                 flush=True,

@@ -112,7 +112,8 @@ def main(argv=None):
                 method="predict_proba",
             )[:, 1]
             print(
-                f"| {name} | {target.mean():.0%} of lesions | AUC {empirical_auc(predicted, target.astype(bool)):.2f} | {own:.2f} |"
+                f"| {name} | {target.mean():.0%} of lesions "
+                f"| AUC {empirical_auc(predicted, target.astype(bool)):.2f} | {own:.2f} |"
             )
 
 

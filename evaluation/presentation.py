@@ -52,7 +52,8 @@ def fmt_percent(proportion):
 
 
 def selected_model_key(models, query) -> str | None:
-    """The model chosen with ``?model=CM`` (a CNN's variant; ``radiomics-CM`` for radiomics), else CM, else the first."""
+    """The model chosen with ``?model=CM`` (a CNN's variant; ``radiomics-CM`` for radiomics),
+    else CM, else the first."""
     keys = [m.key for m in models]
     wanted = query.get("model")
     if wanted and f"model:{wanted}" in keys:
@@ -371,7 +372,8 @@ def _plan(result) -> dict | None:
 
 
 def _is_cm_versus_ex(first_key, second_key) -> bool:
-    """The source study's test: CM against EX within one model family (``model:CM``/``model:EX``, ``model:radiomics-CM``/...)."""
+    """The source study's test: CM against EX within one model family (``model:CM``/``model:EX``,
+    ``model:radiomics-CM``/...)."""
     first, second = first_key.removeprefix("model:"), second_key.removeprefix("model:")
     family_first, _, variant_first = first.rpartition("-")
     family_second, _, variant_second = second.rpartition("-")

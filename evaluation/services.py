@@ -101,7 +101,8 @@ class ComparisonOptions:
 
     @classmethod
     def from_query(cls, query) -> ComparisonOptions:
-        """The options of ``?include_unblinded=&patient_level=&effect=``; a bad ``effect`` raises :class:`OptionError`."""
+        """The options of ``?include_unblinded=&patient_level=&effect=``; a bad ``effect`` raises
+        :class:`OptionError`."""
         level = query.get("patient_level", "auto")
         effect = query.get("effect", "")
         return cls(

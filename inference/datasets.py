@@ -141,7 +141,8 @@ def patch_cache_key(instances: list[Instance], roi: ROI, spec: PatchSpec) -> str
 
 
 def roi_extent_mm(roi: ROI) -> float:
-    """Largest distance (mm) of an ROI point from the ROI centre: the radius of a circle, half a rectangle's diagonal."""
+    """Largest distance (mm) of an ROI point from the ROI centre: the radius of a circle,
+    half a rectangle's diagonal."""
     centre = np.asarray(roi.centre, float)
     return float(max(np.linalg.norm(np.asarray(p, float) - centre) for p in roi.points))
 

@@ -314,7 +314,8 @@ class Experiment:
         return experiment.validate()
 
     def with_overrides(self, overrides: dict) -> Experiment:
-        """A copy with top-level fields (and ``patch``/``augmentation``/``builder_options``/``radiomics``/``classifier`` dicts) replaced.
+        """A copy with top-level fields
+        (and ``patch``/``augmentation``/``builder_options``/``radiomics``/``classifier`` dicts) replaced.
 
         Each override is checked first (:func:`check_overrides`): its type, and the bounds
         of :data:`OVERRIDE_LIMITS`.

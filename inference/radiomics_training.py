@@ -108,7 +108,8 @@ class RankedDecorrelatedSelector(TransformerMixin, BaseEstimator):
 
 
 def build_classifier(spec: ClassifierSpec, seed: int = 0):
-    """An unfitted scikit-learn Pipeline: imputation, selection, (scaling, splines,) classifier (see the module docstring)."""
+    """An unfitted scikit-learn Pipeline: imputation, selection, (scaling, splines,) classifier
+    (see the module docstring)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression

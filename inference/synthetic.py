@@ -83,7 +83,8 @@ class LesionCrops:
         return np.stack(out)
 
     def roi_features(self, index: int, phase: str, settings) -> dict[str, float]:
-        """IBSI features (:func:`inference.radiomics.compute_features`) of lesion ``index``'s reference ROI on ``phase``.
+        """IBSI features (:func:`inference.radiomics.compute_features`) of lesion ``index``'s
+        reference ROI on ``phase``.
 
         The ROI is the imported one (a circle through four points, as the ellipse tool
         stores it) on the crop's centre slice, in crop coordinates: its pixels and

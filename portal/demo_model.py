@@ -1,4 +1,5 @@
-"""The demo's models: a CNN and a radiomics model trained on an independent synthetic cohort that never enters the archive.
+"""The demo's models: a CNN and a radiomics model trained on an independent synthetic cohort
+that never enters the archive.
 
 ``make demo`` imports a small synthetic reader study (:data:`DEMO_SUBTYPE_MIX`, seed 0).
 A model cross-validated on those few lesions learns little, so the comparison page

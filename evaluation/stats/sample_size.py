@@ -184,7 +184,8 @@ def pilot_from_ratings(
     ratings = np.asarray(ratings, dtype=float)
     if ratings.ndim != 3 or ratings.shape[0] != 2:
         raise ValueError(
-            f"a pilot for sample size needs exactly two treatments (ratings [2, reader, case]); got shape {ratings.shape}"
+            "a pilot for sample size needs exactly two treatments (ratings [2, reader, case]); "
+            f"got shape {ratings.shape}"
         )
     result = mrmc.or_mrmc(
         ratings, truth, metric="auc", covariance=covariance, clusters=clusters, **options

@@ -293,7 +293,10 @@ def test_frames_and_instances_are_cacheable_by_the_browser_and_revalidate_withou
 ):
     study, _, _ = stored_study
     ds = study["CM"][0]
-    base = f"{live_server.url}/dicomweb/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}"
+    base = (
+        f"{live_server.url}/dicomweb/studies/{ds.StudyInstanceUID}"
+        f"/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}"
+    )
     mine = {"Authorization": f"Token {token_for(reader)}"}
     for url, accept in (
         (f"{base}/frames/1", 'multipart/related; type="application/octet-stream"'),

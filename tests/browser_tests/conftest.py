@@ -108,7 +108,8 @@ def login(live_server):
 
 @pytest.fixture
 def make_case(coordinator):
-    """A phantom study (``n`` slices of ``size``² per phase) uploaded by the coordinator, as a case of a reader study."""
+    """A phantom study (``n`` slices of ``size``² per phase) uploaded by the coordinator, as a case
+    of a reader study."""
 
     def make(readers, n=64, size=512, name="Renal masses"):
         study_uid, files = phantom_study_files(n, size)

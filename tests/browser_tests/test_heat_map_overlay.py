@@ -53,7 +53,8 @@ def test_a_coordinator_overlays_the_heat_map_on_its_slice_and_a_reader_gets_none
 
     page.check("input.heat-map-toggle")
     page.wait_for_function(
-        "() => document.querySelector('.viewport-cell[data-phase=\"CM\"] canvas.heat-map-overlay').dataset.shown === '1'"
+        "() => document.querySelector('.viewport-cell[data-phase=\"CM\"] canvas.heat-map-overlay')"
+        ".dataset.shown === '1'"
     )
     page.wait_for_timeout(200)
     after = cm_pixels(page)
@@ -148,7 +149,8 @@ def test_a_reader_overlays_the_frozen_models_heat_map_only_after_the_unaided_loc
     assert asked and all(f"reader_study={reader_study.pk}" in url for url in asked)
     page.check(".aided-reading input.heat-map-toggle")
     page.wait_for_function(
-        "() => document.querySelector('.viewport-cell[data-phase=\"CM\"] canvas.heat-map-overlay').dataset.shown === '1'"
+        "() => document.querySelector('.viewport-cell[data-phase=\"CM\"] canvas.heat-map-overlay')"
+        ".dataset.shown === '1'"
     )
     page.wait_for_timeout(200)
     changed = np.abs(cm_pixels(page) - before).sum(axis=-1) > 30

@@ -24,7 +24,8 @@ def wait_until_ready(page):
 
 def slice_labels(page):
     return page.evaluate(
-        "Object.fromEntries([...document.querySelectorAll('.viewport-cell')].map(c => [c.dataset.phase, c.querySelector('.slice-index').textContent]))"
+        "Object.fromEntries([...document.querySelectorAll('.viewport-cell')]"
+        ".map(c => [c.dataset.phase, c.querySelector('.slice-index').textContent]))"
     )
 
 

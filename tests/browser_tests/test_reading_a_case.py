@@ -58,13 +58,15 @@ def canvas_pixels(page, phase):
 
 def slice_indices(page):
     return page.evaluate(
-        "Object.fromEntries([...document.querySelectorAll('.viewport-cell')].map(c => [c.dataset.phase, c.querySelector('.slice-index').textContent]))"
+        "Object.fromEntries([...document.querySelectorAll('.viewport-cell')]"
+        ".map(c => [c.dataset.phase, c.querySelector('.slice-index').textContent]))"
     )
 
 
 def wait_for_slices(page, index):
     page.wait_for_function(
-        """(index) => [...document.querySelectorAll('.slice-index')].every(label => label.dataset.index === String(index))""",
+        "(index) => [...document.querySelectorAll('.slice-index')]"
+        ".every(label => label.dataset.index === String(index))",
         arg=index,
     )
 
@@ -109,11 +111,13 @@ def test_reader_reads_a_case_draws_an_roi_locks_a_call_and_finds_both_restored(
     wait_until_ready(page)
     first_images_ms = [time_to_first_images(page)]
     per_phase = page.evaluate(
-        "Object.fromEntries([...document.querySelectorAll('.viewport-cell')].map(c => [c.dataset.phase, Number(c.dataset.firstImageMs)]))"
+        "Object.fromEntries([...document.querySelectorAll('.viewport-cell')]"
+        ".map(c => [c.dataset.phase, Number(c.dataset.firstImageMs)]))"
     )
     rendering = page.evaluate("document.getElementById('case').dataset.rendering")
     print(
-        f"\ntime to the first image of every phase (4 x 64 slices of 512 x 512, {rendering} rendering): {first_images_ms[0]} ms {per_phase}"
+        f"\ntime to the first image of every phase (4 x 64 slices of 512 x 512, {rendering} rendering): "
+        f"{first_images_ms[0]} ms {per_phase}"
     )
     assert first_images_ms[0] < FIRST_IMAGES_BOUND_MS
 
@@ -212,7 +216,9 @@ def test_reader_reads_a_case_draws_an_roi_locks_a_call_and_finds_both_restored(
     # Reopened at the ROI's slice: the middle one, where it was drawn.
     assert slice_indices(page) == {phase: f"{phase} 33/64" for phase in PHASES}
     print(
-        f"time to the first image of every phase, the 3 openings of this test (the first with an empty cache): {first_images_ms} ms, median {statistics.median(first_images_ms):.0f} ms"
+        "time to the first image of every phase, the 3 openings of this test "
+        f"(the first with an empty cache): {first_images_ms} ms, "
+        f"median {statistics.median(first_images_ms):.0f} ms"
     )
     assert statistics.median(first_images_ms) < FIRST_IMAGES_BOUND_MS
     form.locator(".locked-note").wait_for()
@@ -222,7 +228,11 @@ def test_reader_reads_a_case_draws_an_roi_locks_a_call_and_finds_both_restored(
     assert form.locator("input[name=probability]").is_disabled()  # inside the disabled fieldset
     assert "mean 1" in page.locator('.lesion-list tr.roi[data-phase="CM"] .stats').text_content()
     page.wait_for_function(
-        '() => document.querySelectorAll(\'.viewport-cell[data-phase="CM"] svg [data-annotation-uid], .viewport-cell[data-phase="CM"] svg ellipse, .viewport-cell[data-phase="CM"] svg path\').length > 0'
+        "() => document.querySelectorAll("
+        '\'.viewport-cell[data-phase="CM"] svg [data-annotation-uid], '
+        '.viewport-cell[data-phase="CM"] svg ellipse, '
+        '.viewport-cell[data-phase="CM"] svg path\''
+        ").length > 0"
     )
     # Locked: the blinding is lifted for this lesion.
     assert "ccRCC" in page.locator(".pathology-view").text_content()
@@ -277,7 +287,9 @@ def test_a_freehand_contour_inside_the_mass_is_saved_with_its_statistics_and_res
     row.wait_for()
     page.wait_for_function(
         """() => document.querySelector('.roi-status').dataset.state === 'saved'
-            && /mean \\d/.test(document.querySelector('.lesion-list tr.roi[data-tool="freehand"] .stats').textContent)"""
+            && /mean \\d/.test(
+                document.querySelector('.lesion-list tr.roi[data-tool="freehand"] .stats').textContent
+            )"""
     )
     # Saved once, with the statistics that Cornerstone computes on the contour's first render.
     assert [request.method for request in roi_requests] == ["POST"]

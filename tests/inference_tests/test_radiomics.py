@@ -1,4 +1,5 @@
-"""The radiomics family without a database: ROI masks, IBSI features from the ROI's pixels only, the fold-fitted classifier."""
+"""The radiomics family without a database: ROI masks, IBSI features from the ROI's pixels only,
+the fold-fitted classifier."""
 
 import json
 import subprocess

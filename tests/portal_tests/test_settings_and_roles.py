@@ -73,7 +73,10 @@ def test_database_and_broker_come_from_the_environment():
 
 
 def test_django_start_does_not_import_tensorflow():
-    code = "import django; django.setup(); import portal.urls, sys; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    code = (
+        "import django; django.setup(); import portal.urls, sys; "
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
     assert run_django({"SECRET_KEY": "k", "DEID_SECRET": "d"}, code).stdout.strip() == "False False"
 
 

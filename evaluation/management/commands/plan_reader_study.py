@@ -150,7 +150,8 @@ def _chosen_treatments(available, chosen, file):
     unknown = [t for t in chosen if t not in available]
     if unknown or chosen[0] == chosen[1]:
         raise CommandError(
-            f"--treatments must name two different treatments of the file ({', '.join(available)}); got {' '.join(chosen)}"
+            f"--treatments must name two different treatments of the file ({', '.join(available)}); "
+            f"got {' '.join(chosen)}"
         )
     return list(chosen)
 

@@ -67,7 +67,10 @@ class Command(BaseCommand):
             runs = list(TrainingRun.objects.filter(pk__in=pks).order_by("pk"))
             for run in runs:
                 p = run.progress
-                line = f"run {run.pk} {run.variant}: {run.state} {p.get('stage')} fold {p.get('fold')} epoch {p.get('epoch')}/{p.get('epochs')} loss {p.get('loss')}"
+                line = (
+                    f"run {run.pk} {run.variant}: {run.state} {p.get('stage')} "
+                    f"fold {p.get('fold')} epoch {p.get('epoch')}/{p.get('epochs')} loss {p.get('loss')}"
+                )
                 if last.get(run.pk) != line:
                     self.stdout.write(line)
                     last[run.pk] = line
