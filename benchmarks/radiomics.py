@@ -34,6 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from annotations.measurements import roi_mask  # noqa: E402
 from cohort.anatomy import render_volumes  # noqa: E402
 from cohort.files import circle_points, lesion_truths  # noqa: E402
 from cohort.latents import sample_cohort  # noqa: E402
@@ -58,7 +59,7 @@ def roi_features(
     ``centre_mm``: the ROI centre (x, y, z) in the same patient coordinates.
     """
     x_mm, y_mm, z_mm = centre_mm
-    mask = radiomics.roi_mask(
+    mask = roi_mask(
         "ellipse",
         circle_points(x_mm, y_mm, z_mm, radius_mm),
         (first_pixel_mm[0], first_pixel_mm[1], z_mm),

@@ -20,7 +20,7 @@ from scipy import ndimage
 
 from archive.vocabulary import PHASES
 from cohort.figures import figure
-from cohort.latents import PIXELS_STREAM, Kidney, Lesion, PatientCase, patient_rng
+from cohort.latents import PIXELS_STREAM, Kidney, LesionLatents, PatientCase, patient_rng
 from cohort.spec import CohortSpec
 
 
@@ -240,7 +240,7 @@ def _smooth_field(
     return field_
 
 
-def _lesion_geometry(lesion: Lesion, grid: _Grid) -> _LesionGeometry:
+def _lesion_geometry(lesion: LesionLatents, grid: _Grid) -> _LesionGeometry:
     r1, r2, r3 = lesion.semi_axes_mm
     cx, cy, cz = lesion.centre_mm
     reach = max(r1, r2) + 2 * abs(grid.x[1] - grid.x[0])
@@ -286,7 +286,7 @@ def _lesion_geometry(lesion: Lesion, grid: _Grid) -> _LesionGeometry:
     )
 
 
-def _lesion_hu(lesion: Lesion, geometry: _LesionGeometry, phase: str) -> np.ndarray:
+def _lesion_hu(lesion: LesionLatents, geometry: _LesionGeometry, phase: str) -> np.ndarray:
     """Attenuation of the lesion box in ``phase``; the ROI mean equals ``lesion.mean_hu[phase]``."""
     # Only this phase's attenuation enters, so one phase's image carries no other phase's latent.
     mean = lesion.mean_hu[phase]
@@ -330,7 +330,7 @@ class RenderedStudy:
     spec: CohortSpec
     hu: dict[str, np.ndarray]
 
-    def lesion_slice(self, lesion: Lesion, phase: str) -> int:
+    def lesion_slice(self, lesion: LesionLatents, phase: str) -> int:
         """Index (0-based) of the slice through the lesion centre in ``phase``."""
         return lesion.centre_slice + self.case.shift_voxels[phase][0]
 

@@ -23,7 +23,7 @@ from cohort.dicom import (
     study_uids,
 )
 from cohort.figures import figure
-from cohort.latents import Lesion, PatientCase, sample_cohort
+from cohort.latents import LesionLatents, PatientCase, sample_cohort
 from cohort.oracle import OracleAUC, oracle_auc
 from cohort.spec import CohortSpec
 
@@ -46,7 +46,7 @@ class LesionTruth(NamedTuple):
     """Ground truth of one lesion (one row of ``cohort.csv``)."""
 
     case: PatientCase
-    lesion: Lesion
+    lesion: LesionLatents
     StudyInstanceUID: str
     rois: dict[str, RoiTruth]
 

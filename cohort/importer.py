@@ -244,7 +244,7 @@ def record_simulated_aided_calls(
 ) -> int:
     """Record the aided calls of the ``k`` simulated readers of a sequential reader study (demo only).
 
-    ``lesions`` are the generator's lesions (:class:`cohort.latents.Lesion`) the reader
+    ``lesions`` are the generator's lesions (:class:`cohort.latents.LesionLatents`) the reader
     study was imported from, in import order, with the import's ``k`` and ``seed``;
     ``model_scores`` maps each lesion id to the probability of malignancy (0-1) the
     aided session shows for it. Each reader's aided call follows

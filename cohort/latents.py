@@ -32,7 +32,7 @@ class Kidney:
 
 
 @dataclass(frozen=True)
-class Lesion:
+class LesionLatents:
     """A lesion's latents. ``centre_mm`` is the unshifted centre, on a slice of the grid."""
 
     lesion_id: str
@@ -63,7 +63,7 @@ class PatientCase:
     patient_id: str
     age: int
     sex: str
-    lesions: tuple[Lesion, ...]
+    lesions: tuple[LesionLatents, ...]
     kidneys: tuple[Kidney, Kidney]
     anatomy: dict[str, float]
     tissue_hu: dict[str, dict[str, float]]
@@ -123,10 +123,10 @@ def _sample_patient(spec: CohortSpec, index: int) -> PatientCase:
     anatomy_rng = patient_rng(spec, index, ANATOMY_STREAM)
     anatomy, kidneys = _sample_anatomy(anatomy_rng)
     patient_id = f"SRM-{index + 1:04d}"
-    lesions: list[Lesion] = []
+    lesions: list[LesionLatents] = []
     for number, latents in enumerate(drawn, start=1):
         placed = _place_lesion(anatomy_rng, spec, kidneys, latents, lesions)
-        lesions.append(Lesion(lesion_id=f"{patient_id}-L{number}", **latents, **placed))
+        lesions.append(LesionLatents(lesion_id=f"{patient_id}-L{number}", **latents, **placed))
     lesions = [_with_oracle(lesion, "F" if female else "M", spec.subtype_mix) for lesion in lesions]
 
     acquisition = patient_rng(spec, index, ACQUISITION_STREAM)
@@ -222,7 +222,9 @@ def _sample_tissue_hu(rng: np.random.Generator) -> dict[str, dict[str, float]]:
     return tissue_hu
 
 
-def _place_lesion(rng, spec: CohortSpec, kidneys, latents: dict, placed: list[Lesion]) -> dict:
+def _place_lesion(
+    rng, spec: CohortSpec, kidneys, latents: dict, placed: list[LesionLatents]
+) -> dict:
     """Centre on (exophytic) or inside the kidney surface, away from the hilum, on a slice that every phase shows."""
     max_shift = int(math.ceil(5.0 / spec.slice_mm))
     rz = latents["semi_axes_mm"][2]
@@ -267,7 +269,9 @@ def _place_lesion(rng, spec: CohortSpec, kidneys, latents: dict, placed: list[Le
     )
 
 
-def _with_oracle(lesion: Lesion, sex: str, mix: Mapping[str, float]) -> Lesion:
+def _with_oracle(lesion: LesionLatents, sex: str, mix: Mapping[str, float]) -> LesionLatents:
     llrs = lesion_llrs(lesion, sex, mix)
     per_phase = {phase: llrs[phase] for phase in PHASES}
-    return Lesion(**{**lesion.__dict__, "oracle_llr": llrs[None], "oracle_llr_phase": per_phase})
+    return LesionLatents(
+        **{**lesion.__dict__, "oracle_llr": llrs[None], "oracle_llr_phase": per_phase}
+    )

@@ -20,7 +20,7 @@ from cohort.figures import SUBTYPES, figure, subtype_constants
 from evaluation.stats.roc import empirical_auc
 
 if TYPE_CHECKING:  # the latents attach this module's LLRs to their lesions
-    from cohort.latents import Lesion
+    from cohort.latents import LesionLatents
 
 
 class OracleAUC(NamedTuple):
@@ -53,7 +53,7 @@ def _log_bernoulli(p: float, outcome: bool) -> float:
     return math.log(p if outcome else 1.0 - p)
 
 
-def _log_densities(lesion: Lesion, sex: str, subtype: str) -> dict[str | None, float]:
+def _log_densities(lesion: LesionLatents, sex: str, subtype: str) -> dict[str | None, float]:
     """log p(latents visible in a phase | subtype) per phase; key None: every latent (and sex)."""
     k = subtype_constants(subtype)
     low, high = figure("lesion.size_mm")
@@ -89,7 +89,7 @@ def _log_densities(lesion: Lesion, sex: str, subtype: str) -> dict[str | None, f
 
 
 def lesion_llrs(
-    lesion: Lesion, sex: str, subtype_mix: Mapping[str, float]
+    lesion: LesionLatents, sex: str, subtype_mix: Mapping[str, float]
 ) -> dict[str | None, float]:
     """:func:`lesion_llr` for every phase and overall (key None) at once."""
     by_class: dict[bool, list[dict]] = {True: [], False: []}
@@ -111,7 +111,7 @@ def lesion_llrs(
 
 
 def lesion_llr(
-    lesion: Lesion, sex: str, subtype_mix: Mapping[str, float], phase: str | None = None
+    lesion: LesionLatents, sex: str, subtype_mix: Mapping[str, float], phase: str | None = None
 ) -> float:
     """Oracle log-likelihood ratio of malignancy, log p(x | malignant) - log p(x | benign).
 
@@ -140,7 +140,7 @@ PHASE_LATENT_NAMES = (
 )
 
 
-def phase_latents(lesion: Lesion, phase: str) -> list[float]:
+def phase_latents(lesion: LesionLatents, phase: str) -> list[float]:
     """The latents ``phase``'s image of ``lesion`` shows, as numbers (:data:`PHASE_LATENT_NAMES` order).
 
     Exactly what the per-phase oracle of :func:`lesion_llr` reads: that phase's mean HU,
@@ -172,7 +172,7 @@ def _auc_or_nan(scores: Sequence[float], malignant: Sequence[bool]) -> float:
     return empirical_auc(scores, malignant)
 
 
-def oracle_auc(lesions: Sequence[Lesion]) -> OracleAUC:
+def oracle_auc(lesions: Sequence[LesionLatents]) -> OracleAUC:
     """The oracle AUC (benign vs malignant) per phase and overall: the ceiling for readers and models."""
     truth = [lesion.malignant for lesion in lesions]
     nc, cm, ng, ex = (

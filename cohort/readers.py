@@ -13,17 +13,19 @@ from typing import NamedTuple
 
 import numpy as np
 
-from cohort.latents import Lesion
+from cohort.latents import LesionLatents
 
 
-class ReaderCall(NamedTuple):
+class SimulatedCall(NamedTuple):
     reader: int
     lesion_id: str
     probability: float  # 0-100, probability of malignancy
     malignant_call: bool
 
 
-def simulate_reader_calls(lesions: Sequence[Lesion], k: int, seed: int) -> list[ReaderCall]:
+def simulate_reader_calls(
+    lesions: Sequence[LesionLatents], k: int, seed: int
+) -> list[SimulatedCall]:
     """Simulated calls of ``k`` readers on every lesion (for the importer; pure, deterministic for ``seed``).
 
     Model: reader ``r`` has a skill ``s_r`` drawn uniformly in [0.4, 0.9] and a
@@ -36,7 +38,7 @@ def simulate_reader_calls(lesions: Sequence[Lesion], k: int, seed: int) -> list[
     return _reader_calls(lesions, _simulated_ratings(lesions, k, seed))
 
 
-def _simulated_ratings(lesions: Sequence[Lesion], k: int, seed: int) -> np.ndarray:
+def _simulated_ratings(lesions: Sequence[LesionLatents], k: int, seed: int) -> np.ndarray:
     """The simulated readers' ratings (log-odds scale) ``[reader, lesion]``; see :func:`simulate_reader_calls`."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 9091]))
     llr = np.array([lesion.oracle_llr for lesion in lesions])
@@ -47,13 +49,13 @@ def _simulated_ratings(lesions: Sequence[Lesion], k: int, seed: int) -> np.ndarr
     return ratings
 
 
-def _reader_calls(lesions: Sequence[Lesion], ratings: np.ndarray) -> list[ReaderCall]:
+def _reader_calls(lesions: Sequence[LesionLatents], ratings: np.ndarray) -> list[SimulatedCall]:
     """Calls from log-odds ratings: probability ``100 * logistic`` to 1 decimal, malignant when >= 50."""
     calls = []
     for reader, rating in enumerate(ratings):
         probability = np.round(100.0 / (1.0 + np.exp(-rating)), 1)
         calls += [
-            ReaderCall(reader, lesion.lesion_id, float(p), bool(p >= 50.0))
+            SimulatedCall(reader, lesion.lesion_id, float(p), bool(p >= 50.0))
             for lesion, p in zip(lesions, probability)
         ]
     return calls
@@ -71,13 +73,13 @@ class AidedReading(NamedTuple):
     weight on the model.
     """
 
-    unaided: list[ReaderCall]
-    aided: list[ReaderCall]
+    unaided: list[SimulatedCall]
+    aided: list[SimulatedCall]
     weights: tuple[float, ...]
 
 
 def simulate_aided_reader_calls(
-    lesions: Sequence[Lesion],
+    lesions: Sequence[LesionLatents],
     k: int,
     seed: int,
     model_scores: Sequence[float],

@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 
+from annotations.geometry import patient_to_pixel
+from annotations.measurements import roi_mask
 from annotations.models import ROI, Lesion
 from archive.models import Instance
 
@@ -38,7 +40,6 @@ from .heatmaps import PatchWindow, patch_window
 from .patches import (
     extract_lesion_patches,
     neighbour_indices,
-    patient_to_pixel,
     roi_mask_channels,
     stack_phases,
 )
@@ -355,7 +356,7 @@ def roi_features(
         )
     try:
         image = _read_hu(instance)
-        mask = radiomics.roi_mask(
+        mask = roi_mask(
             roi.tool,
             roi.points,
             instance.image_position_patient,

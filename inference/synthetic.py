@@ -24,7 +24,7 @@ import numpy as np
 from archive.vocabulary import PHASES
 from cohort.anatomy import render_volumes
 from cohort.files import circle_points, lesion_truths
-from cohort.latents import Lesion, sample_cohort
+from cohort.latents import LesionLatents, sample_cohort
 from cohort.spec import CohortSpec
 from inference.experiments import PatchSpec
 from inference.patches import extract_lesion_patches, roi_mask_channels, stack_phases
@@ -41,7 +41,7 @@ class LesionCrops:
     """
 
     spec: CohortSpec
-    lesions: list[Lesion]
+    lesions: list[LesionLatents]
     patient_index: np.ndarray
     labels: np.ndarray
     crops: dict[str, np.ndarray]
@@ -90,7 +90,8 @@ class LesionCrops:
         stores it) on the crop's centre slice, in crop coordinates: its pixels and
         outline are those of the whole slice, so the features equal the archive's.
         """
-        from inference.radiomics import compute_features, roi_mask
+        from annotations.measurements import roi_mask
+        from inference.radiomics import compute_features
 
         row, column = self.centre_rc[phase][index]
         x_mm, y_mm = column * self.pixel_mm, row * self.pixel_mm

@@ -11,7 +11,7 @@ from portal.roles import ADMIN, COORDINATOR, READER, ensure_roles
 from tests.factories.users import UserFactory
 
 # The scenario fixtures (two studies in two reader studies, lesions A and B) for every folder.
-pytest_plugins = ["tests.factories.scenarios"]
+pytest_plugins = ["tests.factories.scenarios", "tests.object_store"]  # shared fixtures
 
 
 def require_services():

@@ -419,7 +419,7 @@ def _mrmc(data, patient_level, confidence) -> dict:
     for m, model in enumerate(data.models):
 
         def analyse(m=m, model=model):
-            study = reader_study.ReaderStudy(
+            study = reader_study.RatingTable(
                 readers=reader_labels + [model.key],
                 treatments=[reader_study.SINGLE_TREATMENT],
                 cases=case_ids,

@@ -52,8 +52,10 @@ class ReaderStudyDataError(ValueError):
 
 
 @dataclass(frozen=True)
-class ReaderStudy:
-    """A balanced reader study: ``ratings[treatment, reader, case]``.
+class RatingTable:
+    """The ratings of a balanced reader study, ``ratings[treatment, reader, case]``, with its truth.
+
+    Named apart from ``annotations.models.ReaderStudy`` (the study being read in the portal).
 
     ``calls`` (same shape, bool, True = malignant) when the readers' binary
     calls are known.
@@ -73,7 +75,7 @@ class ReaderStudy:
 class ReaderStudyAnalysis:
     """Everything ``analyze_reader_study`` computes; ``as_dict`` is the JSON form."""
 
-    study: ReaderStudy
+    study: RatingTable
     metric: str
     threshold: float | None
     covariance_method: str
@@ -93,8 +95,8 @@ def _natural_key(label: str):
     return (0, int(label), "") if label.lstrip("-").isdigit() else (1, 0, label)
 
 
-def reader_study_from_rows(rows, source: str = "<rows>", first_row_number: int = 2) -> ReaderStudy:
-    """Build a balanced ``ReaderStudy`` from dict rows (e.g. ``csv.DictReader``).
+def reader_study_from_rows(rows, source: str = "<rows>", first_row_number: int = 2) -> RatingTable:
+    """Build a balanced ``RatingTable`` from dict rows (e.g. ``csv.DictReader``).
 
     Row numbers in errors count from ``first_row_number`` (2 for a CSV file
     with a header line). Raises ``ReaderStudyDataError`` for a missing
@@ -110,7 +112,8 @@ def reader_study_from_rows(rows, source: str = "<rows>", first_row_number: int =
     for column in REQUIRED_COLUMNS:
         if column not in columns:
             raise ReaderStudyDataError(
-                f"required column is missing (need {', '.join(REQUIRED_COLUMNS)}; found {', '.join(sorted(c for c in columns if c))})",
+                f"required column is missing (need {', '.join(REQUIRED_COLUMNS)}; "
+                f"found {', '.join(sorted(c for c in columns if c))})",
                 source,
                 column=column,
             )
@@ -204,7 +207,8 @@ def reader_study_from_rows(rows, source: str = "<rows>", first_row_number: int =
         t, r, c = missing[0]
         raise ReaderStudyDataError(
             f"unbalanced design: reader {readers[r]} has no rating for case {cases[c]} in treatment "
-            f"{treatments[t]} ({len(missing)} reader/treatment/case combinations missing; every reader must rate every case in every treatment)",
+            f"{treatments[t]} ({len(missing)} reader/treatment/case combinations missing; "
+            "every reader must rate every case in every treatment)",
             source,
         )
     truth = np.array([truth_of[c] for c in cases])
@@ -215,10 +219,10 @@ def reader_study_from_rows(rows, source: str = "<rows>", first_row_number: int =
             column="truth",
         )
     patients = np.array([patient_of[c] for c in cases]) if has_patient else None
-    return ReaderStudy(readers, treatments, cases, truth, ratings, patients, reader_types, calls)
+    return RatingTable(readers, treatments, cases, truth, ratings, patients, reader_types, calls)
 
 
-def load_reader_study(path) -> ReaderStudy:
+def load_reader_study(path) -> RatingTable:
     """Read a long-format reader-study CSV (see the module docstring)."""
     path = Path(path)
     try:
@@ -228,7 +232,7 @@ def load_reader_study(path) -> ReaderStudy:
         raise ReaderStudyDataError(f"cannot read the file: {error}", str(path)) from None
 
 
-def has_multi_lesion_patients(study: ReaderStudy) -> bool:
+def has_multi_lesion_patients(study: RatingTable) -> bool:
     """True when some patient contributes more than one case."""
     if study.patients is None:
         return False
@@ -244,7 +248,7 @@ def aided_reading_order(treatments: list[str]) -> tuple[int, int] | None:
 
 
 def analyze_reader_study(
-    study: ReaderStudy,
+    study: RatingTable,
     metric: str = "auc",
     threshold: float | None = None,
     covariance: str = "jackknife",
@@ -604,7 +608,8 @@ def format_report(analysis: ReaderStudyAnalysis) -> str:
     lines += ["", "Treatment means (random readers and cases):"]
     for treatment, e in payload["treatment_metric"].items():
         lines.append(
-            f"  {treatment}: {_fmt(e['estimate'], 4)}  {ci} CI {_fmt(e['ci_low'], 4)} to {_fmt(e['ci_high'], 4)}  (df {_fmt(e['df'], 2)})"
+            f"  {treatment}: {_fmt(e['estimate'], 4)}  {ci} CI {_fmt(e['ci_low'], 4)} "
+            f"to {_fmt(e['ci_high'], 4)}  (df {_fmt(e['df'], 2)})"
         )
     labels = {
         "rrrc": "Random readers, random cases",

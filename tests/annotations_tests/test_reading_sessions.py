@@ -179,7 +179,7 @@ def crossover(reader_study_a, study_b, lesion_a, lesion_b):
 
 def _wait_out_the_washout(reader, days=29):
     ReaderCall.objects.filter(reader=reader).update(
-        locked_at=datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days)
+        locked_at=datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=days)
     )
 
 

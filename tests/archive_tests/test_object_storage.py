@@ -20,7 +20,7 @@ from tests.archive_tests.test_dicomweb import client_for
 from tests.archive_tests.test_upload_api import as_upload, post
 from tests.archive_tests.test_verify_archive import verify
 from tests.factories.dicom import dataset_bytes, make_ct_series, make_ct_study
-from tests.object_store import PausingS3Storage, object_store, s3_storage, use_object_store  # noqa: F401
+from tests.object_store import PausingS3Storage, use_object_store
 from tests.portal_tests.test_settings_and_roles import run_django
 
 

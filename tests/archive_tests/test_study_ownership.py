@@ -170,10 +170,8 @@ def test_the_migration_gives_each_study_the_user_of_its_earliest_upload(make_use
     OldStudy, OldSeries = old.get_model("portal", "Study"), old.get_model("portal", "Series")
     OldUpload, OldInstance = old.get_model("portal", "Upload"), old.get_model("portal", "Instance")
     patient = Patient.objects.create(patient_id="SRM-0001")
-    uploaded, empty = (
-        OldStudy.objects.create(study_instance_uid="1.2.3", patient=patient),
-        OldStudy.objects.create(study_instance_uid="1.2.4", patient=patient),
-    )
+    uploaded = OldStudy.objects.create(study_instance_uid="1.2.3", patient=patient)
+    OldStudy.objects.create(study_instance_uid="1.2.4", patient=patient)  # no instances: no creator
     series = OldSeries.objects.create(series_instance_uid="1.2.3.1", study=uploaded, modality="CT")
     uploads = [
         OldUpload.objects.create(user_id=u.pk, channel="rest", status="stored")

@@ -9,7 +9,7 @@ from inference.models import HeatMap
 from tests.factories.annotated_archive import build_archive
 from tests.factories.inference import TINY_EXPERIMENT, experiment_file, tiny_model_version
 
-from .test_worker import running_worker
+from .celery_worker import running_worker
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -50,12 +50,12 @@ def test_a_first_trained_model_gets_heat_maps_for_the_lesions_it_trained_on(
 ):
     from inference.models import ModelVersion, PredictionKind, RunState
 
-    from .test_worker import _wait
+    from .celery_worker import wait_for
 
     settings.MEDIA_ROOT = worker.media
     lesions = build_archive(4, phases=("CM",))
     (run,) = services.start_training(admin_user, experiment_file(tmp_path, TINY_EXPERIMENT), ["CM"])
-    _wait(run, worker, lambda r: r.finished, timeout=120)
+    wait_for(run, worker, lambda r: r.finished, timeout=120)
     assert run.state == RunState.SUCCEEDED, run.log + worker.tail()
     version = ModelVersion.objects.get(training_run=run)
     deadline = time.monotonic() + 60

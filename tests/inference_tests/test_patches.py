@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
+from annotations.geometry import patient_to_pixel
 from inference.patches import (
     augment_batch,
     dihedral_views,
     extract_lesion_patches,
     neighbour_indices,
-    patient_to_pixel,
     resample_patch,
     roi_mask_channels,
     roi_statistics,

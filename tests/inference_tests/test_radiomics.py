@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from annotations.measurements import roi_mask
 from inference import radiomics, radiomics_training
 from inference.folds import assign_folds
 
@@ -36,7 +37,7 @@ def _circle(row, col, radius_px):
 
 
 def _mask(tool, points, shape=(48, 48)):
-    return radiomics.roi_mask(tool, points, ORIGIN, AXIAL, SPACING, shape)
+    return roi_mask(tool, points, ORIGIN, AXIAL, SPACING, shape)
 
 
 def _lesion_slice(seed=0, shape=(48, 48)):

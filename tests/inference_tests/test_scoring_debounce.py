@@ -14,7 +14,7 @@ from inference.tasks import score_lesion
 from portal.celery import app
 from tests.factories.annotated_archive import build_archive
 
-from .test_worker import _check_broker
+from .celery_worker import check_broker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,7 +37,7 @@ def _drain_gpu_queue():
 
 @pytest.fixture
 def broker(settings):
-    _check_broker(settings.CELERY_BROKER_URL)
+    check_broker(settings.CELERY_BROKER_URL)
     _drain_gpu_queue()
     yield
     _drain_gpu_queue()

@@ -1,6 +1,5 @@
 """Task guards, the heartbeat sweep and automatic scoring, without a worker."""
 
-import os
 import subprocess
 from datetime import timedelta
 

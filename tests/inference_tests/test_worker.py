@@ -5,157 +5,24 @@ test run: the same test database, broker (CELERY_BROKER_URL, or the filesystem b
 under VAR_DIR) and storage folder.
 """
 
-import contextlib
 import os
 import signal
-import subprocess
-import sys
 import time
-import uuid
-from pathlib import Path
-from urllib.parse import quote
 
 import numpy as np
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from annotations.models import Lesion
 from inference import datasets, services
 from inference.experiments import Experiment
 from inference.models import ModelVersion, Prediction, PredictionKind, RunState, TrainingRun
 from inference.tasks import train
-from tests.conftest import service_missing
 from tests.factories.annotated_archive import build_archive
 from tests.factories.inference import TINY_EXPERIMENT, experiment_file
 
+from .celery_worker import wait_for
+
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-ROOT = Path(__file__).resolve().parents[2]
-CELERY = Path(sys.executable).with_name("celery")
-
-
-def _database_url():
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    credentials = quote(db["USER"] or "") + (
-        ":" + quote(db["PASSWORD"]) if db.get("PASSWORD") else ""
-    )
-    return f"postgres://{credentials}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def _check_broker(url):
-    if not url.startswith("redis"):
-        return
-    import redis
-
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except Exception as exc:
-        service_missing(f"Redis at {url} is not reachable ({exc})")
-
-
-def _purge_queues():
-    from portal.celery import app
-
-    with app.connection_for_write() as conn:
-        for queue in ("default", "gpu"):
-            try:
-                conn.default_channel.queue_purge(queue)
-            except Exception:  # a queue that does not exist yet has nothing to purge
-                pass
-
-
-class Worker:
-    def __init__(self, process, media, log):
-        self.process, self.media, self.log = process, media, log
-
-    def tail(self, n=60):
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
-
-
-@pytest.fixture(scope="module")
-def worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    with running_worker(tmp_path_factory) as started:
-        yield started
-
-
-@contextlib.contextmanager
-def running_worker(tmp_path_factory, **extra_env):
-    """A Celery worker process for a test module; ``extra_env`` adds to its environment (e.g. the storage)."""
-    _check_broker(settings.CELERY_BROKER_URL)
-    media = tmp_path_factory.mktemp("worker-media")
-    log = tmp_path_factory.mktemp("worker-log") / "worker.log"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": _database_url(),
-        "DATABASE_CONN_MAX_AGE": "0",
-        "MEDIA_ROOT": str(media),
-        "VAR_DIR": str(settings.VAR_DIR),
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        **extra_env,
-    }
-    _purge_queues()
-    command = [
-        str(CELERY),
-        "-A",
-        "portal",
-        "worker",
-        "-Q",
-        "default,gpu",
-        "-c",
-        "1",
-        "--pool",
-        "prefork",
-        "--loglevel",
-        "INFO",
-        "-n",
-        f"test-{uuid.uuid4().hex[:8]}@%h",
-        "--without-gossip",
-        "--without-mingle",
-    ]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    started = Worker(process, media, log)
-    deadline = time.monotonic() + 90
-    while "ready." not in log.read_text(errors="replace"):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("the Celery worker did not start:\n" + started.tail())
-        time.sleep(0.5)
-    try:
-        yield started
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@pytest.fixture
-def shared_media(settings, worker):
-    settings.MEDIA_ROOT = worker.media
-    return worker.media
-
-
-def _wait(run, worker, until, timeout, poll=0.2):
-    states = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run.refresh_from_db()
-        if not states or states[-1] != run.state:
-            states.append(run.state)
-        if until(run):
-            return states
-        time.sleep(poll)
-    pytest.fail(
-        f"run {run.pk} stuck in {run.state} ({run.progress}); log:\n{run.log}\nworker:\n{worker.tail()}"
-    )
 
 
 def test_a_tiny_training_run_end_to_end(worker, shared_media, admin_user, tmp_path):
@@ -163,7 +30,7 @@ def test_a_tiny_training_run_end_to_end(worker, shared_media, admin_user, tmp_pa
     (run,) = services.start_training(
         admin_user, experiment_file(tmp_path, TINY_EXPERIMENT), ["CM+NG"]
     )
-    states = _wait(run, worker, lambda r: r.finished, timeout=300)
+    states = wait_for(run, worker, lambda r: r.finished, timeout=300)
 
     assert run.state == RunState.SUCCEEDED, run.log + run.error + worker.tail()
     assert states[-1] == RunState.SUCCEEDED and RunState.FAILED not in states
@@ -239,7 +106,7 @@ def test_killing_the_worker_process_mid_run_leaves_no_running_run_and_no_model(
         builder_options={"filters": [16, 32, 64], "dense_units": 16},
     )
     (run,) = services.start_training(admin_user, slow, ["CM"])
-    _wait(
+    wait_for(
         run,
         worker,
         lambda r: r.state == RunState.RUNNING and r.progress.get("stage") == "fold",
@@ -253,7 +120,7 @@ def test_killing_the_worker_process_mid_run_leaves_no_running_run_and_no_model(
     # The worker hands the message back (reject_on_worker_lost); the redelivered task's guard
     # sees the dead process and fails the run. Without a redelivery the heartbeat sweep does it.
     try:
-        _wait(run, worker, lambda r: r.state != RunState.RUNNING, timeout=90)
+        wait_for(run, worker, lambda r: r.state != RunState.RUNNING, timeout=90)
     except pytest.fail.Exception:
         services.sweep_stale_runs(minutes=0)
         run.refresh_from_db()

@@ -16,15 +16,15 @@ from inference.models import ModelVersion, Prediction, PredictionKind, RunState
 from tests.factories.annotated_archive import build_archive
 from tests.factories.annotations import unlabelled_copy
 from tests.factories.inference import TINY_EXPERIMENT, experiment_file
-from tests.object_store import object_store, use_object_store  # noqa: F401  (fixture)
+from tests.object_store import use_object_store
 
-from .test_worker import _wait, running_worker
+from .celery_worker import running_worker, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(scope="module")
-def s3_worker(object_store, django_db_setup, django_db_blocker, tmp_path_factory):  # noqa: F811
+def s3_worker(object_store, django_db_setup, django_db_blocker, tmp_path_factory):
     with running_worker(tmp_path_factory, **object_store.settings()) as started:
         yield started
 
@@ -41,7 +41,7 @@ def test_training_reads_patches_from_the_bucket_and_stores_its_model_there_then_
     lesions = build_archive(6, phases=("CM",))  # uploaded into the bucket by this process
     new = unlabelled_copy(lesions[-1])
     (run,) = services.start_training(admin_user, experiment_file(tmp_path, TINY_EXPERIMENT), ["CM"])
-    _wait(run, s3_worker, lambda r: r.finished, timeout=240)
+    wait_for(run, s3_worker, lambda r: r.finished, timeout=240)
     assert run.state == RunState.SUCCEEDED, run.log + run.error + s3_worker.tail()
 
     # The model file is an object in the bucket with the recorded SHA-256.
@@ -58,7 +58,7 @@ def test_training_reads_patches_from_the_bucket_and_stores_its_model_there_then_
         lesion.pk for lesion in lesions
     )
     scored = Prediction.objects.filter(model_version=version, lesion=new, kind=PredictionKind.FINAL)
-    _wait(run, s3_worker, lambda r: scored.exists(), timeout=90)
+    wait_for(run, s3_worker, lambda r: scored.exists(), timeout=90)
     assert scored.get().in_training_data is False and np.isfinite(scored.get().score)
 
     # Nothing was read from or written to the worker's local media folder.

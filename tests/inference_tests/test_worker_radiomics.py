@@ -18,7 +18,7 @@ from tests.factories.annotated_archive import build_archive
 from tests.factories.annotations import unlabelled_copy
 from tests.factories.inference import TINY_RADIOMICS, experiment_file
 
-from .test_worker import _wait, shared_media, worker  # noqa: F401  (fixtures: this module's own worker)
+from .celery_worker import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -31,7 +31,7 @@ def test_a_tiny_radiomics_run_trains_and_scores_end_to_end_without_tensorflow(
     (run,) = services.start_training(
         admin_user, experiment_file(tmp_path, TINY_RADIOMICS), ["CM+NG"]
     )
-    states = _wait(run, worker, lambda r: r.finished, timeout=240)
+    states = wait_for(run, worker, lambda r: r.finished, timeout=240)
 
     assert run.state == RunState.SUCCEEDED, run.log + run.error + worker.tail()
     assert RunState.FAILED not in states and "mirp" in run.device and "scikit-learn" in run.device
@@ -80,7 +80,7 @@ def test_a_tiny_radiomics_run_trains_and_scores_end_to_end_without_tensorflow(
 
     # The first active model scores the lesion it did not train on, in the worker, after the commit.
     scored = Prediction.objects.filter(model_version=version, lesion=new, kind=PredictionKind.FINAL)
-    _wait(run, worker, lambda r: scored.exists(), timeout=60)
+    wait_for(run, worker, lambda r: scored.exists(), timeout=60)
     assert scored.get().in_training_data is False
     np.testing.assert_allclose(
         scored.get().score, model.predict([datasets.lesion_features(new, ("CM", "NG"), spec)])[0]
