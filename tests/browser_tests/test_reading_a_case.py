@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PHASES = ("NC", "CM", "NG", "EX")
 # Generous: CI machines are shared and noisy. benchmarks/viewer.py measures it properly
-# (production set-up, 5 fresh openings, median); the README has its figures.
+# (production set-up, 5 fresh openings, median); docs/performance.md has its figures.
 FIRST_IMAGES_BOUND_MS = 10_000
 
 
