@@ -226,8 +226,8 @@ def reading_schedule(user, reader_study, lesions) -> dict:
     ``{lesion id: {"first_session", "second_session", "washout_days", "second_read_opens",
     "second_read_open"}}``: ``second_read_opens`` is None until the first read is locked;
     ``second_read_open`` says whether the server accepts the second read now (the rule of
-    ``services.record_call`` and :func:`may_see_model_output`). Empty for an unaided-only study
-    or a user who is not one of its readers.
+    :func:`annotations.calls.record_call` and :func:`may_see_model_output`). Empty for an
+    unaided-only study or a user who is not one of its readers.
     """
     lesions = list(lesions)
     if (

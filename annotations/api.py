@@ -1,8 +1,8 @@
 """REST API of the annotations app: reader studies, lesions, ROIs, pathology, calls, SR.
 
 Thin views: who may do what is asked of :mod:`annotations.access`, every change goes
-through :mod:`annotations.services`, whose errors become 400/403/409 answers naming
-the field.
+through :mod:`annotations.services` (reader calls: :mod:`annotations.calls`), whose
+errors become 400/403/409 answers naming the field.
 """
 
 from django.db import transaction
@@ -18,6 +18,8 @@ from rest_framework.response import Response
 from portal.roles import MANAGE_READER_STUDIES, UNBLIND_READER_STUDIES, require
 
 from . import access, services
+from .audit import audit_export
+from .calls import lock_call, locked_message, record_call, revise_call, update_call
 from .errors import AnnotationError, Conflict, Invalid, NotAllowed
 from .exports import reader_study_csv
 from .models import ROI, Lesion, ReaderCall, ReaderStudy, Session
@@ -229,7 +231,7 @@ class ReaderStudyViewSet(AnnotationViewMixin, viewsets.ModelViewSet):
             reader_study_csv(reader_study), content_type="text/csv; charset=utf-8"
         )
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        services.audit_export(request.user, reader_study, filename)
+        audit_export(request.user, reader_study, filename)
         return response
 
 
@@ -512,7 +514,7 @@ class ReaderCallViewSet(
             session=session,
             is_current=True,
         ).exists()
-        call = services.record_call(
+        call = record_call(
             reader_study,
             lesion,
             request.user,
@@ -530,9 +532,9 @@ class ReaderCallViewSet(
         """Autosave an unlocked call; a locked call answers 409 (revise it instead)."""
         call = self._own_call()
         if call.locked:
-            raise Conflict(services._locked_message(call))
+            raise Conflict(locked_message(call))
         payload = self.validated(CallValuesSerializer, partial=True)
-        call = services.update_call(
+        call = update_call(
             call, request.user, **{n: request.data[n] for n in CALL_VALUES if n in payload}
         )
         return Response(ReaderCallSerializer(call).data)
@@ -541,7 +543,7 @@ class ReaderCallViewSet(
     @action(detail=True, methods=["post"])
     def lock(self, request, pk=None):
         """Lock the call; afterwards the reader sees the lesion's pathology."""
-        call = services.lock_call(self._own_call(), request.user)
+        call = lock_call(self._own_call(), request.user)
         return Response(ReaderCallSerializer(call).data)
 
     @extend_schema(
@@ -552,7 +554,7 @@ class ReaderCallViewSet(
         """A new (locked) revision of a locked call; the old one is kept, no longer current."""
         call = self._own_call()
         payload = self.validated(CallValuesSerializer, partial=True)
-        revision = services.revise_call(
+        revision = revise_call(
             call, request.user, **{n: request.data[n] for n in CALL_VALUES if n in payload}
         )
         return Response(ReaderCallSerializer(revision).data, status=status.HTTP_201_CREATED)

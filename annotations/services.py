@@ -1,9 +1,10 @@
-"""Every change to lesions, ROIs, pathology and reader calls, each written with its AuditEvent; the audit log.
+"""Every change to reader studies, lesions, ROIs and pathology, each written with its AuditEvent.
 
 The API, the SR importer, the cohort importer and the inference app call these
 functions; they check the data rules (values, consistency, locking) and raise
 :mod:`annotations.errors` exceptions. Who may call them is :mod:`annotations.access`'s
-business, checked by the caller.
+business, checked by the caller. Reader calls are in :mod:`annotations.calls`, the
+audit log itself in :mod:`annotations.audit`.
 """
 
 from __future__ import annotations
@@ -11,15 +12,15 @@ from __future__ import annotations
 import datetime
 import math
 
-from django.db import IntegrityError, transaction
-from django.utils import timezone
-from rest_framework.throttling import BaseThrottle
+from django.db import transaction
 
 from archive.hooks import json_value, snapshot
 from archive.models import Instance, Phase, Series
 from archive.vocabulary import is_malignant
 
 from . import access
+from .audit import apply_audited, audit, audit_created, audit_deleted
+from .calls import CALL_FIELDS
 from .errors import Conflict, Invalid, NotAllowed
 from .geometry import GeometryError, validate_points
 from .models import (
@@ -27,14 +28,10 @@ from .models import (
     AuditEvent,
     Lesion,
     Pathology,
-    ReaderCall,
     ReaderStudy,
-    Session,
     Side,
     Subtype,
 )
-
-analysable_calls = access.analysable_calls
 
 LESION_FIELDS = ["label", "side", "location", "long_axis_mm"]
 ROI_FIELDS = [
@@ -48,88 +45,6 @@ ROI_FIELDS = [
     "is_reference",
 ]
 PATHOLOGY_FIELDS = ["subtype", "malignant", "source", "date", "revision"]
-CALL_FIELDS = [
-    "session",
-    "malignant",
-    "probability",
-    "subtype_guess",
-    "time_spent_s",
-    "locked_at",
-    "is_current",
-    "blinded",
-]
-
-
-# --- audit -----------------------------------------------------------------
-
-
-def _actor(user):
-    return user if user is not None and user.is_authenticated else None
-
-
-def audit(
-    user, action, obj=None, changes: dict | None = None, *, object_type=None, object_id=None
-) -> AuditEvent:
-    """Record one event of ``user`` (None or anonymous: none) on ``obj``.
-
-    ``changes`` maps field -> [old, new] for create/update/delete, and holds what else
-    identifies the event for the other actions (e.g. the file of an export). Without
-    ``obj``, ``object_type`` names what the event is about (``object_id`` may be None).
-    """
-    return AuditEvent.objects.create(
-        user=_actor(user),
-        action=action,
-        object_type=obj._meta.model_name if obj is not None else object_type,
-        object_id=obj.pk if obj is not None else object_id,
-        changes=changes or {},
-    )
-
-
-def audit_export(user, obj, filename, **details) -> AuditEvent:
-    """Record that ``user`` downloaded ``filename``, an export of ``obj`` (a table, a plot, an SR)."""
-    return audit(user, AuditEvent.Action.EXPORT, obj, {"file": filename, **details})
-
-
-def client_address(request) -> str | None:
-    """The client's IP address, as the login lockout (django-axes) and the API throttles see it.
-
-    ``REMOTE_ADDR``, or behind ``TRUSTED_PROXY_COUNT`` reverse proxies the address the
-    outermost one saw: DRF's rule for its throttles (``NUM_PROXIES``, the entry that many
-    from the right of ``X-Forwarded-For``), so one address is locked out and throttled
-    alike, and a client cannot pick its address by sending its own ``X-Forwarded-For``.
-    """
-    return BaseThrottle().get_ident(request) if request is not None else None
-
-
-def _created(user, obj, fields):
-    audit(
-        user,
-        AuditEvent.Action.CREATE,
-        obj,
-        {f: [None, v] for f, v in snapshot(obj, fields).items()},
-    )
-
-
-def _deleted(user, obj, fields):
-    audit(
-        user,
-        AuditEvent.Action.DELETE,
-        obj,
-        {f: [v, None] for f, v in snapshot(obj, fields).items()},
-    )
-
-
-def _apply(user, obj, fields, values: dict) -> dict:
-    """Set ``values`` on ``obj``, save, and audit the fields that really changed."""
-    before = snapshot(obj, fields)
-    for name, value in values.items():
-        setattr(obj, name, value)
-    after = snapshot(obj, fields)
-    changes = {f: [before[f], after[f]] for f in fields if before[f] != after[f]}
-    if changes:
-        obj.save()
-        audit(user, AuditEvent.Action.UPDATE, obj, changes)
-    return changes
 
 
 # --- reader studies --------------------------------------------------------
@@ -256,7 +171,7 @@ def create_lesion(study, user, label, side=Side.UNKNOWN, location="", long_axis_
     lesion = Lesion.objects.create(
         study=study, created_by=user if user and user.is_authenticated else None, **values
     )
-    _created(user, lesion, LESION_FIELDS)
+    audit_created(user, lesion, LESION_FIELDS)
     return lesion
 
 
@@ -269,7 +184,7 @@ def update_lesion(lesion, user, **values) -> Lesion:
             f"a lesion's {', '.join(sorted(unknown))} cannot be changed", sorted(unknown)[0]
         )
     _check_lesion_values(values, lesion=lesion)
-    _apply(user, lesion, LESION_FIELDS, values)
+    apply_audited(user, lesion, LESION_FIELDS, values)
     return lesion
 
 
@@ -277,12 +192,12 @@ def update_lesion(lesion, user, **values) -> Lesion:
 def delete_lesion(lesion, user):
     """Delete a lesion with its ROIs, pathology and calls, auditing each."""
     for roi in lesion.rois.all():
-        _deleted(user, roi, ROI_FIELDS)
+        audit_deleted(user, roi, ROI_FIELDS)
     if hasattr(lesion, "pathology"):
-        _deleted(user, lesion.pathology, PATHOLOGY_FIELDS)
+        audit_deleted(user, lesion.pathology, PATHOLOGY_FIELDS)
     for call in lesion.calls.all():
-        _deleted(user, call, CALL_FIELDS)
-    _deleted(user, lesion, LESION_FIELDS)
+        audit_deleted(user, call, CALL_FIELDS)
+    audit_deleted(user, lesion, LESION_FIELDS)
     lesion.delete()
 
 
@@ -389,7 +304,7 @@ def _unmark_previous_reference(lesion_id, phase, user, exclude_pk=None):
                 "is_reference",
             )
     for other in previous:
-        _apply(user, other, ["is_reference"], {"is_reference": False})
+        apply_audited(user, other, ["is_reference"], {"is_reference": False})
 
 
 @transaction.atomic
@@ -400,7 +315,7 @@ def create_roi(lesion, user, **values) -> ROI:
     if roi.is_reference:
         _unmark_previous_reference(lesion.pk, roi.phase, user)
     roi.save()
-    _created(user, roi, ROI_FIELDS)
+    audit_created(user, roi, ROI_FIELDS)
     return roi
 
 
@@ -425,13 +340,13 @@ def update_roi(roi, user, **values) -> ROI:
     cleaned["series_id"] = cleaned.pop("series").pk
     if cleaned["is_reference"]:
         _unmark_previous_reference(roi.lesion_id, cleaned["phase"], user, exclude_pk=roi.pk)
-    _apply(user, roi, ROI_FIELDS, cleaned)
+    apply_audited(user, roi, ROI_FIELDS, cleaned)
     return roi
 
 
 @transaction.atomic
 def delete_roi(roi, user):
-    _deleted(user, roi, ROI_FIELDS)
+    audit_deleted(user, roi, ROI_FIELDS)
     roi.delete()
 
 
@@ -497,276 +412,11 @@ def set_pathology(
         pathology = Pathology.objects.create(
             lesion=lesion, entered_by=user if user and user.is_authenticated else None, **values
         )
-        _created(user, pathology, PATHOLOGY_FIELDS)
+        audit_created(user, pathology, PATHOLOGY_FIELDS)
         return pathology
     before = snapshot(existing, ["subtype", "malignant", "source", "date"])
     if before != {k: json_value(v) for k, v in values.items()}:
         values["revision"] = existing.revision + 1
         values["entered_by"] = user if user and user.is_authenticated else None
-        _apply(user, existing, PATHOLOGY_FIELDS, values)
+        apply_audited(user, existing, PATHOLOGY_FIELDS, values)
     return existing
-
-
-# --- reader calls ----------------------------------------------------------
-
-
-def _check_call_values(values: dict):
-    if "malignant" in values and not isinstance(values["malignant"], bool):
-        raise Invalid("malignant must be true or false", "malignant")
-    if "probability" in values:
-        p = values["probability"]
-        if (
-            isinstance(p, bool)
-            or not isinstance(p, (int, float))
-            or not math.isfinite(p)
-            or not 0 <= p <= 100
-            or p != int(p)
-        ):
-            raise Invalid(
-                "probability must be a whole number from 0 to 100 (probability of malignancy, %)",
-                "probability",
-            )
-        values["probability"] = int(p)
-    if (
-        values.get("subtype_guess") not in (None, "")
-        and values["subtype_guess"] not in Subtype.values
-    ):
-        raise Invalid(
-            f"subtype_guess must be empty or one of {', '.join(Subtype.values)}", "subtype_guess"
-        )
-    if values.get("subtype_guess") is None and "subtype_guess" in values:
-        values["subtype_guess"] = ""
-    t = values.get("time_spent_s")
-    if t is not None and (
-        isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0
-    ):
-        raise Invalid("time_spent_s must be a non-negative number of seconds", "time_spent_s")
-
-
-def _check_reader_study_open(reader_study):
-    if reader_study.state != ReaderStudy.State.OPEN:
-        raise Conflict(
-            f"reader study {reader_study.name!r} is {reader_study.state}; calls are recorded only while it is open"
-        )
-
-
-def _locked_message(call):
-    return (
-        f"call {call.pk} is locked; POST /api/v1/calls/{call.pk}/revise/ to record a new revision"
-    )
-
-
-def _check_session(reader_study, lesion, reader, session):
-    """A call's session must be the reader's next read of the lesion.
-
-    Unaided-only studies have the unaided session only. Sequential: the aided call needs
-    the reader's unaided call locked. Crossover: the first read of a case is the session
-    :meth:`ReaderStudy.first_session` names for the reader; the second read needs the
-    first one locked and ``washout_days`` passed since (:class:`Conflict` naming the date).
-    """
-    if session not in Session.values:
-        raise Invalid(f"session must be one of {', '.join(Session.values)}", "session")
-    if not reader_study.aided:
-        if session == Session.AIDED:
-            raise Invalid(
-                f"reader study {reader_study.name!r} has no aided session (design {reader_study.design}); "
-                "record the call with session unaided",
-                "session",
-            )
-        return
-    first = reader_study.first_session(reader, lesion.study_id)
-    if session == first:
-        return
-    previous = ReaderCall.objects.filter(
-        reader_study=reader_study,
-        lesion=lesion,
-        reader=reader,
-        session=first,
-        is_current=True,
-        locked_at__isnull=False,
-    ).first()
-    if previous is None:
-        raise Conflict(
-            f"lock your {first} call on this lesion before recording the {session} call", "session"
-        )
-    if reader_study.design == ReaderStudy.Design.CROSSOVER:
-        opens = access.second_read_opens(reader_study, previous.locked_at)
-        if timezone.now() < opens:
-            raise Conflict(
-                f"washout: your {session} read of this lesion opens on {opens:%Y-%m-%d %H:%M} UTC, "
-                f"{reader_study.washout_days} days after your {first} call was locked",
-                "session",
-            )
-
-
-@transaction.atomic
-def record_call(
-    reader_study,
-    lesion,
-    reader,
-    malignant,
-    probability,
-    subtype_guess="",
-    time_spent_s=None,
-    simulated=False,
-    lock=True,
-    blinded=None,
-    changed_by=None,
-    session=Session.UNAIDED,
-) -> ReaderCall:
-    """Create the reader's current call on ``lesion`` in ``session``, or update it while unlocked (autosave).
-
-    ``blinded`` defaults to what :mod:`annotations.access` says of ``reader`` now.
-    A locked current call is not changed: :class:`Conflict` (use :func:`revise_call`);
-    the same locked call sent again (a retry) is returned as it is, so a retry never fails or duplicates.
-    An ``aided`` call needs a sequential reader study and the reader's unaided call locked (:class:`Conflict`).
-    """
-    if not access.lesion_in_reader_study(lesion, reader_study):
-        raise Invalid(
-            f"lesion {lesion.pk} is not in a case of reader study {reader_study.name!r}", "lesion"
-        )
-    _check_reader_study_open(reader_study)
-    values = {
-        "malignant": malignant,
-        "probability": probability,
-        "subtype_guess": subtype_guess or "",
-        "time_spent_s": time_spent_s,
-    }
-    _check_call_values(values)
-    _check_session(reader_study, lesion, reader, session)
-    actor = changed_by or reader
-    current = (
-        ReaderCall.objects.select_for_update()
-        .filter(
-            reader_study=reader_study,
-            lesion=lesion,
-            reader=reader,
-            session=session,
-            is_current=True,
-        )
-        .first()
-    )
-    if current is not None:
-        if current.locked:
-            if lock and all(getattr(current, name) == value for name, value in values.items()):
-                return current  # the same locked call sent again: a client's retry whose answer was lost
-            raise Conflict(_locked_message(current))
-        call = update_call(current, actor, **values)
-    else:
-        if blinded is None:
-            blinded = access.call_would_be_blinded(reader, lesion)
-        try:
-            with transaction.atomic():
-                call = ReaderCall.objects.create(
-                    reader_study=reader_study,
-                    lesion=lesion,
-                    reader=reader,
-                    session=session,
-                    blinded=blinded,
-                    simulated=simulated,
-                    changed_by=actor,
-                    **values,
-                )
-        except IntegrityError:
-            raise Conflict(
-                "another request created this call at the same moment; send it again"
-            ) from None
-        _created(actor, call, CALL_FIELDS)
-    if lock:
-        call = lock_call(call, actor)
-    return call
-
-
-@transaction.atomic
-def update_call(call, user, **values) -> ReaderCall:
-    """Autosave: change an unlocked current call."""
-    call = ReaderCall.objects.select_for_update().get(pk=call.pk)
-    if not call.is_current:
-        raise Conflict(f"call {call.pk} is an old revision; change the current one")
-    if call.locked:
-        raise Conflict(_locked_message(call))
-    _check_reader_study_open(call.reader_study)
-    unknown = set(values) - {"malignant", "probability", "subtype_guess", "time_spent_s"}
-    if unknown:
-        raise Invalid(
-            f"{', '.join(sorted(unknown))} cannot be changed on a call", sorted(unknown)[0]
-        )
-    _check_call_values(values)
-    values["changed_by"] = user
-    if call.blinded and not call.simulated and access.may_see_truth(user, call.lesion):
-        values["blinded"] = False
-    _apply(user, call, CALL_FIELDS, values)
-    return call
-
-
-@transaction.atomic
-def lock_call(call, user) -> ReaderCall:
-    """Lock a call (idempotent); afterwards the reader sees the lesion's truth."""
-    call = ReaderCall.objects.select_for_update().get(pk=call.pk)
-    if not call.is_current:
-        raise Conflict(f"call {call.pk} is an old revision")
-    if call.locked:
-        return call
-    _check_reader_study_open(call.reader_study)
-    _apply(user, call, CALL_FIELDS, {"locked_at": timezone.now(), "changed_by": user})
-    return call
-
-
-@transaction.atomic
-def revise_call(call, user, **values) -> ReaderCall:
-    """A new locked revision of a locked call; the old row stays with ``is_current`` False.
-
-    The reader has seen the truth since locking, so a revision by them is not blinded.
-    """
-    call = ReaderCall.objects.select_for_update().get(pk=call.pk)
-    if not call.is_current:
-        raise Conflict(f"call {call.pk} is an old revision; revise the current one")
-    if not call.locked:
-        raise Conflict(
-            f"call {call.pk} is not locked yet; change it directly (PATCH) instead of revising"
-        )
-    reader_study = call.reader_study
-    first_read = reader_study.aided and call.session == reader_study.first_session(
-        call.reader, call.lesion.study_id
-    )
-    if reader_study.aided and (call.session == Session.UNAIDED or first_read):
-        raise Conflict(
-            f"call {call.pk} is the {call.session} call of a reader study with an aided session"
-            + (
-                " and the reader's first read of the case (the washout counts from its lock)"
-                if first_read
-                else ""
-            )
-            + "; once locked it cannot change"
-        )
-    _check_reader_study_open(call.reader_study)
-    unknown = set(values) - {"malignant", "probability", "subtype_guess", "time_spent_s"}
-    if unknown:
-        raise Invalid(
-            f"{', '.join(sorted(unknown))} cannot be changed on a call", sorted(unknown)[0]
-        )
-    new_values = {
-        "malignant": call.malignant,
-        "probability": call.probability,
-        "subtype_guess": call.subtype_guess,
-        "time_spent_s": call.time_spent_s,
-        **values,
-    }
-    _check_call_values(new_values)
-    could_see_truth = access.may_see_truth(call.reader, call.lesion)
-    _apply(user, call, CALL_FIELDS, {"is_current": False, "changed_by": user})
-    revision = ReaderCall.objects.create(
-        reader_study=call.reader_study,
-        lesion=call.lesion,
-        reader=call.reader,
-        session=call.session,
-        revision=call.revision + 1,
-        supersedes=call,
-        blinded=call.blinded and not could_see_truth,
-        simulated=call.simulated,
-        changed_by=user,
-        locked_at=timezone.now(),
-        **new_values,
-    )
-    _created(user, revision, CALL_FIELDS + ["revision"])
-    return revision

@@ -15,8 +15,8 @@ from django.dispatch import receiver
 from archive import hooks
 from archive.models import clear_access_cache
 
+from .audit import audit, client_address
 from .models import AuditEvent
-from .services import audit, client_address
 
 USERNAME_MAX_CHARS = (
     150  # the attempted name is the client's text: kept at most as long as a username may be

@@ -12,8 +12,9 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import access, services
+from . import access
 from .api import AnnotationViewMixin
+from .audit import audit_export
 from .errors import Invalid
 from .sr import build_measurement_report, import_measurement_report
 
@@ -36,7 +37,7 @@ class StudySRView(AnnotationViewMixin, APIView):
         filename = f"{study_instance_uid}-sr.dcm"
         response = HttpResponse(buffer.getvalue(), content_type="application/dicom")
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        services.audit_export(request.user, study, filename)
+        audit_export(request.user, study, filename)
         return response
 
 

@@ -21,6 +21,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from annotations import services
+from annotations.calls import record_call
 from annotations.errors import AnnotationError
 from annotations.measurements import measure_roi
 from annotations.models import Lesion, Pathology, ReaderCall, ReaderStudy, ReaderStudyCase, Session
@@ -216,7 +217,7 @@ def import_cohort(
                 reader, lesion = simulated[call.reader], lesions_by_id[call.lesion_id]
                 if (reader.pk, lesion.pk) in already:
                     continue
-                services.record_call(
+                record_call(
                     reader_study,
                     lesion,
                     reader,
@@ -308,7 +309,7 @@ def record_simulated_aided_calls(
                 reader, lesion = readers[call.reader], rows[call.lesion_id]
                 if (reader.pk, lesion.pk) in aided:
                     continue
-                services.record_call(
+                record_call(
                     reader_study,
                     lesion,
                     reader,

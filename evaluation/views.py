@@ -22,8 +22,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from annotations.access import may_know_reader_study, may_see_comparison
+from annotations.audit import audit_export
 from annotations.models import ReaderStudy
-from annotations.services import audit_export
 
 from . import exports, plots, presentation, services
 from .models import ComparisonResult

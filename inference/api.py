@@ -19,8 +19,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotations.access import lesion_in_reader_study, lesions_visible_to, reader_studies_visible_to
+from annotations.audit import audit_export
 from annotations.errors import Conflict
-from annotations.services import audit_export
 from archive.models import Instance
 from archive.vocabulary import PHASES
 from portal.roles import MANAGE_MODELS, START_TRAINING, require

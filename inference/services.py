@@ -21,9 +21,9 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from annotations.audit import audit
 from annotations.errors import Conflict, Invalid
 from annotations.models import AuditEvent, ReaderCall, Session
-from annotations.services import audit
 
 from . import datasets
 from .experiments import get_experiment

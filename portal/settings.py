@@ -194,7 +194,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = False  # our own rule instead, see above
 AXES_LOCKOUT_CALLABLE = "portal.authentication.lockout_response"
-AXES_CLIENT_IP_CALLABLE = "annotations.services.client_address"
+AXES_CLIENT_IP_CALLABLE = "annotations.audit.client_address"
 AXES_VERBOSE = False  # no "AXES: BEGIN ..." banner on every manage.py command and worker start
 # Reverse proxies in front of the portal that append to X-Forwarded-For: the client address
 # for the lockout and the API throttles is the entry that many from the right (0: REMOTE_ADDR).

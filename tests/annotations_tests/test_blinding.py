@@ -3,6 +3,7 @@
 import pytest
 
 from annotations import access, services
+from annotations.calls import record_call, revise_call
 from annotations.models import ReaderCall, ReaderStudy
 
 
@@ -70,8 +71,8 @@ def test_a_reader_lists_only_their_own_calls_and_coordinators_all(
     lesion_a, reader_study_a, reader, other_reader, coordinator, api_client_for
 ):
     reader_study_a.readers.add(other_reader)
-    services.record_call(reader_study_a, lesion_a, other_reader, malignant=False, probability=10)
-    services.record_call(reader_study_a, lesion_a, reader, malignant=True, probability=90)
+    record_call(reader_study_a, lesion_a, other_reader, malignant=False, probability=10)
+    record_call(reader_study_a, lesion_a, reader, malignant=True, probability=90)
     mine = (
         api_client_for(reader)
         .get("/api/v1/calls/", {"reader_study": reader_study_a.pk})
@@ -129,22 +130,16 @@ def test_analysable_calls_are_current_locked_and_blinded(
 ):
     lesion_2 = services.create_lesion(study_a, coordinator, label="L2", side="right")
     reader_study_a.readers.add(other_reader, coordinator)
-    locked = services.record_call(reader_study_a, lesion_a, reader, malignant=True, probability=80)
-    services.record_call(
-        reader_study_a, lesion_2, reader, malignant=False, probability=20, lock=False
-    )
-    sighted = services.record_call(
-        reader_study_a, lesion_a, coordinator, malignant=True, probability=99
-    )
-    revised = services.record_call(
-        reader_study_a, lesion_a, other_reader, malignant=False, probability=30
-    )
-    revision = services.revise_call(revised, other_reader, probability=60)
-    simulated = services.record_call(
+    locked = record_call(reader_study_a, lesion_a, reader, malignant=True, probability=80)
+    record_call(reader_study_a, lesion_2, reader, malignant=False, probability=20, lock=False)
+    sighted = record_call(reader_study_a, lesion_a, coordinator, malignant=True, probability=99)
+    revised = record_call(reader_study_a, lesion_a, other_reader, malignant=False, probability=30)
+    revision = revise_call(revised, other_reader, probability=60)
+    simulated = record_call(
         reader_study_a, lesion_2, other_reader, malignant=False, probability=5, simulated=True
     )
     assert set(access.analysable_calls(reader_study_a)) == {locked, simulated}
-    assert set(services.analysable_calls(reader_study_a, include_unblinded=True)) == {
+    assert set(access.analysable_calls(reader_study_a, include_unblinded=True)) == {
         locked,
         simulated,
         sighted,
@@ -160,7 +155,7 @@ def test_model_scores_and_other_calls_follow_the_same_rule(lesion_a, reader_stud
     assert not access.may_see_model_scores(reader, lesion_a) and not access.may_see_other_calls(
         reader, lesion_a
     )
-    services.record_call(reader_study_a, lesion_a, reader, malignant=True, probability=80)
+    record_call(reader_study_a, lesion_a, reader, malignant=True, probability=80)
     assert access.may_see_model_scores(reader, lesion_a) and access.may_see_other_calls(
         reader, lesion_a
     )

@@ -2,7 +2,7 @@
 
 import pytest
 
-from annotations import services
+from annotations.calls import record_call
 from annotations.models import AuditEvent, ReaderCall
 
 
@@ -100,9 +100,7 @@ def test_lock_then_revise_keeps_the_old_row_and_supersedes_it(
 def test_a_reader_cannot_lock_or_change_someone_elses_call(
     lesion_a, reader_study_a, reader, coordinator, api_client_for
 ):
-    call = services.record_call(
-        reader_study_a, lesion_a, reader, malignant=True, probability=50, lock=False
-    )
+    call = record_call(reader_study_a, lesion_a, reader, malignant=True, probability=50, lock=False)
     client = api_client_for(coordinator)
     assert client.post(call_url(call.pk, "lock/")).status_code == 403
     assert client.patch(call_url(call.pk), {"probability": 1}, format="json").status_code == 403
@@ -111,7 +109,7 @@ def test_a_reader_cannot_lock_or_change_someone_elses_call(
 
 @pytest.mark.django_db
 def test_record_call_service_locks_and_marks_simulated(lesion_a, reader_study_a, reader):
-    call = services.record_call(
+    call = record_call(
         reader_study_a,
         lesion_a,
         reader,
@@ -128,7 +126,7 @@ def test_record_call_service_locks_and_marks_simulated(lesion_a, reader_study_a,
 
 @pytest.mark.django_db
 def test_worklist_counts_the_readers_calls(lesion_a, reader_study_a, reader, api_client_for):
-    services.record_call(reader_study_a, lesion_a, reader, malignant=True, probability=80)
+    record_call(reader_study_a, lesion_a, reader, malignant=True, probability=80)
     worklist = (
         api_client_for(reader).get(f"/api/v1/reader-studies/{reader_study_a.pk}/worklist/").json()
     )

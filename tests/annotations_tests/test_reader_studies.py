@@ -6,6 +6,7 @@ import io
 import pytest
 
 from annotations import services
+from annotations.calls import record_call
 from annotations.models import ReaderStudy
 from archive.models import Patient, Study
 
@@ -96,7 +97,7 @@ def test_close_reopen_unblind_transitions(reader_study_a, coordinator, api_clien
 def test_a_reader_study_with_calls_is_not_deleted(
     lesion_a, reader_study_a, reader, coordinator, api_client_for
 ):
-    services.record_call(reader_study_a, lesion_a, reader, malignant=True, probability=90)
+    record_call(reader_study_a, lesion_a, reader, malignant=True, probability=90)
     assert (
         api_client_for(coordinator)
         .delete(f"/api/v1/reader-studies/{reader_study_a.pk}/")
@@ -111,9 +112,7 @@ def test_csv_export_has_one_row_per_lesion_and_reader(
     lesion_a, reader_study_a, reader, other_reader, coordinator, api_client_for
 ):
     reader_study_a.readers.add(other_reader)
-    services.record_call(
-        reader_study_a, lesion_a, reader, malignant=True, probability=85, time_spent_s=12.0
-    )
+    record_call(reader_study_a, lesion_a, reader, malignant=True, probability=85, time_spent_s=12.0)
     response = api_client_for(coordinator).get(
         f"/api/v1/reader-studies/{reader_study_a.pk}/export.csv"
     )

@@ -7,6 +7,7 @@ import datetime
 import pytest
 
 from annotations import services
+from annotations.calls import record_call
 from annotations.models import ReaderCall, ReaderStudy
 from inference import services as inference_services
 from tests.factories.inference import make_heat_maps
@@ -132,7 +133,7 @@ def test_crossover_with_a_washout_names_the_date_the_second_read_opens_and_shows
 ):
     reader_study, by_first = crossover_study(make_case, reader, coordinator, washout_days=28)
     _, aided_first = by_first["aided"]
-    services.record_call(
+    record_call(
         reader_study, aided_first, reader, True, 80, session="aided"
     )  # read and locked earlier
     page = new_page()

@@ -90,7 +90,7 @@ def _read_aided(reader_study, lesions, readers, frozen, seed=5):
     """Each reader locks an unaided call per lesion, then an aided one moved toward the frozen model's score."""
     import numpy as np
 
-    from annotations import services
+    from annotations.calls import record_call
     from annotations.models import Session
     from inference.models import Prediction
 
@@ -101,10 +101,8 @@ def _read_aided(reader_study, lesions, readers, frozen, seed=5):
             latent = 0.8 * (2 * int(lesion.pathology.malignant) - 1) + rng.normal(0, 1.3)
             unaided = int(np.clip(round(100 / (1 + np.exp(-latent))), 0, 100))
             aided = int(round(unaided + weight * (100 * score[lesion.pk] - unaided)))
-            services.record_call(reader_study, lesion, reader, unaided >= 50, unaided)
-            services.record_call(
-                reader_study, lesion, reader, aided >= 50, aided, session=Session.AIDED
-            )
+            record_call(reader_study, lesion, reader, unaided >= 50, unaided)
+            record_call(reader_study, lesion, reader, aided >= 50, aided, session=Session.AIDED)
 
 
 def test_an_aided_study_shows_aided_versus_unaided_and_the_plan_in_chromium(
