@@ -1,6 +1,6 @@
 """Exports of a reader-study comparison: joined CSV, long CSV, iMRMC input, JSON.
 
-Each takes ``services.ComparisonInputs`` (what entered the analysis) and returns
+Each takes :class:`evaluation.inputs.ComparisonInputs` (what entered the analysis) and returns
 text; the views add the HTTP headers. ``imrmc_modalities_text`` is the pure
 iMRMC writer for an aided-versus-unaided study (plain arrays, no database). Simulated calls are marked in every export.
 No CSV cell is one a spreadsheet would run as a formula (:mod:`archive.spreadsheets`).

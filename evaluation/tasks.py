@@ -4,6 +4,7 @@ from annotations.models import ReaderStudy
 from portal.celery import task
 
 from . import services
+from .inputs import ComparisonOptions, default_plan_effect, gather_inputs
 from .models import ComparisonResult
 
 
@@ -24,12 +25,12 @@ def compute_comparison(
     reader_study = ReaderStudy.objects.filter(pk=reader_study_pk).first()
     if reader_study is None:
         return None
-    options = services.ComparisonOptions(
+    options = ComparisonOptions(
         include_unblinded=include_unblinded,
         patient_level=patient_level,
-        effect=services.default_plan_effect() if effect is None else effect,
+        effect=default_plan_effect() if effect is None else effect,
     )
-    inputs = services.gather_inputs(reader_study, options)
+    inputs = gather_inputs(reader_study, options)
     done = ComparisonResult.objects.filter(
         reader_study=reader_study, revision=inputs.revision, state=ComparisonResult.State.DONE
     ).first()

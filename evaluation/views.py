@@ -26,6 +26,7 @@ from annotations.audit import audit_export
 from annotations.models import ReaderStudy
 
 from . import exports, plots, presentation, services
+from .inputs import ComparisonOptions, OptionError, gather_inputs
 from .models import ComparisonResult
 
 
@@ -47,7 +48,7 @@ def answers_bad_options(view):
     def wrapper(request, *args, **kwargs):
         try:
             return view(request, *args, **kwargs)
-        except services.OptionError as error:
+        except OptionError as error:
             return JsonResponse({"field": error.field, "error": str(error)}, status=400)
 
     return wrapper
@@ -55,7 +56,7 @@ def answers_bad_options(view):
 
 def _inputs(request, pk):
     reader_study = _reader_study_for(request, pk)
-    return services.gather_inputs(reader_study, services.ComparisonOptions.from_query(request.GET))
+    return gather_inputs(reader_study, ComparisonOptions.from_query(request.GET))
 
 
 # Seconds a client is asked to wait before it asks again for a download being computed.

@@ -7,6 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from evaluation import services
+from evaluation.inputs import gather_inputs
 from tests.factories.reader_study import build_reader_study
 
 
@@ -23,7 +24,7 @@ def test_long_export_reanalysed_outside_gives_the_page_sentence(db, tmp_path):
         "analyze_reader_study", str(path), "--model-reader", "model:CM", "--json", stdout=out
     )
     outside = json.loads(out.getvalue())
-    row = services.store_result(services.gather_inputs(study.reader_study))
+    row = services.store_result(gather_inputs(study.reader_study))
     page = row.result["subgroups"][0]["mrmc"]["models"]["model:CM"]
     assert outside["patient_level"] is True and row.result["patient_level"] is True
     assert outside["model_vs_readers"]["rrrc"]["p"] == pytest.approx(page["rrrc"]["p"], rel=1e-9)

@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from annotations.models import AuditEvent
 from evaluation import services
+from evaluation.inputs import gather_inputs
 from evaluation.models import ComparisonResult
 from evaluation.tasks import compute_comparison
 from tests.factories.reader_study import build_reader_study
@@ -66,7 +67,7 @@ def test_a_download_of_a_failed_comparison_is_a_409_with_its_error(
     client, coordinator, study, settings
 ):
     settings.EVALUATION_SYNC_MAX_RATINGS = 10
-    inputs = services.gather_inputs(study.reader_study)
+    inputs = gather_inputs(study.reader_study)
     ComparisonResult.objects.create(
         reader_study=study.reader_study,
         revision=inputs.revision,

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from django.urls import reverse
 
-from evaluation import exports, services
+from evaluation import exports
+from evaluation.inputs import gather_inputs
 from inference.models import Prediction, PredictionKind
 from tests.factories.inference import ModelVersionFactory
 from tests.factories.reader_study import build_reader_study
@@ -45,7 +46,7 @@ def test_a_model_trained_elsewhere_is_compared_on_its_final_scores_and_the_page_
         is_active=True, training_data={"source": ELSEWHERE, "lesions": []}
     )
     expected = _final_scores(version, study.lesions)
-    inputs = services.gather_inputs(study.reader_study)
+    inputs = gather_inputs(study.reader_study)
     [model] = inputs.analysed_models
     assert model.pk == version.pk and model.scores_source == "held-out final-model"
     assert {l.pk: inputs.scores[(model.pk, l.pk)] for l in study.lesions} == {
@@ -80,7 +81,7 @@ def test_final_scores_of_patients_the_model_trained_on_never_enter(study):
         },
     )
     _final_scores(version, study.lesions)
-    inputs = services.gather_inputs(study.reader_study)
+    inputs = gather_inputs(study.reader_study)
     assert inputs.analysed_models == []
     assert all((version.pk, l.pk) not in inputs.scores for l in trained)
     assert any(
@@ -99,7 +100,7 @@ def test_an_out_of_fold_score_is_preferred_to_the_final_score_of_the_same_lesion
     Prediction.objects.create(
         model_version=version, lesion=first, kind=PredictionKind.OUT_OF_FOLD, fold=2, score=0.123
     )
-    inputs = services.gather_inputs(study.reader_study)
+    inputs = gather_inputs(study.reader_study)
     [model] = inputs.analysed_models
     assert inputs.scores[(version.pk, first.pk)] == (pytest.approx(0.123), 2)
     assert model.scores_source == "held-out"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from django.urls import reverse
 
-from evaluation import services
+from evaluation.inputs import gather_inputs
 from evaluation.models import ComparisonResult
 from inference.models import Prediction, PredictionKind
 from tests.factories.inference import ModelVersionFactory
@@ -48,7 +48,7 @@ def test_a_cm_radiomics_model_is_compared_beside_the_cm_cnn_with_a_name_that_tel
 ):
     _radiomics_version(study, "CM")
     _radiomics_version(study, "EX", seed=1)
-    inputs = services.gather_inputs(study.reader_study)
+    inputs = gather_inputs(study.reader_study)
     assert [(m.key, m.label) for m in inputs.analysed_models] == [
         ("model:CM", "CNN CM v1"),
         ("model:EX", "CNN EX v1"),
@@ -62,9 +62,7 @@ def test_per_family_and_variant_the_active_radiomics_version_is_the_one_compared
     active = _radiomics_version(study, "CM", version=2, active=True, seed=2)
     _radiomics_version(study, "CM", version=3, active=False, seed=3)
     radiomics_models = [
-        m
-        for m in services.gather_inputs(study.reader_study).analysed_models
-        if m.family == "radiomics"
+        m for m in gather_inputs(study.reader_study).analysed_models if m.family == "radiomics"
     ]
     assert [m.pk for m in radiomics_models] == [active.pk]
 
@@ -86,6 +84,6 @@ def test_the_page_selects_a_radiomics_model_and_highlights_cm_versus_ex_within_e
     highlighted = [r["label"] for r in context["phases"]["rows"] if r["highlight"]]
     assert highlighted == ["CNN CM v1 − CNN EX v1", "Radiomics CM v1 − Radiomics EX v1"]
     result = ComparisonResult.objects.get(
-        revision=services.gather_inputs(study.reader_study).revision
+        revision=gather_inputs(study.reader_study).revision
     ).result
     assert result["model_versions"]["model:radiomics-CM"]["family"] == "radiomics"

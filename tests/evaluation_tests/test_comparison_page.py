@@ -11,6 +11,7 @@ from django.utils.html import escape
 
 from annotations.models import ReaderStudy
 from evaluation import exports, services
+from evaluation.inputs import gather_inputs
 from evaluation.models import ComparisonResult
 from evaluation.stats import agreement, mrmc, operating_points, regression, roc
 from portal.roles import ADMIN, COORDINATOR, READER
@@ -37,7 +38,7 @@ def study(db):
 
 def _arrays(study):
     """Truth, reader probabilities/calls and model scores straight from the rows, in lesion order."""
-    inputs = services.gather_inputs(study.reader_study)
+    inputs = gather_inputs(study.reader_study)
     lesions = inputs.analysed_lesions
     truth = np.array([int(l.malignant) for l in lesions])
     probability = np.array(
@@ -341,9 +342,7 @@ def test_joined_csv_has_one_row_per_lesion_and_reader_with_model_columns(
 def test_joined_csv_writes_a_formula_in_the_reader_study_name_as_text(study):
     ReaderStudy.objects.filter(pk=study.reader_study.pk).update(name="=cmd|' /C calc'!A0")
     study.reader_study.refresh_from_db()
-    rows = list(
-        csv.DictReader(io.StringIO(exports.joined_csv(services.gather_inputs(study.reader_study))))
-    )
+    rows = list(csv.DictReader(io.StringIO(exports.joined_csv(gather_inputs(study.reader_study)))))
     assert {r["Reader study"] for r in rows} == {"'=cmd|' /C calc'!A0"}
 
 
@@ -354,7 +353,7 @@ def test_imrmc_export_parses_back_to_the_same_ratings(client, coordinator, study
     ).content.decode()
     assert "\nBEGIN DATA:\n" in text
     parsed = exports.parse_imrmc(text)
-    inputs = services.gather_inputs(study.reader_study)
+    inputs = gather_inputs(study.reader_study)
     truth = {str(l.pk): int(l.malignant) for l in inputs.analysed_lesions}
     assert parsed["truth"] == truth
     assert parsed["header"] == {

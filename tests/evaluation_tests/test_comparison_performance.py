@@ -5,6 +5,7 @@ import time
 from django.urls import reverse
 
 from evaluation import services
+from evaluation.inputs import gather_inputs
 from evaluation.models import ComparisonResult
 from tests.factories.reader_study import build_reader_study
 
@@ -18,7 +19,7 @@ def test_cached_page_renders_in_under_a_second_at_10_readers_500_lesions_6_model
         n_lesions=500, n_readers=10, variants=SIX_VARIANTS, seed=11, lesions_per_patient=2
     )
     settings.EVALUATION_SYNC_MAX_RATINGS = 1000  # this size goes to the worker
-    inputs = services.gather_inputs(study.reader_study)
+    inputs = gather_inputs(study.reader_study)
     assert inputs.size == 500 * 16
     started = time.perf_counter()
     row = services.store_result(inputs)

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from annotations.models import ReaderCall, ReaderStudy, Session
-from evaluation import services
+from evaluation.inputs import gather_inputs
 from evaluation.models import ComparisonResult
 from evaluation.stats import comparison, sample_size
 from tests.factories.reader_study import build_reader_study
@@ -58,7 +58,7 @@ def aided_study(db):
 
 def _expected_plan(reader_study, effect):
     """plan_study on the same ratings, straight from the rows (lesions in the page's order, readers by username)."""
-    inputs = services.gather_inputs(reader_study)
+    inputs = gather_inputs(reader_study)
     lesions, readers = inputs.analysed_lesions, inputs.aided_readers
     assert len(readers) == 3 and len(lesions) == N_LESIONS
     ratings = np.array(

@@ -17,6 +17,7 @@ from cohort.management.commands.make_cohort import parse_mix
 from cohort.readers import simulate_aided_reader_calls
 from cohort.spec import CohortSpec
 from evaluation import services as evaluation
+from evaluation.inputs import gather_inputs
 from inference.experiments import get_experiment
 from inference.folds import assign_folds
 from inference.models import ModelVersion, Prediction, PredictionKind, ReaderStudyModel
@@ -73,7 +74,7 @@ def test_a_small_demo_compares_readers_with_models_trained_on_other_patients_tha
         assert model.training_data["lesions"] == [] and model.artifact_sha256
         assert not model.predictions.filter(in_training_data=True).exists()
 
-    inputs = evaluation.gather_inputs(reader_study)
+    inputs = gather_inputs(reader_study)
     assert {m.pk for m in inputs.analysed_models} == {m.pk for m in models}
     assert all(m.scores_source == "held-out final-model" for m in inputs.analysed_models)
     assert len(inputs.analysed_lesions) == 21 and len(inputs.analysed_readers) == 3

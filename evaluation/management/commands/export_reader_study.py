@@ -5,7 +5,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from annotations.models import ReaderStudy
-from evaluation import exports, services
+from evaluation import exports
+from evaluation.inputs import ComparisonOptions, gather_inputs
 
 
 class Command(BaseCommand):
@@ -41,8 +42,8 @@ class Command(BaseCommand):
             raise CommandError(f"reader study {options['reader_study']} does not exist")
         if not any(options[k] for k in ("long", "csv", "imrmc")):
             raise CommandError("name at least one output: --long FILE, --csv FILE or --imrmc FILE")
-        inputs = services.gather_inputs(
-            reader_study, services.ComparisonOptions(include_unblinded=options["include_unblinded"])
+        inputs = gather_inputs(
+            reader_study, ComparisonOptions(include_unblinded=options["include_unblinded"])
         )
         for line in inputs.exclusions:
             self.stderr.write(line)
