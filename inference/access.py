@@ -9,7 +9,7 @@ like the model's score (``annotations.access``). Coordinators and admins see the
 always; a reader exactly when they may see the model's output in a reader study's
 aided session (``annotations.access.may_see_model_output``: sequential, once their
 unaided call on the lesion is locked), and then only the maps of the model version
-frozen for that reader study (``inference.services.frozen_model_version``; the API
+frozen for that reader study (``inference.aided.frozen_model_version``; the API
 serves no other). Never in the unaided session, never without a reader study.
 """
 

@@ -3,7 +3,7 @@
 ``/api/v1/reader-studies/{id}/model/`` (GET: whoever may open the reader study; PUT:
 coordinators and admins) and ``/api/v1/reader-studies/{id}/lesions/{lesion}/model-output/``
 (who may see it: :func:`annotations.access.may_see_model_output`). The rules live in
-annotations.access, the freezing in :mod:`inference.services`.
+annotations.access, the freezing in :mod:`inference.aided`.
 """
 
 from drf_spectacular.utils import extend_schema
@@ -15,7 +15,7 @@ from annotations import access
 from annotations.errors import AnnotationError
 from portal.roles import MANAGE_READER_STUDIES, require
 
-from . import services
+from . import aided
 from .serializers import FreezeModelSerializer
 
 
@@ -44,12 +44,12 @@ class ReaderStudyModelView(AnnotationErrorsMixin, APIView):
     @extend_schema(responses=dict)
     def get(self, request, pk):
         reader_study = _reader_study_or_404(request.user, pk)
-        version = services.frozen_model_version(reader_study)
+        version = aided.frozen_model_version(reader_study)
         return Response(
             {
                 "reader_study": reader_study.pk,
                 "design": reader_study.design,
-                "model_version": services.model_version_dict(version) if version else None,
+                "model_version": aided.model_version_dict(version) if version else None,
             }
         )
 
@@ -59,14 +59,14 @@ class ReaderStudyModelView(AnnotationErrorsMixin, APIView):
         require(request.user, MANAGE_READER_STUDIES)
         payload = FreezeModelSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        version = services.freeze_model_version(
+        version = aided.freeze_model_version(
             reader_study, payload.validated_data["model_version"], request.user
         )
         return Response(
             {
                 "reader_study": reader_study.pk,
                 "design": reader_study.design,
-                "model_version": services.model_version_dict(version),
+                "model_version": aided.model_version_dict(version),
             }
         )
 
@@ -92,6 +92,6 @@ class AidedModelOutputView(AnnotationErrorsMixin, APIView):
                 "after your unaided call on this lesion is locked"
             )
         try:
-            return Response(services.aided_model_output(reader_study, lesion))
+            return Response(aided.aided_model_output(reader_study, lesion))
         except LookupError as exc:
             raise NotFound(str(exc)) from None

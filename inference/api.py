@@ -27,6 +27,7 @@ from portal.roles import MANAGE_MODELS, START_TRAINING, require
 
 from . import services
 from .access import may_see_heat_maps, may_see_model_registry
+from .aided import frozen_model_version
 from .aided_api import AnnotationErrorsMixin
 from .experiments import EXPERIMENTS
 from .heatmaps import PatchWindow
@@ -168,7 +169,7 @@ class HeatMapRequest:
         )
         model_version = _whole_number(self.request, "model_version")
         if self.reader_study is not None:
-            frozen = services.frozen_model_version(self.reader_study)
+            frozen = frozen_model_version(self.reader_study)
             if frozen is None:
                 raise Conflict(
                     f"no model version is frozen for reader study {self.reader_study.name!r}; "

@@ -272,7 +272,7 @@ def simulate_demo_aided_reading(
     Freezes ``version`` as the model the sequential demo reader study shows in its aided
     session (a version frozen earlier stays once aided calls exist) and records each
     simulated reader's aided call on every lesion with the score the model-output
-    endpoint serves (:func:`inference.services.aided_model_output`: out-of-fold where
+    endpoint serves (:func:`inference.aided.aided_model_output`: out-of-fold where
     there is one, else the final model's), following
     :func:`cohort.readers.simulate_aided_reader_calls`; the calls are locked after the
     reader's unaided call and marked simulated. Real readers' calls are not touched.
@@ -283,22 +283,22 @@ def simulate_demo_aided_reading(
     from annotations.errors import Conflict
     from annotations.models import ReaderStudy
     from cohort.importer import cohort_lesions, record_simulated_aided_calls
-    from inference import services
+    from inference import aided
 
     reader_study = ReaderStudy.objects.filter(name=reader_study_name).first()
     if reader_study is None or reader_study.design != ReaderStudy.Design.SEQUENTIAL:
         return None
     try:
-        frozen = services.freeze_model_version(reader_study, version.pk)
+        frozen = aided.freeze_model_version(reader_study, version.pk)
     except Conflict:  # aided calls were made with the version frozen earlier: it stays
-        frozen = services.frozen_model_version(reader_study)
+        frozen = aided.frozen_model_version(reader_study)
     lesions = demo_cohort_lesions(reader_study.cases.count())
     rows = cohort_lesions(reader_study)
     scores = {}
     for lesion in lesions:
         if lesion.lesion_id in rows:
             try:
-                output = services.aided_model_output(reader_study, rows[lesion.lesion_id])
+                output = aided.aided_model_output(reader_study, rows[lesion.lesion_id])
                 scores[lesion.lesion_id] = output["probability"]
             except LookupError:
                 pass  # record_simulated_aided_calls names the lesions without a score

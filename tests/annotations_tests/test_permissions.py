@@ -36,7 +36,7 @@ def _with_aided_heat_map(ctx, get, url, design=ReaderStudy.Design.SEQUENTIAL, lo
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
-    from inference.services import freeze_model_version
+    from inference.aided import freeze_model_version
     from tests.factories.inference import make_heat_maps
 
     reader_study = ctx["reader_study_a"]

@@ -5,7 +5,7 @@ import pytest
 
 from annotations import services
 from annotations.models import Lesion, ReaderCall, ReaderStudy
-from inference import services as inference_services
+from inference.aided import freeze_model_version
 from tests.factories.inference import ModelVersionFactory, PredictionFactory
 
 from .test_reading_a_case import wait_until_ready
@@ -23,7 +23,7 @@ def test_the_model_output_and_the_aided_form_appear_after_the_unaided_lock(
     services.set_pathology(lesion, "ccRCC", user=coordinator)
     version = ModelVersionFactory(is_active=True)
     PredictionFactory(model_version=version, lesion=lesion, score=0.72)
-    inference_services.freeze_model_version(reader_study, version.pk, coordinator)
+    freeze_model_version(reader_study, version.pk, coordinator)
 
     page = new_page()
     asked = []

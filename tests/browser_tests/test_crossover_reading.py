@@ -9,7 +9,7 @@ import pytest
 from annotations import services
 from annotations.calls import record_call
 from annotations.models import ReaderCall, ReaderStudy
-from inference import services as inference_services
+from inference.aided import freeze_model_version
 from tests.factories.inference import make_heat_maps
 
 from .test_opening_a_case import ellipse_on, record_responses, wait_until_ready
@@ -40,7 +40,7 @@ def crossover_study(make_case, reader, coordinator, washout_days):
         version, _ = make_heat_maps(lesion, ("CM",), version=version, active=False)
         by_first[reader_study.first_session(reader, study.pk)] = (study, lesion)
     assert set(by_first) == {"aided", "unaided"}
-    inference_services.freeze_model_version(reader_study, version.pk, coordinator)
+    freeze_model_version(reader_study, version.pk, coordinator)
     return reader_study, by_first
 
 

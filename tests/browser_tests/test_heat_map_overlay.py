@@ -106,7 +106,7 @@ def test_a_reader_overlays_the_frozen_models_heat_map_only_after_the_unaided_loc
     live_server, new_page, login, make_case, reader, coordinator
 ):
     from annotations.models import ReaderStudy
-    from inference import services as inference_services
+    from inference.aided import freeze_model_version
 
     reader_study, study = make_case([reader], n=16, size=128)
     reader_study.design = ReaderStudy.Design.SEQUENTIAL
@@ -117,7 +117,7 @@ def test_a_reader_overlays_the_frozen_models_heat_map_only_after_the_unaided_loc
     services.set_pathology(lesion, "ccRCC", source="surgery", user=coordinator)
     frozen, _ = make_heat_maps(lesion, ("CM",), active=False)
     make_heat_maps(lesion, ("CM",))  # an active model the study does not show
-    inference_services.freeze_model_version(reader_study, frozen.pk, coordinator)
+    freeze_model_version(reader_study, frozen.pk, coordinator)
 
     page = new_page()
     responses = record_responses(page)

@@ -111,7 +111,7 @@ def test_an_aided_study_shows_aided_versus_unaided_and_the_plan_in_chromium(
     sync_playwright = _chromium_or_skip()
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from annotations.models import ReaderStudy
-    from inference.services import freeze_model_version
+    from inference.aided import freeze_model_version
 
     synthetic = build_reader_study(
         n_lesions=40,

@@ -3,7 +3,7 @@
 import pytest
 
 from annotations.models import AuditEvent, ReaderCall, ReaderStudy
-from inference import services
+from inference.aided import freeze_model_version
 from inference.models import ModelVersion, PredictionKind, ReaderStudyModel
 from tests.factories.inference import ModelVersionFactory, PredictionFactory
 
@@ -19,7 +19,7 @@ def sequential(reader_study_a, lesion_a, coordinator):
     PredictionFactory(
         model_version=version, lesion=lesion_a, kind=PredictionKind.OUT_OF_FOLD, fold=2, score=0.83
     )
-    services.freeze_model_version(reader_study_a, version.pk, coordinator)
+    freeze_model_version(reader_study_a, version.pk, coordinator)
     return reader_study_a
 
 
@@ -143,7 +143,7 @@ def test_no_frozen_model_or_no_score_is_a_clear_answer(
     client = api_client_for(coordinator)
     answer = client.get(_url(reader_study_a, lesion_a))
     assert answer.status_code == 409 and "frozen" in answer.json()["detail"]
-    services.freeze_model_version(
+    freeze_model_version(
         reader_study_a, ModelVersionFactory(variant="NG", is_active=True).pk, coordinator
     )
     answer = client.get(_url(reader_study_a, lesion_a))

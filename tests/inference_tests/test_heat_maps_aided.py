@@ -7,7 +7,7 @@ import pydicom
 import pytest
 
 from annotations.models import AuditEvent, ReaderStudy
-from inference import services
+from inference.aided import freeze_model_version
 from tests.factories.annotated_archive import build_archive
 from tests.factories.inference import gradient_values, make_heat_maps
 
@@ -35,7 +35,7 @@ def aided(lesion, reader, coordinator):
         lesion, ("CM",), values=[[1.0, 0.0], [0.0, 0.0]]
     )  # active, not frozen
     reader_study = _reader_study(lesion, reader, coordinator)
-    services.freeze_model_version(reader_study, frozen.pk, coordinator)
+    freeze_model_version(reader_study, frozen.pk, coordinator)
     return reader_study, frozen, other
 
 
@@ -132,7 +132,7 @@ def test_an_unaided_only_study_never_shows_a_reader_heat_maps(
     reader_study = _reader_study(
         lesion, reader, coordinator, design=ReaderStudy.Design.UNAIDED, name="Unaided"
     )
-    services.freeze_model_version(reader_study, version.pk, coordinator)
+    freeze_model_version(reader_study, version.pk, coordinator)
     client = api_client_for(reader)
     _lock_unaided(client, reader_study, lesion)
     assert _maps(client, lesion, reader_study).status_code == 403
