@@ -8,9 +8,9 @@ Who may see that output is decided in ``annotations.access.may_see_model_output`
 
 from django.db import transaction
 
+from annotations.audit import audit
 from annotations.errors import Conflict, Invalid
 from annotations.models import AuditEvent, ReaderCall, Session
-from annotations.services import audit
 
 from .models import ModelVersion, Prediction, PredictionKind, ReaderStudyModel
 
