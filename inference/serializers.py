@@ -88,8 +88,8 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         return len(version.training_data.get("lesions", []))
 
     def get_trained_on(self, version) -> str:
-        """The training data in words: its recorded source (a model trained outside the archive),
-        else the lesion count."""
+        # One line: the OpenAPI schema shows this docstring as the field's description.
+        """The training data in words: its recorded source (a model trained outside the archive), else the lesion count."""  # noqa: E501
         return (
             version.training_data.get("source")
             or f"{self.get_n_training_lesions(version)} lesions of this archive"
