@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.templatetags.static import static
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
@@ -16,6 +16,11 @@ urlpatterns = [
     path("", include(archive_urls.page_patterns)),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # The archive's models were the portal app's until issue 12: old admin bookmarks still work.
+    re_path(
+        r"^admin/portal/(?P<rest>(?:patient|study|series|instance|upload)/.*)$",
+        RedirectView.as_view(url="/admin/archive/%(rest)s", permanent=True, query_string=True),
+    ),
     path("admin/", admin.site.urls),
     path("api/v1/", include(archive_urls.router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

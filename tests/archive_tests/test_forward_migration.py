@@ -178,3 +178,18 @@ def test_a_database_from_before_the_move_keeps_its_rows_and_permissions():
         assert can(reader, UPLOAD_STUDIES)
     finally:
         migrate_to(None)
+
+
+@pytest.mark.django_db
+def test_an_admin_bookmark_of_the_archive_models_under_portal_leads_to_the_archive_app(
+    admin_client,
+):
+    study = Study.objects.create(
+        study_instance_uid="1.2.826.0.1.9",
+        patient=Patient.objects.create(patient_id="SRM-BOOKMARK"),
+    )
+    old = admin_client.get(f"/admin/portal/study/{study.pk}/change/?_changelist_filters=q")
+    assert old.status_code == 301
+    assert old["Location"] == f"/admin/archive/study/{study.pk}/change/?_changelist_filters=q"
+    assert admin_client.get(old["Location"]).status_code == 200
+    assert admin_client.get("/admin/portal/capability/").status_code == 404  # only the moved models
