@@ -12,16 +12,8 @@ from django.core.files.storage import default_storage
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from archive.models import Instance, Patient, Study, Upload
+from tests.archive_tests.support import client_for
 from tests.factories.dicom import dataset_bytes, make_ct_dataset, make_ct_study
-
-
-def client_for(live_server, token):
-    client = DICOMwebClient(
-        url=f"{live_server.url}/dicomweb", headers={"Authorization": f"Token {token}"}
-    )
-    # One body per request: the test server (like any WSGI server without de-chunking) needs a length.
-    client.set_chunk_size(10**9)
-    return client
 
 
 @pytest.fixture

@@ -16,12 +16,10 @@ from django.db import connection
 
 from archive.ingest import ingest_upload, storage_name
 from archive.models import Instance, Patient, Series, Study, Upload
-from tests.archive_tests.test_dicomweb import client_for
-from tests.archive_tests.test_upload_api import as_upload, post
-from tests.archive_tests.test_verify_archive import verify
-from tests.factories.dicom import dataset_bytes, make_ct_series, make_ct_study
+from tests.archive_tests.support import client_for, post, verify
+from tests.django_process import run_django
+from tests.factories.dicom import as_upload, dataset_bytes, make_ct_series, make_ct_study
 from tests.object_store import PausingS3Storage, use_object_store
-from tests.portal_tests.test_settings_and_roles import run_django
 
 
 def test_the_storage_settings_come_from_the_environment_and_the_plain_s3_backend_means_the_portals():

@@ -5,22 +5,17 @@ import zipfile
 
 import pydicom
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 
 from archive import deid
 from archive.models import Instance, Patient, Series, Study, Upload
+from tests.archive_tests.support import UPLOADS_URL, post
 from tests.factories.dicom import (
+    as_upload,
     dataset_bytes,
     make_ct_dataset,
     make_ct_series,
     make_ct_study,
 )
-
-URL = "/api/v1/uploads/"
-
-
-def as_upload(name, data, content_type="application/dicom"):
-    return SimpleUploadedFile(name, data, content_type=content_type)
 
 
 def zip_bytes(members):
@@ -38,10 +33,6 @@ def study_files(n=3, **overrides):
         for phase, slices in study.items()
         for index, ds in enumerate(slices, start=1)
     }
-
-
-def post(client, files, **data):
-    return client.post(URL, {"files": files, **data}, format="multipart")
 
 
 def nothing_stored():
@@ -239,7 +230,7 @@ def test_user_without_a_role_may_not_upload(api_client_for, make_user):
 
 @pytest.mark.django_db
 def test_upload_without_files_is_a_clear_400(api_client_for, reader):
-    response = api_client_for(reader).post(URL, {}, format="multipart")
+    response = api_client_for(reader).post(UPLOADS_URL, {}, format="multipart")
     assert response.status_code == 400
     assert "files" in response.json()
 
@@ -328,7 +319,7 @@ def test_one_file_as_the_whole_body_is_stored_like_a_multipart_upload(
     ds = make_ct_dataset()
     client = api_client_for(reader)
     response = client.post(
-        URL,
+        UPLOADS_URL,
         dataset_bytes(ds),
         content_type="application/dicom",
         HTTP_CONTENT_DISPOSITION='attachment; filename="../IM0001.dcm"',
@@ -337,14 +328,14 @@ def test_one_file_as_the_whole_body_is_stored_like_a_multipart_upload(
     body = response.json()
     assert body["stored"] == 1 and body["files"][0]["file"] == "IM0001.dcm"
     assert Instance.objects.get().sop_instance_uid == ds.SOPInstanceUID
-    again = client.post(URL, dataset_bytes(ds), content_type="application/dicom")
+    again = client.post(UPLOADS_URL, dataset_bytes(ds), content_type="application/dicom")
     assert (
         again.status_code == 200
         and again.json()["duplicate"] == 1
         and again.json()["files"][0]["file"] == "body.dcm"
     )
 
-    zipped = client.post(URL, zip_bytes(study_files(n=1)), content_type="application/zip")
+    zipped = client.post(UPLOADS_URL, zip_bytes(study_files(n=1)), content_type="application/zip")
     assert zipped.status_code == 201 and zipped.json()["stored"] == 4
 
 
@@ -353,7 +344,7 @@ def test_a_bad_whole_body_upload_is_refused_with_its_reason_and_stores_nothing(
     api_client_for, reader, stored_files, settings
 ):
     client = api_client_for(reader)
-    not_dicom = client.post(URL, b"hello, not an image", content_type="application/dicom")
+    not_dicom = client.post(UPLOADS_URL, b"hello, not an image", content_type="application/dicom")
     assert not_dicom.status_code == 422
     assert (
         not_dicom.json()["files"][0]["status"] == "rejected"
@@ -361,20 +352,22 @@ def test_a_bad_whole_body_upload_is_refused_with_its_reason_and_stores_nothing(
     )
 
     named = client.post(
-        URL,
+        UPLOADS_URL,
         dataset_bytes(make_ct_dataset(PatientName="Doe^John")),
         content_type="application/dicom",
     )
     assert named.status_code == 422 and "PatientName" in named.json()["files"][0]["reason"]
 
-    empty = client.post(URL, b"", content_type="application/dicom")
+    empty = client.post(UPLOADS_URL, b"", content_type="application/dicom")
     assert empty.status_code == 400 and "files" in empty.json()
 
     settings.UPLOAD_MAX_FILE_BYTES = 1000
-    large = client.post(URL, dataset_bytes(make_ct_dataset()), content_type="application/dicom")
+    large = client.post(
+        UPLOADS_URL, dataset_bytes(make_ct_dataset()), content_type="application/dicom"
+    )
     assert large.status_code == 413 and "at most 1000" in large.json()["detail"]
 
-    other_type = client.post(URL, b"{}", content_type="application/json")
+    other_type = client.post(UPLOADS_URL, b"{}", content_type="application/json")
     assert other_type.status_code == 415
     assert nothing_stored() and stored_files() == []
 

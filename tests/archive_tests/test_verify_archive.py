@@ -1,12 +1,10 @@
 """manage.py verify_archive: every stored file present and intact; files without a row listed, never deleted."""
 
-import io
-
 import pytest
-from django.core.management import CommandError, call_command
 
 from archive.ingest import ingest_upload
 from archive.models import Instance
+from tests.archive_tests.support import verify
 from tests.factories.dicom import dataset_bytes, make_ct_series
 
 
@@ -20,16 +18,6 @@ def archive(reader, media_root):
         == "stored"
     )
     return list(Instance.objects.order_by("instance_number"))
-
-
-def verify():
-    """(exit code manage.py gives, what it printed, the summary); Django exits with CommandError.returncode."""
-    out = io.StringIO()
-    try:
-        call_command("verify_archive", stdout=out)
-    except CommandError as error:
-        return error.returncode, out.getvalue(), str(error)
-    return 0, out.getvalue(), ""
 
 
 @pytest.mark.django_db

@@ -4,7 +4,8 @@
 instance (16 x 16 pixels of HU noise); any DICOM keyword can be overridden, and
 ``None`` removes the attribute. ``make_ct_series`` and ``make_ct_study`` give
 series and multiphase studies with realistic positions and phase timing
-(see shared/data/renal_ct_physiology.md). ``dataset_bytes`` writes Part 10 bytes.
+(see shared/data/renal_ct_physiology.md). ``dataset_bytes`` writes Part 10 bytes, and
+``as_upload`` wraps bytes as the file a browser or API client uploads.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import io
 import itertools
 
 import numpy as np
+from django.core.files.uploadedfile import SimpleUploadedFile
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
 
@@ -180,3 +182,7 @@ def dataset_bytes(ds: Dataset) -> bytes:
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
+
+
+def as_upload(name, data, content_type="application/dicom"):
+    return SimpleUploadedFile(name, data, content_type=content_type)

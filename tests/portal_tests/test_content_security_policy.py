@@ -9,9 +9,9 @@ from html.parser import HTMLParser
 import pytest
 
 from archive.ingest import ingest_upload
+from tests.django_process import run_django
 from tests.factories.dicom import dataset_bytes, make_ct_study
 from tests.factories.reader_study import build_reader_study
-from tests.portal_tests.test_settings_and_roles import run_django
 
 pytestmark = pytest.mark.django_db
 

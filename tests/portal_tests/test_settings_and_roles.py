@@ -1,11 +1,7 @@
 """Settings from the environment and the role groups."""
 
 import io
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
@@ -13,24 +9,7 @@ from django.core.management import call_command
 from django.test import RequestFactory
 
 from portal.roles import ROLE_CAPABILITIES, ensure_roles, user_roles
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def run_django(env_changes, code="import django; django.setup(); print('started')"):
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("SECRET_KEY", "DEID_SECRET", "DEBUG", "DJANGO_SETTINGS_MODULE")
-    }
-    env.update(
-        env_changes,
-        DJANGO_SETTINGS_MODULE="portal.settings",
-        VAR_DIR=env.get("VAR_DIR", "/tmp/portal-settings-test"),
-    )
-    return subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
+from tests.django_process import run_django
 
 
 def test_portal_refuses_to_start_without_secret_key_unless_debug():
