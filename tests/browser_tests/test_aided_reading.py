@@ -8,7 +8,7 @@ from annotations.models import Lesion, ReaderCall, ReaderStudy
 from inference.aided import freeze_model_version
 from tests.factories.inference import ModelVersionFactory, PredictionFactory
 
-from .test_reading_a_case import wait_until_ready
+from .pages import wait_until_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -12,7 +12,7 @@ from annotations.models import ReaderCall, ReaderStudy
 from inference.aided import freeze_model_version
 from tests.factories.inference import make_heat_maps
 
-from .test_opening_a_case import ellipse_on, record_responses, wait_until_ready
+from .pages import ellipse_on, record_responses, wait_until_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

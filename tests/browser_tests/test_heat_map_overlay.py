@@ -11,7 +11,7 @@ from annotations import services
 from tests.factories.inference import make_heat_maps
 
 from .conftest import copy_to_docs
-from .test_opening_a_case import ellipse_on, failures, record_responses, wait_until_ready
+from .pages import ellipse_on, failures, record_responses, wait_until_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -7,57 +7,9 @@ import pytest
 
 from annotations import services
 
-from .phantom import MASS_CENTRE, ORIGIN_MM, PIXEL_SPACING_MM
+from .pages import ellipse_on, failures, record_responses, slice_indices, wait_until_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def wait_until_ready(page):
-    page.wait_for_function(
-        "() => ['1', 'error'].includes(document.getElementById('case').dataset.ready)",
-        timeout=60_000,
-    )
-    assert page.evaluate("document.getElementById('case').dataset.ready") == "1", page.locator(
-        ".case-error"
-    ).text_content()
-
-
-def slice_labels(page):
-    return page.evaluate(
-        "Object.fromEntries([...document.querySelectorAll('.viewport-cell')]"
-        ".map(c => [c.dataset.phase, c.querySelector('.slice-index').textContent]))"
-    )
-
-
-def ellipse_on(study, phase, index, size):
-    """Reference-ROI values: a 5 mm circle around the phantom's mass on slice ``index`` of ``phase``."""
-    series = study.series.get(phase=phase)
-    instance = list(series.instances.all())[index]
-    z = instance.image_position_patient[2]
-    spacing = PIXEL_SPACING_MM * 512 / size
-    x, y = (
-        ORIGIN_MM + MASS_CENTRE[1] * PIXEL_SPACING_MM,
-        ORIGIN_MM + MASS_CENTRE[0] * PIXEL_SPACING_MM,
-    )
-    r = max(5.0, 3 * spacing)
-    return {
-        "sop_instance_uid": instance.sop_instance_uid,
-        "tool": "ellipse",
-        "points": [[x, y - r, z], [x, y + r, z], [x - r, y, z], [x + r, y, z]],
-        "stats": {"mean": 130.0, "stdDev": 10.0, "min": 100.0, "max": 160.0, "area": 78.5},
-    }
-
-
-def failures(page, responses):
-    """Console errors, uncaught exceptions and answers >= 400 seen by ``page``."""
-    errors = [line for line in page.log if line.startswith(("pageerror", "error"))]
-    return errors + [f"{status} {url}" for status, url in responses if status >= 400]
-
-
-def record_responses(page):
-    responses = []
-    page.on("response", lambda response: responses.append((response.status, response.url)))
-    return responses
 
 
 def test_each_phase_opens_at_the_lesions_reference_roi_and_a_phase_without_one_at_the_same_level(
@@ -78,7 +30,7 @@ def test_each_phase_opens_at_the_lesions_reference_roi_and_a_phase_without_one_a
 
     page.goto(f"{live_server.url}/reading/{reader_study.pk}/{study.study_instance_uid}/")
     wait_until_ready(page)
-    assert slice_labels(page) == {
+    assert slice_indices(page) == {
         "NC": "NC 4/16",
         "CM": "CM 4/16",
         "NG": "NG 13/16",
@@ -92,7 +44,7 @@ def test_each_phase_opens_at_the_lesions_reference_roi_and_a_phase_without_one_a
         '.viewport-cell[data-phase="NG"] svg ellipse, .viewport-cell[data-phase="NG"] svg path'
     ).first.wait_for()
     page.wait_for_timeout(300)
-    assert slice_labels(page) == {
+    assert slice_indices(page) == {
         "NC": "NC 4/16",
         "CM": "CM 4/16",
         "NG": "NG 13/16",
@@ -122,7 +74,7 @@ def test_a_case_without_a_reference_roi_opens_every_phase_at_its_middle_slice(
     login(page, reader)
     page.goto(f"{live_server.url}/reading/{reader_study.pk}/{study.study_instance_uid}/")
     wait_until_ready(page)
-    assert slice_labels(page) == {phase: f"{phase} 9/16" for phase in ("NC", "CM", "NG", "EX")}
+    assert slice_indices(page) == {phase: f"{phase} 9/16" for phase in ("NC", "CM", "NG", "EX")}
 
 
 def test_the_portals_pages_load_without_a_failed_request_or_a_console_error(

@@ -20,9 +20,8 @@ from tests.factories.dicom import dataset_bytes
 from tests.factories.inference import ModelVersionFactory
 from tests.factories.reader_study import build_reader_study
 
+from .pages import canvas_pixels, failures, record_responses, wait_until_ready
 from .phantom import phantom_study_files
-from .test_opening_a_case import failures, record_responses, wait_until_ready
-from .test_reading_a_case import canvas_pixels
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -12,6 +12,7 @@ from annotations.geometry import area_mm2
 from annotations.models import ROI, Lesion, Pathology, ReaderCall
 
 from .conftest import copy_to_docs
+from .pages import canvas_pixels, slice_indices, wait_until_ready
 from .phantom import MASS_CENTRE, ORIGIN_MM, PIXEL_SPACING_MM
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -25,42 +26,6 @@ FIRST_IMAGES_BOUND_MS = 10_000
 def time_to_first_images(page):
     """Milliseconds from navigation start to the first image of every phase, as the page measured it."""
     return int(page.evaluate("document.getElementById('case').dataset.timeToFirstImagesMs"))
-
-
-def wait_until_ready(page):
-    page.wait_for_function(
-        "() => ['1', 'error'].includes(document.getElementById('case').dataset.ready)",
-        timeout=60_000,
-    )
-    error = page.locator(".case-error")
-    assert page.evaluate("document.getElementById('case').dataset.ready") == "1", (
-        error.text_content()
-    )
-
-
-def canvas_pixels(page, phase):
-    """Mean and spread of the grey levels drawn in ``phase``'s viewport, and the share of non-black pixels."""
-    return page.evaluate(
-        """(phase) => {
-            const canvas = document.querySelector(`.viewport-cell[data-phase="${phase}"] canvas`);
-            const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
-            let sum = 0, sumSq = 0, lit = 0, n = data.length / 4;
-            for (let i = 0; i < data.length; i += 4) {
-                const grey = data[i];
-                sum += grey; sumSq += grey * grey; if (grey > 8) lit += 1;
-            }
-            const mean = sum / n;
-            return { mean, sd: Math.sqrt(sumSq / n - mean * mean), lit: lit / n };
-        }""",
-        phase,
-    )
-
-
-def slice_indices(page):
-    return page.evaluate(
-        "Object.fromEntries([...document.querySelectorAll('.viewport-cell')]"
-        ".map(c => [c.dataset.phase, c.querySelector('.slice-index').textContent]))"
-    )
 
 
 def wait_for_slices(page, index):

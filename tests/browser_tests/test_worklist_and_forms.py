@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from annotations.models import Lesion, Pathology, ReaderCall
 
-from .test_reading_a_case import wait_until_ready
+from .pages import wait_until_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
