@@ -335,6 +335,34 @@ def _selected_model_versions(lesion_pks) -> list:
     )
 
 
+# The columns of a call that enter a comparison; every one is hashed. Timestamps other than
+# locked_at are not (a save that changes nothing must not invalidate the cache, and converting
+# them is slow).
+_CALL_COLUMNS = (
+    "pk",
+    "reader_id",
+    "lesion_id",
+    "probability",
+    "malignant",
+    "blinded",
+    "simulated",
+    "locked_at",
+    "revision",
+)
+
+
+def _hashed_calls(calls, lesion_pks, tag, digest) -> dict:
+    """One session's ``calls`` on ``lesion_pks`` by (reader, lesion); each row into ``digest``, tagged."""
+    by_reader_lesion = {}
+    for row in calls.filter(lesion_id__in=lesion_pks).order_by("pk").values_list(*_CALL_COLUMNS):
+        pk, reader_pk, lesion_pk, probability, malignant, blinded, simulated, locked_at, _ = row
+        by_reader_lesion[(reader_pk, lesion_pk)] = Call(
+            pk, probability, malignant, blinded, simulated, locked_at
+        )
+        digest.update(repr((tag, *row)).encode())
+    return by_reader_lesion
+
+
 def gather_inputs(reader_study, options: ComparisonOptions | None = None) -> ComparisonInputs:
     """Read the lesions, calls and predictions of ``reader_study`` and hash them into a revision."""
     options = options or ComparisonOptions()
@@ -402,108 +430,24 @@ def gather_inputs(reader_study, options: ComparisonOptions | None = None) -> Com
             ).encode()
         )
     lesion_pks = [l.pk for l in lesions]
-    calls, reader_pks, simulated_readers = {}, set(), set()
-    call_values = (
-        analysable_calls(reader_study, include_unblinded=options.include_unblinded)
-        .filter(lesion_id__in=lesion_pks)
-        .order_by("pk")
-        .values_list(
-            "pk",
-            "reader_id",
-            "lesion_id",
-            "probability",
-            "malignant",
-            "blinded",
-            "simulated",
-            "locked_at",
-            "revision",
-        )
+    calls = _hashed_calls(
+        analysable_calls(reader_study, include_unblinded=options.include_unblinded),
+        lesion_pks,
+        "C",
+        digest,
     )
-    # Every value that enters is hashed; timestamps other than locked_at are not (a save
-    # that changes nothing must not invalidate the cache, and converting them is slow).
-    for (
-        pk,
-        reader_pk,
-        lesion_pk,
-        probability,
-        malignant,
-        blinded,
-        simulated,
-        locked_at,
-        revision,
-    ) in call_values:
-        calls[(reader_pk, lesion_pk)] = Call(
-            pk, probability, malignant, blinded, simulated, locked_at
-        )
-        reader_pks.add(reader_pk)
-        if simulated:
-            simulated_readers.add(reader_pk)
-        digest.update(
-            repr(
-                (
-                    "C",
-                    pk,
-                    reader_pk,
-                    lesion_pk,
-                    probability,
-                    malignant,
-                    blinded,
-                    simulated,
-                    locked_at,
-                    revision,
-                )
-            ).encode()
-        )
+    reader_pks = {reader_pk for reader_pk, _ in calls}
+    simulated_readers = {reader_pk for (reader_pk, _), call in calls.items() if call.simulated}
     aided_calls = {}
     if reader_study.aided or analysable_calls(reader_study, session=Session.AIDED).exists():
-        aided_values = (
+        aided_calls = _hashed_calls(
             analysable_calls(
                 reader_study, include_unblinded=options.include_unblinded, session=Session.AIDED
-            )
-            .filter(lesion_id__in=lesion_pks)
-            .order_by("pk")
-            .values_list(
-                "pk",
-                "reader_id",
-                "lesion_id",
-                "probability",
-                "malignant",
-                "blinded",
-                "simulated",
-                "locked_at",
-                "revision",
-            )
+            ),
+            lesion_pks,
+            "A",
+            digest,
         )
-        for (
-            pk,
-            reader_pk,
-            lesion_pk,
-            probability,
-            malignant,
-            blinded,
-            simulated,
-            locked_at,
-            revision,
-        ) in aided_values:
-            aided_calls[(reader_pk, lesion_pk)] = Call(
-                pk, probability, malignant, blinded, simulated, locked_at
-            )
-            digest.update(
-                repr(
-                    (
-                        "A",
-                        pk,
-                        reader_pk,
-                        lesion_pk,
-                        probability,
-                        malignant,
-                        blinded,
-                        simulated,
-                        locked_at,
-                        revision,
-                    )
-                ).encode()
-            )
     frozen_model = None
     if ReaderStudyModel is not None:
         frozen = (
