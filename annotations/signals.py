@@ -59,14 +59,14 @@ def audit_archive_event(sender, user, action, obj, changes, object_type, object_
 
 
 # Adding or removing a reader or a case changes which studies a reader may open.
-for _signal, _senders in (
-    (post_save, ("annotations.ReaderStudy", "annotations.ReaderStudyCase")),
-    (post_delete, ("annotations.ReaderStudy", "annotations.ReaderStudyCase")),
-    (m2m_changed, ("annotations.ReaderStudy_readers", "annotations.ReaderStudyCase")),
+for _name, _signal, _senders in (
+    ("save", post_save, ("annotations.ReaderStudy", "annotations.ReaderStudyCase")),
+    ("delete", post_delete, ("annotations.ReaderStudy", "annotations.ReaderStudyCase")),
+    ("m2m", m2m_changed, ("annotations.ReaderStudy_readers", "annotations.ReaderStudyCase")),
 ):
     for _sender in _senders:
         _signal.connect(
             clear_access_cache,
             sender=_sender,
-            dispatch_uid=f"annotations.access_cache.{_signal is post_save}.{_signal is post_delete}.{_sender}",
+            dispatch_uid=f"annotations.access_cache.{_name}.{_sender}",
         )

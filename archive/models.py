@@ -353,8 +353,8 @@ def clear_access_cache(sender=None, **kwargs):
 # What can revoke access: a token, user, group or permission changed or deleted, a
 # role or permission granted or taken, a reader or case removed from a reader study,
 # an upload or study deleted. Each of these drops what this process remembers
-# (the apps above connect their own senders to :func:`clear_access_cache`: annotations' reader studies)
-# (creating uploads and studies grants, never revokes: not a reason).
+# (creating uploads and studies grants, never revokes: not a reason). The apps above connect
+# their own senders to :func:`clear_access_cache` (annotations: its reader studies).
 # (Senders are named, not global: a global post_delete receiver would turn off
 # Django's fast deletes for every model.)
 for _sender in (
