@@ -7,7 +7,6 @@ phases and studies changed here are audited, and so are the annotations' own mod
 from django.contrib import admin
 from django.db import router, transaction
 from django.db.models.deletion import Collector
-from knox.models import AuthToken
 
 from . import hooks
 from .models import Instance, Patient, Series, Study, Upload
@@ -165,23 +164,3 @@ class UploadAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("channel", "status")
-
-
-# API tokens: knox's own admin lists the digest and puts the key's first 15 characters in
-# an editable form field; here the admin sees whose token it is and when it expires, may
-# shorten the expiry or delete (revoke) it, and never sees any part of the key. Tokens
-# are issued with `manage.py drf_create_token` (the key is printed once).
-admin.site.unregister(AuthToken)
-
-
-@admin.register(AuthToken)
-class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("user", "created", "expiry")
-    list_filter = ("expiry",)
-    search_fields = ("user__username",)
-    fields = ("user", "created", "expiry")
-    readonly_fields = ("user", "created")
-    ordering = ("-created",)
-
-    def has_add_permission(self, request):
-        return False
